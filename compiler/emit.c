@@ -1,0 +1,684 @@
+/* The C emitter's framework: storage, the run and prepare functions, the
+ * netrt_model descriptor, the public API and the header.  The code of each
+ * op is in emit_ops.c.
+ *
+ * Layout of the emitted C file:
+ *   the generated-by comment and includes;
+ *   the buffer layout: one arena (allocated by init) holding every input,
+ *     activation and derived value in its own 64-byte aligned region, listed
+ *     in a comment table (a memory-planning pass can later share regions);
+ *   the parameters: one block allocated by init, or with embedded weights
+ *     one initialized static array per parameter;
+ *   one static function per live node;
+ *   <prefix>_prepare (the F_INIT nodes), <prefix>_run (the others),
+ *   <prefix>_init, the tensor tables and <prefix>_model;
+ *   <prefix>_load and <prefix>_infer, and main() if asked for.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emit.h"
+
+/* Defined in emit_ops.c. */
+bool emit_node_check(const Graph *g, const Node *n);
+void emit_node_function(FILE *f, const Node *n, const char *fname);
+
+enum { ALIGN_FLOATS = 16 }; /* 64 bytes */
+
+/* ---- identifiers -------------------------------------------------------------- */
+
+static const char *const c_reserved[] = {
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
+    "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
+    "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "_Alignas",
+    "_Alignof", "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert",
+    "_Thread_local", "main", "memcpy", "arena", "param_block", "NULL", "bool", "true", "false", "errno", "stdin",
+    "stdout", "stderr", "fprintf", "argc", "argv",
+};
+
+typedef struct Names {
+    Arena *arena;
+    const char **v;
+    int n, cap;
+} Names;
+
+static bool reserved(const char *id) {
+    for (size_t i = 0; i < sizeof c_reserved / sizeof *c_reserved; i++)
+        if (strcmp(c_reserved[i], id) == 0) return true;
+    return false;
+}
+
+static bool names_has(const Names *s, const char *id) {
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->v[i], id) == 0) return true;
+    return reserved(id);
+}
+
+static void names_add(Names *s, const char *id) {
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 64;
+        s->v = arena_grow(s->arena, s->v, sizeof *s->v * (size_t)s->cap, sizeof *s->v * (size_t)cap);
+        s->cap = cap;
+    }
+    s->v[s->n++] = id;
+}
+
+/* `prefix` followed by `name` with every non-identifier character as '_'. */
+static char *sanitize(Arena *a, const char *prefix, const char *name) {
+    if (!name) name = "";
+    size_t lp = strlen(prefix), ln = strlen(name);
+    char *s = arena_alloc(a, lp + ln + 2);
+    memcpy(s, prefix, lp);
+    size_t j = lp;
+    if (lp == 0 && (ln == 0 || isdigit((unsigned char)name[0]))) s[j++] = '_';
+    for (size_t i = 0; i < ln; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        s[j++] = (isalnum(ch) || ch == '_') && ch < 128 ? (char)ch : '_';
+    }
+    s[j] = 0;
+    return s;
+}
+
+/* A unique identifier from `base`: a C keyword or a name the emitted code
+ * uses gets a '_' appended, then _2, _3, ... on collision. */
+static const char *unique(Names *s, const char *base) {
+    if (reserved(base)) base = arena_printf(s->arena, "%s_", base);
+    const char *id = base;
+    for (int k = 2; names_has(s, id); k++) id = arena_printf(s->arena, "%s_%d", base, k);
+    names_add(s, id);
+    return id;
+}
+
+const char *emit_prefix(Graph *g) {
+    const char *name = g->name && g->name[0] ? g->name : "net";
+    char *p = sanitize(g->arena, "", name);
+    if (strncmp(p, "netrt", 5) == 0) p = arena_printf(g->arena, "net_%s", p); /* the runtime's namespace */
+    return p;
+}
+
+/* ---- text helpers ----------------------------------------------------------------- */
+
+/* Text safe inside a C block comment: no comment delimiters, no trigraphs,
+ * no control characters. */
+static void put_comment_text(FILE *f, const char *s) {
+    if (!s) return;
+    char prev = 0;
+    for (; *s; s++) {
+        char ch = *s;
+        if ((unsigned char)ch < 32 || ch == 127) ch = ' ';
+        if ((prev == '*' && ch == '/') || (prev == '/' && ch == '*') || (prev == '?' && ch == '?')) fputc(' ', f);
+        fputc(ch, f);
+        prev = ch;
+    }
+}
+
+/* A C string literal. */
+static void put_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\' || ch == '?')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 32 || ch == 127)
+            fprintf(f, "\\%03o", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+/* An exact float literal: "%.9g" with a decimal point or exponent, then f. */
+static void put_float(FILE *f, float v) {
+    if (isnan(v)) {
+        fputs(signbit(v) ? "-NAN" : "NAN", f);
+        return;
+    }
+    if (isinf(v)) {
+        fputs(v < 0 ? "-INFINITY" : "INFINITY", f);
+        return;
+    }
+    char buf[48];
+    snprintf(buf, sizeof buf, "%.9g", (double)v);
+    if (!strpbrk(buf, ".e")) strcat(buf, ".");
+    fprintf(f, "%sf", buf);
+}
+
+static void put_dims(FILE *f, const Shape *s) {
+    fputc('{', f);
+    for (int i = 0; i < s->rank; i++) fprintf(f, "%s%" PRId64, i ? ", " : "", s->d[i]);
+    if (s->rank == 0) fputc('0', f);
+    fputc('}', f);
+}
+
+static const char *kind_name(ValueKind k) {
+    switch (k) {
+    case V_INPUT: return "input";
+    case V_PARAM: return "param";
+    case V_DERIVED: return "derived";
+    case V_ACT: return "act";
+    }
+    return "?";
+}
+
+static int64_t align_up(int64_t n) { return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
+
+/* ---- embedded weights --------------------------------------------------------------- */
+
+static float half_to_float(uint16_t h) {
+    int sign = h >> 15, ex = (h >> 10) & 31, man = h & 1023;
+    float v;
+    if (ex == 0)
+        v = ldexpf((float)man, -24);
+    else if (ex == 31)
+        v = man ? NAN : INFINITY;
+    else
+        v = ldexpf((float)(man | 1024), ex - 25);
+    return sign ? -v : v;
+}
+
+/* Element i of a float tensor of any float dtype, read without assuming
+ * alignment. */
+static float entry_float(const netrt_st_entry *t, int64_t i) {
+    const unsigned char *p = t->data;
+    switch (t->dtype) {
+    case NETRT_F32: {
+        float v;
+        memcpy(&v, p + 4 * i, 4);
+        return v;
+    }
+    case NETRT_F64: {
+        double v;
+        memcpy(&v, p + 8 * i, 8);
+        return (float)v;
+    }
+    case NETRT_F16: {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        return half_to_float(h);
+    }
+    case NETRT_BF16: {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        uint32_t u = (uint32_t)h << 16;
+        float v;
+        memcpy(&v, &u, 4);
+        return v;
+    }
+    default:
+        return 0.0f;
+    }
+}
+
+static bool is_float_dtype(netrt_dtype t) {
+    return t == NETRT_F32 || t == NETRT_F64 || t == NETRT_F16 || t == NETRT_BF16;
+}
+
+/* Every parameter present in the embedded file with its shape and a float
+ * dtype; reports each one that is not. */
+static bool check_embed(Graph *g, const EmitOptions *o) {
+    bool ok = true;
+    const char *path = o->embed_path ? o->embed_path : "weights";
+    for (int i = 0; i < g->nvalues; i++) {
+        Value *v = g->values[i];
+        if (v->kind != V_PARAM) continue;
+        char want[128], got[128];
+        shape_str(&v->shape, want, sizeof want);
+        const netrt_st_entry *t = netrt_st_find(o->embed, v->name);
+        if (!t) {
+            diag_plain_error("%s: missing tensor '%s' (expected shape %s)", path, v->name, want);
+            ok = false;
+            continue;
+        }
+        bool same = t->rank == v->shape.rank;
+        for (int d = 0; same && d < t->rank; d++) same = t->shape[d] == v->shape.d[d];
+        if (!same) {
+            netrt_shape_str(t->rank, t->shape, got, sizeof got);
+            diag_plain_error("%s: tensor '%s' has shape %s, expected %s", path, v->name, got, want);
+            ok = false;
+        } else if (!is_float_dtype(t->dtype)) {
+            diag_plain_error("%s: tensor '%s' has dtype %s, expected F32", path, v->name,
+                             netrt_dtype_name(t->dtype));
+            ok = false;
+        } else if (t->nbytes != (size_t)shape_numel(&v->shape) * netrt_dtype_size(t->dtype)) {
+            diag_plain_error("%s: tensor '%s' has %zu bytes of data, expected %zu", path, v->name, t->nbytes,
+                             (size_t)shape_numel(&v->shape) * netrt_dtype_size(t->dtype));
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+/* ---- the emitter ------------------------------------------------------------------- */
+
+typedef struct Emitter {
+    Graph *g;
+    const EmitOptions *o;
+    FILE *c, *h;
+    const char *prefix, *upper;
+    Names names;
+    int maxid;
+    const char **pname;  /* by value id: a parameter's C identifier */
+    int64_t *off;        /* by value id: offset in the arena or param block, -1 if none */
+    int64_t arena_floats, param_floats;
+    int nparams;
+    const char **fname;  /* by node index: the node's function */
+} Emitter;
+
+/* The C expression for v's buffer. */
+static const char *ref(Emitter *m, const Value *v) {
+    if (v->kind == V_PARAM) return m->pname[v->id];
+    return arena_printf(m->g->arena, "arena + %" PRId64, m->off[v->id]);
+}
+
+static void layout(Emitter *m) {
+    Graph *g = m->g;
+    m->maxid = 0;
+    for (int i = 0; i < g->nvalues; i++)
+        if (g->values[i]->id > m->maxid) m->maxid = g->values[i]->id;
+    int nid = m->maxid + 1;
+    m->pname = arena_alloc(g->arena, sizeof *m->pname * (size_t)nid);
+    m->off = arena_alloc(g->arena, sizeof *m->off * (size_t)nid);
+    bool *used = arena_alloc(g->arena, (size_t)nid);
+    for (int i = 0; i < nid; i++) m->off[i] = -1;
+
+    for (int i = 0; i < g->ninputs; i++) used[g->inputs[i]->id] = true;
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = g->nodes[i];
+        if (n->dead) continue;
+        for (int j = 0; j < n->nin; j++) used[n->in[j]->id] = true;
+        for (int j = 0; j < n->nout; j++) used[n->out[j]->id] = true;
+    }
+    for (int i = 0; i < g->noutputs; i++) used[g->outputs[i].v->id] = true;
+
+    for (int i = 0; i < g->nvalues; i++) {
+        Value *v = g->values[i];
+        int64_t size = align_up(shape_numel(&v->shape));
+        if (v->kind == V_PARAM) {
+            m->pname[v->id] = unique(&m->names, sanitize(g->arena, "p_", v->name));
+            m->off[v->id] = m->param_floats;
+            m->param_floats += size;
+            m->nparams++;
+        } else if (used[v->id]) {
+            m->off[v->id] = m->arena_floats;
+            m->arena_floats += size;
+        }
+    }
+    m->fname = arena_alloc(g->arena, sizeof *m->fname * (size_t)(g->nnodes ? g->nnodes : 1));
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = g->nodes[i];
+        if (n->dead) continue;
+        m->fname[i] = unique(&m->names, arena_printf(g->arena, "n%d_%s%s", n->id, op_name(n->op),
+                                                    sanitize(g->arena, "_", n->name)));
+    }
+}
+
+static void put_shapes(FILE *f, Value *const *vs, int n) {
+    for (int i = 0; i < n; i++) {
+        char buf[128];
+        fprintf(f, "%s%s", i ? ", " : "", shape_str(&vs[i]->shape, buf, sizeof buf));
+    }
+}
+
+static void emit_header_comment(Emitter *m, FILE *f) {
+    fputs("/* Generated by netc from ", f);
+    put_comment_text(f, m->g->src ? m->g->src->path : "<unknown>");
+    fputs(": do not edit. */\n", f);
+}
+
+static void emit_layout_comment(Emitter *m) {
+    Graph *g = m->g;
+    FILE *c = m->c;
+    fprintf(c,
+            "/* Buffers: one arena of %" PRId64 " floats holds every input, activation and\n"
+            " * derived value, each in its own 64-byte aligned region:\n"
+            " *       offset      floats  kind     shape                 value\n",
+            m->arena_floats);
+    for (int i = 0; i < g->nvalues; i++) {
+        Value *v = g->values[i];
+        if (v->kind == V_PARAM || m->off[v->id] < 0) continue;
+        char buf[128];
+        fprintf(c, " * %12" PRId64 "  %10" PRId64 "  %-7s  %-20s  ", m->off[v->id], shape_numel(&v->shape),
+                kind_name(v->kind), shape_str(&v->shape, buf, sizeof buf));
+        put_comment_text(c, v->name);
+        fprintf(c, " (v%d)\n", v->id);
+    }
+    fputs(" */\nstatic float *arena;\n\n", c);
+}
+
+static void emit_params(Emitter *m) {
+    Graph *g = m->g;
+    FILE *c = m->c;
+    if (m->nparams == 0) return;
+    if (!m->o->embed) {
+        fprintf(c,
+                "/* Parameters: one block of %" PRId64 " floats allocated by init, filled by\n"
+                " * netrt_load_params. */\nstatic float *param_block;\n",
+                m->param_floats);
+        for (int i = 0; i < g->nvalues; i++) {
+            Value *v = g->values[i];
+            if (v->kind != V_PARAM) continue;
+            char buf[128];
+            fprintf(c, "static float *%s; /* ", m->pname[v->id]);
+            put_comment_text(c, v->name);
+            fprintf(c, " %s */\n", shape_str(&v->shape, buf, sizeof buf));
+        }
+        fputc('\n', c);
+        return;
+    }
+    fputs("/* Parameters, embedded from ", c);
+    put_comment_text(c, m->o->embed_path ? m->o->embed_path : "a weights file");
+    fputs(". */\n", c);
+    for (int i = 0; i < g->nvalues; i++) {
+        Value *v = g->values[i];
+        if (v->kind != V_PARAM) continue;
+        const netrt_st_entry *t = netrt_st_find(m->o->embed, v->name);
+        int64_t n = shape_numel(&v->shape);
+        char buf[128];
+        fprintf(c, "/* ");
+        put_comment_text(c, v->name);
+        fprintf(c, " %s */\n", shape_str(&v->shape, buf, sizeof buf));
+        if (n == 0) {
+            fprintf(c, "static float %s[1];\n", m->pname[v->id]);
+            continue;
+        }
+        fprintf(c, "static float %s[%" PRId64 "] = {", m->pname[v->id], n);
+        for (int64_t j = 0; j < n; j++) {
+            fputs(j % 8 == 0 ? "\n    " : " ", c);
+            put_float(c, entry_float(t, j));
+            fputc(',', c);
+        }
+        fputs("\n};\n", c);
+    }
+    fputc('\n', c);
+}
+
+static void emit_nodes(Emitter *m) {
+    Graph *g = m->g;
+    FILE *c = m->c;
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = g->nodes[i];
+        if (n->dead) continue;
+        int line = 0, col = 0;
+        if (g->src) source_line_col(g->src, n->span.begin, &line, &col);
+        fputs("/* ", c);
+        put_comment_text(c, g->src ? g->src->path : "<unknown>");
+        fprintf(c, ":%d: %s \"", line, op_name(n->op));
+        put_comment_text(c, n->name);
+        fputs("\"  ", c);
+        put_shapes(c, n->in, n->nin);
+        fputs(" -> ", c);
+        put_shapes(c, n->out, n->nout);
+        fputs(" */\n", c);
+        emit_node_function(c, n, m->fname[i]);
+        fputc('\n', c);
+    }
+}
+
+/* The calls of the F_INIT nodes (init true) or of the others. */
+static void emit_calls(Emitter *m, bool init) {
+    Graph *g = m->g;
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = g->nodes[i];
+        if (n->dead || op_has(n->op, F_INIT) != init) continue;
+        fprintf(m->c, "    %s(", m->fname[i]);
+        for (int j = 0; j < n->nin; j++) fprintf(m->c, "%s%s", j ? ", " : "", ref(m, n->in[j]));
+        for (int j = 0; j < n->nout; j++) fprintf(m->c, ", %s", ref(m, n->out[j]));
+        fputs(");\n", m->c);
+    }
+}
+
+static void emit_tensor_table(Emitter *m, const char *what, int count) {
+    Graph *g = m->g;
+    FILE *c = m->c;
+    if (count == 0) return;
+    fprintf(c, "static netrt_tensor %s_%s[%d] = {\n", m->prefix, what, count);
+    if (strcmp(what, "params") == 0) {
+        for (int i = 0; i < g->nvalues; i++) {
+            Value *v = g->values[i];
+            if (v->kind != V_PARAM) continue;
+            fputs("    {", c);
+            put_string(c, v->name);
+            fprintf(c, ", %d, ", v->shape.rank);
+            put_dims(c, &v->shape);
+            fputs(", NULL},\n", c);
+        }
+    } else if (strcmp(what, "inputs") == 0) {
+        for (int i = 0; i < g->ninputs; i++) {
+            Value *v = g->inputs[i];
+            fputs("    {", c);
+            put_string(c, v->name);
+            fprintf(c, ", %d, ", v->shape.rank);
+            put_dims(c, &v->shape);
+            fputs(", NULL},\n", c);
+        }
+    } else {
+        for (int i = 0; i < g->noutputs; i++) {
+            Value *v = g->outputs[i].v;
+            fputs("    {", c);
+            put_string(c, g->outputs[i].name);
+            fprintf(c, ", %d, ", v->shape.rank);
+            put_dims(c, &v->shape);
+            fputs(", NULL},\n", c);
+        }
+    }
+    fputs("};\n", c);
+}
+
+static void emit_runtime(Emitter *m) {
+    Graph *g = m->g;
+    FILE *c = m->c;
+    const char *P = m->prefix;
+
+    fprintf(c, "/* Computes the derived values (folded weights) once the parameters are loaded. */\n"
+               "static void %s_prepare(void)\n{\n", P);
+    emit_calls(m, true);
+    fprintf(c, "}\n\n/* One batch: inputs -> outputs. */\nstatic void %s_run(void)\n{\n", P);
+    emit_calls(m, false);
+    fputs("}\n\n", c);
+
+    emit_tensor_table(m, "params", m->nparams);
+    emit_tensor_table(m, "inputs", g->ninputs);
+    emit_tensor_table(m, "outputs", g->noutputs);
+    fputc('\n', c);
+
+    bool block = m->nparams > 0 && !m->o->embed;
+    fprintf(c,
+            "/* Allocates the buffers and points the tensor tables at them; 0 on success.\n"
+            " * Calling it again does nothing. */\n"
+            "static int %s_init(void)\n{\n"
+            "    if (arena) return 0;\n"
+            "    arena = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n",
+            P, m->arena_floats ? m->arena_floats : 1);
+    if (block) {
+        fprintf(c,
+                "    param_block = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n"
+                "    if (!arena || !param_block) {\n"
+                "        if (arena) netrt_free(arena);\n"
+                "        if (param_block) netrt_free(param_block);\n"
+                "        arena = param_block = NULL;\n",
+                m->param_floats);
+    } else {
+        fputs("    if (!arena) {\n", c);
+    }
+    fprintf(c, "        fprintf(stderr, \"%s: out of memory\\n\");\n        return -1;\n    }\n", P);
+    int k = 0;
+    for (int i = 0; i < g->nvalues; i++) {
+        Value *v = g->values[i];
+        if (v->kind != V_PARAM) continue;
+        if (block) fprintf(c, "    %s = param_block + %" PRId64 ";\n", m->pname[v->id], m->off[v->id]);
+        fprintf(c, "    %s_params[%d].data = %s;\n", P, k++, m->pname[v->id]);
+    }
+    for (int i = 0; i < g->ninputs; i++) fprintf(c, "    %s_inputs[%d].data = %s;\n", P, i, ref(m, g->inputs[i]));
+    for (int i = 0; i < g->noutputs; i++)
+        fprintf(c, "    %s_outputs[%d].data = %s;\n", P, i, ref(m, g->outputs[i].v));
+    fputs("    return 0;\n}\n\n", c);
+
+    fprintf(c, "const netrt_model %s_model = {\n    .name = ", P);
+    put_string(c, g->name ? g->name : "");
+    fputs(",\n    .source = ", c);
+    put_string(c, g->src ? g->src->path : "");
+    fprintf(c, ",\n    .batch = %d,\n", g->batch);
+    fprintf(c, "    .nparams = %d,\n    .params = %s%s,\n", m->nparams, m->nparams ? P : "NULL",
+            m->nparams ? "_params" : "");
+    fprintf(c, "    .ninputs = %d,\n    .inputs = %s%s,\n", g->ninputs, g->ninputs ? P : "NULL",
+            g->ninputs ? "_inputs" : "");
+    fprintf(c, "    .noutputs = %d,\n    .outputs = %s%s,\n", g->noutputs, g->noutputs ? P : "NULL",
+            g->noutputs ? "_outputs" : "");
+    fprintf(c,
+            "    .embedded = %s,\n    .init = %s_init,\n    .prepare = %s_prepare,\n    .run = %s_run,\n};\n\n",
+            m->o->embed ? "true" : "false", P, P, P);
+
+    /* the public API */
+    fprintf(c,
+            "int %s_load(const char *weights_path)\n{\n"
+            "    if (%s_init() != 0) return -1;\n",
+            P, P);
+    if (m->nparams > 0) {
+        fputs("    if (weights_path) {\n"
+              "        char err[512];\n",
+              c);
+        fprintf(c,
+                "        if (netrt_load_params(&%s_model, weights_path, err, sizeof err) != 0) {\n"
+                "            fprintf(stderr, \"%%s\\n\", err);\n"
+                "            return -1;\n"
+                "        }\n",
+                P);
+        if (!m->o->embed)
+            fprintf(c,
+                    "    } else {\n"
+                    "        fprintf(stderr, \"%s: no weights file given\\n\");\n"
+                    "        return -1;\n",
+                    P);
+        fputs("    }\n", c);
+    } else {
+        fputs("    (void)weights_path;\n", c);
+    }
+    fprintf(c, "    %s_prepare();\n    return 0;\n}\n\n", P);
+}
+
+/* The names of the infer function's arguments: inputs then outputs. */
+static const char **infer_args(Emitter *m) {
+    Graph *g = m->g;
+    const char **a = arena_alloc(g->arena, sizeof *a * (size_t)(g->ninputs + g->noutputs + 1));
+    Names local = m->names; /* the globals, then the arguments */
+    local.v = arena_alloc(g->arena, sizeof *local.v * (size_t)(m->names.n + 1));
+    memcpy(local.v, m->names.v, sizeof *local.v * (size_t)m->names.n);
+    local.cap = m->names.n + 1;
+    for (int i = 0; i < g->ninputs; i++) a[i] = unique(&local, sanitize(g->arena, "", g->inputs[i]->name));
+    for (int i = 0; i < g->noutputs; i++)
+        a[g->ninputs + i] = unique(&local, sanitize(g->arena, "", g->outputs[i].name));
+    return a;
+}
+
+static void put_infer_decl(Emitter *m, FILE *f, const char **args) {
+    Graph *g = m->g;
+    fprintf(f, "void %s_infer(", m->prefix);
+    for (int i = 0; i < g->ninputs; i++) fprintf(f, "%sconst float *%s", i ? ", " : "", args[i]);
+    for (int i = 0; i < g->noutputs; i++)
+        fprintf(f, "%sfloat *%s", g->ninputs + i ? ", " : "", args[g->ninputs + i]);
+    if (g->ninputs + g->noutputs == 0) fputs("void", f);
+    fputc(')', f);
+}
+
+static void emit_infer(Emitter *m, const char **args) {
+    Graph *g = m->g;
+    FILE *c = m->c;
+    put_infer_decl(m, c, args);
+    fputs("\n{\n", c);
+    for (int i = 0; i < g->ninputs; i++)
+        fprintf(c, "    memcpy(%s, %s, (size_t)%" PRId64 " * sizeof(float));\n", ref(m, g->inputs[i]), args[i],
+                shape_numel(&g->inputs[i]->shape));
+    fprintf(c, "    %s_run();\n", m->prefix);
+    for (int i = 0; i < g->noutputs; i++)
+        fprintf(c, "    memcpy(%s, %s, (size_t)%" PRId64 " * sizeof(float));\n", args[g->ninputs + i],
+                ref(m, g->outputs[i].v), shape_numel(&g->outputs[i].v->shape));
+    fputs("}\n", c);
+}
+
+static void emit_header(Emitter *m, const char **args) {
+    Graph *g = m->g;
+    FILE *h = m->h;
+    const char *P = m->prefix, *U = m->upper;
+    emit_header_comment(m, h);
+    fprintf(h,
+            "/* The %s network, compiled for batches of %s_BATCH samples.\n"
+            " *\n"
+            " * Call %s_load(\"weights.safetensors\") once (NULL when the weights are\n"
+            " * embedded); it prints the error and returns -1 on failure.  Then each\n"
+            " * %s_infer call reads one batch of every input and writes one batch of every\n"
+            " * output: float32 arrays in C order, [N, ...], of the _SIZE element counts\n"
+            " * below.  Not thread-safe: the model's buffers are static.  Link with libnetrt.\n"
+            " */\n",
+            P, U, P, P);
+    fprintf(h, "#ifndef NETC_%s_H\n#define NETC_%s_H\n\n#include \"netrt.h\"\n\n", U, U);
+    fputs("#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n", h);
+    fprintf(h, "#define %s_BATCH %d\n", U, g->batch);
+    for (int i = 0; i < g->ninputs + g->noutputs; i++) {
+        Value *v = i < g->ninputs ? g->inputs[i] : g->outputs[i - g->ninputs].v;
+        char buf[128];
+        char *name = sanitize(g->arena, "", i < g->ninputs ? v->name : g->outputs[i - g->ninputs].name);
+        for (char *p = name; *p; p++) *p = (char)toupper((unsigned char)*p);
+        fprintf(h, "#define %s_%s_SIZE %" PRId64 " /* %s %s */\n", U, name, shape_numel(&v->shape),
+                i < g->ninputs ? "input" : "output", shape_str(&v->shape, buf, sizeof buf));
+    }
+    fprintf(h, "\nint %s_load(const char *weights_path);\n", P);
+    put_infer_decl(m, h, args);
+    fprintf(h, ";\n\n/* The descriptor libnetrt's netrt_main drives. */\nextern const netrt_model %s_model;\n\n", P);
+    fprintf(h, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
+}
+
+bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
+    /* Everything that can fail is checked before anything is written. */
+    bool ok = true;
+    for (int i = 0; i < g->nnodes; i++)
+        if (!g->nodes[i]->dead && !emit_node_check(g, g->nodes[i])) ok = false;
+    if (o->embed && !check_embed(g, o)) ok = false;
+    if (!ok) return false;
+
+    Emitter m = {.g = g, .o = o, .c = c, .h = h};
+    m.names.arena = g->arena;
+    m.prefix = emit_prefix(g);
+    char *upper = arena_strdup(g->arena, m.prefix);
+    for (char *p = upper; *p; p++) *p = (char)toupper((unsigned char)*p);
+    m.upper = upper;
+    static const char *const globals[] = {"init", "prepare", "run", "model", "params", "inputs", "outputs",
+                                          "load", "infer"};
+    for (size_t i = 0; i < sizeof globals / sizeof *globals; i++)
+        names_add(&m.names, arena_printf(g->arena, "%s_%s", m.prefix, globals[i]));
+    layout(&m);
+    const char **args = infer_args(&m);
+
+    emit_header_comment(&m, c);
+    fputs("/* The network ", c);
+    put_comment_text(c, g->name);
+    fprintf(c, ", batch %d, as C: one function per node, then the runtime glue. */\n", g->batch);
+    if (o->header_name) {
+        /* a header name is not a string literal: no escapes */
+        fputs("#include \"", c);
+        for (const char *p = o->header_name; *p; p++)
+            if (*p != '"' && (unsigned char)*p >= 32) fputc(*p, c);
+        fputs("\"\n", c);
+    } else {
+        fputs("#include \"netrt.h\"\n", c);
+    }
+    fputs("\n#include <math.h>\n#include <stdio.h>\n#include <string.h>\n\n", c);
+
+    emit_layout_comment(&m);
+    emit_params(&m);
+    emit_nodes(&m);
+    emit_runtime(&m);
+    emit_infer(&m, args);
+    if (o->with_main)
+        fprintf(c, "\nint main(int argc, char **argv) { return netrt_main(argc, argv, &%s_model); }\n", m.prefix);
+    if (h) emit_header(&m, args);
+
+    if (ferror(c) || (h && ferror(h))) {
+        diag_plain_error("cannot write the emitted C");
+        return false;
+    }
+    return true;
+}

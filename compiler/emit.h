@@ -1,0 +1,31 @@
+/* The C emitter: a verified graph becomes one C file and its header.
+ *
+ * The C file holds one static function per node (shapes as constants, a
+ * comment naming the .net line it came from), a prepare function for the
+ * F_INIT nodes, a run function calling the nodes in order, and the
+ * netrt_model descriptor `<net>_model` that libnetrt's netrt_main drives.
+ * The header declares the model's API for users who link it themselves. */
+#ifndef NETC_EMIT_H
+#define NETC_EMIT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "../runtime/netrt.h"
+#include "ir.h"
+
+typedef struct EmitOptions {
+    const char *header_name;     /* how the .c includes the header, e.g. "lenet5.h" */
+    const netrt_st_file *embed;  /* weights to embed as constant arrays, or NULL */
+    const char *embed_path;      /* the embedded file's name, for messages */
+    bool with_main;              /* append main() calling netrt_main */
+} EmitOptions;
+
+/* Returns false after reporting an error (an embedded weights file that lacks
+ * a tensor or holds one of the wrong shape). */
+bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h);
+
+/* The C identifier prefix for a net ("lenet5", "resnet18"). Arena-owned. */
+const char *emit_prefix(Graph *g);
+
+#endif

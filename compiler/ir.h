@@ -1,0 +1,157 @@
+/* The graph IR: typed tensor values with static shapes, and the nodes (ops)
+ * that produce them.
+ *
+ * A Graph owns one arena; every Value, Node, name and array reachable from
+ * it is allocated there and freed by graph_free.
+ *
+ * Values:
+ *   V_INPUT    a net input, shape [N, ...] with N the compiled batch size;
+ *   V_PARAM    a parameter read from the weights file, named as PyTorch's
+ *              state_dict key ("layer1.0.conv1.weight"), shape without batch;
+ *   V_DERIVED  computed once from parameters by an F_INIT node (folded
+ *              batchnorm weights) when the parameters are loaded;
+ *   V_ACT      an activation produced by a per-inference node, shape [N, ...].
+ *
+ * Nodes are kept in g->nodes in a topological order; a node with dead set
+ * has been removed by a pass and is skipped by everything (graph_compact
+ * drops them).  Shapes always include the batch dimension for V_INPUT and
+ * V_ACT values: a conv output is [N, C, H, W], a linear output [N, D].
+ */
+#ifndef NETC_IR_H
+#define NETC_IR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../dsl/source.h"
+#include "arena.h"
+#include "ops.h"
+
+#define IR_MAX_RANK 6
+#define IR_MAX_IN 8
+#define IR_MAX_OUT 4
+
+typedef struct Shape {
+    int rank;
+    int64_t d[IR_MAX_RANK];
+} Shape;
+
+typedef enum { V_INPUT, V_PARAM, V_DERIVED, V_ACT } ValueKind;
+
+/* How `netc init` fills a parameter. */
+typedef enum {
+    INIT_NONE,    /* not a learnable parameter's choice (derived values) */
+    INIT_ZERO,
+    INIT_ONE,
+    INIT_XAVIER,  /* Glorot uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)) */
+    INIT_HE,      /* He (Kaiming) normal for ReLU: N(0, 2 / fan_in) */
+} ParamInit;
+
+typedef struct Node Node;
+
+typedef struct Value {
+    int id;
+    ValueKind kind;
+    Shape shape;
+    const char *name; /* inputs and params: their external name; others: a readable name */
+    Node *def;        /* producing node (NULL for inputs and params) */
+    int out_index;    /* which output of def */
+    ParamInit init;   /* V_PARAM only */
+    Span span;        /* where it was declared or computed */
+} Value;
+
+/* Op attributes; each op reads the fields its shape rule documents. */
+typedef struct Attrs {
+    int64_t out;        /* conv: output channels; linear: output features */
+    int kernel[2];      /* kh, kw */
+    int stride[2];      /* sh, sw */
+    int pad[4];         /* top, bottom, left, right */
+    int dilation[2];    /* dh, dw */
+    int groups;
+    bool bias;          /* conv, linear: has a bias input */
+    bool ceil;          /* pooling: ceil mode for output size */
+    bool count_pad;     /* avgpool: padding counts in the divisor (PyTorch's count_include_pad) */
+    double eps;         /* batchnorm */
+    double momentum;    /* batchnorm (used by training) */
+} Attrs;
+
+struct Node {
+    int id;
+    Op op;
+    const char *name; /* instance path: "layer1.0.conv1", "relu3" */
+    Value *in[IR_MAX_IN];
+    int nin;
+    Value *out[IR_MAX_OUT];
+    int nout;
+    Attrs a;
+    Span span; /* the call in the .net source */
+    bool dead;
+};
+
+typedef struct GraphOutput {
+    const char *name;
+    Value *v;
+    Span span;
+} GraphOutput;
+
+typedef struct Graph {
+    Arena *arena;
+    const Source *src; /* not owned */
+    const char *name;  /* the net's name */
+    int batch;
+    Value **values;
+    int nvalues, cap_values;
+    Node **nodes;
+    int nnodes, cap_nodes;
+    Value **inputs;
+    int ninputs, cap_inputs;
+    GraphOutput *outputs;
+    int noutputs, cap_outputs;
+} Graph;
+
+Graph *graph_new(const Source *src, const char *name, int batch);
+void graph_free(Graph *g);
+
+Value *graph_add_input(Graph *g, const char *name, Shape s, Span sp);
+Value *graph_add_param(Graph *g, const char *name, Shape s, ParamInit init, Span sp);
+/* A node with its output values (kind V_ACT, or V_DERIVED for F_INIT ops),
+ * shapes from shape_infer.  Returns NULL after reporting an error (at sp)
+ * when the inputs' shapes do not fit the op. */
+Node *graph_add_node(Graph *g, Op op, const char *name, Value **in, int nin, const Attrs *a, Span sp);
+void graph_add_output(Graph *g, const char *name, Value *v, Span sp);
+
+/* Parameters (V_PARAM values) in creation order; the array is arena-owned. */
+int graph_params(Graph *g, Value ***out);
+/* Live nodes that read v. */
+int graph_uses(Graph *g, Value *v, Node **out, int max);
+/* Replaces every use of `from` (node inputs and graph outputs) by `to`. */
+void graph_replace_uses(Graph *g, Value *from, Value *to);
+/* Moves n (already in g->nodes) to just before `pos`. */
+void graph_move_before(Graph *g, Node *n, Node *pos);
+/* Drops dead nodes, and values that nothing references (parameters always
+ * stay: they are the weights file's contract); renumbers ids. */
+void graph_compact(Graph *g);
+
+/* Checks the invariants above (topological order, arity, shapes agree with
+ * shape_infer, no use of dead values).  On failure prints why and returns false. */
+bool graph_verify(Graph *g, const char *after_pass);
+/* Text form, one line per value and node, for `netc dump`. */
+void graph_dump(Graph *g, FILE *f);
+
+/* Shape inference (shape.c), one rule per op.  Fills the shapes of n's
+ * outputs from its inputs and attributes.  On a mismatch, reports an error
+ * at n->span naming the op, the operand and both shapes, and returns false. */
+bool shape_infer(Graph *g, Node *n);
+
+static inline int64_t shape_numel(const Shape *s) {
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++) n *= s->d[i];
+    return n;
+}
+/* Formats "[1, 28, 28]" into buf. */
+const char *shape_str(const Shape *s, char *buf, size_t n);
+bool shape_eq(const Shape *a, const Shape *b);
+Shape shape_make(int rank, const int64_t *d);
+
+#endif

@@ -1,0 +1,313 @@
+/* netc: the driver.  Each command is the pipeline read top to bottom:
+ *
+ *   source_read -> parse_program -> eval_program -> run_pipeline -> emit_c -> cc
+ *
+ * Exit status: 0 on success, 1 for an error in the user's input, 2 for an
+ * internal error. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../dsl/ast.h"
+#include "../dsl/eval.h"
+#include "emit.h"
+#include "init.h"
+#include "passes.h"
+
+#ifndef NETC_VERSION
+#define NETC_VERSION "0.1"
+#endif
+
+static const char usage[] =
+    "usage: netc <command> model.net [options]\n"
+    "\n"
+    "commands:\n"
+    "  build   make an inference program        -o prog [--batch N] [-O0|-O2] [--embed w.safetensors] [--cc CC]\n"
+    "  emit    write the C and its header        -o model.c [--batch N] [--embed w.safetensors] [--main]\n"
+    "  init    write initialized parameters      -o w.safetensors [--seed S]\n"
+    "  dump    print the IR                      [--after PASS|eval] [--list-passes]\n"
+    "  params  list parameter names and shapes, as in a PyTorch state_dict\n"
+    "\n"
+    "common options: --batch N (default 1), --passes P1,P2 (default fold_batchnorm,dce), --no-verify\n"
+    "build uses $CC or clang; the program runs as  prog --weights w.safetensors --input x.npy --output y.npy\n";
+
+typedef struct Options {
+    const char *cmd, *input, *output, *embed, *after, *passes, *cc, *opt;
+    int batch;
+    unsigned long long seed;
+    bool verify, with_main, list_passes;
+} Options;
+
+static int bad_usage(const char *fmt, const char *arg) {
+    fprintf(stderr, "netc: error: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n%s", usage);
+    return 1;
+}
+
+static bool parse_long(const char *s, long long lo, long long hi, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+/* Returns 0, or the exit status for a usage error. */
+static int parse_options(int argc, char **argv, Options *o) {
+    *o = (Options){.batch = 1, .passes = default_pipeline, .opt = "-O2", .verify = true};
+#ifndef NETC_VERIFY
+    o->verify = false;
+#endif
+    if (argc < 2) return bad_usage("%s", "no command given");
+    o->cmd = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+#define VALUE()                                                           \
+    do {                                                                  \
+        if (!next) return bad_usage("option %s needs a value", a);        \
+        i++;                                                              \
+    } while (0)
+        long long v;
+        if (strcmp(a, "-o") == 0) { VALUE(); o->output = next; }
+        else if (strcmp(a, "--batch") == 0) {
+            VALUE();
+            if (!parse_long(next, 1, 1 << 20, &v)) return bad_usage("--batch needs a positive integer, got '%s'", next);
+            o->batch = (int)v;
+        } else if (strcmp(a, "--seed") == 0) {
+            VALUE();
+            if (!parse_long(next, 0, LLONG_MAX, &v)) return bad_usage("--seed needs a non-negative integer, got '%s'", next);
+            o->seed = (unsigned long long)v;
+        } else if (strcmp(a, "--embed") == 0) { VALUE(); o->embed = next; }
+        else if (strcmp(a, "--after") == 0) { VALUE(); o->after = next; }
+        else if (strcmp(a, "--passes") == 0) { VALUE(); o->passes = next; }
+        else if (strcmp(a, "--cc") == 0) { VALUE(); o->cc = next; }
+        else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O1") == 0 || strcmp(a, "-O2") == 0 || strcmp(a, "-O3") == 0) o->opt = a;
+        else if (strcmp(a, "--no-verify") == 0) o->verify = false;
+        else if (strcmp(a, "--verify") == 0) o->verify = true;
+        else if (strcmp(a, "--main") == 0) o->with_main = true;
+        else if (strcmp(a, "--list-passes") == 0) o->list_passes = true;
+        else if (a[0] == '-' && a[1]) return bad_usage("unknown option '%s'", a);
+        else if (o->input) return bad_usage("more than one model file given ('%s')", a);
+        else o->input = a;
+#undef VALUE
+    }
+    return 0;
+}
+
+/* The front half every command shares: .net file -> verified graph.  The
+ * returned graph borrows *src, which the caller frees after the graph. */
+static Graph *compile_graph(const Options *o, Source **src, bool run_passes) {
+    *src = source_read(o->input);
+    if (!*src) return NULL;
+    diag_set_source(*src);
+    AstProgram *ast = parse_program(*src);
+    if (!ast) return NULL;
+    Graph *g = eval_program(ast, o->batch);
+    ast_free(ast);
+    if (!g) return NULL;
+    init_choose_schemes(g);
+    if (run_passes && !run_pipeline(g, o->passes, o->verify, NULL, NULL)) {
+        graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* Path with its extension replaced (or appended). Caller frees. */
+static char *with_ext(const char *path, const char *ext) {
+    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+    size_t base = dot && (!slash || dot > slash) ? (size_t)(dot - path) : strlen(path);
+    char *s = malloc(base + strlen(ext) + 1);
+    memcpy(s, path, base);
+    strcpy(s + base, ext);
+    return s;
+}
+
+static const char *base_name(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* Emits g as C into c_path and h_path (written whole or not at all). */
+static bool write_c(Graph *g, const Options *o, const char *c_path, const char *h_path, bool with_main) {
+    netrt_st_file st = {0};
+    char err[512];
+    if (o->embed && netrt_st_open(o->embed, &st, err, sizeof err) != 0) {
+        diag_plain_error("%s", err);
+        return false;
+    }
+    char *c_tmp = malloc(strlen(c_path) + 16), *h_tmp = malloc(strlen(h_path) + 16);
+    sprintf(c_tmp, "%s.tmp%d", c_path, (int)getpid());
+    sprintf(h_tmp, "%s.tmp%d", h_path, (int)getpid());
+    FILE *c = fopen(c_tmp, "w"), *h = fopen(h_tmp, "w");
+    bool ok = c && h;
+    if (!ok) diag_plain_error("cannot write '%s': %s", c ? h_path : c_path, strerror(errno));
+    if (ok) {
+        EmitOptions eo = {.header_name = base_name(h_path), .embed = o->embed ? &st : NULL, .embed_path = o->embed,
+                          .with_main = with_main};
+        ok = emit_c(g, &eo, c, h);
+    }
+    if (c && fclose(c) != 0) ok = false;
+    if (h && fclose(h) != 0) ok = false;
+    if (ok && (rename(c_tmp, c_path) != 0 || rename(h_tmp, h_path) != 0)) {
+        diag_plain_error("cannot write '%s': %s", c_path, strerror(errno));
+        ok = false;
+    }
+    if (!ok) {
+        unlink(c_tmp);
+        unlink(h_tmp);
+    }
+    free(c_tmp);
+    free(h_tmp);
+    if (o->embed) netrt_st_close(&st);
+    return ok;
+}
+
+static int run_command(char *const argv[]) {
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        execvp(argv[0], argv);
+        fprintf(stderr, "netc: error: cannot run '%s': %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) < 0) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static const char *runtime_include(void) {
+    const char *d = getenv("NETC_RUNTIME_INCLUDE");
+    return d ? d : NETC_RUNTIME_INCLUDE;
+}
+
+static const char *runtime_lib(void) {
+    const char *l = getenv("NETC_RUNTIME_LIB");
+    return l ? l : NETC_RUNTIME_LIB;
+}
+
+/* Moves a finished file into place (rename, or copy across file systems). */
+static bool move_file(const char *from, const char *to) {
+    if (rename(from, to) == 0) return true;
+    FILE *in = fopen(from, "rb");
+    char *tmp = malloc(strlen(to) + 16);
+    sprintf(tmp, "%s.tmp%d", to, (int)getpid());
+    FILE *out = in ? fopen(tmp, "wb") : NULL;
+    bool ok = in && out;
+    char buf[65536];
+    size_t n;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
+    if (in) fclose(in);
+    if (out && fclose(out) != 0) ok = false;
+    ok = ok && chmod(tmp, 0755) == 0 && rename(tmp, to) == 0;
+    if (!ok) {
+        unlink(tmp);
+        diag_plain_error("cannot write '%s': %s", to, strerror(errno));
+    }
+    free(tmp);
+    return ok;
+}
+
+static int cmd_build(const Options *o, Graph *g) {
+    char dir[] = "/tmp/netc-build-XXXXXX";
+    if (!mkdtemp(dir)) {
+        diag_plain_error("cannot make a temporary directory: %s", strerror(errno));
+        return 1;
+    }
+    const char *prefix = emit_prefix(g);
+    char c_path[PATH_MAX], h_path[PATH_MAX], exe[PATH_MAX], inc[PATH_MAX];
+    snprintf(c_path, sizeof c_path, "%s/%s.c", dir, prefix);
+    snprintf(h_path, sizeof h_path, "%s/%s.h", dir, prefix);
+    snprintf(exe, sizeof exe, "%s/prog", dir);
+    snprintf(inc, sizeof inc, "-I%s", runtime_include());
+    int status = 1;
+    if (write_c(g, o, c_path, h_path, true)) {
+        const char *cc = o->cc ? o->cc : getenv("CC") ? getenv("CC") : "clang";
+        char *argv[] = {(char *)cc, "-std=c11", (char *)o->opt, "-w", inc, c_path, (char *)runtime_lib(),
+                        "-ljansson", "-lz", "-lm", "-o", exe, NULL};
+        int rc = run_command(argv);
+        if (rc != 0)
+            diag_plain_error("the C compiler '%s' failed on the emitted code (status %d); netc emit shows the C", cc, rc);
+        else if (move_file(exe, o->output))
+            status = 0;
+    }
+    unlink(c_path);
+    unlink(h_path);
+    unlink(exe);
+    rmdir(dir);
+    return status;
+}
+
+static int cmd_emit(const Options *o, Graph *g) {
+    char *h_path = with_ext(o->output, ".h");
+    int status = write_c(g, o, o->output, h_path, o->with_main) ? 0 : 1;
+    free(h_path);
+    return status;
+}
+
+static int cmd_params(Graph *g) {
+    Value **ps;
+    int n = graph_params(g, &ps);
+    char b[160];
+    for (int i = 0; i < n; i++) printf("%s %s\n", ps[i]->name, shape_str(&ps[i]->shape, b, sizeof b));
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    Options o;
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+        printf("netc %s\n", NETC_VERSION);
+        return 0;
+    }
+    int rc = parse_options(argc, argv, &o);
+    if (rc) return rc;
+    bool is_build = strcmp(o.cmd, "build") == 0, is_emit = strcmp(o.cmd, "emit") == 0,
+         is_init = strcmp(o.cmd, "init") == 0, is_dump = strcmp(o.cmd, "dump") == 0,
+         is_params = strcmp(o.cmd, "params") == 0;
+    if (!(is_build || is_emit || is_init || is_dump || is_params)) return bad_usage("unknown command '%s'", o.cmd);
+    if (is_dump && o.list_passes) {
+        for (int i = 0; i < pass_count; i++) printf("%-16s %s\n", pass_table[i].name, pass_table[i].summary);
+        return 0;
+    }
+    if (!o.input) return bad_usage("%s needs a .net file", o.cmd);
+    if ((is_build || is_emit || is_init) && !o.output) return bad_usage("%s needs -o FILE", o.cmd);
+
+    Source *src = NULL;
+    /* init and params describe the parameters as written: no passes. */
+    Graph *g = compile_graph(&o, &src, !(is_dump || is_init || is_params));
+    if (!g) {
+        source_free(src);
+        return 1;
+    }
+    if (is_build) rc = cmd_build(&o, g);
+    else if (is_emit) rc = cmd_emit(&o, g);
+    else if (is_init) rc = init_write(g, o.seed, o.output) ? 0 : 1;
+    else if (is_params) rc = cmd_params(g);
+    else {
+        const char *after = o.after ? o.after : NULL;
+        if (after && strcmp(after, "eval") == 0) {
+            if (o.verify && !graph_verify(g, "building the graph")) rc = 2;
+            else graph_dump(g, stdout);
+        } else if (!run_pipeline(g, o.passes, o.verify, after, stdout)) {
+            rc = 1;
+        } else if (!after) {
+            graph_dump(g, stdout);
+        }
+    }
+    graph_free(g);
+    source_free(src);
+    return rc;
+}

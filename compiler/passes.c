@@ -1,0 +1,50 @@
+/* The pass manager: a table of passes and a runner for a pipeline of them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes.h"
+
+const Pass pass_table[] = {
+    {"fold_batchnorm", pass_fold_batchnorm, "fold a batchnorm into the conv or linear before it (inference)"},
+    {"dce", pass_dce, "remove nodes whose results nothing uses"},
+};
+const int pass_count = sizeof pass_table / sizeof pass_table[0];
+const char *const default_pipeline = "fold_batchnorm,dce";
+
+const Pass *pass_find(const char *name) {
+    for (int i = 0; i < pass_count; i++)
+        if (strcmp(pass_table[i].name, name) == 0) return &pass_table[i];
+    return NULL;
+}
+
+bool run_pipeline(Graph *g, const char *pipeline, bool verify, const char *dump_after, FILE *dump) {
+    char *list = strdup(pipeline);
+    bool ok = true, dumped = dump_after == NULL;
+    if (verify && !graph_verify(g, "building the graph")) ok = false;
+    if (dump_after && strcmp(dump_after, "none") == 0) {
+        graph_dump(g, dump);
+        dumped = true;
+    }
+    for (char *save = NULL, *name = strtok_r(list, ",", &save); ok && name; name = strtok_r(NULL, ",", &save)) {
+        if (!*name) continue;
+        const Pass *p = pass_find(name);
+        if (!p) {
+            diag_plain_error("unknown pass '%s' (netc dump --list-passes shows them)", name);
+            ok = false;
+            break;
+        }
+        p->run(g);
+        graph_compact(g);
+        if (verify && !graph_verify(g, p->name)) ok = false;
+        if (dump_after && strcmp(dump_after, p->name) == 0) {
+            graph_dump(g, dump);
+            dumped = true;
+        }
+    }
+    if (ok && !dumped) {
+        diag_plain_error("--after %s: no such pass in the pipeline '%s'", dump_after, pipeline);
+        ok = false;
+    }
+    free(list);
+    return ok;
+}

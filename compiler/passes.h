@@ -1,0 +1,35 @@
+/* Passes over the graph IR and the pass manager.
+ *
+ * Every pass has one signature: it edits the graph in place and returns true
+ * if it changed anything.  Each pass's file starts with a comment saying what
+ * it requires, what it keeps and what it breaks. */
+#ifndef NETC_PASSES_H
+#define NETC_PASSES_H
+
+#include <stdio.h>
+
+#include "ir.h"
+
+bool pass_fold_batchnorm(Graph *g);
+bool pass_dce(Graph *g);
+
+typedef struct Pass {
+    const char *name;
+    bool (*run)(Graph *g);
+    const char *summary;
+} Pass;
+
+extern const Pass pass_table[];
+extern const int pass_count;
+/* The inference pipeline, comma-separated: "fold_batchnorm,dce". */
+extern const char *const default_pipeline;
+
+const Pass *pass_find(const char *name);
+
+/* Runs a comma-separated pipeline of pass names.  With verify, the verifier
+ * runs after every pass.  If dump_after names a pass of the pipeline, the IR
+ * is printed to dump after it.  Returns false (after a message) on an
+ * unknown pass name or a verifier failure. */
+bool run_pipeline(Graph *g, const char *pipeline, bool verify, const char *dump_after, FILE *dump);
+
+#endif

@@ -1,0 +1,226 @@
+/* Shape inference: one rule per op, in a table indexed by op.
+ *
+ * A rule reads its node's input shapes and attributes, checks that they fit,
+ * and sets the shapes of the node's outputs.  Messages speak in per-sample
+ * shapes (without the batch dimension), as the .net source does. */
+#include <string.h>
+
+#include "ir.h"
+
+typedef bool (*ShapeRule)(Graph *g, Node *n);
+
+/* Per-sample shape text: "[16, 5, 5]" for an activation [N, 16, 5, 5]. */
+static const char *sample_str(const Value *v, char *buf, size_t n) {
+    Shape s = v->shape;
+    if (v->kind == V_INPUT || v->kind == V_ACT) {
+        s.rank--;
+        memmove(s.d, s.d + 1, sizeof s.d[0] * (size_t)s.rank);
+    }
+    return shape_str(&s, buf, n);
+}
+
+static void set_out(Node *n, int i, int rank, const int64_t *d) { n->out[i]->shape = shape_make(rank, d); }
+
+static bool want_rank(Node *n, int i, int rank, const char *what) {
+    if (n->in[i]->shape.rank == rank) return true;
+    char b[128];
+    diag_error(n->span, "%s expects a %s input, got %s", op_name(n->op), what,
+               sample_str(n->in[i], b, sizeof b));
+    return false;
+}
+
+/* Checks that parameter input i has exactly the shape `rank`/`d`. */
+static bool want_param(Node *n, int i, int rank, const int64_t *d, const char *what) {
+    Shape want = shape_make(rank, d);
+    if (shape_eq(&n->in[i]->shape, &want)) return true;
+    char b1[128], b2[128];
+    diag_error(n->span, "%s of %s \"%s\" has shape %s, expected %s", what, op_name(n->op), n->name,
+               shape_str(&n->in[i]->shape, b1, sizeof b1), shape_str(&want, b2, sizeof b2));
+    return false;
+}
+
+/* Output size of a sliding window; reports and returns -1 if it would be < 1. */
+static int64_t window_out(Node *n, int64_t in, int k, int s, int p0, int p1, int d, bool ceil_mode,
+                          const char *axis) {
+    int64_t span = (int64_t)d * (k - 1) + 1;
+    int64_t padded = in + p0 + p1;
+    if (k < 1 || s < 1 || d < 1 || p0 < 0 || p1 < 0) {
+        diag_error(n->span, "%s needs a positive kernel, stride and dilation and a non-negative pad",
+                   op_name(n->op));
+        return -1;
+    }
+    if (span > padded) {
+        diag_error(n->span, "%s window %lld is wider than its padded input (%s %lld)", op_name(n->op),
+                   (long long)span, axis, (long long)padded);
+        return -1;
+    }
+    int64_t o = ceil_mode ? (padded - span + s - 1) / s + 1 : (padded - span) / s + 1;
+    /* PyTorch: in ceil mode the last window must start inside the input or its left pad. */
+    if (ceil_mode && (o - 1) * s >= in + p0) o--;
+    return o;
+}
+
+static bool rule_conv(Graph *g, Node *n) {
+    (void)g;
+    if (!want_rank(n, 0, 4, "[C, H, W]")) return false;
+    const Attrs *a = &n->a;
+    const int64_t *x = n->in[0]->shape.d;
+    if (a->groups < 1 || x[1] % a->groups || a->out % a->groups || a->out < 1) {
+        diag_error(n->span, "conv groups = %d must divide both the input channels (%lld) and the output channels (%lld)",
+                   a->groups, (long long)x[1], (long long)a->out);
+        return false;
+    }
+    int64_t w[4] = {a->out, x[1] / a->groups, a->kernel[0], a->kernel[1]};
+    if (!want_param(n, 1, 4, w, "weight")) return false;
+    if (n->nin == 3 && !want_param(n, 2, 1, &a->out, "bias")) return false;
+    int64_t oh = window_out(n, x[2], a->kernel[0], a->stride[0], a->pad[0], a->pad[1], a->dilation[0], false, "height");
+    if (oh < 0) return false;
+    int64_t ow = window_out(n, x[3], a->kernel[1], a->stride[1], a->pad[2], a->pad[3], a->dilation[1], false, "width");
+    if (ow < 0) return false;
+    set_out(n, 0, 4, (int64_t[]){x[0], a->out, oh, ow});
+    return true;
+}
+
+static bool rule_linear(Graph *g, Node *n) {
+    (void)g;
+    if (n->in[0]->shape.rank != 2) {
+        char b[128];
+        diag_error(n->span, "linear expects a flat [D] input, got %s (flatten it first)",
+                   sample_str(n->in[0], b, sizeof b));
+        return false;
+    }
+    const int64_t *x = n->in[0]->shape.d;
+    if (n->a.out < 1) {
+        diag_error(n->span, "linear needs at least one output feature, got %lld", (long long)n->a.out);
+        return false;
+    }
+    if (!want_param(n, 1, 2, (int64_t[]){n->a.out, x[1]}, "weight")) return false;
+    if (n->nin == 3 && !want_param(n, 2, 1, &n->a.out, "bias")) return false;
+    set_out(n, 0, 2, (int64_t[]){x[0], n->a.out});
+    return true;
+}
+
+static bool rule_batchnorm(Graph *g, Node *n) {
+    (void)g;
+    const Shape *x = &n->in[0]->shape;
+    if (x->rank != 4 && x->rank != 2) {
+        char b[128];
+        diag_error(n->span, "batchnorm expects a [C, H, W] or [D] input, got %s", sample_str(n->in[0], b, sizeof b));
+        return false;
+    }
+    static const char *names[] = {"", "weight", "bias", "running_mean", "running_var"};
+    for (int i = 1; i < 5; i++)
+        if (!want_param(n, i, 1, &x->d[1], names[i])) return false;
+    n->out[0]->shape = *x;
+    return true;
+}
+
+static bool rule_same(Graph *g, Node *n) {
+    (void)g;
+    n->out[0]->shape = n->in[0]->shape;
+    return true;
+}
+
+static bool rule_pool(Graph *g, Node *n) {
+    (void)g;
+    if (!want_rank(n, 0, 4, "[C, H, W]")) return false;
+    const Attrs *a = &n->a;
+    const int64_t *x = n->in[0]->shape.d;
+    if (2 * a->pad[0] > a->kernel[0] || 2 * a->pad[2] > a->kernel[1]) {
+        diag_error(n->span, "%s pad (%d) must be at most half the kernel (%d)", op_name(n->op), a->pad[0],
+                   a->kernel[0]);
+        return false;
+    }
+    int64_t oh = window_out(n, x[2], a->kernel[0], a->stride[0], a->pad[0], a->pad[1], 1, a->ceil, "height");
+    if (oh < 0) return false;
+    int64_t ow = window_out(n, x[3], a->kernel[1], a->stride[1], a->pad[2], a->pad[3], 1, a->ceil, "width");
+    if (ow < 0) return false;
+    set_out(n, 0, 4, (int64_t[]){x[0], x[1], oh, ow});
+    return true;
+}
+
+static bool rule_global_pool(Graph *g, Node *n) {
+    (void)g;
+    if (!want_rank(n, 0, 4, "[C, H, W]")) return false;
+    const int64_t *x = n->in[0]->shape.d;
+    set_out(n, 0, 4, (int64_t[]){x[0], x[1], 1, 1});
+    return true;
+}
+
+static bool rule_flatten(Graph *g, Node *n) {
+    (void)g;
+    const Shape *x = &n->in[0]->shape;
+    set_out(n, 0, 2, (int64_t[]){x->d[0], shape_numel(x) / x->d[0]});
+    return true;
+}
+
+static bool rule_softmax(Graph *g, Node *n) {
+    (void)g;
+    int r = n->in[0]->shape.rank;
+    if (r != 2 && r != 4) {
+        char b[128];
+        diag_error(n->span, "softmax expects a [C, H, W] or [D] input, got %s", sample_str(n->in[0], b, sizeof b));
+        return false;
+    }
+    n->out[0]->shape = n->in[0]->shape;
+    return true;
+}
+
+/* b broadcasts against a per channel: [N, C, 1, 1] or [N, C] against [N, C, H, W]. */
+static bool broadcasts(const Shape *a, const Shape *b) {
+    if (a->rank != 4 || b->d[0] != a->d[0] || b->d[1] != a->d[1]) return false;
+    if (b->rank == 4) return b->d[2] == 1 && b->d[3] == 1;
+    return b->rank == 2;
+}
+
+static bool rule_binary(Graph *g, Node *n) {
+    (void)g;
+    const Shape *a = &n->in[0]->shape, *b = &n->in[1]->shape;
+    if (shape_eq(a, b) || broadcasts(a, b)) {
+        n->out[0]->shape = *a;
+        return true;
+    }
+    if (broadcasts(b, a)) {
+        n->out[0]->shape = *b;
+        return true;
+    }
+    char b1[128], b2[128];
+    diag_error(n->span, "%s of tensors with shapes %s and %s (they must be equal, or one [C, 1, 1] or [C] per channel)",
+               n->op == OP_ADD ? "'+'" : "'*'", sample_str(n->in[0], b1, sizeof b1),
+               sample_str(n->in[1], b2, sizeof b2));
+    return false;
+}
+
+static bool rule_bn_fold(Graph *g, Node *n) {
+    (void)g;
+    const Shape *w = &n->in[0]->shape;
+    n->out[0]->shape = *w;
+    set_out(n, 1, 1, &w->d[0]);
+    return true;
+}
+
+static const ShapeRule rules[OP_COUNT] = {
+    [OP_CONV] = rule_conv,
+    [OP_LINEAR] = rule_linear,
+    [OP_BATCHNORM] = rule_batchnorm,
+    [OP_RELU] = rule_same,
+    [OP_TANH] = rule_same,
+    [OP_SIGMOID] = rule_same,
+    [OP_MAXPOOL] = rule_pool,
+    [OP_AVGPOOL] = rule_pool,
+    [OP_GLOBAL_AVGPOOL] = rule_global_pool,
+    [OP_FLATTEN] = rule_flatten,
+    [OP_SOFTMAX] = rule_softmax,
+    [OP_ADD] = rule_binary,
+    [OP_MUL] = rule_binary,
+    [OP_BN_FOLD] = rule_bn_fold,
+};
+
+bool shape_infer(Graph *g, Node *n) {
+    if (n->nin < op_info[n->op].min_inputs || n->nin > op_info[n->op].max_inputs) {
+        diag_error(n->span, "%s takes %d to %d inputs, got %d", op_name(n->op), op_info[n->op].min_inputs,
+                   op_info[n->op].max_inputs, n->nin);
+        return false;
+    }
+    return rules[n->op](g, n);
+}

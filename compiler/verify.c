@@ -1,0 +1,77 @@
+/* The IR verifier: run after every pass in test builds (NETC_VERIFY).
+ *
+ * Checks that nodes are in topological order, that every input is defined
+ * (an input, a parameter, or the output of an earlier live node), that arity
+ * matches the op table, that F_INIT nodes read only parameters and derived
+ * values, and that stored shapes agree with what shape inference computes. */
+#include <stdlib.h>
+
+#include "ir.h"
+
+static bool fail(const char *pass, const char *what, const Node *n) {
+    fprintf(stderr, "netc: internal error: IR verification failed after %s: %s", pass, what);
+    if (n) fprintf(stderr, " (node %d, %s \"%s\")", n->id, op_name(n->op), n->name);
+    fprintf(stderr, "\n");
+    return false;
+}
+
+bool graph_verify(Graph *g, const char *after) {
+    bool ok = true;
+    bool *defined = calloc((size_t)g->nvalues + 1, 1);
+    for (int i = 0; i < g->nvalues; i++) {
+        Value *v = g->values[i];
+        if (v->id != i) {
+            ok = fail(after, "value ids are not their positions", NULL);
+            goto out;
+        }
+        if (v->kind == V_INPUT || v->kind == V_PARAM) defined[i] = true;
+    }
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = g->nodes[i];
+        if (n->dead) continue;
+        if (n->nin < op_info[n->op].min_inputs || n->nin > op_info[n->op].max_inputs ||
+            n->nout != op_info[n->op].outputs) {
+            ok = fail(after, "wrong number of inputs or outputs", n);
+            goto out;
+        }
+        for (int j = 0; j < n->nin; j++) {
+            Value *v = n->in[j];
+            if (v->id >= g->nvalues || g->values[v->id] != v || !defined[v->id]) {
+                ok = fail(after, "an input is used before it is defined, or is not in the graph", n);
+                goto out;
+            }
+            if (op_has(n->op, F_INIT) && v->kind != V_PARAM && v->kind != V_DERIVED) {
+                ok = fail(after, "an init-time node reads an activation", n);
+                goto out;
+            }
+        }
+        Shape saved[IR_MAX_OUT];
+        for (int j = 0; j < n->nout; j++) {
+            Value *v = n->out[j];
+            if (v->id >= g->nvalues || g->values[v->id] != v || v->def != n || defined[v->id]) {
+                ok = fail(after, "an output is not a fresh value of its node", n);
+                goto out;
+            }
+            saved[j] = v->shape;
+        }
+        if (!shape_infer(g, n)) {
+            ok = fail(after, "shape inference rejects a node", n);
+            goto out;
+        }
+        for (int j = 0; j < n->nout; j++) {
+            if (!shape_eq(&saved[j], &n->out[j]->shape)) {
+                ok = fail(after, "a stored shape differs from the inferred one", n);
+                goto out;
+            }
+            defined[n->out[j]->id] = true;
+        }
+    }
+    for (int i = 0; i < g->noutputs; i++)
+        if (!defined[g->outputs[i].v->id]) {
+            ok = fail(after, "a graph output is not defined", NULL);
+            goto out;
+        }
+out:
+    free(defined);
+    return ok;
+}

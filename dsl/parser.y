@@ -1,0 +1,296 @@
+/* The grammar of .net files (bison; see docs/language.md for the rules).
+ *
+ *   file      = { net | block } ;                 (exactly one net, checked)
+ *   net       = "net" IDENT body ;
+ *   block     = "block" IDENT "(" [ param { "," param } ] ")" body ;
+ *   param     = IDENT [ "=" expr ] ;
+ *   body      = "{" { stmt } "}" ;
+ *   stmt      = IDENT "=" expr ";"
+ *             | "input" IDENT ":" expr ";"
+ *             | "output" IDENT "=" expr ";"
+ *             | "for" IDENT "in" expr ".." expr body
+ *             | if
+ *             | "return" expr ";"
+ *             | expr ";" ;
+ *   if        = "if" expr body [ "else" ( body | if ) ] ;
+ *
+ *   expr      = or { "|>" or } ;                   (lowest precedence)
+ *   or        = and { "||" and } ;
+ *   and       = eq { "&&" eq } ;
+ *   eq        = rel { ( "==" | "!=" ) rel } ;
+ *   rel       = add { ( "<" | "<=" | ">" | ">=" ) add } ;
+ *   add       = mul { ( "+" | "-" ) mul } ;
+ *   mul       = unary { ( "*" | "/" | "%" ) unary } ;
+ *   unary     = ( "-" | "!" ) unary | postfix ;
+ *   postfix   = primary { "(" [ arg { "," arg } ] ")" | "[" expr "]" | "as" STRING } ;
+ *   arg       = [ IDENT "=" ] expr ;                (positional ones first)
+ *   primary   = INT | FLOAT | "true" | "false" | STRING | IDENT
+ *             | "[" [ expr { "," expr } ] "]" | "(" expr ")" ;
+ *
+ *   IDENT     = letter { letter | digit } ;        (letter includes '_')
+ *   INT       = digit { digit } ;                  (at most INT64_MAX)
+ *   FLOAT     = digits "." digits [ exp ] | digits exp ;   exp = ( "e" | "E" ) [ "+" | "-" ] digits
+ *   STRING    = '"' { char | escape | "{" expr "}" } '"' ;  escapes: \" \\ \n \t \{ \}
+ *   comments  = ( "#" | "//" ) up to the end of the line ;
+ *
+ * Binary operators are left-associative.  A pipe's right side must be a name
+ * or a call, optionally followed by `as STRING`; a STRING's {expr} parts are
+ * parsed by a second run of this parser that starts at START_EXPR.
+ *
+ * Actions only call the ast_* builders (ast.c).  Locations are byte offsets.
+ */
+
+%define api.pure full
+%define api.token.prefix {TOK_}
+%define parse.error verbose
+%locations
+%expect 0
+
+%parse-param {yyscan_t scanner} {AstProgram *prog}
+%lex-param {yyscan_t scanner}
+
+%code requires {
+#include <stdint.h>
+#include "ast.h"
+
+#ifndef YY_TYPEDEF_YY_SCANNER_T
+#define YY_TYPEDEF_YY_SCANNER_T
+typedef void *yyscan_t;
+#endif
+
+/* Locations are byte offsets into the source: a Span {begin, end}. */
+typedef Span YYLTYPE;
+#define YYLTYPE_IS_DECLARED 1
+
+#define YYLLOC_DEFAULT(Cur, Rhs, N)                         \
+    do {                                                    \
+        if (N) {                                            \
+            (Cur).begin = YYRHSLOC(Rhs, 1).begin;           \
+            (Cur).end = YYRHSLOC(Rhs, N).end;               \
+        } else {                                            \
+            (Cur).begin = (Cur).end = YYRHSLOC(Rhs, 0).end; \
+        }                                                   \
+    } while (0)
+
+/* The scanner's extra data (yyextra). */
+typedef struct LexExtra {
+    AstProgram *prog;
+    uint32_t offset;  /* byte offset of the next character in the source */
+    uint32_t base;    /* where the scanned range starts */
+    uint32_t last_end; /* where the last token returned ended */
+    int next_token;   /* if nonzero, the next token to return (START_FILE or
+                       * START_EXPR first; a ';' after an unterminated string) */
+} LexExtra;
+}
+
+%code provides {
+int yylex(YYSTYPE *lval, YYLTYPE *lloc, yyscan_t scanner);
+LexExtra *yyget_extra(yyscan_t scanner);
+}
+
+%code {
+#include <stddef.h>
+#include <string.h>
+
+static void yyerror(YYLTYPE *loc, yyscan_t scanner, AstProgram *prog, const char *msg);
+static ptrdiff_t netc_tnamerr(char *res, const char *str);
+#define yytnamerr netc_tnamerr
+#define yystpcpy stpcpy /* bison's copy is only used by its own yytnamerr */
+}
+
+%initial-action {
+    @$.begin = @$.end = yyget_extra(scanner)->offset;
+}
+
+%union {
+    const char *str;
+    Ast *node;
+    AstList list;
+}
+
+%token START_FILE START_EXPR
+%token <str> IDENT "identifier"
+%token <str> INT "integer"
+%token <str> FLOAT "number"
+%token <str> STRING "string"
+%token NET "net" BLOCK "block" INPUT "input" OUTPUT "output" FOR "for" IN "in"
+%token IF "if" ELSE "else" RETURN "return" AS "as" TRUE "true" FALSE "false"
+%token PIPE "|>" OROR "||" ANDAND "&&" EQ "==" NE "!=" LE "<=" GE ">=" DOTDOT ".."
+
+%left PIPE
+%left OROR
+%left ANDAND
+%left EQ NE
+%left '<' LE '>' GE
+%left '+' '-'
+%left '*' '/' '%'
+%precedence UNARY
+
+%type <node> item stmt if_stmt param expr postfix primary arg
+%type <list> stmts body params param_list else_part args arg_list exprs expr_list
+
+%%
+
+start:
+    START_FILE items
+|   START_EXPR expr '}'         { ast_interpolation(prog, $2); }
+;
+
+items:
+    %empty
+|   items item                  { ast_program_add(prog, $2); }
+|   items error                 /* skip to the next "net" or "block" */
+;
+
+item:
+    NET IDENT body              { $$ = ast_net(prog, @$, @2, $2, $3); }
+|   BLOCK IDENT '(' params ')' body
+                                { $$ = ast_block(prog, @$, @2, $2, $4, $6); }
+;
+
+params:
+    %empty                      { $$ = ast_list_empty(); }
+|   param_list
+;
+
+param_list:
+    param                       { $$ = ast_list_empty(); ast_list_push(prog, &$$, $1); }
+|   param_list ',' param        { $$ = $1; ast_list_push(prog, &$$, $3); }
+;
+
+param:
+    IDENT                       { $$ = ast_name(prog, @$, $1); }
+|   IDENT '=' expr              { $$ = ast_kwarg(prog, @$, $1, $3); }
+;
+
+body:
+    '{' stmts '}'               { $$ = $2; }
+|   '{' stmts error '}'         { $$ = $2; yyerrok; }
+;
+
+stmts:
+    %empty                      { $$ = ast_list_empty(); }
+|   stmts stmt                  { $$ = $1; ast_list_push(prog, &$$, $2); }
+;
+
+stmt:
+    IDENT '=' expr ';'          { $$ = ast_assign(prog, @$, @1, $1, $3); }
+|   INPUT IDENT ':' expr ';'    { $$ = ast_input(prog, @$, @2, $2, $4); }
+|   OUTPUT IDENT '=' expr ';'   { $$ = ast_output(prog, @$, @2, $2, $4); }
+|   FOR IDENT IN expr DOTDOT expr body
+                                { $$ = ast_for(prog, @$, @2, $2, $4, $6, $7); }
+|   if_stmt
+|   RETURN expr ';'             { $$ = ast_return(prog, @$, $2); }
+|   expr ';'                    { $$ = ast_expr_stmt(prog, @$, $1); }
+|   error ';'                   { $$ = NULL; yyerrok; }
+;
+
+if_stmt:
+    IF expr body else_part      { $$ = ast_if(prog, @$, $2, $3, $4); }
+;
+
+else_part:
+    %empty                      { $$ = ast_list_empty(); }
+|   ELSE body                   { $$ = $2; }
+|   ELSE if_stmt                { $$ = ast_list_empty(); ast_list_push(prog, &$$, $2); }
+;
+
+expr:
+    postfix
+|   expr PIPE expr              { $$ = ast_pipe(prog, $1, $3); }
+|   expr OROR expr              { $$ = ast_binary(prog, OP_OR_, $1, $3); }
+|   expr ANDAND expr            { $$ = ast_binary(prog, OP_AND_, $1, $3); }
+|   expr EQ expr                { $$ = ast_binary(prog, OP_EQ_, $1, $3); }
+|   expr NE expr                { $$ = ast_binary(prog, OP_NE_, $1, $3); }
+|   expr '<' expr               { $$ = ast_binary(prog, OP_LT_, $1, $3); }
+|   expr LE expr                { $$ = ast_binary(prog, OP_LE_, $1, $3); }
+|   expr '>' expr               { $$ = ast_binary(prog, OP_GT_, $1, $3); }
+|   expr GE expr                { $$ = ast_binary(prog, OP_GE_, $1, $3); }
+|   expr '+' expr               { $$ = ast_binary(prog, OP_ADD_, $1, $3); }
+|   expr '-' expr               { $$ = ast_binary(prog, OP_SUB_, $1, $3); }
+|   expr '*' expr               { $$ = ast_binary(prog, OP_MUL_, $1, $3); }
+|   expr '/' expr               { $$ = ast_binary(prog, OP_DIV_, $1, $3); }
+|   expr '%' expr               { $$ = ast_binary(prog, OP_MOD_, $1, $3); }
+|   '-' expr %prec UNARY        { $$ = ast_unary(prog, @$, OP_NEG_, $2); }
+|   '!' expr %prec UNARY        { $$ = ast_unary(prog, @$, OP_NOT_, $2); }
+;
+
+postfix:
+    primary
+|   postfix '(' args ')'        { $$ = ast_call(prog, @$, $1, $3); }
+|   postfix '[' expr ']'        { $$ = ast_index(prog, @$, $1, $3); }
+|   postfix AS STRING           { $$ = ast_as(prog, @$, $1, ast_string(prog, @3, $3)); }
+;
+
+args:
+    %empty                      { $$ = ast_list_empty(); }
+|   arg_list
+;
+
+arg_list:
+    arg                         { $$ = ast_list_empty(); ast_list_push(prog, &$$, $1); }
+|   arg_list ',' arg            { $$ = $1; ast_list_push(prog, &$$, $3); }
+;
+
+arg:
+    expr
+|   IDENT '=' expr              { $$ = ast_kwarg(prog, @$, $1, $3); }
+;
+
+primary:
+    INT                         { $$ = ast_int(prog, @$, $1); }
+|   FLOAT                       { $$ = ast_float(prog, @$, $1); }
+|   TRUE                        { $$ = ast_bool(prog, @$, true); }
+|   FALSE                       { $$ = ast_bool(prog, @$, false); }
+|   STRING                      { $$ = ast_string(prog, @$, $1); }
+|   IDENT                       { $$ = ast_name(prog, @$, $1); }
+|   '[' exprs ']'               { $$ = ast_list(prog, @$, $2); }
+|   '(' expr ')'                { $$ = $2; }
+;
+
+exprs:
+    %empty                      { $$ = ast_list_empty(); }
+|   expr_list
+;
+
+expr_list:
+    expr                        { $$ = ast_list_empty(); ast_list_push(prog, &$$, $1); }
+|   expr_list ',' expr          { $$ = $1; ast_list_push(prog, &$$, $3); }
+;
+
+%%
+
+static void yyerror(YYLTYPE *loc, yyscan_t scanner, AstProgram *prog, const char *msg) {
+    (void)scanner;
+    (void)prog;
+    if (strcmp(msg, "memory exhausted") == 0)
+        msg = "the program nests too deeply (the parser's stack is exhausted)";
+    diag_error(*loc, "%s", msg);
+}
+
+/* Token names in messages: bison gives us the alias with its double quotes;
+ * descriptions (identifier, end of file, ...) print bare, keywords and
+ * punctuation in single quotes like clang's: unexpected '|>'. */
+static ptrdiff_t netc_tnamerr(char *res, const char *str) {
+    static const char *const bare[] = {"identifier", "integer", "number", "string",
+                                       "end of file", "invalid token"};
+    char buf[64];
+    size_t n = strlen(str);
+    if (n >= 2 && n < sizeof buf - 2 && str[0] == '"' && str[n - 1] == '"') {
+        memcpy(buf, str + 1, n - 2);
+        buf[n - 2] = 0;
+        bool is_bare = false;
+        for (size_t i = 0; i < sizeof bare / sizeof *bare; i++)
+            if (strcmp(buf, bare[i]) == 0) is_bare = true;
+        if (!is_bare) {
+            memmove(buf + 1, buf, n - 1);
+            buf[0] = '\'';
+            buf[n - 1] = '\'';
+            buf[n] = 0;
+        }
+        str = buf;
+    }
+    size_t len = strlen(str);
+    if (res) memcpy(res, str, len + 1);
+    return (ptrdiff_t)len;
+}

@@ -1,0 +1,205 @@
+/* libnetrt: the minimal runtime that programs emitted by netc link.
+ *
+ * Aligned allocation, safetensors and .npy reading and writing, an IDX data
+ * set reader (gzip through zlib), a seeded RNG, timers, a progress bar, and
+ * netrt_main, the command line of an emitted inference program.
+ *
+ * Error convention: functions that can fail return 0 on success and -1 on
+ * failure, with a one-line message naming the file and what is wrong written
+ * to err (errlen bytes).  Nothing here prints except netrt_main and the
+ * progress bar, and nothing aborts on bad input.
+ */
+#ifndef NETRT_H
+#define NETRT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NETRT_MAX_RANK 8
+
+/* ---- memory -------------------------------------------------------------- */
+
+/* 64-byte aligned, zeroed; NULL on failure.  Free with netrt_free (which is
+ * free(), so memory from malloc may be passed to it too). */
+void *netrt_alloc(size_t bytes);
+void netrt_free(void *p);
+
+/* ---- arrays ------------------------------------------------------------- */
+
+typedef enum {
+    NETRT_F32, NETRT_F64, NETRT_F16, NETRT_BF16,
+    NETRT_U8, NETRT_I8, NETRT_I16, NETRT_I32, NETRT_I64, NETRT_BOOL,
+} netrt_dtype;
+
+const char *netrt_dtype_name(netrt_dtype t); /* "F32", "U8", ... (safetensors spelling) */
+size_t netrt_dtype_size(netrt_dtype t);
+
+/* An n-dimensional array read from a file, little-endian data converted to
+ * host order.  The array owns data (free with netrt_array_free). */
+typedef struct netrt_array {
+    netrt_dtype dtype;
+    int rank;
+    int64_t shape[NETRT_MAX_RANK];
+    void *data;
+    size_t nbytes;
+} netrt_array;
+
+void netrt_array_free(netrt_array *a);
+int64_t netrt_numel(int rank, const int64_t *shape);
+/* "[1, 28, 28]" into buf; returns buf. */
+const char *netrt_shape_str(int rank, const int64_t *shape, char *buf, size_t n);
+
+/* ---- .npy (format versions 1.0, 2.0 and 3.0, C order, little endian) ---- */
+
+int netrt_npy_read(const char *path, netrt_array *out, char *err, size_t errlen);
+/* Writes float32 data; goes through a temporary file renamed into place, so
+ * a failed write leaves nothing half-written. */
+int netrt_npy_write(const char *path, const float *data, int rank, const int64_t *shape, char *err,
+                    size_t errlen);
+
+/* ---- IDX (MNIST format), plain or gzip-compressed ------------------------ */
+
+int netrt_idx_read(const char *path, netrt_array *out, char *err, size_t errlen);
+
+/* Reads an array from .npy or IDX (.gz or not), chosen by content. */
+int netrt_array_read(const char *path, netrt_array *out, char *err, size_t errlen);
+
+/* ---- safetensors --------------------------------------------------------- */
+
+typedef struct netrt_st_entry {
+    const char *name;
+    netrt_dtype dtype;
+    int rank;
+    int64_t shape[NETRT_MAX_RANK];
+    const void *data; /* into the file's buffer */
+    size_t nbytes;
+} netrt_st_entry;
+
+typedef struct netrt_st_file {
+    int count;
+    netrt_st_entry *entries;
+    void *buffer; /* the whole file */
+    size_t size;
+} netrt_st_file;
+
+/* Reads and validates a whole file (header length, JSON, dtypes, shapes,
+ * offsets in range and not overlapping).  Free with netrt_st_close. */
+int netrt_st_open(const char *path, netrt_st_file *out, char *err, size_t errlen);
+void netrt_st_close(netrt_st_file *f);
+const netrt_st_entry *netrt_st_find(const netrt_st_file *f, const char *name);
+
+/* A named float32 tensor in memory. */
+typedef struct netrt_tensor {
+    const char *name;
+    int rank;
+    int64_t shape[NETRT_MAX_RANK];
+    float *data;
+} netrt_tensor;
+
+/* Writes float32 tensors (atomically, as netrt_npy_write). */
+int netrt_st_write(const char *path, const netrt_tensor *ts, int n, char *err, size_t errlen);
+
+/* ---- random numbers (xoshiro256**, seeded by splitmix64) ------------------ */
+
+typedef struct netrt_rng {
+    uint64_t s[4];
+} netrt_rng;
+
+void netrt_rng_seed(netrt_rng *r, uint64_t seed);
+uint64_t netrt_rng_next(netrt_rng *r);
+double netrt_rng_uniform(netrt_rng *r);         /* [0, 1) */
+double netrt_rng_normal(netrt_rng *r);          /* N(0, 1) */
+uint64_t netrt_rng_below(netrt_rng *r, uint64_t n); /* [0, n), unbiased */
+
+/* ---- timers and progress -------------------------------------------------- */
+
+double netrt_now(void); /* seconds, monotonic */
+
+typedef struct netrt_progress {
+    const char *label;
+    int64_t total, done;
+    double start, last_draw;
+    bool tty;
+} netrt_progress;
+
+void netrt_progress_start(netrt_progress *p, const char *label, int64_t total);
+/* Redraws at most 10 times a second (and at the end); `extra` is appended,
+ * e.g. "loss 0.412 acc 87.5%". */
+void netrt_progress_update(netrt_progress *p, int64_t done, const char *extra);
+void netrt_progress_finish(netrt_progress *p, const char *extra);
+
+/* ---- emitted models ------------------------------------------------------- */
+
+/* What an emitted model exposes to the runtime.  All tensor storage belongs
+ * to the emitted code (static or allocated by init). */
+typedef struct netrt_model {
+    const char *name;   /* the net's name */
+    const char *source; /* the .net file it came from */
+    int batch;          /* compiled batch size N */
+    int nparams;
+    netrt_tensor *params;  /* shapes as PyTorch's state_dict */
+    int ninputs;
+    netrt_tensor *inputs;  /* shapes [N, ...]; data is the model's input buffer */
+    int noutputs;
+    netrt_tensor *outputs; /* shapes [N, ...]; data is the model's output buffer */
+    bool embedded;         /* params already hold their values */
+    int (*init)(void);     /* allocates buffers and fills params/inputs/outputs data; 0 on success */
+    void (*prepare)(void); /* after params are loaded: computes derived values */
+    void (*run)(void);     /* one batch: inputs -> outputs */
+} netrt_model;
+
+/* Loads every parameter of m from a safetensors file: each must be present
+ * with the model's shape and a float dtype (F32, F64, F16 or BF16, converted
+ * to float32).  A missing tensor, a wrong shape (both shapes named) or an
+ * unexpected float tensor is an error; integer tensors named
+ * "*.num_batches_tracked" are ignored.  Does not call prepare. */
+int netrt_load_params(const netrt_model *m, const char *path, char *err, size_t errlen);
+
+/* The command line of an emitted inference program:
+ *   prog [--weights w.safetensors] --input [name=]x.npy ... --output [name=]y.npy ...
+ *        [--limit N] [--labels labels] [--print]
+ * Inputs are float32 [S, ...] .npy arrays, or uint8 arrays (.npy or IDX,
+ * gzip or not) scaled to [0, 1]; an IDX image file [S, H, W] feeds a
+ * [1, H, W] input.  S samples run in batches of N (the last one padded).
+ * --print (implied by --labels) prints each sample's arg-max class, and with
+ * --labels the true label and the accuracy.  Returns the exit status. */
+int netrt_main(int argc, char **argv, const netrt_model *m);
+
+/* ---- helpers shared by the runtime's own files ---------------------------- */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define NETRT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define NETRT_PRINTF(f, a)
+#endif
+
+/* snprintf into err (which may be NULL or errlen 0); returns -1. */
+int netrt_errorf(char *err, size_t errlen, const char *fmt, ...) NETRT_PRINTF(3, 4);
+/* Bytes of an array of this dtype and shape; false if a dimension is negative
+ * or the size overflows. */
+bool netrt_nbytes(netrt_dtype t, int rank, const int64_t *shape, size_t *out);
+bool netrt_host_is_le(void);
+/* Reverses the bytes of each of n elements of `size` bytes (2, 4 or 8). */
+void netrt_bswap(void *data, size_t n, size_t size);
+/* Reads a whole file into a malloc'd buffer (free with free). */
+int netrt_read_file(const char *path, void **buf, size_t *size, char *err, size_t errlen);
+/* Atomic writes: netrt_atomic_open creates a temporary file next to path and
+ * returns it with its name in *tmp; netrt_atomic_close closes it and, if ok
+ * and every write succeeded, renames it to path, else removes it.  Either way
+ * it frees *tmp. */
+FILE *netrt_atomic_open(const char *path, char **tmp, char *err, size_t errlen);
+int netrt_atomic_close(FILE *f, char *tmp, const char *path, bool ok, char *err, size_t errlen);
+/* Writes n floats little-endian; false on a write error. */
+bool netrt_write_f32le(FILE *f, const float *data, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,694 @@
+#!/usr/bin/python3
+"""Generate the golden test data of netc from PyTorch.
+
+Run with Debian's python (it has python3-torch and python3-torchvision):
+
+    /usr/bin/python3 tests/golden/gen.py              # every case
+    /usr/bin/python3 tests/golden/gen.py --only CASE  # one case (repeatable)
+    /usr/bin/python3 tests/golden/gen.py --list       # case names
+
+The output is committed; the tests only read it and never run this script.
+Every case is seeded from its own name, so regenerating one case or all of
+them gives the same bytes.
+
+Layout of one case, tests/golden/<case>/:
+
+    model.net               the netc program
+    batch                   the N to compile it with (`netc build --batch N`)
+    weights.safetensors     every parameter, float32, named as netc names it
+                            (PyTorch state_dict keys; batchnorm running stats
+                            included, num_batches_tracked left out)
+    input_<name>.npy        one per `input` of the net: float32 [S, ...],
+                            S samples (S need not be a multiple of N, so the
+                            last batch may be partial)
+    expected_<name>.npy     one per `output` of the net: float32 [S, ...],
+                            computed by PyTorch in eval mode in float64 from
+                            the same float32 weights and inputs, then rounded
+    expected_params.txt     `name [d0, d1, ...]` per line, in state_dict
+                            order: what netc should list for model.net
+
+resnet18_names/ holds only expected_params.txt: torchvision's resnet18
+state_dict, which examples/resnet18.net must reproduce name for name.
+
+lenet5/model.net is examples/lenet5.net verbatim; resnet18_small/model.net
+is examples/resnet18.net with only its numbers changed (widths, stem
+channels, input size, classes), and the PyTorch side uses torchvision's
+BasicBlock under a ResNet whose module names are torchvision's.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import struct
+import sys
+import zlib
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+from torchvision.models.resnet import BasicBlock
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+EXAMPLES = os.path.join(ROOT, "examples")
+
+
+# ---------------------------------------------------------------- safetensors
+
+def write_safetensors(path, tensors):
+    """tensors: list of (name, float32 ndarray), written in that order."""
+    header = {}
+    offset = 0
+    blobs = []
+    for name, a in tensors:
+        a = np.ascontiguousarray(a, dtype="<f4")
+        blob = a.tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape),
+                        "data_offsets": [offset, offset + len(blob)]}
+        offset += len(blob)
+        blobs.append(blob)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for blob in blobs:
+            f.write(blob)
+
+
+def read_safetensors(path):
+    """Parse a safetensors file by hand; returns {name: float32 ndarray}."""
+    with open(path, "rb") as f:
+        data = f.read()
+    assert len(data) >= 8, path
+    (n,) = struct.unpack("<Q", data[:8])
+    assert 8 + n <= len(data) and n % 8 == 0, path
+    header = json.loads(data[8:8 + n].decode("utf-8"))
+    body = data[8 + n:]
+    out = {}
+    end_max = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        assert info["dtype"] == "F32", (path, name)
+        b, e = info["data_offsets"]
+        count = int(np.prod(info["shape"], dtype=np.int64))
+        assert e - b == 4 * count and 0 <= b <= e <= len(body), (path, name)
+        end_max = max(end_max, e)
+        out[name] = np.frombuffer(body[b:e], dtype="<f4").reshape(info["shape"])
+    assert end_max == len(body), path
+    return out
+
+
+# ------------------------------------------------------------------- helpers
+
+def shape_str(shape):
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def param_list(module):
+    """(name, tensor) of the state_dict without num_batches_tracked."""
+    return [(k, v) for k, v in module.state_dict().items()
+            if not k.endswith("num_batches_tracked")]
+
+
+def expected_params_text(params):
+    return "".join(f"{k} {shape_str(v.shape)}\n" for k, v in params)
+
+
+class Params(nn.Module):
+    """A module holding submodules under dotted names ("layer1.0.conv1")."""
+
+    def __init__(self, mods):
+        super().__init__()
+        for path, mod in mods:
+            parent = self
+            parts = path.split(".")
+            for p in parts[:-1]:
+                if not hasattr(parent, p):
+                    parent.add_module(p, nn.Module())
+                parent = getattr(parent, p)
+            parent.add_module(parts[-1], mod)
+
+    def __getitem__(self, path):
+        m = self
+        for p in path.split("."):
+            m = getattr(m, p)
+        return m
+
+
+def init_he(module):
+    """torchvision's ResNet initialization of conv weights (ReLU nets)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+
+def init_glorot_tanh(module):
+    """Glorot uniform with the tanh gain on conv and linear weights."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain("tanh"))
+
+
+def randomize_batchnorm(module, gen):
+    """Make every batchnorm a non-identity affine map."""
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            c = m.num_features
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(c, generator=gen) + 0.5)         # [0.5, 1.5)
+                m.bias.copy_(torch.rand(c, generator=gen) - 0.5)           # [-0.5, 0.5)
+                m.running_mean.copy_(torch.randn(c, generator=gen) * 0.5)
+                m.running_var.copy_(torch.rand(c, generator=gen) * 1.5 + 0.5)  # [0.5, 2)
+
+
+# --------------------------------------------------------------------- cases
+
+class Case:
+    """name: directory; net: program text; inputs: [(name, per-sample shape,
+    scale, shift)] in declaration order; outputs: names in declaration order;
+    build(): a module whose state_dict keys are netc's parameter names;
+    forward(module, {input: tensor}) -> {output: tensor}; samples: S;
+    batch: N; input_fn(generator, shape) replaces randn * scale + shift;
+    init(module) replaces PyTorch's default initialization of the weights
+    (deep cases: the default one makes the outputs nearly input-independent)."""
+
+    def __init__(self, name, net, inputs, outputs, build, forward,
+                 samples=2, batch=2, input_fn=None, init=None):
+        self.name, self.net = name, net
+        self.init = init
+        self.inputs, self.outputs = inputs, outputs
+        self.build, self.forward = build, forward
+        self.samples, self.batch = samples, batch
+        self.input_fn = input_fn
+
+
+CASES = []
+
+
+def case(*args, **kw):
+    CASES.append(Case(*args, **kw))
+
+
+def net1(name, body, inputs):
+    """A net with the given inputs [(name, shape)] and body lines."""
+    lines = [f"net {name} {{"]
+    lines += [f"    input {n}: {shape_str(s)};" for n, s in inputs]
+    lines += ["    " + l for l in body]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def single_op(name, in_shape, expr, mods, fn, samples=2, batch=2,
+              scale=1.0, shift=0.0, comment=None):
+    """One input x, one output y = expr; mods: [(path, module)];
+    fn(params, x) -> y."""
+    net = net1(name, [f"output y = {expr};"], [("x", in_shape)])
+    if comment:
+        net = f"# {comment}\n" + net
+    case(name, net, [("x", in_shape, scale, shift)], ["y"],
+         build=lambda: Params(mods()),
+         forward=lambda m, i: {"y": fn(m, i["x"])},
+         samples=samples, batch=batch)
+
+
+# conv ------------------------------------------------------------------------
+
+single_op("op_conv_basic", [3, 8, 8], "conv(x, 4, 3)",
+          lambda: [("conv0", nn.Conv2d(3, 4, 3))],
+          lambda m, x: m["conv0"](x))
+
+single_op("op_conv_stride2_pad1", [3, 9, 11], "conv(x, 5, 3, stride = 2, pad = 1)",
+          lambda: [("conv0", nn.Conv2d(3, 5, 3, stride=2, padding=1))],
+          lambda m, x: m["conv0"](x), samples=3, batch=2)
+
+single_op("op_conv_1x1_nobias", [6, 5, 5], "conv(x, 4, 1, bias = false)",
+          lambda: [("conv0", nn.Conv2d(6, 4, 1, bias=False))],
+          lambda m, x: m["conv0"](x))
+
+single_op("op_conv_groups2", [4, 7, 7], "conv(x, 6, 3, pad = 1, groups = 2)",
+          lambda: [("conv0", nn.Conv2d(4, 6, 3, padding=1, groups=2))],
+          lambda m, x: m["conv0"](x), samples=2, batch=1)
+
+single_op("op_conv_k5_pad2", [2, 10, 10], "conv(x, 3, 5, pad = 2)",
+          lambda: [("conv0", nn.Conv2d(2, 3, 5, padding=2))],
+          lambda m, x: m["conv0"](x), samples=3, batch=3)
+
+single_op("op_conv_dilation2", [3, 11, 11], "conv(x, 4, 3, pad = 2, dilation = 2)",
+          lambda: [("conv0", nn.Conv2d(3, 4, 3, padding=2, dilation=2))],
+          lambda m, x: m["conv0"](x))
+
+case("op_conv_positional",
+     "# positional conv arguments: out, kernel, stride, pad, dilation, groups, bias\n"
+     + net1("op_conv_positional",
+            ["output a = conv(x, 4, 3, 2, 1);",
+             "output b = conv(x, 4, 3, 1, 2, 2, 1, false);"],
+            [("x", [3, 9, 9])]),
+     [("x", [3, 9, 9], 1.0, 0.0)], ["a", "b"],
+     build=lambda: Params([("conv0", nn.Conv2d(3, 4, 3, stride=2, padding=1)),
+                           ("conv1", nn.Conv2d(3, 4, 3, padding=2, dilation=2,
+                                               bias=False))]),
+     forward=lambda m, i: {"a": m["conv0"](i["x"]), "b": m["conv1"](i["x"])},
+     samples=3, batch=2)
+
+# linear ----------------------------------------------------------------------
+
+single_op("op_linear", [12], "linear(x, 5)",
+          lambda: [("linear0", nn.Linear(12, 5))],
+          lambda m, x: m["linear0"](x), samples=3, batch=2)
+
+single_op("op_linear_nobias", [12], "linear(x, 5, bias = false)",
+          lambda: [("linear0", nn.Linear(12, 5, bias=False))],
+          lambda m, x: m["linear0"](x))
+
+# batchnorm -------------------------------------------------------------------
+
+single_op("op_batchnorm", [4, 5, 5], "batchnorm(x)",
+          lambda: [("batchnorm0", nn.BatchNorm2d(4))],
+          lambda m, x: m["batchnorm0"](x),
+          comment="a batchnorm that follows no conv: not folded")
+
+single_op("op_batchnorm_eps", [3, 4, 4], "x |> relu |> batchnorm(eps = 0.001)",
+          lambda: [("batchnorm0", nn.BatchNorm2d(3, eps=0.001))],
+          lambda m, x: m["batchnorm0"](F.relu(x)), samples=3, batch=2)
+
+single_op("op_conv_batchnorm", [3, 6, 6], "conv(x, 5, 3, pad = 1) |> batchnorm",
+          lambda: [("conv0", nn.Conv2d(3, 5, 3, padding=1)),
+                   ("batchnorm0", nn.BatchNorm2d(5))],
+          lambda m, x: m["batchnorm0"](m["conv0"](x)),
+          comment="conv with bias then batchnorm: foldable")
+
+single_op("op_conv_batchnorm_relu_nobias", [3, 7, 7],
+          "conv(x, 6, 3, bias = false) |> batchnorm |> relu",
+          lambda: [("conv0", nn.Conv2d(3, 6, 3, bias=False)),
+                   ("batchnorm0", nn.BatchNorm2d(6))],
+          lambda m, x: F.relu(m["batchnorm0"](m["conv0"](x))),
+          samples=3, batch=2)
+
+single_op("op_linear_batchnorm", [10], "linear(x, 6) |> batchnorm",
+          lambda: [("linear0", nn.Linear(10, 6)),
+                   ("batchnorm0", nn.BatchNorm1d(6))],
+          lambda m, x: m["batchnorm0"](m["linear0"](x)),
+          comment="batchnorm on a flat [D] tensor after linear: foldable")
+
+# activations -----------------------------------------------------------------
+
+single_op("op_relu", [3, 4, 5], "relu(x)", lambda: [], lambda m, x: F.relu(x))
+single_op("op_tanh", [3, 4, 5], "tanh(x)", lambda: [], lambda m, x: torch.tanh(x),
+          scale=2.0, samples=3, batch=2)
+single_op("op_sigmoid", [3, 4, 5], "sigmoid(x)", lambda: [],
+          lambda m, x: torch.sigmoid(x), scale=3.0)
+
+# pools -----------------------------------------------------------------------
+
+single_op("op_maxpool2", [3, 8, 8], "maxpool(x, 2)", lambda: [],
+          lambda m, x: F.max_pool2d(x, 2))
+
+# all-negative input: padding must act as -inf, not 0
+case("op_maxpool3_s2_p1",
+     "# input all negative: the padding of maxpool never wins\n"
+     + net1("op_maxpool3_s2_p1", ["output y = maxpool(x, 3, stride = 2, pad = 1);"],
+            [("x", [3, 9, 9])]),
+     [("x", [3, 9, 9], 1.0, 0.0)], ["y"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {"y": F.max_pool2d(i["x"], 3, stride=2, padding=1)},
+     samples=3, batch=2,
+     input_fn=lambda g, shape: -torch.rand(shape, generator=g) * 2 - 0.1)
+
+single_op("op_maxpool_odd", [2, 7, 9], "x |> maxpool(2)", lambda: [],
+          lambda m, x: F.max_pool2d(x, 2))
+
+single_op("op_avgpool2", [3, 8, 8], "avgpool(x, 2)", lambda: [],
+          lambda m, x: F.avg_pool2d(x, 2))
+
+single_op("op_avgpool3_s2_p1", [3, 9, 9], "avgpool(x, 3, stride = 2, pad = 1)",
+          lambda: [],
+          lambda m, x: F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=True),
+          samples=3, batch=2, shift=1.0,
+          comment="padding counts in the divisor (count_include_pad)")
+
+single_op("op_avgpool_odd", [2, 7, 9], "avgpool(x, 2)", lambda: [],
+          lambda m, x: F.avg_pool2d(x, 2))
+
+single_op("op_global_avgpool", [4, 5, 7], "global_avgpool(x)", lambda: [],
+          lambda m, x: F.adaptive_avg_pool2d(x, 1))
+
+# flatten, softmax ------------------------------------------------------------
+
+case("op_flatten_linear",
+     net1("op_flatten_linear",
+          ["output flat = flatten(x);", "output y = linear(flat, 4);"],
+          [("x", [2, 3, 3])]),
+     [("x", [2, 3, 3], 1.0, 0.0)], ["flat", "y"],
+     build=lambda: Params([("linear0", nn.Linear(18, 4))]),
+     forward=lambda m, i: {"flat": torch.flatten(i["x"], 1),
+                           "y": m["linear0"](torch.flatten(i["x"], 1))},
+     samples=3, batch=2)
+
+single_op("op_softmax_chw", [5, 3, 4], "softmax(x)", lambda: [],
+          lambda m, x: F.softmax(x, dim=1), scale=2.0,
+          comment="softmax over channels of [C, H, W]")
+
+single_op("op_softmax_flat", [10], "softmax(x)", lambda: [],
+          lambda m, x: F.softmax(x, dim=1), scale=3.0, samples=3, batch=2)
+
+# add, mul --------------------------------------------------------------------
+
+case("op_add",
+     "# `|>` binds loosest: a + b |> relu is relu(a + b)\n"
+     + net1("op_add", ["output sum = a + b;", "output r = a + b |> relu;"],
+            [("a", [3, 4, 4]), ("b", [3, 4, 4])]),
+     [("a", [3, 4, 4], 1.0, 0.0), ("b", [3, 4, 4], 1.0, 0.0)], ["sum", "r"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {"sum": i["a"] + i["b"], "r": F.relu(i["a"] + i["b"])})
+
+case("op_add_broadcast",
+     "# a [C, 1, 1] operand broadcasts per channel, on either side\n"
+     + net1("op_add_broadcast",
+            ["output y = x + global_avgpool(x);",
+             "g = global_avgpool(x) |> relu;",
+             "output z = g + x |> tanh;"],
+            [("x", [4, 5, 5])]),
+     [("x", [4, 5, 5], 1.0, 0.3)], ["y", "z"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {
+         "y": i["x"] + F.adaptive_avg_pool2d(i["x"], 1),
+         "z": torch.tanh(F.relu(F.adaptive_avg_pool2d(i["x"], 1)) + i["x"])},
+     samples=3, batch=2)
+
+case("op_mul_gate",
+     "# squeeze-excitation style gate; note x * g |> f is f(x * g)\n"
+     + net1("op_mul_gate",
+            ["g = global_avgpool(x) |> sigmoid;",
+             "output gated = x * g;",
+             "output gated_left = g * x;",
+             "output pipe = x * global_avgpool(x) |> sigmoid;",
+             "output sq = x * x;"],
+            [("x", [4, 5, 5])]),
+     [("x", [4, 5, 5], 1.0, 0.0)], ["gated", "gated_left", "pipe", "sq"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {
+         "gated": i["x"] * torch.sigmoid(F.adaptive_avg_pool2d(i["x"], 1)),
+         "gated_left": torch.sigmoid(F.adaptive_avg_pool2d(i["x"], 1)) * i["x"],
+         "pipe": torch.sigmoid(i["x"] * F.adaptive_avg_pool2d(i["x"], 1)),
+         "sq": i["x"] * i["x"]})
+
+# several inputs and outputs ----------------------------------------------------
+
+case("multi_io",
+     "# two inputs, two outputs; an output's name is a variable after it\n"
+     + net1("multi_io",
+            ["output feat = conv(a, 4, 3, pad = 1) |> relu;",
+             "y = global_avgpool(feat) |> flatten;",
+             'output score = linear(y, 8) as "head_a" + linear(b, 8) as "head_b";'],
+            [("a", [3, 6, 6]), ("b", [8])]),
+     [("a", [3, 6, 6], 1.0, 0.0), ("b", [8], 1.0, 0.0)], ["feat", "score"],
+     build=lambda: Params([("conv0", nn.Conv2d(3, 4, 3, padding=1)),
+                           ("head_a", nn.Linear(4, 8)),
+                           ("head_b", nn.Linear(8, 8))]),
+     forward=lambda m, i: (lambda feat: {
+         "feat": feat,
+         "score": m["head_a"](torch.flatten(F.adaptive_avg_pool2d(feat, 1), 1))
+                  + m["head_b"](i["b"])})(F.relu(m["conv0"](i["a"]))),
+     samples=3, batch=2)
+
+# language: blocks, loops, if/else, interpolation, unnamed numbering -----------
+
+LANG_BLOCKS_NET = """\
+# blocks, for, if/else, interpolated names; named instances take no number:
+# stem, unit0, unit1, stage0, stage1, conv0, conv1
+block unit(x, c, act = true) {
+    y = conv(x, c, 3, pad = 1);
+    y = batchnorm(y);
+    if act {
+        y = relu(y);
+    } else {
+        y = tanh(y);
+    }
+    return y;
+}
+
+net lang_blocks {
+    input image: [3, 8, 8];
+    x = conv(image, 4, 1) as "stem";
+    x = unit(x, 4);
+    x = unit(x, 6, act = false);
+    for i in 0..2 {
+        x = unit(x, 4 + i * 2) as "stage{i}";
+    }
+    x = conv(x, 4, 3, pad = 1) |> relu;
+    output y = conv(x, 3, 1);
+}
+"""
+
+
+def lang_blocks_build():
+    mods = [("stem", nn.Conv2d(3, 4, 1))]
+    cin = 4
+    for name, c in [("unit0", 4), ("unit1", 6), ("stage0", 4), ("stage1", 6)]:
+        mods += [(name + ".conv0", nn.Conv2d(cin, c, 3, padding=1)),
+                 (name + ".batchnorm0", nn.BatchNorm2d(c))]
+        cin = c
+    mods += [("conv0", nn.Conv2d(cin, 4, 3, padding=1)), ("conv1", nn.Conv2d(4, 3, 1))]
+    return Params(mods)
+
+
+def lang_blocks_forward(m, i):
+    x = m["stem"](i["image"])
+    for name, act in [("unit0", True), ("unit1", False), ("stage0", True), ("stage1", True)]:
+        x = m[name + ".batchnorm0"](m[name + ".conv0"](x))
+        x = F.relu(x) if act else torch.tanh(x)
+    x = F.relu(m["conv0"](x))
+    return {"y": m["conv1"](x)}
+
+
+case("lang_blocks", LANG_BLOCKS_NET, [("image", [3, 8, 8], 1.0, 0.0)], ["y"],
+     build=lang_blocks_build, forward=lang_blocks_forward, samples=3, batch=2,
+     init=init_he)
+
+# LeNet-5 -----------------------------------------------------------------------
+
+
+def lenet5_build():
+    return Params([("conv0", nn.Conv2d(1, 6, 5, padding=2)),
+                   ("conv1", nn.Conv2d(6, 16, 5)),
+                   ("conv2", nn.Conv2d(16, 120, 5)),
+                   ("linear0", nn.Linear(120, 84)),
+                   ("linear1", nn.Linear(84, 10))])
+
+
+def lenet5_forward(m, i):
+    x = F.avg_pool2d(torch.tanh(m["conv0"](i["image"])), 2)
+    x = F.avg_pool2d(torch.tanh(m["conv1"](x)), 2)
+    x = torch.flatten(torch.tanh(m["conv2"](x)), 1)
+    x = torch.tanh(m["linear0"](x))
+    return {"logits": m["linear1"](x)}
+
+
+def read_example(name):
+    with open(os.path.join(EXAMPLES, name)) as f:
+        return f.read()
+
+
+case("lenet5", read_example("lenet5.net"), [("image", [1, 28, 28], 1.0, 0.0)],
+     ["logits"], build=lenet5_build, forward=lenet5_forward, samples=3, batch=2,
+     input_fn=lambda g, shape: torch.rand(shape, generator=g), init=init_glorot_tanh)
+
+# ResNet-18, reduced --------------------------------------------------------------
+
+SMALL_WIDTHS = [4, 8, 16, 32]
+SMALL_INPUT = 64
+SMALL_CLASSES = 10
+
+
+def replace_once(text, old, new):
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+def resnet18_small_net():
+    t = read_example("resnet18.net")
+    t = replace_once(t, "# ResNet-18 (He et al., 2016): parameter names are exactly "
+                        "torchvision's resnet18 state_dict keys\n",
+                     "# examples/resnet18.net with only its numbers changed: widths "
+                     f"{SMALL_WIDTHS},\n# a {SMALL_INPUT}x{SMALL_INPUT} input and "
+                     f"{SMALL_CLASSES} classes (golden test resnet18_small)\n")
+    t = replace_once(t, "input image: [3, 224, 224];",
+                     f"input image: [3, {SMALL_INPUT}, {SMALL_INPUT}];")
+    t = replace_once(t, "conv(image, 64, 7,", f"conv(image, {SMALL_WIDTHS[0]}, 7,")
+    t = replace_once(t, "widths = [64, 128, 256, 512];",
+                     f"widths = {shape_str(SMALL_WIDTHS)};")
+    t = replace_once(t, "linear(x, 1000)", f"linear(x, {SMALL_CLASSES})")
+    return t
+
+
+class ResNet(nn.Module):
+    """torchvision's ResNet with BasicBlock, widths as a parameter; module
+    names match torchvision.models.resnet.ResNet."""
+
+    def __init__(self, widths, layers=(2, 2, 2, 2), num_classes=1000):
+        super().__init__()
+        self.inplanes = widths[0]
+        self.conv1 = nn.Conv2d(3, widths[0], 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.layer1 = self._make_layer(widths[0], layers[0], 1)
+        self.layer2 = self._make_layer(widths[1], layers[1], 2)
+        self.layer3 = self._make_layer(widths[2], layers[2], 2)
+        self.layer4 = self._make_layer(widths[3], layers[3], 2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(widths[3], num_classes)
+
+    def _make_layer(self, planes, blocks, stride):
+        downsample = None
+        if stride != 1 or self.inplanes != planes:
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes))
+        layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes
+        for _ in range(1, blocks):
+            layers.append(BasicBlock(self.inplanes, planes))
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def check_resnet_class():
+    """Our ResNet at full width names and shapes its parameters as torchvision."""
+    ours = [(k, tuple(v.shape)) for k, v in param_list(ResNet([64, 128, 256, 512]))]
+    ref = [(k, tuple(v.shape)) for k, v in param_list(torchvision.models.resnet18())]
+    assert ours == ref, "ResNet class differs from torchvision's resnet18"
+
+
+case("resnet18_small", resnet18_small_net(),
+     [("image", [3, SMALL_INPUT, SMALL_INPUT], 1.0, 0.0)], ["logits"],
+     build=lambda: ResNet(SMALL_WIDTHS, num_classes=SMALL_CLASSES),
+     forward=lambda m, i: {"logits": m(i["image"])}, samples=2, batch=2,
+     init=init_he)
+
+CASE_NAMES = [c.name for c in CASES] + ["resnet18_names"]
+
+
+# ---------------------------------------------------------------- generation
+
+def seed_of(name):
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def clean_dir(d):
+    if os.path.isdir(d):
+        for f in os.listdir(d):
+            p = os.path.join(d, f)
+            if os.path.isfile(p):
+                os.remove(p)
+            else:
+                shutil.rmtree(p)
+    else:
+        os.makedirs(d)
+
+
+def write_text(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def generate(c):
+    d = os.path.join(HERE, c.name)
+    clean_dir(d)
+    torch.manual_seed(seed_of(c.name))
+    gen = torch.Generator().manual_seed(seed_of(c.name) + 1)
+
+    m = c.build()                      # float32, PyTorch's default init
+    if c.init:
+        c.init(m)
+    randomize_batchnorm(m, gen)
+    m.eval()
+    params = [(k, v.detach().clone().float()) for k, v in param_list(m)]
+
+    inputs = {}
+    for name, shape, scale, shift in c.inputs:
+        full = [c.samples] + list(shape)
+        if c.input_fn:
+            x = c.input_fn(gen, full)
+        else:
+            x = torch.randn(full, generator=gen) * scale + shift
+        inputs[name] = x.float()
+
+    m64 = m.double()
+    with torch.no_grad():
+        outs = c.forward(m64, {k: v.double() for k, v in inputs.items()})
+    assert list(outs) == c.outputs, (c.name, list(outs))
+
+    write_text(os.path.join(d, "model.net"), c.net)
+    write_text(os.path.join(d, "batch"), f"{c.batch}\n")
+    write_text(os.path.join(d, "expected_params.txt"), expected_params_text(params))
+    wpath = os.path.join(d, "weights.safetensors")
+    write_safetensors(wpath, [(k, v.numpy()) for k, v in params])
+    for name, x in inputs.items():
+        np.save(os.path.join(d, f"input_{name}.npy"), x.numpy().astype("<f4"))
+    for name, y in outs.items():
+        y32 = y.float().numpy().astype("<f4")
+        assert np.all(np.isfinite(y32)), (c.name, name)
+        np.save(os.path.join(d, f"expected_{name}.npy"), y32)
+
+    # read everything back
+    back = read_safetensors(wpath)
+    assert list(back) == [k for k, _ in params], c.name
+    for k, v in params:
+        assert back[k].shape == tuple(v.shape) and np.array_equal(back[k], v.numpy()), k
+    for name, x in inputs.items():
+        a = np.load(os.path.join(d, f"input_{name}.npy"))
+        assert a.dtype == np.float32 and np.array_equal(a, x.numpy())
+
+    # the float32 model agrees with the float64 reference
+    m32 = m64.float()
+    with torch.no_grad():
+        outs32 = c.forward(m32, inputs)
+    err = max(float((outs32[k].double() - outs[k]).abs().max()) for k in outs)
+    mag = max(float(outs[k].abs().max()) for k in outs)
+    size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
+    print(f"{c.name:32s} S={c.samples} N={c.batch} params={len(params):3d} "
+          f"max|y|={mag:9.4g} f32err={err:.2g} {size} bytes")
+
+
+def generate_resnet18_names():
+    d = os.path.join(HERE, "resnet18_names")
+    clean_dir(d)
+    check_resnet_class()
+    params = param_list(torchvision.models.resnet18())
+    write_text(os.path.join(d, "expected_params.txt"), expected_params_text(params))
+    print(f"{'resnet18_names':32s} params={len(params)}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", action="append", metavar="CASE",
+                    help="generate only this case (repeatable)")
+    ap.add_argument("--list", action="store_true", help="list the cases")
+    args = ap.parse_args()
+    if args.list:
+        print("\n".join(CASE_NAMES))
+        return
+    only = args.only or CASE_NAMES
+    for n in only:
+        if n not in CASE_NAMES:
+            sys.exit(f"gen.py: unknown case {n!r}")
+    torch.set_num_threads(1)
+    for c in CASES:
+        if c.name in only:
+            generate(c)
+    if "resnet18_names" in only:
+        generate_resnet18_names()
+
+
+if __name__ == "__main__":
+    main()
