@@ -128,6 +128,7 @@ typedef struct {
     const netrt_model *m;
     const char *prog;
     const char *weights, *labels_path;
+    const char *classes;                /* "name0,name1,..." or NULL */
     const char **in_files, **out_files; /* per model input / output, or NULL */
     int64_t limit;                      /* 0: all samples */
     bool print, help;
@@ -166,7 +167,7 @@ static void usage(const job *j, FILE *out) {
     char sh[160];
     fprintf(out,
             "usage: %s%s --input [NAME=]FILE ... [--output [NAME=]FILE ...]\n"
-            "       [--limit N] [--labels FILE] [--print]\n\n"
+            "       [--limit N] [--labels FILE] [--print] [--classes A,B,...]\n\n"
             "Runs the network '%s' (compiled from %s, batch %d) on the samples of the input\n"
             "arrays: float32 .npy [S, ...], or uint8 (.npy or IDX, gzip or not) scaled to [0, 1].\n\n"
             "  --weights FILE         safetensors parameters%s\n"
@@ -175,6 +176,7 @@ static void usage(const job *j, FILE *out) {
             "  --limit N              run only the first N samples\n"
             "  --labels FILE          integer labels (.npy or IDX): print predictions and accuracy\n"
             "  --print                print each sample's arg-max class\n"
+            "  --classes A,B,...      class names to print beside the class numbers\n"
             "  --help                 this message\n\n",
             j->prog, m->embedded ? " [--weights FILE]" : " --weights FILE", m->name ? m->name : "?",
             m->source ? m->source : "?", m->batch,
@@ -234,7 +236,7 @@ static int parse_args(job *j, int argc, char **argv) {
         if (eq) val = eq + 1;
         bool takes = !strcmp(flag, "--weights") || !strcmp(flag, "--input") ||
                      !strcmp(flag, "--output") || !strcmp(flag, "--limit") ||
-                     !strcmp(flag, "--labels");
+                     !strcmp(flag, "--labels") || !strcmp(flag, "--classes");
         if (takes && !val) {
             if (i + 1 >= argc)
                 return netrt_errorf(j->err, sizeof j->err, "option %s needs a value", flag);
@@ -258,6 +260,9 @@ static int parse_args(job *j, int argc, char **argv) {
                 return netrt_errorf(j->err, sizeof j->err,
                                     "--limit needs a positive integer, not '%s'", val);
             j->limit = v;
+        } else if (!strcmp(flag, "--classes")) {
+            j->classes = val;
+            j->print = true;
         } else if (!strcmp(flag, "--print")) {
             j->print = true;
         } else if (!strcmp(flag, "--help")) {
@@ -414,6 +419,21 @@ static int write_outputs(job *j) {
     return 0;
 }
 
+/* The name of class c in the --classes list, or "" (into buf). */
+static const char *class_name(const job *j, int64_t c, char *buf, size_t n) {
+    buf[0] = '\0';
+    if (!j->classes) return buf;
+    const char *p = j->classes;
+    for (int64_t k = 0; k < c && p; k++) {
+        p = strchr(p, ',');
+        if (p) p++;
+    }
+    if (!p) return buf;
+    size_t len = strcspn(p, ",");
+    snprintf(buf, n, " (%.*s)", (int)len, p);
+    return buf;
+}
+
 static void print_predictions(job *j) {
     const netrt_model *m = j->m;
     if (m->noutputs < 1) return;
@@ -427,10 +447,14 @@ static void print_predictions(job *j) {
         if (j->labels_path) {
             int64_t t = label_at(&j->labels, s);
             correct += t == c;
-            printf("sample %4lld: predicted %lld, true %lld\n", (long long)s, (long long)c,
-                   (long long)t);
+            char cn[96], tn[96];
+            printf("sample %4lld: predicted %lld%s, true %lld%s%s\n", (long long)s, (long long)c,
+                   class_name(j, c, cn, sizeof cn), (long long)t, class_name(j, t, tn, sizeof tn),
+                   t == c ? "" : "  <- wrong");
         } else {
-            printf("sample %lld: class %lld (%.4f)\n", (long long)s, (long long)c, row[c]);
+            char cn[96];
+            printf("sample %lld: class %lld%s (%.4f)\n", (long long)s, (long long)c,
+                   class_name(j, c, cn, sizeof cn), row[c]);
         }
     }
     if (j->labels_path)

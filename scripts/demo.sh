@@ -21,3 +21,4 @@ echo "== $out/lenet5 on the first 16 Fashion-MNIST test images"
     --classes "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot" \
     --limit 16 --output "logits=$out/logits.npy"
 echo "== logits written to $out/logits.npy"
+echo "(these weights are untrained: netc init only initializes them, so about 10% right is chance)"

@@ -20,6 +20,8 @@ if not netc:
 config.substitutions.append(("%netc", netc))
 config.substitutions.append(("%examples", os.environ.get("NETC_EXAMPLES", "")))
 config.substitutions.append(("FileCheck", filecheck))
+# LLVM's `not` (inverts an exit status) sits beside FileCheck.
+config.substitutions.append(("not ", os.path.join(os.path.dirname(filecheck), "not") + " "))
 config.environment["PATH"] = os.environ.get("PATH", "")
 for var in ("CC", "NETC_RUNTIME_INCLUDE", "NETC_RUNTIME_LIB", "ASAN_OPTIONS", "UBSAN_OPTIONS"):
     if var in os.environ:
