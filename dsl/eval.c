@@ -218,7 +218,7 @@ typedef struct Builtin {
     int op; /* an Op, or -1 for a compile-time function */
     const char *args[MAX_ARGS];
     const char *defaults[MAX_ARGS];
-    EVal (*build)(Eval *e, const struct Builtin *b, EVal *args, const char *as_name, Span sp);
+    EVal (*build)(Eval *e, const struct Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp);
 } Builtin;
 
 static Value *add_param(Eval *e, const char *inst, const char *pname, int rank, const int64_t *d,
@@ -241,8 +241,8 @@ static Value *add_node(Eval *e, Op op, const char *inst, Value **in, int nin, co
     return n->out[0];
 }
 
-static EVal build_conv(Eval *e, const Builtin *b, EVal *args, const char *as_name, Span sp) {
-    Value *x = want_tensor(e, args[0], sp, "conv's input");
+static EVal build_conv(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    Value *x = want_tensor(e, args[0], spans[0], "conv's input");
     if (x->shape.rank != 4) {
         char buf[128];
         Shape s = x->shape;
@@ -251,16 +251,16 @@ static EVal build_conv(Eval *e, const Builtin *b, EVal *args, const char *as_nam
         fail(e, sp, "conv expects a [C, H, W] input, got %s", shape_str(&s, buf, sizeof buf));
     }
     Attrs a = {0};
-    a.out = want_small(e, args[1], sp, "conv's output channels", 1, INT32_MAX);
-    want_pair(e, args[2], sp, "conv's kernel", 1, a.kernel);
-    want_pair(e, args[3], sp, "conv's stride", 1, a.stride);
+    a.out = want_small(e, args[1], spans[1], "conv's output channels", 1, INT32_MAX);
+    want_pair(e, args[2], spans[2], "conv's kernel", 1, a.kernel);
+    want_pair(e, args[3], spans[3], "conv's stride", 1, a.stride);
     int pad[2];
-    want_pair(e, args[4], sp, "conv's pad", 0, pad);
+    want_pair(e, args[4], spans[4], "conv's pad", 0, pad);
     a.pad[0] = a.pad[1] = pad[0];
     a.pad[2] = a.pad[3] = pad[1];
-    want_pair(e, args[5], sp, "conv's dilation", 1, a.dilation);
-    a.groups = want_small(e, args[6], sp, "conv's groups", 1, INT32_MAX);
-    a.bias = want_bool(e, args[7], sp, "conv's bias");
+    want_pair(e, args[5], spans[5], "conv's dilation", 1, a.dilation);
+    a.groups = want_small(e, args[6], spans[6], "conv's groups", 1, INT32_MAX);
+    a.bias = want_bool(e, args[7], spans[7], "conv's bias");
     int64_t c = x->shape.d[1];
     if (c % a.groups || a.out % a.groups)
         fail(e, sp, "conv groups = %d must divide both the input channels (%" PRId64 ") and the output channels (%" PRId64 ")",
@@ -272,11 +272,11 @@ static EVal build_conv(Eval *e, const Builtin *b, EVal *args, const char *as_nam
     return v_tensor(add_node(e, OP_CONV, inst, in, a.bias ? 3 : 2, &a, sp));
 }
 
-static EVal build_linear(Eval *e, const Builtin *b, EVal *args, const char *as_name, Span sp) {
-    Value *x = want_tensor(e, args[0], sp, "linear's input");
+static EVal build_linear(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    Value *x = want_tensor(e, args[0], spans[0], "linear's input");
     Attrs a = {0};
-    a.out = want_small(e, args[1], sp, "linear's output features", 1, INT32_MAX);
-    a.bias = want_bool(e, args[2], sp, "linear's bias");
+    a.out = want_small(e, args[1], spans[1], "linear's output features", 1, INT32_MAX);
+    a.bias = want_bool(e, args[2], spans[2], "linear's bias");
     if (x->shape.rank != 2) {
         char buf[128];
         Shape s = x->shape;
@@ -291,13 +291,13 @@ static EVal build_linear(Eval *e, const Builtin *b, EVal *args, const char *as_n
     return v_tensor(add_node(e, OP_LINEAR, inst, in, a.bias ? 3 : 2, &a, sp));
 }
 
-static EVal build_batchnorm(Eval *e, const Builtin *b, EVal *args, const char *as_name, Span sp) {
-    Value *x = want_tensor(e, args[0], sp, "batchnorm's input");
+static EVal build_batchnorm(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    Value *x = want_tensor(e, args[0], spans[0], "batchnorm's input");
     Attrs a = {0};
-    a.eps = want_number(e, args[1], sp, "batchnorm's eps");
-    a.momentum = want_number(e, args[2], sp, "batchnorm's momentum");
-    if (!(a.eps > 0)) fail(e, sp, "batchnorm's eps must be positive, got %g", a.eps);
-    if (!(a.momentum >= 0 && a.momentum <= 1)) fail(e, sp, "batchnorm's momentum must be in [0, 1], got %g", a.momentum);
+    a.eps = want_number(e, args[1], spans[1], "batchnorm's eps");
+    a.momentum = want_number(e, args[2], spans[2], "batchnorm's momentum");
+    if (!(a.eps > 0)) fail(e, spans[1], "batchnorm's eps must be positive, got %g", a.eps);
+    if (!(a.momentum >= 0 && a.momentum <= 1)) fail(e, spans[2], "batchnorm's momentum must be in [0, 1], got %g", a.momentum);
     if (x->shape.rank != 4 && x->shape.rank != 2) {
         /* let the shape rule word the message */
         Value *in[5] = {x, x, x, x, x};
@@ -313,29 +313,29 @@ static EVal build_batchnorm(Eval *e, const Builtin *b, EVal *args, const char *a
     return v_tensor(add_node(e, OP_BATCHNORM, inst, in, 5, &a, sp));
 }
 
-static EVal build_unary(Eval *e, const Builtin *b, EVal *args, const char *as_name, Span sp) {
+static EVal build_unary(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
     char what[64];
     snprintf(what, sizeof what, "%s's input", b->name);
-    Value *x = want_tensor(e, args[0], sp, what);
+    Value *x = want_tensor(e, args[0], spans[0], what);
     const char *inst = instance_name(e, b->name, as_name, sp);
     return v_tensor(add_node(e, (Op)b->op, inst, &x, 1, NULL, sp));
 }
 
-static EVal build_pool(Eval *e, const Builtin *b, EVal *args, const char *as_name, Span sp) {
+static EVal build_pool(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
     char what[64];
     snprintf(what, sizeof what, "%s's input", b->name);
-    Value *x = want_tensor(e, args[0], sp, what);
+    Value *x = want_tensor(e, args[0], spans[0], what);
     Attrs a = {0};
     snprintf(what, sizeof what, "%s's kernel", b->name);
-    want_pair(e, args[1], sp, what, 1, a.kernel);
+    want_pair(e, args[1], spans[1], what, 1, a.kernel);
     snprintf(what, sizeof what, "%s's stride", b->name);
     if (args[2].k == E_NONE)
         memcpy(a.stride, a.kernel, sizeof a.stride);
     else
-        want_pair(e, args[2], sp, what, 1, a.stride);
+        want_pair(e, args[2], spans[2], what, 1, a.stride);
     int pad[2];
     snprintf(what, sizeof what, "%s's pad", b->name);
-    want_pair(e, args[3], sp, what, 0, pad);
+    want_pair(e, args[3], spans[3], what, 0, pad);
     a.pad[0] = a.pad[1] = pad[0];
     a.pad[2] = a.pad[3] = pad[1];
     a.count_pad = true;
@@ -343,10 +343,10 @@ static EVal build_pool(Eval *e, const Builtin *b, EVal *args, const char *as_nam
     return v_tensor(add_node(e, (Op)b->op, inst, &x, 1, &a, sp));
 }
 
-static EVal build_dim(Eval *e, const Builtin *b, EVal *args, const char *as_name, Span sp) {
+static EVal build_dim(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
     char what[64];
     snprintf(what, sizeof what, "%s's argument", b->name);
-    Value *x = want_tensor(e, args[0], sp, what);
+    Value *x = want_tensor(e, args[0], spans[0], what);
     if (as_name) fail(e, sp, "'as' names an op or block instance; %s is a compile-time function", b->name);
     int axis = b->name[0] == 'c' ? 1 : b->name[0] == 'h' ? 2 : 3;
     if (x->shape.rank <= axis) {
@@ -393,7 +393,7 @@ static void exec_list(Eval *e, const AstList *l);
 
 /* Positional and keyword arguments of a call, matched against names. */
 static void bind_args(Eval *e, const Ast *call, const char *what, const char *const *names, int nnames, EVal *out,
-                      bool *given) {
+                      Span *spans, bool *given) {
     bool seen_kw = false;
     int pos = 0;
     for (int i = 0; i < call->list.n; i++) {
@@ -421,6 +421,7 @@ static void bind_args(Eval *e, const Ast *call, const char *what, const char *co
             out[slot] = eval_expr(e, arg);
         }
         given[slot] = true;
+        if (spans) spans[slot] = arg->kind == A_KWARG ? arg->a->span : arg->span;
     }
 }
 
@@ -429,7 +430,9 @@ static EVal call_builtin(Eval *e, const Builtin *b, const Ast *call, const char 
     while (nnames < MAX_ARGS && b->args[nnames]) nnames++;
     EVal args[MAX_ARGS] = {0};
     bool given[MAX_ARGS] = {0};
-    bind_args(e, call, b->name, b->args, nnames, args, given);
+    Span spans[MAX_ARGS];
+    for (int i = 0; i < MAX_ARGS; i++) spans[i] = call->span;
+    bind_args(e, call, b->name, b->args, nnames, args, spans, given);
     for (int i = 0; i < nnames; i++) {
         if (given[i]) continue;
         if (!*b->defaults[i]) {
@@ -442,7 +445,7 @@ static EVal call_builtin(Eval *e, const Builtin *b, const Ast *call, const char 
         else
             args[i] = default_value(b->defaults[i]);
     }
-    return b->build(e, b, args, as_name, call->span);
+    return b->build(e, b, args, spans, as_name, call->span);
 }
 
 static EVal call_block(Eval *e, const Ast *blk, const Ast *call, const char *as_name) {
@@ -453,7 +456,7 @@ static EVal call_block(Eval *e, const Ast *blk, const Ast *call, const char *as_
     for (int i = 0; i < nparams; i++) names[i] = blk->list2.items[i]->name;
     EVal *args = arena_alloc(e->arena, sizeof *args * (size_t)(nparams + 1));
     bool *given = arena_alloc(e->arena, (size_t)nparams + 1);
-    bind_args(e, call, blk->name, names, nparams, args, given);
+    bind_args(e, call, blk->name, names, nparams, args, NULL, given);
     const char *inst = instance_name(e, blk->name, as_name, call->span);
 
     Frame f = {0};

@@ -840,8 +840,15 @@ START_TEST(main_uint8_idx_and_labels) {
     ck_assert_float_eq_tol(((float *)y.data)[1], 0.4f, 1e-6f);
     netrt_array_free(&y);
     ck_assert_msg(strstr(out, "sample    2: predicted 2, true 2\n") != NULL, "stdout: %s", out);
-    ck_assert_msg(strstr(out, "sample    5: predicted 1, true 0\n") != NULL, "stdout: %s", out);
+    ck_assert_msg(strstr(out, "sample    5: predicted 1, true 0  <- wrong\n") != NULL, "stdout: %s", out);
     ck_assert_msg(strstr(out, "accuracy: 5/6 = 83.3%\n") != NULL, "stdout: %s", out);
+
+    /* Class names beside the numbers. */
+    rc = run_main(&doubler, out, sizeof out, errout, sizeof errout, "--weights", w, "--input", x,
+                  "--labels", l, "--classes", "zero,one,two,three", NULL);
+    ck_assert_msg(rc == 0, "stderr: %s", errout);
+    ck_assert_msg(strstr(out, "sample    5: predicted 1 (one), true 0 (zero)  <- wrong\n") != NULL,
+                  "stdout: %s", out);
 
     /* Labels of the wrong length. */
     lab[7] = S - 1;
