@@ -35,7 +35,7 @@ static const char usage[] =
     "  params  list parameter names and shapes, as in a PyTorch state_dict\n"
     "\n"
     "common options: --batch N (default 1), --passes P1,P2 (default fold_batchnorm,dce), --no-verify\n"
-    "build uses $CC or clang; the program runs as  prog --weights w.safetensors --input x.npy --output y.npy\n";
+    "build uses $CC or clang, with $NETC_CFLAGS added; the program runs as  prog --weights w.safetensors --input x.npy --output y.npy\n";
 
 typedef struct Options {
     const char *cmd, *input, *output, *embed, *after, *passes, *cc, *opt;
@@ -232,9 +232,18 @@ static int cmd_build(const Options *o, Graph *g) {
     int status = 1;
     if (write_c(g, o, c_path, h_path, true)) {
         const char *cc = o->cc ? o->cc : getenv("CC") ? getenv("CC") : "clang";
-        char *argv[] = {(char *)cc, "-std=c11", (char *)o->opt, "-w", inc, c_path, (char *)runtime_lib(),
-                        "-ljansson", "-lz", "-lm", "-o", exe, NULL};
+        /* $NETC_CFLAGS adds flags, split at spaces (a sanitizer build of
+         * libnetrt needs the same -fsanitize= in the programs that link it). */
+        char *extra = strdup(getenv("NETC_CFLAGS") ? getenv("NETC_CFLAGS") : "");
+        char *argv[64] = {(char *)cc, "-std=c11", (char *)o->opt, inc};
+        int argc = 4;
+        for (char *save = NULL, *f = strtok_r(extra, " ", &save); f && argc < 50; f = strtok_r(NULL, " ", &save))
+            argv[argc++] = f;
+        const char *tail[] = {c_path, runtime_lib(), "-ljansson", "-lz", "-lm", "-o", exe, NULL};
+        for (int i = 0; tail[i]; i++) argv[argc++] = (char *)tail[i];
+        argv[argc] = NULL;
         int rc = run_command(argv);
+        free(extra);
         if (rc != 0)
             diag_plain_error("the C compiler '%s' failed on the emitted code (status %d); netc emit shows the C", cc, rc);
         else if (move_file(exe, o->output))

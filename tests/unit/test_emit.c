@@ -341,7 +341,7 @@ static void build(T *t, const char *driver) {
                   "gcc rejected %s/model.c", t->dir);
     ck_assert_msg(sh("clang %s -O0 -c '%s/model.c' -o '%s/model_O0.o'", warn, t->dir, t->dir) == 0,
                   "clang -O0 rejected %s/model.c", t->dir);
-    ck_assert_msg(sh("clang %s -O2 -DMODEL=%s_model '%s/model.c' '%s/driver.c' '%s' -ljansson -lz -lm -o '%s/prog'",
+    ck_assert_msg(sh("clang %s -O2 $NETC_CFLAGS -DMODEL=%s_model '%s/model.c' '%s/driver.c' '%s' -ljansson -lz -lm -o '%s/prog'",
                      warn, emit_prefix(t->g), t->dir, t->dir, NETC_RUNTIME_LIB, t->dir) == 0,
                   "clang rejected %s", t->dir);
 }
@@ -409,6 +409,14 @@ static void check_run(T *t, float **data, bool embedded) {
         p += n;
     }
     free(got);
+    /* Each node's outputs share one block, starting at its first output. */
+    for (int i = 0; i < g->nvalues; i++) {
+        Value *v = g->values[i];
+        if (v->kind == V_PARAM || v->kind == V_INPUT || (v->def && !v->def->dead && v->out_index == 0)) free(ref[i]);
+        free(data[i]);
+    }
+    free(ref);
+    free(data);
 }
 
 static float **make_all(T *t) {
