@@ -15,8 +15,9 @@ void init_choose_schemes(Graph *g) {
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
         if (n->dead || (n->op != OP_CONV && n->op != OP_LINEAR) || n->in[1]->kind != V_PARAM) continue;
+        /* Through a batchnorm and a residual add (as in conv -> bn -> + -> relu). */
         Node *next = sole_use(g, n->out[0]);
-        if (next && next->op == OP_BATCHNORM) next = sole_use(g, next->out[0]);
+        while (next && (next->op == OP_BATCHNORM || next->op == OP_ADD)) next = sole_use(g, next->out[0]);
         if (next && next->op == OP_RELU) n->in[1]->init = INIT_HE;
     }
 }

@@ -2,7 +2,7 @@
  *
  * Schemes (ir.h ParamInit): conv and linear weights Xavier/Glorot uniform,
  * or He normal (fan_in) where the layer is followed by a ReLU, directly or
- * through a batchnorm; biases zero; batchnorm weight and running_var one,
+ * through a batchnorm or a residual add; biases zero; batchnorm weight and running_var one,
  * bias and running_mean zero. */
 #ifndef NETC_INIT_H
 #define NETC_INIT_H
@@ -11,7 +11,8 @@
 
 #include "ir.h"
 
-/* Sets INIT_HE on the weights of conv and linear layers followed by a ReLU. */
+/* Sets INIT_HE on the weights of conv and linear layers followed by a ReLU
+ * (each step the only use of the previous one). */
 void init_choose_schemes(Graph *g);
 
 /* Fills every parameter from a RNG seeded with `seed` (in graph order) and
