@@ -23,6 +23,6 @@ config.substitutions.append(("FileCheck", filecheck))
 # LLVM's `not` (inverts an exit status) sits beside FileCheck.
 config.substitutions.append(("not ", os.path.join(os.path.dirname(filecheck), "not") + " "))
 config.environment["PATH"] = os.environ.get("PATH", "")
-for var in ("CC", "NETC_RUNTIME_INCLUDE", "NETC_RUNTIME_LIB", "ASAN_OPTIONS", "UBSAN_OPTIONS"):
+for var in ("CC", "NETC_CFLAGS", "NETC_RUNTIME_INCLUDE", "NETC_RUNTIME_LIB", "ASAN_OPTIONS", "UBSAN_OPTIONS"):
     if var in os.environ:
         config.environment[var] = os.environ[var]
