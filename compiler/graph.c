@@ -172,6 +172,15 @@ const char *shape_str(const Shape *s, char *buf, size_t n) {
     return buf;
 }
 
+const char *value_sample_str(const Value *v, char *buf, size_t n) {
+    Shape s = v->shape;
+    if (v->kind == V_INPUT || v->kind == V_ACT) {
+        s.rank--;
+        memmove(s.d, s.d + 1, sizeof s.d[0] * (size_t)s.rank);
+    }
+    return shape_str(&s, buf, n);
+}
+
 bool shape_eq(const Shape *a, const Shape *b) {
     if (a->rank != b->rank) return false;
     for (int i = 0; i < a->rank; i++)

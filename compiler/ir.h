@@ -150,6 +150,9 @@ static inline int64_t shape_numel(const Shape *s) {
     return n;
 }
 /* Formats "[1, 28, 28]" into buf. */
+/* The shape of one sample of v, as the .net source writes it: "[16, 5, 5]"
+ * for an activation or input [N, 16, 5, 5]; a parameter's whole shape. */
+const char *value_sample_str(const Value *v, char *buf, size_t n);
 const char *shape_str(const Shape *s, char *buf, size_t n);
 bool shape_eq(const Shape *a, const Shape *b);
 Shape shape_make(int rank, const int64_t *d);

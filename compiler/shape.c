@@ -9,23 +9,13 @@
 
 typedef bool (*ShapeRule)(Graph *g, Node *n);
 
-/* Per-sample shape text: "[16, 5, 5]" for an activation [N, 16, 5, 5]. */
-static const char *sample_str(const Value *v, char *buf, size_t n) {
-    Shape s = v->shape;
-    if (v->kind == V_INPUT || v->kind == V_ACT) {
-        s.rank--;
-        memmove(s.d, s.d + 1, sizeof s.d[0] * (size_t)s.rank);
-    }
-    return shape_str(&s, buf, n);
-}
-
 static void set_out(Node *n, int i, int rank, const int64_t *d) { n->out[i]->shape = shape_make(rank, d); }
 
 static bool want_rank(Node *n, int i, int rank, const char *what) {
     if (n->in[i]->shape.rank == rank) return true;
     char b[128];
     diag_error(n->span, "%s expects a %s input, got %s", op_name(n->op), what,
-               sample_str(n->in[i], b, sizeof b));
+               value_sample_str(n->in[i], b, sizeof b));
     return false;
 }
 
@@ -86,7 +76,7 @@ static bool rule_linear(Graph *g, Node *n) {
     if (n->in[0]->shape.rank != 2) {
         char b[128];
         diag_error(n->span, "linear expects a flat [D] input, got %s (flatten it first)",
-                   sample_str(n->in[0], b, sizeof b));
+                   value_sample_str(n->in[0], b, sizeof b));
         return false;
     }
     const int64_t *x = n->in[0]->shape.d;
@@ -105,7 +95,7 @@ static bool rule_batchnorm(Graph *g, Node *n) {
     const Shape *x = &n->in[0]->shape;
     if (x->rank != 4 && x->rank != 2) {
         char b[128];
-        diag_error(n->span, "batchnorm expects a [C, H, W] or [D] input, got %s", sample_str(n->in[0], b, sizeof b));
+        diag_error(n->span, "batchnorm expects a [C, H, W] or [D] input, got %s", value_sample_str(n->in[0], b, sizeof b));
         return false;
     }
     static const char *names[] = {"", "weight", "bias", "running_mean", "running_var"};
@@ -159,7 +149,7 @@ static bool rule_softmax(Graph *g, Node *n) {
     int r = n->in[0]->shape.rank;
     if (r != 2 && r != 4) {
         char b[128];
-        diag_error(n->span, "softmax expects a [C, H, W] or [D] input, got %s", sample_str(n->in[0], b, sizeof b));
+        diag_error(n->span, "softmax expects a [C, H, W] or [D] input, got %s", value_sample_str(n->in[0], b, sizeof b));
         return false;
     }
     n->out[0]->shape = n->in[0]->shape;
@@ -186,8 +176,8 @@ static bool rule_binary(Graph *g, Node *n) {
     }
     char b1[128], b2[128];
     diag_error(n->span, "%s of tensors with shapes %s and %s (they must be equal, or one [C, 1, 1] or [C] per channel)",
-               n->op == OP_ADD ? "'+'" : "'*'", sample_str(n->in[0], b1, sizeof b1),
-               sample_str(n->in[1], b2, sizeof b2));
+               n->op == OP_ADD ? "'+'" : "'*'", value_sample_str(n->in[0], b1, sizeof b1),
+               value_sample_str(n->in[1], b2, sizeof b2));
     return false;
 }
 

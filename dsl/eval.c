@@ -243,13 +243,9 @@ static Value *add_node(Eval *e, Op op, const char *inst, Value **in, int nin, co
 
 static EVal build_conv(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
     Value *x = want_tensor(e, args[0], spans[0], "conv's input");
-    if (x->shape.rank != 4) {
-        char buf[128];
-        Shape s = x->shape;
-        s.rank--;
-        memmove(s.d, s.d + 1, sizeof s.d[0] * (size_t)s.rank);
-        fail(e, sp, "conv expects a [C, H, W] input, got %s", shape_str(&s, buf, sizeof buf));
-    }
+    char buf[128];
+    if (x->shape.rank != 4)
+        fail(e, sp, "conv expects a [C, H, W] input, got %s", value_sample_str(x, buf, sizeof buf));
     Attrs a = {0};
     a.out = want_small(e, args[1], spans[1], "conv's output channels", 1, INT32_MAX);
     want_pair(e, args[2], spans[2], "conv's kernel", 1, a.kernel);
@@ -277,13 +273,9 @@ static EVal build_linear(Eval *e, const Builtin *b, EVal *args, const Span *span
     Attrs a = {0};
     a.out = want_small(e, args[1], spans[1], "linear's output features", 1, INT32_MAX);
     a.bias = want_bool(e, args[2], spans[2], "linear's bias");
-    if (x->shape.rank != 2) {
-        char buf[128];
-        Shape s = x->shape;
-        s.rank--;
-        memmove(s.d, s.d + 1, sizeof s.d[0] * (size_t)s.rank);
-        fail(e, sp, "linear expects a flat [D] input, got %s (flatten it first)", shape_str(&s, buf, sizeof buf));
-    }
+    char buf[128];
+    if (x->shape.rank != 2)
+        fail(e, sp, "linear expects a flat [D] input, got %s (flatten it first)", value_sample_str(x, buf, sizeof buf));
     const char *inst = instance_name(e, b->name, as_name, sp);
     Value *in[3] = {x};
     in[1] = add_param(e, inst, "weight", 2, (int64_t[]){a.out, x->shape.d[1]}, INIT_XAVIER, sp);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "ast.h"
+#include "helpers.h"
 #include "source.h"
 
 #ifndef NETC_SOURCE_DIR
@@ -13,29 +14,6 @@
 #endif
 
 /* ---- helpers ------------------------------------------------------------------ */
-
-static int saved_fd = -1;
-static FILE *capture_file;
-static char captured[16384];
-
-static void capture_begin(void) {
-    fflush(stderr);
-    capture_file = tmpfile();
-    ck_assert_ptr_nonnull(capture_file);
-    saved_fd = dup(2);
-    dup2(fileno(capture_file), 2);
-}
-
-static const char *capture_end(void) {
-    fflush(stderr);
-    dup2(saved_fd, 2);
-    close(saved_fd);
-    rewind(capture_file);
-    size_t n = fread(captured, 1, sizeof captured - 1, capture_file);
-    captured[n] = 0;
-    fclose(capture_file);
-    return captured;
-}
 
 static Source *cur_src;
 
