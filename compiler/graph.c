@@ -47,6 +47,10 @@ Value *graph_add_input(Graph *g, const char *name, Shape s, Span sp) {
     return v;
 }
 
+Value *graph_add_state(Graph *g, const char *name, Shape s, Span sp) { return new_value(g, V_STATE, name, s, sp); }
+
+void graph_set_phase(Graph *g, Phase p) { g->phase = p; }
+
 Value *graph_add_param(Graph *g, const char *name, Shape s, ParamInit init, Span sp) {
     Value *v = new_value(g, V_PARAM, name, s, sp);
     v->init = init;
@@ -63,6 +67,7 @@ Node *graph_add_node(Graph *g, Op op, const char *name, Value **in, int nin, con
     for (int i = 0; i < nin; i++) n->in[i] = in[i];
     if (a) n->a = *a;
     n->span = sp;
+    n->phase = g->phase;
     n->nout = op_info[op].outputs;
     ValueKind k = op_has(op, F_INIT) ? V_DERIVED : V_ACT;
     for (int i = 0; i < n->nout; i++) {
@@ -149,6 +154,9 @@ void graph_compact(Graph *g) {
     for (int i = 0; i < g->nvalues; i++) g->values[i]->id = i;
     for (int i = 0; i < g->nvalues; i++)
         if (g->values[i]->kind == V_INPUT || g->values[i]->kind == V_PARAM) keep[i] = true;
+    if (g->labels) keep[g->labels->id] = true;
+    if (g->loss) keep[g->loss->id] = true;
+    if (g->train_logits) keep[g->train_logits->id] = true;
     for (int i = 0; i < g->noutputs; i++) keep[g->outputs[i].v->id] = true;
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];

@@ -10,7 +10,9 @@
  *              state_dict key ("layer1.0.conv1.weight"), shape without batch;
  *   V_DERIVED  computed once from parameters by an F_INIT node (folded
  *              batchnorm weights) when the parameters are loaded;
- *   V_ACT      an activation produced by a per-inference node, shape [N, ...].
+ *   V_ACT      an activation produced by a per-inference node, shape [N, ...];
+ *   V_STATE    training state kept across steps (SGD velocity), zero at start,
+ *              shaped like its parameter.
  *
  * Nodes are kept in g->nodes in a topological order; a node with dead set
  * has been removed by a pass and is skipped by everything (graph_compact
@@ -37,7 +39,14 @@ typedef struct Shape {
     int64_t d[IR_MAX_RANK];
 } Shape;
 
-typedef enum { V_INPUT, V_PARAM, V_DERIVED, V_ACT } ValueKind;
+typedef enum { V_INPUT, V_PARAM, V_DERIVED, V_ACT, V_STATE } ValueKind;
+
+/* When a node runs (F_INIT nodes run in prepare, whatever their phase). */
+typedef enum {
+    PHASE_RUN,    /* inference: inputs -> outputs (eval-mode batchnorm) */
+    PHASE_GRAD,   /* training forward, loss and backward: fills the gradients */
+    PHASE_UPDATE, /* the optimizer step, after PHASE_GRAD */
+} Phase;
 
 /* How `netc init` fills a parameter. */
 typedef enum {
@@ -59,6 +68,10 @@ typedef struct Value {
     int out_index;    /* which output of def */
     ParamInit init;   /* V_PARAM only */
     Span span;        /* where it was declared or computed */
+    /* Training (set by the autodiff pass): */
+    struct Value *grad;  /* params (and inputs, for gradcheck): d loss / d this */
+    struct Value *state; /* params: the SGD velocity (V_STATE) */
+    bool frozen;         /* params: not trained (no gradient, no update) */
 } Value;
 
 /* Op attributes; each op reads the fields its shape rule documents. */
@@ -86,6 +99,7 @@ struct Node {
     int nout;
     Attrs a;
     Span span; /* the call in the .net source */
+    Phase phase;
     bool dead;
 };
 
@@ -108,6 +122,12 @@ typedef struct Graph {
     int ninputs, cap_inputs;
     GraphOutput *outputs;
     int noutputs, cap_outputs;
+    /* Training graphs (autodiff pass): kernels run on an active batch nb <= batch. */
+    bool train;
+    Phase phase;         /* given to new nodes */
+    Value *labels;       /* V_INPUT [N]: class indices as floats */
+    Value *loss;         /* [1], PHASE_GRAD */
+    Value *train_logits; /* the net's output computed in training mode, PHASE_GRAD */
 } Graph;
 
 Graph *graph_new(const Source *src, const char *name, int batch);
@@ -138,6 +158,11 @@ void graph_compact(Graph *g);
 bool graph_verify(Graph *g, const char *after_pass);
 /* Text form, one line per value and node, for `netc dump`. */
 void graph_dump(Graph *g, FILE *f);
+
+/* New nodes get this phase (graph_add_node); PHASE_RUN unless changed. */
+void graph_set_phase(Graph *g, Phase p);
+/* A V_STATE value (arena-owned). */
+Value *graph_add_state(Graph *g, const char *name, Shape s, Span sp);
 
 /* Shape inference (shape.c), one rule per op.  Fills the shapes of n's
  * outputs from its inputs and attributes.  On a mismatch, reports an error

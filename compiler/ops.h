@@ -9,6 +9,7 @@ enum {
     F_ELEMENTWISE = 1 << 1, /* output element i depends on input element i only */
     F_RESHAPE = 1 << 2,     /* output is the input's data under another shape */
     F_INIT = 1 << 3,        /* runs once when parameters are loaded, not per inference */
+    F_SIDE_EFFECT = 1 << 4, /* writes an input in place (running statistics, SGD): never dead */
 };
 
 typedef enum {

@@ -171,6 +171,58 @@ int netrt_load_params(const netrt_model *m, const char *path, char *err, size_t 
  * --labels the true label and the accuracy.  Returns the exit status. */
 int netrt_main(int argc, char **argv, const netrt_model *m);
 
+/* ---- parameter initialization (shared by `netc init` and the trainer) ------ */
+
+typedef enum {
+    NETRT_INIT_NONE, NETRT_INIT_ZERO, NETRT_INIT_ONE,
+    NETRT_INIT_XAVIER, /* Glorot uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)) */
+    NETRT_INIT_HE,     /* He (Kaiming) normal, fan_in mode: N(0, 2 / fan_in) */
+} netrt_init_scheme;
+
+/* Fills n floats of one parameter, drawing from r. */
+void netrt_init_fill(netrt_init_scheme scheme, double fan_in, double fan_out, netrt_rng *r, float *data,
+                     int64_t n);
+
+/* ---- emitted training programs ------------------------------------------ */
+
+typedef struct netrt_param_init {
+    netrt_init_scheme scheme;
+    double fan_in, fan_out; /* PyTorch's: dim 1 and dim 0 times the receptive field */
+} netrt_param_init;
+
+/* What an emitted training program exposes (netc build --train).  `infer` is
+ * the inference side (eval-mode batchnorm; its params are the ones trained);
+ * its run() also works on the active batch.  Arrays run parallel to
+ * infer->params. */
+typedef struct netrt_train_model {
+    const netrt_model *infer;
+    netrt_tensor *grads;            /* per param: its gradient, same shape (NULL data if frozen) */
+    const netrt_param_init *inits;  /* per param: how to initialize it */
+    netrt_tensor *input_grads;      /* per input: d loss / d input, or NULL data if not computed */
+    netrt_tensor *labels;           /* [N]: class indices as floats, filled by the runtime */
+    netrt_tensor *loss;             /* [1]: mean loss over the active batch, after grad() */
+    netrt_tensor *train_logits;     /* [N, K]: the net's output in training mode, after grad() */
+    void (*set_batch)(int nb);      /* the active batch, 1 <= nb <= infer->batch; for grad() and infer->run() */
+    void (*grad)(void);             /* forward in training mode, loss and backward: fills loss, logits, grads */
+    void (*update)(void);           /* one SGD step from the gradients */
+    void (*reset_state)(void);      /* zeroes the SGD velocities */
+    float *lr, *momentum, *weight_decay; /* read by update() */
+} netrt_train_model;
+
+/* The command line of an emitted training program (docs/training.md):
+ *   trainer [--data DIR | --train-images F --train-labels F [--test-images F --test-labels F]]
+ *           [--epochs E] [--lr LR] [--momentum M] [--weight-decay WD] [--seed S] [--limit N]
+ *           [--test-limit N] [--no-shuffle] [--load w.safetensors] [--save w.safetensors]
+ *           [--grads-out g.safetensors]
+ * Returns the exit status. */
+int netrt_train_main(int argc, char **argv, const netrt_train_model *m);
+
+/* The gradient check (netc gradcheck): compares the gradients grad() computes
+ * with central finite differences of the loss along random directions, for
+ * every parameter tensor and every input; prints the worst relative error per
+ * tensor; exit status 1 if any is above the threshold. */
+int netrt_gradcheck_main(int argc, char **argv, const netrt_train_model *m);
+
 /* ---- helpers shared by the runtime's own files ---------------------------- */
 
 #if defined(__GNUC__) || defined(__clang__)

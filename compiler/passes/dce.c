@@ -1,8 +1,9 @@
 /* dce: dead-value elimination.
  *
  * Requires: nothing.
- * Does:     marks dead every node none of whose outputs is a graph output or
- *           read by a live node, from the last node back, so chains of
+ * Does:     marks dead every node none of whose outputs is a graph output,
+ *           the loss or training logits, or read by a live node, and that
+ *           writes nothing in place (F_SIDE_EFFECT), from the last node back, so chains of
  *           unused nodes go in one run.
  * Keeps:    inputs and parameters (graph_compact keeps parameters, so the
  *           weights file a net expects does not depend on the passes).
@@ -16,10 +17,12 @@ bool pass_dce(Graph *g) {
     bool changed = false;
     bool *used = calloc((size_t)g->nvalues + 1, 1);
     for (int i = 0; i < g->noutputs; i++) used[g->outputs[i].v->id] = true;
+    if (g->loss) used[g->loss->id] = true;
+    if (g->train_logits) used[g->train_logits->id] = true;
     for (int i = g->nnodes - 1; i >= 0; i--) {
         Node *n = g->nodes[i];
         if (n->dead) continue;
-        bool live = false;
+        bool live = op_has(n->op, F_SIDE_EFFECT);
         for (int j = 0; j < n->nout; j++) live |= used[n->out[j]->id];
         if (!live) {
             n->dead = true;
