@@ -8,22 +8,29 @@
  */
 #include "ir.h"
 
-static const char *kind_names[] = {"input", "param", "derived", "act"};
+static const char *kind_names[] = {"input", "param", "derived", "act", "state"};
+static const char *phase_names[] = {"", " [grad]", " [update]"};
 static const char *init_names[] = {"none", "zero", "one", "xavier", "he"};
 
 static void dump_attrs(const Node *n, FILE *f) {
     const Attrs *a = &n->a;
     switch (n->op) {
     case OP_CONV:
+    case OP_CONV_GRAD_INPUT:
+    case OP_CONV_GRAD_WEIGHT:
         fprintf(f, " out=%lld kernel=%dx%d stride=%dx%d pad=%d,%d,%d,%d dilation=%dx%d groups=%d%s", (long long)a->out,
                 a->kernel[0], a->kernel[1], a->stride[0], a->stride[1], a->pad[0], a->pad[1], a->pad[2], a->pad[3],
                 a->dilation[0], a->dilation[1], a->groups, a->bias ? "" : " nobias");
         break;
     case OP_LINEAR: fprintf(f, " out=%lld%s", (long long)a->out, a->bias ? "" : " nobias"); break;
     case OP_BATCHNORM:
+    case OP_BATCHNORM_TRAIN:
+    case OP_BATCHNORM_GRAD:
     case OP_BN_FOLD: fprintf(f, " eps=%g", a->eps); break;
     case OP_MAXPOOL:
     case OP_AVGPOOL:
+    case OP_MAXPOOL_GRAD:
+    case OP_AVGPOOL_GRAD:
         fprintf(f, " kernel=%dx%d stride=%dx%d pad=%d,%d,%d,%d%s", a->kernel[0], a->kernel[1], a->stride[0],
                 a->stride[1], a->pad[0], a->pad[1], a->pad[2], a->pad[3], a->ceil ? " ceil" : "");
         break;
@@ -36,7 +43,7 @@ void graph_dump(Graph *g, FILE *f) {
     fprintf(f, "graph %s batch=%d\n", g->name, g->batch);
     for (int i = 0; i < g->nvalues; i++) {
         Value *v = g->values[i];
-        if (v->kind != V_INPUT && v->kind != V_PARAM) continue;
+        if (v->kind != V_INPUT && v->kind != V_PARAM && v->kind != V_STATE) continue;
         fprintf(f, "  %-6s %%%d %s %s", kind_names[v->kind], v->id, v->name, shape_str(&v->shape, b, sizeof b));
         if (v->kind == V_PARAM) fprintf(f, " init=%s", init_names[v->init]);
         fprintf(f, "\n");
@@ -46,21 +53,22 @@ void graph_dump(Graph *g, FILE *f) {
         if (n->dead) continue;
         fprintf(f, "  ");
         for (int j = 0; j < n->nout; j++) fprintf(f, "%s%%%d", j ? ", " : "", n->out[j]->id);
-        fprintf(f, " = %s \"%s\" (", op_name(n->op), n->name);
+        fprintf(f, "%s%s \"%s\" (", n->nout ? " = " : "", op_name(n->op), n->name);
         for (int j = 0; j < n->nin; j++) fprintf(f, "%s%%%d", j ? ", " : "", n->in[j]->id);
         fprintf(f, ")");
         dump_attrs(n, f);
-        fprintf(f, " ->");
+        fprintf(f, "%s ->", phase_names[n->phase]);
         for (int j = 0; j < n->nout; j++)
             fprintf(f, "%s %s", j ? "," : "", shape_str(&n->out[j]->shape, b, sizeof b));
         if (g->src) {
             int line, col;
             source_line_col(g->src, n->span.begin, &line, &col);
-            fprintf(f, "  # line %d%s\n", line, n->out[0]->kind == V_DERIVED ? " (init)" : "");
+            fprintf(f, "  # line %d%s\n", line, op_has(n->op, F_INIT) ? " (init)" : "");
         } else {
             fprintf(f, "\n");
         }
     }
+    if (g->loss) fprintf(f, "  loss = %%%d\n", g->loss->id);
     for (int i = 0; i < g->noutputs; i++)
         fprintf(f, "  output %s = %%%d %s\n", g->outputs[i].name, g->outputs[i].v->id,
                 shape_str(&g->outputs[i].v->shape, b, sizeof b));

@@ -672,7 +672,7 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
     emit_nodes(&m);
     emit_runtime(&m);
     emit_infer(&m, args);
-    if (o->with_main)
+    if (o->main == EMIT_MAIN_INFER)
         fprintf(c, "\nint main(int argc, char **argv) { return netrt_main(argc, argv, &%s_model); }\n", m.prefix);
     if (h) emit_header(&m, args);
 

@@ -14,11 +14,19 @@
 #include "../runtime/netrt.h"
 #include "ir.h"
 
+/* Which main() to append, if any. */
+typedef enum {
+    EMIT_MAIN_NONE,
+    EMIT_MAIN_INFER,     /* netrt_main(&<net>_model): an inference program */
+    EMIT_MAIN_TRAIN,     /* netrt_train_main(&<net>_train): a training program */
+    EMIT_MAIN_GRADCHECK, /* netrt_gradcheck_main(&<net>_train): the gradient check */
+} EmitMain;
+
 typedef struct EmitOptions {
     const char *header_name;     /* how the .c includes the header, e.g. "lenet5.h" */
     const netrt_st_file *embed;  /* weights to embed as constant arrays, or NULL */
     const char *embed_path;      /* the embedded file's name, for messages */
-    bool with_main;              /* append main() calling netrt_main */
+    EmitMain main;               /* append a main() */
 } EmitOptions;
 
 /* Returns false after reporting an error (an embedded weights file that lacks

@@ -47,7 +47,7 @@ Value *graph_add_input(Graph *g, const char *name, Shape s, Span sp) {
     return v;
 }
 
-Value *graph_add_state(Graph *g, const char *name, Shape s, Span sp) { return new_value(g, V_STATE, name, s, sp); }
+Value *graph_add_value(Graph *g, ValueKind k, const char *name, Shape s, Span sp) { return new_value(g, k, name, s, sp); }
 
 void graph_set_phase(Graph *g, Phase p) { g->phase = p; }
 
@@ -153,10 +153,12 @@ void graph_compact(Graph *g) {
     bool *keep = calloc((size_t)g->nvalues + 1, 1);
     for (int i = 0; i < g->nvalues; i++) g->values[i]->id = i;
     for (int i = 0; i < g->nvalues; i++)
-        if (g->values[i]->kind == V_INPUT || g->values[i]->kind == V_PARAM) keep[i] = true;
+        if (g->values[i]->kind == V_INPUT || g->values[i]->kind == V_PARAM || g->values[i]->kind == V_STATE) keep[i] = true;
     if (g->labels) keep[g->labels->id] = true;
     if (g->loss) keep[g->loss->id] = true;
     if (g->train_logits) keep[g->train_logits->id] = true;
+    for (int i = 0; i < g->ninputs; i++)
+        if (g->inputs[i]->grad) keep[g->inputs[i]->grad->id] = true;
     for (int i = 0; i < g->noutputs; i++) keep[g->outputs[i].v->id] = true;
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];

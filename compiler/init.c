@@ -22,11 +22,14 @@ void init_choose_schemes(Graph *g) {
     }
 }
 
-/* PyTorch's fans: dim 1 and dim 0 times the receptive field. */
-static void fans(const Shape *s, double *fan_in, double *fan_out) {
+_Static_assert((int)INIT_HE == (int)NETRT_INIT_HE && (int)INIT_XAVIER == (int)NETRT_INIT_XAVIER &&
+                   (int)INIT_ONE == (int)NETRT_INIT_ONE && (int)INIT_ZERO == (int)NETRT_INIT_ZERO,
+               "ParamInit and netrt_init_scheme agree");
+
+void param_fans(const Shape *s, double *fan_in, double *fan_out) {
     double rf = 1;
     for (int i = 2; i < s->rank; i++) rf *= (double)s->d[i];
-    *fan_in = (s->rank > 1 ? (double)s->d[1] : 1) * rf;
+    *fan_in = (s->rank > 1 ? (double)s->d[1] : (double)s->d[0]) * rf;
     *fan_out = (double)s->d[0] * rf;
 }
 
@@ -42,16 +45,9 @@ bool init_write(Graph *g, uint64_t seed, const char *path) {
         int64_t n = shape_numel(&v->shape);
         float *d = malloc(sizeof *d * (size_t)(n ? n : 1));
         double fin, fout;
-        fans(&v->shape, &fin, &fout);
-        double a = sqrt(6.0 / (fin + fout)), sd = sqrt(2.0 / fin);
-        for (int64_t k = 0; k < n; k++) {
-            switch (v->init) {
-            case INIT_ONE: d[k] = 1; break;
-            case INIT_XAVIER: d[k] = (float)((2 * netrt_rng_uniform(&rng) - 1) * a); break;
-            case INIT_HE: d[k] = (float)(netrt_rng_normal(&rng) * sd); break;
-            default: d[k] = 0; break;
-            }
-        }
+        param_fans(&v->shape, &fin, &fout);
+        /* ParamInit and netrt_init_scheme list the same schemes in the same order. */
+        netrt_init_fill((netrt_init_scheme)v->init, fin, fout, &rng, d, n);
         ts[i].name = v->name;
         ts[i].rank = v->shape.rank;
         for (int r = 0; r < v->shape.rank; r++) ts[i].shape[r] = v->shape.d[r];

@@ -15,6 +15,10 @@
  * (each step the only use of the previous one). */
 void init_choose_schemes(Graph *g);
 
+/* PyTorch's fans of a parameter: dim 1 (fan in) and dim 0 (fan out), times
+ * the receptive field (the product of the dims after the first two). */
+void param_fans(const Shape *s, double *fan_in, double *fan_out);
+
 /* Fills every parameter from a RNG seeded with `seed` (in graph order) and
  * writes them to a safetensors file.  Returns false after a message. */
 bool init_write(Graph *g, uint64_t seed, const char *path);

@@ -125,6 +125,7 @@ typedef struct Graph {
     /* Training graphs (autodiff pass): kernels run on an active batch nb <= batch. */
     bool train;
     Phase phase;         /* given to new nodes */
+    bool want_input_grads; /* autodiff also computes d loss / d input (gradcheck) */
     Value *labels;       /* V_INPUT [N]: class indices as floats */
     Value *loss;         /* [1], PHASE_GRAD */
     Value *train_logits; /* the net's output computed in training mode, PHASE_GRAD */
@@ -161,8 +162,9 @@ void graph_dump(Graph *g, FILE *f);
 
 /* New nodes get this phase (graph_add_node); PHASE_RUN unless changed. */
 void graph_set_phase(Graph *g, Phase p);
-/* A V_STATE value (arena-owned). */
-Value *graph_add_state(Graph *g, const char *name, Shape s, Span sp);
+/* A value of any kind that is not a net input (graph_add_input) nor a node
+ * output: training state (V_STATE), the labels (a V_INPUT outside g->inputs). */
+Value *graph_add_value(Graph *g, ValueKind k, const char *name, Shape s, Span sp);
 
 /* Shape inference (shape.c), one rule per op.  Fills the shapes of n's
  * outputs from its inputs and attributes.  On a mismatch, reports an error

@@ -29,19 +29,24 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  build   make an inference program        -o prog [--batch N] [-O0|-O2] [--embed w.safetensors] [--cc CC]\n"
+    "          or, with --train, a training program (docs/training.md)\n"
+    "  gradcheck  check the emitted gradients against finite differences [--batch N] [-- program options]\n"
     "  emit    write the C and its header        -o model.c [--batch N] [--embed w.safetensors] [--main]\n"
     "  init    write initialized parameters      -o w.safetensors [--seed S]\n"
-    "  dump    print the IR                      [--after PASS|eval] [--list-passes]\n"
+    "  dump    print the IR                      [--after PASS|eval] [--train] [--list-passes]\n"
     "  params  list parameter names and shapes, as in a PyTorch state_dict\n"
     "\n"
-    "common options: --batch N (default 1), --passes P1,P2 (default fold_batchnorm,dce), --no-verify\n"
+    "common options: --batch N (default 1), --passes P1,P2 (default fold_batchnorm,dce; with --train\n"
+    "autodiff,dce), --no-verify\n"
     "build uses $CC or clang, with $NETC_CFLAGS added; the program runs as  prog --weights w.safetensors --input x.npy --output y.npy\n";
 
 typedef struct Options {
     const char *cmd, *input, *output, *embed, *after, *passes, *cc, *opt;
     int batch;
     unsigned long long seed;
-    bool verify, with_main, list_passes;
+    bool verify, with_main, list_passes, train;
+    char **rest; /* after "--": passed to the program gradcheck runs */
+    int nrest;
 } Options;
 
 static int bad_usage(const char *fmt, const char *arg) {
@@ -62,7 +67,7 @@ static bool parse_long(const char *s, long long lo, long long hi, long long *out
 
 /* Returns 0, or the exit status for a usage error. */
 static int parse_options(int argc, char **argv, Options *o) {
-    *o = (Options){.batch = 1, .passes = default_pipeline, .opt = "-O2", .verify = true};
+    *o = (Options){.batch = 1, .passes = NULL, .opt = "-O2", .verify = true};
 #ifndef NETC_VERIFY
     o->verify = false;
 #endif
@@ -95,11 +100,19 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (strcmp(a, "--verify") == 0) o->verify = true;
         else if (strcmp(a, "--main") == 0) o->with_main = true;
         else if (strcmp(a, "--list-passes") == 0) o->list_passes = true;
+        else if (strcmp(a, "--train") == 0) o->train = true;
+        else if (strcmp(a, "--") == 0) {
+            o->rest = argv + i + 1;
+            o->nrest = argc - i - 1;
+            break;
+        }
         else if (a[0] == '-' && a[1]) return bad_usage("unknown option '%s'", a);
         else if (o->input) return bad_usage("more than one model file given ('%s')", a);
         else o->input = a;
 #undef VALUE
     }
+    if (strcmp(o->cmd, "gradcheck") == 0) o->train = true;
+    if (!o->passes) o->passes = o->train ? train_pipeline : default_pipeline;
     return 0;
 }
 
@@ -115,6 +128,7 @@ static Graph *compile_graph(const Options *o, Source **src, bool run_passes) {
     ast_free(ast);
     if (!g) return NULL;
     init_choose_schemes(g);
+    g->want_input_grads = strcmp(o->cmd, "gradcheck") == 0;
     if (run_passes && !run_pipeline(g, o->passes, o->verify, NULL, NULL)) {
         graph_free(g);
         return NULL;
@@ -138,7 +152,7 @@ static const char *base_name(const char *path) {
 }
 
 /* Emits g as C into c_path and h_path (written whole or not at all). */
-static bool write_c(Graph *g, const Options *o, const char *c_path, const char *h_path, bool with_main) {
+static bool write_c(Graph *g, const Options *o, const char *c_path, const char *h_path, EmitMain main_kind) {
     netrt_st_file st = {0};
     char err[512];
     if (o->embed && netrt_st_open(o->embed, &st, err, sizeof err) != 0) {
@@ -153,7 +167,7 @@ static bool write_c(Graph *g, const Options *o, const char *c_path, const char *
     if (!ok) diag_plain_error("cannot write '%s': %s", c ? h_path : c_path, strerror(errno));
     if (ok) {
         EmitOptions eo = {.header_name = base_name(h_path), .embed = o->embed ? &st : NULL, .embed_path = o->embed,
-                          .with_main = with_main};
+                          .main = main_kind};
         ok = emit_c(g, &eo, c, h);
     }
     if (c && fclose(c) != 0) ok = false;
@@ -217,7 +231,8 @@ static bool move_file(const char *from, const char *to) {
     return ok;
 }
 
-static int cmd_build(const Options *o, Graph *g) {
+/* Emits g with the given main(), compiles it, and moves the program to out. */
+static int build_program(const Options *o, Graph *g, EmitMain kind, const char *out) {
     char dir[] = "/tmp/netc-build-XXXXXX";
     if (!mkdtemp(dir)) {
         diag_plain_error("cannot make a temporary directory: %s", strerror(errno));
@@ -230,7 +245,7 @@ static int cmd_build(const Options *o, Graph *g) {
     snprintf(exe, sizeof exe, "%s/prog", dir);
     snprintf(inc, sizeof inc, "-I%s", runtime_include());
     int status = 1;
-    if (write_c(g, o, c_path, h_path, true)) {
+    if (write_c(g, o, c_path, h_path, kind)) {
         const char *cc = o->cc ? o->cc : getenv("CC") ? getenv("CC") : "clang";
         /* $NETC_CFLAGS adds flags, split at spaces (a sanitizer build of
          * libnetrt needs the same -fsanitize= in the programs that link it). */
@@ -246,7 +261,7 @@ static int cmd_build(const Options *o, Graph *g) {
         free(extra);
         if (rc != 0)
             diag_plain_error("the C compiler '%s' failed on the emitted code (status %d); netc emit shows the C", cc, rc);
-        else if (move_file(exe, o->output))
+        else if (move_file(exe, out))
             status = 0;
     }
     unlink(c_path);
@@ -256,9 +271,39 @@ static int cmd_build(const Options *o, Graph *g) {
     return status;
 }
 
+static int cmd_build(const Options *o, Graph *g) {
+    return build_program(o, g, o->train ? EMIT_MAIN_TRAIN : EMIT_MAIN_INFER, o->output);
+}
+
+/* Builds the gradient-check program in a temporary directory and runs it
+ * with the options after "--"; its exit status is ours. */
+static int cmd_gradcheck(const Options *o, Graph *g) {
+    char dir[] = "/tmp/netc-gradcheck-XXXXXX";
+    if (!mkdtemp(dir)) {
+        diag_plain_error("cannot make a temporary directory: %s", strerror(errno));
+        return 1;
+    }
+    char prog[PATH_MAX];
+    snprintf(prog, sizeof prog, "%s/gradcheck", dir);
+    int status = build_program(o, g, EMIT_MAIN_GRADCHECK, prog);
+    if (status == 0) {
+        char **argv = calloc((size_t)o->nrest + 2, sizeof *argv);
+        argv[0] = prog;
+        for (int i = 0; i < o->nrest; i++) argv[i + 1] = o->rest[i];
+        fflush(stdout);
+        status = run_command(argv);
+        if (status < 0) status = 2;
+        free(argv);
+    }
+    unlink(prog);
+    rmdir(dir);
+    return status;
+}
+
 static int cmd_emit(const Options *o, Graph *g) {
     char *h_path = with_ext(o->output, ".h");
-    int status = write_c(g, o, o->output, h_path, o->with_main) ? 0 : 1;
+    EmitMain kind = !o->with_main ? EMIT_MAIN_NONE : o->train ? EMIT_MAIN_TRAIN : EMIT_MAIN_INFER;
+    int status = write_c(g, o, o->output, h_path, kind) ? 0 : 1;
     free(h_path);
     return status;
 }
@@ -285,8 +330,9 @@ int main(int argc, char **argv) {
     if (rc) return rc;
     bool is_build = strcmp(o.cmd, "build") == 0, is_emit = strcmp(o.cmd, "emit") == 0,
          is_init = strcmp(o.cmd, "init") == 0, is_dump = strcmp(o.cmd, "dump") == 0,
-         is_params = strcmp(o.cmd, "params") == 0;
-    if (!(is_build || is_emit || is_init || is_dump || is_params)) return bad_usage("unknown command '%s'", o.cmd);
+         is_params = strcmp(o.cmd, "params") == 0, is_gradcheck = strcmp(o.cmd, "gradcheck") == 0;
+    if (!(is_build || is_emit || is_init || is_dump || is_params || is_gradcheck))
+        return bad_usage("unknown command '%s'", o.cmd);
     if (is_dump && o.list_passes) {
         for (int i = 0; i < pass_count; i++) printf("%-16s %s\n", pass_table[i].name, pass_table[i].summary);
         return 0;
@@ -302,6 +348,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (is_build) rc = cmd_build(&o, g);
+    else if (is_gradcheck) rc = cmd_gradcheck(&o, g);
     else if (is_emit) rc = cmd_emit(&o, g);
     else if (is_init) rc = init_write(g, o.seed, o.output) ? 0 : 1;
     else if (is_params) rc = cmd_params(g);

@@ -7,9 +7,11 @@
 const Pass pass_table[] = {
     {"fold_batchnorm", pass_fold_batchnorm, "fold a batchnorm into the conv or linear before it (inference)"},
     {"dce", pass_dce, "remove nodes whose results nothing uses"},
+    {"autodiff", pass_autodiff, "add the training graph: loss, gradients and SGD updates"},
 };
 const int pass_count = sizeof pass_table / sizeof pass_table[0];
 const char *const default_pipeline = "fold_batchnorm,dce";
+const char *const train_pipeline = "autodiff,dce";
 
 const Pass *pass_find(const char *name) {
     for (int i = 0; i < pass_count; i++)
@@ -33,7 +35,12 @@ bool run_pipeline(Graph *g, const char *pipeline, bool verify, const char *dump_
             ok = false;
             break;
         }
+        int errors = diag_error_count();
         p->run(g);
+        if (diag_error_count() > errors) { /* the pass rejected the graph */
+            ok = false;
+            break;
+        }
         graph_compact(g);
         if (verify && !graph_verify(g, p->name)) ok = false;
         if (dump_after && strcmp(dump_after, p->name) == 0) {

@@ -12,6 +12,8 @@
 
 bool pass_fold_batchnorm(Graph *g);
 bool pass_dce(Graph *g);
+/* Reports an error (and the pipeline stops) if the graph cannot be trained. */
+bool pass_autodiff(Graph *g);
 
 typedef struct Pass {
     const char *name;
@@ -23,13 +25,15 @@ extern const Pass pass_table[];
 extern const int pass_count;
 /* The inference pipeline, comma-separated: "fold_batchnorm,dce". */
 extern const char *const default_pipeline;
+/* The training pipeline: "autodiff,dce" (no batchnorm folding). */
+extern const char *const train_pipeline;
 
 const Pass *pass_find(const char *name);
 
 /* Runs a comma-separated pipeline of pass names.  With verify, the verifier
  * runs after every pass.  If dump_after names a pass of the pipeline, the IR
  * is printed to dump after it.  Returns false (after a message) on an
- * unknown pass name or a verifier failure. */
+ * unknown pass name, a pass that reported an error, or a verifier failure. */
 bool run_pipeline(Graph *g, const char *pipeline, bool verify, const char *dump_after, FILE *dump);
 
 #endif

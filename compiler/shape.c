@@ -189,6 +189,79 @@ static bool rule_bn_fold(Graph *g, Node *n) {
     return true;
 }
 
+
+/* ---- training ops: their shapes follow from the forward op they undo ---------- */
+
+/* Output i takes the shape of input j. */
+static bool like(Node *n, int i, int j) {
+    n->out[i]->shape = n->in[j]->shape;
+    return true;
+}
+
+static bool rule_dx_like_in1(Graph *g, Node *n) { (void)g; return like(n, 0, 1); }
+static bool rule_dx_like_in2(Graph *g, Node *n) { (void)g; return like(n, 0, 2); }
+static bool rule_dy_same(Graph *g, Node *n) {
+    (void)g;
+    if (!shape_eq(&n->in[0]->shape, &n->in[1]->shape)) {
+        char b1[128], b2[128];
+        diag_error(n->span, "%s: the gradient %s and the value %s differ in shape", op_name(n->op),
+                   shape_str(&n->in[0]->shape, b1, sizeof b1), shape_str(&n->in[1]->shape, b2, sizeof b2));
+        return false;
+    }
+    return like(n, 0, 1);
+}
+
+static bool rule_batchnorm_train(Graph *g, Node *n) {
+    if (!rule_batchnorm(g, n)) return false;
+    set_out(n, 1, 1, &n->in[0]->shape.d[1]);
+    set_out(n, 2, 1, &n->in[0]->shape.d[1]);
+    return true;
+}
+
+static bool rule_batchnorm_grad(Graph *g, Node *n) {
+    (void)g;
+    like(n, 0, 1);
+    like(n, 1, 2);
+    return like(n, 2, 2);
+}
+
+static bool rule_linear_grad_weight(Graph *g, Node *n) {
+    (void)g;
+    set_out(n, 0, 2, (int64_t[]){n->in[0]->shape.d[1], n->in[1]->shape.d[1]});
+    return true;
+}
+
+static bool rule_linear_grad_input(Graph *g, Node *n) {
+    (void)g;
+    set_out(n, 0, 2, (int64_t[]){n->in[0]->shape.d[0], n->in[1]->shape.d[1]});
+    return true;
+}
+
+static bool rule_bias_grad(Graph *g, Node *n) {
+    (void)g;
+    set_out(n, 0, 1, &n->in[0]->shape.d[1]);
+    return true;
+}
+
+static bool rule_scalar(Graph *g, Node *n) {
+    (void)g;
+    if (n->in[0]->shape.rank != 2 || n->in[1]->shape.rank != 1 || n->in[1]->shape.d[0] != n->in[0]->shape.d[0]) {
+        char b1[128], b2[128];
+        diag_error(n->span, "the loss needs logits [N, K] and labels [N], got %s and %s",
+                   shape_str(&n->in[0]->shape, b1, sizeof b1), shape_str(&n->in[1]->shape, b2, sizeof b2));
+        return false;
+    }
+    if (n->op == OP_XENT_GRAD) return like(n, 0, 0);
+    set_out(n, 0, 1, (int64_t[]){1});
+    return true;
+}
+
+static bool rule_none(Graph *g, Node *n) {
+    (void)g;
+    (void)n;
+    return true;
+}
+
 static const ShapeRule rules[OP_COUNT] = {
     [OP_CONV] = rule_conv,
     [OP_LINEAR] = rule_linear,
@@ -204,7 +277,27 @@ static const ShapeRule rules[OP_COUNT] = {
     [OP_ADD] = rule_binary,
     [OP_MUL] = rule_binary,
     [OP_BN_FOLD] = rule_bn_fold,
+    [OP_BATCHNORM_TRAIN] = rule_batchnorm_train,
+    [OP_BATCHNORM_GRAD] = rule_batchnorm_grad,
+    [OP_CONV_GRAD_INPUT] = rule_dx_like_in2,
+    [OP_CONV_GRAD_WEIGHT] = rule_dx_like_in2,
+    [OP_LINEAR_GRAD_INPUT] = rule_linear_grad_input,
+    [OP_LINEAR_GRAD_WEIGHT] = rule_linear_grad_weight,
+    [OP_BIAS_GRAD] = rule_bias_grad,
+    [OP_RELU_GRAD] = rule_dy_same,
+    [OP_TANH_GRAD] = rule_dy_same,
+    [OP_SIGMOID_GRAD] = rule_dy_same,
+    [OP_SOFTMAX_GRAD] = rule_dy_same,
+    [OP_MAXPOOL_GRAD] = rule_dx_like_in1,
+    [OP_AVGPOOL_GRAD] = rule_dx_like_in1,
+    [OP_GLOBAL_AVGPOOL_GRAD] = rule_dx_like_in1,
+    [OP_RESHAPE_GRAD] = rule_dx_like_in1,
+    [OP_REDUCE_LIKE] = rule_dx_like_in1,
+    [OP_XENT_LOSS] = rule_scalar,
+    [OP_XENT_GRAD] = rule_scalar,
+    [OP_SGD_UPDATE] = rule_none,
 };
+_Static_assert(sizeof rules / sizeof rules[0] == OP_COUNT, "a shape rule per op");
 
 bool shape_infer(Graph *g, Node *n) {
     if (n->nin < op_info[n->op].min_inputs || n->nin > op_info[n->op].max_inputs) {

@@ -24,7 +24,7 @@ bool graph_verify(Graph *g, const char *after) {
             ok = fail(after, "value ids are not their positions", NULL);
             goto out;
         }
-        if (v->kind == V_INPUT || v->kind == V_PARAM) defined[i] = true;
+        if (v->kind == V_INPUT || v->kind == V_PARAM || v->kind == V_STATE) defined[i] = true;
     }
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];

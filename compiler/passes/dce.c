@@ -2,7 +2,7 @@
  *
  * Requires: nothing.
  * Does:     marks dead every node none of whose outputs is a graph output,
- *           the loss or training logits, or read by a live node, and that
+ *           the loss, the training logits or an input's gradient, or read by a live node, and that
  *           writes nothing in place (F_SIDE_EFFECT), from the last node back, so chains of
  *           unused nodes go in one run.
  * Keeps:    inputs and parameters (graph_compact keeps parameters, so the
@@ -19,6 +19,8 @@ bool pass_dce(Graph *g) {
     for (int i = 0; i < g->noutputs; i++) used[g->outputs[i].v->id] = true;
     if (g->loss) used[g->loss->id] = true;
     if (g->train_logits) used[g->train_logits->id] = true;
+    for (int i = 0; i < g->ninputs; i++) /* input gradients, for gradcheck */
+        if (g->inputs[i]->grad) used[g->inputs[i]->grad->id] = true;
     for (int i = g->nnodes - 1; i >= 0; i--) {
         Node *n = g->nodes[i];
         if (n->dead) continue;
