@@ -5,14 +5,28 @@
  * Layout of the emitted C file:
  *   the generated-by comment and includes;
  *   the buffer layout: one arena (allocated by init) holding every input,
- *     activation and derived value in its own 64-byte aligned region, listed
- *     in a comment table (a memory-planning pass can later share regions);
+ *     activation (gradients included) and derived value in its own 64-byte
+ *     aligned region, listed in a comment table (a memory-planning pass can
+ *     later share regions);
+ *   training graphs: the state block (SGD velocities, zeroed by init and
+ *     <prefix>_reset_state), the active batch nb_active (at most NMAX, the
+ *     compiled batch) and the hyperparameters hp_lr, hp_momentum and
+ *     hp_weight_decay;
  *   the parameters: one block allocated by init, or with embedded weights
  *     one initialized static array per parameter;
  *   one static function per live node;
- *   <prefix>_prepare (the F_INIT nodes), <prefix>_run (the others),
- *   <prefix>_init, the tensor tables and <prefix>_model;
+ *   <prefix>_prepare (the F_INIT nodes), <prefix>_run (the others; in a
+ *     training graph the PHASE_RUN nodes: the eval-mode forward), and for
+ *     training <prefix>_grad (PHASE_GRAD: training forward, loss, backward),
+ *     <prefix>_update (PHASE_UPDATE: SGD), <prefix>_set_batch and
+ *     <prefix>_reset_state;
+ *   <prefix>_init, the tensor tables and <prefix>_model, and for training
+ *     the gradient, initialization and input-gradient tables and the
+ *     netrt_train_model <prefix>_train;
  *   <prefix>_load and <prefix>_infer, and main() if asked for.
+ *
+ * A training graph's labels input (g->labels) is not one of the model's
+ * inputs: the trainer fills it through <prefix>_train.labels.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -22,10 +36,12 @@
 #include <string.h>
 
 #include "emit.h"
+#include "init.h"
 
 /* Defined in emit_ops.c. */
 bool emit_node_check(const Graph *g, const Node *n);
-void emit_node_function(FILE *f, const Node *n, const char *fname);
+void emit_batched(const Graph *g, bool *batched);
+void emit_node_function(FILE *f, const Node *n, const char *fname, const bool *batched);
 
 enum { ALIGN_FLOATS = 16 }; /* 64 bytes */
 
@@ -37,7 +53,8 @@ static const char *const c_reserved[] = {
     "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "_Alignas",
     "_Alignof", "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert",
     "_Thread_local", "main", "memcpy", "arena", "param_block", "NULL", "bool", "true", "false", "errno", "stdin",
-    "stdout", "stderr", "fprintf", "argc", "argv",
+    "stdout", "stderr", "fprintf", "argc", "argv", "state_block", "nb_active", "NMAX", "hp_lr", "hp_momentum",
+    "hp_weight_decay",
 };
 
 typedef struct Names {
@@ -160,6 +177,7 @@ static const char *kind_name(ValueKind k) {
     case V_PARAM: return "param";
     case V_DERIVED: return "derived";
     case V_ACT: return "act";
+    case V_STATE: return "state";
     }
     return "?";
 }
@@ -263,16 +281,23 @@ typedef struct Emitter {
     int maxid;
     const char **pname;  /* by value id: a parameter's C identifier */
     int64_t *off;        /* by value id: offset in the arena or param block, -1 if none */
-    int64_t arena_floats, param_floats;
+    int64_t arena_floats, param_floats, state_floats;
     int nparams;
     const char **fname;  /* by node index: the node's function */
+    bool *batched;       /* by value id; training graphs only (else NULL) */
+    Value **in;          /* the model's inputs: g->inputs without g->labels */
+    int nin;
 } Emitter;
 
 /* The C expression for v's buffer. */
 static const char *ref(Emitter *m, const Value *v) {
     if (v->kind == V_PARAM) return m->pname[v->id];
+    if (v->kind == V_STATE) return arena_printf(m->g->arena, "state_block + %" PRId64, m->off[v->id]);
     return arena_printf(m->g->arena, "arena + %" PRId64, m->off[v->id]);
 }
+
+/* The C expression for an optional value's buffer: NULL if it has none. */
+static const char *ref_or_null(Emitter *m, const Value *v) { return v && m->off[v->id] >= 0 ? ref(m, v) : "NULL"; }
 
 static void layout(Emitter *m) {
     Graph *g = m->g;
@@ -286,6 +311,18 @@ static void layout(Emitter *m) {
     for (int i = 0; i < nid; i++) m->off[i] = -1;
 
     for (int i = 0; i < g->ninputs; i++) used[g->inputs[i]->id] = true;
+    if (g->train) {
+        /* what the training descriptor points at, even if no node computes it */
+        Value *extra[] = {g->labels, g->loss, g->train_logits};
+        for (size_t i = 0; i < sizeof extra / sizeof *extra; i++)
+            if (extra[i]) used[extra[i]->id] = true;
+        for (int i = 0; i < g->nvalues; i++) {
+            Value *v = g->values[i];
+            if (v->kind != V_PARAM && v->kind != V_INPUT) continue;
+            if (v->grad) used[v->grad->id] = true;
+            if (v->state) used[v->state->id] = true;
+        }
+    }
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
         if (n->dead) continue;
@@ -302,6 +339,10 @@ static void layout(Emitter *m) {
             m->off[v->id] = m->param_floats;
             m->param_floats += size;
             m->nparams++;
+        } else if (v->kind == V_STATE) {
+            if (!used[v->id]) continue;
+            m->off[v->id] = m->state_floats;
+            m->state_floats += size;
         } else if (used[v->id]) {
             m->off[v->id] = m->arena_floats;
             m->arena_floats += size;
@@ -329,6 +370,14 @@ static void emit_header_comment(Emitter *m, FILE *f) {
     fputs(": do not edit. */\n", f);
 }
 
+static void put_layout_row(Emitter *m, const Value *v) {
+    char buf[128];
+    fprintf(m->c, " * %12" PRId64 "  %10" PRId64 "  %-7s  %-20s  ", m->off[v->id], shape_numel(&v->shape),
+            kind_name(v->kind), shape_str(&v->shape, buf, sizeof buf));
+    put_comment_text(m->c, v->name);
+    fprintf(m->c, " (v%d)\n", v->id);
+}
+
 static void emit_layout_comment(Emitter *m) {
     Graph *g = m->g;
     FILE *c = m->c;
@@ -339,14 +388,29 @@ static void emit_layout_comment(Emitter *m) {
             m->arena_floats);
     for (int i = 0; i < g->nvalues; i++) {
         Value *v = g->values[i];
-        if (v->kind == V_PARAM || m->off[v->id] < 0) continue;
-        char buf[128];
-        fprintf(c, " * %12" PRId64 "  %10" PRId64 "  %-7s  %-20s  ", m->off[v->id], shape_numel(&v->shape),
-                kind_name(v->kind), shape_str(&v->shape, buf, sizeof buf));
-        put_comment_text(c, v->name);
-        fprintf(c, " (v%d)\n", v->id);
+        if (v->kind == V_PARAM || v->kind == V_STATE || m->off[v->id] < 0) continue;
+        put_layout_row(m, v);
     }
     fputs(" */\nstatic float *arena;\n\n", c);
+    if (!g->train) return;
+
+    fprintf(c,
+            "/* Training state: one block of %" PRId64 " floats, zero at start and after\n"
+            " * %s_reset_state:\n"
+            " *       offset      floats  kind     shape                 value\n",
+            m->state_floats, m->prefix);
+    for (int i = 0; i < g->nvalues; i++) {
+        Value *v = g->values[i];
+        if (v->kind == V_STATE && m->off[v->id] >= 0) put_layout_row(m, v);
+    }
+    fprintf(c,
+            " */\nstatic float *state_block;\n\n"
+            "/* Every kernel runs on the active batch: nb_active samples, at most the\n"
+            " * compiled batch NMAX (set by %s_set_batch). */\n"
+            "enum { NMAX = %d };\nstatic int nb_active = NMAX;\n\n"
+            "/* SGD's hyperparameters, read by %s_update (set through %s_train). */\n"
+            "static float hp_lr = 0.01f, hp_momentum = 0.0f, hp_weight_decay = 0.0f;\n\n",
+            m->prefix, g->batch, m->prefix, m->prefix);
 }
 
 static void emit_params(Emitter *m) {
@@ -413,17 +477,19 @@ static void emit_nodes(Emitter *m) {
         fputs(" -> ", c);
         put_shapes(c, n->out, n->nout);
         fputs(" */\n", c);
-        emit_node_function(c, n, m->fname[i]);
+        emit_node_function(c, n, m->fname[i], m->batched);
         fputc('\n', c);
     }
 }
 
-/* The calls of the F_INIT nodes (init true) or of the others. */
-static void emit_calls(Emitter *m, bool init) {
+/* The calls of the F_INIT nodes (init true) or of the others; in a training
+ * graph, of the others in `phase`. */
+static void emit_calls(Emitter *m, bool init, Phase phase) {
     Graph *g = m->g;
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
         if (n->dead || op_has(n->op, F_INIT) != init) continue;
+        if (!init && g->train && n->phase != phase) continue;
         fprintf(m->c, "    %s(", m->fname[i]);
         for (int j = 0; j < n->nin; j++) fprintf(m->c, "%s%s", j ? ", " : "", ref(m, n->in[j]));
         for (int j = 0; j < n->nout; j++) fprintf(m->c, ", %s", ref(m, n->out[j]));
@@ -447,8 +513,8 @@ static void emit_tensor_table(Emitter *m, const char *what, int count) {
             fputs(", NULL},\n", c);
         }
     } else if (strcmp(what, "inputs") == 0) {
-        for (int i = 0; i < g->ninputs; i++) {
-            Value *v = g->inputs[i];
+        for (int i = 0; i < m->nin; i++) {
+            Value *v = m->in[i];
             fputs("    {", c);
             put_string(c, v->name);
             fprintf(c, ", %d, ", v->shape.rank);
@@ -468,6 +534,127 @@ static void emit_tensor_table(Emitter *m, const char *what, int count) {
     fputs("};\n", c);
 }
 
+/* A single tensor descriptor `static netrt_tensor <prefix>_<what>` for v. */
+static void emit_tensor(Emitter *m, const char *what, const char *name, const Value *v) {
+    FILE *c = m->c;
+    if (!v) return;
+    fprintf(c, "static netrt_tensor %s_%s = {", m->prefix, what);
+    put_string(c, name);
+    fprintf(c, ", %d, ", v->shape.rank);
+    put_dims(c, &v->shape);
+    fputs(", NULL};\n", c);
+}
+
+/* The training tables, parallel to the params and the model's inputs. */
+static void emit_train_tables(Emitter *m) {
+    Graph *g = m->g;
+    FILE *c = m->c;
+    const char *P = m->prefix;
+    if (m->nparams) {
+        fprintf(c, "/* Per parameter: its gradient (NULL data when it is not trained). */\n"
+                   "static netrt_tensor %s_grads[%d] = {\n", P, m->nparams);
+        for (int i = 0; i < g->nvalues; i++) {
+            Value *v = g->values[i];
+            if (v->kind != V_PARAM) continue;
+            fputs("    {", c);
+            put_string(c, v->name);
+            fprintf(c, ", %d, ", v->shape.rank);
+            put_dims(c, &v->shape);
+            fputs(", NULL},\n", c);
+        }
+        fprintf(c, "};\n\n/* Per parameter: how netc init and the trainer fill it (PyTorch's fans). */\n"
+                   "static const netrt_param_init %s_inits[%d] = {\n", P, m->nparams);
+        static const char *const schemes[] = {"NETRT_INIT_NONE", "NETRT_INIT_ZERO", "NETRT_INIT_ONE",
+                                              "NETRT_INIT_XAVIER", "NETRT_INIT_HE"};
+        for (int i = 0; i < g->nvalues; i++) {
+            Value *v = g->values[i];
+            if (v->kind != V_PARAM) continue;
+            double fan_in, fan_out;
+            param_fans(&v->shape, &fan_in, &fan_out);
+            unsigned k = (unsigned)v->init < sizeof schemes / sizeof *schemes ? (unsigned)v->init : 0;
+            fprintf(c, "    {%s, %.17g, %.17g}, /* ", schemes[k], fan_in, fan_out);
+            put_comment_text(c, v->name);
+            fputs(" */\n", c);
+        }
+        fputs("};\n\n", c);
+    }
+    if (m->nin) {
+        fprintf(c, "/* Per input: d loss / d input (NULL data when not computed). */\n"
+                   "static netrt_tensor %s_input_grads[%d] = {\n", P, m->nin);
+        for (int i = 0; i < m->nin; i++) {
+            Value *v = m->in[i];
+            fputs("    {", c);
+            put_string(c, v->name);
+            fprintf(c, ", %d, ", v->shape.rank);
+            put_dims(c, &v->shape);
+            fputs(", NULL},\n", c);
+        }
+        fputs("};\n\n", c);
+    }
+    emit_tensor(m, "labels", "labels", g->labels);
+    emit_tensor(m, "loss", "loss", g->loss);
+    emit_tensor(m, "train_logits", g->noutputs ? g->outputs[0].name : "logits", g->train_logits);
+    fputc('\n', c);
+}
+
+/* The data pointers of the training tables, set by init. */
+static void emit_train_pointers(Emitter *m) {
+    Graph *g = m->g;
+    FILE *c = m->c;
+    const char *P = m->prefix;
+    int k = 0;
+    for (int i = 0; i < g->nvalues; i++) {
+        Value *v = g->values[i];
+        if (v->kind != V_PARAM) continue;
+        if (v->grad && !v->frozen) fprintf(c, "    %s_grads[%d].data = %s;\n", P, k, ref_or_null(m, v->grad));
+        k++;
+    }
+    for (int i = 0; i < m->nin; i++)
+        if (m->in[i]->grad) fprintf(c, "    %s_input_grads[%d].data = %s;\n", P, i, ref_or_null(m, m->in[i]->grad));
+    if (g->labels) fprintf(c, "    %s_labels.data = %s;\n", P, ref(m, g->labels));
+    if (g->loss) fprintf(c, "    %s_loss.data = %s;\n", P, ref(m, g->loss));
+    if (g->train_logits) fprintf(c, "    %s_train_logits.data = %s;\n", P, ref(m, g->train_logits));
+}
+
+static void emit_train_functions(Emitter *m) {
+    FILE *c = m->c;
+    const char *P = m->prefix;
+    fprintf(c, "/* The training-mode forward, the loss and the backward pass on the active\n"
+               " * batch: fills the loss, the training logits and the gradients. */\n"
+               "static void %s_grad(void)\n{\n", P);
+    emit_calls(m, false, PHASE_GRAD);
+    fprintf(c, "}\n\n/* One SGD step: each trained parameter and its velocity, from its gradient. */\n"
+               "static void %s_update(void)\n{\n", P);
+    emit_calls(m, false, PHASE_UPDATE);
+    fprintf(c, "}\n\n/* The active batch for run and grad, clamped to [1, NMAX]. */\n"
+               "static void %s_set_batch(int nb) { nb_active = nb < 1 ? 1 : nb > NMAX ? NMAX : nb; }\n\n"
+               "/* Zeroes the training state (the SGD velocities). */\n"
+               "static void %s_reset_state(void)\n{\n"
+               "    if (state_block) memset(state_block, 0, (size_t)%" PRId64 " * sizeof(float));\n}\n\n",
+            P, P, m->state_floats ? m->state_floats : 1);
+}
+
+static void emit_train_descriptor(Emitter *m) {
+    Graph *g = m->g;
+    FILE *c = m->c;
+    const char *P = m->prefix;
+    fprintf(c, "const netrt_train_model %s_train = {\n    .infer = &%s_model,\n", P, P);
+    if (m->nparams)
+        fprintf(c, "    .grads = %s_grads,\n    .inits = %s_inits,\n", P, P);
+    else
+        fputs("    .grads = NULL,\n    .inits = NULL,\n", c);
+    fprintf(c, "    .input_grads = %s%s,\n", m->nin ? P : "NULL", m->nin ? "_input_grads" : "");
+    fprintf(c, "    .labels = %s%s%s,\n", g->labels ? "&" : "", g->labels ? P : "NULL", g->labels ? "_labels" : "");
+    fprintf(c, "    .loss = %s%s%s,\n", g->loss ? "&" : "", g->loss ? P : "NULL", g->loss ? "_loss" : "");
+    fprintf(c, "    .train_logits = %s%s%s,\n", g->train_logits ? "&" : "", g->train_logits ? P : "NULL",
+            g->train_logits ? "_train_logits" : "");
+    fprintf(c,
+            "    .set_batch = %s_set_batch,\n    .grad = %s_grad,\n    .update = %s_update,\n"
+            "    .reset_state = %s_reset_state,\n"
+            "    .lr = &hp_lr,\n    .momentum = &hp_momentum,\n    .weight_decay = &hp_weight_decay,\n};\n\n",
+            P, P, P, P);
+}
+
 static void emit_runtime(Emitter *m) {
     Graph *g = m->g;
     FILE *c = m->c;
@@ -475,15 +662,21 @@ static void emit_runtime(Emitter *m) {
 
     fprintf(c, "/* Computes the derived values (folded weights) once the parameters are loaded. */\n"
                "static void %s_prepare(void)\n{\n", P);
-    emit_calls(m, true);
-    fprintf(c, "}\n\n/* One batch: inputs -> outputs. */\nstatic void %s_run(void)\n{\n", P);
-    emit_calls(m, false);
+    emit_calls(m, true, PHASE_RUN);
+    if (g->train)
+        fprintf(c, "}\n\n/* The eval-mode forward on the active batch: inputs -> outputs. */\n"
+                   "static void %s_run(void)\n{\n", P);
+    else
+        fprintf(c, "}\n\n/* One batch: inputs -> outputs. */\nstatic void %s_run(void)\n{\n", P);
+    emit_calls(m, false, PHASE_RUN);
     fputs("}\n\n", c);
+    if (g->train) emit_train_functions(m);
 
     emit_tensor_table(m, "params", m->nparams);
-    emit_tensor_table(m, "inputs", g->ninputs);
+    emit_tensor_table(m, "inputs", m->nin);
     emit_tensor_table(m, "outputs", g->noutputs);
     fputc('\n', c);
+    if (g->train) emit_train_tables(m);
 
     bool block = m->nparams > 0 && !m->o->embed;
     fprintf(c,
@@ -493,7 +686,18 @@ static void emit_runtime(Emitter *m) {
             "    if (arena) return 0;\n"
             "    arena = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n",
             P, m->arena_floats ? m->arena_floats : 1);
-    if (block) {
+    if (g->train) {
+        if (block) fprintf(c, "    param_block = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n", m->param_floats);
+        fprintf(c,
+                "    state_block = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n"
+                "    if (!arena || %s!state_block) {\n"
+                "        if (arena) netrt_free(arena);\n"
+                "%s"
+                "        if (state_block) netrt_free(state_block);\n"
+                "        arena = %sstate_block = NULL;\n",
+                m->state_floats ? m->state_floats : 1, block ? "!param_block || " : "",
+                block ? "        if (param_block) netrt_free(param_block);\n" : "", block ? "param_block = " : "");
+    } else if (block) {
         fprintf(c,
                 "    param_block = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n"
                 "    if (!arena || !param_block) {\n"
@@ -512,9 +716,10 @@ static void emit_runtime(Emitter *m) {
         if (block) fprintf(c, "    %s = param_block + %" PRId64 ";\n", m->pname[v->id], m->off[v->id]);
         fprintf(c, "    %s_params[%d].data = %s;\n", P, k++, m->pname[v->id]);
     }
-    for (int i = 0; i < g->ninputs; i++) fprintf(c, "    %s_inputs[%d].data = %s;\n", P, i, ref(m, g->inputs[i]));
+    for (int i = 0; i < m->nin; i++) fprintf(c, "    %s_inputs[%d].data = %s;\n", P, i, ref(m, m->in[i]));
     for (int i = 0; i < g->noutputs; i++)
         fprintf(c, "    %s_outputs[%d].data = %s;\n", P, i, ref(m, g->outputs[i].v));
+    if (g->train) emit_train_pointers(m);
     fputs("    return 0;\n}\n\n", c);
 
     fprintf(c, "const netrt_model %s_model = {\n    .name = ", P);
@@ -524,13 +729,13 @@ static void emit_runtime(Emitter *m) {
     fprintf(c, ",\n    .batch = %d,\n", g->batch);
     fprintf(c, "    .nparams = %d,\n    .params = %s%s,\n", m->nparams, m->nparams ? P : "NULL",
             m->nparams ? "_params" : "");
-    fprintf(c, "    .ninputs = %d,\n    .inputs = %s%s,\n", g->ninputs, g->ninputs ? P : "NULL",
-            g->ninputs ? "_inputs" : "");
+    fprintf(c, "    .ninputs = %d,\n    .inputs = %s%s,\n", m->nin, m->nin ? P : "NULL", m->nin ? "_inputs" : "");
     fprintf(c, "    .noutputs = %d,\n    .outputs = %s%s,\n", g->noutputs, g->noutputs ? P : "NULL",
             g->noutputs ? "_outputs" : "");
     fprintf(c,
             "    .embedded = %s,\n    .init = %s_init,\n    .prepare = %s_prepare,\n    .run = %s_run,\n};\n\n",
             m->o->embed ? "true" : "false", P, P, P);
+    if (g->train) emit_train_descriptor(m);
 
     /* the public API */
     fprintf(c,
@@ -563,24 +768,23 @@ static void emit_runtime(Emitter *m) {
 /* The names of the infer function's arguments: inputs then outputs. */
 static const char **infer_args(Emitter *m) {
     Graph *g = m->g;
-    const char **a = arena_alloc(g->arena, sizeof *a * (size_t)(g->ninputs + g->noutputs + 1));
+    const char **a = arena_alloc(g->arena, sizeof *a * (size_t)(m->nin + g->noutputs + 1));
     Names local = m->names; /* the globals, then the arguments */
     local.v = arena_alloc(g->arena, sizeof *local.v * (size_t)(m->names.n + 1));
     memcpy(local.v, m->names.v, sizeof *local.v * (size_t)m->names.n);
     local.cap = m->names.n + 1;
-    for (int i = 0; i < g->ninputs; i++) a[i] = unique(&local, sanitize(g->arena, "", g->inputs[i]->name));
+    for (int i = 0; i < m->nin; i++) a[i] = unique(&local, sanitize(g->arena, "", m->in[i]->name));
     for (int i = 0; i < g->noutputs; i++)
-        a[g->ninputs + i] = unique(&local, sanitize(g->arena, "", g->outputs[i].name));
+        a[m->nin + i] = unique(&local, sanitize(g->arena, "", g->outputs[i].name));
     return a;
 }
 
 static void put_infer_decl(Emitter *m, FILE *f, const char **args) {
     Graph *g = m->g;
     fprintf(f, "void %s_infer(", m->prefix);
-    for (int i = 0; i < g->ninputs; i++) fprintf(f, "%sconst float *%s", i ? ", " : "", args[i]);
-    for (int i = 0; i < g->noutputs; i++)
-        fprintf(f, "%sfloat *%s", g->ninputs + i ? ", " : "", args[g->ninputs + i]);
-    if (g->ninputs + g->noutputs == 0) fputs("void", f);
+    for (int i = 0; i < m->nin; i++) fprintf(f, "%sconst float *%s", i ? ", " : "", args[i]);
+    for (int i = 0; i < g->noutputs; i++) fprintf(f, "%sfloat *%s", m->nin + i ? ", " : "", args[m->nin + i]);
+    if (m->nin + g->noutputs == 0) fputs("void", f);
     fputc(')', f);
 }
 
@@ -589,12 +793,12 @@ static void emit_infer(Emitter *m, const char **args) {
     FILE *c = m->c;
     put_infer_decl(m, c, args);
     fputs("\n{\n", c);
-    for (int i = 0; i < g->ninputs; i++)
-        fprintf(c, "    memcpy(%s, %s, (size_t)%" PRId64 " * sizeof(float));\n", ref(m, g->inputs[i]), args[i],
-                shape_numel(&g->inputs[i]->shape));
+    for (int i = 0; i < m->nin; i++)
+        fprintf(c, "    memcpy(%s, %s, (size_t)%" PRId64 " * sizeof(float));\n", ref(m, m->in[i]), args[i],
+                shape_numel(&m->in[i]->shape));
     fprintf(c, "    %s_run();\n", m->prefix);
     for (int i = 0; i < g->noutputs; i++)
-        fprintf(c, "    memcpy(%s, %s, (size_t)%" PRId64 " * sizeof(float));\n", args[g->ninputs + i],
+        fprintf(c, "    memcpy(%s, %s, (size_t)%" PRId64 " * sizeof(float));\n", args[m->nin + i],
                 ref(m, g->outputs[i].v), shape_numel(&g->outputs[i].v->shape));
     fputs("}\n", c);
 }
@@ -617,17 +821,23 @@ static void emit_header(Emitter *m, const char **args) {
     fprintf(h, "#ifndef NETC_%s_H\n#define NETC_%s_H\n\n#include \"netrt.h\"\n\n", U, U);
     fputs("#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n", h);
     fprintf(h, "#define %s_BATCH %d\n", U, g->batch);
-    for (int i = 0; i < g->ninputs + g->noutputs; i++) {
-        Value *v = i < g->ninputs ? g->inputs[i] : g->outputs[i - g->ninputs].v;
+    for (int i = 0; i < m->nin + g->noutputs; i++) {
+        Value *v = i < m->nin ? m->in[i] : g->outputs[i - m->nin].v;
         char buf[128];
-        char *name = sanitize(g->arena, "", i < g->ninputs ? v->name : g->outputs[i - g->ninputs].name);
+        char *name = sanitize(g->arena, "", i < m->nin ? v->name : g->outputs[i - m->nin].name);
         for (char *p = name; *p; p++) *p = (char)toupper((unsigned char)*p);
         fprintf(h, "#define %s_%s_SIZE %" PRId64 " /* %s %s */\n", U, name, shape_numel(&v->shape),
-                i < g->ninputs ? "input" : "output", shape_str(&v->shape, buf, sizeof buf));
+                i < m->nin ? "input" : "output", shape_str(&v->shape, buf, sizeof buf));
     }
     fprintf(h, "\nint %s_load(const char *weights_path);\n", P);
     put_infer_decl(m, h, args);
     fprintf(h, ";\n\n/* The descriptor libnetrt's netrt_main drives. */\nextern const netrt_model %s_model;\n\n", P);
+    if (g->train)
+        fprintf(h,
+                "/* The training descriptor libnetrt's netrt_train_main and netrt_gradcheck_main\n"
+                " * drive; %s_infer runs on its active batch. */\n"
+                "extern const netrt_train_model %s_train;\n\n",
+                P, P);
     fprintf(h, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
 }
 
@@ -637,6 +847,12 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
     for (int i = 0; i < g->nnodes; i++)
         if (!g->nodes[i]->dead && !emit_node_check(g, g->nodes[i])) ok = false;
     if (o->embed && !check_embed(g, o)) ok = false;
+    if ((o->main == EMIT_MAIN_TRAIN || o->main == EMIT_MAIN_GRADCHECK) &&
+        (!g->train || !g->labels || !g->loss || !g->train_logits)) {
+        diag_plain_error("internal error: a training program needs a training graph with labels, a loss and "
+                         "training logits");
+        ok = false;
+    }
     if (!ok) return false;
 
     Emitter m = {.g = g, .o = o, .c = c, .h = h};
@@ -649,13 +865,27 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
                                           "load", "infer"};
     for (size_t i = 0; i < sizeof globals / sizeof *globals; i++)
         names_add(&m.names, arena_printf(g->arena, "%s_%s", m.prefix, globals[i]));
+    static const char *const train_globals[] = {"grad", "update", "set_batch", "reset_state", "train", "grads",
+                                                "inits", "input_grads", "labels", "loss", "train_logits"};
+    for (size_t i = 0; g->train && i < sizeof train_globals / sizeof *train_globals; i++)
+        names_add(&m.names, arena_printf(g->arena, "%s_%s", m.prefix, train_globals[i]));
+    m.in = arena_alloc(g->arena, sizeof *m.in * (size_t)(g->ninputs + 1));
+    for (int i = 0; i < g->ninputs; i++)
+        if (!g->train || g->inputs[i] != g->labels) m.in[m.nin++] = g->inputs[i];
     layout(&m);
+    if (g->train) {
+        m.batched = arena_alloc(g->arena, (size_t)m.maxid + 1);
+        emit_batched(g, m.batched);
+    }
     const char **args = infer_args(&m);
 
     emit_header_comment(&m, c);
     fputs("/* The network ", c);
     put_comment_text(c, g->name);
-    fprintf(c, ", batch %d, as C: one function per node, then the runtime glue. */\n", g->batch);
+    if (g->train)
+        fprintf(c, ", batch %d, as C for training: one function per node, then the runtime glue. */\n", g->batch);
+    else
+        fprintf(c, ", batch %d, as C: one function per node, then the runtime glue. */\n", g->batch);
     if (o->header_name) {
         /* a header name is not a string literal: no escapes */
         fputs("#include \"", c);
@@ -672,8 +902,16 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
     emit_nodes(&m);
     emit_runtime(&m);
     emit_infer(&m, args);
-    if (o->main == EMIT_MAIN_INFER)
-        fprintf(c, "\nint main(int argc, char **argv) { return netrt_main(argc, argv, &%s_model); }\n", m.prefix);
+    static const char *const mains[] = {
+        [EMIT_MAIN_INFER] = "netrt_main(argc, argv, &%s_model)",
+        [EMIT_MAIN_TRAIN] = "netrt_train_main(argc, argv, &%s_train)",
+        [EMIT_MAIN_GRADCHECK] = "netrt_gradcheck_main(argc, argv, &%s_train)",
+    };
+    if (o->main != EMIT_MAIN_NONE && (unsigned)o->main < sizeof mains / sizeof *mains) {
+        fputs("\nint main(int argc, char **argv) { return ", c);
+        fprintf(c, mains[o->main], m.prefix);
+        fputs("; }\n", c);
+    }
     if (h) emit_header(&m, args);
 
     if (ferror(c) || (h && ferror(h))) {

@@ -4,7 +4,14 @@
  * comment naming the .net line it came from), a prepare function for the
  * F_INIT nodes, a run function calling the nodes in order, and the
  * netrt_model descriptor `<net>_model` that libnetrt's netrt_main drives.
- * The header declares the model's API for users who link it themselves. */
+ * The header declares the model's API for users who link it themselves.
+ *
+ * A training graph (g->train) also gets <net>_grad (the PHASE_GRAD nodes),
+ * <net>_update (PHASE_UPDATE), the active batch (every kernel loops over
+ * nb_active <= N samples), zeroed training state, SGD's hyperparameters, and
+ * the netrt_train_model descriptor `<net>_train` that netrt_train_main and
+ * netrt_gradcheck_main drive; <net>_run is then the PHASE_RUN nodes, and the
+ * labels (g->labels) are not among the model's inputs. */
 #ifndef NETC_EMIT_H
 #define NETC_EMIT_H
 

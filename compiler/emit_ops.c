@@ -2,13 +2,22 @@
  *
  * Each rule writes one complete static C function computing a node: the
  * signature (inputs as `const float *restrict`, in the node's input order,
- * then outputs as `float *restrict`), the shapes and attributes as
- * compile-time enum constants, and straightforward loops that clang -O2 can
- * vectorize.  Semantics are PyTorch's (NCHW, batch included in shapes).
+ * then outputs as `float *restrict`; an input the op writes in place, such as
+ * batchnorm's running statistics or SGD's parameter and velocity, is
+ * `float *restrict`), the shapes and attributes as compile-time enum
+ * constants, and straightforward loops that clang -O2 can vectorize.
+ * Semantics are PyTorch's (NCHW, batch included in shapes).
+ *
+ * Training graphs (g->train): every kernel loops over the active batch, the
+ * emitted file's `nb_active` (at most the compiled batch NMAX), instead of
+ * the constant N, for every value whose first dimension is the batch
+ * (emit_batched); reductions over the batch (batchnorm statistics, weight and
+ * bias gradients, the loss) cover nb_active samples and use double
+ * accumulators.  Inference graphs keep N a constant.
  *
  * The framework (emit.c) writes the comment above each function, calls the
- * function from the run or prepare function with the nodes' buffers, and
- * calls emit_node_check on every node before writing anything.
+ * function from the run, grad, update or prepare function with the nodes'
+ * buffers, and calls emit_node_check on every node before writing anything.
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -19,12 +28,15 @@
 
 /* Shared with emit.c (these two files are the emitter). */
 bool emit_node_check(const Graph *g, const Node *n);
-void emit_node_function(FILE *f, const Node *n, const char *fname);
+void emit_batched(const Graph *g, bool *batched);
+void emit_node_function(FILE *f, const Node *n, const char *fname, const bool *batched);
 
 typedef struct E {
     FILE *f;
     const Node *n;
     const char *fname;
+    const bool *batched; /* by value id, training graphs only (else NULL) */
+    bool dyn;            /* the node's batch loops run over nb_active, not the constant N */
 } E;
 
 __attribute__((format(printf, 2, 3))) static void out(E *e, const char *fmt, ...) {
@@ -36,12 +48,15 @@ __attribute__((format(printf, 2, 3))) static void out(E *e, const char *fmt, ...
 
 /* `static void fname(const float *restrict x, ..., float *restrict y)` and
  * the opening brace; `in` names the node's nin inputs, `outs` its outputs. */
-static void open_fn(E *e, const char *const *in, const char *const *outs) {
+static void open_fn_rw(E *e, const char *const *in, const char *const *outs, unsigned written) {
     out(e, "static void %s(", e->fname);
-    for (int i = 0; i < e->n->nin; i++) out(e, "%sconst float *restrict %s", i ? ", " : "", in[i]);
+    for (int i = 0; i < e->n->nin; i++)
+        out(e, "%s%sfloat *restrict %s", i ? ", " : "", written >> i & 1 ? "" : "const ", in[i]);
     for (int i = 0; i < e->n->nout; i++) out(e, ", float *restrict %s", outs[i]);
     out(e, ")\n{\n");
 }
+
+static void open_fn(E *e, const char *const *in, const char *const *outs) { open_fn_rw(e, in, outs, 0); }
 
 static void close_fn(E *e) { out(e, "}\n"); }
 
@@ -50,10 +65,22 @@ typedef struct Const {
     int64_t v;
 } Const;
 
+static void put_active_batch(E *e) { out(e, "    const int N = nb_active; /* the active batch, at most NMAX */\n"); }
+
+/* The constants; in a training graph the batch N is the active batch instead. */
 static void put_enum(E *e, const Const *k, size_t n) {
+    bool active = false;
     out(e, "    enum { ");
-    for (size_t i = 0; i < n; i++) out(e, "%s%s = %lld", i ? ", " : "", k[i].name, (long long)k[i].v);
+    for (size_t i = 0, first = 1; i < n; i++) {
+        if (e->dyn && strcmp(k[i].name, "N") == 0) {
+            active = true;
+            continue;
+        }
+        out(e, "%s%s = %lld", first ? "" : ", ", k[i].name, (long long)k[i].v);
+        first = 0;
+    }
     out(e, " };\n");
+    if (active) put_active_batch(e);
 }
 #define ENUM(e, ...) put_enum(e, (const Const[]){__VA_ARGS__}, sizeof((const Const[]){__VA_ARGS__}) / sizeof(Const))
 
@@ -63,6 +90,21 @@ static void put_count(E *e, const char *name, int64_t v) {
         out(e, "    enum { %s = %lld };\n", name, (long long)v);
     else
         out(e, "    const size_t %s = %lluu;\n", name, (unsigned long long)v);
+}
+
+static bool batched(const E *e, const Value *v) { return e->batched && e->batched[v->id]; }
+
+/* NUMEL, the element count of a value of shape s; for a batched value of a
+ * training graph, nb_active samples. */
+static void put_numel(E *e, const Value *v) {
+    const Shape *s = &v->shape;
+    if (!batched(e, v) || s->rank == 0 || s->d[0] == 0) {
+        put_count(e, "NUMEL", shape_numel(s));
+        return;
+    }
+    put_count(e, "SAMPLE", shape_numel(s) / s->d[0]);
+    put_active_batch(e);
+    out(e, "    const size_t NUMEL = (size_t)N * SAMPLE;\n");
 }
 
 /* A double constant, exact. */
@@ -185,7 +227,7 @@ static void emit_batchnorm(E *e) {
 
 static void emit_unary(E *e, const char *expr) {
     open_fn(e, (const char *const[]){"x"}, (const char *const[]){"y"});
-    put_count(e, "NUMEL", shape_numel(out_shape(e, 0)));
+    put_numel(e, e->n->out[0]);
     out(e, "    for (size_t i = 0; i < NUMEL; i++) y[i] = %s;\n", expr);
     close_fn(e);
 }
@@ -294,7 +336,7 @@ static void emit_global_avgpool(E *e) {
 
 static void emit_flatten(E *e) {
     open_fn(e, (const char *const[]){"x"}, (const char *const[]){"y"});
-    put_count(e, "NUMEL", shape_numel(out_shape(e, 0)));
+    put_numel(e, e->n->out[0]);
     out(e, "    memcpy(y, x, NUMEL * sizeof *y);\n");
     close_fn(e);
 }
@@ -347,7 +389,7 @@ static void emit_binary(E *e, char op) {
     Bcast ka = bcast_kind(in_shape(e, 0), y), kb = bcast_kind(in_shape(e, 1), y);
     open_fn(e, (const char *const[]){"a", "b"}, (const char *const[]){"y"});
     if (ka == B_SAME && kb == B_SAME) {
-        put_count(e, "NUMEL", shape_numel(y));
+        put_numel(e, e->n->out[0]);
         out(e, "    for (size_t i = 0; i < NUMEL; i++) y[i] = a[i] %c b[i];\n", op);
         close_fn(e);
         return;
@@ -403,6 +445,436 @@ static void emit_bn_fold(E *e) {
     close_fn(e);
 }
 
+/* ---- training: batchnorm with batch statistics ----------------------------------- */
+
+/* Statistics over (nb, H, W) per channel, in double: y uses the biased
+ * variance; the running averages get momentum * the batch mean and the
+ * unbiased variance (PyTorch), written in place into inputs 3 and 4. */
+static void emit_batchnorm_train(E *e) {
+    const Shape *x = in_shape(e, 0);
+    open_fn_rw(e, (const char *const[]){"x", "gamma", "beta", "running_mean", "running_var"},
+               (const char *const[]){"y", "mean", "invstd"}, 1u << 3 | 1u << 4);
+    ENUM(e, {"N", x->d[0]}, {"C", x->d[1]}, {"S", spatial(x)});
+    put_double(e, "EPS", e->n->a.eps);
+    put_double(e, "MOMENTUM", e->n->a.momentum);
+    out(e, "    const double cnt = (double)N * S; /* values per channel */\n"
+           "    for (int c = 0; c < C; c++) {\n"
+           "        double s = 0.0;\n"
+           "        for (int n = 0; n < N; n++) {\n"
+           "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+           "            for (int i = 0; i < S; i++) s += xc[i];\n"
+           "        }\n"
+           "        const double m = s / cnt;\n"
+           "        double q = 0.0;\n"
+           "        for (int n = 0; n < N; n++) {\n"
+           "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+           "            for (int i = 0; i < S; i++) {\n"
+           "                const double d = xc[i] - m;\n"
+           "                q += d * d;\n"
+           "            }\n"
+           "        }\n"
+           "        const double var = q / cnt; /* biased: normalizes the batch */\n"
+           "        const double is = 1.0 / sqrt(var + EPS);\n"
+           "        mean[c] = (float)m;\n"
+           "        invstd[c] = (float)is;\n"
+           "        /* y = (x - mean) * invstd * gamma + beta */\n"
+           "        const float mf = (float)m, sc = (float)(is * gamma[c]), bt = beta[c];\n"
+           "        for (int n = 0; n < N; n++) {\n"
+           "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+           "            float *restrict yc = y + ((size_t)n * C + c) * S;\n"
+           "            for (int i = 0; i < S; i++) yc[i] = (xc[i] - mf) * sc + bt;\n"
+           "        }\n"
+           "        const double unbiased = cnt > 1.0 ? var * cnt / (cnt - 1.0) : var;\n"
+           "        running_mean[c] = (float)((1.0 - MOMENTUM) * running_mean[c] + MOMENTUM * m);\n"
+           "        running_var[c] = (float)((1.0 - MOMENTUM) * running_var[c] + MOMENTUM * unbiased);\n"
+           "    }\n");
+    close_fn(e);
+}
+
+/* xhat = (x - mean) * invstd; dgamma = sum(dy * xhat), dbeta = sum(dy) and
+ * dx = gamma * invstd / cnt * (cnt * dy - sum(dy) - xhat * sum(dy * xhat)),
+ * sums over (nb, H, W) in double. */
+static void emit_batchnorm_grad(E *e) {
+    const Shape *x = in_shape(e, 1);
+    open_fn(e, (const char *const[]){"dy", "x", "gamma", "mean", "invstd"},
+            (const char *const[]){"dx", "dgamma", "dbeta"});
+    ENUM(e, {"N", x->d[0]}, {"C", x->d[1]}, {"S", spatial(x)});
+    out(e, "    const double cnt = (double)N * S; /* values per channel */\n"
+           "    for (int c = 0; c < C; c++) {\n"
+           "        const float mf = mean[c], is = invstd[c];\n"
+           "        double sdy = 0.0, sdyx = 0.0; /* sum(dy), sum(dy * xhat) */\n"
+           "        for (int n = 0; n < N; n++) {\n"
+           "            const float *restrict dyc = dy + ((size_t)n * C + c) * S;\n"
+           "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+           "            for (int i = 0; i < S; i++) {\n"
+           "                sdy += dyc[i];\n"
+           "                sdyx += (double)dyc[i] * ((xc[i] - mf) * is);\n"
+           "            }\n"
+           "        }\n"
+           "        dgamma[c] = (float)sdyx;\n"
+           "        dbeta[c] = (float)sdy;\n"
+           "        /* dx = A * dy + B * (x - mean) + D */\n"
+           "        const double k = gamma[c] * (double)is / cnt;\n"
+           "        const float A = (float)(k * cnt), B = (float)(-k * sdyx * is), D = (float)(-k * sdy);\n"
+           "        for (int n = 0; n < N; n++) {\n"
+           "            const float *restrict dyc = dy + ((size_t)n * C + c) * S;\n"
+           "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+           "            float *restrict dxc = dx + ((size_t)n * C + c) * S;\n"
+           "            for (int i = 0; i < S; i++) dxc[i] = A * dyc[i] + B * (xc[i] - mf) + D;\n"
+           "        }\n"
+           "    }\n");
+    close_fn(e);
+}
+
+/* ---- training: conv and linear gradients ------------------------------------------- */
+
+/* The constants of a conv gradient: x [N, C, H, W], dy [N, K, OH, OW],
+ * weight [K, C/G, KH, KW]. */
+static void conv_grad_enum(E *e, const Shape *x, const Shape *dy, const Shape *w) {
+    const Attrs *a = &e->n->a;
+    ENUM(e, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"K", dy->d[1]}, {"OH", dy->d[2]},
+         {"OW", dy->d[3]}, {"KH", w->d[2]}, {"KW", w->d[3]}, {"SH", dim_or_one(a->stride[0])},
+         {"SW", dim_or_one(a->stride[1])}, {"PT", a->pad[0]}, {"PL", a->pad[2]}, {"DH", dim_or_one(a->dilation[0])},
+         {"DW", dim_or_one(a->dilation[1])}, {"G", dim_or_one(a->groups)});
+    out(e, "    enum { CG = C / G, KG = K / G }; /* input and output channels per group */\n");
+}
+
+/* The transposed conv: every dy element scatters through the weights to the
+ * inputs its output read in the forward pass.  The tap kw is the outer loop
+ * so that consecutive row updates go to different rows (updating one row at
+ * shifted offsets back to back stalls on store forwarding). */
+static void emit_conv_grad_input(E *e) {
+    open_fn(e, (const char *const[]){"dy", "w", "x"}, (const char *const[]){"dx"});
+    conv_grad_enum(e, in_shape(e, 2), in_shape(e, 0), in_shape(e, 1));
+    out(e, "    (void)x; /* read for its shape only */\n"
+           "    memset(dx, 0, (size_t)N * C * H * W * sizeof *dx);\n"
+           "    for (int n = 0; n < N; n++) {\n"
+           "        for (int g = 0; g < G; g++) {\n"
+           "            for (int k = g * KG; k < (g + 1) * KG; k++) {\n"
+           "                for (int oh = 0; oh < OH; oh++) {\n"
+           "                    const float *restrict dyr = dy + (((size_t)n * K + k) * OH + oh) * OW;\n"
+           "                    for (int kw = 0; kw < KW; kw++) {\n");
+    put_col_range(e, "                        ", "kw * DW");
+    out(e, "                        for (int c = 0; c < CG; c++) {\n"
+           "                            for (int kh = 0; kh < KH; kh++) {\n"
+           "                                const int ih = oh * SH - PT + kh * DH;\n"
+           "                                if (ih < 0 || ih >= H) continue;\n"
+           "                                float *restrict dxr = dx + (((size_t)n * C + g * CG + c) * H + ih) * W;\n"
+           "                                const float wv = w[(((size_t)k * CG + c) * KH + kh) * KW + kw];\n"
+           "                                for (int ow = lo; ow < hi; ow++) dxr[ow * SW + off] += wv * dyr[ow];\n"
+           "                            }\n"
+           "                        }\n"
+           "                    }\n"
+           "                }\n"
+           "            }\n"
+           "        }\n"
+           "    }\n");
+    close_fn(e);
+}
+
+/* dw[k][c][kh][kw] = the sum over the batch and output positions of dy times
+ * the input the tap read, in double: one partial sum per output column (a
+ * loop that vectorizes), added up at the end. */
+static void emit_conv_grad_weight(E *e) {
+    open_fn(e, (const char *const[]){"dy", "x", "w"}, (const char *const[]){"dw"});
+    conv_grad_enum(e, in_shape(e, 1), in_shape(e, 0), in_shape(e, 2));
+    out(e, "    (void)w; /* read for its shape only */\n"
+           "    for (int g = 0; g < G; g++) {\n"
+           "        for (int k = g * KG; k < (g + 1) * KG; k++) {\n"
+           "            for (int c = 0; c < CG; c++) {\n"
+           "                for (int kh = 0; kh < KH; kh++) {\n"
+           "                    for (int kw = 0; kw < KW; kw++) {\n");
+    put_col_range(e, "                        ", "kw * DW");
+    out(e, "                        double acc[OW] = {0};\n"
+           "                        for (int n = 0; n < N; n++) {\n"
+           "                            for (int oh = 0; oh < OH; oh++) {\n"
+           "                                const int ih = oh * SH - PT + kh * DH;\n"
+           "                                if (ih < 0 || ih >= H) continue;\n"
+           "                                const float *restrict dyr = dy + (((size_t)n * K + k) * OH + oh) * OW;\n"
+           "                                const float *restrict xr = x + (((size_t)n * C + g * CG + c) * H + ih) * W;\n"
+           "                                for (int ow = lo; ow < hi; ow++) acc[ow] += (double)dyr[ow] * xr[ow * SW + off];\n"
+           "                            }\n"
+           "                        }\n"
+           "                        double s = 0.0;\n"
+           "                        for (int ow = lo; ow < hi; ow++) s += acc[ow];\n"
+           "                        dw[(((size_t)k * CG + c) * KH + kh) * KW + kw] = (float)s;\n"
+           "                    }\n"
+           "                }\n"
+           "            }\n"
+           "        }\n"
+           "    }\n");
+    close_fn(e);
+}
+
+/* dx[n] = dy[n] . w: each row of w scaled by dy[n][k]. */
+static void emit_linear_grad_input(E *e) {
+    const Shape *dy = in_shape(e, 0), *w = in_shape(e, 1);
+    open_fn(e, (const char *const[]){"dy", "w"}, (const char *const[]){"dx"});
+    ENUM(e, {"N", dy->d[0]}, {"K", dy->d[1]}, {"D", w->d[1]});
+    out(e, "    for (int n = 0; n < N; n++) {\n"
+           "        float *restrict dxn = dx + (size_t)n * D;\n"
+           "        for (int d = 0; d < D; d++) dxn[d] = 0.0f;\n"
+           "        for (int k = 0; k < K; k++) {\n"
+           "            const float a = dy[(size_t)n * K + k];\n"
+           "            const float *restrict wk = w + (size_t)k * D;\n"
+           "            for (int d = 0; d < D; d++) dxn[d] += a * wk[d];\n"
+           "        }\n"
+           "    }\n");
+    close_fn(e);
+}
+
+/* dw[k][d] = the sum over the batch of dy[n][k] * x[n][d], in double, a
+ * block of columns at a time. */
+static void emit_linear_grad_weight(E *e) {
+    const Shape *dy = in_shape(e, 0), *x = in_shape(e, 1);
+    open_fn(e, (const char *const[]){"dy", "x"}, (const char *const[]){"dw"});
+    ENUM(e, {"N", dy->d[0]}, {"K", dy->d[1]}, {"D", x->d[1]}, {"BLOCK", x->d[1] < 64 ? x->d[1] : 64});
+    out(e, "    for (int k = 0; k < K; k++) {\n"
+           "        for (int d0 = 0; d0 < D; d0 += BLOCK) {\n"
+           "            const int len = D - d0 < BLOCK ? D - d0 : BLOCK;\n"
+           "            double acc[BLOCK] = {0};\n"
+           "            for (int n = 0; n < N; n++) {\n"
+           "                const double a = dy[(size_t)n * K + k];\n"
+           "                const float *restrict xn = x + (size_t)n * D + d0;\n"
+           "                for (int j = 0; j < len; j++) acc[j] += a * xn[j];\n"
+           "            }\n"
+           "            for (int j = 0; j < len; j++) dw[(size_t)k * D + d0 + j] = (float)acc[j];\n"
+           "        }\n"
+           "    }\n");
+    close_fn(e);
+}
+
+/* db[k] = the sum of dy over every dim but 1, in double. */
+static void emit_bias_grad(E *e) {
+    const Shape *dy = in_shape(e, 0);
+    open_fn(e, (const char *const[]){"dy"}, (const char *const[]){"db"});
+    ENUM(e, {"N", dy->d[0]}, {"K", dy->d[1]}, {"S", spatial(dy)});
+    out(e, "    for (int k = 0; k < K; k++) {\n"
+           "        double s = 0.0;\n"
+           "        for (int n = 0; n < N; n++) {\n"
+           "            const float *restrict dyk = dy + ((size_t)n * K + k) * S;\n"
+           "            for (int i = 0; i < S; i++) s += dyk[i];\n"
+           "        }\n"
+           "        db[k] = (float)s;\n"
+           "    }\n");
+    close_fn(e);
+}
+
+/* ---- training: activation gradients, from the op's output y ----------------------- */
+
+static void emit_unary_grad(E *e, const char *expr) {
+    open_fn(e, (const char *const[]){"dy", "y"}, (const char *const[]){"dx"});
+    put_numel(e, e->n->out[0]);
+    out(e, "    for (size_t i = 0; i < NUMEL; i++) dx[i] = %s;\n", expr);
+    close_fn(e);
+}
+
+static void emit_relu_grad(E *e) { emit_unary_grad(e, "y[i] > 0.0f ? dy[i] : 0.0f"); }
+static void emit_tanh_grad(E *e) { emit_unary_grad(e, "dy[i] * (1.0f - y[i] * y[i])"); }
+static void emit_sigmoid_grad(E *e) { emit_unary_grad(e, "dy[i] * y[i] * (1.0f - y[i])"); }
+
+/* Softmax over dim 1: dx = y * (dy - sum over channels of dy * y). */
+static void emit_softmax_grad(E *e) {
+    const Shape *y = in_shape(e, 1);
+    open_fn(e, (const char *const[]){"dy", "y"}, (const char *const[]){"dx"});
+    ENUM(e, {"N", y->d[0]}, {"C", y->rank > 1 ? y->d[1] : 1}, {"S", spatial(y)});
+    out(e, "    for (int n = 0; n < N; n++) {\n"
+           "        for (int s = 0; s < S; s++) {\n"
+           "            const size_t o = (size_t)n * C * S + s;\n"
+           "            double dot = 0.0;\n"
+           "            for (int c = 0; c < C; c++) dot += (double)dy[o + (size_t)c * S] * y[o + (size_t)c * S];\n"
+           "            for (int c = 0; c < C; c++)\n"
+           "                dx[o + (size_t)c * S] = y[o + (size_t)c * S] * (dy[o + (size_t)c * S] - (float)dot);\n"
+           "        }\n"
+           "    }\n");
+    close_fn(e);
+}
+
+/* ---- training: pooling gradients ----------------------------------------------------- */
+
+/* x [N, C, H, W] (input 1) and dy [N, C, OH, OW] (input 0). */
+static void pool_grad_enum(E *e) {
+    const Attrs *a = &e->n->a;
+    const Shape *x = in_shape(e, 1), *dy = in_shape(e, 0);
+    ENUM(e, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"OH", dy->d[2]}, {"OW", dy->d[3]},
+         {"KH", dim_or_one(a->kernel[0])}, {"KW", dim_or_one(a->kernel[1])}, {"SH", dim_or_one(a->stride[0])},
+         {"SW", dim_or_one(a->stride[1])}, {"PT", a->pad[0]}, {"PB", a->pad[1]}, {"PL", a->pad[2]},
+         {"PR", a->pad[3]});
+}
+
+/* Each window's gradient goes to its first maximum (padding ignored, a NaN
+ * wins as in the forward pass and PyTorch); windows overlap, so dx sums. */
+static void emit_maxpool_grad(E *e) {
+    open_fn(e, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
+    pool_grad_enum(e);
+    out(e, "    memset(dx, 0, (size_t)N * C * H * W * sizeof *dx);\n"
+           "    for (int nc = 0; nc < N * C; nc++) {\n"
+           "        const float *restrict xp = x + (size_t)nc * H * W;\n"
+           "        const float *restrict dyp = dy + (size_t)nc * OH * OW;\n"
+           "        float *restrict dxp = dx + (size_t)nc * H * W;\n"
+           "        for (int oh = 0; oh < OH; oh++) {\n"
+           "            const int hs = oh * SH - PT, h0 = hs > 0 ? hs : 0, h1 = hs + KH < H ? hs + KH : H;\n"
+           "            for (int ow = 0; ow < OW; ow++) {\n"
+           "                const int ws = ow * SW - PL, w0 = ws > 0 ? ws : 0, w1 = ws + KW < W ? ws + KW : W;\n"
+           "                int best = h0 * W + w0;\n"
+           "                float m = -INFINITY;\n"
+           "                for (int ih = h0; ih < h1; ih++)\n"
+           "                    for (int iw = w0; iw < w1; iw++) {\n"
+           "                        const float v = xp[ih * W + iw];\n"
+           "                        if (v > m || isnan(v)) {\n"
+           "                            m = v;\n"
+           "                            best = ih * W + iw;\n"
+           "                        }\n"
+           "                    }\n"
+           "                dxp[best] += dyp[oh * OW + ow];\n"
+           "            }\n"
+           "        }\n"
+           "    }\n");
+    close_fn(e);
+}
+
+/* Each window spreads dy / divisor over its input elements, the divisor as
+ * in the forward pass. */
+static void emit_avgpool_grad(E *e) {
+    bool count_pad = e->n->a.count_pad;
+    open_fn(e, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
+    pool_grad_enum(e);
+    out(e, "    (void)x; /* read for its shape only */\n"
+           "    memset(dx, 0, (size_t)N * C * H * W * sizeof *dx);\n"
+           "    for (int nc = 0; nc < N * C; nc++) {\n"
+           "        const float *restrict dyp = dy + (size_t)nc * OH * OW;\n"
+           "        float *restrict dxp = dx + (size_t)nc * H * W;\n"
+           "        for (int oh = 0; oh < OH; oh++) {\n"
+           "            const int hs = oh * SH - PT, h0 = hs > 0 ? hs : 0, h1 = hs + KH < H ? hs + KH : H;\n");
+    if (count_pad)
+        out(e, "            const int he = hs + KH < H + PB ? hs + KH : H + PB; /* the window in the padded input */\n");
+    out(e, "            for (int ow = 0; ow < OW; ow++) {\n"
+           "                const int ws = ow * SW - PL, w0 = ws > 0 ? ws : 0, w1 = ws + KW < W ? ws + KW : W;\n"
+           "                if (h1 <= h0 || w1 <= w0) continue;\n");
+    if (count_pad)
+        out(e, "                const int we = ws + KW < W + PR ? ws + KW : W + PR;\n"
+               "                const float g = dyp[oh * OW + ow] / (float)((he - hs) * (we - ws));\n");
+    else
+        out(e, "                const float g = dyp[oh * OW + ow] / (float)((h1 - h0) * (w1 - w0));\n");
+    out(e, "                for (int ih = h0; ih < h1; ih++)\n"
+           "                    for (int iw = w0; iw < w1; iw++) dxp[ih * W + iw] += g;\n"
+           "            }\n"
+           "        }\n"
+           "    }\n");
+    close_fn(e);
+}
+
+static void emit_global_avgpool_grad(E *e) {
+    const Shape *x = in_shape(e, 1);
+    open_fn(e, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
+    ENUM(e, {"N", x->d[0]}, {"C", x->d[1]}, {"S", spatial(x)});
+    out(e, "    (void)x; /* read for its shape only */\n"
+           "    for (int nc = 0; nc < N * C; nc++) {\n"
+           "        const float g = dy[nc] / (float)S;\n"
+           "        float *restrict dxp = dx + (size_t)nc * S;\n"
+           "        for (int i = 0; i < S; i++) dxp[i] = g;\n"
+           "    }\n");
+    close_fn(e);
+}
+
+/* ---- training: reshapes and broadcasts ------------------------------------------------- */
+
+static void emit_reshape_grad(E *e) {
+    open_fn(e, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
+    put_numel(e, e->n->out[0]);
+    out(e, "    (void)x; /* read for its shape only */\n"
+           "    memcpy(dx, dy, NUMEL * sizeof *dx);\n");
+    close_fn(e);
+}
+
+/* dy summed to the shape of `like`: the gradient of an operand that add or
+ * mul broadcast per sample and channel; a copy when the shapes agree. */
+static void emit_reduce_like(E *e) {
+    const Shape *dy = in_shape(e, 0);
+    open_fn(e, (const char *const[]){"dy", "like"}, (const char *const[]){"dx"});
+    if (shape_eq(dy, in_shape(e, 1))) {
+        put_numel(e, e->n->out[0]);
+        out(e, "    (void)like; /* read for its shape only */\n"
+               "    memcpy(dx, dy, NUMEL * sizeof *dx);\n");
+        close_fn(e);
+        return;
+    }
+    ENUM(e, {"N", dy->d[0]}, {"C", dy->d[1]}, {"S", spatial(dy)});
+    out(e, "    (void)like; /* read for its shape only */\n"
+           "    for (int nc = 0; nc < N * C; nc++) {\n"
+           "        const float *restrict dyp = dy + (size_t)nc * S;\n"
+           "        double s = 0.0;\n"
+           "        for (int i = 0; i < S; i++) s += dyp[i];\n"
+           "        dx[nc] = (float)s;\n"
+           "    }\n");
+    close_fn(e);
+}
+
+/* ---- training: the loss ------------------------------------------------------------------ */
+
+/* PyTorch's CrossEntropyLoss(): the mean over the batch of
+ * logsumexp(row) - row[label], in double.  A label outside [0, K) makes the
+ * loss NaN. */
+static void emit_xent_loss(E *e) {
+    const Shape *z = in_shape(e, 0);
+    open_fn(e, (const char *const[]){"logits", "labels"}, (const char *const[]){"loss"});
+    ENUM(e, {"N", z->d[0]}, {"K", z->d[1]});
+    out(e, "    double total = 0.0;\n"
+           "    for (int n = 0; n < N; n++) {\n"
+           "        const float *restrict row = logits + (size_t)n * K;\n"
+           "        const float lf = labels[n];\n"
+           "        if (!(lf >= 0.0f && lf < (float)K)) {\n"
+           "            loss[0] = NAN;\n"
+           "            return;\n"
+           "        }\n"
+           "        double m = row[0];\n"
+           "        for (int k = 1; k < K; k++) m = row[k] > m ? row[k] : m;\n"
+           "        double s = 0.0;\n"
+           "        for (int k = 0; k < K; k++) s += exp(row[k] - m);\n"
+           "        total += m + log(s) - row[(int)lf];\n"
+           "    }\n"
+           "    loss[0] = (float)(total / N);\n");
+    close_fn(e);
+}
+
+/* d loss / d logits = (softmax(row) - onehot(label)) / nb; a label outside
+ * [0, K) has no one-hot term. */
+static void emit_xent_grad(E *e) {
+    const Shape *z = in_shape(e, 0);
+    open_fn(e, (const char *const[]){"logits", "labels"}, (const char *const[]){"dlogits"});
+    ENUM(e, {"N", z->d[0]}, {"K", z->d[1]});
+    out(e, "    const double inv = 1.0 / N;\n"
+           "    for (int n = 0; n < N; n++) {\n"
+           "        const float *restrict row = logits + (size_t)n * K;\n"
+           "        float *restrict drow = dlogits + (size_t)n * K;\n"
+           "        const float lf = labels[n];\n"
+           "        const int label = lf >= 0.0f && lf < (float)K ? (int)lf : -1;\n"
+           "        double m = row[0];\n"
+           "        for (int k = 1; k < K; k++) m = row[k] > m ? row[k] : m;\n"
+           "        double s = 0.0;\n"
+           "        for (int k = 0; k < K; k++) s += exp(row[k] - m);\n"
+           "        for (int k = 0; k < K; k++)\n"
+           "            drow[k] = (float)((exp(row[k] - m) / s - (k == label ? 1.0 : 0.0)) * inv);\n"
+           "    }\n");
+    close_fn(e);
+}
+
+/* ---- training: the optimizer step ----------------------------------------------------------- */
+
+/* PyTorch's SGD (dampening 0, no Nesterov), parameter and velocity in place;
+ * the hyperparameters are the emitted file's hp_* variables. */
+static void emit_sgd_update(E *e) {
+    open_fn_rw(e, (const char *const[]){"p", "grad", "v"}, NULL, 1u << 0 | 1u << 2);
+    put_count(e, "NUMEL", shape_numel(in_shape(e, 0)));
+    out(e, "    const float lr = hp_lr, momentum = hp_momentum, wd = hp_weight_decay;\n"
+           "    for (size_t i = 0; i < NUMEL; i++) {\n"
+           "        const float g = grad[i] + wd * p[i];\n"
+           "        v[i] = momentum * v[i] + g;\n"
+           "        p[i] -= lr * v[i];\n"
+           "    }\n");
+    close_fn(e);
+}
+
 static void (*const emit_rule[OP_COUNT])(E *e) = {
     [OP_CONV] = emit_conv,
     [OP_LINEAR] = emit_linear,
@@ -418,12 +890,33 @@ static void (*const emit_rule[OP_COUNT])(E *e) = {
     [OP_ADD] = emit_add,
     [OP_MUL] = emit_mul,
     [OP_BN_FOLD] = emit_bn_fold,
+    [OP_BATCHNORM_TRAIN] = emit_batchnorm_train,
+    [OP_BATCHNORM_GRAD] = emit_batchnorm_grad,
+    [OP_CONV_GRAD_INPUT] = emit_conv_grad_input,
+    [OP_CONV_GRAD_WEIGHT] = emit_conv_grad_weight,
+    [OP_LINEAR_GRAD_INPUT] = emit_linear_grad_input,
+    [OP_LINEAR_GRAD_WEIGHT] = emit_linear_grad_weight,
+    [OP_BIAS_GRAD] = emit_bias_grad,
+    [OP_RELU_GRAD] = emit_relu_grad,
+    [OP_TANH_GRAD] = emit_tanh_grad,
+    [OP_SIGMOID_GRAD] = emit_sigmoid_grad,
+    [OP_SOFTMAX_GRAD] = emit_softmax_grad,
+    [OP_MAXPOOL_GRAD] = emit_maxpool_grad,
+    [OP_AVGPOOL_GRAD] = emit_avgpool_grad,
+    [OP_GLOBAL_AVGPOOL_GRAD] = emit_global_avgpool_grad,
+    [OP_RESHAPE_GRAD] = emit_reshape_grad,
+    [OP_REDUCE_LIKE] = emit_reduce_like,
+    [OP_XENT_LOSS] = emit_xent_loss,
+    [OP_XENT_GRAD] = emit_xent_grad,
+    [OP_SGD_UPDATE] = emit_sgd_update,
 };
+_Static_assert(sizeof emit_rule / sizeof emit_rule[0] == OP_COUNT, "an emit rule per op");
+
+static bool rank_is(const Value *v, int rank) { return v->shape.rank == rank; }
 
 /* Whether the rules can emit n (shapes the loops assume); reports an error
  * at the node otherwise.  Called on every node before anything is written. */
 bool emit_node_check(const Graph *g, const Node *n) {
-    (void)g;
     const char *why = NULL;
     char a[64], b[64];
     if ((unsigned)n->op >= OP_COUNT) {
@@ -443,6 +936,7 @@ bool emit_node_check(const Graph *g, const Node *n) {
     }
     if (!why) {
         const Shape *x = n->nin ? &n->in[0]->shape : NULL;
+        Value *const *in = n->in;
         switch (n->op) {
         case OP_CONV:
             if (x->rank != 4 || n->in[1]->shape.rank != 4 || n->out[0]->shape.rank != 4) why = "conv needs 4-d tensors";
@@ -453,6 +947,7 @@ bool emit_node_check(const Graph *g, const Node *n) {
             break;
         case OP_GLOBAL_AVGPOOL:
         case OP_BATCHNORM:
+        case OP_BATCHNORM_TRAIN:
             if (x->rank < 2) why = "needs [N, C, ...]";
             break;
         case OP_LINEAR:
@@ -473,6 +968,48 @@ bool emit_node_check(const Graph *g, const Node *n) {
             }
             break;
         }
+        case OP_BATCHNORM_GRAD:
+            if (in[1]->shape.rank < 2 || !shape_eq(x, &in[1]->shape)) why = "needs dy and x of one shape [N, C, ...]";
+            break;
+        case OP_CONV_GRAD_INPUT:
+        case OP_CONV_GRAD_WEIGHT:
+            if (!rank_is(in[0], 4) || !rank_is(in[1], 4) || !rank_is(in[2], 4)) why = "conv needs 4-d tensors";
+            break;
+        case OP_LINEAR_GRAD_INPUT:
+        case OP_LINEAR_GRAD_WEIGHT:
+            if (!rank_is(in[0], 2) || !rank_is(in[1], 2)) why = "needs [N, K] and 2-d operands";
+            break;
+        case OP_BIAS_GRAD:
+        case OP_SOFTMAX_GRAD:
+            if (x->rank < 2) why = "needs [N, C, ...]";
+            break;
+        case OP_MAXPOOL_GRAD:
+        case OP_AVGPOOL_GRAD:
+            if (!rank_is(in[0], 4) || !rank_is(in[1], 4)) why = "pooling needs [N, C, H, W]";
+            break;
+        case OP_GLOBAL_AVGPOOL_GRAD:
+            if (in[1]->shape.rank < 2 || shape_numel(x) != in[1]->shape.d[0] * in[1]->shape.d[1])
+                why = "needs dy [N, C, 1, 1] and x [N, C, ...]";
+            break;
+        case OP_RESHAPE_GRAD:
+            if (shape_numel(x) != shape_numel(&in[1]->shape)) why = "dy and x differ in size";
+            break;
+        case OP_REDUCE_LIKE:
+            if (!shape_eq(x, &in[1]->shape) &&
+                (x->rank < 2 || bcast_kind(&in[1]->shape, x) != B_SAMPLE_CHANNEL))
+                why = "like must be dy's shape, or [N, C, 1, 1] or [N, C] against dy [N, C, ...]";
+            break;
+        case OP_XENT_LOSS:
+        case OP_XENT_GRAD:
+            if (x->rank != 2 || x->d[1] < 1 || !rank_is(in[1], 1) || in[1]->shape.d[0] != x->d[0])
+                why = "needs logits [N, K] and labels [N]";
+            break;
+        case OP_SGD_UPDATE:
+            if (!g->train)
+                why = "the optimizer step needs a training graph";
+            else if (shape_numel(x) != shape_numel(&in[1]->shape) || shape_numel(x) != shape_numel(&in[2]->shape))
+                why = "parameter, gradient and velocity differ in size";
+            break;
         default:
             break;
         }
@@ -485,7 +1022,47 @@ bool emit_node_check(const Graph *g, const Node *n) {
     return true;
 }
 
-void emit_node_function(FILE *f, const Node *n, const char *fname) {
-    E e = {f, n, fname};
+/* Whether output i of n has the batch as its first dimension, given which
+ * inputs do: weight, bias and batchnorm-parameter gradients, the batch
+ * statistics and the loss do not; add and mul outputs do if an operand does;
+ * reduce_like's output is shaped as its second operand; every other output
+ * follows the op's first input. */
+static bool out_batched(const Node *n, int i, const bool *b) {
+    switch (n->op) {
+    case OP_BN_FOLD:
+    case OP_CONV_GRAD_WEIGHT:
+    case OP_LINEAR_GRAD_WEIGHT:
+    case OP_BIAS_GRAD:
+    case OP_XENT_LOSS:
+        return false;
+    case OP_BATCHNORM_TRAIN:
+    case OP_BATCHNORM_GRAD:
+        return i == 0 && b[n->in[0]->id];
+    case OP_ADD:
+    case OP_MUL:
+        return b[n->in[0]->id] || b[n->in[1]->id];
+    case OP_REDUCE_LIKE:
+        return b[n->in[1]->id];
+    default:
+        return b[n->in[0]->id];
+    }
+}
+
+/* batched[v->id] for every value: inputs are [N, ...] (the labels [N]);
+ * parameters, derived values and training state are not; node outputs by
+ * out_batched, in node order. */
+void emit_batched(const Graph *g, bool *batched) {
+    for (int i = 0; i < g->nvalues; i++) batched[g->values[i]->id] = g->values[i]->kind == V_INPUT;
+    for (int i = 0; i < g->nnodes; i++) {
+        const Node *n = g->nodes[i];
+        if (n->dead) continue;
+        for (int j = 0; j < n->nout; j++) batched[n->out[j]->id] = n->nin > 0 && out_batched(n, j, batched);
+    }
+}
+
+void emit_node_function(FILE *f, const Node *n, const char *fname, const bool *batched) {
+    E e = {f, n, fname, batched, false};
+    /* A node loops over the batch when it reads or writes a batched value first. */
+    e.dyn = batched && ((n->nin > 0 && batched[n->in[0]->id]) || (n->nout > 0 && batched[n->out[0]->id]));
     emit_rule[n->op](&e);
 }

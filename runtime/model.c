@@ -286,15 +286,11 @@ static int parse_args(job *j, int argc, char **argv) {
     return 0;
 }
 
-/* Reads input i and checks its dtype and per-sample shape. */
-static int read_input(job *j, int i) {
-    const netrt_tensor *t = &j->m->inputs[i];
-    const char *path = j->in_files[i];
-    netrt_array *a = &j->in[i];
-    if (netrt_array_read(path, a, j->err, sizeof j->err) < 0) return -1;
+int netrt_check_input(const netrt_tensor *t, const netrt_array *a, const char *path, char *err,
+                      size_t errlen) {
     char want[200], per[160], got[160];
     if (a->dtype != NETRT_F32 && a->dtype != NETRT_F64 && a->dtype != NETRT_U8)
-        return netrt_errorf(j->err, sizeof j->err,
+        return netrt_errorf(err, errlen,
                             "%s: input '%s': dtype %s is not supported (F32, F64 or U8)", path,
                             t->name, netrt_dtype_name(a->dtype));
     bool ok = a->rank >= 1 && same_shape(a->rank - 1, a->shape + 1, t->rank - 1, t->shape + 1);
@@ -303,19 +299,25 @@ static int read_input(job *j, int i) {
         same_shape(2, a->shape + 1, 2, t->shape + 2))
         ok = true;
     if (!ok)
-        return netrt_errorf(j->err, sizeof j->err,
-                            "%s: input '%s': expected %s per sample %s, got %s", path, t->name,
-                            batch_shape_str(t, want, sizeof want),
+        return netrt_errorf(err, errlen, "%s: input '%s': expected %s per sample %s, got %s", path,
+                            t->name, batch_shape_str(t, want, sizeof want),
                             netrt_shape_str(t->rank - 1, t->shape + 1, per, sizeof per),
                             netrt_shape_str(a->rank, a->shape, got, sizeof got));
     return 0;
 }
 
-static bool is_int(netrt_dtype t) {
+/* Reads input i and checks its dtype and per-sample shape. */
+static int read_input(job *j, int i) {
+    const char *path = j->in_files[i];
+    if (netrt_array_read(path, &j->in[i], j->err, sizeof j->err) < 0) return -1;
+    return netrt_check_input(&j->m->inputs[i], &j->in[i], path, j->err, sizeof j->err);
+}
+
+bool netrt_dtype_is_int(netrt_dtype t) {
     return t == NETRT_U8 || t == NETRT_I8 || t == NETRT_I16 || t == NETRT_I32 || t == NETRT_I64;
 }
 
-static int64_t label_at(const netrt_array *a, int64_t i) {
+int64_t netrt_array_int_at(const netrt_array *a, int64_t i) {
     switch (a->dtype) {
     case NETRT_U8: return ((const uint8_t *)a->data)[i];
     case NETRT_I8: return ((const int8_t *)a->data)[i];
@@ -346,7 +348,7 @@ static int read_data(job *j) {
     if (j->labels_path) {
         netrt_array *l = &j->labels;
         if (netrt_array_read(j->labels_path, l, j->err, sizeof j->err) < 0) return -1;
-        if (!is_int(l->dtype) || l->rank != 1)
+        if (!netrt_dtype_is_int(l->dtype) || l->rank != 1)
             return netrt_errorf(j->err, sizeof j->err,
                                 "%s: labels must be a 1-d integer array, not %s of rank %d",
                                 j->labels_path, netrt_dtype_name(l->dtype), l->rank);
@@ -358,8 +360,7 @@ static int read_data(job *j) {
     return 0;
 }
 
-/* Copies samples [s0, s0 + n) of input array a, as float, into dst. */
-static void convert(const netrt_array *a, int64_t per, int64_t s0, int64_t n, float *dst) {
+void netrt_array_to_f32(const netrt_array *a, int64_t per, int64_t s0, int64_t n, float *dst) {
     size_t first = (size_t)(s0 * per), count = (size_t)(n * per);
     switch (a->dtype) {
     case NETRT_F32: memcpy(dst, (const float *)a->data + first, count * sizeof(float)); break;
@@ -391,7 +392,7 @@ static int run_batches(job *j) {
         int64_t n = S - s0 < N ? S - s0 : N;
         for (int i = 0; i < m->ninputs; i++) {
             int64_t per = per_sample(&m->inputs[i]);
-            convert(&j->in[i], per, s0, n, m->inputs[i].data);
+            netrt_array_to_f32(&j->in[i], per, s0, n, m->inputs[i].data);
             memset(m->inputs[i].data + n * per, 0, (size_t)((N - n) * per) * sizeof(float));
         }
         m->run();
@@ -445,7 +446,7 @@ static void print_predictions(job *j) {
         for (int64_t k = 1; k < per; k++)
             if (row[k] > row[c]) c = k;
         if (j->labels_path) {
-            int64_t t = label_at(&j->labels, s);
+            int64_t t = netrt_array_int_at(&j->labels, s);
             correct += t == c;
             char cn[96], tn[96];
             printf("sample %4lld: predicted %lld%s, true %lld%s%s\n", (long long)s, (long long)c,

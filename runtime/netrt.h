@@ -213,14 +213,15 @@ typedef struct netrt_train_model {
  *   trainer [--data DIR | --train-images F --train-labels F [--test-images F --test-labels F]]
  *           [--epochs E] [--lr LR] [--momentum M] [--weight-decay WD] [--seed S] [--limit N]
  *           [--test-limit N] [--no-shuffle] [--load w.safetensors] [--save w.safetensors]
- *           [--grads-out g.safetensors]
+ *           [--grads-out g.safetensors] [--quiet]
  * Returns the exit status. */
 int netrt_train_main(int argc, char **argv, const netrt_train_model *m);
 
 /* The gradient check (netc gradcheck): compares the gradients grad() computes
  * with central finite differences of the loss along random directions, for
  * every parameter tensor and every input; prints the worst relative error per
- * tensor; exit status 1 if any is above the threshold. */
+ * tensor; exit status 1 if any is above the threshold.
+ *   prog [--seed S] [--eps E] [--threshold T] [--batch-size N] [--directions K] */
 int netrt_gradcheck_main(int argc, char **argv, const netrt_train_model *m);
 
 /* ---- helpers shared by the runtime's own files ---------------------------- */
@@ -249,6 +250,36 @@ FILE *netrt_atomic_open(const char *path, char **tmp, char *err, size_t errlen);
 int netrt_atomic_close(FILE *f, char *tmp, const char *path, bool ok, char *err, size_t errlen);
 /* Writes n floats little-endian; false on a write error. */
 bool netrt_write_f32le(FILE *f, const float *data, size_t n);
+
+/* Model inputs from arrays (model.c; netrt_main and the trainer): checks that
+ * a (read from path) can feed input t: dtype F32, F64 or U8, and t's
+ * per-sample shape (an [S, H, W] array feeds a [1, H, W] input); the message
+ * names the file and both shapes. */
+int netrt_check_input(const netrt_tensor *t, const netrt_array *a, const char *path, char *err,
+                      size_t errlen);
+/* Copies samples [s0, s0 + n) of a (per values each) into dst as float32;
+ * U8 is scaled to [0, 1]. */
+void netrt_array_to_f32(const netrt_array *a, int64_t per, int64_t s0, int64_t n, float *dst);
+bool netrt_dtype_is_int(netrt_dtype t); /* U8, I8, I16, I32 or I64 */
+int64_t netrt_array_int_at(const netrt_array *a, int64_t i); /* element i of an integer array */
+
+/* Command-line parsing for the trainer and the gradient check (train.c).
+ * netrt_opt_next reads the option at argv[*i] ("--name", "--name=value", or
+ * "--name value" if it takes a value, advancing *i past it; "-h" is
+ * "--help"): *which is its index in opts, *val its value or NULL. */
+typedef struct netrt_opt {
+    const char *name; /* "--epochs" */
+    bool takes_value;
+} netrt_opt;
+int netrt_opt_next(int argc, char **argv, int *i, const netrt_opt *opts, int nopts, int *which,
+                   const char **val, char *err, size_t errlen);
+/* Parse an option's value: an integer >= min, a finite number >= min. */
+int netrt_opt_int(const char *flag, const char *val, int64_t min, int64_t *out, char *err,
+                  size_t errlen);
+int netrt_opt_double(const char *flag, const char *val, double min, double *out, char *err,
+                     size_t errlen);
+/* The program's name for messages: argv[0]'s last component, else fallback. */
+const char *netrt_prog_name(int argc, char **argv, const char *fallback);
 
 #ifdef __cplusplus
 }

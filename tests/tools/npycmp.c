@@ -2,6 +2,7 @@
  * agreement with PyTorch.
  *
  *   npycmp got.npy expected.npy [tol]
+ *   npycmp --value=X expected.npy [tol]     (expected holds one value)
  *
  * Passes (exit 0) when the shapes are equal and the largest absolute
  * difference is at most tol (default 1e-4) times the expected array's scale,
@@ -9,6 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "netrt.h"
 
@@ -20,6 +22,22 @@ int main(int argc, char **argv) {
     double tol = argc == 4 ? atof(argv[3]) : 1e-4;
     netrt_array got, want;
     char err[512];
+    if (strncmp(argv[1], "--value=", 8) == 0) {
+        /* A single number printed by a program, against a one-element array. */
+        float v = strtof(argv[1] + 8, NULL);
+        if (netrt_npy_read(argv[2], &want, err, sizeof err) != 0 || want.dtype != NETRT_F32 ||
+            netrt_numel(want.rank, want.shape) != 1) {
+            fprintf(stderr, "npycmp: %s: expected one float32 value\n", argv[2]);
+            return 1;
+        }
+        float e = *(float *)want.data;
+        double scale = fabs(e) > 0 ? fabs(e) : 1;
+        int ok = fabs((double)v - e) <= tol * scale;
+        printf("value %.8g, expected %.8g, relative %.3g, tol %.1g: %s\n", v, e, fabs((double)v - e) / scale, tol,
+               ok ? "ok" : "FAIL");
+        netrt_array_free(&want);
+        return ok ? 0 : 1;
+    }
     if (netrt_npy_read(argv[1], &got, err, sizeof err) != 0 || got.dtype != NETRT_F32) {
         fprintf(stderr, "npycmp: %s\n", got.dtype != NETRT_F32 ? "got: not float32" : err);
         return 1;

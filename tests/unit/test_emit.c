@@ -2,7 +2,13 @@
  * clang and gcc (-Wall -Wextra -Werror), run on pseudo-random parameters and
  * inputs, and compared with a naive reference interpreter in double (direct
  * formulas, PyTorch semantics).  Also: embedded weights (exact floats, and the
- * errors for a missing or misshapen tensor), identifiers and the header. */
+ * errors for a missing or misshapen tensor), identifiers and the header.
+ *
+ * Training graphs (built by hand, as the autodiff pass would): the forward
+ * kernels on an active batch nb < N, batchnorm's batch statistics and running
+ * averages, the loss and SGD against direct formulas, and every gradient
+ * kernel against central finite differences of the reference forward pass
+ * (in double), through the netrt_train_model descriptor. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, fileno */
 #include <check.h>
 #include <math.h>
@@ -26,6 +32,8 @@ typedef struct T {
     Graph *g;
     Source *src;
     char dir[64];
+    /* training tests without a loss: the objective is sum(fd_y * fd_dy) */
+    Value *fd_y, *fd_dy;
 } T;
 
 static T t_new(const char *name, int batch) {
@@ -242,6 +250,37 @@ static void ref_node(const Node *n, double **in, double *y) {
         }
         break;
     }
+    case OP_BATCHNORM_TRAIN: {
+        /* outputs y, mean, invstd, then (for the tests) the biased variance */
+        int64_t N = xs->d[0], C = xs->d[1], S = numel / N / C;
+        double *mean = y + numel, *invstd = mean + C, *var = invstd + C;
+        for (int64_t c = 0; c < C; c++) {
+            double s = 0, q = 0;
+            for (int64_t b = 0; b < N; b++)
+                for (int64_t i = 0; i < S; i++) s += x[(b * C + c) * S + i];
+            mean[c] = s / (double)(N * S);
+            for (int64_t b = 0; b < N; b++)
+                for (int64_t i = 0; i < S; i++) q += pow(x[(b * C + c) * S + i] - mean[c], 2);
+            var[c] = q / (double)(N * S);
+            invstd[c] = 1 / sqrt(var[c] + a->eps);
+            for (int64_t b = 0; b < N; b++)
+                for (int64_t i = 0; i < S; i++)
+                    y[(b * C + c) * S + i] = (x[(b * C + c) * S + i] - mean[c]) * invstd[c] * in[1][c] + in[2][c];
+        }
+        break;
+    }
+    case OP_XENT_LOSS: {
+        int64_t N = xs->d[0], K = xs->d[1];
+        double total = 0;
+        for (int64_t b = 0; b < N; b++) {
+            double m = -INFINITY, s = 0;
+            for (int64_t k = 0; k < K; k++) m = fmax(m, x[b * K + k]);
+            for (int64_t k = 0; k < K; k++) s += exp(x[b * K + k] - m);
+            total += m + log(s) - x[b * K + (int64_t)in[1][b]];
+        }
+        y[0] = total / (double)N;
+        break;
+    }
     case OP_BN_FOLD: {
         int o = n->nin == 6; /* the original bias is in[1] */
         const double *g = in[1 + o], *beta = in[2 + o], *mean = in[3 + o], *var = in[4 + o];
@@ -341,8 +380,8 @@ static void build(T *t, const char *driver) {
                   "gcc rejected %s/model.c", t->dir);
     ck_assert_msg(sh("clang %s -O0 -c '%s/model.c' -o '%s/model_O0.o'", warn, t->dir, t->dir) == 0,
                   "clang -O0 rejected %s/model.c", t->dir);
-    ck_assert_msg(sh("clang %s -O2 $NETC_CFLAGS -DMODEL=%s_model '%s/model.c' '%s/driver.c' '%s' -ljansson -lz -lm -o '%s/prog'",
-                     warn, emit_prefix(t->g), t->dir, t->dir, NETC_RUNTIME_LIB, t->dir) == 0,
+    ck_assert_msg(sh("clang %s -O2 $NETC_CFLAGS -DMODEL=%s_model -DTRAIN=%s_train '%s/model.c' '%s/driver.c' '%s' -ljansson -lz -lm -o '%s/prog'",
+                     warn, emit_prefix(t->g), emit_prefix(t->g), t->dir, t->dir, NETC_RUNTIME_LIB, t->dir) == 0,
                   "clang rejected %s", t->dir);
 }
 
@@ -742,7 +781,7 @@ START_TEST(identifiers) {
     graph_add_output(t.g, "memcpy", s, line_span(2));
     graph_add_output(t.g, "out", x, line_span(2));
     ck_assert(graph_verify(t.g, "test"));
-    EmitOptions o = {.with_main = true};
+    EmitOptions o = {.main = EMIT_MAIN_INFER};
     ck_assert(emit(&t, &o));
     char path[128];
     snprintf(path, sizeof path, "%s/model.c", t.dir);
@@ -783,10 +822,831 @@ START_TEST(lenet5_text) {
                             "}\n",
                             2, &src);
     ck_assert_ptr_nonnull(g);
-    T t = {g, src, "/tmp/netc-test-emit-XXXXXX"};
+    T t = {g, src, "/tmp/netc-test-emit-XXXXXX", NULL, NULL};
     ck_assert_ptr_nonnull(mkdtemp(t.dir));
     check_graph(&t);
     t_free(&t);
+}
+END_TEST
+
+/* ---- training graphs ---------------------------------------------------------------------- */
+
+/* A training graph: g->train, new nodes in `phase`. */
+static T t_train(const char *name, int batch, Phase phase) {
+    T t = t_new(name, batch);
+    t.g->train = true;
+    graph_set_phase(t.g, phase);
+    return t;
+}
+
+static Value *state(T *t, const char *name, Shape s) { return graph_add_value(t->g, V_STATE, name, s, line_span(2)); }
+
+/* The labels input (outside g->inputs, as the autodiff pass makes it). */
+static Value *labels(T *t) {
+    t->g->labels = graph_add_value(t->g, V_INPUT, "labels", shp(1, t->g->batch), line_span(2));
+    return t->g->labels;
+}
+
+/* Class indices in [0, k) for the labels. */
+static void fill_labels(T *t, float **data, int k) {
+    for (int64_t i = 0; i < t->g->batch; i++) data[t->g->labels->id][i] = (float)((i * 7 + 3) % k);
+}
+
+/* Which values have the batch as their first dimension (ops.def): inputs (the
+ * labels too); weight, bias and batchnorm-parameter gradients, the batch
+ * statistics and the loss do not; add and mul if an operand does;
+ * reduce_like as its second operand; everything else as its first input. */
+static bool *ref_batched(Graph *g) {
+    bool *b = calloc((size_t)g->nvalues, 1);
+    for (int i = 0; i < g->nvalues; i++) b[i] = g->values[i]->kind == V_INPUT;
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = g->nodes[i];
+        for (int j = 0; j < n->nout; j++) {
+            bool v;
+            switch (n->op) {
+            case OP_CONV_GRAD_WEIGHT: case OP_LINEAR_GRAD_WEIGHT: case OP_BIAS_GRAD: case OP_XENT_LOSS: case OP_BN_FOLD:
+                v = false;
+                break;
+            case OP_BATCHNORM_TRAIN: case OP_BATCHNORM_GRAD: v = j == 0; break;
+            case OP_ADD: case OP_MUL: v = b[n->in[0]->id] || b[n->in[1]->id]; break;
+            case OP_REDUCE_LIKE: v = b[n->in[1]->id]; break;
+            default: v = b[n->in[0]->id]; break;
+            }
+            b[n->out[j]->id] = v;
+        }
+    }
+    return b;
+}
+
+/* Elements of v that the active batch nb covers. */
+static int64_t active_numel(const Value *v, int nb, const bool *bat) {
+    int64_t n = shape_numel(&v->shape);
+    return bat[v->id] && v->shape.d[0] ? n / v->shape.d[0] * nb : n;
+}
+
+static bool ref_evaluates(Op op) {
+    switch (op) {
+    case OP_CONV: case OP_LINEAR: case OP_BATCHNORM: case OP_RELU: case OP_TANH: case OP_SIGMOID: case OP_MAXPOOL:
+    case OP_AVGPOOL: case OP_GLOBAL_AVGPOOL: case OP_FLATTEN: case OP_SOFTMAX: case OP_ADD: case OP_MUL: case OP_BN_FOLD:
+    case OP_BATCHNORM_TRAIN: case OP_XENT_LOSS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The reference forward pass on the first nb samples, with element pj of
+ * value pv (a param or input) moved by delta: every value the forward ops
+ * (and the loss) compute, by value id; gradient ops are not evaluated (their
+ * values stay NULL).  Parameters are not updated.  Free with ref_free. */
+static double **ref_eval(T *t, float **data, int nb, const bool *bat, int pv, int64_t pj, double delta) {
+    Graph *g = t->g;
+    double **r = calloc((size_t)g->nvalues, sizeof *r);
+    for (int i = 0; i < g->nvalues; i++) {
+        Value *v = g->values[i];
+        if (v->kind != V_PARAM && v->kind != V_INPUT) continue;
+        int64_t n = shape_numel(&v->shape);
+        r[i] = malloc(sizeof(double) * (size_t)(n ? n : 1));
+        for (int64_t j = 0; j < n; j++) r[i][j] = data[i][j];
+        if (i == pv) r[i][pj] += delta;
+    }
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = g->nodes[i];
+        if (n->dead || !ref_evaluates(n->op)) continue;
+        bool ready = true;
+        for (int j = 0; j < n->nin; j++) ready = ready && r[n->in[j]->id];
+        if (!ready) continue;
+        /* a copy of the node whose batched values have nb samples */
+        Node c = *n;
+        Value vin[IR_MAX_IN], vout[IR_MAX_OUT];
+        double *in[IR_MAX_IN];
+        for (int j = 0; j < n->nin; j++) {
+            vin[j] = *n->in[j];
+            if (bat[vin[j].id]) vin[j].shape.d[0] = nb;
+            c.in[j] = &vin[j];
+            in[j] = r[n->in[j]->id];
+        }
+        int64_t total = 0;
+        for (int j = 0; j < n->nout; j++) {
+            vout[j] = *n->out[j];
+            if (bat[vout[j].id]) vout[j].shape.d[0] = nb;
+            c.out[j] = &vout[j];
+            total += shape_numel(&vout[j].shape);
+        }
+        int64_t extra = n->op == OP_BATCHNORM_TRAIN ? n->in[0]->shape.d[1] : 0;
+        double *y = malloc(sizeof *y * (size_t)(total + extra + 1));
+        ref_node(&c, in, y);
+        for (int j = 0, off = 0; j < n->nout; j++) {
+            r[n->out[j]->id] = y + off;
+            off += (int)shape_numel(&vout[j].shape);
+        }
+    }
+    return r;
+}
+
+static void ref_free(T *t, double **r) {
+    Graph *g = t->g;
+    for (int i = 0; i < g->nvalues; i++) {
+        Value *v = g->values[i];
+        if (v->kind == V_PARAM || v->kind == V_INPUT || (v->def && v->out_index == 0)) free(r[i]);
+    }
+    free(r);
+}
+
+/* The scalar the gradients are of: the loss, or sum(fd_y * fd_dy). */
+static double ref_objective(T *t, float **data, int nb, const bool *bat, int pv, int64_t pj, double delta) {
+    double **r = ref_eval(t, data, nb, bat, pv, pj, delta);
+    double L = 0;
+    if (t->g->loss) {
+        L = r[t->g->loss->id][0];
+    } else {
+        int64_t n = active_numel(t->fd_y, nb, bat);
+        for (int64_t j = 0; j < n; j++) L += r[t->fd_y->id][j] * data[t->fd_dy->id][j];
+    }
+    ref_free(t, r);
+    return L;
+}
+
+/* got (the emitted gradient of param or input v) against central differences
+ * of the reference objective, within 1e-4 of the largest magnitude. */
+static void check_fd(T *t, float **data, int nb, const bool *bat, Value *v, const float *got) {
+    const double h = 1e-6;
+    int64_t n = active_numel(v, nb, bat);
+    double *fd = malloc(sizeof *fd * (size_t)n), scale = 0;
+    for (int64_t j = 0; j < n; j++) {
+        fd[j] = (ref_objective(t, data, nb, bat, v->id, j, h) - ref_objective(t, data, nb, bat, v->id, j, -h)) / (2 * h);
+        scale = fmax(scale, fabs(fd[j]));
+    }
+    for (int64_t j = 0; j < n; j++)
+        ck_assert_msg(fabs(got[j] - fd[j]) <= 1e-4 * scale + 1e-6,
+                      "d/d %s[%lld] = %.7g, finite differences %.7g (scale %.3g, nb %d)", v->name, (long long)j,
+                      (double)got[j], fd[j], scale, nb);
+    free(fd);
+}
+
+/* Runs the training driver: params, the model's inputs and the labels in;
+ * set_batch(nb), run(), then `steps` times grad() and update(); out come the
+ * outputs, the params, every gradient the descriptor has, the loss, the
+ * training logits, and the outputs again after reset_state. */
+static const char train_driver_src[] =
+    "#include \"model.h\"\n"
+    "#include <stdio.h>\n"
+    "#include <stdlib.h>\n"
+    "static int rd(FILE *f, const netrt_tensor *t) {\n"
+    "    size_t n = (size_t)netrt_numel(t->rank, t->shape);\n"
+    "    return fread(t->data, sizeof(float), n, f) == n;\n"
+    "}\n"
+    "static void wr(FILE *f, const netrt_tensor *t) {\n"
+    "    fwrite(t->data, sizeof(float), (size_t)netrt_numel(t->rank, t->shape), f);\n"
+    "}\n"
+    "int main(int argc, char **argv) {\n"
+    "    const netrt_train_model *t = &TRAIN;\n"
+    "    const netrt_model *m = t->infer;\n"
+    "    if (argc != 8 || m->init() != 0 || m->init() != 0) return 2;\n"
+    "    FILE *in = fopen(argv[1], \"rb\"), *out = fopen(argv[2], \"wb\");\n"
+    "    if (!in || !out) return 2;\n"
+    "    for (int i = 0; i < m->nparams; i++) if (!rd(in, &m->params[i])) return 3;\n"
+    "    m->prepare();\n"
+    "    for (int i = 0; i < m->ninputs; i++) if (!rd(in, &m->inputs[i])) return 3;\n"
+    "    if (t->labels && !rd(in, t->labels)) return 3;\n"
+    "    t->set_batch(atoi(argv[3]));\n"
+    "    *t->lr = strtof(argv[5], NULL);\n"
+    "    *t->momentum = strtof(argv[6], NULL);\n"
+    "    *t->weight_decay = strtof(argv[7], NULL);\n"
+    "    m->run();\n"
+    "    for (int s = atoi(argv[4]); s > 0; s--) {\n"
+    "        t->grad();\n"
+    "        t->update();\n"
+    "    }\n"
+    "    for (int i = 0; i < m->noutputs; i++) wr(out, &m->outputs[i]);\n"
+    "    for (int i = 0; i < m->nparams; i++) wr(out, &m->params[i]);\n"
+    "    for (int i = 0; i < m->nparams; i++) if (t->grads[i].data) wr(out, &t->grads[i]);\n"
+    "    for (int i = 0; i < m->ninputs; i++) if (t->input_grads[i].data) wr(out, &t->input_grads[i]);\n"
+    "    if (t->loss) wr(out, t->loss);\n"
+    "    if (t->train_logits) wr(out, t->train_logits);\n"
+    "    t->reset_state();\n"
+    "    for (int i = 0; i < m->noutputs; i++) wr(out, &m->outputs[i]);\n"
+    "    return fclose(out) == 0 ? 0 : 4;\n"
+    "}\n";
+
+typedef struct Got {
+    char *buf;
+    const float **out, **out_reset; /* by output index */
+    const float **val;              /* by value id: params after the steps, gradients by their param or input */
+    const float **grad;             /* by value id of the param or input */
+    const float *loss, *logits;
+} Got;
+
+typedef struct Hyper {
+    float lr, momentum, wd;
+} Hyper;
+
+static Got run_train(T *t, float **data, int nb, int steps, Hyper hp) {
+    Graph *g = t->g;
+    char inp[128], outp[128];
+    snprintf(inp, sizeof inp, "%s/in.bin", t->dir);
+    snprintf(outp, sizeof outp, "%s/out.bin", t->dir);
+    FILE *f = fopen(inp, "wb");
+    for (int i = 0; i < g->nvalues; i++)
+        if (g->values[i]->kind == V_PARAM) write_floats(f, data[i], shape_numel(&g->values[i]->shape));
+    for (int i = 0; i < g->ninputs; i++)
+        if (g->inputs[i] != g->labels) write_floats(f, data[g->inputs[i]->id], shape_numel(&g->inputs[i]->shape));
+    if (g->labels) write_floats(f, data[g->labels->id], shape_numel(&g->labels->shape));
+    fclose(f);
+    ck_assert_msg(sh("'%s/prog' '%s' '%s' %d %d %.9g %.9g %.9g", t->dir, inp, outp, nb, steps, (double)hp.lr,
+                     (double)hp.momentum, (double)hp.wd) == 0,
+                  "the training program failed");
+    Got r = {0};
+    r.buf = slurp(outp);
+    r.out = calloc((size_t)g->noutputs + 1, sizeof *r.out);
+    r.out_reset = calloc((size_t)g->noutputs + 1, sizeof *r.out_reset);
+    r.val = calloc((size_t)g->nvalues, sizeof *r.val);
+    r.grad = calloc((size_t)g->nvalues, sizeof *r.grad);
+    const float *p = (const float *)r.buf;
+    for (int i = 0; i < g->noutputs; i++, p += shape_numel(&g->outputs[i - 1].v->shape)) r.out[i] = p;
+    for (int i = 0; i < g->nvalues; i++)
+        if (g->values[i]->kind == V_PARAM) {
+            r.val[i] = p;
+            p += shape_numel(&g->values[i]->shape);
+        }
+    for (int i = 0; i < g->nvalues; i++) {
+        Value *v = g->values[i];
+        if (v->kind == V_PARAM && v->grad && !v->frozen) {
+            r.grad[i] = p;
+            p += shape_numel(&v->shape);
+        }
+    }
+    for (int i = 0; i < g->ninputs; i++)
+        if (g->inputs[i] != g->labels && g->inputs[i]->grad) {
+            r.grad[g->inputs[i]->id] = p;
+            p += shape_numel(&g->inputs[i]->shape);
+        }
+    if (g->loss) r.loss = p++;
+    if (g->train_logits) {
+        r.logits = p;
+        p += shape_numel(&g->train_logits->shape);
+    }
+    for (int i = 0; i < g->noutputs; i++, p += shape_numel(&g->outputs[i - 1].v->shape)) r.out_reset[i] = p;
+    return r;
+}
+
+static void got_free(Got *r) {
+    free(r->buf);
+    free(r->out);
+    free(r->out_reset);
+    free(r->val);
+    free(r->grad);
+}
+
+static void expect_close(const char *what, int64_t j, double got, double want, double tol) {
+    ck_assert_msg(fabs(got - want) <= tol + tol * fabs(want), "%s[%lld] = %.9g, expected %.9g", what, (long long)j,
+                  got, want);
+}
+
+/* Every graph output whose reference the forward pass computes, on the first
+ * nb samples; with rest_zero, the samples past nb were never written. */
+static void check_outputs(T *t, const Got *r, double **ref, int nb, const bool *bat, bool rest_zero) {
+    Graph *g = t->g;
+    for (int i = 0; i < g->noutputs; i++) {
+        const Value *v = g->outputs[i].v;
+        if (!ref[v->id]) continue;
+        int64_t n = active_numel(v, nb, bat);
+        for (int64_t j = 0; j < n; j++) expect_close(g->outputs[i].name, j, r->out[i][j], ref[v->id][j], 1e-5);
+        for (int64_t j = n; rest_zero && j < shape_numel(&v->shape); j++)
+            ck_assert_msg(r->out[i][j] == 0.0f, "%s[%lld] past the active batch was written", g->outputs[i].name,
+                          (long long)j);
+    }
+}
+
+/* Every ->grad of a param or input against finite differences. */
+static void check_all_grads(T *t, const Got *r, float **data, int nb, const bool *bat) {
+    Graph *g = t->g;
+    int checked = 0;
+    for (int i = 0; i < g->nvalues; i++) {
+        Value *v = g->values[i];
+        if ((v->kind != V_PARAM && v->kind != V_INPUT) || !v->grad || v->frozen) continue;
+        ck_assert_msg(r->grad[i] != NULL, "no gradient for %s in the descriptor", v->name);
+        check_fd(t, data, nb, bat, v, r->grad[i]);
+        checked++;
+    }
+    ck_assert_int_gt(checked, 0);
+}
+
+static void emit_build_train(T *t) {
+    ck_assert(graph_verify(t->g, "test"));
+    ck_assert(emit(t, NULL));
+    build(t, train_driver_src);
+}
+
+static void free_data(T *t, float **data) {
+    for (int i = 0; i < t->g->nvalues; i++) free(data[i]);
+    free(data);
+}
+
+/* Forward ops in a training graph run on the active batch only; set_batch
+ * clamps to [1, N]. */
+START_TEST(train_forward_active_batch) {
+    T t = t_train("fwd", 3, PHASE_RUN);
+    Value *x = input(&t, "x", shp(4, 3, 2, 6, 6));
+    Value *c = NODE(&t, OP_CONV, "conv", conv_attrs(4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true), x,
+                    param(&t, "conv.weight", shp(4, 4, 2, 3, 3)), param(&t, "conv.bias", shp(1, 4)));
+    Value *bn = NODE(&t, OP_BATCHNORM, "bn", eps_attrs(1e-5), c, param(&t, "bn.weight", shp(1, 4)),
+                     param(&t, "bn.bias", shp(1, 4)), param(&t, "bn.running_mean", shp(1, 4)),
+                     param(&t, "bn.running_var", shp(1, 4)));
+    Value *r = NODE(&t, OP_RELU, "relu", none, bn);
+    Value *mp = NODE(&t, OP_MAXPOOL, "mp", pool_attrs(3, 2, 1, false, false), r);
+    Value *ap = NODE(&t, OP_AVGPOOL, "ap", pool_attrs(2, 2, 0, false, true), r);
+    Value *gate = NODE(&t, OP_SIGMOID, "gate", none, NODE(&t, OP_GLOBAL_AVGPOOL, "gap", none, ap));
+    Value *gated = NODE(&t, OP_MUL, "gated", none, ap, gate);
+    Value *sum = NODE(&t, OP_ADD, "sum", none, gated, NODE(&t, OP_FLATTEN, "gflat", none, gate));
+    Attrs la = {0};
+    la.out = 5;
+    la.bias = true;
+    Value *fc = NODE(&t, OP_LINEAR, "fc", la, NODE(&t, OP_FLATTEN, "flat", none, sum),
+                     param(&t, "fc.weight", shp(2, 5, 36)), param(&t, "fc.bias", shp(1, 5)));
+    graph_add_output(t.g, "probs", NODE(&t, OP_SOFTMAX, "sm", none, NODE(&t, OP_TANH, "tanh", none, fc)), line_span(2));
+    graph_add_output(t.g, "mp", mp, line_span(2));
+    graph_add_output(t.g, "sm4", NODE(&t, OP_SOFTMAX, "sm4", none, mp), line_span(2));
+    emit_build_train(&t);
+    float **data = make_all(&t);
+    bool *bat = ref_batched(t.g);
+    const int nbs[] = {2, 1, 99}; /* 99: clamped to N */
+    for (int k = 0; k < 3; k++) {
+        int nb = nbs[k] > 3 ? 3 : nbs[k];
+        Got got = run_train(&t, data, nbs[k], 0, (Hyper){0});
+        double **ref = ref_eval(&t, data, nb, bat, -1, 0, 0);
+        check_outputs(&t, &got, ref, nb, bat, true);
+        ref_free(&t, ref);
+        got_free(&got);
+    }
+    char path[128];
+    snprintf(path, sizeof path, "%s/model.c", t.dir);
+    char *text = slurp(path);
+    ck_assert_ptr_nonnull(strstr(text, "enum { NMAX = 3 };\nstatic int nb_active = NMAX;"));
+    ck_assert_ptr_nonnull(strstr(text, "    const int N = nb_active; /* the active batch, at most NMAX */\n"));
+    ck_assert_ptr_null(strstr(text, "enum { N = 3"));
+    free(text);
+    free(bat);
+    free_data(&t, data);
+    t_free(&t);
+}
+END_TEST
+
+static const struct BnCase {
+    int rank, n, c, h, w, nb, steps;
+    double momentum;
+} bn_cases[] = {
+    {4, 4, 3, 2, 3, 4, 1, 0.1},
+    {4, 4, 3, 2, 3, 2, 2, 0.3}, /* active batch, two steps of running averages */
+    {2, 3, 5, 0, 0, 3, 1, 0.1},
+    {2, 3, 5, 0, 0, 2, 1, 0.1},
+    {2, 3, 5, 0, 0, 1, 1, 0.1}, /* one value per channel: the running variance gets the biased 0 */
+    {4, 3, 2, 1, 1, 1, 1, 0.1},
+};
+
+/* batchnorm_train against its formulas (batch statistics, running averages
+ * with the unbiased variance), batchnorm_grad against finite differences. */
+START_TEST(batchnorm_train) {
+    const struct BnCase *k = &bn_cases[_i];
+    T t = t_train("bnt", k->n, PHASE_GRAD);
+    Shape xs = k->rank == 4 ? shp(4, k->n, k->c, k->h, k->w) : shp(2, k->n, k->c);
+    Value *x = input(&t, "x", xs), *dy = input(&t, "dy", xs);
+    Value *gamma = param(&t, "bn.weight", shp(1, k->c)), *beta = param(&t, "bn.bias", shp(1, k->c));
+    Value *rm = param(&t, "bn.running_mean", shp(1, k->c)), *rv = param(&t, "bn.running_var", shp(1, k->c));
+    rm->frozen = rv->frozen = true;
+    Attrs a = eps_attrs(1e-3);
+    a.momentum = k->momentum;
+    Node *f = node_n(&t, OP_BATCHNORM_TRAIN, "bn", a, 5, (Value *[]){x, gamma, beta, rm, rv});
+    Node *b = node_n(&t, OP_BATCHNORM_GRAD, "bn", a, 5, (Value *[]){dy, x, gamma, f->out[1], f->out[2]});
+    x->grad = b->out[0];
+    gamma->grad = b->out[1];
+    beta->grad = b->out[2];
+    graph_add_output(t.g, "y", f->out[0], line_span(2));
+    graph_add_output(t.g, "mean", f->out[1], line_span(2));
+    graph_add_output(t.g, "invstd", f->out[2], line_span(2));
+    t.fd_y = f->out[0];
+    t.fd_dy = dy;
+    emit_build_train(&t);
+    float **data = make_all(&t);
+    bool *bat = ref_batched(t.g);
+    Got got = run_train(&t, data, k->nb, k->steps, (Hyper){0});
+    double **ref = ref_eval(&t, data, k->nb, bat, -1, 0, 0);
+    check_outputs(&t, &got, ref, k->nb, bat, false);
+    const double *mean = ref[f->out[1]->id], *var = ref[f->out[2]->id] + k->c;
+    double cnt = (double)k->nb * (k->rank == 4 ? k->h * k->w : 1);
+    for (int c = 0; c < k->c; c++) {
+        double m = data[rm->id][c], v = data[rv->id][c];
+        double unbiased = cnt > 1 ? var[c] * cnt / (cnt - 1) : var[c];
+        for (int s = 0; s < k->steps; s++) {
+            m = (1 - k->momentum) * m + k->momentum * mean[c];
+            v = (1 - k->momentum) * v + k->momentum * unbiased;
+        }
+        expect_close("running_mean", c, got.val[rm->id][c], m, 1e-6);
+        expect_close("running_var", c, got.val[rv->id][c], v, 1e-6);
+        ck_assert(got.val[gamma->id][c] == data[gamma->id][c] && got.val[beta->id][c] == data[beta->id][c]);
+    }
+    check_all_grads(&t, &got, data, k->nb, bat);
+    ref_free(&t, ref);
+    got_free(&got);
+    free(bat);
+    free_data(&t, data);
+    t_free(&t);
+}
+END_TEST
+
+/* The gradient kernels of conv (input, weight, bias) for every conv variant,
+ * on an active batch one smaller than the compiled one. */
+START_TEST(conv_grads) {
+    const struct ConvCase *k = &conv_cases[_i];
+    int N = k->n + 1, nb = k->n;
+    T t = t_train("convg", N, PHASE_GRAD);
+    Value *x = input(&t, "x", shp(4, N, k->c, k->h, k->w));
+    Value *w = param(&t, "conv.weight", shp(4, k->k, k->c / k->groups, k->kh, k->kw));
+    Value *bias = k->bias ? param(&t, "conv.bias", shp(1, k->k)) : NULL;
+    Attrs a = conv_attrs(k->k, k->kh, k->kw, k->sh, k->sw, k->pt, k->pb, k->pl, k->pr, k->dh, k->dw, k->groups,
+                         k->bias);
+    Value *y = bias ? NODE(&t, OP_CONV, "conv", a, x, w, bias) : NODE(&t, OP_CONV, "conv", a, x, w);
+    Value *dy = input(&t, "dy", y->shape);
+    x->grad = NODE(&t, OP_CONV_GRAD_INPUT, "conv", a, dy, w, x);
+    w->grad = NODE(&t, OP_CONV_GRAD_WEIGHT, "conv", a, dy, x, w);
+    if (bias) bias->grad = NODE(&t, OP_BIAS_GRAD, "conv", a, dy);
+    graph_add_output(t.g, "y", y, line_span(2));
+    t.fd_y = y;
+    t.fd_dy = dy;
+    emit_build_train(&t);
+    float **data = make_all(&t);
+    bool *bat = ref_batched(t.g);
+    Got got = run_train(&t, data, nb, 2, (Hyper){0}); /* twice: nothing accumulates across calls */
+    double **ref = ref_eval(&t, data, nb, bat, -1, 0, 0);
+    check_outputs(&t, &got, ref, nb, bat, true);
+    check_all_grads(&t, &got, data, nb, bat);
+    ref_free(&t, ref);
+    got_free(&got);
+    free(bat);
+    free_data(&t, data);
+    t_free(&t);
+}
+END_TEST
+
+/* maxpool_grad and avgpool_grad for every pooling variant, nb = 2 of 3. */
+START_TEST(pool_grads) {
+    const struct PoolCase *k = &pool_cases[_i];
+    T t = t_train("poolg", 3, PHASE_GRAD);
+    Value *x = input(&t, "x", shp(4, 3, 2, k->h, k->w));
+    Attrs a = pool_attrs(k->k, k->s, k->p, k->ceil_mode, k->count_pad);
+    Value *y = NODE(&t, k->op, "pool", a, x);
+    Value *dy = input(&t, "dy", y->shape);
+    x->grad = NODE(&t, k->op == OP_MAXPOOL ? OP_MAXPOOL_GRAD : OP_AVGPOOL_GRAD, "pool", a, dy, x);
+    t.fd_y = y;
+    t.fd_dy = dy;
+    emit_build_train(&t);
+    float **data = make_all(&t);
+    bool *bat = ref_batched(t.g);
+    Got got = run_train(&t, data, 2, 2, (Hyper){0});
+    check_all_grads(&t, &got, data, 2, bat);
+    got_free(&got);
+    free(bat);
+    free_data(&t, data);
+    t_free(&t);
+}
+END_TEST
+
+/* The other gradient kernels, one small graph each. */
+enum { G_LINEAR, G_RELU, G_TANH, G_SIGMOID, G_SOFTMAX2, G_SOFTMAX4, G_GAP, G_FLATTEN, G_ADD_NC11, G_ADD_NC,
+       G_MUL, G_MUL_GATE, G_XENT, G_COUNT };
+
+START_TEST(other_grads) {
+    int N = 4, nb = _i % 2 ? 4 : 3;
+    T t = t_train("g", N, PHASE_GRAD);
+    Value *x4 = NULL, *y = NULL;
+    if (_i != G_LINEAR && _i != G_SOFTMAX2 && _i != G_XENT) x4 = input(&t, "x", shp(4, N, 3, 4, 5));
+    Value *dy = NULL;
+#define DY(v) (dy = input(&t, "dy", (v)->shape))
+    switch (_i) {
+    case G_LINEAR: {
+        Value *x = input(&t, "x", shp(2, N, 70)); /* dw in two column blocks */
+        Value *w = param(&t, "fc.weight", shp(2, 5, 70)), *b = param(&t, "fc.bias", shp(1, 5));
+        Attrs la = {0};
+        la.out = 5;
+        la.bias = true;
+        y = NODE(&t, OP_LINEAR, "fc", la, x, w, b);
+        DY(y);
+        x->grad = NODE(&t, OP_LINEAR_GRAD_INPUT, "fc", la, dy, w);
+        w->grad = NODE(&t, OP_LINEAR_GRAD_WEIGHT, "fc", la, dy, x);
+        b->grad = NODE(&t, OP_BIAS_GRAD, "fc", la, dy);
+        break;
+    }
+    case G_RELU:
+    case G_TANH:
+    case G_SIGMOID: {
+        static const Op fwd[] = {[G_RELU] = OP_RELU, [G_TANH] = OP_TANH, [G_SIGMOID] = OP_SIGMOID};
+        static const Op bwd[] = {[G_RELU] = OP_RELU_GRAD, [G_TANH] = OP_TANH_GRAD, [G_SIGMOID] = OP_SIGMOID_GRAD};
+        y = NODE(&t, fwd[_i], "act", none, x4);
+        DY(y);
+        x4->grad = NODE(&t, bwd[_i], "act", none, dy, y);
+        break;
+    }
+    case G_SOFTMAX2: {
+        Value *x = input(&t, "x", shp(2, N, 6));
+        y = NODE(&t, OP_SOFTMAX, "sm", none, x);
+        DY(y);
+        x->grad = NODE(&t, OP_SOFTMAX_GRAD, "sm", none, dy, y);
+        break;
+    }
+    case G_SOFTMAX4:
+        y = NODE(&t, OP_SOFTMAX, "sm", none, x4);
+        DY(y);
+        x4->grad = NODE(&t, OP_SOFTMAX_GRAD, "sm", none, dy, y);
+        break;
+    case G_GAP:
+        y = NODE(&t, OP_GLOBAL_AVGPOOL, "gap", none, x4);
+        DY(y);
+        x4->grad = NODE(&t, OP_GLOBAL_AVGPOOL_GRAD, "gap", none, dy, x4);
+        break;
+    case G_FLATTEN:
+        y = NODE(&t, OP_FLATTEN, "flat", none, x4);
+        DY(y);
+        x4->grad = NODE(&t, OP_RESHAPE_GRAD, "flat", none, dy, x4);
+        break;
+    case G_ADD_NC11:
+    case G_ADD_NC: {
+        Value *b = input(&t, "b", _i == G_ADD_NC ? shp(2, N, 3) : shp(4, N, 3, 1, 1));
+        y = NODE(&t, OP_ADD, "add", none, b, x4);
+        DY(y);
+        x4->grad = NODE(&t, OP_REDUCE_LIKE, "add", none, dy, x4); /* same shape: a copy */
+        b->grad = NODE(&t, OP_REDUCE_LIKE, "add", none, dy, b);
+        break;
+    }
+    case G_MUL: {
+        Value *b = input(&t, "b", x4->shape);
+        y = NODE(&t, OP_MUL, "mul", none, x4, b);
+        DY(y);
+        x4->grad = NODE(&t, OP_MUL, "mul_dx", none, dy, b);
+        b->grad = NODE(&t, OP_MUL, "mul_db", none, dy, x4);
+        break;
+    }
+    case G_MUL_GATE: {
+        Value *gate = input(&t, "gate", shp(4, N, 3, 1, 1));
+        y = NODE(&t, OP_MUL, "mul", none, x4, gate);
+        DY(y);
+        x4->grad = NODE(&t, OP_MUL, "mul_dx", none, dy, gate);
+        gate->grad = NODE(&t, OP_REDUCE_LIKE, "mul_dg", none, NODE(&t, OP_MUL, "mul_dg", none, dy, x4), gate);
+        break;
+    }
+    case G_XENT: {
+        Value *z = input(&t, "logits", shp(2, N, 5));
+        Value *l = labels(&t);
+        t.g->loss = NODE(&t, OP_XENT_LOSS, "loss", none, z, l);
+        t.g->train_logits = z;
+        z->grad = NODE(&t, OP_XENT_GRAD, "loss", none, z, l);
+        graph_add_output(t.g, "loss", t.g->loss, line_span(2));
+        break;
+    }
+    }
+#undef DY
+    if (y) {
+        graph_add_output(t.g, "y", y, line_span(2));
+        t.fd_y = y;
+        t.fd_dy = dy;
+    }
+    emit_build_train(&t);
+    float **data = make_all(&t);
+    if (t.g->labels) fill_labels(&t, data, 5);
+    bool *bat = ref_batched(t.g);
+    Got got = run_train(&t, data, nb, 2, (Hyper){0}); /* twice: nothing accumulates across calls */
+    double **ref = ref_eval(&t, data, nb, bat, -1, 0, 0);
+    check_outputs(&t, &got, ref, nb, bat, true);
+    if (t.g->loss) expect_close("loss", 0, *got.loss, ref[t.g->loss->id][0], 1e-6);
+    check_all_grads(&t, &got, data, nb, bat);
+    ref_free(&t, ref);
+    got_free(&got);
+    free(bat);
+    free_data(&t, data);
+    t_free(&t);
+}
+END_TEST
+
+static const Hyper sgd_cases[] = {{0.1f, 0.9f, 0.01f}, {0.05f, 0.0f, 0.0f}, {0.2f, 0.5f, 0.0f}};
+
+/* SGD: three steps from fixed gradients against PyTorch's formulas; the
+ * velocities persist between steps and reset_state zeroes them. */
+START_TEST(sgd_update) {
+    const Hyper hp = sgd_cases[_i];
+    T t = t_train("sgd", 2, PHASE_UPDATE);
+    Value *p[2] = {param(&t, "w", shp(2, 3, 4)), param(&t, "b", shp(1, 5))};
+    Value *gr[2] = {input(&t, "gw", shp(2, 3, 4)), input(&t, "gb", shp(1, 5))};
+    for (int i = 0; i < 2; i++) {
+        p[i]->state = state(&t, i ? "b.velocity" : "w.velocity", p[i]->shape);
+        node_n(&t, OP_SGD_UPDATE, p[i]->name, none, 3, (Value *[]){p[i], gr[i], p[i]->state});
+        graph_add_output(t.g, p[i]->state->name, p[i]->state, line_span(2));
+    }
+    emit_build_train(&t);
+    float **data = make_all(&t);
+    Got got = run_train(&t, data, 2, 3, hp);
+    for (int i = 0; i < 2; i++)
+        for (int64_t j = 0; j < shape_numel(&p[i]->shape); j++) {
+            float w = data[p[i]->id][j], v = 0, g = data[gr[i]->id][j];
+            for (int s = 0; s < 3; s++) {
+                float d = g + hp.wd * w;
+                v = hp.momentum * v + d;
+                w -= hp.lr * v;
+            }
+            expect_close(p[i]->name, j, got.val[p[i]->id][j], w, 1e-6);
+            expect_close(p[i]->state->name, j, got.out[i][j], v, 1e-6);
+            ck_assert(got.out_reset[i][j] == 0.0f);
+        }
+    got_free(&got);
+    free_data(&t, data);
+    t_free(&t);
+}
+END_TEST
+
+/* A whole training graph as the autodiff pass makes it, by hand: the eval
+ * forward (PHASE_RUN); conv, batchnorm, relu, maxpool, flatten, linear and the
+ * loss in training mode with their backward (PHASE_GRAD); SGD (PHASE_UPDATE).
+ * Every gradient against finite differences of the loss, the update, the
+ * running statistics and the descriptor's tables. */
+START_TEST(small_net) {
+    T t = t_train("small", 3, PHASE_RUN);
+    Graph *g = t.g;
+    Value *x = input(&t, "x", shp(4, 3, 2, 6, 6));
+    Attrs ca = conv_attrs(3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, true);
+    Value *cw = param(&t, "conv.weight", shp(4, 3, 2, 3, 3)), *cb = param(&t, "conv.bias", shp(1, 3));
+    Value *bw = param(&t, "bn.weight", shp(1, 3)), *bb = param(&t, "bn.bias", shp(1, 3));
+    Value *rm = param(&t, "bn.running_mean", shp(1, 3)), *rv = param(&t, "bn.running_var", shp(1, 3));
+    Value *fw = param(&t, "fc.weight", shp(2, 4, 27)), *fb = param(&t, "fc.bias", shp(1, 4));
+    rm->frozen = rv->frozen = true;
+    cw->init = INIT_HE;
+    fw->init = INIT_XAVIER;
+    bw->init = rv->init = INIT_ONE;
+    Attrs ba = eps_attrs(1e-5);
+    ba.momentum = 0.1;
+    Attrs pa = pool_attrs(2, 2, 0, false, false);
+    Attrs la = {0};
+    la.out = 4;
+    la.bias = true;
+    /* eval forward */
+    Value *e = NODE(&t, OP_CONV, "conv", ca, x, cw, cb);
+    e = NODE(&t, OP_BATCHNORM, "bn", ba, e, bw, bb, rm, rv);
+    e = NODE(&t, OP_FLATTEN, "flat", none, NODE(&t, OP_MAXPOOL, "pool", pa, NODE(&t, OP_RELU, "relu", none, e)));
+    graph_add_output(g, "logits", NODE(&t, OP_LINEAR, "fc", la, e, fw, fb), line_span(2));
+    /* training forward, loss, backward */
+    graph_set_phase(g, PHASE_GRAD);
+    Value *c = NODE(&t, OP_CONV, "conv", ca, x, cw, cb);
+    Node *bn = node_n(&t, OP_BATCHNORM_TRAIN, "bn", ba, 5, (Value *[]){c, bw, bb, rm, rv});
+    Value *r = NODE(&t, OP_RELU, "relu", none, bn->out[0]);
+    Value *mp = NODE(&t, OP_MAXPOOL, "pool", pa, r);
+    Value *fl = NODE(&t, OP_FLATTEN, "flat", none, mp);
+    Value *z = NODE(&t, OP_LINEAR, "fc", la, fl, fw, fb);
+    Value *l = labels(&t);
+    g->loss = NODE(&t, OP_XENT_LOSS, "loss", none, z, l);
+    g->train_logits = z;
+    Value *dz = NODE(&t, OP_XENT_GRAD, "loss", none, z, l);
+    fw->grad = NODE(&t, OP_LINEAR_GRAD_WEIGHT, "fc", la, dz, fl);
+    fb->grad = NODE(&t, OP_BIAS_GRAD, "fc", la, dz);
+    Value *dfl = NODE(&t, OP_LINEAR_GRAD_INPUT, "fc", la, dz, fw);
+    Value *dmp = NODE(&t, OP_RESHAPE_GRAD, "flat", none, dfl, mp);
+    Value *dr = NODE(&t, OP_MAXPOOL_GRAD, "pool", pa, dmp, r);
+    Value *dbn = NODE(&t, OP_RELU_GRAD, "relu", none, dr, r);
+    Node *bg = node_n(&t, OP_BATCHNORM_GRAD, "bn", ba, 5, (Value *[]){dbn, c, bw, bn->out[1], bn->out[2]});
+    bw->grad = bg->out[1];
+    bb->grad = bg->out[2];
+    x->grad = NODE(&t, OP_CONV_GRAD_INPUT, "conv", ca, bg->out[0], cw, x);
+    cw->grad = NODE(&t, OP_CONV_GRAD_WEIGHT, "conv", ca, bg->out[0], x, cw);
+    cb->grad = NODE(&t, OP_BIAS_GRAD, "conv", ca, bg->out[0]);
+    /* SGD */
+    graph_set_phase(g, PHASE_UPDATE);
+    Value *trained[] = {cw, cb, bw, bb, fw, fb};
+    for (int i = 0; i < 6; i++) {
+        trained[i]->state = state(&t, arena_printf(g->arena, "%s.velocity", trained[i]->name), trained[i]->shape);
+        node_n(&t, OP_SGD_UPDATE, trained[i]->name, none, 3, (Value *[]){trained[i], trained[i]->grad, trained[i]->state});
+    }
+    graph_add_output(g, "conv.weight.velocity", cw->state, line_span(2));
+    graph_set_phase(g, PHASE_RUN);
+
+    emit_build_train(&t);
+    float **data = make_all(&t);
+    fill_labels(&t, data, 4);
+    bool *bat = ref_batched(g);
+    const Hyper hp = {0.1f, 0.9f, 0.01f};
+    for (int nb = 2; nb <= 3; nb++) {
+        Got got = run_train(&t, data, nb, 1, hp);
+        double **ref = ref_eval(&t, data, nb, bat, -1, 0, 0);
+        check_outputs(&t, &got, ref, nb, bat, true); /* the eval forward, with the parameters before the step */
+        expect_close("loss", 0, *got.loss, ref[g->loss->id][0], 1e-5);
+        for (int64_t j = 0; j < nb * 4; j++) expect_close("train_logits", j, got.logits[j], ref[z->id][j], 1e-5);
+        check_all_grads(&t, &got, data, nb, bat);
+        /* one step from zero velocity: v = g + wd * p, p -= lr * v */
+        for (int i = 0; i < 6; i++) {
+            Value *p = trained[i];
+            for (int64_t j = 0; j < shape_numel(&p->shape); j++) {
+                float v = got.grad[p->id][j] + hp.wd * data[p->id][j];
+                expect_close(p->name, j, got.val[p->id][j], data[p->id][j] - hp.lr * v, 1e-6);
+                if (p == cw) expect_close("conv.weight.velocity", j, got.out[1][j], v, 1e-6);
+            }
+        }
+        for (int64_t j = 0; j < shape_numel(&cw->shape); j++) ck_assert(got.out_reset[1][j] == 0.0f);
+        const double *mean = ref[bn->out[1]->id], *var = ref[bn->out[2]->id] + 3;
+        double cnt = nb * 36.0;
+        for (int ch = 0; ch < 3; ch++) {
+            expect_close("running_mean", ch, got.val[rm->id][ch], 0.9 * data[rm->id][ch] + 0.1 * mean[ch], 1e-6);
+            expect_close("running_var", ch, got.val[rv->id][ch], 0.9 * data[rv->id][ch] + 0.1 * var[ch] * cnt / (cnt - 1),
+                         1e-6);
+        }
+        ref_free(&t, ref);
+        got_free(&got);
+    }
+    free(bat);
+    free_data(&t, data);
+
+    /* the descriptor */
+    char path[128];
+    snprintf(path, sizeof path, "%s/model.c", t.dir);
+    char *text = slurp(path);
+    snprintf(path, sizeof path, "%s/model.h", t.dir);
+    char *h = slurp(path);
+    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_HE, 18, 27}, /* conv.weight */\n"));
+    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_ZERO, 3, 3}, /* conv.bias */\n"));
+    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_ONE, 3, 3}, /* bn.running_var */\n"));
+    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_XAVIER, 27, 4}, /* fc.weight */\n"));
+    ck_assert_ptr_nonnull(strstr(text, "small_grads[3].data = arena + "));
+    ck_assert_ptr_null(strstr(text, "small_grads[4].data")); /* bn.running_mean: frozen */
+    ck_assert_ptr_null(strstr(text, "small_grads[5].data"));
+    ck_assert_ptr_nonnull(strstr(text, "static netrt_tensor small_labels = {\"labels\", 1, {3}, NULL};"));
+    ck_assert_ptr_nonnull(strstr(text, "static netrt_tensor small_loss = {\"loss\", 1, {1}, NULL};"));
+    ck_assert_ptr_nonnull(strstr(text, "static netrt_tensor small_train_logits = {\"logits\", 2, {3, 4}, NULL};"));
+    ck_assert_ptr_nonnull(strstr(text, "    .ninputs = 1,\n"));
+    ck_assert_ptr_nonnull(strstr(text, "    .lr = &hp_lr,\n"));
+    ck_assert_ptr_nonnull(strstr(text, "static void n0_conv_conv(const float *restrict x,"));
+    ck_assert_ptr_nonnull(strstr(text, "float *restrict running_mean, float *restrict running_var, float *restrict y,"));
+    ck_assert_ptr_nonnull(strstr(text, "(float *restrict p, const float *restrict grad, float *restrict v)\n"));
+    ck_assert_ptr_nonnull(strstr(h, "void small_infer(const float *x, float *logits, float *conv_weight_velocity);"));
+    ck_assert_ptr_nonnull(strstr(h, "extern const netrt_train_model small_train;"));
+    /* run, grad and update call their phases' nodes */
+    char *run = strstr(text, "static void small_run(void)"), *grad = strstr(text, "static void small_grad(void)");
+    char *update = strstr(text, "static void small_update(void)"), *end = strstr(text, "small_set_batch(int nb)");
+    ck_assert(run && grad && update && end && run < grad && grad < update && update < end);
+    ck_assert(strstr(run, "_batchnorm_bn(") < grad && strstr(run, "_batchnorm_train_bn(") > grad);
+    ck_assert(strstr(grad, "_xent_grad_loss(") < update && strstr(grad, "_sgd_update_") > update);
+    free(text);
+    free(h);
+    t_free(&t);
+}
+END_TEST
+
+/* main() for the trainer and the gradient check; what needs a training graph. */
+START_TEST(train_mains) {
+    T t = t_train("tm", 2, PHASE_GRAD);
+    Value *z = input(&t, "z", shp(2, 2, 3));
+    Value *l = labels(&t);
+    Attrs la = {0};
+    la.out = 3;
+    Value *w = param(&t, "fc.weight", shp(2, 3, 3));
+    Value *y = NODE(&t, OP_LINEAR, "fc", la, z, w);
+    t.g->loss = NODE(&t, OP_XENT_LOSS, "loss", none, y, l);
+    t.g->train_logits = y;
+    w->grad = NODE(&t, OP_LINEAR_GRAD_WEIGHT, "fc", la, NODE(&t, OP_XENT_GRAD, "loss", none, y, l), z);
+    graph_add_output(t.g, "y", y, line_span(2));
+    static const struct {
+        EmitMain kind;
+        const char *line;
+    } mains[] = {
+        {EMIT_MAIN_TRAIN, "int main(int argc, char **argv) { return netrt_train_main(argc, argv, &tm_train); }"},
+        {EMIT_MAIN_GRADCHECK, "int main(int argc, char **argv) { return netrt_gradcheck_main(argc, argv, &tm_train); }"},
+        {EMIT_MAIN_INFER, "int main(int argc, char **argv) { return netrt_main(argc, argv, &tm_model); }"},
+    };
+    for (int i = 0; i < 3; i++) {
+        EmitOptions o = {.main = mains[i].kind};
+        ck_assert(emit(&t, &o));
+        char path[128];
+        snprintf(path, sizeof path, "%s/model.c", t.dir);
+        char *text = slurp(path);
+        ck_assert_ptr_nonnull(strstr(text, mains[i].line));
+        free(text);
+        const char *warn = "-std=c11 -Wall -Wextra -Werror -I" NETC_RUNTIME_INCLUDE;
+        ck_assert_int_eq(sh("gcc %s -O2 -c '%s/model.c' -o '%s/m.o'", warn, t.dir, t.dir), 0);
+        ck_assert_int_eq(sh("clang %s -O2 -c '%s/model.c' -o '%s/m.o'", warn, t.dir, t.dir), 0);
+    }
+    t_free(&t);
+
+    /* an inference graph has no training main, nor an optimizer step */
+    T u = t_new("inf", 2);
+    Value *x = input(&u, "x", shp(2, 2, 3));
+    graph_add_output(u.g, "y", NODE(&u, OP_RELU, "relu", none, x), line_span(2));
+    EmitOptions o = {.main = EMIT_MAIN_TRAIN};
+    capture_begin();
+    bool ok = emit(&u, &o);
+    const char *msg = capture_end();
+    ck_assert(!ok);
+    ck_assert_ptr_nonnull(strstr(msg, "a training program needs a training graph"));
+    Value *p = param(&u, "p", shp(1, 3));
+    node_n(&u, OP_SGD_UPDATE, "p", none, 3, (Value *[]){p, p, p});
+    capture_begin();
+    ok = emit(&u, NULL);
+    msg = capture_end();
+    ck_assert(!ok);
+    ck_assert_ptr_nonnull(strstr(msg, "the optimizer step needs a training graph"));
+    t_free(&u);
 }
 END_TEST
 
@@ -804,6 +1664,14 @@ int main(void) {
     tcase_add_loop_test(tc, embed_error, 0, (int)(sizeof embed_errors / sizeof embed_errors[0]));
     tcase_add_test(tc, identifiers);
     tcase_add_test(tc, lenet5_text);
+    tcase_add_test(tc, train_forward_active_batch);
+    tcase_add_loop_test(tc, batchnorm_train, 0, (int)(sizeof bn_cases / sizeof bn_cases[0]));
+    tcase_add_loop_test(tc, conv_grads, 0, (int)(sizeof conv_cases / sizeof conv_cases[0]));
+    tcase_add_loop_test(tc, pool_grads, 0, (int)(sizeof pool_cases / sizeof pool_cases[0]));
+    tcase_add_loop_test(tc, other_grads, 0, G_COUNT);
+    tcase_add_loop_test(tc, sgd_update, 0, (int)(sizeof sgd_cases / sizeof sgd_cases[0]));
+    tcase_add_test(tc, small_net);
+    tcase_add_test(tc, train_mains);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

@@ -1,0 +1,627 @@
+/* Training: parameter initialization (shared with `netc init`), the option
+ * parsing helpers of the runtime's command lines, and netrt_train_main, the
+ * command line of a training program emitted by `netc build --train`.
+ *
+ * The emitted code owns the forward and backward passes and the SGD step
+ * (grad() and update()); this file only drives them: it reads the data,
+ * initializes or loads the parameters, cuts the (shuffled) training set into
+ * batches, reports progress, evaluates on the test set after each epoch, and
+ * writes the parameters or the gradients of one batch. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "netrt.h"
+
+/* ---- parameter initialization ---------------------------------------------- */
+
+void netrt_init_fill(netrt_init_scheme scheme, double fan_in, double fan_out, netrt_rng *r,
+                     float *data, int64_t n) {
+    double a = fan_in + fan_out > 0 ? sqrt(6.0 / (fan_in + fan_out)) : 0.0;
+    double sd = fan_in > 0 ? sqrt(2.0 / fan_in) : 0.0;
+    for (int64_t k = 0; k < n; k++) {
+        switch (scheme) {
+        case NETRT_INIT_ONE: data[k] = 1; break;
+        case NETRT_INIT_XAVIER: data[k] = (float)((2 * netrt_rng_uniform(r) - 1) * a); break;
+        case NETRT_INIT_HE: data[k] = (float)(netrt_rng_normal(r) * sd); break;
+        default: data[k] = 0; break;
+        }
+    }
+}
+
+/* ---- option parsing ------------------------------------------------------------ */
+
+int netrt_opt_next(int argc, char **argv, int *i, const netrt_opt *opts, int nopts, int *which,
+                   const char **val, char *err, size_t errlen) {
+    const char *arg = argv[*i], *eq = strchr(arg, '=');
+    if (!strcmp(arg, "-h")) arg = "--help", eq = NULL;
+    if (strncmp(arg, "--", 2) != 0)
+        return netrt_errorf(err, errlen, "unexpected argument '%s' (see --help)", arg);
+    size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+    *which = -1;
+    for (int k = 0; k < nopts; k++)
+        if (strlen(opts[k].name) == len && strncmp(opts[k].name, arg, len) == 0) *which = k;
+    if (*which < 0) return netrt_errorf(err, errlen, "unknown option '%s' (see --help)", arg);
+    const netrt_opt *o = &opts[*which];
+    *val = eq ? eq + 1 : NULL;
+    if (o->takes_value && !*val) {
+        if (*i + 1 >= argc) return netrt_errorf(err, errlen, "option %s needs a value", o->name);
+        *val = argv[++*i];
+    }
+    if (!o->takes_value && *val)
+        return netrt_errorf(err, errlen, "option %s takes no value", o->name);
+    return 0;
+}
+
+int netrt_opt_int(const char *flag, const char *val, int64_t min, int64_t *out, char *err,
+                  size_t errlen) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(val, &end, 10);
+    if (end == val || *end || errno || v < min) {
+        if (min == 1)
+            return netrt_errorf(err, errlen, "%s needs a positive integer, not '%s'", flag, val);
+        return netrt_errorf(err, errlen, "%s needs an integer >= %lld, not '%s'", flag,
+                            (long long)min, val);
+    }
+    *out = v;
+    return 0;
+}
+
+int netrt_opt_double(const char *flag, const char *val, double min, double *out, char *err,
+                     size_t errlen) {
+    char *end;
+    double v = strtod(val, &end);
+    if (end == val || *end || !isfinite(v) || v < min)
+        return netrt_errorf(err, errlen, "%s needs a number >= %g, not '%s'", flag, min, val);
+    *out = v;
+    return 0;
+}
+
+const char *netrt_prog_name(int argc, char **argv, const char *fallback) {
+    if (argc < 1 || !argv[0] || !argv[0][0]) return fallback ? fallback : "netrt";
+    const char *slash = strrchr(argv[0], '/');
+    return slash && slash[1] ? slash + 1 : argv[0];
+}
+
+/* ---- the trainer ------------------------------------------------------------------ */
+
+enum {
+    O_DATA, O_TRAIN_IMAGES, O_TRAIN_LABELS, O_TEST_IMAGES, O_TEST_LABELS, O_EPOCHS, O_LR,
+    O_MOMENTUM, O_WEIGHT_DECAY, O_SEED, O_LIMIT, O_TEST_LIMIT, O_NO_SHUFFLE, O_LOAD, O_SAVE,
+    O_GRADS_OUT, O_QUIET, O_HELP, O_COUNT
+};
+
+static const netrt_opt train_opts[O_COUNT] = {
+    [O_DATA] = {"--data", true},
+    [O_TRAIN_IMAGES] = {"--train-images", true},
+    [O_TRAIN_LABELS] = {"--train-labels", true},
+    [O_TEST_IMAGES] = {"--test-images", true},
+    [O_TEST_LABELS] = {"--test-labels", true},
+    [O_EPOCHS] = {"--epochs", true},
+    [O_LR] = {"--lr", true},
+    [O_MOMENTUM] = {"--momentum", true},
+    [O_WEIGHT_DECAY] = {"--weight-decay", true},
+    [O_SEED] = {"--seed", true},
+    [O_LIMIT] = {"--limit", true},
+    [O_TEST_LIMIT] = {"--test-limit", true},
+    [O_NO_SHUFFLE] = {"--no-shuffle", false},
+    [O_LOAD] = {"--load", true},
+    [O_SAVE] = {"--save", true},
+    [O_GRADS_OUT] = {"--grads-out", true},
+    [O_QUIET] = {"--quiet", false},
+    [O_HELP] = {"--help", false},
+};
+
+#define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
+
+/* A labelled set of images. */
+typedef struct {
+    char *images_path, *labels_path; /* owned */
+    netrt_array images, labels;
+    int64_t count; /* samples used (after --limit) */
+} dataset;
+
+typedef struct {
+    const netrt_train_model *m;
+    const netrt_model *in; /* m->infer */
+    const char *prog;
+    /* options */
+    const char *data_dir, *load, *save, *grads_out;
+    const char *files[4]; /* --train-images, --train-labels, --test-images, --test-labels */
+    int64_t epochs, limit, test_limit;
+    double lr, momentum, weight_decay;
+    uint64_t seed;
+    bool shuffle, quiet, help;
+    /* data and model facts */
+    dataset train, test;
+    bool has_test;
+    int64_t per;     /* values per input sample */
+    int64_t classes; /* K: the last dimension of train_logits */
+    int64_t *order;  /* the epoch's permutation of the training samples */
+    char err[1024];
+} trainer;
+
+static void dataset_free(dataset *d) {
+    free(d->images_path);
+    free(d->labels_path);
+    netrt_array_free(&d->images);
+    netrt_array_free(&d->labels);
+}
+
+static char *dup_str(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static void usage(const trainer *t, FILE *out) {
+    const netrt_model *in = t->in;
+    char sh[160];
+    fprintf(out,
+            "usage: %s [--data DIR | --train-images F --train-labels F\n"
+            "          [--test-images F --test-labels F]] [--epochs E] [--lr LR] [--momentum M]\n"
+            "          [--weight-decay WD] [--seed S] [--limit N] [--test-limit N] [--no-shuffle]\n"
+            "          [--load FILE] [--save FILE] [--grads-out FILE] [--quiet]\n\n"
+            "Trains the network '%s' (compiled from %s, batch %d) with softmax cross-entropy\n"
+            "and SGD with momentum (PyTorch's CrossEntropyLoss and SGD), then tests it.\n\n"
+            "  --data DIR             IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
+            "                         t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each may be\n"
+            "                         .gz); default " DEFAULT_DATA "\n"
+            "  --train-images FILE    training images (.npy or IDX): float32 [S, ...] or uint8,\n"
+            "                         scaled to [0, 1]\n"
+            "  --train-labels FILE    their class indices (any integer dtype)\n"
+            "  --test-images FILE     test images and labels, evaluated after each epoch\n"
+            "  --test-labels FILE\n"
+            "  --epochs E             passes over the training set (default 1)\n"
+            "  --lr LR                learning rate (default 0.01)\n"
+            "  --momentum M           SGD momentum (default 0.9)\n"
+            "  --weight-decay WD      L2 penalty (default 0)\n"
+            "  --seed S               seeds the initialization and the shuffling (default 1)\n"
+            "  --limit N              train on the first N training images only\n"
+            "  --test-limit N         test on the first N test images only\n"
+            "  --no-shuffle           keep the training images in file order\n"
+            "  --load FILE            start from these safetensors parameters\n"
+            "  --save FILE            write the trained parameters (safetensors)\n"
+            "  --grads-out FILE       write the gradients of the first batch and exit\n"
+            "  --quiet                no progress bar\n"
+            "  --help                 this message\n\n",
+            t->prog, in->name ? in->name : "?", in->source ? in->source : "?", in->batch);
+    for (int i = 0; i < in->ninputs; i++)
+        fprintf(out, "input  %s: %s per sample\n", in->inputs[i].name,
+                netrt_shape_str(in->inputs[i].rank - 1, in->inputs[i].shape + 1, sh, sizeof sh));
+    fprintf(out, "classes: %lld\n", (long long)t->classes);
+}
+
+static int parse_args(trainer *t, int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        int o;
+        const char *val;
+        if (netrt_opt_next(argc, argv, &i, train_opts, O_COUNT, &o, &val, t->err, sizeof t->err))
+            return -1;
+        const char *flag = train_opts[o].name;
+        if (val && !val[0])
+            return netrt_errorf(t->err, sizeof t->err, "option %s needs a non-empty value", flag);
+        int64_t n = 0;
+        int rc = 0;
+        switch (o) {
+        case O_DATA: t->data_dir = val; break;
+        case O_TRAIN_IMAGES: case O_TRAIN_LABELS: case O_TEST_IMAGES: case O_TEST_LABELS:
+            t->files[o - O_TRAIN_IMAGES] = val;
+            break;
+        case O_EPOCHS: rc = netrt_opt_int(flag, val, 0, &t->epochs, t->err, sizeof t->err); break;
+        case O_LR: rc = netrt_opt_double(flag, val, 0, &t->lr, t->err, sizeof t->err); break;
+        case O_MOMENTUM:
+            rc = netrt_opt_double(flag, val, 0, &t->momentum, t->err, sizeof t->err);
+            break;
+        case O_WEIGHT_DECAY:
+            rc = netrt_opt_double(flag, val, 0, &t->weight_decay, t->err, sizeof t->err);
+            break;
+        case O_SEED:
+            rc = netrt_opt_int(flag, val, 0, &n, t->err, sizeof t->err);
+            t->seed = (uint64_t)n;
+            break;
+        case O_LIMIT: rc = netrt_opt_int(flag, val, 1, &t->limit, t->err, sizeof t->err); break;
+        case O_TEST_LIMIT:
+            rc = netrt_opt_int(flag, val, 1, &t->test_limit, t->err, sizeof t->err);
+            break;
+        case O_NO_SHUFFLE: t->shuffle = false; break;
+        case O_LOAD: t->load = val; break;
+        case O_SAVE: t->save = val; break;
+        case O_GRADS_OUT: t->grads_out = val; break;
+        case O_QUIET: t->quiet = true; break;
+        case O_HELP: t->help = true; break;
+        }
+        if (rc < 0) return -1;
+    }
+    if (t->help) return 0;
+    const char **f = t->files;
+    if (t->data_dir && (f[0] || f[1] || f[2] || f[3]))
+        return netrt_errorf(t->err, sizeof t->err,
+                            "--data cannot be combined with --train-images, --train-labels, "
+                            "--test-images or --test-labels");
+    static const char *names[4] = {"--train-images", "--train-labels", "--test-images",
+                                   "--test-labels"};
+    for (int k = 0; k < 4; k++)
+        if (f[k] && !f[k ^ 1])
+            return netrt_errorf(t->err, sizeof t->err, "%s needs %s", names[k], names[k ^ 1]);
+    if (f[2] && !f[0])
+        return netrt_errorf(t->err, sizeof t->err,
+                            "--test-images needs --train-images (or use --data DIR)");
+    if (t->grads_out && t->save)
+        return netrt_errorf(t->err, sizeof t->err,
+                            "--grads-out cannot be combined with --save (it writes the "
+                            "gradients of one batch and trains nothing)");
+    return 0;
+}
+
+/* The path of an IDX file in the data directory: dir/name, or dir/name.gz if
+ * only that exists (malloc'd, NULL after an error). */
+static char *data_file(trainer *t, const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 8;
+    char *p = malloc(n);
+    if (!p) {
+        netrt_errorf(t->err, sizeof t->err, "out of memory");
+        return NULL;
+    }
+    snprintf(p, n, "%s/%s", dir, name);
+    if (access(p, F_OK) == 0) return p;
+    snprintf(p, n, "%s/%s.gz", dir, name);
+    if (access(p, F_OK) == 0) return p;
+    snprintf(p, n, "%s/%s", dir, name);
+    netrt_errorf(t->err, sizeof t->err, "%s: no such file (nor %s.gz)", p, name);
+    free(p);
+    return NULL;
+}
+
+/* Reads a data set's images and labels and checks them against the model:
+ * per-sample shape, as many labels as images, labels in [0, K). */
+static int read_set(trainer *t, dataset *d, const char *what, int64_t limit) {
+    const netrt_tensor *x = &t->in->inputs[0];
+    if (netrt_array_read(d->images_path, &d->images, t->err, sizeof t->err) < 0 ||
+        netrt_check_input(x, &d->images, d->images_path, t->err, sizeof t->err) < 0)
+        return -1;
+    int64_t S = d->images.shape[0];
+    if (S <= 0)
+        return netrt_errorf(t->err, sizeof t->err, "%s: no %s images", d->images_path, what);
+    const char *lp = d->labels_path;
+    netrt_array *l = &d->labels;
+    if (netrt_array_read(lp, l, t->err, sizeof t->err) < 0) return -1;
+    if (!netrt_dtype_is_int(l->dtype) || l->rank != 1)
+        return netrt_errorf(t->err, sizeof t->err,
+                            "%s: labels must be a 1-d integer array, not %s of rank %d", lp,
+                            netrt_dtype_name(l->dtype), l->rank);
+    if (l->shape[0] != S)
+        return netrt_errorf(t->err, sizeof t->err, "%s: %lld labels for %lld images in %s", lp,
+                            (long long)l->shape[0], (long long)S, d->images_path);
+    d->count = limit > 0 && limit < S ? limit : S;
+    for (int64_t s = 0; s < S; s++) {
+        int64_t c = netrt_array_int_at(l, s);
+        if (c < 0 || c >= t->classes)
+            return netrt_errorf(t->err, sizeof t->err,
+                                "%s: label %lld of sample %lld is out of range (the model has %lld "
+                                "classes, 0 to %lld)",
+                                lp, (long long)c, (long long)s, (long long)t->classes,
+                                (long long)t->classes - 1);
+    }
+    return 0;
+}
+
+static int read_data(trainer *t) {
+    static const char *idx_names[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                       "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+    char **slots[4] = {&t->train.images_path, &t->train.labels_path, &t->test.images_path,
+                       &t->test.labels_path};
+    bool from_dir = !t->files[0];
+    const char *dir = t->data_dir ? t->data_dir : DEFAULT_DATA;
+    if (from_dir) {
+        struct stat st;
+        if (stat(dir, &st) != 0 && !t->data_dir)
+            return netrt_errorf(t->err, sizeof t->err,
+                                "no data: %s: %s (Debian's dataset-fashion-mnist; or use --data "
+                                "DIR, or --train-images F --train-labels F)",
+                                dir, strerror(errno));
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+            return netrt_errorf(t->err, sizeof t->err, "--data %s: %s", dir,
+                                stat(dir, &st) != 0 ? strerror(errno) : "not a directory");
+    }
+    /* --grads-out needs no test set. */
+    int nfiles = t->grads_out ? 2 : 4;
+    for (int k = 0; k < nfiles; k++) {
+        if (from_dir) {
+            if (!(*slots[k] = data_file(t, dir, idx_names[k]))) return -1;
+        } else if (t->files[k]) {
+            if (!(*slots[k] = dup_str(t->files[k])))
+                return netrt_errorf(t->err, sizeof t->err, "out of memory");
+        }
+    }
+    if (read_set(t, &t->train, "training", t->limit) < 0) return -1;
+    t->has_test = t->test.images_path != NULL;
+    if (t->has_test && read_set(t, &t->test, "test", t->test_limit) < 0) return -1;
+    return 0;
+}
+
+/* Checks what the runtime relies on in the emitted model. */
+static int check_model(trainer *t) {
+    const netrt_train_model *m = t->m;
+    const netrt_model *in = t->in;
+    if (in->ninputs != 1)
+        return netrt_errorf(t->err, sizeof t->err,
+                            "the model has %d inputs; training needs exactly one", in->ninputs);
+    if (in->batch < 1 || in->noutputs < 1 || !m->train_logits || m->train_logits->rank < 1 ||
+        !m->grad || !m->update || !m->set_batch || !m->grads || !m->inits || !m->labels ||
+        !m->loss || !m->lr || !m->momentum || !m->weight_decay)
+        return netrt_errorf(t->err, sizeof t->err, "the model is not a training program");
+    const netrt_tensor *lg = m->train_logits;
+    t->classes = lg->shape[lg->rank - 1];
+    t->per = netrt_numel(in->inputs[0].rank - 1, in->inputs[0].shape + 1);
+    int64_t out_per = netrt_numel(in->outputs[0].rank - 1, in->outputs[0].shape + 1);
+    if (t->classes < 1 || out_per != t->classes)
+        return netrt_errorf(t->err, sizeof t->err,
+                            "the model's output '%s' has %lld values per sample, its training "
+                            "logits %lld",
+                            in->outputs[0].name, (long long)out_per, (long long)t->classes);
+    return 0;
+}
+
+/* Puts samples idx[0 .. nb) of d into the model's input and labels, zeroing
+ * the rest of the batch, and makes nb the active batch.  idx NULL means
+ * samples first .. first + nb. */
+static void load_batch(trainer *t, const dataset *d, const int64_t *idx, int64_t first, int64_t nb,
+                       bool labels) {
+    const netrt_model *in = t->in;
+    int64_t N = in->batch, per = t->per;
+    float *x = in->inputs[0].data;
+    float *y = labels ? t->m->labels->data : NULL;
+    for (int64_t r = 0; r < nb; r++) {
+        int64_t s = idx ? idx[first + r] : first + r;
+        netrt_array_to_f32(&d->images, per, s, 1, x + r * per);
+        if (y) y[r] = (float)netrt_array_int_at(&d->labels, s);
+    }
+    memset(x + nb * per, 0, (size_t)((N - nb) * per) * sizeof(float));
+    if (y) memset(y + nb, 0, (size_t)(N - nb) * sizeof(float));
+    t->m->set_batch((int)nb);
+}
+
+/* The arg-max of a row (the first on ties). */
+static int64_t arg_max(const float *row, int64_t k) {
+    int64_t c = 0;
+    for (int64_t i = 1; i < k; i++)
+        if (row[i] > row[c]) c = i;
+    return c;
+}
+
+static int64_t param_count(const trainer *t) {
+    int64_t n = 0;
+    for (int i = 0; i < t->in->nparams; i++)
+        if (t->m->grads[i].data) n += netrt_numel(t->in->params[i].rank, t->in->params[i].shape);
+    return n;
+}
+
+/* Parameters: loaded (--load) or initialized from the seed as `netc init`
+ * does: one random stream across the parameters, in order. */
+static int init_params(trainer *t) {
+    const netrt_model *in = t->in;
+    if (t->load) {
+        if (netrt_load_params(in, t->load, t->err, sizeof t->err) < 0) return -1;
+    } else {
+        netrt_rng rng;
+        netrt_rng_seed(&rng, t->seed);
+        for (int i = 0; i < in->nparams; i++) {
+            const netrt_tensor *p = &in->params[i];
+            const netrt_param_init *pi = &t->m->inits[i];
+            netrt_init_fill(pi->scheme, pi->fan_in, pi->fan_out, &rng, p->data,
+                            netrt_numel(p->rank, p->shape));
+        }
+    }
+    if (in->prepare) in->prepare();
+    return 0;
+}
+
+/* --grads-out: one grad() on the first batch in file order; every gradient
+ * is written under its parameter's name. */
+static int write_grads(trainer *t) {
+    const netrt_train_model *m = t->m;
+    const netrt_model *in = t->in;
+    int64_t nb = t->train.count < in->batch ? t->train.count : in->batch;
+    load_batch(t, &t->train, NULL, 0, nb, true);
+    m->grad();
+    netrt_tensor *gs = calloc((size_t)in->nparams + 1, sizeof *gs);
+    if (!gs) return netrt_errorf(t->err, sizeof t->err, "out of memory");
+    int n = 0;
+    for (int i = 0; i < in->nparams; i++) {
+        if (!m->grads[i].data) continue;
+        gs[n] = m->grads[i];
+        gs[n].name = in->params[i].name;
+        gs[n].rank = in->params[i].rank;
+        memcpy(gs[n].shape, in->params[i].shape, sizeof gs[n].shape);
+        n++;
+    }
+    int rc = netrt_st_write(t->grads_out, gs, n, t->err, sizeof t->err);
+    free(gs);
+    if (rc < 0) return -1;
+    printf("wrote the gradients of %d parameter tensors for the first batch (%lld images, loss "
+           "%.6g) to %s\n",
+           n, (long long)nb, (double)m->loss->data[0], t->grads_out);
+    fflush(stdout);
+    return 0;
+}
+
+/* The mean cross-entropy and the accuracy of the inference program (eval
+ * mode) on the test set; log-softmax in double. */
+static void test_pass(trainer *t, double *loss, double *acc) {
+    const netrt_model *in = t->in;
+    const dataset *d = &t->test;
+    int64_t N = in->batch, K = t->classes, correct = 0;
+    double sum = 0;
+    if (in->prepare) in->prepare(); /* derived values of the updated parameters */
+    for (int64_t s0 = 0; s0 < d->count; s0 += N) {
+        int64_t nb = d->count - s0 < N ? d->count - s0 : N;
+        load_batch(t, d, NULL, s0, nb, false);
+        in->run();
+        for (int64_t r = 0; r < nb; r++) {
+            const float *row = in->outputs[0].data + r * K;
+            int64_t y = netrt_array_int_at(&d->labels, s0 + r);
+            double mx = row[0];
+            for (int64_t k = 1; k < K; k++)
+                if (row[k] > mx) mx = row[k];
+            double se = 0;
+            for (int64_t k = 0; k < K; k++) se += exp((double)row[k] - mx);
+            sum += mx + log(se) - (double)row[y];
+            correct += arg_max(row, K) == y;
+        }
+    }
+    *loss = sum / (double)d->count;
+    *acc = 100.0 * (double)correct / (double)d->count;
+}
+
+static void print_header(const trainer *t) {
+    const netrt_model *in = t->in;
+    char sh[160];
+    printf("training %s (%s): %lld parameters, batch %d; %lld training images %s",
+           in->name ? in->name : "?", in->source ? in->source : "?", (long long)param_count(t),
+           in->batch, (long long)t->train.count,
+           netrt_shape_str(in->inputs[0].rank - 1, in->inputs[0].shape + 1, sh, sizeof sh));
+    if (t->has_test) printf(", %lld test images", (long long)t->test.count);
+    printf("; %lld epoch%s, lr %g, momentum %g, weight decay %g, seed %llu%s; ",
+           (long long)t->epochs, t->epochs == 1 ? "" : "s", t->lr, t->momentum, t->weight_decay,
+           (unsigned long long)t->seed, t->shuffle ? "" : ", no shuffling");
+    if (t->load)
+        printf("weights from %s\n", t->load);
+    else
+        printf("weights initialized from the seed\n");
+    fflush(stdout);
+}
+
+static int train(trainer *t) {
+    const netrt_train_model *m = t->m;
+    const netrt_model *in = t->in;
+    int64_t S = t->train.count, N = in->batch, K = t->classes;
+    *m->lr = (float)t->lr;
+    *m->momentum = (float)t->momentum;
+    *m->weight_decay = (float)t->weight_decay;
+    if (!(t->order = malloc((size_t)S * sizeof *t->order)))
+        return netrt_errorf(t->err, sizeof t->err, "out of memory");
+    netrt_rng shuffle_rng;
+    netrt_rng_seed(&shuffle_rng, t->seed + 1); /* a stream apart from the initialization's */
+    bool show = !t->quiet && isatty(fileno(stderr));
+    print_header(t);
+    for (int64_t e = 1; e <= t->epochs; e++) {
+        double start = netrt_now();
+        for (int64_t s = 0; s < S; s++) t->order[s] = s;
+        if (t->shuffle)
+            for (int64_t s = S - 1; s > 0; s--) {
+                int64_t j = (int64_t)netrt_rng_below(&shuffle_rng, (uint64_t)s + 1);
+                int64_t tmp = t->order[s];
+                t->order[s] = t->order[j];
+                t->order[j] = tmp;
+            }
+        char label[64], extra[64];
+        netrt_progress bar;
+        snprintf(label, sizeof label, "epoch %lld/%lld", (long long)e, (long long)t->epochs);
+        if (show) netrt_progress_start(&bar, label, S);
+        double loss_sum = 0;
+        int64_t correct = 0, batch = 0;
+        for (int64_t s0 = 0; s0 < S; s0 += N) {
+            int64_t nb = S - s0 < N ? S - s0 : N;
+            batch++;
+            load_batch(t, &t->train, t->order, s0, nb, true);
+            m->grad();
+            float loss = m->loss->data[0];
+            if (!isfinite(loss)) {
+                if (show) fputc('\n', stderr);
+                return netrt_errorf(t->err, sizeof t->err,
+                                    "the loss is %s at epoch %lld, batch %lld (try a smaller --lr)",
+                                    isnan(loss) ? "NaN" : "infinite", (long long)e,
+                                    (long long)batch);
+            }
+            m->update();
+            loss_sum += (double)loss * (double)nb;
+            for (int64_t r = 0; r < nb; r++)
+                correct += arg_max(m->train_logits->data + r * K, K) == (int64_t)m->labels->data[r];
+            if (show) {
+                snprintf(extra, sizeof extra, "loss %.3f acc %.1f%%", loss_sum / (double)(s0 + nb),
+                         100.0 * (double)correct / (double)(s0 + nb));
+                netrt_progress_update(&bar, s0 + nb, extra);
+            }
+        }
+        double secs = netrt_now() - start;
+        if (show) netrt_progress_finish(&bar, extra);
+        printf("epoch %lld/%lld: train loss %.4f, train accuracy %.2f%%, %.0f images/s",
+               (long long)e, (long long)t->epochs, loss_sum / (double)S,
+               100.0 * (double)correct / (double)S, secs > 0 ? (double)S / secs : 0.0);
+        if (t->has_test) {
+            double tl, ta;
+            test_pass(t, &tl, &ta);
+            printf("; test loss %.4f, test accuracy %.2f%% (%lld images)", tl, ta,
+                   (long long)t->test.count);
+        }
+        printf("\n");
+        fflush(stdout);
+    }
+    if (t->epochs == 0 && t->has_test) {
+        double tl, ta;
+        test_pass(t, &tl, &ta);
+        printf("test loss %.4f, test accuracy %.2f%% (%lld images)\n", tl, ta,
+               (long long)t->test.count);
+    }
+    if (t->save) {
+        if (netrt_st_write(t->save, in->params, in->nparams, t->err, sizeof t->err) < 0) return -1;
+        printf("saved %d parameter tensors to %s\n", in->nparams, t->save);
+    }
+    fflush(stdout);
+    return 0;
+}
+
+/* Fails now rather than after training if path cannot be written (its
+ * directory is missing, say); leaves nothing behind. */
+static int check_writable(trainer *t, const char *path) {
+    char *tmp;
+    FILE *f = netrt_atomic_open(path, &tmp, t->err, sizeof t->err);
+    if (!f) return -1;
+    netrt_atomic_close(f, tmp, path, false, NULL, 0);
+    return 0;
+}
+
+static int run_trainer(trainer *t, int argc, char **argv) {
+    if (check_model(t) < 0 || parse_args(t, argc, argv) < 0) return -1;
+    if (t->help) {
+        usage(t, stdout);
+        return 0;
+    }
+    if (read_data(t) < 0) return -1;
+    if ((t->save && check_writable(t, t->save) < 0) ||
+        (t->grads_out && check_writable(t, t->grads_out) < 0))
+        return -1;
+    if (t->m->reset_state) t->m->reset_state();
+    if (init_params(t) < 0) return -1;
+    if (t->grads_out) return write_grads(t);
+    return train(t);
+}
+
+int netrt_train_main(int argc, char **argv, const netrt_train_model *m) {
+    trainer t = {
+        .m = m, .in = m->infer, .epochs = 1, .lr = 0.01, .momentum = 0.9, .seed = 1,
+        .shuffle = true,
+    };
+    t.prog = netrt_prog_name(argc, argv, m->infer->name);
+    if (m->infer->init && m->infer->init() != 0) {
+        fprintf(stderr, "%s: error: cannot initialize the model (out of memory?)\n", t.prog);
+        return 1;
+    }
+    int rc = run_trainer(&t, argc, argv);
+    if (rc < 0) {
+        fflush(stdout);
+        fprintf(stderr, "%s: error: %s\n", t.prog, t.err);
+    }
+    dataset_free(&t.train);
+    dataset_free(&t.test);
+    free(t.order);
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,449 @@
+#!/usr/bin/python3
+"""Generate the golden training data of netc from PyTorch.
+
+Run with Debian's python (it has python3-torch and python3-torchvision):
+
+    /usr/bin/python3 tests/golden_train/gen.py              # every case
+    /usr/bin/python3 tests/golden_train/gen.py --only CASE  # one case (repeatable)
+    /usr/bin/python3 tests/golden_train/gen.py --list       # case names
+
+The output is committed; the tests only read it and never run this script.
+Every case is seeded from its name (a `_partial` variant from the name of
+the case it varies), so regenerating one case or all gives the same bytes.
+The safetensors writer and reader, Params, param_list and the batchnorm
+randomization come from tests/golden/gen.py, so both suites share one
+convention.
+
+Layout of one case, tests/golden_train/<case>/:
+
+    model.net                  the netc program (one input, one output: the
+                               logits)
+    config                     `batch B`, `lr LR`, `momentum M`,
+                               `weight_decay WD`, one per line
+    weights.safetensors        initial parameters, float32, under netc's
+                               names (state_dict keys without
+                               num_batches_tracked; batchnorm running stats
+                               included and random)
+    train_images.npy           float32 [S, C, H, W] (or [S, D]), S = 2B or
+                               2B - 1 samples
+    train_labels.npy           int64 [S]
+    expected_loss.npy          float32 [1]: mean cross-entropy on the first
+                               batch (samples 0..B-1), batchnorm in training
+                               mode
+    expected_grads.safetensors the gradient of that loss for every parameter
+                               (no running stats), before any update; the
+                               weight decay term is NOT included
+    expected_params.safetensors every entry of weights.safetensors after two
+                               SGD steps: step 1 on samples 0..B-1, step 2 on
+                               samples B..S-1 (B - 1 samples when S = 2B - 1)
+
+The two steps are PyTorch's: model.train(), nn.CrossEntropyLoss() (the mean
+over the batch), torch.optim.SGD(params, lr, momentum, weight_decay) over
+every parameter (weights, biases, batchnorm weights and biases alike), the
+batchnorm's momentum 0.1 with the unbiased variance in running_var. They run
+in float64 (model.double(), float32 data widened) from the float32 files,
+and the results are rounded to float32.
+"""
+
+import argparse
+import copy
+import importlib.util
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+EXAMPLES = os.path.join(ROOT, "examples")
+
+
+def _load_golden():
+    path = os.path.join(ROOT, "tests", "golden", "gen.py")
+    spec = importlib.util.spec_from_file_location("netc_golden_gen", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_golden = _load_golden()
+write_safetensors = _golden.write_safetensors
+read_safetensors = _golden.read_safetensors
+param_list = _golden.param_list
+Params = _golden.Params
+randomize_batchnorm = _golden.randomize_batchnorm
+seed_of = _golden.seed_of
+clean_dir = _golden.clean_dir
+write_text = _golden.write_text
+
+
+# --------------------------------------------------------------------- cases
+
+class TrainCase:
+    """name: directory; net: program text; in_shape: per-sample input shape;
+    classes: number of logits; build(): module whose state_dict keys are
+    netc's names; forward(module, x) -> logits, written with
+    torch.nn.functional / the modules so it states PyTorch's semantics;
+    batch: B; samples: S (2B or 2B - 1); init(module): weight init after
+    PyTorch's default; input_fn(generator, shape): the images (default
+    randn); seed_name: the name seeding weights and data (default name);
+    lr, momentum, weight_decay: SGD's."""
+
+    def __init__(self, name, net, in_shape, classes, build, forward, batch,
+                 samples=None, init=None, input_fn=None, seed_name=None,
+                 lr=0.05, momentum=0.9, weight_decay=0.0005):
+        self.name = name
+        self.net = net
+        self.in_shape = list(in_shape)
+        self.classes = classes
+        self.build = build
+        self.forward = forward
+        self.batch = batch
+        self.samples = 2 * batch if samples is None else samples
+        assert batch < self.samples <= 2 * batch
+        self.init = init
+        self.input_fn = input_fn
+        self.seed_name = seed_name or name
+        self.lr = lr
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+
+
+CASES = []
+
+
+def case(*args, **kw):
+    CASES.append(TrainCase(*args, **kw))
+
+
+def read_example(name):
+    with open(os.path.join(EXAMPLES, name)) as f:
+        return f.read()
+
+
+def init_xavier(module):
+    """netc's scheme for layers not followed by relu: Glorot uniform, gain 1
+    (the biases keep PyTorch's default init, so they are not zero)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+
+
+def init_he_fan_in(module):
+    """netc's scheme for convs followed by relu: He normal, fan_in."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+
+
+def images_bordered(gen, shape):
+    """Fashion-MNIST-like: uniform [0, 1) with a black 3-pixel border."""
+    x = torch.rand(shape, generator=gen)
+    x[..., :3, :] = 0
+    x[..., -3:, :] = 0
+    x[..., :, :3] = 0
+    x[..., :, -3:] = 0
+    return x
+
+
+# LeNet-5 -------------------------------------------------------------------------
+
+
+def lenet5_build():
+    return Params([("conv0", nn.Conv2d(1, 6, 5, padding=2)),
+                   ("conv1", nn.Conv2d(6, 16, 5)),
+                   ("conv2", nn.Conv2d(16, 120, 5)),
+                   ("linear0", nn.Linear(120, 84)),
+                   ("linear1", nn.Linear(84, 10))])
+
+
+def lenet5_forward(m, x):
+    x = F.avg_pool2d(torch.tanh(m["conv0"](x)), 2)
+    x = F.avg_pool2d(torch.tanh(m["conv1"](x)), 2)
+    x = torch.flatten(torch.tanh(m["conv2"](x)), 1)
+    x = torch.tanh(m["linear0"](x))
+    return m["linear1"](x)
+
+
+case("lenet5", read_example("lenet5.net"), [1, 28, 28], 10,
+     build=lenet5_build, forward=lenet5_forward, batch=4,
+     init=init_xavier, input_fn=images_bordered)
+
+# conv, batchnorm, relu, maxpool, residual add, global_avgpool, linear -------------
+
+SMALL_BN_RESIDUAL_NET = """\
+# training golden test: conv, batchnorm, relu, maxpool, a basic block with an
+# identity shortcut (residual +), global_avgpool, flatten, linear.
+# Parameters: conv0, batchnorm0, block1.conv0, block1.batchnorm0,
+# block1.conv1, block1.batchnorm1, basic0.conv0, ..., fc.
+# The convs feeding a batchnorm have no bias: in training mode its gradient
+# would be zero up to rounding, which no relative tolerance can check.
+block basic(x) {
+    c = channels(x);
+    y = conv(x, c, 3, pad = 1, bias = false) |> batchnorm |> relu;
+    y = conv(y, c, 3, pad = 1, bias = false) |> batchnorm;
+    return x + y |> relu;
+}
+
+net small_bn_residual {
+    input image: [3, 8, 8];
+    x = conv(image, 6, 3, pad = 1, bias = false) |> batchnorm |> relu |> maxpool(2);
+    x = basic(x) as "block1";
+    x = basic(x);
+    x = global_avgpool(x) |> flatten;
+    output logits = linear(x, 10) as "fc";
+}
+"""
+
+
+def small_bn_residual_build():
+    mods = [("conv0", nn.Conv2d(3, 6, 3, padding=1, bias=False)),
+            ("batchnorm0", nn.BatchNorm2d(6))]
+    for b in ("block1", "basic0"):
+        mods += [(b + ".conv0", nn.Conv2d(6, 6, 3, padding=1, bias=False)),
+                 (b + ".batchnorm0", nn.BatchNorm2d(6)),
+                 (b + ".conv1", nn.Conv2d(6, 6, 3, padding=1, bias=False)),
+                 (b + ".batchnorm1", nn.BatchNorm2d(6))]
+    mods.append(("fc", nn.Linear(6, 10)))
+    return Params(mods)
+
+
+def small_bn_residual_forward(m, x):
+    x = F.max_pool2d(F.relu(m["batchnorm0"](m["conv0"](x))), 2)
+    for b in ("block1", "basic0"):
+        y = F.relu(m[b + ".batchnorm0"](m[b + ".conv0"](x)))
+        y = m[b + ".batchnorm1"](m[b + ".conv1"](y))
+        x = F.relu(x + y)
+    x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+    return m["fc"](x)
+
+
+for _name, _samples in [("small_bn_residual", 8), ("small_bn_residual_partial", 7)]:
+    case(_name, SMALL_BN_RESIDUAL_NET, [3, 8, 8], 10,
+         build=small_bn_residual_build, forward=small_bn_residual_forward,
+         batch=4, samples=_samples, init=init_he_fan_in,
+         seed_name="small_bn_residual")
+
+# gates: sigmoid, softmax, avgpool, mul; an MLP with sigmoid and tanh ------------
+
+MLP_NET = """\
+# training golden test: tensor * tensor (a [C, 1, 1] gate broadcast, and a
+# same-shape product whose operands both depend on x), sigmoid, softmax over
+# channels, avgpool, then an MLP with sigmoid and tanh.
+net mlp_sigmoid_softmax {
+    input x: [2, 4, 4];
+    x = x * (global_avgpool(x) |> sigmoid);    # channel gate
+    x = x * softmax(x) |> avgpool(2);          # attention over channels: [2, 2, 2]
+    h = flatten(x) |> linear(16) |> sigmoid;
+    h = linear(h, 12) |> tanh;
+    output logits = linear(h, 5);
+}
+"""
+
+
+def mlp_build():
+    return Params([("linear0", nn.Linear(8, 16)),
+                   ("linear1", nn.Linear(16, 12)),
+                   ("linear2", nn.Linear(12, 5))])
+
+
+def mlp_forward(m, x):
+    x = x * torch.sigmoid(F.adaptive_avg_pool2d(x, 1))
+    x = F.avg_pool2d(x * F.softmax(x, dim=1), 2)
+    h = torch.sigmoid(m["linear0"](torch.flatten(x, 1)))
+    h = torch.tanh(m["linear1"](h))
+    return m["linear2"](h)
+
+
+case("mlp_sigmoid_softmax", MLP_NET, [2, 4, 4], 5,
+     build=mlp_build, forward=mlp_forward, batch=3, init=init_xavier,
+     input_fn=lambda g, shape: torch.randn(shape, generator=g) * 1.5 + 0.3)
+
+CASE_NAMES = [c.name for c in CASES]
+
+
+# ---------------------------------------------------------------- training
+
+def train_two_steps(c, m0, x, y, dtype):
+    """Two SGD steps from a copy of m0 in dtype. Returns (loss on batch 1,
+    loss on batch 2, [(param, grad on batch 1)], [(name, value)] after the
+    two steps, [(param, grad on batch 2)]); all in state_dict order."""
+    m = copy.deepcopy(m0).to(dtype)
+    m.train()
+    x = x.to(dtype)
+    names = dict(m.named_parameters())
+    order = [k for k, _ in param_list(m) if k in names]
+    opt = torch.optim.SGD(m.parameters(), lr=c.lr, momentum=c.momentum,
+                          weight_decay=c.weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    losses, grads = [], []
+    for lo, hi in [(0, c.batch), (c.batch, c.samples)]:
+        opt.zero_grad()
+        loss = loss_fn(c.forward(m, x[lo:hi]), y[lo:hi])
+        loss.backward()
+        losses.append(loss.detach().clone())
+        grads.append([(k, names[k].grad.detach().clone()) for k in order])
+        opt.step()
+    params = [(k, v.detach().clone()) for k, v in param_list(m)]
+    return losses[0], losses[1], grads[0], params, grads[1]
+
+
+def batchnorm_inputs(c, m0, x):
+    """{batchnorm name: its input} for a float64 forward of x in train mode
+    (on a copy; running stats of m0 untouched)."""
+    m = copy.deepcopy(m0).double()
+    m.train()
+    seen = {}
+    for name, mod in m.named_modules():
+        if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            mod.register_forward_hook(
+                lambda mod, inp, out, name=name: seen.__setitem__(name, inp[0].detach()))
+    with torch.no_grad():
+        c.forward(m, x.double())
+    return seen
+
+
+def check_by_hand(c, m0, x, y, loss1, grads1, params, grads2):
+    """Recompute the two steps with the documented formulas: SGD with
+    momentum (no dampening, no Nesterov) and weight decay added to the
+    gradient; batchnorm running stats with momentum 0.1, the biased batch
+    variance normalizing and the unbiased one entering running_var."""
+    p0 = {k: v.double() for k, v in param_list(m0)}
+    g1, g2 = dict(grads1), dict(grads2)
+    expect = dict(p0)
+    for k in g1:
+        d1 = g1[k] + c.weight_decay * p0[k]
+        buf = d1
+        p1 = p0[k] - c.lr * buf
+        d2 = g2[k] + c.weight_decay * p1
+        buf = c.momentum * buf + d2
+        expect[k] = p1 - c.lr * buf
+    # running stats: the batchnorm inputs of step 1 come from p0, of step 2
+    # from the parameters after step 1
+    m1 = copy.deepcopy(m0).double()
+    with torch.no_grad():
+        for k, p in m1.named_parameters():
+            p.sub_(c.lr * (g1[k] + c.weight_decay * p0[k]))
+    for m, lo, hi in [(m0, 0, c.batch), (m1, c.batch, c.samples)]:
+        for name, t in batchnorm_inputs(c, m, x[lo:hi]).items():
+            dims = [0] + list(range(2, t.dim()))
+            n = t.numel() // t.shape[1]
+            mean = t.mean(dims)
+            var = t.var(dims, unbiased=False) * n / (n - 1)
+            rm, rv = name + ".running_mean", name + ".running_var"
+            expect[rm] = 0.9 * expect[rm] + 0.1 * mean
+            expect[rv] = 0.9 * expect[rv] + 0.1 * var
+    for k, v in params:
+        err = float((expect[k] - v).abs().max())
+        assert err < 1e-12 * (1 + float(v.abs().max())), (c.name, k, err)
+    # the loss: mean cross-entropy by hand
+    m = copy.deepcopy(m0).double()
+    m.train()
+    logits = c.forward(m, x[:c.batch].double())
+    lse = torch.logsumexp(logits, 1)
+    hand = (lse - logits[torch.arange(c.batch), y[:c.batch]]).mean()
+    assert abs(float(hand - loss1)) < 1e-12, (c.name, float(hand), float(loss1))
+
+
+def rel_err(pairs_a, pairs_b):
+    """Largest |a - b| / max|b| over tensors (b the reference)."""
+    worst = 0.0
+    for (ka, a), (kb, b) in zip(pairs_a, pairs_b):
+        assert ka == kb
+        scale = float(b.abs().max())
+        if scale > 0:
+            worst = max(worst, float((a.double() - b).abs().max()) / scale)
+    return worst
+
+
+# ---------------------------------------------------------------- generation
+
+def to_f32(pairs):
+    return [(k, v.float().numpy().astype("<f4")) for k, v in pairs]
+
+
+def check_safetensors(path, pairs):
+    back = read_safetensors(path)
+    assert list(back) == [k for k, _ in pairs], path
+    for k, v in pairs:
+        assert back[k].shape == v.shape and np.array_equal(back[k], v), (path, k)
+        assert np.all(np.isfinite(back[k])), (path, k)
+
+
+def generate(c):
+    d = os.path.join(HERE, c.name)
+    clean_dir(d)
+    torch.manual_seed(seed_of(c.seed_name))
+    gen = torch.Generator().manual_seed(seed_of(c.seed_name) + 1)
+
+    m = c.build()                      # float32, PyTorch's default init
+    if c.init:
+        c.init(m)
+    randomize_batchnorm(m, gen)
+    weights = to_f32(param_list(m))
+
+    full = [2 * c.batch] + c.in_shape
+    x = (c.input_fn(gen, full) if c.input_fn else torch.randn(full, generator=gen)).float()
+    y = torch.randint(0, c.classes, [2 * c.batch], generator=gen, dtype=torch.int64)
+    x, y = x[:c.samples].contiguous(), y[:c.samples].contiguous()
+
+    loss1, loss2, grads, params, grads2 = train_two_steps(c, m, x, y, torch.float64)
+    check_by_hand(c, m, x, y, loss1, grads, params, grads2)
+    pnames = set(dict(m.named_parameters()))
+    assert [k for k, _ in grads] == [k for k, _ in weights if k in pnames]
+    assert [k for k, _ in params] == [k for k, _ in weights]
+
+    write_text(os.path.join(d, "model.net"), c.net)
+    write_text(os.path.join(d, "config"),
+               f"batch {c.batch}\nlr {c.lr}\nmomentum {c.momentum}\n"
+               f"weight_decay {c.weight_decay}\n")
+    files = [("weights.safetensors", weights),
+             ("expected_grads.safetensors", to_f32(grads)),
+             ("expected_params.safetensors", to_f32(params))]
+    for f, pairs in files:
+        write_safetensors(os.path.join(d, f), pairs)
+        check_safetensors(os.path.join(d, f), pairs)
+    arrays = [("train_images.npy", x.numpy().astype("<f4")),
+              ("train_labels.npy", y.numpy().astype("<i8")),
+              ("expected_loss.npy", np.array([float(loss1)], dtype="<f4"))]
+    for f, a in arrays:
+        np.save(os.path.join(d, f), a)
+        back = np.load(os.path.join(d, f))
+        assert back.dtype == a.dtype and np.array_equal(back, a), f
+
+    # PyTorch's own float32 run from the same files: a floor for tolerances
+    l32, _, g32, p32, _ = train_two_steps(c, m, x, y, torch.float32)
+    moved = rel_err([(k, torch.from_numpy(v)) for k, v in weights], params)
+    size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
+    print(f"{c.name:26s} S={c.samples} B={c.batch} params={len(weights):2d} "
+          f"loss={float(loss1):.5f},{float(loss2):.5f} "
+          f"max|g|={max(float(v.abs().max()) for _, v in grads):.3g} "
+          f"moved={moved:.3g} f32err: loss {abs(float(l32) - float(loss1)):.1g} "
+          f"grads {rel_err(g32, grads):.1g} params {rel_err(p32, params):.1g} "
+          f"{size} bytes")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", action="append", metavar="CASE",
+                    help="generate only this case (repeatable)")
+    ap.add_argument("--list", action="store_true", help="list the cases")
+    args = ap.parse_args()
+    if args.list:
+        print("\n".join(CASE_NAMES))
+        return
+    only = args.only or CASE_NAMES
+    for n in only:
+        if n not in CASE_NAMES:
+            sys.exit(f"gen.py: unknown case {n!r}")
+    torch.set_num_threads(1)
+    for c in CASES:
+        if c.name in only:
+            generate(c)
+
+
+if __name__ == "__main__":
+    main()

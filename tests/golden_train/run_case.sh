@@ -1,0 +1,20 @@
+#!/bin/sh
+# Runs one golden training case against PyTorch's numbers:
+#   1. --grads-out: the loss and every gradient on the first batch;
+#   2. --epochs 1 --no-shuffle --save: every parameter (running statistics
+#      included) after one SGD-momentum step per batch, both batches in order.
+#   run_case.sh NETC NPYCMP STCMP CASE_DIR WORK_DIR -O0|-O2
+set -eu
+netc=$1 npycmp=$2 stcmp=$3 dir=$4 work=$5 opt=$6
+rm -rf "$work" && mkdir -p "$work"
+conf() { sed -n "s/^$1 //p" "$dir/config"; }
+"$netc" build --train "$dir/model.net" -o "$work/trainer" --batch "$(conf batch)" "$opt"
+set -- --train-images "$dir/train_images.npy" --train-labels "$dir/train_labels.npy" \
+    --load "$dir/weights.safetensors" --lr "$(conf lr)" --momentum "$(conf momentum)" \
+    --weight-decay "$(conf weight_decay)" --no-shuffle --quiet
+"$work/trainer" "$@" --grads-out "$work/grads.safetensors" | tee "$work/grads.log"
+loss=$(sed -n 's/.*loss \([^)]*\)).*/\1/p' "$work/grads.log")
+"$npycmp" "--value=$loss" "$dir/expected_loss.npy" 1e-4
+"$stcmp" "$work/grads.safetensors" "$dir/expected_grads.safetensors" 1e-4
+"$work/trainer" "$@" --epochs 1 --save "$work/params.safetensors"
+"$stcmp" "$work/params.safetensors" "$dir/expected_params.safetensors" 1e-4

@@ -1,0 +1,70 @@
+/* stcmp: compares the tensors of two safetensors files the way the golden
+ * training tests judge agreement with PyTorch.
+ *
+ *   stcmp got.safetensors expected.safetensors [tol]
+ *
+ * Every tensor of the expected file must be in got, with the same shape;
+ * each passes when its largest absolute difference is at most tol (default
+ * 1e-4) times its scale, the largest absolute expected value.  Prints a line
+ * per tensor; exit 0 if all pass. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "netrt.h"
+
+static double at(const netrt_st_entry *e, int64_t i) {
+    if (e->dtype == NETRT_F64) return ((const double *)e->data)[i];
+    float f;
+    memcpy(&f, (const char *)e->data + 4 * i, 4);
+    return f;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3 || argc > 4) {
+        fprintf(stderr, "usage: stcmp got.safetensors expected.safetensors [tol]\n");
+        return 2;
+    }
+    double tol = argc == 4 ? atof(argv[3]) : 1e-4;
+    netrt_st_file got, want;
+    char err[512];
+    if (netrt_st_open(argv[1], &got, err, sizeof err) != 0 || netrt_st_open(argv[2], &want, err, sizeof err) != 0) {
+        fprintf(stderr, "stcmp: %s\n", err);
+        return 1;
+    }
+    int failed = 0;
+    for (int t = 0; t < want.count; t++) {
+        const netrt_st_entry *w = &want.entries[t], *g = netrt_st_find(&got, w->name);
+        char b1[128], b2[128];
+        if (!g) {
+            printf("%-40s missing from %s: FAIL\n", w->name, argv[1]);
+            failed++;
+            continue;
+        }
+        bool same = g->rank == w->rank && (g->dtype == NETRT_F32 || g->dtype == NETRT_F64) &&
+                    (w->dtype == NETRT_F32 || w->dtype == NETRT_F64);
+        for (int i = 0; same && i < w->rank; i++) same = g->shape[i] == w->shape[i];
+        if (!same) {
+            printf("%-40s shape %s %s, expected %s %s: FAIL\n", w->name, netrt_shape_str(g->rank, g->shape, b1, sizeof b1),
+                   netrt_dtype_name(g->dtype), netrt_shape_str(w->rank, w->shape, b2, sizeof b2), netrt_dtype_name(w->dtype));
+            failed++;
+            continue;
+        }
+        int64_t n = netrt_numel(w->rank, w->shape);
+        double scale = 0, worst = 0;
+        for (int64_t i = 0; i < n; i++) {
+            scale = fmax(scale, fabs(at(w, i)));
+            double d = fabs(at(g, i) - at(w, i));
+            if (!(d <= worst)) worst = isnan(d) ? INFINITY : d;
+        }
+        if (scale == 0) scale = 1;
+        bool ok = worst <= tol * scale;
+        printf("%-40s %8lld values, max abs diff %.3g, scale %.3g, relative %.3g: %s\n", w->name, (long long)n, worst,
+               scale, worst / scale, ok ? "ok" : "FAIL");
+        failed += !ok;
+    }
+    netrt_st_close(&got);
+    netrt_st_close(&want);
+    return failed ? 1 : 0;
+}
