@@ -1,0 +1,270 @@
+#!/usr/bin/python3
+"""netc's zoo against torchvision: every model at full size, same weights, same input.
+
+    tools/conformance.py [--models a,b] [--opt O0,O2] [--netc PATH] [--work DIR] [--keep]
+    tools/conformance.py names [--models a,b]
+
+For each zoo model that torchvision has (examples/<model>.net), the run
+  1. instantiates torchvision.models.<model>() with its random initialization
+     (torch.manual_seed(SEED)) and gives every batchnorm a random affine map and
+     running statistics (tools/torch2safetensors.py --randomize-bn);
+  2. checks that `netc params examples/<model>.net` lists the state_dict's keys
+     and shapes, in order (num_batches_tracked left out);
+  3. draws one input [1, 3, 224, 224] ~ N(0, 1) (seed SEED + 2) and computes
+     the reference output in eval mode under torch.no_grad in float64, from
+     the same float32 weights and input;
+  4. builds the program with `netc build -O0` and `-O2`, runs it with the
+     weights as safetensors, and compares: the largest absolute difference
+     divided by the reference output's scale (its largest absolute value) must
+     be at most 1e-4, as in the golden tests.
+It prints a table (parameters, PyTorch's own float32 error against the float64
+reference for scale, netc's error, build and run times for each level) and
+exits with status 1 if any model fails.  `make conformance` runs it.
+
+`names` writes tests/golden/<model>_names/expected_params.txt (`name [shape]`
+per line, the state_dict order) for the given models, by default every zoo
+model but resnet18, whose list tests/golden/gen.py writes.
+
+Needs Debian's python3-torch and python3-torchvision: run with /usr/bin/python3.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import torch2safetensors as t2s  # noqa: E402
+
+# The zoo models torchvision has, in the order the run takes them.
+MODELS = ["resnet18", "resnet34", "resnet50", "resnext50_32x4d", "vgg16", "vgg16_bn"]
+INPUT_SHAPE = [1, 3, 224, 224]
+TOLERANCE = 1e-4
+
+
+def shape_str(shape):
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def params_text(params):
+    return "".join(f"{k} {shape_str(v.shape)}\n" for k, v in params)
+
+
+def make_model(name, seed):
+    """The torchvision model with random weights and batchnorms, in eval mode."""
+    m = t2s.torchvision_model(name, seed)
+    t2s.randomize_batchnorm(m.state_dict(keep_vars=False), torch.Generator().manual_seed(seed + 1))
+    return m.eval()
+
+
+def parse_models(text):
+    models = [m for m in text.split(",") if m] if text else list(MODELS)
+    for m in models:
+        if m not in MODELS:
+            sys.exit(f"conformance: unknown model '{m}' (the zoo models torchvision has: {', '.join(MODELS)})")
+    return models
+
+
+# ------------------------------------------------------------------------ names
+
+def cmd_names(args):
+    models = parse_models(args.models) if args.models else [m for m in MODELS if m != "resnet18"]
+    for name in models:
+        m = t2s.torchvision_model(name, 0)
+        params = t2s.float_params(m.state_dict(), warn=False)
+        d = os.path.join(ROOT, "tests", "golden", f"{name}_names")
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, "expected_params.txt")
+        with open(path, "w") as f:
+            f.write(params_text(params))
+        print(f"{os.path.relpath(path, ROOT)}: {len(params)} tensors")
+    return 0
+
+
+# -------------------------------------------------------------------------- run
+
+def run(cmd, timeout):
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), time.perf_counter() - t0
+
+
+def tail(text, n=6):
+    lines = text.strip().splitlines()
+    return "\n".join("    " + line for line in lines[-n:])
+
+
+def conform(name, args, opts):
+    """Runs one model; returns a result dict for the table."""
+    res = {"model": name, "ok": True, "notes": []}
+    net = os.path.join(ROOT, "examples", f"{name}.net")
+    work = os.path.join(args.work, name)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+
+    def fail(msg):
+        res["ok"] = False
+        res["notes"].append(msg)
+        return res
+
+    m = make_model(name, args.seed)
+    res["params"] = sum(p.numel() for p in m.parameters())
+    params = t2s.float_params(m.state_dict(), warn=False)
+
+    # 1. The names and shapes netc finds in the program are torchvision's.
+    rc, out, _ = run([args.netc, "params", net], 600)
+    if rc != 0:
+        return fail(f"netc params failed (status {rc}):\n{tail(out)}")
+    want = params_text(params)
+    if out != want:
+        got_lines, want_lines = out.splitlines(), want.splitlines()
+        for i in range(max(len(got_lines), len(want_lines))):
+            g = got_lines[i] if i < len(got_lines) else "(none)"
+            w = want_lines[i] if i < len(want_lines) else "(none)"
+            if g != w:
+                return fail(f"parameter {i}: netc has '{g}', torchvision '{w}'")
+
+    # 2. Weights, input, the float64 reference (and PyTorch's float32 error).
+    weights = os.path.join(work, "weights.safetensors")
+    t2s.write_safetensors(weights, params)
+    x = torch.randn(INPUT_SHAPE, generator=torch.Generator().manual_seed(args.seed + 2))
+    xpath = os.path.join(work, "input.npy")
+    np.save(xpath, x.numpy().astype("<f4"))
+    with torch.no_grad():
+        y32 = m(x).double()
+        ref = m.double()(x.double())
+    scale = float(ref.abs().max())
+    res["scale"] = scale
+    res["f32"] = float((y32 - ref).abs().max()) / scale if scale > 0 else float("inf")
+    del m, y32
+    ref = ref.numpy()
+
+    # 3. netc at each level.
+    for opt in opts:
+        prog = os.path.join(work, f"prog-{opt}")
+        ypath = os.path.join(work, f"output-{opt}.npy")
+        rc, out, tb = run([args.netc, "build", net, "-o", prog, f"-{opt}", "--batch", "1"], args.timeout)
+        res[f"{opt}.build"] = tb
+        if rc != 0:
+            fail(f"-{opt}: netc build failed (status {rc}):\n{tail(out)}")
+            continue
+        rc, out, tr = run([prog, "--weights", weights, "--input", f"image={xpath}",
+                           "--output", f"logits={ypath}"], args.timeout)
+        res[f"{opt}.run"] = tr
+        if rc != 0:
+            fail(f"-{opt}: the program failed (status {rc}):\n{tail(out)}")
+            continue
+        y = np.load(ypath)
+        if y.shape != ref.shape:
+            fail(f"-{opt}: output shape {list(y.shape)}, expected {list(ref.shape)}")
+            continue
+        err = float(np.abs(y.astype(np.float64) - ref).max()) / scale
+        if not np.isfinite(err):
+            err = float("inf")
+        res[f"{opt}.err"] = err
+        if not err <= TOLERANCE:
+            fail(f"-{opt}: max error {err:.3g} of the output's scale {scale:.4g} exceeds {TOLERANCE:g}")
+
+    if res["ok"] and not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    elif not res["ok"]:
+        res["notes"].append(f"files kept in {os.path.relpath(work, ROOT)}")
+    return res
+
+
+def fmt_err(res, key):
+    v = res.get(key)
+    if v is None:
+        return "-"
+    return f"{v:.2e}" + ("" if v <= TOLERANCE else " !")
+
+
+def fmt_time(res, key):
+    v = res.get(key)
+    return "-" if v is None else f"{v:.1f}s"
+
+
+def row(res, opts):
+    cells = [f"{res['model']:16s}", f"{res.get('params', 0):>12,}",
+             f"{res.get('scale', 0):>8.3g}", f"{fmt_err(res, 'f32'):>9s}"]
+    for opt in opts:
+        cells += [f"{fmt_err(res, opt + '.err'):>10s}", f"{fmt_time(res, opt + '.build'):>7s}",
+                  f"{fmt_time(res, opt + '.run'):>7s}"]
+    cells.append("ok" if res["ok"] else "FAIL")
+    return "  ".join(cells)
+
+
+def header(opts):
+    top = ["model".ljust(16), "params".rjust(12), "max|y|".rjust(8), "torch f32".rjust(9)]
+    for opt in opts:
+        top += [f"-{opt} error".rjust(10), "build".rjust(7), "run".rjust(7)]
+    top.append("result")
+    return "  ".join(top)
+
+
+def cmd_run(args):
+    models = parse_models(args.models)
+    opts = [o.strip().lstrip("-") for o in args.opt.split(",") if o.strip()]
+    for o in opts:
+        if o not in ("O0", "O1", "O2", "O3"):
+            sys.exit(f"conformance: unknown optimization level '{o}' (O0, O2)")
+    if not os.access(args.netc, os.X_OK):
+        sys.exit(f"conformance: no netc at {args.netc} (build it first: cmake --build build)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"netc {args.netc} against torch {torch.__version__}; seed {args.seed}; input {shape_str(INPUT_SHAPE)}; "
+          f"error = max|netc - torch float64| / max|torch float64|, tolerance {TOLERANCE:g}")
+    print(header(opts), flush=True)
+    results = []
+    for name in models:
+        try:
+            res = conform(name, args, opts)
+        except subprocess.TimeoutExpired as e:
+            res = {"model": name, "ok": False, "notes": [f"timed out after {e.timeout:.0f}s: {' '.join(e.cmd)}"]}
+        results.append(res)
+        print(row(res, opts), flush=True)
+        for note in res["notes"]:
+            print(f"  {name}: {note}", flush=True)
+    failed = [r["model"] for r in results if not r["ok"]]
+    print(f"{len(results) - len(failed)} of {len(results)} models agree with PyTorch"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names = bool(argv) and argv[0] == "names"
+    if names:
+        argv.pop(0)
+    ap = argparse.ArgumentParser(
+        prog="conformance.py" + (" names" if names else ""),
+        description=("Write tests/golden/<model>_names/expected_params.txt from torchvision."
+                     if names else __doc__.split("\n")[0]))
+    ap.add_argument("--models", metavar="A,B", help=f"a subset of {','.join(MODELS)}")
+    if not names:
+        ap.add_argument("--opt", default="O0,O2", metavar="O0,O2", help="the levels to build at (default O0,O2)")
+        ap.add_argument("--netc", default=os.path.join(ROOT, "build", "netc"), help="default build/netc")
+        ap.add_argument("--work", default=os.path.join(ROOT, "build", "conformance"),
+                        help="where weights, inputs and programs go (default build/conformance)")
+        ap.add_argument("--keep", action="store_true", help="keep each model's files (removed after a pass)")
+        ap.add_argument("--seed", type=int, default=1, help="weights SEED, batchnorms SEED + 1, input SEED + 2")
+        ap.add_argument("--threads", type=int, default=0, help="PyTorch's thread count (default: its own)")
+        ap.add_argument("--timeout", type=float, default=7200, help="seconds allowed for each build and run")
+    args = ap.parse_args(argv)
+    if names:
+        return cmd_names(args)
+    args.netc = os.path.abspath(args.netc)
+    args.work = os.path.abspath(args.work)
+    return cmd_run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
