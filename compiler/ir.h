@@ -171,6 +171,15 @@ Value *graph_add_value(Graph *g, ValueKind k, const char *name, Shape s, Span sp
  * at n->span naming the op, the operand and both shapes, and returns false. */
 bool shape_infer(Graph *g, Node *n);
 
+/* The most elements one tensor may have, the batch included: the target's
+ * limit, under which every index within a tensor fits an int in the emitted
+ * C.  A larger input, activation or parameter is an error (shape.c). */
+#define IR_MAX_ELEMENTS INT32_MAX
+/* If s has more than IR_MAX_ELEMENTS elements, reports "<what> [...] has N
+ * elements ..." at sp (the shape printed per sample when batch
+ * > 0, which is then its leading dimension) and returns false. */
+bool shape_check_size(const Shape *s, int64_t batch, Span sp, const char *what);
+
 static inline int64_t shape_numel(const Shape *s) {
     int64_t n = 1;
     for (int i = 0; i < s->rank; i++) n *= s->d[i];

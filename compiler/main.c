@@ -2,8 +2,11 @@
  *
  *   source_read -> parse_program -> eval_program -> run_pipeline -> emit_c -> cc
  *
- * Exit status: 0 on success, 1 for an error in the user's input, 2 for an
- * internal error. */
+ * Exit status: 0 on success (warnings allowed), 1 for an error in the user's
+ * input, 2 for an internal error: a bug in netc, reported through
+ * DIAG_INTERNAL (dsl/source.h) with the compiler's own file and line, e.g. a
+ * failed IR verification (compiler/verify.c).  exit_status() maps the
+ * diagnostics counts to it, whatever the command's own result. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -316,6 +319,13 @@ static int cmd_params(Graph *g) {
     return 0;
 }
 
+/* An internal error anywhere wins over the command's own status. */
+static int exit_status(int rc) {
+    if (diag_internal_count() > 0) return 2;
+    if (rc == 0 && diag_error_count() > 0) return 1;
+    return rc;
+}
+
 int main(int argc, char **argv) {
     Options o;
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -345,7 +355,7 @@ int main(int argc, char **argv) {
     Graph *g = compile_graph(&o, &src, !(is_dump || is_init || is_params));
     if (!g) {
         source_free(src);
-        return 1;
+        return exit_status(1);
     }
     if (is_build) rc = cmd_build(&o, g);
     else if (is_gradcheck) rc = cmd_gradcheck(&o, g);
@@ -365,5 +375,5 @@ int main(int argc, char **argv) {
     }
     graph_free(g);
     source_free(src);
-    return rc;
+    return exit_status(rc);
 }

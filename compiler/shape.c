@@ -3,6 +3,7 @@
  * A rule reads its node's input shapes and attributes, checks that they fit,
  * and sets the shapes of the node's outputs.  Messages speak in per-sample
  * shapes (without the batch dimension), as the .net source does. */
+#include <stdio.h>
 #include <string.h>
 
 #include "ir.h"
@@ -299,11 +300,39 @@ static const ShapeRule rules[OP_COUNT] = {
 };
 _Static_assert(sizeof rules / sizeof rules[0] == OP_COUNT, "a shape rule per op");
 
+bool shape_check_size(const Shape *s, int64_t batch, Span sp, const char *what) {
+    int64_t total = 1;
+    bool over = false;
+    for (int i = 0; i < s->rank; i++)
+        if (__builtin_mul_overflow(total, s->d[i], &total)) over = true;
+    if (!over && total <= IR_MAX_ELEMENTS) return true;
+    Shape sample = *s;
+    if (batch > 0 && sample.rank > 0) {
+        sample.rank--;
+        memmove(sample.d, sample.d + 1, sizeof sample.d[0] * (size_t)sample.rank);
+    }
+    char b[160], count[64], at[64] = "";
+    shape_str(&sample, b, sizeof b);
+    if (over) snprintf(count, sizeof count, "more than %lld", (long long)INT64_MAX);
+    else snprintf(count, sizeof count, "%lld", (long long)total);
+    if (batch > 1) snprintf(at, sizeof at, " at batch %lld", (long long)batch);
+    diag_error(sp, "%s %s has %s elements%s; a tensor may have at most %lld", what, b, count, at,
+               (long long)IR_MAX_ELEMENTS);
+    return false;
+}
+
 bool shape_infer(Graph *g, Node *n) {
     if (n->nin < op_info[n->op].min_inputs || n->nin > op_info[n->op].max_inputs) {
         diag_error(n->span, "%s takes %d to %d inputs, got %d", op_name(n->op), op_info[n->op].min_inputs,
                    op_info[n->op].max_inputs, n->nin);
         return false;
     }
-    return rules[n->op](g, n);
+    if (!rules[n->op](g, n)) return false;
+    for (int i = 0; i < n->nout; i++) {
+        const Value *v = n->out[i];
+        char what[96];
+        snprintf(what, sizeof what, "%s's output", op_name(n->op));
+        if (!shape_check_size(&v->shape, v->kind == V_ACT ? v->shape.d[0] : 0, n->span, what)) return false;
+    }
+    return true;
 }

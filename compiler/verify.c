@@ -8,12 +8,17 @@
 
 #include "ir.h"
 
-static bool fail(const char *pass, const char *what, const Node *n) {
-    fprintf(stderr, "netc: internal error: IR verification failed after %s: %s", pass, what);
-    if (n) fprintf(stderr, " (node %d, %s \"%s\")", n->id, op_name(n->op), n->name);
-    fprintf(stderr, "\n");
+/* A verifier failure is a bug in netc (an internal error, exit status 2),
+ * reported with the line of the check that failed. */
+static bool fail_at(int line, const char *pass, const char *what, const Node *n) {
+    if (n)
+        diag_internal_error(__FILE__, line, "IR verification failed after %s: %s (node %d, %s \"%s\")", pass, what,
+                            n->id, op_name(n->op), n->name);
+    else
+        diag_internal_error(__FILE__, line, "IR verification failed after %s: %s", pass, what);
     return false;
 }
+#define fail(pass, what, n) fail_at(__LINE__, pass, what, n)
 
 bool graph_verify(Graph *g, const char *after) {
     bool ok = true;

@@ -361,6 +361,7 @@ Ast *ast_block(AstProgram *p, Span sp, Span name_sp, const char *name, AstList p
         for (int j = 0; j < i; j++) {
             if (strcmp(params.items[j]->name, a->name) == 0) {
                 diag_error(a->name_span, "duplicate parameter '%s'", a->name);
+                diag_note(params.items[j]->name_span, "the first is here");
                 break;
             }
         }

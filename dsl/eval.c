@@ -15,6 +15,10 @@
 
 #define MAX_BLOCK_DEPTH 64
 #define MAX_UNROLL 1000000 /* loop iterations in one compilation */
+#define MAX_INSTANCES 1000000 /* op and block instances in one compilation */
+#define MAX_STRING 65536      /* bytes in a compile-time string */
+#define MAX_LIST_DEPTH 256    /* lists in lists */
+#define MAX_COMPARED 10000000 /* list elements compared in one compilation */
 
 typedef enum { E_NONE, E_INT, E_FLOAT, E_BOOL, E_STRING, E_LIST, E_TENSOR } EKind;
 
@@ -26,6 +30,7 @@ typedef struct EVal {
     const char *s;
     struct EVal *items;
     int n;
+    int depth; /* a list: how deeply lists nest in it (1 for a flat one) */
     Value *t;
 } EVal;
 
@@ -56,8 +61,27 @@ typedef struct Frame {
 typedef struct Instance {
     const char *path;
     Span span;
-    struct Instance *next;
 } Instance;
+
+/* What the warnings need: the tensor each assignment or expression
+ * statement made (v NULL: an expression statement's compile-time value), the
+ * inputs' names, and the calls already warned about. */
+typedef struct Use {
+    const Ast *stmt;
+    Value *v;
+    struct Use *next;
+} Use;
+
+typedef struct InputDecl {
+    Value *v;
+    Span name;
+    struct InputDecl *next;
+} InputDecl;
+
+typedef struct Warned {
+    Span span;
+    struct Warned *next;
+} Warned;
 
 typedef struct Eval {
     const AstProgram *prog;
@@ -65,8 +89,14 @@ typedef struct Eval {
     Arena *arena; /* compile-time values and environments */
     jmp_buf fail;
     Frame *frame;
-    Instance *instances; /* every instance path made so far, to find collisions */
+    Instance **instances; /* every instance path made so far, to find collisions: */
+    size_t ninstances, cap_instances; /* an open-addressing hash set (malloc'd) */
     long unrolled;
+    long compared; /* list elements compared so far */
+    Use *uses;
+    long nuses;
+    InputDecl *input_decls;
+    Warned *warned;
 } Eval;
 
 /* ---- errors --------------------------------------------------------------- */
@@ -76,10 +106,29 @@ static const char *kind_name(EKind k) {
     return names[k];
 }
 
-/* After an error at the current frame: a note per enclosing block instance, then stop. */
-static _Noreturn void bail(Eval *e) {
-    for (Frame *f = e->frame; f && f->block; f = f->parent)
+/* The block instances an error happened in, innermost first, one note each
+ * (clang's "in instantiation of" notes).  A deep chain (a recursion) shows
+ * its NOTE_HEAD innermost and NOTE_TAIL outermost instances, the last being
+ * the call in the net, and says how many it skipped between them. */
+#define NOTE_HEAD 3
+#define NOTE_TAIL 3
+static void instance_notes(Eval *e) {
+    int n = 0;
+    for (Frame *f = e->frame; f && f->block; f = f->parent) n++;
+    int i = 0;
+    for (Frame *f = e->frame; f && f->block; f = f->parent, i++) {
+        if (n > NOTE_HEAD + NOTE_TAIL + 1 && i >= NOTE_HEAD && i < n - NOTE_TAIL) {
+            if (i == NOTE_HEAD)
+                diag_file_note("(%d more block instances not shown)", n - NOTE_HEAD - NOTE_TAIL);
+            continue;
+        }
         diag_note(f->call, "in block '%s' instantiated here", f->block->name);
+    }
+}
+
+/* After an error at the current frame: the instance notes, then stop. */
+static _Noreturn void bail(Eval *e) {
+    instance_notes(e);
     longjmp(e->fail, 1);
 }
 
@@ -124,7 +173,8 @@ static Value *want_tensor(Eval *e, EVal v, Span sp, const char *what) {
 static int want_small(Eval *e, EVal v, Span sp, const char *what, int64_t lo, int64_t hi) {
     int64_t i = want_int(e, v, sp, what);
     if (i < lo || i > hi) {
-        if (hi == INT32_MAX) fail(e, sp, "%s must be at least %" PRId64 ", got %" PRId64, what, lo, i);
+        if (hi == INT32_MAX && lo == 0 && i < 0) fail(e, sp, "%s must not be negative, got %" PRId64, what, i);
+        if (hi == INT32_MAX && i < lo) fail(e, sp, "%s must be at least %" PRId64 ", got %" PRId64, what, lo, i);
         fail(e, sp, "%s must be between %" PRId64 " and %" PRId64 ", got %" PRId64, what, lo, hi, i);
     }
     return (int)i;
@@ -132,6 +182,8 @@ static int want_small(Eval *e, EVal v, Span sp, const char *what, int64_t lo, in
 
 /* An int, or a list of two ints: [height, width]. */
 static void want_pair(Eval *e, EVal v, Span sp, const char *what, int64_t lo, int out[2]) {
+    if (v.k != E_INT && v.k != E_LIST)
+        fail(e, sp, "%s must be an int or a list of two ints, got %s", what, kind_name(v.k));
     if (v.k == E_LIST) {
         if (v.n != 2) fail(e, sp, "%s must be an int or a list of two ints, got a list of %d", what, v.n);
         out[0] = want_small(e, v.items[0], sp, what, lo, INT32_MAX);
@@ -141,14 +193,15 @@ static void want_pair(Eval *e, EVal v, Span sp, const char *what, int64_t lo, in
     }
 }
 
-static void format_value(Eval *e, EVal v, Span sp, char *buf, size_t n) {
+/* An int, float or bool as text (strings are used as they are). */
+static const char *format_value(Eval *e, EVal v, Span sp, char *buf, size_t n) {
     switch (v.k) {
     case E_INT: snprintf(buf, n, "%" PRId64, v.i); break;
     case E_FLOAT: snprintf(buf, n, "%g", v.f); break;
     case E_BOOL: snprintf(buf, n, "%s", v.b ? "true" : "false"); break;
-    case E_STRING: snprintf(buf, n, "%s", v.s); break;
     default: fail(e, sp, "cannot put %s into a string", kind_name(v.k));
     }
+    return buf;
 }
 
 /* ---- environments ----------------------------------------------------------- */
@@ -176,6 +229,12 @@ static const Ast *find_block(Eval *e, const char *name) {
     return NULL;
 }
 
+static size_t hash_str(const char *s) { /* FNV-1a */
+    size_t h = 14695981039346656037u;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
 /* The instance name of an op or block call: the `as` name, or <what><k>. */
 static const char *instance_name(Eval *e, const char *what, const char *as_name, Span sp) {
     const char *local = as_name;
@@ -192,7 +251,29 @@ static const char *instance_name(Eval *e, const char *what, const char *as_name,
         local = arena_printf(e->arena, "%s%d", what, c->n++);
     }
     const char *path = arena_printf(e->arena, "%s%s", e->frame->prefix, local);
-    for (Instance *in = e->instances; in; in = in->next) {
+    if (e->ninstances >= MAX_INSTANCES)
+        fail(e, sp, "the net expands to more than %d op and block instances", MAX_INSTANCES);
+    if (2 * (e->ninstances + 1) > e->cap_instances) { /* grow and rehash */
+        size_t cap = e->cap_instances ? 2 * e->cap_instances : 256;
+        Instance **t = calloc(cap, sizeof *t);
+        if (!t) {
+            DIAG_INTERNAL("out of memory");
+            longjmp(e->fail, 1);
+        }
+        for (size_t i = 0; i < e->cap_instances; i++) {
+            Instance *in = e->instances[i];
+            if (!in) continue;
+            size_t h = hash_str(in->path) & (cap - 1);
+            while (t[h]) h = (h + 1) & (cap - 1);
+            t[h] = in;
+        }
+        free(e->instances);
+        e->instances = t;
+        e->cap_instances = cap;
+    }
+    size_t h = hash_str(path) & (e->cap_instances - 1);
+    for (; e->instances[h]; h = (h + 1) & (e->cap_instances - 1)) {
+        const Instance *in = e->instances[h];
         if (strcmp(in->path, path) == 0) {
             diag_error(sp, "duplicate name '%s'", path);
             diag_note(in->span, "'%s' was first used here", path);
@@ -202,9 +283,42 @@ static const char *instance_name(Eval *e, const char *what, const char *as_name,
     Instance *in = arena_alloc(e->arena, sizeof *in);
     in->path = path;
     in->span = sp;
-    in->next = e->instances;
-    e->instances = in;
+    e->instances[h] = in;
+    e->ninstances++;
     return path;
+}
+
+/* ---- suggestions ------------------------------------------------------------- */
+
+/* Edit distance between a and b, or a large number when they are long. */
+static int edit_distance(const char *a, const char *b) {
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 63 || m > 63) return 1000;
+    int row[64];
+    for (size_t j = 0; j <= m; j++) row[j] = (int)j;
+    for (size_t i = 1; i <= n; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= m; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best) best = row[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[m];
+}
+
+/* Keeps the closest candidate to name, if close enough to be a typo. */
+static void consider(const char *name, const char *cand, const char **best, int *best_d) {
+    int d = edit_distance(name, cand);
+    int len = (int)strlen(name), max = len <= 2 ? 0 : len <= 5 ? 1 : len <= 8 ? 2 : 3;
+    if (d > 0 && d <= max && d < *best_d) {
+        *best = cand;
+        *best_d = d;
+    }
 }
 
 /* ---- ops -------------------------------------------------------------------- */
@@ -223,22 +337,54 @@ typedef struct Builtin {
 
 static Value *add_param(Eval *e, const char *inst, const char *pname, int rank, const int64_t *d,
                         ParamInit init, Span sp) {
+    /* Unique: inst is a unique instance path and pname has no '.'. */
     const char *name = arena_printf(e->g->arena, "%s.%s", inst, pname);
-    for (int i = 0; i < e->g->nvalues; i++) {
-        Value *v = e->g->values[i];
-        if (v->kind == V_PARAM && strcmp(v->name, name) == 0) {
-            diag_error(sp, "parameter name '%s' is used twice", name);
-            diag_note(v->span, "first made here");
-            bail(e);
-        }
-    }
-    return graph_add_param(e->g, name, shape_make(rank, d), init, sp);
+    Shape sh = shape_make(rank, d);
+    char what[320];
+    snprintf(what, sizeof what, "parameter '%s' of shape", name);
+    if (!shape_check_size(&sh, 0, sp, what)) bail(e);
+    return graph_add_param(e->g, name, sh, init, sp);
 }
 
 static Value *add_node(Eval *e, Op op, const char *inst, Value **in, int nin, const Attrs *a, Span sp) {
     Node *n = graph_add_node(e->g, op, inst, in, nin, a, sp);
     if (!n) bail(e);
     return n->out[0];
+}
+
+/* A window wider than the unpadded input fits only because of the padding,
+ * and then some of its rows (or columns) may sit in the padding at every
+ * output position: for a conv, weights that never meet the input.  Legal,
+ * as in PyTorch, but likely a mistake (a 3x3 conv on a 1x1 input).  A window
+ * wider than its input whose rows all meet it somewhere (3x3 with pad 1 on
+ * 2x2) is left alone.  Once per call in the source. */
+static void warn_wide_window(Eval *e, const char *op, const Value *x, const Attrs *a, Span sp) {
+    static const char *const axis[2] = {"height", "width"}, *const rows[2] = {"rows", "columns"};
+    for (int i = 0; i < 2; i++) {
+        int64_t k = a->kernel[i], d = a->dilation[i], st = a->stride[i], p0 = a->pad[2 * i];
+        int64_t in = x->shape.d[2 + i], window = d * (k - 1) + 1;
+        if (window <= in || k > (1 << 20)) continue; /* (a giant kernel: not worth the loop) */
+        int64_t nout = (in + p0 + a->pad[2 * i + 1] - window) / st + 1;
+        int64_t dead = 0;
+        for (int64_t t = 0; t < k; t++) {
+            /* tap t reads row o*st + t*d - p0: is it in [0, in) for some output o? */
+            int64_t lo = p0 - t * d; /* need lo <= o*st < lo + in */
+            int64_t o = lo <= 0 ? 0 : (lo + st - 1) / st;
+            if (!(o < nout && o * st < lo + in)) dead++;
+        }
+        if (dead == 0) continue;
+        for (Warned *w = e->warned; w; w = w->next)
+            if (w->span.begin == sp.begin && w->span.end == sp.end) return;
+        Warned *w = arena_alloc(e->arena, sizeof *w);
+        *w = (Warned){sp, e->warned};
+        e->warned = w;
+        diag_warning(sp, "%s window %" PRId64 " is wider than its input (%s %" PRId64 "): %" PRId64 " of the %s's %" PRId64
+                         " %s only ever see padding",
+                     op, window, axis[i], in, dead, strcmp(op, "conv") == 0 ? "kernel" : "window", k,
+                     rows[i]);
+        instance_notes(e);
+        return;
+    }
 }
 
 static EVal build_conv(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
@@ -265,7 +411,9 @@ static EVal build_conv(Eval *e, const Builtin *b, EVal *args, const Span *spans,
     Value *in[3] = {x};
     in[1] = add_param(e, inst, "weight", 4, (int64_t[]){a.out, c / a.groups, a.kernel[0], a.kernel[1]}, INIT_XAVIER, sp);
     if (a.bias) in[2] = add_param(e, inst, "bias", 1, &a.out, INIT_ZERO, sp);
-    return v_tensor(add_node(e, OP_CONV, inst, in, a.bias ? 3 : 2, &a, sp));
+    Value *y = add_node(e, OP_CONV, inst, in, a.bias ? 3 : 2, &a, sp);
+    warn_wide_window(e, b->name, x, &a, sp);
+    return v_tensor(y);
 }
 
 static EVal build_linear(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
@@ -332,7 +480,10 @@ static EVal build_pool(Eval *e, const Builtin *b, EVal *args, const Span *spans,
     a.pad[2] = a.pad[3] = pad[1];
     a.count_pad = true;
     const char *inst = instance_name(e, b->name, as_name, sp);
-    return v_tensor(add_node(e, (Op)b->op, inst, &x, 1, &a, sp));
+    Value *y = add_node(e, (Op)b->op, inst, &x, 1, &a, sp);
+    a.dilation[0] = a.dilation[1] = 1;
+    warn_wide_window(e, b->name, x, &a, sp);
+    return v_tensor(y);
 }
 
 static EVal build_dim(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
@@ -343,7 +494,7 @@ static EVal build_dim(Eval *e, const Builtin *b, EVal *args, const Span *spans, 
     int axis = b->name[0] == 'c' ? 1 : b->name[0] == 'h' ? 2 : 3;
     if (x->shape.rank <= axis) {
         char buf[128];
-        fail(e, sp, "%s of a tensor of rank %d (%s)", b->name, x->shape.rank - 1, shape_str(&x->shape, buf, sizeof buf));
+        fail(e, sp, "%s needs a [C, H, W] tensor, got %s", b->name, value_sample_str(x, buf, sizeof buf));
     }
     return v_int(x->shape.d[axis]);
 }
@@ -441,14 +592,29 @@ static EVal call_builtin(Eval *e, const Builtin *b, const Ast *call, const char 
 }
 
 static EVal call_block(Eval *e, const Ast *blk, const Ast *call, const char *as_name) {
-    if (e->frame->depth + 1 > MAX_BLOCK_DEPTH)
-        fail(e, call->span, "blocks nest deeper than %d (is '%s' recursive?)", MAX_BLOCK_DEPTH, blk->name);
+    if (e->frame->depth + 1 > MAX_BLOCK_DEPTH) {
+        /* Name the cycle: blk, the blocks its instance called down to this
+         * frame, and blk again. */
+        const Frame *top = e->frame;
+        while (top && top->block && top->block != blk) top = top->parent;
+        if (!top || top->block != blk)
+            fail(e, call->span, "blocks nest deeper than %d", MAX_BLOCK_DEPTH);
+        char chain[512];
+        size_t k = (size_t)snprintf(chain, sizeof chain, "%s", blk->name);
+        const Frame *path[MAX_BLOCK_DEPTH + 1];
+        int n = 0;
+        for (const Frame *f = e->frame; f != top; f = f->parent) path[n++] = f;
+        while (n > 0 && k < sizeof chain)
+            k += (size_t)snprintf(chain + k, sizeof chain - k, " -> %s", path[--n]->block->name);
+        if (k < sizeof chain) snprintf(chain + k, sizeof chain - k, " -> %s", blk->name);
+        fail(e, call->span, "blocks nest deeper than %d through the recursion %s", MAX_BLOCK_DEPTH, chain);
+    }
     int nparams = blk->list2.n;
     const char **names = arena_alloc(e->arena, sizeof *names * (size_t)(nparams + 1));
     for (int i = 0; i < nparams; i++) names[i] = blk->list2.items[i]->name;
     EVal *args = arena_alloc(e->arena, sizeof *args * (size_t)(nparams + 1));
     bool *given = arena_alloc(e->arena, (size_t)nparams + 1);
-    bind_args(e, call, blk->name, names, nparams, args, NULL, given);
+    bind_args(e, call, arena_printf(e->arena, "block '%s'", blk->name), names, nparams, args, NULL, given);
     const char *inst = instance_name(e, blk->name, as_name, call->span);
 
     Frame f = {0};
@@ -470,8 +636,9 @@ static EVal call_block(Eval *e, const Ast *blk, const Ast *call, const char *as_
         bind(e, p->name, args[i]);
     }
     exec_list(e, &blk->list);
+    if (!f.returned) /* at the block's closing brace, noting this instance */
+        fail(e, (Span){blk->span.end - 1, blk->span.end}, "block '%s' ends without 'return'", blk->name);
     e->frame = f.parent;
-    if (!f.returned) fail(e, call->span, "block '%s' ends without 'return'", blk->name);
     return f.ret;
 }
 
@@ -480,8 +647,16 @@ static EVal eval_call(Eval *e, const Ast *call, const char *as_name) {
     if (blk) return call_block(e, blk, call, as_name);
     const Builtin *b = find_builtin(call->name);
     if (b) return call_builtin(e, b, call, as_name);
-    fail(e, call->name_span.end > call->name_span.begin ? call->name_span : call->span, "unknown op or block '%s'",
-         call->name);
+    Span sp = call->name_span.end > call->name_span.begin ? call->name_span : call->span;
+    Binding *var = lookup(e->frame, call->name);
+    if (var)
+        fail(e, sp, "'%s' is %s, not an op or block, and cannot be called", call->name, kind_name(var->v.k));
+    const char *best = NULL;
+    int best_d = 1000;
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) consider(call->name, builtins[i].name, &best, &best_d);
+    for (int i = 0; i < e->prog->blocks.n; i++) consider(call->name, e->prog->blocks.items[i]->name, &best, &best_d);
+    if (best) fail(e, sp, "unknown op or block '%s'; did you mean '%s'?", call->name, best);
+    fail(e, sp, "unknown op or block '%s'", call->name);
 }
 
 static EVal checked_int(Eval *e, const Ast *n, AstOp op, int64_t a, int64_t b) {
@@ -515,14 +690,21 @@ static bool values_equal(Eval *e, const Ast *n, EVal a, EVal b) {
     case E_STRING: return strcmp(a.s, b.s) == 0;
     case E_LIST:
         if (a.n != b.n) return false;
-        for (int i = 0; i < a.n; i++)
+        if (a.items == b.items) return true;
+        for (int i = 0; i < a.n; i++) {
+            if (++e->compared > MAX_COMPARED)
+                fail(e, n->span, "comparing lists takes more than %d element comparisons", MAX_COMPARED);
             if (!values_equal(e, n, a.items[i], b.items[i])) return false;
+        }
         return true;
     default: fail(e, n->span, "cannot compare %s values", kind_name(a.k));
     }
 }
 
 static EVal tensor_binary(Eval *e, const Ast *n, AstOp op, EVal a, EVal b) {
+    if (a.k == E_TENSOR && b.k == E_TENSOR && op >= OP_EQ_ && op <= OP_GE_)
+        fail(e, n->span, "'%s' cannot compare tensors: their values are known only when the program runs",
+             ast_op_text(op));
     if (a.k != E_TENSOR || b.k != E_TENSOR || (op != OP_ADD_ && op != OP_MUL_))
         fail(e, n->span, "'%s' is not defined between %s and %s", ast_op_text(op), kind_name(a.k), kind_name(b.k));
     Op o = op == OP_ADD_ ? OP_ADD : OP_MUL;
@@ -541,8 +723,11 @@ static EVal eval_binary(Eval *e, const Ast *n) {
     EVal a = eval_expr(e, n->a), b = eval_expr(e, n->b);
     if (a.k == E_TENSOR || b.k == E_TENSOR) return tensor_binary(e, n, op, a, b);
     if (op == OP_EQ_ || op == OP_NE_) return v_bool(values_equal(e, n, a, b) == (op == OP_EQ_));
-    if (op == OP_ADD_ && a.k == E_STRING && b.k == E_STRING)
+    if (op == OP_ADD_ && a.k == E_STRING && b.k == E_STRING) {
+        if (strlen(a.s) + strlen(b.s) > MAX_STRING)
+            fail(e, n->span, "this string would be longer than %d bytes", MAX_STRING);
         return v_str(arena_printf(e->arena, "%s%s", a.s, b.s));
+    }
     if ((a.k != E_INT && a.k != E_FLOAT) || (b.k != E_INT && b.k != E_FLOAT))
         fail(e, n->span, "'%s' is not defined between %s and %s", ast_op_text(op), kind_name(a.k), kind_name(b.k));
     if (a.k == E_INT && b.k == E_INT) {
@@ -580,44 +765,54 @@ static EVal eval_expr(Eval *e, const Ast *n) {
     case A_BOOL: return v_bool(n->bval);
     case A_STRING_LIT: return v_str(n->name);
     case A_STRING: {
-        size_t len = 0, cap = 64;
-        char *s = malloc(cap);
-        s[0] = 0;
+        /* The parts in the arena (no malloc to leak when an error longjmps). */
+        const char **parts = arena_alloc(e->arena, sizeof *parts * (size_t)(n->list.n + 1));
+        size_t len = 0;
         for (int i = 0; i < n->list.n; i++) {
             const Ast *part = n->list.items[i];
-            char buf[512];
-            if (part->kind == A_STRING_LIT)
-                snprintf(buf, sizeof buf, "%s", part->name);
-            else
-                format_value(e, eval_expr(e, part), part->span, buf, sizeof buf);
-            size_t k = strlen(buf);
-            if (len + k + 1 > cap) {
-                cap = 2 * (len + k + 1);
-                s = realloc(s, cap);
+            if (part->kind == A_STRING_LIT) {
+                parts[i] = part->name;
+            } else {
+                EVal v = eval_expr(e, part);
+                char buf[64];
+                parts[i] = v.k == E_STRING ? v.s : arena_strdup(e->arena, format_value(e, v, part->span, buf, sizeof buf));
             }
-            memcpy(s + len, buf, k + 1);
-            len += k;
+            len += strlen(parts[i]);
+            if (len > MAX_STRING) fail(e, n->span, "this string would be longer than %d bytes", MAX_STRING);
         }
-        EVal v = v_str(arena_strdup(e->arena, s));
-        free(s);
-        return v;
+        char *str = arena_alloc(e->arena, len + 1), *p = str;
+        for (int i = 0; i < n->list.n; i++) {
+            size_t k = strlen(parts[i]);
+            memcpy(p, parts[i], k);
+            p += k;
+        }
+        *p = 0;
+        return v_str(str);
     }
     case A_NAME: {
         Binding *b = lookup(e->frame, n->name);
         if (b) return b->v;
         if (find_builtin(n->name) || find_block(e, n->name))
             fail(e, n->span, "'%s' is an op or block: call it, as %s(x) or x |> %s", n->name, n->name, n->name);
+        const char *best = NULL;
+        int best_d = 1000;
+        for (Binding *v = e->frame->vars; v; v = v->next) consider(n->name, v->name, &best, &best_d);
+        if (best) fail(e, n->span, "unknown name '%s'; did you mean '%s'?", n->name, best);
         fail(e, n->span, "unknown name '%s'", n->name);
     }
     case A_LIST: {
-        EVal v = {.k = E_LIST, .n = n->list.n};
+        EVal v = {.k = E_LIST, .n = n->list.n, .depth = 1};
         v.items = arena_alloc(e->arena, sizeof *v.items * (size_t)(n->list.n + 1));
-        for (int i = 0; i < n->list.n; i++) v.items[i] = eval_expr(e, n->list.items[i]);
+        for (int i = 0; i < n->list.n; i++) {
+            v.items[i] = eval_expr(e, n->list.items[i]);
+            if (v.items[i].k == E_LIST && v.items[i].depth + 1 > v.depth) v.depth = v.items[i].depth + 1;
+        }
+        if (v.depth > MAX_LIST_DEPTH) fail(e, n->span, "lists nest deeper than %d", MAX_LIST_DEPTH);
         return v;
     }
     case A_INDEX: {
         EVal base = eval_expr(e, n->a);
-        if (base.k != E_LIST) fail(e, n->a->span, "only a list can be indexed, this is %s", kind_name(base.k));
+        if (base.k != E_LIST) fail(e, n->a->span, "only a list can be indexed, not %s", kind_name(base.k));
         int64_t i = want_int(e, eval_expr(e, n->b), n->b->span, "an index");
         if (i < 0 || i >= base.n)
             fail(e, n->b->span, "index %" PRId64 " is out of range for a list of %d element%s", i, base.n,
@@ -649,43 +844,69 @@ static EVal eval_expr(Eval *e, const Ast *n) {
             fail(e, n->b->span, "the instance name \"%s\" has an empty part between dots", name.s);
         return eval_call(e, n->a, name.s);
     }
-    default: fail(e, n->span, "internal error: %s is not an expression (%s:%d)", ast_kind_name(n->kind), __FILE__, __LINE__);
+    default:
+        DIAG_INTERNAL("%s is not an expression", ast_kind_name(n->kind));
+        longjmp(e->fail, 1);
     }
 }
 
 /* ---- statements ------------------------------------------------------------------ */
 
+/* Records what statement s made, for warn_unused (once per statement and value). */
+static void note_use(Eval *e, const Ast *s, Value *v) {
+    if (e->uses && e->uses->stmt == s && e->uses->v == v) return;
+    Use *u = arena_alloc(e->arena, sizeof *u);
+    *u = (Use){s, v, e->uses};
+    e->uses = u;
+    e->nuses++;
+}
+
 static void exec(Eval *e, const Ast *s) {
     switch (s->kind) {
-    case A_ASSIGN: bind(e, s->name, eval_expr(e, s->a)); break;
-    case A_EXPR: {
+    case A_ASSIGN: {
         EVal v = eval_expr(e, s->a);
-        (void)v;
+        if (v.k == E_TENSOR) note_use(e, s, v.t);
+        bind(e, s->name, v);
         break;
     }
+    case A_EXPR: note_use(e, s, eval_expr(e, s->a).t); break;
     case A_INPUT: {
         if (e->frame->block) fail(e, s->span, "'input' is only allowed in the net, not in a block");
         for (int i = 0; i < e->g->ninputs; i++)
-            if (strcmp(e->g->inputs[i]->name, s->name) == 0) fail(e, s->name_span, "duplicate input '%s'", s->name);
+            if (strcmp(e->g->inputs[i]->name, s->name) == 0) {
+                diag_error(s->name_span, "duplicate input '%s'", s->name);
+                diag_note(e->g->inputs[i]->span, "the first is declared here");
+                bail(e);
+            }
         EVal dims = eval_expr(e, s->a);
         if (dims.k != E_LIST || dims.n < 1 || dims.n > IR_MAX_RANK - 1)
             fail(e, s->a->span, "an input's shape must be a list of 1 to %d sizes, like [3, 224, 224]", IR_MAX_RANK - 1);
         Shape sh = {.rank = dims.n + 1};
         sh.d[0] = e->g->batch;
-        int64_t total = e->g->batch;
         for (int i = 0; i < dims.n; i++) {
-            sh.d[i + 1] = want_int(e, dims.items[i], s->a->span, "an input size");
-            if (sh.d[i + 1] < 1) fail(e, s->a->span, "input sizes must be positive, got %" PRId64, sh.d[i + 1]);
-            if (__builtin_mul_overflow(total, sh.d[i + 1], &total) || total > ((int64_t)1 << 40))
-                fail(e, s->a->span, "input '%s' is too large", s->name);
+            /* point at the size itself when the list is written out */
+            Span dsp = s->a->kind == A_LIST && s->a->list.n == dims.n ? s->a->list.items[i]->span : s->a->span;
+            sh.d[i + 1] = want_int(e, dims.items[i], dsp, "an input size");
+            if (sh.d[i + 1] < 1) fail(e, dsp, "input sizes must be positive, got %" PRId64, sh.d[i + 1]);
         }
-        bind(e, s->name, v_tensor(graph_add_input(e->g, s->name, sh, s->span)));
+        char what[160];
+        snprintf(what, sizeof what, "input '%s' of shape", s->name);
+        if (!shape_check_size(&sh, e->g->batch, s->a->span, what)) bail(e);
+        Value *in = graph_add_input(e->g, s->name, sh, s->span);
+        InputDecl *d = arena_alloc(e->arena, sizeof *d);
+        *d = (InputDecl){in, s->name_span, e->input_decls};
+        e->input_decls = d;
+        bind(e, s->name, v_tensor(in));
         break;
     }
     case A_OUTPUT: {
         if (e->frame->block) fail(e, s->span, "'output' is only allowed in the net, not in a block");
         for (int i = 0; i < e->g->noutputs; i++)
-            if (strcmp(e->g->outputs[i].name, s->name) == 0) fail(e, s->name_span, "duplicate output '%s'", s->name);
+            if (strcmp(e->g->outputs[i].name, s->name) == 0) {
+                diag_error(s->name_span, "duplicate output '%s'", s->name);
+                diag_note(e->g->outputs[i].span, "the first is declared here");
+                bail(e);
+            }
         EVal v = eval_expr(e, s->a);
         graph_add_output(e->g, s->name, want_tensor(e, v, s->a->span, "an output"), s->span);
         bind(e, s->name, v);
@@ -713,7 +934,9 @@ static void exec(Eval *e, const Ast *s) {
         e->frame->ret = eval_expr(e, s->a);
         e->frame->returned = true;
         break;
-    default: fail(e, s->span, "internal error: %s is not a statement (%s:%d)", ast_kind_name(s->kind), __FILE__, __LINE__);
+    default:
+        DIAG_INTERNAL("%s is not a statement", ast_kind_name(s->kind));
+        longjmp(e->fail, 1);
     }
 }
 
@@ -743,9 +966,98 @@ static void check_blocks(Eval *e) {
     }
 }
 
+/* ---- warnings ------------------------------------------------------------------ */
+
+static int cmp_use(const void *x, const void *y) {
+    const Use *a = *(const Use *const *)x, *b = *(const Use *const *)y;
+    if (a->stmt->span.begin != b->stmt->span.begin) return a->stmt->span.begin < b->stmt->span.begin ? -1 : 1;
+    return a->stmt < b->stmt ? -1 : a->stmt > b->stmt;
+}
+
+/* The name of what an expression statement calls, for "the result of X". */
+static const char *called(const Ast *x) {
+    if (x->kind == A_AS) x = x->a;
+    return x->kind == A_CALL ? x->name : NULL;
+}
+
+/* An assignment whose tensor nothing reads (in no execution of it: a loop
+ * may overwrite all but the last), an expression statement whose value is
+ * dropped, an input nothing reads.  The outputs count as readers. */
+static void warn_unused(Eval *e) {
+    Graph *g = e->g;
+    bool *used = calloc((size_t)g->nvalues + 1, 1);
+    if (!used) return;
+    for (int i = 0; i < g->nnodes; i++)
+        for (int j = 0; j < g->nodes[i]->nin; j++) used[g->nodes[i]->in[j]->id] = true;
+    for (int i = 0; i < g->noutputs; i++) used[g->outputs[i].v->id] = true;
+
+    InputDecl *rev = NULL; /* in source order */
+    for (InputDecl *d = e->input_decls, *next; d; d = next) {
+        next = d->next;
+        d->next = rev;
+        rev = d;
+    }
+    for (InputDecl *d = rev; d; d = d->next)
+        if (!used[d->v->id]) diag_warning(d->name, "input '%s' is never used", d->v->name);
+
+    Use **all = malloc(sizeof *all * (size_t)(e->nuses + 1));
+    if (!all) {
+        free(used);
+        return;
+    }
+    long n = 0;
+    for (Use *u = e->uses; u; u = u->next) all[n++] = u;
+    qsort(all, (size_t)n, sizeof *all, cmp_use);
+    for (long i = 0; i < n;) {
+        const Ast *st = all[i]->stmt;
+        bool any = false;
+        for (; i < n && all[i]->stmt == st; i++)
+            if (all[i]->v && used[all[i]->v->id]) any = true;
+        if (any) continue;
+        const char *callee = called(st->a);
+        if (st->kind == A_ASSIGN)
+            diag_warning(st->name_span, "the tensor assigned to '%s' is never used", st->name);
+        else if (callee)
+            diag_warning(st->a->span, "the result of %s is never used", callee);
+        else
+            diag_warning(st->a->span, "the value of this expression is never used");
+    }
+    free(all);
+    free(used);
+}
+
+/* Marks the blocks that the tree n calls, except self (a block calling
+ * itself does not make it used). */
+static void mark_called(Eval *e, const Ast *n, const Ast *self, bool *called_blocks) {
+    if (!n) return;
+    if (n->kind == A_CALL && n->name) {
+        for (int i = 0; i < e->prog->blocks.n; i++)
+            if (e->prog->blocks.items[i] != self && strcmp(e->prog->blocks.items[i]->name, n->name) == 0)
+                called_blocks[i] = true;
+    }
+    mark_called(e, n->a, self, called_blocks);
+    mark_called(e, n->b, self, called_blocks);
+    for (int i = 0; i < n->list.n; i++) mark_called(e, n->list.items[i], self, called_blocks);
+    for (int i = 0; i < n->list2.n; i++) mark_called(e, n->list2.items[i], self, called_blocks);
+}
+
+/* A block that neither the net nor another block calls (as clang's unused
+ * function: a block called only from an unused block is not reported). */
+static void warn_unused_blocks(Eval *e) {
+    int nb = e->prog->blocks.n;
+    bool *called_blocks = calloc((size_t)nb + 1, 1);
+    if (!called_blocks) return;
+    mark_called(e, e->prog->net, NULL, called_blocks);
+    for (int i = 0; i < nb; i++) mark_called(e, e->prog->blocks.items[i], e->prog->blocks.items[i], called_blocks);
+    for (int i = 0; i < nb; i++)
+        if (!called_blocks[i])
+            diag_warning(e->prog->blocks.items[i]->name_span, "block '%s' is never used", e->prog->blocks.items[i]->name);
+    free(called_blocks);
+}
+
 Graph *eval_program(const AstProgram *p, int batch) {
     if (!p->net) {
-        diag_plain_error("%s: no 'net' in this file", p->src->path);
+        diag_file_error("this file has no 'net'");
         return NULL;
     }
     Eval e = {0};
@@ -757,12 +1069,16 @@ Graph *eval_program(const AstProgram *p, int batch) {
     if (setjmp(e.fail)) {
         graph_free(e.g);
         arena_free(e.arena);
+        free(e.instances);
         return NULL;
     }
     check_blocks(&e);
     exec_list(&e, &p->net->list);
     if (e.g->ninputs == 0) fail(&e, p->net->name_span, "net '%s' has no input", p->net->name);
     if (e.g->noutputs == 0) fail(&e, p->net->name_span, "net '%s' has no output", p->net->name);
+    warn_unused_blocks(&e);
+    warn_unused(&e);
     arena_free(e.arena);
+    free(e.instances);
     return e.g;
 }

@@ -260,11 +260,63 @@ expr_list:
 
 %%
 
+static bool is_keyword(const char *w, size_t n) {
+    static const char *const kw[] = {"net", "block", "input", "output", "for", "in",
+                                     "if", "else", "return", "as", "true", "false"};
+    for (size_t i = 0; i < sizeof kw / sizeof *kw; i++)
+        if (strlen(kw[i]) == n && memcmp(kw[i], w, n) == 0) return true;
+    return false;
+}
+
+static bool ident_char(char c) {
+    return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* The word just before offset b (spaces skipped), as [*wb, b'). */
+static size_t word_before(const char *t, uint32_t b, uint32_t *wb) {
+    uint32_t e = b;
+    while (e > 0 && (t[e - 1] == ' ' || t[e - 1] == '\t')) e--;
+    uint32_t s = e;
+    while (s > 0 && ident_char(t[s - 1])) s--;
+    *wb = s;
+    return e - s;
+}
+
+/* Syntax errors with a likelier cause than "unexpected X" are reworded: a
+ * keyword where a name belongs, an input or output without its name. */
 static void yyerror(YYLTYPE *loc, yyscan_t scanner, AstProgram *prog, const char *msg) {
     (void)scanner;
-    (void)prog;
-    if (strcmp(msg, "memory exhausted") == 0)
-        msg = "the program nests too deeply (the parser's stack is exhausted)";
+    if (strcmp(msg, "memory exhausted") == 0) {
+        diag_error(*loc, "the program nests too deeply (the parser's stack is exhausted)");
+        return;
+    }
+    const char *t = prog->src->text;
+    uint32_t len = (uint32_t)prog->src->len, b = loc->begin, e = loc->end;
+    if (strncmp(msg, "syntax error", 12) == 0 && b < e && e <= len) {
+        uint32_t k = e, wb;
+        while (k < len && (t[k] == ' ' || t[k] == '\t')) k++;
+        char next = k < len ? t[k] : 0;
+        size_t wn = word_before(t, b, &wb);
+        bool after_def = (wn == 3 && memcmp(t + wb, "net", 3) == 0) || (wn == 5 && memcmp(t + wb, "block", 5) == 0);
+        if (is_keyword(t + b, e - b) &&
+            ((next == '=' && t[k + 1] != '=') || next == ':' || next == ',' || next == ')' ||
+             (after_def && (next == '(' || next == '{')))) {
+            diag_error(*loc, "'%.*s' is a keyword and cannot be used as a name", (int)(e - b), t + b);
+            return;
+        }
+        if (t[b] == '=' && wn == 6 && memcmp(t + wb, "output", 6) == 0) {
+            diag_error(*loc, "an output needs a name: output NAME = expr;");
+            return;
+        }
+        if (t[b] == ':' && wn == 5 && memcmp(t + wb, "input", 5) == 0) {
+            diag_error(*loc, "an input needs a name: input NAME: [sizes];");
+            return;
+        }
+        if (t[b] == '=' && t[b + 1] != '=' && wn > 0 && is_keyword(t + wb, wn)) { /* true = 1; */
+            diag_error((Span){wb, wb + (uint32_t)wn}, "'%.*s' is a keyword and cannot be used as a name", (int)wn, t + wb);
+            return;
+        }
+    }
     diag_error(*loc, "%s", msg);
 }
 

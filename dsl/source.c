@@ -99,12 +99,14 @@ void source_line_col(const Source *s, uint32_t off, int *line, int *col) {
 /* ---- diagnostics ---------------------------------------------------------- */
 
 static const Source *cur_src;
-static int n_errors;
+static int n_errors, n_internal, n_warnings;
 
 void diag_set_source(const Source *s) { cur_src = s; }
 const Source *diag_source(void) { return cur_src; }
 int diag_error_count(void) { return n_errors; }
-void diag_reset(void) { n_errors = 0; }
+int diag_internal_count(void) { return n_internal; }
+int diag_warning_count(void) { return n_warnings; }
+void diag_reset(void) { n_errors = n_internal = n_warnings = 0; }
 
 static bool utf8_cont(char c) { return ((unsigned char)c & 0xC0) == 0x80; }
 
@@ -160,6 +162,7 @@ void diag_error(Span sp, const char *fmt, ...) {
 
 void diag_warning(Span sp, const char *fmt, ...) {
     va_list ap;
+    n_warnings++;
     va_start(ap, fmt);
     report("warning", sp, fmt, ap);
     va_end(ap);
@@ -172,6 +175,25 @@ void diag_note(Span sp, const char *fmt, ...) {
     va_end(ap);
 }
 
+void diag_file_error(const char *fmt, ...) {
+    n_errors++;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: error: ", cur_src ? cur_src->path : "netc");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void diag_file_note(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: note: ", cur_src ? cur_src->path : "netc");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
 void diag_plain_error(const char *fmt, ...) {
     n_errors++;
     va_list ap;
@@ -179,5 +201,30 @@ void diag_plain_error(const char *fmt, ...) {
     fprintf(stderr, "netc: error: ");
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* __FILE__ from the project root on: "compiler/verify.c", not the build's absolute path. */
+static const char *project_path(const char *file) {
+    static const char *const dirs[] = {"/compiler/", "/dsl/", "/runtime/"};
+    const char *best = NULL;
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        const char *p = strstr(file, dirs[i]);
+        while (p) {
+            best = !best || p > best ? p : best;
+            p = strstr(p + 1, dirs[i]);
+        }
+    }
+    return best ? best + 1 : file;
+}
+
+void diag_internal_error(const char *file, int line, const char *fmt, ...) {
+    n_errors++;
+    n_internal++;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "netc: internal error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (at %s:%d; please report this bug)\n", project_path(file), line);
     va_end(ap);
 }

@@ -48,10 +48,20 @@ const Source *diag_source(void);
 void diag_error(Span sp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_warning(Span sp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_note(Span sp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An error or a note about the file as a whole, without a line: "file: error: ..." */
+void diag_file_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void diag_file_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void diag_verror(Span sp, const char *fmt, va_list ap);
 /* An error with no location: "netc: error: ..." */
 void diag_plain_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A bug in netc, not in the user's input: "netc: internal error: ... (at
+ * compiler/verify.c:42)", naming the compiler's own file and line.  The
+ * driver exits with status 2 when any was reported.  Use DIAG_INTERNAL. */
+void diag_internal_error(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define DIAG_INTERNAL(...) diag_internal_error(__FILE__, __LINE__, __VA_ARGS__)
 int diag_error_count(void);
+int diag_internal_count(void);
+int diag_warning_count(void);
 void diag_reset(void);
 
 #endif
