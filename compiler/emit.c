@@ -15,6 +15,8 @@
  *   the parameters: one block allocated by init, or with embedded weights
  *     one initialized static array per parameter;
  *   one static function per live node;
+ *   the check_numerics flag (--check-numerics): each node's call below is
+ *     followed by a netrt_check_finite of what it wrote, behind the flag;
  *   <prefix>_prepare (the F_INIT nodes), <prefix>_run (the others; in a
  *     training graph the PHASE_RUN nodes: the eval-mode forward), and for
  *     training <prefix>_grad (PHASE_GRAD: training forward, loss, backward),
@@ -42,6 +44,7 @@
 bool emit_node_check(const Graph *g, const Node *n);
 void emit_batched(const Graph *g, bool *batched);
 void emit_node_function(FILE *f, const Node *n, const char *fname, const bool *batched);
+unsigned emit_written_inputs(const Node *n);
 
 enum { ALIGN_FLOATS = 16 }; /* 64 bytes */
 
@@ -54,7 +57,7 @@ static const char *const c_reserved[] = {
     "_Alignof", "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert",
     "_Thread_local", "main", "memcpy", "arena", "param_block", "NULL", "bool", "true", "false", "errno", "stdin",
     "stdout", "stderr", "fprintf", "argc", "argv", "state_block", "nb_active", "NMAX", "hp_lr", "hp_momentum",
-    "hp_weight_decay",
+    "hp_weight_decay", "check_numerics",
 };
 
 typedef struct Names {
@@ -285,6 +288,7 @@ typedef struct Emitter {
     int nparams;
     const char **fname;  /* by node index: the node's function */
     bool *batched;       /* by value id; training graphs only (else NULL) */
+    bool *per_sample;    /* by value id: [N, ...] (inference) or [nb_active, ...] (training) */
     Value **in;          /* the model's inputs: g->inputs without g->labels */
     int nin;
 } Emitter;
@@ -482,6 +486,85 @@ static void emit_nodes(Emitter *m) {
     }
 }
 
+/* "model.net:12": where node n came from. */
+static const char *node_where(Emitter *m, const Node *n) {
+    int line = 0, col = 0;
+    if (m->g->src) source_line_col(m->g->src, n->span.begin, &line, &col);
+    return arena_printf(m->g->arena, "%s:%d", m->g->src ? m->g->src->path : "<unknown>", line);
+}
+
+/* One netrt_check_finite call for value v (named `what` in the message) of
+ * node n, without the indentation and the statement around it. */
+static void put_check_call(Emitter *m, const Node *n, const Value *v, const char *what) {
+    FILE *c = m->c;
+    int64_t numel = shape_numel(&v->shape);
+    fprintf(c, "netrt_check_finite(%s, ", ref(m, v));
+    if (m->per_sample[v->id] && v->shape.rank > 0 && v->shape.d[0] > 0) {
+        int64_t per = numel / v->shape.d[0];
+        if (m->g->train)
+            fprintf(c, "(int64_t)nb_active * %" PRId64 ", %" PRId64 ", ", per, per);
+        else
+            fprintf(c, "%" PRId64 ", %" PRId64 ", ", numel, per);
+    } else {
+        fprintf(c, "%" PRId64 ", 0, ", numel);
+    }
+    put_string(c, what);
+    fputs(", ", c);
+    put_string(c, op_name(n->op));
+    fputs(", ", c);
+    put_string(c, n->name ? n->name : "");
+    fputs(", ", c);
+    put_string(c, node_where(m, n));
+    fputc(')', c);
+}
+
+/* Output j of node n, for --check-numerics messages. */
+static const char *output_name(Emitter *m, const Node *n, int j) {
+    static const char *const bn_fold[] = {"the folded weight", "the folded bias"};
+    static const char *const bn_train[] = {"the output", "the batch mean", "the batch 1/std"};
+    static const char *const bn_grad[] = {"the input gradient", "the weight gradient", "the bias gradient"};
+    if (n->nout == 1) return "the output";
+    if (n->op == OP_BN_FOLD && j < 2) return bn_fold[j];
+    if (n->op == OP_BATCHNORM_TRAIN && j < 3) return bn_train[j];
+    if (n->op == OP_BATCHNORM_GRAD && j < 3) return bn_grad[j];
+    return arena_printf(m->g->arena, "output %d", j + 1);
+}
+
+/* After a node's call: with --check-numerics on, what the node wrote (its
+ * outputs, then the inputs it updates in place) is checked for NaN and Inf,
+ * and the first one found ends the calling function.  Off, this costs one
+ * branch per node. */
+static void emit_check(Emitter *m, const Node *n) {
+    Graph *g = m->g;
+    FILE *c = m->c;
+    const Value *vs[IR_MAX_IN + IR_MAX_OUT];
+    const char *whats[IR_MAX_IN + IR_MAX_OUT];
+    int k = 0;
+    for (int j = 0; j < n->nout; j++, k++) {
+        vs[k] = n->out[j];
+        whats[k] = output_name(m, n, j);
+    }
+    unsigned written = emit_written_inputs(n);
+    for (int j = 0; j < n->nin; j++)
+        if (written >> j & 1) {
+            vs[k] = n->in[j];
+            whats[k++] = arena_printf(g->arena, "the updated '%s'", n->in[j]->name ? n->in[j]->name : "?");
+        }
+    if (k == 1) {
+        fputs("    if (check_numerics && ", c);
+        put_check_call(m, n, vs[0], whats[0]);
+        fputs(") return;\n", c);
+    } else if (k > 1) {
+        fputs("    if (check_numerics) {\n", c);
+        for (int j = 0; j < k; j++) {
+            fputs("        if (", c);
+            put_check_call(m, n, vs[j], whats[j]);
+            fputs(") return;\n", c);
+        }
+        fputs("    }\n", c);
+    }
+}
+
 /* The calls of the F_INIT nodes (init true) or of the others; in a training
  * graph, of the others in `phase`. */
 static void emit_calls(Emitter *m, bool init, Phase phase) {
@@ -494,6 +577,7 @@ static void emit_calls(Emitter *m, bool init, Phase phase) {
         for (int j = 0; j < n->nin; j++) fprintf(m->c, "%s%s", j ? ", " : "", ref(m, n->in[j]));
         for (int j = 0; j < n->nout; j++) fprintf(m->c, ", %s", ref(m, n->out[j]));
         fputs(");\n", m->c);
+        emit_check(m, n);
     }
 }
 
@@ -660,6 +744,10 @@ static void emit_runtime(Emitter *m) {
     FILE *c = m->c;
     const char *P = m->prefix;
 
+    fprintf(c, "/* --check-numerics (set through %s_model.check_numerics): after each node,\n"
+               " * netrt_check_finite looks for NaN and Inf in what the node wrote, and the\n"
+               " * first one found is reported and ends the function. */\n"
+               "static bool check_numerics;\n\n", P);
     fprintf(c, "/* Computes the derived values (folded weights) once the parameters are loaded. */\n"
                "static void %s_prepare(void)\n{\n", P);
     emit_calls(m, true, PHASE_RUN);
@@ -733,7 +821,8 @@ static void emit_runtime(Emitter *m) {
     fprintf(c, "    .noutputs = %d,\n    .outputs = %s%s,\n", g->noutputs, g->noutputs ? P : "NULL",
             g->noutputs ? "_outputs" : "");
     fprintf(c,
-            "    .embedded = %s,\n    .init = %s_init,\n    .prepare = %s_prepare,\n    .run = %s_run,\n};\n\n",
+            "    .embedded = %s,\n    .init = %s_init,\n    .prepare = %s_prepare,\n    .run = %s_run,\n"
+            "    .check_numerics = &check_numerics,\n};\n\n",
             m->o->embed ? "true" : "false", P, P, P);
     if (g->train) emit_train_descriptor(m);
 
@@ -873,10 +962,9 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
     for (int i = 0; i < g->ninputs; i++)
         if (!g->train || g->inputs[i] != g->labels) m.in[m.nin++] = g->inputs[i];
     layout(&m);
-    if (g->train) {
-        m.batched = arena_alloc(g->arena, (size_t)m.maxid + 1);
-        emit_batched(g, m.batched);
-    }
+    m.per_sample = arena_alloc(g->arena, (size_t)m.maxid + 1);
+    emit_batched(g, m.per_sample);
+    if (g->train) m.batched = m.per_sample;
     const char **args = infer_args(&m);
 
     emit_header_comment(&m, c);

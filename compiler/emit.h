@@ -11,7 +11,12 @@
  * nb_active <= N samples), zeroed training state, SGD's hyperparameters, and
  * the netrt_train_model descriptor `<net>_train` that netrt_train_main and
  * netrt_gradcheck_main drive; <net>_run is then the PHASE_RUN nodes, and the
- * labels (g->labels) are not among the model's inputs. */
+ * labels (g->labels) are not among the model's inputs.
+ *
+ * Every node's call is followed by `if (check_numerics && netrt_check_finite(
+ * ...)) return;` for what the node wrote (the program's --check-numerics sets
+ * the flag through <net>_model.check_numerics): the first NaN or Inf names
+ * the op, the node and its .net line. */
 #ifndef NETC_EMIT_H
 #define NETC_EMIT_H
 

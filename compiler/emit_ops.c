@@ -30,6 +30,7 @@
 bool emit_node_check(const Graph *g, const Node *n);
 void emit_batched(const Graph *g, bool *batched);
 void emit_node_function(FILE *f, const Node *n, const char *fname, const bool *batched);
+unsigned emit_written_inputs(const Node *n);
 
 typedef struct E {
     FILE *f;
@@ -453,7 +454,7 @@ static void emit_bn_fold(E *e) {
 static void emit_batchnorm_train(E *e) {
     const Shape *x = in_shape(e, 0);
     open_fn_rw(e, (const char *const[]){"x", "gamma", "beta", "running_mean", "running_var"},
-               (const char *const[]){"y", "mean", "invstd"}, 1u << 3 | 1u << 4);
+               (const char *const[]){"y", "mean", "invstd"}, emit_written_inputs(e->n));
     ENUM(e, {"N", x->d[0]}, {"C", x->d[1]}, {"S", spatial(x)});
     put_double(e, "EPS", e->n->a.eps);
     put_double(e, "MOMENTUM", e->n->a.momentum);
@@ -864,7 +865,7 @@ static void emit_xent_grad(E *e) {
 /* PyTorch's SGD (dampening 0, no Nesterov), parameter and velocity in place;
  * the hyperparameters are the emitted file's hp_* variables. */
 static void emit_sgd_update(E *e) {
-    open_fn_rw(e, (const char *const[]){"p", "grad", "v"}, NULL, 1u << 0 | 1u << 2);
+    open_fn_rw(e, (const char *const[]){"p", "grad", "v"}, NULL, emit_written_inputs(e->n));
     put_count(e, "NUMEL", shape_numel(in_shape(e, 0)));
     out(e, "    const float lr = hp_lr, momentum = hp_momentum, wd = hp_weight_decay;\n"
            "    for (size_t i = 0; i < NUMEL; i++) {\n"
@@ -994,11 +995,14 @@ bool emit_node_check(const Graph *g, const Node *n) {
         case OP_RESHAPE_GRAD:
             if (shape_numel(x) != shape_numel(&in[1]->shape)) why = "dy and x differ in size";
             break;
-        case OP_REDUCE_LIKE:
-            if (!shape_eq(x, &in[1]->shape) &&
-                (x->rank < 2 || bcast_kind(&in[1]->shape, x) != B_SAMPLE_CHANNEL))
+        case OP_REDUCE_LIKE: {
+            /* With N = C = 1, [1, 1, 1, 1] is also B_SCALAR: the same one value. */
+            Bcast k = x->rank < 2 ? B_BAD : bcast_kind(&in[1]->shape, x);
+            if (!shape_eq(x, &in[1]->shape) && k != B_SAMPLE_CHANNEL &&
+                !(k == B_SCALAR && x->d[0] * x->d[1] == 1))
                 why = "like must be dy's shape, or [N, C, 1, 1] or [N, C] against dy [N, C, ...]";
             break;
+        }
         case OP_XENT_LOSS:
         case OP_XENT_GRAD:
             if (x->rank != 2 || x->d[1] < 1 || !rank_is(in[1], 1) || in[1]->shape.d[0] != x->d[0])
@@ -1057,6 +1061,16 @@ void emit_batched(const Graph *g, bool *batched) {
         const Node *n = g->nodes[i];
         if (n->dead) continue;
         for (int j = 0; j < n->nout; j++) batched[n->out[j]->id] = n->nin > 0 && out_batched(n, j, batched);
+    }
+}
+
+/* The inputs a node writes in place, bit i for input i: batchnorm_train's
+ * running statistics, sgd_update's parameter and velocity. */
+unsigned emit_written_inputs(const Node *n) {
+    switch (n->op) {
+    case OP_BATCHNORM_TRAIN: return 1u << 3 | 1u << 4;
+    case OP_SGD_UPDATE: return 1u << 0 | 1u << 2;
+    default: return 0;
     }
 }
 

@@ -106,6 +106,20 @@ int netrt_errorf(char *err, size_t errlen, const char *fmt, ...) {
     return -1;
 }
 
+const char *netrt_bytes_str(const void *bytes, size_t n, char *buf, size_t len) {
+    const unsigned char *b = bytes;
+    size_t at = 0;
+    if (len == 0) return buf;
+    buf[0] = '\0';
+    if (n == 0) {
+        snprintf(buf, len, "(none)");
+        return buf;
+    }
+    for (size_t i = 0; i < n && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%02x", i ? " " : "", b[i]);
+    return buf;
+}
+
 bool netrt_host_is_le(void) {
     const uint16_t one = 1;
     unsigned char b;

@@ -40,12 +40,13 @@
 
 #include "netrt.h"
 
-enum { O_SEED, O_EPS, O_THRESHOLD, O_BATCH, O_DIRECTIONS, O_HELP, O_COUNT };
+enum { O_SEED, O_EPS, O_THRESHOLD, O_BATCH, O_DIRECTIONS, O_CHECK_NUMERICS, O_HELP, O_COUNT };
 
 static const netrt_opt gc_opts[O_COUNT] = {
     [O_SEED] = {"--seed", true},           [O_EPS] = {"--eps", true},
     [O_THRESHOLD] = {"--threshold", true}, [O_BATCH] = {"--batch-size", true},
-    [O_DIRECTIONS] = {"--directions", true}, [O_HELP] = {"--help", false},
+    [O_DIRECTIONS] = {"--directions", true}, [O_CHECK_NUMERICS] = {"--check-numerics", false},
+    [O_HELP] = {"--help", false},
 };
 
 /* One checked tensor: a parameter, or the active rows of an input. */
@@ -67,7 +68,7 @@ typedef struct {
     const char *prog;
     int64_t seed, batch, directions;
     double eps, threshold, loss0, noise;
-    bool help;
+    bool help, check_numerics;
     item *items;
     int nitems;
     double *dir; /* one direction */
@@ -76,7 +77,8 @@ typedef struct {
 
 static void usage(const gcheck *c, FILE *out) {
     fprintf(out,
-            "usage: %s [--seed S] [--eps E] [--threshold T] [--batch-size N] [--directions K]\n\n"
+            "usage: %s [--seed S] [--eps E] [--threshold T] [--batch-size N] [--directions K]\n"
+            "          [--check-numerics]\n\n"
             "Checks the gradients of the network '%s' (compiled from %s, batch %d) against\n"
             "central finite differences of the loss along K random directions per tensor, on\n"
             "random inputs in [0, 1) and random labels, with parameters initialized from S.\n\n"
@@ -86,6 +88,7 @@ static void usage(const gcheck *c, FILE *out) {
             "  --threshold T     the largest relative error that passes (default 0.01)\n"
             "  --batch-size N    the active batch, 1 to %d (default %d)\n"
             "  --directions K    random directions per tensor (default 3)\n"
+            "  --check-numerics  stop at the first op that computes a NaN or an Inf\n"
             "  --help            this message\n",
             c->prog, c->in->name ? c->in->name : "?", c->in->source ? c->in->source : "?",
             c->in->batch, c->in->batch, c->in->batch);
@@ -108,6 +111,7 @@ static int parse_args(gcheck *c, int argc, char **argv) {
         case O_DIRECTIONS:
             rc = netrt_opt_int(flag, val, 1, &c->directions, c->err, sizeof c->err);
             break;
+        case O_CHECK_NUMERICS: c->check_numerics = true; break;
         case O_HELP: c->help = true; break;
         }
         if (rc < 0) return -1;
@@ -151,7 +155,9 @@ static int setup(gcheck *c) {
     for (int64_t r = 0; r < in->batch; r++)
         m->labels->data[r] = r < nb ? (float)netrt_rng_below(&rng, (uint64_t)K) : 0.0f;
     m->set_batch((int)nb);
+    netrt_numerics_batch("sample", NULL, 0, nb);
     double loss = c->loss0 = loss_now(c);
+    if (netrt_numerics_error()) return netrt_errorf(c->err, sizeof c->err, "%s", netrt_numerics_error());
     if (!isfinite(loss))
         return netrt_errorf(c->err, sizeof c->err, "the loss of the random batch is %g", loss);
 
@@ -310,6 +316,7 @@ static int run_check(gcheck *c, int argc, char **argv) {
         usage(c, stdout);
         return 0;
     }
+    if (netrt_set_check_numerics(c->in, c->check_numerics, c->err, sizeof c->err) < 0) return -1;
     if (setup(c) < 0) return -1;
     netrt_rng rng;
     netrt_rng_seed(&rng, (uint64_t)c->seed + 2);
@@ -321,6 +328,8 @@ static int run_check(gcheck *c, int argc, char **argv) {
            c->eps, c->eps / 4, c->eps / 16);
     fflush(stdout);
     for (int i = 0; i < c->nitems; i++) check_item(c, &c->items[i], &rng);
+    /* a step can make an op overflow where the unperturbed batch did not */
+    if (netrt_numerics_error()) return netrt_errorf(c->err, sizeof c->err, "%s", netrt_numerics_error());
     return report(c);
 }
 

@@ -17,7 +17,8 @@ typedef struct {
     gzFile gz;
 } source;
 
-/* Reads up to n bytes; returns how many, or -1 on an I/O or gzip error. */
+/* Reads up to n bytes; returns how many, or -1 on an I/O or gzip error (a
+ * gzip stream that ends early is an error, not the end of the data). */
 static int64_t src_read(source *s, void *buf, size_t n) {
     if (!s->gz) {
         size_t got = fread(buf, 1, n, s->f);
@@ -31,13 +32,22 @@ static int64_t src_read(source *s, void *buf, size_t n) {
         if (k == 0) break;
         got += (size_t)k;
     }
-    return (int64_t)got;
+    int code = Z_OK;
+    if (got < n) gzerror(s->gz, &code);
+    return code == Z_OK ? (int64_t)got : -1;
 }
 
-static const char *src_error(source *s) {
+/* The message after a failed src_read. */
+static int read_error(source *s, const char *path, char *err, size_t errlen) {
+    if (!s->gz) return netrt_errorf(err, errlen, "%s: read error: %s", path, strerror(errno));
     int code;
-    if (s->gz) return gzerror(s->gz, &code);
-    return strerror(errno);
+    const char *msg = gzerror(s->gz, &code);
+    if (code == Z_BUF_ERROR)
+        return netrt_errorf(err, errlen, "%s: truncated gzip file: the compressed data ends early", path);
+    /* zlib's message may start with the path again */
+    size_t n = strlen(path);
+    if (strncmp(msg, path, n) == 0 && strncmp(msg + n, ": ", 2) == 0) msg += n + 2;
+    return netrt_errorf(err, errlen, "%s: corrupted gzip data: %s", path, msg);
 }
 
 static int idx_dtype(unsigned char type, netrt_dtype *t) {
@@ -56,19 +66,28 @@ static int idx_dtype(unsigned char type, netrt_dtype *t) {
 static int idx_parse(source *s, const char *path, netrt_array *out, char *err, size_t errlen) {
     unsigned char head[4], dims[4 * 255];
     int64_t got = src_read(s, head, 4);
-    if (got < 0) return netrt_errorf(err, errlen, "%s: read error: %s", path, src_error(s));
-    if (got < 4) return netrt_errorf(err, errlen, "%s: truncated IDX header", path);
+    if (got < 0) return read_error(s, path, err, errlen);
+    if (got < 4)
+        return netrt_errorf(err, errlen, "%s: truncated IDX header: %lld bytes%s, fewer than the 4 of its "
+                            "magic, type and rank",
+                            path, (long long)got, s->gz ? " after gunzip" : "");
     if (head[0] != 0 || head[1] != 0)
-        return netrt_errorf(err, errlen, "%s: not an IDX file (bad magic)", path);
+        return netrt_errorf(err, errlen, "%s: not an IDX file: it starts with %02x %02x%s, not 00 00", path,
+                            head[0], head[1], s->gz ? " (after gunzip)" : "");
     if (idx_dtype(head[2], &out->dtype) < 0)
-        return netrt_errorf(err, errlen, "%s: bad IDX type byte 0x%02x", path, head[2]);
+        return netrt_errorf(err, errlen,
+                            "%s: unknown IDX type code 0x%02x (0x08 uint8, 0x09 int8, 0x0b int16, "
+                            "0x0c int32, 0x0d float32 or 0x0e float64)",
+                            path, head[2]);
     int rank = head[3];
     if (rank < 1 || rank > NETRT_MAX_RANK)
         return netrt_errorf(err, errlen, "%s: IDX rank %d is not supported (1 to %d)", path, rank,
                             NETRT_MAX_RANK);
     got = src_read(s, dims, 4 * (size_t)rank);
-    if (got < 0) return netrt_errorf(err, errlen, "%s: read error: %s", path, src_error(s));
-    if (got < 4 * rank) return netrt_errorf(err, errlen, "%s: truncated IDX header", path);
+    if (got < 0) return read_error(s, path, err, errlen);
+    if (got < 4 * rank)
+        return netrt_errorf(err, errlen, "%s: truncated IDX header: %d dimensions need %d bytes, got %lld",
+                            path, rank, 4 * rank, (long long)got);
     out->rank = rank;
     for (int i = 0; i < rank; i++) {
         const unsigned char *d = dims + 4 * i;
@@ -90,7 +109,7 @@ static int idx_parse(source *s, const char *path, netrt_array *out, char *err, s
         got = src_read(s, data + have, cap - have);
         if (got < 0) {
             free(data);
-            return netrt_errorf(err, errlen, "%s: read error: %s", path, src_error(s));
+            return read_error(s, path, err, errlen);
         }
         have += (size_t)got;
         if (have < cap || cap == want) break;
@@ -103,17 +122,18 @@ static int idx_parse(source *s, const char *path, netrt_array *out, char *err, s
     if (have < want) {
         free(data);
         return netrt_errorf(err, errlen,
-                            "%s: truncated IDX data: shape %s of %s needs %zu bytes, got %zu",
+                            "%s: truncated IDX data: shape %s of %s needs %zu bytes, the %sfile "
+                            "holds %zu",
                             path, netrt_shape_str(rank, out->shape, sh, sizeof sh),
-                            netrt_dtype_name(out->dtype), want, have);
+                            netrt_dtype_name(out->dtype), want, s->gz ? "decompressed " : "", have);
     }
     unsigned char extra;
     got = src_read(s, &extra, 1);
     if (got != 0) {
         free(data);
-        if (got < 0) return netrt_errorf(err, errlen, "%s: read error: %s", path, src_error(s));
-        return netrt_errorf(err, errlen, "%s: trailing bytes after the IDX data of shape %s",
-                            path, netrt_shape_str(rank, out->shape, sh, sizeof sh));
+        if (got < 0) return read_error(s, path, err, errlen);
+        return netrt_errorf(err, errlen, "%s: trailing bytes after the %zu bytes of IDX data of shape %s",
+                            path, want, netrt_shape_str(rank, out->shape, sh, sizeof sh));
     }
     size_t esize = netrt_dtype_size(out->dtype);
     if (esize > 1 && netrt_host_is_le()) netrt_bswap(data, want / esize, esize);
@@ -153,5 +173,10 @@ int netrt_array_read(const char *path, netrt_array *out, char *err, size_t errle
     if (n == 6 && memcmp(magic, "\x93NUMPY", 6) == 0) return netrt_npy_read(path, out, err, errlen);
     if (n >= 2 && ((magic[0] == 0x1f && magic[1] == 0x8b) || (magic[0] == 0 && magic[1] == 0)))
         return netrt_idx_read(path, out, err, errlen);
-    return netrt_errorf(err, errlen, "%s: neither a .npy nor an IDX file", path);
+    if (n == 0) return netrt_errorf(err, errlen, "%s: the file is empty (expected a .npy or IDX file)", path);
+    char got[40];
+    return netrt_errorf(err, errlen,
+                        "%s: neither a .npy nor an IDX file: it starts with %s (.npy files start with "
+                        "\"\\x93NUMPY\", IDX files with 00 00, gzip with 1f 8b)",
+                        path, netrt_bytes_str(magic, n, got, sizeof got));
 }

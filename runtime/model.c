@@ -95,7 +95,8 @@ static int check_params(const netrt_model *m, const netrt_st_file *f, const char
                                 p->name, want);
         if (!is_float(e->dtype))
             return netrt_errorf(err, errlen,
-                                "%s: tensor '%s' has dtype %s, expected F32, F64, F16 or BF16",
+                                "%s: tensor '%s' has dtype %s, expected a float dtype (F32, F64, F16 "
+                                "or BF16)",
                                 path, p->name, netrt_dtype_name(e->dtype));
         if (!same_shape(e->rank, e->shape, p->rank, p->shape))
             return netrt_errorf(err, errlen, "%s: tensor '%s' has shape %s, expected %s", path,
@@ -122,6 +123,57 @@ int netrt_load_params(const netrt_model *m, const char *path, char *err, size_t 
     return rc;
 }
 
+/* ---- --check-numerics ---------------------------------------------------------- */
+
+/* The batch being run (netrt_numerics_batch) and the first failure. */
+static struct {
+    const char *label;
+    const int64_t *index;
+    int64_t first, count;
+    bool failed;
+    char msg[640];
+} numerics = {.count = INT64_MAX};
+
+void netrt_numerics_batch(const char *label, const int64_t *index, int64_t first, int64_t count) {
+    numerics.label = label;
+    numerics.index = index;
+    numerics.first = first;
+    numerics.count = count;
+}
+
+const char *netrt_numerics_error(void) { return numerics.failed ? numerics.msg : NULL; }
+
+void netrt_numerics_reset(void) {
+    numerics.failed = false;
+    numerics.msg[0] = '\0';
+    netrt_numerics_batch(NULL, NULL, 0, INT64_MAX);
+}
+
+int netrt_check_finite(const float *p, int64_t n, int64_t per_sample, const char *what, const char *op,
+                       const char *name, const char *where) {
+    if (numerics.failed) return -1;
+    if (per_sample > 0 && n / per_sample > numerics.count) n = numerics.count * per_sample; /* padding */
+    for (int64_t i = 0; i < n; i++) {
+        if (isfinite(p[i])) continue;
+        char *b = numerics.msg;
+        size_t len = sizeof numerics.msg;
+        int at = snprintf(b, len, "numerics: %s in %s of %s \"%s\" (%s)",
+                          isnan(p[i]) ? "NaN" : p[i] > 0 ? "Inf" : "-Inf", what, op, name, where);
+        if (at < 0 || (size_t)at >= len) at = 0;
+        if (per_sample > 0) {
+            int64_t r = i / per_sample;
+            int64_t s = numerics.index ? numerics.index[numerics.first + r] : numerics.first + r;
+            snprintf(b + at, len - (size_t)at, ", %s %lld, element %lld",
+                     numerics.label ? numerics.label : "sample", (long long)s, (long long)(i % per_sample));
+        } else {
+            snprintf(b + at, len - (size_t)at, ", element %lld", (long long)i);
+        }
+        numerics.failed = true;
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- the command line -------------------------------------------------------- */
 
 typedef struct {
@@ -131,7 +183,7 @@ typedef struct {
     const char *classes;                /* "name0,name1,..." or NULL */
     const char **in_files, **out_files; /* per model input / output, or NULL */
     int64_t limit;                      /* 0: all samples */
-    bool print, help;
+    bool print, help, check_numerics;
     netrt_array *in; /* per input, as read */
     netrt_array labels;
     int64_t S; /* samples to run */
@@ -167,7 +219,7 @@ static void usage(const job *j, FILE *out) {
     char sh[160];
     fprintf(out,
             "usage: %s%s --input [NAME=]FILE ... [--output [NAME=]FILE ...]\n"
-            "       [--limit N] [--labels FILE] [--print] [--classes A,B,...]\n\n"
+            "       [--limit N] [--labels FILE] [--print] [--classes A,B,...] [--check-numerics]\n\n"
             "Runs the network '%s' (compiled from %s, batch %d) on the samples of the input\n"
             "arrays: float32 .npy [S, ...], or uint8 (.npy or IDX, gzip or not) scaled to [0, 1].\n\n"
             "  --weights FILE         safetensors parameters%s\n"
@@ -177,6 +229,7 @@ static void usage(const job *j, FILE *out) {
             "  --labels FILE          integer labels (.npy or IDX): print predictions and accuracy\n"
             "  --print                print each sample's arg-max class\n"
             "  --classes A,B,...      class names to print beside the class numbers\n"
+            "  --check-numerics       stop at the first op that computes a NaN or an Inf\n"
             "  --help                 this message\n\n",
             j->prog, m->embedded ? " [--weights FILE]" : " --weights FILE", m->name ? m->name : "?",
             m->source ? m->source : "?", m->batch,
@@ -265,6 +318,8 @@ static int parse_args(job *j, int argc, char **argv) {
             j->print = true;
         } else if (!strcmp(flag, "--print")) {
             j->print = true;
+        } else if (!strcmp(flag, "--check-numerics")) {
+            j->check_numerics = true;
         } else if (!strcmp(flag, "--help")) {
             j->help = true;
         } else {
@@ -291,18 +346,22 @@ int netrt_check_input(const netrt_tensor *t, const netrt_array *a, const char *p
     char want[200], per[160], got[160];
     if (a->dtype != NETRT_F32 && a->dtype != NETRT_F64 && a->dtype != NETRT_U8)
         return netrt_errorf(err, errlen,
-                            "%s: input '%s': dtype %s is not supported (F32, F64 or U8)", path,
-                            t->name, netrt_dtype_name(a->dtype));
+                            "%s: input '%s' has dtype %s, expected F32, F64 or U8 (uint8, scaled to "
+                            "[0, 1])",
+                            path, t->name, netrt_dtype_name(a->dtype));
     bool ok = a->rank >= 1 && same_shape(a->rank - 1, a->shape + 1, t->rank - 1, t->shape + 1);
     /* An [S, H, W] array (IDX images) feeds a [1, H, W] input. */
-    if (a->rank == 3 && t->rank == 4 && t->shape[1] == 1 &&
-        same_shape(2, a->shape + 1, 2, t->shape + 2))
-        ok = true;
-    if (!ok)
-        return netrt_errorf(err, errlen, "%s: input '%s': expected %s per sample %s, got %s", path,
-                            t->name, batch_shape_str(t, want, sizeof want),
-                            netrt_shape_str(t->rank - 1, t->shape + 1, per, sizeof per),
-                            netrt_shape_str(a->rank, a->shape, got, sizeof got));
+    bool grey = t->rank == 4 && t->shape[1] == 1;
+    if (a->rank == 3 && grey && same_shape(2, a->shape + 1, 2, t->shape + 2)) ok = true;
+    if (!ok) {
+        batch_shape_str(t, want, sizeof want);
+        if (grey)
+            snprintf(want + strlen(want), sizeof want - strlen(want), " or [S, %lld, %lld]",
+                     (long long)t->shape[2], (long long)t->shape[3]);
+        return netrt_errorf(err, errlen, "%s: input '%s' has shape %s, expected %s (S samples of %s)",
+                            path, t->name, netrt_shape_str(a->rank, a->shape, got, sizeof got), want,
+                            netrt_shape_str(t->rank - 1, t->shape + 1, per, sizeof per));
+    }
     return 0;
 }
 
@@ -342,19 +401,26 @@ static int read_data(job *j) {
                                 (long long)total);
         total = s;
     }
-    if (total <= 0)
-        return netrt_errorf(j->err, sizeof j->err, "%s: no samples",
-                            m->ninputs ? j->in_files[0] : "input");
+    if (total <= 0) {
+        char sh[160];
+        if (m->ninputs == 0) return netrt_errorf(j->err, sizeof j->err, "the model has no inputs");
+        return netrt_errorf(j->err, sizeof j->err, "%s: no samples (shape %s)", j->in_files[0],
+                            netrt_shape_str(j->in[0].rank, j->in[0].shape, sh, sizeof sh));
+    }
     if (j->labels_path) {
         netrt_array *l = &j->labels;
         if (netrt_array_read(j->labels_path, l, j->err, sizeof j->err) < 0) return -1;
-        if (!netrt_dtype_is_int(l->dtype) || l->rank != 1)
+        if (!netrt_dtype_is_int(l->dtype) || l->rank != 1) {
+            char sh[160];
             return netrt_errorf(j->err, sizeof j->err,
-                                "%s: labels must be a 1-d integer array, not %s of rank %d",
-                                j->labels_path, netrt_dtype_name(l->dtype), l->rank);
+                                "%s: labels must be a 1-d integer array, got %s of shape %s",
+                                j->labels_path, netrt_dtype_name(l->dtype),
+                                netrt_shape_str(l->rank, l->shape, sh, sizeof sh));
+        }
         if (l->shape[0] != total)
-            return netrt_errorf(j->err, sizeof j->err, "%s: %lld labels for %lld samples",
-                                j->labels_path, (long long)l->shape[0], (long long)total);
+            return netrt_errorf(j->err, sizeof j->err, "%s: %lld labels for %lld samples in %s",
+                                j->labels_path, (long long)l->shape[0], (long long)total,
+                                j->in_files[0]);
     }
     j->S = j->limit > 0 && j->limit < total ? j->limit : total;
     return 0;
@@ -395,7 +461,12 @@ static int run_batches(job *j) {
             netrt_array_to_f32(&j->in[i], per, s0, n, m->inputs[i].data);
             memset(m->inputs[i].data + n * per, 0, (size_t)((N - n) * per) * sizeof(float));
         }
+        netrt_numerics_batch("sample", NULL, s0, n);
         m->run();
+        if (netrt_numerics_error()) {
+            if (show) fputc('\n', stderr);
+            return netrt_errorf(j->err, sizeof j->err, "%s", netrt_numerics_error());
+        }
         for (int o = 0; o < m->noutputs; o++) {
             int64_t per = per_sample(&m->outputs[o]);
             memcpy(j->out[o] + s0 * per, m->outputs[o].data, (size_t)(n * per) * sizeof(float));
@@ -477,11 +548,22 @@ static int run_job(job *j, int argc, char **argv) {
         usage(j, stdout);
         return 0;
     }
+    if (netrt_set_check_numerics(m, j->check_numerics, j->err, sizeof j->err) < 0) return -1;
     if (read_data(j) < 0) return -1;
     if (j->weights && netrt_load_params(m, j->weights, j->err, sizeof j->err) < 0) return -1;
     if (m->prepare) m->prepare();
+    if (netrt_numerics_error()) return netrt_errorf(j->err, sizeof j->err, "%s", netrt_numerics_error());
     if (run_batches(j) < 0 || write_outputs(j) < 0) return -1;
     if (j->print) print_predictions(j);
+    return 0;
+}
+
+int netrt_set_check_numerics(const netrt_model *m, bool on, char *err, size_t errlen) {
+    netrt_numerics_reset();
+    if (on && !m->check_numerics)
+        return netrt_errorf(err, errlen,
+                            "--check-numerics: this program was built without numerics checks");
+    if (m->check_numerics) *m->check_numerics = on;
     return 0;
 }
 

@@ -152,6 +152,10 @@ typedef struct netrt_model {
     int (*init)(void);     /* allocates buffers and fills params/inputs/outputs data; 0 on success */
     void (*prepare)(void); /* after params are loaded: computes derived values */
     void (*run)(void);     /* one batch: inputs -> outputs */
+    /* The emitted code's --check-numerics flag, or NULL if it has none: while
+     * true, prepare, run and (training) grad and update call
+     * netrt_check_finite after each node and return at the first failure. */
+    bool *check_numerics;
 } netrt_model;
 
 /* Loads every parameter of m from a safetensors file: each must be present
@@ -161,14 +165,44 @@ typedef struct netrt_model {
  * "*.num_batches_tracked" are ignored.  Does not call prepare. */
 int netrt_load_params(const netrt_model *m, const char *path, char *err, size_t errlen);
 
+/* ---- --check-numerics ------------------------------------------------------ */
+
+/* Called by emitted code after a node, when its check_numerics flag is on:
+ * checks the n floats at p that the node wrote for NaN and Inf.  per_sample
+ * > 0 means p holds samples of per_sample values each, the rows of the
+ * current batch (netrt_numerics_batch); 0, a value of the whole batch or
+ * none (a weight, a gradient, the loss).  `what` is "the output", "output 2"
+ * or "the updated 'bn.running_var'", op the op's name, name the node's
+ * instance name and where its "model.net:12".  Returns 0 if all are finite;
+ * else records the first failure,
+ *   numerics: NaN in the output of conv "layer1.0.conv1" (model.net:12), sample 3, element 1234
+ * (kept until netrt_numerics_reset) and returns -1, as it does for every
+ * call once a failure is recorded. */
+int netrt_check_finite(const float *p, int64_t n, int64_t per_sample, const char *what, const char *op,
+                       const char *name, const char *where);
+/* Describes the rows of the batch about to run, for the messages: row r is
+ * "<label> <index[first + r]>" (index NULL: first + r), e.g. "test sample 12";
+ * rows from count on are padding and are not checked.  By default row r is
+ * "sample r" and every row is checked. */
+void netrt_numerics_batch(const char *label, const int64_t *index, int64_t first, int64_t count);
+/* The recorded failure's message, or NULL; and forgetting it (which also
+ * restores the default batch). */
+const char *netrt_numerics_error(void);
+void netrt_numerics_reset(void);
+/* Resets the numerics state and sets m's flag (the command lines'
+ * --check-numerics); an error if on and m has no flag. */
+int netrt_set_check_numerics(const netrt_model *m, bool on, char *err, size_t errlen);
+
 /* The command line of an emitted inference program:
  *   prog [--weights w.safetensors] --input [name=]x.npy ... --output [name=]y.npy ...
- *        [--limit N] [--labels labels] [--print]
+ *        [--limit N] [--labels labels] [--print] [--check-numerics]
  * Inputs are float32 [S, ...] .npy arrays, or uint8 arrays (.npy or IDX,
  * gzip or not) scaled to [0, 1]; an IDX image file [S, H, W] feeds a
  * [1, H, W] input.  S samples run in batches of N (the last one padded).
  * --print (implied by --labels) prints each sample's arg-max class, and with
- * --labels the true label and the accuracy.  Returns the exit status. */
+ * --labels the true label and the accuracy.  --check-numerics stops at the
+ * first node that computes a NaN or an Inf, naming it (netrt_check_finite).
+ * Returns the exit status. */
 int netrt_main(int argc, char **argv, const netrt_model *m);
 
 /* ---- parameter initialization (shared by `netc init` and the trainer) ------ */
@@ -213,7 +247,7 @@ typedef struct netrt_train_model {
  *   trainer [--data DIR | --train-images F --train-labels F [--test-images F --test-labels F]]
  *           [--epochs E] [--lr LR] [--momentum M] [--weight-decay WD] [--seed S] [--limit N]
  *           [--test-limit N] [--no-shuffle] [--load w.safetensors] [--save w.safetensors]
- *           [--grads-out g.safetensors] [--quiet]
+ *           [--grads-out g.safetensors] [--quiet] [--check-numerics]
  * Returns the exit status. */
 int netrt_train_main(int argc, char **argv, const netrt_train_model *m);
 
@@ -221,7 +255,8 @@ int netrt_train_main(int argc, char **argv, const netrt_train_model *m);
  * with central finite differences of the loss along random directions, for
  * every parameter tensor and every input; prints the worst relative error per
  * tensor; exit status 1 if any is above the threshold.
- *   prog [--seed S] [--eps E] [--threshold T] [--batch-size N] [--directions K] */
+ *   prog [--seed S] [--eps E] [--threshold T] [--batch-size N] [--directions K]
+ *        [--check-numerics] */
 int netrt_gradcheck_main(int argc, char **argv, const netrt_train_model *m);
 
 /* ---- helpers shared by the runtime's own files ---------------------------- */
@@ -240,6 +275,8 @@ bool netrt_nbytes(netrt_dtype t, int rank, const int64_t *shape, size_t *out);
 bool netrt_host_is_le(void);
 /* Reverses the bytes of each of n elements of `size` bytes (2, 4 or 8). */
 void netrt_bswap(void *data, size_t n, size_t size);
+/* n bytes as hex, "93 4e 55 4d" ("(none)" if n is 0), into buf; returns buf. */
+const char *netrt_bytes_str(const void *bytes, size_t n, char *buf, size_t len);
 /* Reads a whole file into a malloc'd buffer (free with free). */
 int netrt_read_file(const char *path, void **buf, size_t *size, char *err, size_t errlen);
 /* Atomic writes: netrt_atomic_open creates a temporary file next to path and

@@ -20,6 +20,24 @@ typedef struct {
     size_t errlen;
 } hdr;
 
+/* "bad .npy header: <what>, found '<the next few characters>'" (or "found
+ * the end of the header"); returns -1. */
+static int hdr_error(hdr *h, const char *what) {
+    char near[24];
+    size_t n = 0;
+    const char *q = h->p;
+    for (; q < h->end && n < 16; q++) near[n++] = *q >= 32 && *q < 127 ? *q : '?';
+    bool more = false; /* anything but blanks after the excerpt */
+    for (; q < h->end && !more; q++) more = *q != ' ' && *q != '\n';
+    while (n > 0 && near[n - 1] == ' ') n--;
+    near[n] = '\0';
+    if (n == 0)
+        return netrt_errorf(h->err, h->errlen, "%s: bad .npy header: %s, found the end of the header",
+                            h->path, what);
+    return netrt_errorf(h->err, h->errlen, "%s: bad .npy header: %s, found '%s%s'", h->path, what,
+                        near, more ? "..." : "");
+}
+
 static void skip_ws(hdr *h) {
     while (h->p < h->end && (*h->p == ' ' || *h->p == '\t' || *h->p == '\n' || *h->p == '\r'))
         h->p++;
@@ -37,18 +55,21 @@ static bool eat(hdr *h, char c) {
 /* A quoted string ('...' or "...", no escapes) into buf. */
 static int parse_str(hdr *h, char *buf, size_t n) {
     skip_ws(h);
-    if (h->p >= h->end || (*h->p != '\'' && *h->p != '"'))
-        return netrt_errorf(h->err, h->errlen, "%s: bad .npy header: expected a string", h->path);
+    if (h->p >= h->end || (*h->p != '\'' && *h->p != '"')) return hdr_error(h, "expected a string");
+    const char *start = h->p;
     char q = *h->p++;
     size_t len = 0;
     while (h->p < h->end && *h->p != q) {
-        if (len + 1 >= n || *h->p == '\\')
-            return netrt_errorf(h->err, h->errlen, "%s: bad .npy header: unexpected string",
-                                h->path);
+        if (len + 1 >= n || *h->p == '\\') {
+            h->p = start;
+            return hdr_error(h, "a string too long or with escapes");
+        }
         buf[len++] = *h->p++;
     }
-    if (h->p >= h->end)
-        return netrt_errorf(h->err, h->errlen, "%s: bad .npy header: unterminated string", h->path);
+    if (h->p >= h->end) {
+        h->p = start;
+        return hdr_error(h, "an unterminated string");
+    }
     h->p++;
     buf[len] = '\0';
     return 0;
@@ -67,20 +88,18 @@ static int parse_bool(hdr *h, bool *v) {
         *v = false;
         return 0;
     }
-    return netrt_errorf(h->err, h->errlen, "%s: bad .npy header: expected True or False", h->path);
+    return hdr_error(h, "expected True or False");
 }
 
 /* A tuple of non-negative integers: (), (3,), (2, 3) and trailing commas. */
 static int parse_shape(hdr *h, int *rank, int64_t *shape) {
-    if (!eat(h, '('))
-        return netrt_errorf(h->err, h->errlen, "%s: bad .npy header: expected a shape tuple",
-                            h->path);
+    if (!eat(h, '(')) return hdr_error(h, "expected a shape tuple");
     *rank = 0;
     for (;;) {
         if (eat(h, ')')) return 0;
         skip_ws(h);
         if (h->p >= h->end || *h->p < '0' || *h->p > '9')
-            return netrt_errorf(h->err, h->errlen, "%s: bad .npy header: bad shape", h->path);
+            return hdr_error(h, "expected a dimension (an integer >= 0) in the shape");
         int64_t v = 0;
         while (h->p < h->end && *h->p >= '0' && *h->p <= '9') {
             if (v > (INT64_MAX - 9) / 10)
@@ -94,7 +113,7 @@ static int parse_shape(hdr *h, int *rank, int64_t *shape) {
         shape[(*rank)++] = v;
         if (eat(h, ',')) continue;
         if (eat(h, ')')) return 0;
-        return netrt_errorf(h->err, h->errlen, "%s: bad .npy header: bad shape", h->path);
+        return hdr_error(h, "expected ',' or ')' in the shape");
     }
 }
 
@@ -118,12 +137,10 @@ static int parse_descr(const char *d, netrt_dtype *t) {
 static int parse_header(hdr *h, netrt_array *out) {
     bool have_descr = false, have_order = false, have_shape = false, fortran = false;
     char key[32], descr[32];
-    if (!eat(h, '{'))
-        return netrt_errorf(h->err, h->errlen, "%s: bad .npy header: expected a dict", h->path);
+    if (!eat(h, '{')) return hdr_error(h, "expected a dict");
     while (!eat(h, '}')) {
         if (parse_str(h, key, sizeof key) < 0) return -1;
-        if (!eat(h, ':'))
-            return netrt_errorf(h->err, h->errlen, "%s: bad .npy header: expected ':'", h->path);
+        if (!eat(h, ':')) return hdr_error(h, "expected ':'");
         if (strcmp(key, "descr") == 0 && !have_descr) {
             if (parse_str(h, descr, sizeof descr) < 0) return -1;
             have_descr = true;
@@ -134,18 +151,18 @@ static int parse_header(hdr *h, netrt_array *out) {
             if (parse_shape(h, &out->rank, out->shape) < 0) return -1;
             have_shape = true;
         } else {
-            return netrt_errorf(h->err, h->errlen, "%s: bad .npy header: unexpected key '%s'",
+            return netrt_errorf(h->err, h->errlen,
+                                "%s: bad .npy header: unexpected or repeated key '%s' (expected "
+                                "'descr', 'fortran_order' and 'shape')",
                                 h->path, key);
         }
         if (!eat(h, ',')) {
             if (eat(h, '}')) break;
-            return netrt_errorf(h->err, h->errlen, "%s: bad .npy header: expected ',' or '}'",
-                                h->path);
+            return hdr_error(h, "expected ',' or '}'");
         }
     }
     skip_ws(h);
-    if (h->p != h->end)
-        return netrt_errorf(h->err, h->errlen, "%s: bad .npy header: junk after the dict", h->path);
+    if (h->p != h->end) return hdr_error(h, "expected the end of the header after the dict");
     if (!have_descr || !have_order || !have_shape)
         return netrt_errorf(h->err, h->errlen, "%s: bad .npy header: missing '%s'", h->path,
                             !have_descr ? "descr" : !have_order ? "fortran_order" : "shape");
@@ -157,7 +174,10 @@ static int parse_header(hdr *h, netrt_array *out) {
         return netrt_errorf(h->err, h->errlen, "%s: big-endian dtype '%s' is not supported",
                             h->path, descr);
     if (parse_descr(descr, &out->dtype) < 0)
-        return netrt_errorf(h->err, h->errlen, "%s: unsupported dtype '%s'", h->path, descr);
+        return netrt_errorf(h->err, h->errlen,
+                            "%s: unsupported dtype '%s' (supported: '<f4', '<f8', '<f2', '|u1', "
+                            "'|i1', '<i2', '<i4', '<i8', '|b1')",
+                            h->path, descr);
     return 0;
 }
 
@@ -169,8 +189,18 @@ int netrt_npy_read(const char *path, netrt_array *out, char *err, size_t errlen)
 
     int rc = -1;
     size_t start, hlen;
-    if (size < 10 || memcmp(buf, npy_magic, 6) != 0) {
-        netrt_errorf(err, errlen, "%s: not a .npy file (bad magic)", path);
+    if (size == 0) {
+        netrt_errorf(err, errlen, "%s: the file is empty (expected a .npy file)", path);
+        goto done;
+    }
+    if (size < 6 || memcmp(buf, npy_magic, 6) != 0) {
+        char got[40];
+        netrt_errorf(err, errlen, "%s: not a .npy file: it starts with %s, not the magic \"\\x93NUMPY\"",
+                     path, netrt_bytes_str(buf, size < 6 ? size : 6, got, sizeof got));
+        goto done;
+    }
+    if (size < 10) {
+        netrt_errorf(err, errlen, "%s: truncated .npy header: %zu bytes", path, size);
         goto done;
     }
     if (buf[6] == 1) {
@@ -178,18 +208,20 @@ int netrt_npy_read(const char *path, netrt_array *out, char *err, size_t errlen)
         hlen = (size_t)buf[8] | (size_t)buf[9] << 8;
     } else if (buf[6] == 2 || buf[6] == 3) {
         if (size < 12) {
-            netrt_errorf(err, errlen, "%s: truncated .npy header", path);
+            netrt_errorf(err, errlen, "%s: truncated .npy header: %zu bytes", path, size);
             goto done;
         }
         start = 12;
         hlen = (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 |
                (size_t)buf[11] << 24;
     } else {
-        netrt_errorf(err, errlen, "%s: unsupported .npy version %d.%d", path, buf[6], buf[7]);
+        netrt_errorf(err, errlen, "%s: unsupported .npy format version %d.%d (1.0, 2.0 and 3.0 are "
+                     "supported)", path, buf[6], buf[7]);
         goto done;
     }
     if (hlen > size - start) {
-        netrt_errorf(err, errlen, "%s: truncated .npy header", path);
+        netrt_errorf(err, errlen, "%s: truncated .npy header: it declares %zu bytes, the file holds %zu",
+                     path, hlen, size - start);
         goto done;
     }
     hdr h = {(const char *)buf + start, (const char *)buf + start + hlen, path, err, errlen};
@@ -203,8 +235,9 @@ int netrt_npy_read(const char *path, netrt_array *out, char *err, size_t errlen)
         goto done;
     }
     if (want != have) {
-        netrt_errorf(err, errlen, "%s: data size mismatch: shape %s of %s needs %zu bytes, the file holds %zu",
-                     path, netrt_shape_str(out->rank, out->shape, sh, sizeof sh),
+        netrt_errorf(err, errlen, "%s: %s: shape %s of %s needs %zu bytes of data, the file holds %zu",
+                     path, want > have ? "truncated data" : "trailing bytes after the data",
+                     netrt_shape_str(out->rank, out->shape, sh, sizeof sh),
                      netrt_dtype_name(out->dtype), want, have);
         goto done;
     }

@@ -22,6 +22,21 @@ static int st_dtype(const char *s, netrt_dtype *t) {
     return -1;
 }
 
+/* "an array", "a string", ... for messages. */
+static const char *json_kind(const json_t *v) {
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "something else";
+}
+
 /* A JSON integer >= 0. */
 static bool json_uint(const json_t *v, int64_t *out) {
     if (!json_is_integer(v) || json_integer_value(v) < 0) return false;
@@ -35,15 +50,20 @@ static int parse_entry(const char *path, const char *name, json_t *v, size_t dat
                        netrt_st_entry *e, int64_t *begin, int64_t *end, char *err,
                        size_t errlen) {
     if (!json_is_object(v))
-        return netrt_errorf(err, errlen, "%s: tensor '%s': entry is not an object", path, name);
+        return netrt_errorf(err, errlen,
+                            "%s: tensor '%s': its header entry is %s, not an object with \"dtype\", "
+                            "\"shape\" and \"data_offsets\"",
+                            path, name, json_kind(v));
     json_t *dtype = json_object_get(v, "dtype"), *shape = json_object_get(v, "shape"),
            *offs = json_object_get(v, "data_offsets");
     if (!json_is_string(dtype))
         return netrt_errorf(err, errlen, "%s: tensor '%s': missing or non-string \"dtype\"", path,
                             name);
     if (st_dtype(json_string_value(dtype), &e->dtype) < 0)
-        return netrt_errorf(err, errlen, "%s: tensor '%s': unsupported dtype '%s'", path, name,
-                            json_string_value(dtype));
+        return netrt_errorf(err, errlen,
+                            "%s: tensor '%s': unsupported dtype '%s' (known: F32, F64, F16, BF16, U8, "
+                            "I8, I16, I32, I64, BOOL)",
+                            path, name, json_string_value(dtype));
     if (!json_is_array(shape))
         return netrt_errorf(err, errlen, "%s: tensor '%s': missing or non-array \"shape\"", path,
                             name);
@@ -56,14 +76,18 @@ static int parse_entry(const char *path, const char *name, json_t *v, size_t dat
             return netrt_errorf(err, errlen, "%s: tensor '%s': shape entries must be integers >= 0",
                                 path, name);
     if (!json_is_array(offs) || json_array_size(offs) != 2 ||
-        !json_uint(json_array_get(offs, 0), begin) || !json_uint(json_array_get(offs, 1), end) ||
-        *begin > *end)
+        !json_uint(json_array_get(offs, 0), begin) || !json_uint(json_array_get(offs, 1), end))
         return netrt_errorf(err, errlen,
-                            "%s: tensor '%s': \"data_offsets\" must be [begin, end] with 0 <= begin <= end",
+                            "%s: tensor '%s': \"data_offsets\" must be [begin, end], two integers >= 0",
                             path, name);
+    if (*begin > *end)
+        return netrt_errorf(err, errlen,
+                            "%s: tensor '%s': data offsets [%lld, %lld) end before they begin", path,
+                            name, (long long)*begin, (long long)*end);
     if ((uint64_t)*end > datasize)
         return netrt_errorf(err, errlen,
-                            "%s: tensor '%s': data offsets [%lld, %lld) exceed the %zu bytes of data",
+                            "%s: tensor '%s': data offsets [%lld, %lld) exceed the %zu bytes of data "
+                            "after the header (truncated file?)",
                             path, name, (long long)*begin, (long long)*end, datasize);
     size_t want;
     char sh[160];
@@ -72,9 +96,10 @@ static int parse_entry(const char *path, const char *name, json_t *v, size_t dat
         return netrt_errorf(err, errlen, "%s: tensor '%s': shape %s is too large", path, name, sh);
     if ((uint64_t)(*end - *begin) != want)
         return netrt_errorf(err, errlen,
-                            "%s: tensor '%s': data offsets [%lld, %lld) do not match shape %s of %s (%zu bytes)",
-                            path, name, (long long)*begin, (long long)*end, sh,
-                            netrt_dtype_name(e->dtype), want);
+                            "%s: tensor '%s': data offsets [%lld, %lld) hold %lld bytes, but shape %s "
+                            "of %s needs %zu",
+                            path, name, (long long)*begin, (long long)*end,
+                            (long long)(*end - *begin), sh, netrt_dtype_name(e->dtype), want);
     e->nbytes = want;
     return 0;
 }
@@ -132,7 +157,8 @@ static int parse_header(const char *path, netrt_st_file *f, size_t hlen, char *e
     int rc = -1;
     span *spans = NULL;
     if (!json_is_object(root)) {
-        netrt_errorf(err, errlen, "%s: the JSON header is not an object", path);
+        netrt_errorf(err, errlen, "%s: the JSON header is %s, not an object of tensors", path,
+                     json_kind(root));
         goto done;
     }
 
@@ -186,14 +212,17 @@ int netrt_st_open(const char *path, netrt_st_file *out, char *err, size_t errlen
     const unsigned char *b = out->buffer;
     int rc;
     if (out->size < 8) {
-        rc = netrt_errorf(err, errlen, "%s: truncated: %zu bytes, less than the 8-byte header size",
+        rc = netrt_errorf(err, errlen,
+                          "%s: truncated: %zu bytes, too few for the 8-byte header size that "
+                          "starts a safetensors file",
                           path, out->size);
     } else {
         uint64_t hlen = 0;
         for (int i = 7; i >= 0; i--) hlen = hlen << 8 | b[i];
         if (hlen > out->size - 8)
             rc = netrt_errorf(err, errlen,
-                              "%s: header size %llu exceeds the file (%zu bytes after the size)",
+                              "%s: header size %llu exceeds the %zu bytes that follow it (truncated, "
+                              "or not a safetensors file)",
                               path, (unsigned long long)hlen, out->size - 8);
         else
             rc = parse_header(path, out, (size_t)hlen, err, errlen);

@@ -94,7 +94,7 @@ const char *netrt_prog_name(int argc, char **argv, const char *fallback) {
 enum {
     O_DATA, O_TRAIN_IMAGES, O_TRAIN_LABELS, O_TEST_IMAGES, O_TEST_LABELS, O_EPOCHS, O_LR,
     O_MOMENTUM, O_WEIGHT_DECAY, O_SEED, O_LIMIT, O_TEST_LIMIT, O_NO_SHUFFLE, O_LOAD, O_SAVE,
-    O_GRADS_OUT, O_QUIET, O_HELP, O_COUNT
+    O_GRADS_OUT, O_QUIET, O_CHECK_NUMERICS, O_HELP, O_COUNT
 };
 
 static const netrt_opt train_opts[O_COUNT] = {
@@ -115,6 +115,7 @@ static const netrt_opt train_opts[O_COUNT] = {
     [O_SAVE] = {"--save", true},
     [O_GRADS_OUT] = {"--grads-out", true},
     [O_QUIET] = {"--quiet", false},
+    [O_CHECK_NUMERICS] = {"--check-numerics", false},
     [O_HELP] = {"--help", false},
 };
 
@@ -137,7 +138,7 @@ typedef struct {
     int64_t epochs, limit, test_limit;
     double lr, momentum, weight_decay;
     uint64_t seed;
-    bool shuffle, quiet, help;
+    bool shuffle, quiet, help, check_numerics;
     /* data and model facts */
     dataset train, test;
     bool has_test;
@@ -168,7 +169,7 @@ static void usage(const trainer *t, FILE *out) {
             "usage: %s [--data DIR | --train-images F --train-labels F\n"
             "          [--test-images F --test-labels F]] [--epochs E] [--lr LR] [--momentum M]\n"
             "          [--weight-decay WD] [--seed S] [--limit N] [--test-limit N] [--no-shuffle]\n"
-            "          [--load FILE] [--save FILE] [--grads-out FILE] [--quiet]\n\n"
+            "          [--load FILE] [--save FILE] [--grads-out FILE] [--quiet] [--check-numerics]\n\n"
             "Trains the network '%s' (compiled from %s, batch %d) with softmax cross-entropy\n"
             "and SGD with momentum (PyTorch's CrossEntropyLoss and SGD), then tests it.\n\n"
             "  --data DIR             IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
@@ -191,6 +192,7 @@ static void usage(const trainer *t, FILE *out) {
             "  --save FILE            write the trained parameters (safetensors)\n"
             "  --grads-out FILE       write the gradients of the first batch and exit\n"
             "  --quiet                no progress bar\n"
+            "  --check-numerics       stop at the first op that computes a NaN or an Inf\n"
             "  --help                 this message\n\n",
             t->prog, in->name ? in->name : "?", in->source ? in->source : "?", in->batch);
     for (int i = 0; i < in->ninputs; i++)
@@ -236,6 +238,7 @@ static int parse_args(trainer *t, int argc, char **argv) {
         case O_SAVE: t->save = val; break;
         case O_GRADS_OUT: t->grads_out = val; break;
         case O_QUIET: t->quiet = true; break;
+        case O_CHECK_NUMERICS: t->check_numerics = true; break;
         case O_HELP: t->help = true; break;
         }
         if (rc < 0) return -1;
@@ -293,10 +296,12 @@ static int read_set(trainer *t, dataset *d, const char *what, int64_t limit) {
     const char *lp = d->labels_path;
     netrt_array *l = &d->labels;
     if (netrt_array_read(lp, l, t->err, sizeof t->err) < 0) return -1;
-    if (!netrt_dtype_is_int(l->dtype) || l->rank != 1)
+    if (!netrt_dtype_is_int(l->dtype) || l->rank != 1) {
+        char sh[160];
         return netrt_errorf(t->err, sizeof t->err,
-                            "%s: labels must be a 1-d integer array, not %s of rank %d", lp,
-                            netrt_dtype_name(l->dtype), l->rank);
+                            "%s: labels must be a 1-d integer array, got %s of shape %s", lp,
+                            netrt_dtype_name(l->dtype), netrt_shape_str(l->rank, l->shape, sh, sizeof sh));
+    }
     if (l->shape[0] != S)
         return netrt_errorf(t->err, sizeof t->err, "%s: %lld labels for %lld images in %s", lp,
                             (long long)l->shape[0], (long long)S, d->images_path);
@@ -387,6 +392,13 @@ static void load_batch(trainer *t, const dataset *d, const int64_t *idx, int64_t
     memset(x + nb * per, 0, (size_t)((N - nb) * per) * sizeof(float));
     if (y) memset(y + nb, 0, (size_t)(N - nb) * sizeof(float));
     t->m->set_batch((int)nb);
+    netrt_numerics_batch(d == &t->test ? "test sample" : "training sample", idx, first, nb);
+}
+
+/* After a call into the model: the --check-numerics failure, if any. */
+static int numerics_failed(trainer *t) {
+    const char *msg = netrt_numerics_error();
+    return msg ? netrt_errorf(t->err, sizeof t->err, "%s", msg) : 0;
 }
 
 /* The arg-max of a row (the first on ties). */
@@ -421,7 +433,7 @@ static int init_params(trainer *t) {
         }
     }
     if (in->prepare) in->prepare();
-    return 0;
+    return numerics_failed(t);
 }
 
 /* --grads-out: one grad() on the first batch in file order; every gradient
@@ -432,6 +444,7 @@ static int write_grads(trainer *t) {
     int64_t nb = t->train.count < in->batch ? t->train.count : in->batch;
     load_batch(t, &t->train, NULL, 0, nb, true);
     m->grad();
+    if (numerics_failed(t) < 0) return -1;
     netrt_tensor *gs = calloc((size_t)in->nparams + 1, sizeof *gs);
     if (!gs) return netrt_errorf(t->err, sizeof t->err, "out of memory");
     int n = 0;
@@ -454,17 +467,20 @@ static int write_grads(trainer *t) {
 }
 
 /* The mean cross-entropy and the accuracy of the inference program (eval
- * mode) on the test set; log-softmax in double. */
-static void test_pass(trainer *t, double *loss, double *acc) {
+ * mode) on the test set; log-softmax in double.  -1 after a --check-numerics
+ * failure. */
+static int test_pass(trainer *t, double *loss, double *acc) {
     const netrt_model *in = t->in;
     const dataset *d = &t->test;
     int64_t N = in->batch, K = t->classes, correct = 0;
     double sum = 0;
     if (in->prepare) in->prepare(); /* derived values of the updated parameters */
+    if (numerics_failed(t) < 0) return -1;
     for (int64_t s0 = 0; s0 < d->count; s0 += N) {
         int64_t nb = d->count - s0 < N ? d->count - s0 : N;
         load_batch(t, d, NULL, s0, nb, false);
         in->run();
+        if (numerics_failed(t) < 0) return -1;
         for (int64_t r = 0; r < nb; r++) {
             const float *row = in->outputs[0].data + r * K;
             int64_t y = netrt_array_int_at(&d->labels, s0 + r);
@@ -479,6 +495,7 @@ static void test_pass(trainer *t, double *loss, double *acc) {
     }
     *loss = sum / (double)d->count;
     *acc = 100.0 * (double)correct / (double)d->count;
+    return 0;
 }
 
 static void print_header(const trainer *t) {
@@ -533,15 +550,24 @@ static int train(trainer *t) {
             batch++;
             load_batch(t, &t->train, t->order, s0, nb, true);
             m->grad();
+            if (numerics_failed(t) < 0) {
+                if (show) fputc('\n', stderr);
+                return -1;
+            }
             float loss = m->loss->data[0];
             if (!isfinite(loss)) {
                 if (show) fputc('\n', stderr);
                 return netrt_errorf(t->err, sizeof t->err,
-                                    "the loss is %s at epoch %lld, batch %lld (try a smaller --lr)",
+                                    "the loss is %s at epoch %lld, batch %lld (try a smaller --lr, or "
+                                    "--check-numerics to find the op that made it)",
                                     isnan(loss) ? "NaN" : "infinite", (long long)e,
                                     (long long)batch);
             }
             m->update();
+            if (numerics_failed(t) < 0) {
+                if (show) fputc('\n', stderr);
+                return -1;
+            }
             loss_sum += (double)loss * (double)nb;
             for (int64_t r = 0; r < nb; r++)
                 correct += arg_max(m->train_logits->data + r * K, K) == (int64_t)m->labels->data[r];
@@ -558,7 +584,10 @@ static int train(trainer *t) {
                100.0 * (double)correct / (double)S, secs > 0 ? (double)S / secs : 0.0);
         if (t->has_test) {
             double tl, ta;
-            test_pass(t, &tl, &ta);
+            if (test_pass(t, &tl, &ta) < 0) {
+                printf("\n");
+                return -1;
+            }
             printf("; test loss %.4f, test accuracy %.2f%% (%lld images)", tl, ta,
                    (long long)t->test.count);
         }
@@ -567,7 +596,7 @@ static int train(trainer *t) {
     }
     if (t->epochs == 0 && t->has_test) {
         double tl, ta;
-        test_pass(t, &tl, &ta);
+        if (test_pass(t, &tl, &ta) < 0) return -1;
         printf("test loss %.4f, test accuracy %.2f%% (%lld images)\n", tl, ta,
                (long long)t->test.count);
     }
@@ -599,6 +628,7 @@ static int run_trainer(trainer *t, int argc, char **argv) {
     if ((t->save && check_writable(t, t->save) < 0) ||
         (t->grads_out && check_writable(t, t->grads_out) < 0))
         return -1;
+    if (netrt_set_check_numerics(t->in, t->check_numerics, t->err, sizeof t->err) < 0) return -1;
     if (t->m->reset_state) t->m->reset_state();
     if (init_params(t) < 0) return -1;
     if (t->grads_out) return write_grads(t);

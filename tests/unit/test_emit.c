@@ -809,6 +809,60 @@ START_TEST(identifiers) {
 }
 END_TEST
 
+/* --check-numerics: each node's call is followed by one check of its output,
+ * off by default; on, the first node whose output holds a NaN is reported
+ * (its op, name, line, sample and element) and run returns at once. */
+START_TEST(check_numerics) {
+    T t = t_new("cn", 2);
+    Value *x = input(&t, "x", shp(2, 2, 3));
+    Value *w = param(&t, "w", shp(2, 2, 3));
+    Value *r = NODE(&t, OP_RELU, "r", none, x);               /* line 3 */
+    Value *y = NODE(&t, OP_TANH, "t \"q\"", none, r);         /* line 4 */
+    Value *z = NODE(&t, OP_TANH, "pw", none, w);              /* line 5: not per sample */
+    graph_add_output(t.g, "y", y, line_span(2));
+    graph_add_output(t.g, "z", z, line_span(2));
+    ck_assert(graph_verify(t.g, "test"));
+    ck_assert(emit(&t, NULL));
+    char path[128];
+    snprintf(path, sizeof path, "%s/model.c", t.dir);
+    char *c = slurp(path);
+    ck_assert_ptr_nonnull(strstr(c, "static bool check_numerics;\n"));
+    ck_assert_ptr_nonnull(strstr(c, "    .check_numerics = &check_numerics,\n"));
+    ck_assert_ptr_nonnull(strstr(c, ", 6, 3, \"the output\", \"relu\", \"r\", \"test.net:3\")) return;\n"));
+    ck_assert_ptr_nonnull(strstr(c, ", 6, 3, \"the output\", \"tanh\", \"t \\\"q\\\"\", \"test.net:4\")) return;\n"));
+    ck_assert_ptr_nonnull(strstr(c, ", 6, 0, \"the output\", \"tanh\", \"pw\", \"test.net:5\")) return;\n"));
+    int calls = 0;
+    for (const char *p = c; (p = strstr(p, "    if (check_numerics && netrt_check_finite(")) != NULL; p++) calls++;
+    ck_assert_int_eq(calls, 3);
+    free(c);
+    build(&t, "#include \"model.h\"\n"
+              "#include <math.h>\n"
+              "#include <stdio.h>\n"
+              "int main(void) {\n"
+              "    const netrt_model *m = &MODEL;\n"
+              "    if (m->init() != 0 || !m->check_numerics || *m->check_numerics) return 2;\n"
+              "    for (int i = 0; i < 6; i++) m->params[0].data[i] = m->inputs[0].data[i] = (float)i;\n"
+              "    m->inputs[0].data[5] = NAN;\n"
+              "    m->prepare();\n"
+              "    m->run(); /* off: nothing is checked */\n"
+              "    if (netrt_numerics_error() || !isnan(m->outputs[0].data[5])) return 3;\n"
+              "    *m->check_numerics = true;\n"
+              "    m->outputs[0].data[0] = 42;\n"
+              "    m->run();\n"
+              "    if (!netrt_numerics_error() || m->outputs[0].data[0] != 42) return 4; /* tanh did not run */\n"
+              "    puts(netrt_numerics_error());\n"
+              "    return 0;\n"
+              "}\n");
+    char outp[128];
+    snprintf(outp, sizeof outp, "%s/out.txt", t.dir);
+    ck_assert_int_eq(sh("'%s/prog' > '%s'", t.dir, outp), 0);
+    char *got = slurp(outp);
+    ck_assert_str_eq(got, "numerics: NaN in the output of relu \"r\" (test.net:3), sample 1, element 2\n");
+    free(got);
+    t_free(&t);
+}
+END_TEST
+
 /* The example from the issue, end to end through the front end. */
 START_TEST(lenet5_text) {
     Source *src;
@@ -1664,6 +1718,7 @@ int main(void) {
     tcase_add_loop_test(tc, embed_error, 0, (int)(sizeof embed_errors / sizeof embed_errors[0]));
     tcase_add_test(tc, identifiers);
     tcase_add_test(tc, lenet5_text);
+    tcase_add_test(tc, check_numerics);
     tcase_add_test(tc, train_forward_active_batch);
     tcase_add_loop_test(tc, batchnorm_train, 0, (int)(sizeof bn_cases / sizeof bn_cases[0]));
     tcase_add_loop_test(tc, conv_grads, 0, (int)(sizeof conv_cases / sizeof conv_cases[0]));

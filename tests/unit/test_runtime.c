@@ -155,21 +155,28 @@ START_TEST(npy_errors) {
     const char *good = "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }";
 
     write_bytes(p, "\x93NUMPX\x01\x00\x10\x00", 10);
-    ck_assert_err(netrt_npy_read(p, &a, err, sizeof err), "bad magic");
+    ck_assert_err(netrt_npy_read(p, &a, err, sizeof err),
+                  "not a .npy file: it starts with 93 4e 55 4d 50 58, not the magic \"\\x93NUMPY\"");
     ck_assert_ptr_null(a.data);
     write_bytes(p, "\x93NU", 3);
-    ck_assert_err(netrt_npy_read(p, &a, err, sizeof err), "bad magic");
+    ck_assert_err(netrt_npy_read(p, &a, err, sizeof err), "it starts with 93 4e 55,");
+    write_bytes(p, "\x93NUMPY\x01", 7);
+    ck_assert_err(netrt_npy_read(p, &a, err, sizeof err), "truncated .npy header: 7 bytes");
+    write_bytes(p, "", 0);
+    ck_assert_err(netrt_npy_read(p, &a, err, sizeof err), "the file is empty");
     write_npy(p, 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (4,), }", d, sizeof d);
     ck_assert_err(netrt_npy_read(p, &a, err, sizeof err), "fortran_order");
     write_npy(p, 1, good, d, sizeof d - 1);
-    ck_assert_err(netrt_npy_read(p, &a, err, sizeof err), "data size mismatch");
+    ck_assert_err(netrt_npy_read(p, &a, err, sizeof err),
+                  "truncated data: shape [4] of F32 needs 16 bytes of data, the file holds 15");
     write_npy(p, 1, good, d, sizeof d);
     {
         FILE *f = fopen(p, "ab");
         fputc(0, f);
         fclose(f);
     }
-    ck_assert_err(netrt_npy_read(p, &a, err, sizeof err), "data size mismatch");
+    ck_assert_err(netrt_npy_read(p, &a, err, sizeof err),
+                  "trailing bytes after the data: shape [4] of F32 needs 16 bytes of data, the file holds 17");
     /* Truncated in the header. */
     write_npy(p, 1, good, d, 0);
     ck_assert_int_eq(truncate(p, 30), 0);
@@ -180,6 +187,19 @@ START_TEST(npy_errors) {
     ck_assert_err(netrt_npy_read(p, &a, err, sizeof err), "big-endian");
     write_npy(p, 4, good, d, sizeof d);
     ck_assert_err(netrt_npy_read(p, &a, err, sizeof err), "version 4.0");
+    write_npy(p, 1, "[1, 2]", d, sizeof d);
+    ck_assert_err(netrt_npy_read(p, &a, err, sizeof err), "bad .npy header: expected a dict, found '[1, 2]'");
+    write_npy(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4 4), }", d, sizeof d);
+    ck_assert_err(netrt_npy_read(p, &a, err, sizeof err),
+                  "bad .npy header: expected ',' or ')' in the shape, found '4), }'");
+    write_npy(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'extra': 1, 'more': 2}", d,
+              sizeof d);
+    ck_assert_err(netrt_npy_read(p, &a, err, sizeof err), "unexpected or repeated key 'extra'");
+    write_npy(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,)} x             y", d, sizeof d);
+    ck_assert_err(netrt_npy_read(p, &a, err, sizeof err),
+                  "expected the end of the header after the dict, found 'x             y'");
+    write_npy(p, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,)} 0123456789abcdefgh", d, sizeof d);
+    ck_assert_err(netrt_npy_read(p, &a, err, sizeof err), "found '0123456789abcdef...'");
 
     const char *bad_dicts[] = {
         "",
@@ -298,11 +318,13 @@ START_TEST(st_errors) {
     ck_assert_ptr_null(f.buffer);
     memset(raw, 0xff, 8);
     write_bytes(p, raw, 16);
-    ck_assert_err(netrt_st_open(p, &f, err, sizeof err), "exceeds the file");
+    ck_assert_err(netrt_st_open(p, &f, err, sizeof err),
+                  "header size 18446744073709551615 exceeds the 8 bytes that follow it (truncated, or not a "
+                  "safetensors file)");
     memset(raw, 0, 8);
     raw[0] = 9;
     write_bytes(p, raw, 16);
-    ck_assert_err(netrt_st_open(p, &f, err, sizeof err), "header size 9 exceeds the file");
+    ck_assert_err(netrt_st_open(p, &f, err, sizeof err), "header size 9 exceeds the 8 bytes that follow it");
     ck_assert_err(netrt_st_open(tpath("missing.safetensors"), &f, err, sizeof err),
                   "missing.safetensors");
 
@@ -312,13 +334,13 @@ START_TEST(st_errors) {
         const char *msg;
     } cases[] = {
         {"{\"a\": {\"dtype\": \"F32\", ", 0, "invalid JSON"},
-        {"[1, 2]", 0, "not an object"},
+        {"[1, 2]", 0, "the JSON header is an array, not an object of tensors"},
         {"{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}} x", 8,
          "invalid JSON"},
         {"{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}, "
          "\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}}",
          8, "invalid JSON"},
-        {"{\"a\": 3}", 0, "tensor 'a': entry is not an object"},
+        {"{\"a\": 3}", 0, "tensor 'a': its header entry is an integer, not an object with \"dtype\""},
         {"{\"a\": {\"shape\": [2], \"data_offsets\": [0, 8]}}", 8, "\"dtype\""},
         {"{\"a\": {\"dtype\": \"C64\", \"shape\": [2], \"data_offsets\": [0, 8]}}", 8,
          "unsupported dtype 'C64'"},
@@ -330,20 +352,20 @@ START_TEST(st_errors) {
         {"{\"a\": {\"dtype\": \"F32\", \"shape\": [1,1,1,1,1,1,1,1,1], \"data_offsets\": [0, 4]}}",
          4, "rank 9"},
         {"{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [8, 0]}}", 8,
-         "data_offsets"},
+         "tensor 'a': data offsets [8, 0) end before they begin"},
         {"{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0]}}", 8, "data_offsets"},
         {"{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [-8, 0]}}", 8,
          "data_offsets"},
         {"{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 16]}}", 8,
-         "data offsets [0, 16) exceed the 8 bytes of data"},
+         "data offsets [0, 16) exceed the 8 bytes of data after the header (truncated file?)"},
         {"{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, "
          "9223372036854775807]}}",
          8, "exceed"},
         {"{\"conv1.weight\": {\"dtype\": \"F32\", \"shape\": [6, 1, 5, 5], \"data_offsets\": "
          "[0, 96]}}",
          96,
-         "w.safetensors: tensor 'conv1.weight': data offsets [0, 96) do not match shape "
-         "[6, 1, 5, 5] of F32 (600 bytes)"},
+         "w.safetensors: tensor 'conv1.weight': data offsets [0, 96) hold 96 bytes, but shape "
+         "[6, 1, 5, 5] of F32 needs 600"},
         {"{\"a\": {\"dtype\": \"F32\", \"shape\": [4294967296, 4294967296, 4294967296], "
          "\"data_offsets\": [0, 8]}}",
          8, "too large"},
@@ -438,12 +460,12 @@ START_TEST(idx_errors) {
     memcpy(buf, good, sizeof good);
     buf[1] = 8;
     write_bytes(p, buf, sizeof good);
-    ck_assert_err(netrt_idx_read(p, &a, err, sizeof err), "bad magic");
+    ck_assert_err(netrt_idx_read(p, &a, err, sizeof err), "not an IDX file: it starts with 00 08, not 00 00");
     ck_assert_ptr_null(a.data);
     memcpy(buf, good, sizeof good);
     buf[2] = 0x0A;
     write_bytes(p, buf, sizeof good);
-    ck_assert_err(netrt_idx_read(p, &a, err, sizeof err), "bad IDX type byte 0x0a");
+    ck_assert_err(netrt_idx_read(p, &a, err, sizeof err), "unknown IDX type code 0x0a (0x08 uint8");
     memcpy(buf, good, sizeof good);
     buf[3] = 0;
     write_bytes(p, buf, sizeof good);
@@ -470,16 +492,21 @@ START_TEST(idx_errors) {
     struct stat st;
     stat(p, &st);
     ck_assert_int_eq(truncate(p, st.st_size - 12), 0);
-    ck_assert_int_eq(netrt_idx_read(p, &a, err, sizeof err), -1);
+    ck_assert_err(netrt_idx_read(p, &a, err, sizeof err), "truncated gzip file: the compressed data ends early");
     ck_assert_ptr_null(a.data);
+    /* All the data, but the stream's trailer (CRC and size) cut off. */
+    write_gz(p, good, sizeof good);
+    ck_assert_int_eq(truncate(p, st.st_size - 8), 0);
+    ck_assert_err(netrt_idx_read(p, &a, err, sizeof err), "truncated gzip file");
     write_bytes(p, "\x1f\x8b\x08\x00garbage-garbage", 19);
-    ck_assert_int_eq(netrt_idx_read(p, &a, err, sizeof err), -1);
+    ck_assert_err(netrt_idx_read(p, &a, err, sizeof err), "bad.idx: corrupted gzip data: ");
 
     /* netrt_array_read refuses what is neither. */
     write_bytes(p, "hello", 5);
-    ck_assert_err(netrt_array_read(p, &a, err, sizeof err), "neither a .npy nor an IDX file");
+    ck_assert_err(netrt_array_read(p, &a, err, sizeof err),
+                  "neither a .npy nor an IDX file: it starts with 68 65 6c 6c 6f (");
     write_bytes(p, "", 0);
-    ck_assert_err(netrt_array_read(p, &a, err, sizeof err), "neither");
+    ck_assert_err(netrt_array_read(p, &a, err, sizeof err), "the file is empty (expected a .npy or IDX file)");
 }
 END_TEST
 
@@ -883,7 +910,7 @@ START_TEST(main_errors) {
     ck_assert_int_eq(netrt_npy_write(x3, d, 4, shape, err, sizeof err), 0);
     free(d);
     runs = 0;
-    ck_main_fails("input 'x': expected [S, 1, 2, 2] per sample [1, 2, 2], got [10, 3, 2, 2]",
+    ck_main_fails("input 'x' has shape [10, 3, 2, 2], expected [S, 1, 2, 2] or [S, 2, 2] (S samples of [1, 2, 2])",
                   "--weights", w, "--input", x3, "--output", yspec);
     ck_assert_int_eq(runs, 0);
     ck_assert(!exists(y));
@@ -910,7 +937,8 @@ START_TEST(main_errors) {
     int32_t ints[4] = {1, 2, 3, 4};
     write_npy(tpath("i32.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (1, 1, 2, 2), }",
               ints, sizeof ints);
-    ck_main_fails("dtype I32 is not supported", "--weights", w, "--input", tpath("i32.npy"));
+    ck_main_fails("i32.npy: input 'x' has dtype I32, expected F32, F64 or U8", "--weights", w, "--input",
+                  tpath("i32.npy"));
 
     /* Labels must be integers. */
     ck_main_fails("labels must be a 1-d integer array", "--weights", w, "--input", x, "--labels", x);
@@ -937,6 +965,90 @@ START_TEST(main_errors) {
 END_TEST
 
 /* Embedded weights: --weights is optional but still overrides. */
+/* ---- --check-numerics ------------------------------------------------------------ */
+
+START_TEST(check_finite_messages) {
+    float v[6] = {1, 2, 3, 4, NAN, 6};
+    netrt_numerics_reset();
+    ck_assert_ptr_null(netrt_numerics_error());
+    ck_assert_int_eq(netrt_check_finite(v, 4, 0, "the output", "conv", "c", "m.net:1"), 0);
+    ck_assert_int_eq(netrt_check_finite(v, 6, 0, "output 2", "bn_fold", "bn", "m.net:2"), -1);
+    ck_assert_str_eq(netrt_numerics_error(), "numerics: NaN in output 2 of bn_fold \"bn\" (m.net:2), element 4");
+    /* The first failure is kept, and every later check fails. */
+    ck_assert_int_eq(netrt_check_finite(v, 4, 0, "the output", "conv", "c", "m.net:1"), -1);
+    ck_assert_str_eq(netrt_numerics_error(), "numerics: NaN in output 2 of bn_fold \"bn\" (m.net:2), element 4");
+
+    /* Per sample: rows map to samples through the batch's index; rows past
+     * the batch's count (padding) are not checked. */
+    netrt_numerics_reset();
+    int64_t index[3] = {7, 3, 9};
+    netrt_numerics_batch("test sample", index, 1, 2);
+    ck_assert_int_eq(netrt_check_finite(v, 6, 2, "the output", "relu", "r", "m.net:3"), 0);
+    v[3] = -INFINITY;
+    ck_assert_int_eq(netrt_check_finite(v, 6, 2, "the output", "relu", "r", "m.net:3"), -1);
+    ck_assert_str_eq(netrt_numerics_error(),
+                     "numerics: -Inf in the output of relu \"r\" (m.net:3), test sample 9, element 1");
+    netrt_numerics_reset();
+    v[3] = INFINITY;
+    ck_assert_int_eq(netrt_check_finite(v, 6, 3, "the updated 'w'", "sgd_update", "w", "m.net:4"), -1);
+    ck_assert_str_eq(netrt_numerics_error(),
+                     "numerics: Inf in the updated 'w' of sgd_update \"w\" (m.net:4), sample 1, element 0");
+    netrt_numerics_reset();
+    ck_assert_ptr_null(netrt_numerics_error());
+}
+END_TEST
+
+/* A fake model computing r = 1 / x, checked when its flag is on: the zero
+ * padding of the last batch makes Inf there, which must not count. */
+static bool recip_check;
+static float r_buf[B * PER];
+static netrt_tensor recip_outputs[1] = {{"r", 4, {B, 1, 2, 2}, r_buf}};
+static void recip_run(void) {
+    for (int i = 0; i < B * PER; i++) r_buf[i] = 1.0f / x_buf[i];
+    if (recip_check && netrt_check_finite(r_buf, B * PER, PER, "the output", "recip", "recip0", "recip.net:3"))
+        return;
+}
+static netrt_model recip = {
+    .name = "recip", .source = "recip.net", .batch = B,
+    .ninputs = 1, .inputs = doubler_inputs, .noutputs = 1, .outputs = recip_outputs,
+    .embedded = true, .run = recip_run, .check_numerics = &recip_check,
+};
+
+START_TEST(main_check_numerics) {
+    enum { S = 6 }; /* batches of 4 and 2 + 2 padding rows */
+    float d[S * PER];
+    for (int i = 0; i < S * PER; i++) d[i] = 1.0f + (float)i;
+    int64_t shape[4] = {S, 1, 2, 2};
+    const char *x = tpath("cn_x.npy"), *bad = tpath("cn_bad.npy"), *r = tpath("cn_r.npy");
+    ck_assert_int_eq(netrt_npy_write(x, d, 4, shape, err, sizeof err), 0);
+    d[5 * PER + 2] = 0;
+    ck_assert_int_eq(netrt_npy_write(bad, d, 4, shape, err, sizeof err), 0);
+
+    ck_assert_int_eq(run_main(&recip, out, sizeof out, errout, sizeof errout, "--input", x, "--output", r,
+                              "--check-numerics", NULL),
+                     0);
+    ck_assert(exists(r));
+    unlink(r);
+    ck_assert_int_eq(run_main(&recip, out, sizeof out, errout, sizeof errout, "--input", bad, "--output", r,
+                              "--check-numerics", NULL),
+                     1);
+    ck_assert_str_eq(errout, "prog: error: numerics: Inf in the output of recip \"recip0\" (recip.net:3), "
+                             "sample 5, element 2\n");
+    ck_assert(!exists(r));
+    /* Off: the Inf is written. */
+    ck_assert_int_eq(run_main(&recip, out, sizeof out, errout, sizeof errout, "--input", bad, "--output", r, NULL),
+                     0);
+    ck_assert(!recip_check);
+    ck_assert(exists(r));
+    /* A model without the flag. */
+    const char *w = write_scale(1.0f);
+    ck_assert_int_eq(run_main(&doubler, out, sizeof out, errout, sizeof errout, "--weights", w, "--input", x,
+                              "--check-numerics", NULL),
+                     1);
+    ck_assert_str_eq(errout, "prog: error: --check-numerics: this program was built without numerics checks\n");
+}
+END_TEST
+
 START_TEST(main_embedded) {
     netrt_model m = doubler;
     m.embedded = true;
@@ -1041,6 +1153,8 @@ static Suite *runtime_suite(void) {
     tcase_add_test(model, main_end_to_end);
     tcase_add_test(model, main_uint8_idx_and_labels);
     tcase_add_test(model, main_errors);
+    tcase_add_test(model, check_finite_messages);
+    tcase_add_test(model, main_check_numerics);
     tcase_add_test(model, main_embedded);
     tcase_add_test(model, main_two_inputs);
     suite_add_tcase(s, model);

@@ -46,6 +46,7 @@ static int active = N, grads, updates, runs, prepares, resets, init_fail;
 static int batches[64], nbatches; /* set_batch arguments, in order */
 static int seen[256], nseen;      /* sample ids (x[.., 3] * 1000) seen by grad(), in order */
 static int nan_at;                /* grad() call number whose loss is NaN (0: none) */
+static bool check_v;              /* the model's --check-numerics flag */
 
 static netrt_tensor params[3] = {
     {"fc.weight", 2, {K, D}, W}, {"fc.bias", 1, {K}, b}, {"tag", 1, {1}, tag}};
@@ -78,9 +79,17 @@ static void forward(float *lg) {
         }
 }
 
+/* With --check-numerics, the logits are checked as emitted code checks a
+ * node's output. */
+static int check_logits(const float *lg) {
+    return check_v ? netrt_check_finite(lg, (int64_t)active * K, K, "the output", "linear", "fc", "softreg.net:3")
+                   : 0;
+}
+
 static void m_run(void) {
     runs++;
     forward(out);
+    if (check_logits(out)) return;
 }
 
 /* Forward in training mode, the mean cross-entropy and its gradients;
@@ -88,6 +97,7 @@ static void m_run(void) {
 static void grad_with(float sign) {
     grads++;
     forward(logits);
+    if (check_logits(logits)) return;
     double total = 0;
     float dl[N * K];
     for (int n = 0; n < active; n++) {
@@ -141,7 +151,7 @@ static const netrt_model infer = {
     .name = "softreg", .source = "softreg.net", .batch = N,
     .nparams = 3, .params = params, .ninputs = 1, .inputs = inputs,
     .noutputs = 1, .outputs = outputs,
-    .init = m_init, .prepare = m_prepare, .run = m_run,
+    .init = m_init, .prepare = m_prepare, .run = m_run, .check_numerics = &check_v,
 };
 static const netrt_train_model model = {
     .infer = &infer, .grads = grad_ts, .inits = inits, .input_grads = input_grads,
@@ -627,6 +637,57 @@ START_TEST(train_nan_loss) {
 }
 END_TEST
 
+/* --check-numerics names the op and the sample (in the file, through the
+ * shuffling) whose values are not finite; without it, the NaN loss stops
+ * training. */
+START_TEST(train_check_numerics) {
+    const char *xi = tpath("cn_x.npy"), *yi = tpath("cn_y.npy"), *s = tpath("cn.safetensors");
+    make_set(xi, yi, 20, -1);
+    netrt_array a;
+    ck_assert_int_eq(netrt_npy_read(xi, &a, err, sizeof err), 0);
+    ((float *)a.data)[13 * D + 1] = NAN;
+    ck_assert_int_eq(netrt_npy_write(tpath("cn_xnan.npy"), a.data, a.rank, a.shape, err, sizeof err), 0);
+    netrt_array_free(&a);
+    const char *xn = tpath("cn_xnan.npy");
+
+    reset_counters();
+    int rc = train("--train-images", xn, "--train-labels", yi, "--save", s, "--check-numerics");
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err_text, "prog: error: numerics: NaN in the output of linear \"fc\" (softreg.net:3), "
+                                   "training sample 13, element 0\n") != NULL,
+                  "stderr: %s", err_text);
+    ck_assert(!exists(s));
+    ck_assert(check_v);
+
+    /* The test set: after the first epoch. */
+    reset_counters();
+    rc = train("--train-images", xi, "--train-labels", yi, "--test-images", xn, "--test-labels", yi, "--save", s,
+               "--check-numerics");
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err_text, "(softreg.net:3), test sample 13, element 0\n") != NULL, "stderr: %s", err_text);
+    ck_assert(!exists(s));
+
+    /* Without the flag (which is turned off again), the loss. */
+    reset_counters();
+    rc = train("--train-images", xn, "--train-labels", yi, "--save", s, "--no-shuffle");
+    ck_assert_int_eq(rc, 1);
+    ck_assert(!check_v);
+    ck_assert_msg(strstr(err_text, "prog: error: the loss is NaN at epoch 1, batch 2 (try a smaller --lr, or "
+                                   "--check-numerics to find the op that made it)") != NULL,
+                  "stderr: %s", err_text);
+
+    /* Finite data passes, and so does the gradient check. */
+    reset_counters();
+    ck_assert_int_eq(train("--train-images", xi, "--train-labels", yi, "--test-images", xi, "--test-labels", yi,
+                           "--check-numerics", "--save", s),
+                     0);
+    ck_assert(exists(s));
+    ck_assert_int_eq(run(netrt_gradcheck_main, &model, "--check-numerics", NULL), 0);
+    ck_assert_msg(strstr(out_text, "ok: ") != NULL, "stdout: %s", out_text);
+    check_v = false;
+}
+END_TEST
+
 /* An IDX file: magic 0 0 type rank, big-endian dimensions, data. */
 static void write_idx(const char *path, bool gz, const unsigned char *data, int rank,
                       const int *dims, size_t n) {
@@ -725,9 +786,9 @@ START_TEST(train_errors) {
     int64_t sh[2] = {20, 5};
     const char *x5 = tpath("e_x5.npy");
     ck_assert_int_eq(netrt_npy_write(x5, d, 2, sh, err, sizeof err), 0);
-    ck_train_fails("e_x5.npy: input 'x': expected [S, 1, 2, 2] per sample [1, 2, 2], got [20, 5]",
+    ck_train_fails("e_x5.npy: input 'x' has shape [20, 5], expected [S, 1, 2, 2] or [S, 2, 2]",
                    "--train-images", x5, "--train-labels", yi);
-    ck_train_fails("e_x5.npy: input 'x': expected", "--train-images", xi, "--train-labels", yi,
+    ck_train_fails("e_x5.npy: input 'x' has shape [20, 5]", "--train-images", xi, "--train-labels", yi,
                    "--test-images", x5, "--test-labels", yi);
     ck_train_fails("labels must be a 1-d integer array", "--train-images", xi, "--train-labels",
                    xi);
@@ -855,6 +916,7 @@ static Suite *train_suite(void) {
     tcase_add_test(tr, train_save_load_and_init);
     tcase_add_test(tr, train_determinism);
     tcase_add_test(tr, train_nan_loss);
+    tcase_add_test(tr, train_check_numerics);
     tcase_add_test(tr, train_data_dir);
     tcase_add_test(tr, train_errors);
     suite_add_tcase(s, tr);
