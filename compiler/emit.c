@@ -938,7 +938,7 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
     if (o->embed && !check_embed(g, o)) ok = false;
     if ((o->main == EMIT_MAIN_TRAIN || o->main == EMIT_MAIN_GRADCHECK) &&
         (!g->train || !g->labels || !g->loss || !g->train_logits)) {
-        diag_plain_error("internal error: a training program needs a training graph with labels, a loss and "
+        DIAG_INTERNAL("a training program needs a training graph with labels, a loss and "
                          "training logits");
         ok = false;
     }

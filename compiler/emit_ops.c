@@ -921,7 +921,7 @@ bool emit_node_check(const Graph *g, const Node *n) {
     const char *why = NULL;
     char a[64], b[64];
     if ((unsigned)n->op >= OP_COUNT) {
-        diag_error(n->span, "internal error: cannot emit op number %d", (int)n->op);
+        DIAG_INTERNAL("cannot emit op number %d", (int)n->op);
         return false;
     }
     if (!emit_rule[n->op]) {
@@ -963,7 +963,7 @@ bool emit_node_check(const Graph *g, const Node *n) {
             const Shape *y = &n->out[0]->shape;
             Bcast ka = bcast_kind(&n->in[0]->shape, y), kb = bcast_kind(&n->in[1]->shape, y);
             if (ka == B_BAD || kb == B_BAD || (ka != B_SAME && kb != B_SAME) || (ka != B_SAME && y->rank < 1)) {
-                diag_error(n->span, "internal error: cannot emit %s of shapes %s and %s", op_name(n->op),
+                DIAG_INTERNAL("cannot emit %s of shapes %s and %s", op_name(n->op),
                            shape_str(&n->in[0]->shape, a, sizeof a), shape_str(&n->in[1]->shape, b, sizeof b));
                 return false;
             }
@@ -1019,7 +1019,7 @@ bool emit_node_check(const Graph *g, const Node *n) {
         }
     }
     if (why) {
-        diag_error(n->span, "internal error: cannot emit %s \"%s\": %s", op_name(n->op), n->name ? n->name : "",
+        DIAG_INTERNAL("cannot emit %s \"%s\": %s", op_name(n->op), n->name ? n->name : "",
                    why);
         return false;
     }
