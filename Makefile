@@ -38,3 +38,27 @@ test-asan: deps
 	@cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && NETC_CFLAGS="$(SAN)" UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    ctest --output-on-failure -j $(JOBS)
+
+# libFuzzer harnesses (tests/fuzz, docs/testing.md): built with clang into
+# $(BUILD)-fuzz, libnetrt and the compiler core instrumented for coverage and
+# built with ASan and UBSan; each harness fuzzes for FUZZ_SECONDS; any crash,
+# sanitizer report, leak, timeout or out-of-memory fails.  FUZZ_HARNESSES
+# picks some of frontend, safetensors, npy, idx.
+FUZZ_SECONDS ?= 60
+FUZZ_HARNESSES ?=
+FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+.PHONY: fuzz
+fuzz: deps
+	@cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNETC_FUZZ=ON \
+	    -DCMAKE_C_FLAGS="$(FUZZ_SAN)" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+	@cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzzers
+	@sh tests/fuzz/run.sh $(BUILD)-fuzz $(FUZZ_SECONDS) $(FUZZ_HARNESSES)
+
+# Every zoo model torchvision has, at full size, built with netc at -O0 and
+# -O2 against torchvision (random weights, fixed seed; tools/conformance.py).
+# Needs python3-torch and python3-torchvision, so it is not part of `make test`.
+# CONFORMANCE_ARGS passes options, e.g. "--models resnet50 --opt O2".
+CONFORMANCE_ARGS ?=
+.PHONY: conformance
+conformance: build
+	/usr/bin/python3 tools/conformance.py --netc $(BUILD)/netc --work $(BUILD)/conformance $(CONFORMANCE_ARGS)
