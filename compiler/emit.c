@@ -810,6 +810,12 @@ static void emit_runtime(Emitter *m) {
     if (g->train) emit_train_pointers(m);
     fputs("    return 0;\n}\n\n", c);
 
+    fprintf(c, "/* Frees what init allocated; init may be called again after it. */\nstatic void %s_fini(void)\n{\n", P);
+    fputs("    netrt_free(arena);\n    arena = NULL;\n", c);
+    if (block) fputs("    netrt_free(param_block);\n    param_block = NULL;\n", c);
+    if (g->train) fputs("    netrt_free(state_block);\n    state_block = NULL;\n", c);
+    fputs("}\n\n", c);
+
     fprintf(c, "const netrt_model %s_model = {\n    .name = ", P);
     put_string(c, g->name ? g->name : "");
     fputs(",\n    .source = ", c);
@@ -822,8 +828,8 @@ static void emit_runtime(Emitter *m) {
             g->noutputs ? "_outputs" : "");
     fprintf(c,
             "    .embedded = %s,\n    .init = %s_init,\n    .prepare = %s_prepare,\n    .run = %s_run,\n"
-            "    .check_numerics = &check_numerics,\n};\n\n",
-            m->o->embed ? "true" : "false", P, P, P);
+            "    .fini = %s_fini,\n    .check_numerics = &check_numerics,\n};\n\n",
+            m->o->embed ? "true" : "false", P, P, P, P);
     if (g->train) emit_train_descriptor(m);
 
     /* the public API */

@@ -353,5 +353,6 @@ int netrt_gradcheck_main(int argc, char **argv, const netrt_train_model *m) {
         }
     free(c.items);
     free(c.dir);
+    if (m->infer->fini) m->infer->fini();
     return rc;
 }

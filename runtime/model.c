@@ -578,5 +578,6 @@ int netrt_main(int argc, char **argv, const netrt_model *m) {
     int rc = run_job(&j, argc, argv);
     if (rc < 0) fprintf(stderr, "%s: error: %s\n", j.prog, j.err);
     job_free(&j);
+    if (m->fini) m->fini();
     return rc < 0 ? 1 : 0;
 }

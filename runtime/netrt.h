@@ -152,6 +152,7 @@ typedef struct netrt_model {
     int (*init)(void);     /* allocates buffers and fills params/inputs/outputs data; 0 on success */
     void (*prepare)(void); /* after params are loaded: computes derived values */
     void (*run)(void);     /* one batch: inputs -> outputs */
+    void (*fini)(void);    /* frees what init allocated (may be NULL) */
     /* The emitted code's --check-numerics flag, or NULL if it has none: while
      * true, prepare, run and (training) grad and update call
      * netrt_check_finite after each node and return at the first failure. */

@@ -653,5 +653,6 @@ int netrt_train_main(int argc, char **argv, const netrt_train_model *m) {
     dataset_free(&t.train);
     dataset_free(&t.test);
     free(t.order);
+    if (m->infer->fini) m->infer->fini();
     return rc < 0 ? 1 : 0;
 }
