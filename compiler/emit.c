@@ -189,55 +189,6 @@ static int64_t align_up(int64_t n) { return (n + ALIGN_FLOATS - 1) / ALIGN_FLOAT
 
 /* ---- embedded weights --------------------------------------------------------------- */
 
-static float half_to_float(uint16_t h) {
-    int sign = h >> 15, ex = (h >> 10) & 31, man = h & 1023;
-    float v;
-    if (ex == 0)
-        v = ldexpf((float)man, -24);
-    else if (ex == 31)
-        v = man ? NAN : INFINITY;
-    else
-        v = ldexpf((float)(man | 1024), ex - 25);
-    return sign ? -v : v;
-}
-
-/* Element i of a float tensor of any float dtype, read without assuming
- * alignment. */
-static float entry_float(const netrt_st_entry *t, int64_t i) {
-    const unsigned char *p = t->data;
-    switch (t->dtype) {
-    case NETRT_F32: {
-        float v;
-        memcpy(&v, p + 4 * i, 4);
-        return v;
-    }
-    case NETRT_F64: {
-        double v;
-        memcpy(&v, p + 8 * i, 8);
-        return (float)v;
-    }
-    case NETRT_F16: {
-        uint16_t h;
-        memcpy(&h, p + 2 * i, 2);
-        return half_to_float(h);
-    }
-    case NETRT_BF16: {
-        uint16_t h;
-        memcpy(&h, p + 2 * i, 2);
-        uint32_t u = (uint32_t)h << 16;
-        float v;
-        memcpy(&v, &u, 4);
-        return v;
-    }
-    default:
-        return 0.0f;
-    }
-}
-
-static bool is_float_dtype(netrt_dtype t) {
-    return t == NETRT_F32 || t == NETRT_F64 || t == NETRT_F16 || t == NETRT_BF16;
-}
-
 /* Every parameter present in the embedded file with its shape and a float
  * dtype; reports each one that is not. */
 static bool check_embed(Graph *g, const EmitOptions *o) {
@@ -260,7 +211,7 @@ static bool check_embed(Graph *g, const EmitOptions *o) {
             netrt_shape_str(t->rank, t->shape, got, sizeof got);
             diag_plain_error("%s: tensor '%s' has shape %s, expected %s", path, v->name, got, want);
             ok = false;
-        } else if (!is_float_dtype(t->dtype)) {
+        } else if (!netrt_dtype_is_float(t->dtype)) {
             diag_plain_error("%s: tensor '%s' has dtype %s, expected F32", path, v->name,
                              netrt_dtype_name(t->dtype));
             ok = false;
@@ -453,13 +404,16 @@ static void emit_params(Emitter *m) {
             fprintf(c, "static float %s[1];\n", m->pname[v->id]);
             continue;
         }
+        float *vals = malloc(sizeof *vals * (size_t)n);
+        netrt_st_entry_to_f32(t, vals);
         fprintf(c, "static float %s[%" PRId64 "] = {", m->pname[v->id], n);
         for (int64_t j = 0; j < n; j++) {
             fputs(j % 8 == 0 ? "\n    " : " ", c);
-            put_float(c, entry_float(t, j));
+            put_float(c, vals[j]);
             fputc(',', c);
         }
         fputs("\n};\n", c);
+        free(vals);
     }
     fputc('\n', c);
 }

@@ -11,7 +11,7 @@
 
 /* ---- parameters ------------------------------------------------------------ */
 
-static bool is_float(netrt_dtype t) {
+bool netrt_dtype_is_float(netrt_dtype t) {
     return t == NETRT_F32 || t == NETRT_F64 || t == NETRT_F16 || t == NETRT_BF16;
 }
 
@@ -40,10 +40,9 @@ static float half_to_float(uint16_t h) {
     return h & 0x8000 ? -v : v;
 }
 
-/* Converts n little-endian values of a float dtype, possibly unaligned, to
- * float32. */
-static void to_float(const netrt_st_entry *e, float *dst, size_t n) {
+void netrt_st_entry_to_f32(const netrt_st_entry *e, float *dst) {
     const unsigned char *p = e->data;
+    size_t n = (size_t)netrt_numel(e->rank, e->shape);
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         double d;
@@ -71,7 +70,7 @@ static void to_float(const netrt_st_entry *e, float *dst, size_t n) {
 static bool is_batch_counter(const netrt_st_entry *e) {
     const char *suffix = "num_batches_tracked";
     size_t n = strlen(e->name), k = strlen(suffix);
-    if (is_float(e->dtype) || n < k || strcmp(e->name + n - k, suffix) != 0) return false;
+    if (netrt_dtype_is_float(e->dtype) || n < k || strcmp(e->name + n - k, suffix) != 0) return false;
     return n == k || e->name[n - k - 1] == '.';
 }
 
@@ -93,7 +92,7 @@ static int check_params(const netrt_model *m, const netrt_st_file *f, const char
         if (!e)
             return netrt_errorf(err, errlen, "%s: missing tensor '%s' (expected shape %s)", path,
                                 p->name, want);
-        if (!is_float(e->dtype))
+        if (!netrt_dtype_is_float(e->dtype))
             return netrt_errorf(err, errlen,
                                 "%s: tensor '%s' has dtype %s, expected a float dtype (F32, F64, F16 "
                                 "or BF16)",
@@ -117,7 +116,7 @@ int netrt_load_params(const netrt_model *m, const char *path, char *err, size_t 
     int rc = check_params(m, &f, path, err, errlen);
     for (int i = 0; rc == 0 && i < m->nparams; i++) {
         const netrt_tensor *p = &m->params[i];
-        to_float(netrt_st_find(&f, p->name), p->data, (size_t)netrt_numel(p->rank, p->shape));
+        netrt_st_entry_to_f32(netrt_st_find(&f, p->name), p->data);
     }
     netrt_st_close(&f);
     return rc;

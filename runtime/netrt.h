@@ -102,6 +102,11 @@ typedef struct netrt_tensor {
     float *data;
 } netrt_tensor;
 
+bool netrt_dtype_is_float(netrt_dtype t); /* F32, F64, F16 or BF16 */
+/* Converts a float entry (any float dtype, little endian, possibly unaligned)
+ * to numel float32 values in dst. */
+void netrt_st_entry_to_f32(const netrt_st_entry *e, float *dst);
+
 /* Writes float32 tensors (atomically, as netrt_npy_write). */
 int netrt_st_write(const char *path, const netrt_tensor *ts, int n, char *err, size_t errlen);
 
