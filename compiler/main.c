@@ -22,6 +22,7 @@
 #include "emit.h"
 #include "init.h"
 #include "passes.h"
+#include "stats.h"
 
 #ifndef NETC_VERSION
 #define NETC_VERSION "0.1"
@@ -38,6 +39,7 @@ static const char usage[] =
     "  init    write initialized parameters      -o w.safetensors [--seed S]\n"
     "  dump    print the IR                      [--after PASS|eval] [--train] [--list-passes]\n"
     "  params  list parameter names and shapes, as in a PyTorch state_dict\n"
+    "  stats   per-layer output shapes, parameters and multiply-accumulates, with totals\n"
     "\n"
     "common options: --batch N (default 1), --passes P1,P2 (default fold_batchnorm,dce; with --train\n"
     "autodiff,dce), --no-verify\n"
@@ -340,8 +342,9 @@ int main(int argc, char **argv) {
     if (rc) return rc;
     bool is_build = strcmp(o.cmd, "build") == 0, is_emit = strcmp(o.cmd, "emit") == 0,
          is_init = strcmp(o.cmd, "init") == 0, is_dump = strcmp(o.cmd, "dump") == 0,
-         is_params = strcmp(o.cmd, "params") == 0, is_gradcheck = strcmp(o.cmd, "gradcheck") == 0;
-    if (!(is_build || is_emit || is_init || is_dump || is_params || is_gradcheck))
+         is_params = strcmp(o.cmd, "params") == 0, is_gradcheck = strcmp(o.cmd, "gradcheck") == 0,
+         is_stats = strcmp(o.cmd, "stats") == 0;
+    if (!(is_build || is_emit || is_init || is_dump || is_params || is_gradcheck || is_stats))
         return bad_usage("unknown command '%s'", o.cmd);
     if (is_dump && o.list_passes) {
         for (int i = 0; i < pass_count; i++) printf("%-16s %s\n", pass_table[i].name, pass_table[i].summary);
@@ -352,7 +355,7 @@ int main(int argc, char **argv) {
 
     Source *src = NULL;
     /* init and params describe the parameters as written: no passes. */
-    Graph *g = compile_graph(&o, &src, !(is_dump || is_init || is_params));
+    Graph *g = compile_graph(&o, &src, !(is_dump || is_init || is_params || is_stats));
     if (!g) {
         source_free(src);
         return exit_status(1);
@@ -362,6 +365,7 @@ int main(int argc, char **argv) {
     else if (is_emit) rc = cmd_emit(&o, g);
     else if (is_init) rc = init_write(g, o.seed, o.output) ? 0 : 1;
     else if (is_params) rc = cmd_params(g);
+    else if (is_stats) stats_print(g, stdout);
     else {
         const char *after = o.after ? o.after : NULL;
         if (after && strcmp(after, "eval") == 0) {

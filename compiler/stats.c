@@ -1,0 +1,67 @@
+/* netc stats: a per-layer table of a graph, and its totals.
+ *
+ * One row per node: op, instance name, output shape (per sample), its
+ * parameters (the V_PARAM inputs it reads, each counted once over the
+ * graph) and its multiply-accumulates per sample.  Parameter totals are
+ * those of the weights file, so they equal PyTorch's parameter count plus
+ * batchnorm running statistics, which are counted apart as PyTorch does
+ * (`sum(p.numel() for p in model.parameters())` leaves buffers out). */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stats.h"
+
+/* Multiply-accumulates for one sample of n's output. */
+static int64_t macs(const Node *n) {
+    const Shape *y = &n->out[0]->shape;
+    int64_t per_out = shape_numel(y) / y->d[0];
+    switch (n->op) {
+    case OP_CONV: {
+        const Shape *w = &n->in[1]->shape; /* [K, C/g, kh, kw] */
+        return per_out * w->d[1] * w->d[2] * w->d[3];
+    }
+    case OP_LINEAR: return per_out * n->in[1]->shape.d[1];
+    default: return 0;
+    }
+}
+
+static bool is_buffer(const Value *v) {
+    const char *s = strrchr(v->name, '.');
+    s = s ? s + 1 : v->name;
+    return strcmp(s, "running_mean") == 0 || strcmp(s, "running_var") == 0;
+}
+
+void stats_print(Graph *g, FILE *f) {
+    char shape[128];
+    bool *seen = calloc((size_t)g->nvalues + 1, 1);
+    int64_t total_params = 0, total_buffers = 0, total_macs = 0, act_floats = 0;
+    fprintf(f, "%-36s %-16s %-20s %12s %16s\n", "layer", "op", "output", "params", "MACs");
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = g->nodes[i];
+        if (n->dead || op_has(n->op, F_INIT) || n->phase != PHASE_RUN) continue;
+        int64_t params = 0;
+        for (int j = 0; j < n->nin; j++) {
+            Value *v = n->in[j];
+            if (v->kind != V_PARAM || seen[v->id]) continue;
+            seen[v->id] = true;
+            if (is_buffer(v))
+                total_buffers += shape_numel(&v->shape);
+            else
+                params += shape_numel(&v->shape);
+        }
+        int64_t m = macs(n);
+        total_params += params;
+        total_macs += m;
+        for (int j = 0; j < n->nout; j++) act_floats += shape_numel(&n->out[j]->shape);
+        fprintf(f, "%-36s %-16s %-20s %12" PRId64 " %16" PRId64 "\n", n->name, op_name(n->op),
+                value_sample_str(n->out[0], shape, sizeof shape), params, m);
+    }
+    for (int i = 0; i < g->ninputs; i++) act_floats += shape_numel(&g->inputs[i]->shape);
+    free(seen);
+    fprintf(f, "\ntotal: %" PRId64 " parameters (%.2f MB as float32), %" PRId64
+               " batchnorm running statistics, %" PRId64 " multiply-accumulates per sample\n",
+            total_params, (double)total_params * 4 / 1e6, total_buffers, total_macs);
+    fprintf(f, "activation memory at batch %d: %.2f MB (every value has its own buffer: netc has no memory planner yet)\n",
+            g->batch, (double)act_floats * 4 / 1e6);
+}
