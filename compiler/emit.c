@@ -535,6 +535,15 @@ static void emit_calls(Emitter *m, bool init, Phase phase) {
     }
 }
 
+/* A netrt_tensor initializer with no data yet: {"name", rank, {dims}, NULL}. */
+static void put_tensor_init(FILE *c, const char *name, const Shape *s) {
+    fputc('{', c);
+    put_string(c, name);
+    fprintf(c, ", %d, ", s->rank);
+    put_dims(c, s);
+    fputs(", NULL}", c);
+}
+
 static void emit_tensor_table(Emitter *m, const char *what, int count) {
     Graph *g = m->g;
     FILE *c = m->c;
@@ -544,29 +553,23 @@ static void emit_tensor_table(Emitter *m, const char *what, int count) {
         for (int i = 0; i < g->nvalues; i++) {
             Value *v = g->values[i];
             if (v->kind != V_PARAM) continue;
-            fputs("    {", c);
-            put_string(c, v->name);
-            fprintf(c, ", %d, ", v->shape.rank);
-            put_dims(c, &v->shape);
-            fputs(", NULL},\n", c);
+            fputs("    ", c);
+            put_tensor_init(c, v->name, &v->shape);
+            fputs(",\n", c);
         }
     } else if (strcmp(what, "inputs") == 0) {
         for (int i = 0; i < m->nin; i++) {
             Value *v = m->in[i];
-            fputs("    {", c);
-            put_string(c, v->name);
-            fprintf(c, ", %d, ", v->shape.rank);
-            put_dims(c, &v->shape);
-            fputs(", NULL},\n", c);
+            fputs("    ", c);
+            put_tensor_init(c, v->name, &v->shape);
+            fputs(",\n", c);
         }
     } else {
         for (int i = 0; i < g->noutputs; i++) {
             Value *v = g->outputs[i].v;
-            fputs("    {", c);
-            put_string(c, g->outputs[i].name);
-            fprintf(c, ", %d, ", v->shape.rank);
-            put_dims(c, &v->shape);
-            fputs(", NULL},\n", c);
+            fputs("    ", c);
+            put_tensor_init(c, g->outputs[i].name, &v->shape);
+            fputs(",\n", c);
         }
     }
     fputs("};\n", c);
@@ -576,11 +579,9 @@ static void emit_tensor_table(Emitter *m, const char *what, int count) {
 static void emit_tensor(Emitter *m, const char *what, const char *name, const Value *v) {
     FILE *c = m->c;
     if (!v) return;
-    fprintf(c, "static netrt_tensor %s_%s = {", m->prefix, what);
-    put_string(c, name);
-    fprintf(c, ", %d, ", v->shape.rank);
-    put_dims(c, &v->shape);
-    fputs(", NULL};\n", c);
+    fprintf(c, "static netrt_tensor %s_%s = ", m->prefix, what);
+    put_tensor_init(c, name, &v->shape);
+    fputs(";\n", c);
 }
 
 /* The training tables, parallel to the params and the model's inputs. */
@@ -594,11 +595,9 @@ static void emit_train_tables(Emitter *m) {
         for (int i = 0; i < g->nvalues; i++) {
             Value *v = g->values[i];
             if (v->kind != V_PARAM) continue;
-            fputs("    {", c);
-            put_string(c, v->name);
-            fprintf(c, ", %d, ", v->shape.rank);
-            put_dims(c, &v->shape);
-            fputs(", NULL},\n", c);
+            fputs("    ", c);
+            put_tensor_init(c, v->name, &v->shape);
+            fputs(",\n", c);
         }
         fprintf(c, "};\n\n/* Per parameter: how netc init and the trainer fill it (PyTorch's fans). */\n"
                    "static const netrt_param_init %s_inits[%d] = {\n", P, m->nparams);
@@ -621,11 +620,9 @@ static void emit_train_tables(Emitter *m) {
                    "static netrt_tensor %s_input_grads[%d] = {\n", P, m->nin);
         for (int i = 0; i < m->nin; i++) {
             Value *v = m->in[i];
-            fputs("    {", c);
-            put_string(c, v->name);
-            fprintf(c, ", %d, ", v->shape.rank);
-            put_dims(c, &v->shape);
-            fputs(", NULL},\n", c);
+            fputs("    ", c);
+            put_tensor_init(c, v->name, &v->shape);
+            fputs(",\n", c);
         }
         fputs("};\n\n", c);
     }
