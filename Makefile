@@ -47,12 +47,19 @@ test-asan: deps
 FUZZ_SECONDS ?= 60
 FUZZ_HARNESSES ?=
 FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-.PHONY: fuzz
-fuzz: deps
+.PHONY: fuzz fuzz-build fuzz-merge
+fuzz-build: deps
 	@cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNETC_FUZZ=ON \
 	    -DCMAKE_C_FLAGS="$(FUZZ_SAN)" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
 	@cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzzers
+
+fuzz: fuzz-build
 	@sh tests/fuzz/run.sh $(BUILD)-fuzz $(FUZZ_SECONDS) $(FUZZ_HARNESSES)
+
+# Adds to the committed corpora (tests/fuzz/corpus/<h>) the inputs of the
+# scratch corpora that reach code they do not (libFuzzer's -merge=1).
+fuzz-merge: fuzz-build
+	@sh tests/fuzz/run.sh $(BUILD)-fuzz merge $(FUZZ_HARNESSES)
 
 # Every zoo model torchvision has, at full size, built with netc at -O0 and
 # -O2 against torchvision (random weights, fixed seed; tools/conformance.py).

@@ -19,6 +19,7 @@
 #define MAX_STRING 65536      /* bytes in a compile-time string */
 #define MAX_LIST_DEPTH 256    /* lists in lists */
 #define MAX_COMPARED 10000000 /* list elements compared in one compilation */
+#define MAX_NESTING 512       /* expressions and statements inside one another (stack depth) */
 
 typedef enum { E_NONE, E_INT, E_FLOAT, E_BOOL, E_STRING, E_LIST, E_TENSOR } EKind;
 
@@ -93,6 +94,7 @@ typedef struct Eval {
     size_t ninstances, cap_instances; /* an open-addressing hash set (malloc'd) */
     long unrolled;
     long compared; /* list elements compared so far */
+    int depth;     /* eval_expr and exec calls in progress */
     Use *uses;
     long nuses;
     InputDecl *input_decls;
@@ -758,7 +760,7 @@ static EVal eval_binary(Eval *e, const Ast *n) {
     }
 }
 
-static EVal eval_expr(Eval *e, const Ast *n) {
+static EVal eval_expr_at(Eval *e, const Ast *n) {
     switch (n->kind) {
     case A_INT: return v_int(n->ival);
     case A_FLOAT: return v_float(n->fval);
@@ -861,7 +863,7 @@ static void note_use(Eval *e, const Ast *s, Value *v) {
     e->nuses++;
 }
 
-static void exec(Eval *e, const Ast *s) {
+static void exec_at(Eval *e, const Ast *s) {
     switch (s->kind) {
     case A_ASSIGN: {
         EVal v = eval_expr(e, s->a);
@@ -938,6 +940,25 @@ static void exec(Eval *e, const Ast *s) {
         DIAG_INTERNAL("%s is not a statement", ast_kind_name(s->kind));
         longjmp(e->fail, 1);
     }
+}
+
+/* Each level of nesting takes stack: a 100,000-term sum or pipe chain is an
+ * error, not a crash. */
+static void enter(Eval *e, Span sp) {
+    if (++e->depth > MAX_NESTING) fail(e, sp, "expressions and statements nest deeper than %d", MAX_NESTING);
+}
+
+static EVal eval_expr(Eval *e, const Ast *n) {
+    enter(e, n->span);
+    EVal v = eval_expr_at(e, n);
+    e->depth--;
+    return v;
+}
+
+static void exec(Eval *e, const Ast *s) {
+    enter(e, s->span);
+    exec_at(e, s);
+    e->depth--;
 }
 
 static void exec_list(Eval *e, const AstList *l) {
@@ -1026,19 +1047,35 @@ static void warn_unused(Eval *e) {
     free(used);
 }
 
-/* Marks the blocks that the tree n calls, except self (a block calling
- * itself does not make it used). */
-static void mark_called(Eval *e, const Ast *n, const Ast *self, bool *called_blocks) {
-    if (!n) return;
-    if (n->kind == A_CALL && n->name) {
-        for (int i = 0; i < e->prog->blocks.n; i++)
-            if (e->prog->blocks.items[i] != self && strcmp(e->prog->blocks.items[i]->name, n->name) == 0)
-                called_blocks[i] = true;
+/* Marks the blocks that the tree root calls, except self (a block calling
+ * itself does not make it used).  An explicit stack, not recursion: code
+ * that never runs (an unused block) may nest arbitrarily deep. */
+static void mark_called(Eval *e, const Ast *root, const Ast *self, bool *called_blocks) {
+    size_t n = 0, cap = 64;
+    const Ast **stack = malloc(cap * sizeof *stack);
+    if (!stack) return;
+    stack[n++] = root;
+    while (n > 0) {
+        const Ast *t = stack[--n];
+        if (!t) continue;
+        if (t->kind == A_CALL && t->name) {
+            for (int i = 0; i < e->prog->blocks.n; i++)
+                if (e->prog->blocks.items[i] != self && strcmp(e->prog->blocks.items[i]->name, t->name) == 0)
+                    called_blocks[i] = true;
+        }
+        size_t need = n + 2 + (size_t)t->list.n + (size_t)t->list2.n;
+        if (need > cap) {
+            while (need > cap) cap *= 2;
+            const Ast **bigger = realloc(stack, cap * sizeof *stack);
+            if (!bigger) break;
+            stack = bigger;
+        }
+        stack[n++] = t->a;
+        stack[n++] = t->b;
+        for (int i = 0; i < t->list.n; i++) stack[n++] = t->list.items[i];
+        for (int i = 0; i < t->list2.n; i++) stack[n++] = t->list2.items[i];
     }
-    mark_called(e, n->a, self, called_blocks);
-    mark_called(e, n->b, self, called_blocks);
-    for (int i = 0; i < n->list.n; i++) mark_called(e, n->list.items[i], self, called_blocks);
-    for (int i = 0; i < n->list2.n; i++) mark_called(e, n->list2.items[i], self, called_blocks);
+    free(stack);
 }
 
 /* A block that neither the net nor another block calls (as clang's unused

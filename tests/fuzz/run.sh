@@ -3,6 +3,7 @@
 # building them into BUILD (build-fuzz).
 #
 #   tests/fuzz/run.sh BUILD SECONDS [HARNESS ...]
+#   tests/fuzz/run.sh BUILD merge [HARNESS ...]    (make fuzz-merge)
 #
 # Each harness fuzzes for SECONDS (-max_total_time) from its committed seed
 # corpus and regression inputs (tests/fuzz/corpus/<h>, tests/fuzz/regressions/<h>)
@@ -19,6 +20,16 @@ here=$(cd "$(dirname "$0")" && pwd)
 harnesses=${*:-frontend safetensors npy idx}
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:handle_abort=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+if [ "$seconds" = merge ]; then
+    for h in $harnesses; do
+        echo "fuzz: merging $build/fuzz-corpus/$h into $here/corpus/$h"
+        mkdir -p "$build/fuzz-corpus/$h" "$build/fuzz-logs"
+        "$build/tests/fuzz/fuzz_$h" -merge=1 "$here/corpus/$h" "$build/fuzz-corpus/$h" \
+            >"$build/fuzz-logs/$h-merge.log" 2>&1 || { tail -n 20 "$build/fuzz-logs/$h-merge.log"; exit 1; }
+        grep 'MERGE-OUTER: [0-9]* new files' "$build/fuzz-logs/$h-merge.log"
+    done
+    exit 0
+fi
 failed=""
 for h in $harnesses; do
     mkdir -p "$build/fuzz-corpus/$h" "$build/fuzz-artifacts/$h" "$build/fuzz-logs"

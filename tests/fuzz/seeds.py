@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Regenerates the seed corpora in tests/fuzz/corpus/<harness>/ from the
+"""Writes the seeds of the corpora in tests/fuzz/corpus/<harness>/: the
 repository's test files, plus small synthesized files for the readers.
 
     /usr/bin/python3 tests/fuzz/seeds.py
@@ -11,7 +11,6 @@ import glob
 import gzip
 import json
 import os
-import shutil
 import struct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -20,9 +19,11 @@ MAX = 16 * 1024
 
 
 def reset(h):
+    """The corpus directory of harness h.  Seeds are (re)written by name;
+    nothing is removed, as the directories also hold what the fuzzers found
+    (`make fuzz-merge`, files named by their SHA-1)."""
     d = os.path.join(CORPUS, h)
-    shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(d)
+    os.makedirs(d, exist_ok=True)
     return d
 
 
