@@ -4,10 +4,19 @@
     tools/conformance.py [--models a,b] [--opt O0,O2] [--netc PATH] [--work DIR] [--keep]
     tools/conformance.py names [--models a,b]
 
-For each zoo model that torchvision has (examples/<model>.net), the run
+For each zoo model (by default every one of MODELS and OWN_MODELS whose
+examples/<model>.net exists), the run
   1. instantiates torchvision.models.<model>() with its random initialization
-     (torch.manual_seed(SEED)) and gives every batchnorm a random affine map and
-     running statistics (tools/torch2safetensors.py --randomize-bn);
+     (torch.manual_seed(SEED)), or for the models torchvision lacks
+     (MobileNetV1, ZFNet) the PyTorch reference in tools/zoo_reference.py, and
+     gives every batchnorm a random affine map and running statistics
+     (tools/torch2safetensors.py --randomize-bn), then for every model but
+     the first six, running statistics measured on a random batch of 4
+     (seed SEED + 3; zoo_reference.calibrate_batchnorm), so that the output
+     depends on the input;  googlenet is built with
+     aux_logits=False, transform_input=False; fcn_resnet50 is
+     torchvision.models.segmentation.fcn_resnet50 without the auxiliary head
+     and without pretrained backbone weights, its output "out";
   2. checks that `netc params examples/<model>.net` lists the state_dict's keys
      and shapes, in order (num_batches_tracked left out);
   3. draws one input [1, 3, 224, 224] ~ N(0, 1) (seed SEED + 2) and computes
@@ -23,7 +32,8 @@ exits with status 1 if any model fails.  `make conformance` runs it.
 
 `names` writes tests/golden/<model>_names/expected_params.txt (`name [shape]`
 per line, the state_dict order) for the given models, by default every zoo
-model but resnet18, whose list tests/golden/gen.py writes.
+model but resnet18, whose list tests/golden/gen.py writes.  For MobileNetV1
+and ZFNet the list is that of the reference module.
 
 Needs Debian's python3-torch and python3-torchvision: run with /usr/bin/python3.
 """
@@ -43,9 +53,32 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import torch2safetensors as t2s  # noqa: E402
+import zoo_reference as zr  # noqa: E402
 
 # The zoo models torchvision has, in the order the run takes them.
-MODELS = ["resnet18", "resnet34", "resnet50", "resnext50_32x4d", "vgg16", "vgg16_bn"]
+MODELS = ["resnet18", "resnet34", "resnet50", "resnext50_32x4d", "vgg16", "vgg16_bn",
+          "mobilenet_v2", "alexnet", "densenet121", "googlenet", "shufflenet_v2_x1_0",
+          "efficientnet_b0", "fcn_resnet50"]
+# The zoo models torchvision lacks: their PyTorch reference (tools/zoo_reference.py).
+OWN_MODELS = {
+    "mobilenet_v1": lambda: zr.MobileNetV1(),
+    "zfnet": lambda: zr.zfnet(),
+}
+# Models built with other than torchvision.models.<name>()'s defaults.
+SPECIAL = {
+    "googlenet": lambda: __import__("torchvision").models.googlenet(
+        aux_logits=False, transform_input=False, init_weights=True),
+    "fcn_resnet50": lambda: __import__("torchvision").models.segmentation.fcn_resnet50(
+        weights=None, weights_backbone=None, aux_loss=False),
+}
+ALL_MODELS = MODELS + list(OWN_MODELS)
+# The first six keep purely random batchnorm statistics (their outputs depend
+# on the input with them); the others get running statistics measured on a
+# random batch (zoo_reference.calibrate_batchnorm), without which the output
+# of the nets with depthwise convolutions is the same for every input.
+UNCALIBRATED = MODELS[:6]
+# The output of the .net program (and of the module, where it returns a dict).
+OUTPUT = {"fcn_resnet50": "out"}
 INPUT_SHAPE = [1, 3, 224, 224]
 TOLERANCE = 1e-4
 
@@ -58,27 +91,48 @@ def params_text(params):
     return "".join(f"{k} {shape_str(v.shape)}\n" for k, v in params)
 
 
+def build_model(name, seed):
+    """The model with its random initialization, seeded."""
+    if name in OWN_MODELS or name in SPECIAL:
+        torch.manual_seed(seed)
+        return (OWN_MODELS.get(name) or SPECIAL[name])()
+    return t2s.torchvision_model(name, seed)
+
+
+def forward(name, m, x):
+    y = m(x)
+    return y[OUTPUT[name]] if isinstance(y, dict) else y
+
+
 def make_model(name, seed):
-    """The torchvision model with random weights and batchnorms, in eval mode."""
-    m = t2s.torchvision_model(name, seed)
+    """The model with random weights and batchnorms, in eval mode."""
+    m = build_model(name, seed)
     t2s.randomize_batchnorm(m.state_dict(keep_vars=False), torch.Generator().manual_seed(seed + 1))
+    if name not in UNCALIBRATED:
+        x = torch.randn([4] + INPUT_SHAPE[1:], generator=torch.Generator().manual_seed(seed + 3))
+        zr.calibrate_batchnorm(m, x)
     return m.eval()
 
 
+def written(models):
+    """The models of the list whose examples/<model>.net exists."""
+    return [m for m in models if os.path.exists(os.path.join(ROOT, "examples", f"{m}.net"))]
+
+
 def parse_models(text):
-    models = [m for m in text.split(",") if m] if text else list(MODELS)
+    models = [m for m in text.split(",") if m] if text else written(ALL_MODELS)
     for m in models:
-        if m not in MODELS:
-            sys.exit(f"conformance: unknown model '{m}' (the zoo models torchvision has: {', '.join(MODELS)})")
+        if m not in ALL_MODELS:
+            sys.exit(f"conformance: unknown model '{m}' (the zoo models: {', '.join(ALL_MODELS)})")
     return models
 
 
 # ------------------------------------------------------------------------ names
 
 def cmd_names(args):
-    models = parse_models(args.models) if args.models else [m for m in MODELS if m != "resnet18"]
+    models = parse_models(args.models) if args.models else [m for m in written(ALL_MODELS) if m != "resnet18"]
     for name in models:
-        m = t2s.torchvision_model(name, 0)
+        m = build_model(name, 0)
         params = t2s.float_params(m.state_dict(), warn=False)
         d = os.path.join(ROOT, "tests", "golden", f"{name}_names")
         os.makedirs(d, exist_ok=True)
@@ -139,8 +193,8 @@ def conform(name, args, opts):
     xpath = os.path.join(work, "input.npy")
     np.save(xpath, x.numpy().astype("<f4"))
     with torch.no_grad():
-        y32 = m(x).double()
-        ref = m.double()(x.double())
+        y32 = forward(name, m, x).double()
+        ref = forward(name, m.double(), x.double())
     scale = float(ref.abs().max())
     res["scale"] = scale
     res["f32"] = float((y32 - ref).abs().max()) / scale if scale > 0 else float("inf")
@@ -157,7 +211,7 @@ def conform(name, args, opts):
             fail(f"-{opt}: netc build failed (status {rc}):\n{tail(out)}")
             continue
         rc, out, tr = run([prog, "--weights", weights, "--input", f"image={xpath}",
-                           "--output", f"logits={ypath}"], args.timeout)
+                           "--output", f"{OUTPUT.get(name, 'logits')}={ypath}"], args.timeout)
         res[f"{opt}.run"] = tr
         if rc != 0:
             fail(f"-{opt}: the program failed (status {rc}):\n{tail(out)}")
@@ -248,7 +302,7 @@ def main(argv=None):
         prog="conformance.py" + (" names" if names else ""),
         description=("Write tests/golden/<model>_names/expected_params.txt from torchvision."
                      if names else __doc__.split("\n")[0]))
-    ap.add_argument("--models", metavar="A,B", help=f"a subset of {','.join(MODELS)}")
+    ap.add_argument("--models", metavar="A,B", help=f"a subset of {','.join(ALL_MODELS)}")
     if not names:
         ap.add_argument("--opt", default="O0,O2", metavar="O0,O2", help="the levels to build at (default O0,O2)")
         ap.add_argument("--netc", default=os.path.join(ROOT, "build", "netc"), help="default build/netc")

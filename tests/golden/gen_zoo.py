@@ -1,0 +1,193 @@
+#!/usr/bin/python3
+"""Golden cases for reduced variants of the zoo models, from PyTorch.
+
+    /usr/bin/python3 tests/golden/gen_zoo.py              # every zoo case
+    /usr/bin/python3 tests/golden/gen_zoo.py --only CASE  # one case (repeatable)
+    /usr/bin/python3 tests/golden/gen_zoo.py --list       # case names
+
+Each case is a zoo program, examples/<model>.net, with only its numbers
+changed (widths, input size, classes; never the structure), so that it runs
+in a fraction of a second, and the same architecture in PyTorch at the same
+sizes: torchvision's own class where it takes its widths as arguments
+(MobileNetV2, DenseNet, ShuffleNetV2, EfficientNet), otherwise a module of
+tools/zoo_reference.py with torchvision's parameter names (AlexNet, VGG,
+GoogLeNet from torchvision's Inception blocks, the FCN on a small bottleneck
+backbone under torchvision's FCN head) or our own (MobileNetV1, ZFNet).
+
+A case's directory, tests/golden/<model>_small/, has the layout of
+tests/golden/gen.py's cases (read its docstring): model.net, batch,
+weights.safetensors, input_<name>.npy, expected_<name>.npy (PyTorch in eval
+mode, float64, from the float32 weights and inputs), expected_params.txt.
+tests/CMakeLists.txt finds them with the other golden cases and compares at
+-O0 and -O2.  Every batchnorm gets a random affine map and running
+statistics measured on a random batch (zoo_reference.calibrate_batchnorm:
+with PyTorch's initialization and arbitrary statistics the output of a deep
+net can stop depending on its input); each case is seeded from its name, so a rerun writes the same
+bytes.  The script checks that the generated program's parameter list is the
+module's (with netc, if build*/netc exists) and that the output depends on
+the input.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+import torch2safetensors as t2s  # noqa: E402
+import zoo_reference as zr  # noqa: E402
+
+
+def shape_str(shape):
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+class ZooCase:
+    """model: examples/<model>.net; edits: (old, new) replacements, each
+    old text occurring exactly once; build(): the PyTorch module;
+    size: input height and width; output: the net's output name (and the
+    key when the module returns a dict)."""
+
+    def __init__(self, model, edits, build, size, output="logits", samples=2, batch=2):
+        self.model, self.edits, self.build = model, edits, build
+        self.size, self.output = size, output
+        self.samples, self.batch = samples, batch
+        self.name = f"{model}_small"
+
+
+CASES = []
+
+
+def case(*args, **kw):
+    CASES.append(ZooCase(*args, **kw))
+
+
+def input_edit(size):
+    return ("input image: [3, 224, 224];", f"input image: [3, {size}, {size}];")
+
+
+def classes_edit(n):
+    return ("classes = 1000;", f"classes = {n};")
+
+
+# MobileNetV1: widths divided by 8, 64x64 input (a 2x2 map before pooling), 10 classes.
+V1_SMALL = [w // 8 for w in zr.V1_WIDTHS]
+case("mobilenet_v1",
+     [input_edit(64), classes_edit(10), ("stem = 32;", "stem = 4;"),
+      ("widths  = [64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024];",
+       f"widths  = {shape_str(V1_SMALL)};")],
+     lambda: zr.MobileNetV1(stem=4, widths=V1_SMALL, num_classes=10), 64)
+
+
+# ---------------------------------------------------------------- generation
+
+def seed_of(name):
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def program(c):
+    with open(os.path.join(ROOT, "examples", f"{c.model}.net")) as f:
+        text = f.read()
+    for old, new in c.edits:
+        assert text.count(old) == 1, (c.model, old)
+        text = text.replace(old, new)
+    edited = ", ".join(new for _, new in c.edits)
+    return (f"# examples/{c.model}.net with only its numbers changed (golden case {c.name}):\n"
+            f"# {edited}\n" + text)
+
+
+def find_netc():
+    for d in ("build-zoo", "build"):
+        p = os.path.join(ROOT, d, "netc")
+        if os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def forward(c, m, x):
+    y = m(x)
+    return y[c.output] if isinstance(y, dict) else y
+
+
+def generate(c, netc):
+    d = os.path.join(HERE, c.name)
+    os.makedirs(d, exist_ok=True)
+    for f in os.listdir(d):
+        os.remove(os.path.join(d, f))
+    torch.manual_seed(seed_of(c.name))
+    gen = torch.Generator().manual_seed(seed_of(c.name) + 1)
+
+    m = c.build()
+    sd = m.state_dict()
+    t2s.randomize_batchnorm(sd, gen)
+    zr.calibrate_batchnorm(m, torch.randn([4, 3, c.size, c.size], generator=gen))
+    params = t2s.float_params(sd, warn=False)
+    params_text = "".join(f"{k} {shape_str(v.shape)}\n" for k, v in params)
+
+    x = torch.randn([c.samples, 3, c.size, c.size], generator=gen)
+    with torch.no_grad():
+        y = forward(c, m.double(), x.double())
+        y32 = forward(c, m.float(), x)
+    err = float((y32.double() - y).abs().max())
+    scale = float(y.abs().max())
+    # the output must depend on the input: the samples' outputs differ
+    spread = float((y[0] - y[1]).abs().max()) / scale
+    assert np.isfinite(scale) and scale > 0 and spread > 1e-3, (c.name, scale, spread)
+
+    with open(os.path.join(d, "model.net"), "w") as f:
+        f.write(program(c))
+    with open(os.path.join(d, "batch"), "w") as f:
+        f.write(f"{c.batch}\n")
+    with open(os.path.join(d, "expected_params.txt"), "w") as f:
+        f.write(params_text)
+    t2s.write_safetensors(os.path.join(d, "weights.safetensors"), params)
+    np.save(os.path.join(d, "input_image.npy"), x.numpy().astype("<f4"))
+    np.save(os.path.join(d, f"expected_{c.output}.npy"), y.float().numpy().astype("<f4"))
+
+    check = "netc not built: parameter list not checked"
+    if netc:
+        p = subprocess.run([netc, "params", os.path.join(d, "model.net")],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out = p.stdout.decode()
+        if p.returncode != 0 or out != params_text:
+            check = "netc params DIFFERS from the module:\n" + out[-2000:]
+        else:
+            check = "netc params agree"
+    size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
+    n = sum(v.numel() for k, v in params if not k.endswith(("running_mean", "running_var")))
+    print(f"{c.name:28s} params={n:8d} max|y|={scale:8.3g} spread={spread:.2g} "
+          f"f32err={err / scale:.2g} {size} bytes; {check}")
+    return "DIFFERS" not in check
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", action="append", metavar="CASE", help="one case (repeatable)")
+    ap.add_argument("--list", action="store_true", help="list the cases")
+    args = ap.parse_args()
+    names = [c.name for c in CASES]
+    if args.list:
+        print("\n".join(names))
+        return 0
+    for n in args.only or []:
+        if n not in names:
+            sys.exit(f"gen_zoo.py: unknown case {n!r} (cases: {', '.join(names)})")
+    torch.set_num_threads(1)
+    netc = find_netc()
+    ok = True
+    for c in CASES:
+        if not args.only or c.name in args.only:
+            ok = generate(c, netc) and ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""PyTorch reference modules for the zoo models torchvision lacks, and
+configurable versions of those whose torchvision class fixes its widths.
+
+Every module here names its parameters as the matching examples/<model>.net
+does, so its state_dict loads into the netc program as is:
+
+  MobileNetV1      examples/mobilenet_v1.net (no torchvision model: our names)
+  ZFNet            examples/zfnet.net (no torchvision model: our names)
+  AlexNet          torchvision's alexnet with its widths as parameters
+  VGG              torchvision's vgg16 / vgg16_bn with widths as parameters
+  GoogLeNet        torchvision's googlenet (aux_logits=False) with widths as
+                   parameters, built from torchvision's own Inception and
+                   BasicConv2d blocks
+  fcn_backbone     a ResNet bottleneck backbone with torchvision's names and
+                   its dilation rule, for torchvision's FCN head
+
+tools/conformance.py builds the full-size ones; tests/golden/gen_zoo.py the
+reduced variants.  Imported by both; needs python3-torch and torchvision.
+"""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+# ------------------------------------------------------------------ MobileNetV1
+
+V1_WIDTHS = [64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024]
+V1_STRIDES = [1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1]
+
+
+class Separable(nn.Module):
+    """A depthwise separable unit: 3x3 depthwise conv, BN, ReLU, 1x1 conv, BN, ReLU."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.dw = nn.Conv2d(cin, cin, 3, stride=stride, padding=1, groups=cin, bias=False)
+        self.dw_bn = nn.BatchNorm2d(cin)
+        self.pw = nn.Conv2d(cin, cout, 1, bias=False)
+        self.pw_bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        x = F.relu(self.dw_bn(self.dw(x)))
+        return F.relu(self.pw_bn(self.pw(x)))
+
+
+class MobileNetV1(nn.Module):
+    """Howard et al. 2017, table 1 (the 7x7 depthwise unit at stride 1)."""
+
+    def __init__(self, stem=32, widths=V1_WIDTHS, strides=V1_STRIDES, num_classes=1000):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, stem, 3, stride=2, padding=1, bias=False),
+                                  nn.BatchNorm2d(stem), nn.ReLU(inplace=True))
+        units, cin = [], stem
+        for w, s in zip(widths, strides):
+            units.append(Separable(cin, w, s))
+            cin = w
+        self.blocks = nn.Sequential(*units)
+        self.classifier = nn.Linear(cin, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        x = self.blocks(self.stem(x))
+        return self.classifier(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+# ------------------------------------------------------------------------ ZFNet
+
+class ZFNet(nn.Module):
+    """Zeiler and Fergus 2014, figure 3: AlexNet's layout with a 7x7 stride-2
+    first layer and a stride-2 second layer; local response normalization
+    (AlexNet's constants) after the first two pooling layers.  Indices in
+    `features` and `classifier` count every layer, as torchvision's AlexNet."""
+
+    def __init__(self, widths=(96, 256, 384, 384, 256), fc=4096, num_classes=1000, lrn=True):
+        super().__init__()
+        c1, c2, c3, c4, c5 = widths
+        norm = (lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)) if lrn else nn.Identity
+        self.features = nn.Sequential(
+            nn.Conv2d(3, c1, 7, stride=2, padding=1), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2, padding=1), norm(),
+            nn.Conv2d(c1, c2, 5, stride=2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2, padding=1), norm(),
+            nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(c3, c4, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(c4, c5, 3, padding=1), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2))
+        self.classifier = nn.Sequential(
+            nn.Dropout(0.5), nn.LazyLinear(fc), nn.ReLU(inplace=True),
+            nn.Dropout(0.5), nn.Linear(fc, fc), nn.ReLU(inplace=True),
+            nn.Linear(fc, num_classes))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def zfnet(widths=(96, 256, 384, 384, 256), fc=4096, num_classes=1000, size=224, lrn=True):
+    m = ZFNet(widths, fc, num_classes, lrn)
+    with torch.no_grad():
+        m(torch.zeros(1, 3, size, size))         # materializes the lazy linear layer
+    for mod in m.modules():
+        if isinstance(mod, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(mod.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(mod.bias)
+    return m
+
+
+# ---------------------------------------------------------------------- AlexNet
+
+class AlexNet(nn.Module):
+    """torchvision.models.AlexNet with its widths as parameters (same names)."""
+
+    def __init__(self, widths=(64, 192, 384, 256, 256), fc=4096, num_classes=1000, pool=6):
+        super().__init__()
+        c1, c2, c3, c4, c5 = widths
+        self.features = nn.Sequential(
+            nn.Conv2d(3, c1, 11, stride=4, padding=2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2),
+            nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2),
+            nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(c3, c4, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(c4, c5, 3, padding=1), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2))
+        self.avgpool = nn.AdaptiveAvgPool2d((pool, pool))
+        self.classifier = nn.Sequential(
+            nn.Dropout(0.5), nn.Linear(c5 * pool * pool, fc), nn.ReLU(inplace=True),
+            nn.Dropout(0.5), nn.Linear(fc, fc), nn.ReLU(inplace=True),
+            nn.Linear(fc, num_classes))
+
+    def forward(self, x):
+        x = self.avgpool(self.features(x))
+        return self.classifier(torch.flatten(x, 1))
+
+
+# -------------------------------------------------------------------------- VGG
+
+class VGG(nn.Module):
+    """torchvision.models.VGG (configuration D) with widths as parameters."""
+
+    def __init__(self, widths=(64, 128, 256, 512, 512), convs=(2, 2, 3, 3, 3), fc=4096,
+                 num_classes=1000, bn=False, pool=7):
+        super().__init__()
+        layers, cin = [], 3
+        for w, n in zip(widths, convs):
+            for _ in range(n):
+                layers.append(nn.Conv2d(cin, w, 3, padding=1))
+                if bn:
+                    layers.append(nn.BatchNorm2d(w))
+                layers.append(nn.ReLU(inplace=True))
+                cin = w
+            layers.append(nn.MaxPool2d(2, 2))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d((pool, pool))
+        self.classifier = nn.Sequential(
+            nn.Linear(cin * pool * pool, fc), nn.ReLU(True), nn.Dropout(0.5),
+            nn.Linear(fc, fc), nn.ReLU(True), nn.Dropout(0.5),
+            nn.Linear(fc, num_classes))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        x = self.avgpool(self.features(x))
+        return self.classifier(torch.flatten(x, 1))
+
+
+# -------------------------------------------------------------------- GoogLeNet
+
+# torchvision's channel table: (ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj)
+GOOGLENET_INCEPTIONS = [
+    ("3a", (64, 96, 128, 16, 32, 32)), ("3b", (128, 128, 192, 32, 96, 64)),
+    ("4a", (192, 96, 208, 16, 48, 64)), ("4b", (160, 112, 224, 24, 64, 64)),
+    ("4c", (128, 128, 256, 24, 64, 64)), ("4d", (112, 144, 288, 32, 64, 64)),
+    ("4e", (256, 160, 320, 32, 128, 128)),
+    ("5a", (256, 160, 320, 32, 128, 128)), ("5b", (384, 192, 384, 48, 128, 128)),
+]
+
+
+class GoogLeNet(nn.Module):
+    """torchvision.models.GoogLeNet(aux_logits=False, transform_input=False)
+    with every width divided by `div`, from torchvision's own blocks."""
+
+    def __init__(self, div=1, num_classes=1000):
+        super().__init__()
+        from torchvision.models.googlenet import BasicConv2d, Inception
+        d = lambda c: max(1, c // div)  # noqa: E731
+        self.conv1 = BasicConv2d(3, d(64), kernel_size=7, stride=2, padding=3)
+        self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.conv2 = BasicConv2d(d(64), d(64), kernel_size=1)
+        self.conv3 = BasicConv2d(d(64), d(192), kernel_size=3, padding=1)
+        self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        cin = d(192)
+        for name, chans in GOOGLENET_INCEPTIONS:
+            c = [d(v) for v in chans]
+            self.add_module("inception" + name, Inception(cin, *c))
+            cin = c[0] + c[2] + c[4] + c[5]
+        self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.maxpool4 = nn.MaxPool2d(2, stride=2, ceil_mode=True)
+        self.fc = nn.Linear(cin, num_classes)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        x = self.maxpool1(self.conv1(x))
+        x = self.maxpool2(self.conv3(self.conv2(x)))
+        x = self.inception3b(self.inception3a(x))
+        x = self.maxpool3(x)
+        for n in ("4a", "4b", "4c", "4d", "4e"):
+            x = getattr(self, "inception" + n)(x)
+        x = self.maxpool4(x)
+        x = self.inception5b(self.inception5a(x))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+# ---------------------------------------------------------------------- FCN
+
+class Backbone(nn.Module):
+    """torchvision's ResNet trunk (conv1, bn1, layer1..4, no fc) with
+    Bottleneck blocks, widths as parameters and replace_stride_with_dilation;
+    returns {"out": layer4's output} as IntermediateLayerGetter does."""
+
+    def __init__(self, stem=64, planes=(64, 128, 256, 512), blocks=(3, 4, 6, 3),
+                 dilate=(False, True, True)):
+        super().__init__()
+        from torchvision.models.resnet import Bottleneck
+        self.conv1 = nn.Conv2d(3, stem, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem)
+        self.inplanes, self.dilation = stem, 1
+        for i in range(4):
+            stride = 1 if i == 0 else 2
+            previous = self.dilation
+            if i > 0 and dilate[i - 1]:
+                self.dilation *= stride
+                stride = 1
+            down = None
+            if stride != 1 or self.inplanes != planes[i] * 4:
+                down = nn.Sequential(nn.Conv2d(self.inplanes, planes[i] * 4, 1, stride=stride, bias=False),
+                                     nn.BatchNorm2d(planes[i] * 4))
+            layer = [Bottleneck(self.inplanes, planes[i], stride, down, dilation=previous)]
+            self.inplanes = planes[i] * 4
+            for _ in range(1, blocks[i]):
+                layer.append(Bottleneck(self.inplanes, planes[i], dilation=self.dilation))
+            self.add_module(f"layer{i + 1}", nn.Sequential(*layer))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, stride=2, padding=1)
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return {"out": x}
+
+
+def fcn(stem=64, planes=(64, 128, 256, 512), blocks=(3, 4, 6, 3), num_classes=21):
+    """torchvision's FCN (its FCN and FCNHead classes) on Backbone; at the
+    default sizes its state_dict is fcn_resnet50(aux_loss=False)'s."""
+    from torchvision.models.segmentation.fcn import FCN, FCNHead
+    return FCN(Backbone(stem, planes, blocks), FCNHead(planes[3] * 4, num_classes))
+
+
+# ------------------------------------------------------------- batchnorm
+
+def calibrate_batchnorm(m, x):
+    """Sets every batchnorm's running statistics to the batch statistics its
+    input has when `m` runs on `x` (each layer normalized by the ones before
+    it, as in training), keeping the affine weight and bias.  PyTorch's
+    default initialization with random running statistics leaves some deep
+    nets (depthwise convolutions initialized by their fan-out) with an output
+    that no longer depends on the input; calibrated ones keep it alive."""
+    bns = [b for b in m.modules() if isinstance(b, nn.modules.batchnorm._BatchNorm)]
+    m.eval()
+    saved = [b.momentum for b in bns]
+    for b in bns:
+        b.reset_running_stats()
+        b.momentum = None           # cumulative average: after one batch, its statistics
+        b.train()
+    with torch.no_grad():
+        m(x)
+    for b, mom in zip(bns, saved):
+        b.momentum = mom
+    m.eval()
+    return m
