@@ -180,6 +180,58 @@ static void emit_conv(E *e) {
     close_fn(e);
 }
 
+/* ---- deconv (ConvTranspose2d) ------------------------------------------------ */
+
+/* Each input pixel scatters its kernel-weighted value: input (ih, iw) reaches
+ * output (ih * SH - PT + kh * DH, iw * SW - PL + kw * DW).  For one tap the
+ * valid input columns iw in [lo, hi) keep the output column inside [0, OW). */
+static void emit_deconv(E *e) {
+    const Node *n = e->n;
+    const Shape *x = in_shape(e, 0), *y = out_shape(e, 0);
+    bool bias = n->nin == 3;
+    open_fn(e, (const char *const[]){"x", "w", "b"}, (const char *const[]){"y"});
+    ENUM(e, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"K", y->d[1]}, {"OH", y->d[2]},
+         {"OW", y->d[3]}, {"KH", n->in[1]->shape.d[2]}, {"KW", n->in[1]->shape.d[3]},
+         {"SH", dim_or_one(n->a.stride[0])}, {"SW", dim_or_one(n->a.stride[1])}, {"PT", n->a.pad[0]},
+         {"PL", n->a.pad[2]}, {"DH", dim_or_one(n->a.dilation[0])}, {"DW", dim_or_one(n->a.dilation[1])},
+         {"G", dim_or_one(n->a.groups)});
+    out(e, "    enum { CG = C / G, KG = K / G }; /* input and output channels per group */\n"
+           "    for (int n = 0; n < N; n++) {\n"
+           "        for (int k = 0; k < K; k++) {\n"
+           "            float *restrict yp = y + ((size_t)n * K + k) * OH * OW;\n");
+    if (bias)
+        out(e, "            for (int i = 0; i < OH * OW; i++) yp[i] = b[k];\n");
+    else
+        out(e, "            for (int i = 0; i < OH * OW; i++) yp[i] = 0.0f;\n");
+    out(e, "        }\n"
+           "        for (int c = 0; c < C; c++) {\n"
+           "            const int g = c / CG;\n"
+           "            const float *restrict xp = x + ((size_t)n * C + c) * H * W;\n"
+           "            for (int kg = 0; kg < KG; kg++) {\n"
+           "                float *restrict yp = y + ((size_t)n * K + g * KG + kg) * OH * OW;\n"
+           "                const float *restrict wp = w + ((size_t)c * KG + kg) * KH * KW;\n"
+           "                for (int ih = 0; ih < H; ih++) {\n"
+           "                    const float *restrict xr = xp + (size_t)ih * W;\n"
+           "                    for (int kh = 0; kh < KH; kh++) {\n"
+           "                        const int oh = ih * SH - PT + kh * DH;\n"
+           "                        if (oh < 0 || oh >= OH) continue;\n"
+           "                        float *restrict yr = yp + (size_t)oh * OW;\n"
+           "                        for (int kw = 0; kw < KW; kw++) {\n"
+           "                            const int off = kw * DW - PL; /* ow = iw * SW + off */\n"
+           "                            const int lo = off < 0 ? (SW - 1 - off) / SW : 0;\n"
+           "                            const int end = (OW - off + SW - 1) / SW;\n"
+           "                            const int hi = end < W ? end : W;\n"
+           "                            const float wv = wp[kh * KW + kw];\n"
+           "                            for (int iw = lo; iw < hi; iw++) yr[iw * SW + off] += wv * xr[iw];\n"
+           "                        }\n"
+           "                    }\n"
+           "                }\n"
+           "            }\n"
+           "        }\n"
+           "    }\n");
+    close_fn(e);
+}
+
 /* ---- linear ---------------------------------------------------------------- */
 
 static void emit_linear(E *e) {
@@ -224,6 +276,72 @@ static void emit_batchnorm(E *e) {
     close_fn(e);
 }
 
+/* ---- layernorm, instancenorm, lrn ------------------------------------------------ */
+
+/* Mean and biased variance of each of the N * G runs of S values, in double;
+ * y = (x - mean) / sqrt(var + eps), then times weight plus bias: per element
+ * of the sample (layernorm, G = 1) or per channel (instancenorm, G = C). */
+static void emit_norm(E *e, int64_t groups, bool per_channel) {
+    const Node *n = e->n;
+    const Shape *x = in_shape(e, 0);
+    bool affine = n->nin == 3;
+    open_fn(e, (const char *const[]){"x", "w", "b"}, (const char *const[]){"y"});
+    ENUM(e, {"N", x->d[0]}, {"G", groups}, {"S", shape_numel(x) / x->d[0] / groups});
+    put_double(e, "EPS", n->a.eps);
+    out(e, "    for (int n = 0; n < N; n++) {\n"
+           "        for (int g = 0; g < G; g++) {\n"
+           "            const float *restrict xs = x + ((size_t)n * G + g) * S;\n"
+           "            float *restrict ys = y + ((size_t)n * G + g) * S;\n"
+           "            double sum = 0.0;\n"
+           "            for (int i = 0; i < S; i++) sum += xs[i];\n"
+           "            const double mean = sum / S;\n"
+           "            double q = 0.0;\n"
+           "            for (int i = 0; i < S; i++) q += (xs[i] - mean) * (xs[i] - mean);\n"
+           "            const float m = (float)mean, is = (float)(1.0 / sqrt(q / S + EPS));\n");
+    if (!affine)
+        out(e, "            for (int i = 0; i < S; i++) ys[i] = (xs[i] - m) * is;\n");
+    else if (per_channel)
+        out(e, "            const float s = is * w[g], t = b[g];\n"
+               "            for (int i = 0; i < S; i++) ys[i] = (xs[i] - m) * s + t;\n");
+    else
+        out(e, "            for (int i = 0; i < S; i++) ys[i] = (xs[i] - m) * is * w[i] + b[i];\n");
+    out(e, "        }\n"
+           "    }\n");
+    close_fn(e);
+}
+
+static void emit_layernorm(E *e) { emit_norm(e, 1, false); }
+static void emit_instancenorm(E *e) { emit_norm(e, in_shape(e, 0)->d[1], true); }
+
+/* torch.nn.LocalResponseNorm: the squares summed over the channel window
+ * [c - SIZE/2, c + (SIZE-1)/2] (zeros beyond the edges), divided by SIZE. */
+static void emit_lrn(E *e) {
+    const Node *n = e->n;
+    const Shape *x = in_shape(e, 0);
+    open_fn(e, (const char *const[]){"x"}, (const char *const[]){"y"});
+    ENUM(e, {"N", x->d[0]}, {"C", x->d[1]}, {"S", spatial(x)}, {"SIZE", n->a.size});
+    put_double(e, "ALPHA", n->a.alpha);
+    put_double(e, "BETA", n->a.beta);
+    put_double(e, "KK", n->a.k);
+    out(e, "    for (int n = 0; n < N; n++) {\n"
+           "        for (int c = 0; c < C; c++) {\n"
+           "            const int c0 = c - SIZE / 2 > 0 ? c - SIZE / 2 : 0;\n"
+           "            const int c1 = c + (SIZE - 1) / 2 < C - 1 ? c + (SIZE - 1) / 2 : C - 1;\n"
+           "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+           "            float *restrict yc = y + ((size_t)n * C + c) * S;\n"
+           "            for (int i = 0; i < S; i++) {\n"
+           "                double q = 0.0;\n"
+           "                for (int j = c0; j <= c1; j++) {\n"
+           "                    const double v = x[((size_t)n * C + j) * S + i];\n"
+           "                    q += v * v;\n"
+           "                }\n"
+           "                yc[i] = (float)(xc[i] / pow(KK + ALPHA * q / SIZE, BETA));\n"
+           "            }\n"
+           "        }\n"
+           "    }\n");
+    close_fn(e);
+}
+
 /* ---- elementwise activations ------------------------------------------------ */
 
 static void emit_unary(E *e, const char *expr) {
@@ -237,6 +355,39 @@ static void emit_unary(E *e, const char *expr) {
 static void emit_relu(E *e) { emit_unary(e, "x[i] < 0.0f ? 0.0f : x[i]"); }
 static void emit_tanh(E *e) { emit_unary(e, "tanhf(x[i])"); }
 static void emit_sigmoid(E *e) { emit_unary(e, "1.0f / (1.0f + expf(-x[i]))"); }
+
+/* An activation with one float constant K (the slope, alpha). */
+static void emit_unary_k(E *e, double k, const char *expr) {
+    open_fn(e, (const char *const[]){"x"}, (const char *const[]){"y"});
+    put_numel(e, e->n->out[0]);
+    put_double(e, "KD", k);
+    out(e, "    const float K = (float)KD;\n");
+    out(e, "    for (size_t i = 0; i < NUMEL; i++) y[i] = %s;\n", expr);
+    close_fn(e);
+}
+
+/* The comparisons are written so that NaN passes through, as in PyTorch. */
+static void emit_relu6(E *e) { emit_unary(e, "x[i] < 0.0f ? 0.0f : x[i] > 6.0f ? 6.0f : x[i]"); }
+static void emit_leaky_relu(E *e) { emit_unary_k(e, e->n->a.alpha, "x[i] > 0.0f ? x[i] : x[i] * K"); }
+static void emit_elu(E *e) { emit_unary_k(e, e->n->a.alpha, "x[i] > 0.0f ? x[i] : K * expm1f(x[i])"); }
+static void emit_silu(E *e) { emit_unary(e, "x[i] / (1.0f + expf(-x[i]))"); }
+/* The exact form, PyTorch's default: x/2 (1 + erf(x / sqrt 2)). */
+static void emit_gelu(E *e) { emit_unary(e, "0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f))"); }
+/* relu6(x + 3) / 6 */
+static void emit_hardsigmoid(E *e) {
+    emit_unary(e, "x[i] <= -3.0f ? 0.0f : x[i] >= 3.0f ? 1.0f : x[i] / 6.0f + 0.5f");
+}
+/* x * relu6(x + 3) / 6 */
+static void emit_hardswish(E *e) {
+    emit_unary(e, "x[i] <= -3.0f ? 0.0f : x[i] >= 3.0f ? x[i] : x[i] * (x[i] + 3.0f) / 6.0f");
+}
+/* Dropout is the identity at inference. */
+static void emit_dropout(E *e) {
+    open_fn(e, (const char *const[]){"x"}, (const char *const[]){"y"});
+    put_numel(e, e->n->out[0]);
+    out(e, "    memcpy(y, x, NUMEL * sizeof *y);\n");
+    close_fn(e);
+}
 
 /* ---- pooling ----------------------------------------------------------------- */
 
@@ -333,12 +484,204 @@ static void emit_global_avgpool(E *e) {
     close_fn(e);
 }
 
+/* maxpool with PyTorch's indices (h * W + w within the plane, stored as
+ * floats): the first maximum of each window in row-major order; NaN wins. */
+static void emit_maxpool_idx(E *e) {
+    open_fn(e, (const char *const[]){"x"}, (const char *const[]){"y", "idx"});
+    pool_enum(e);
+    out(e, "    for (int nc = 0; nc < N * C; nc++) {\n"
+           "        const float *restrict xp = x + (size_t)nc * H * W;\n"
+           "        for (int oh = 0; oh < OH; oh++) {\n"
+           "            const int hs = oh * SH - PT, h0 = hs > 0 ? hs : 0, h1 = hs + KH * DH < H ? hs + KH * DH : H;\n"
+           "            for (int ow = 0; ow < OW; ow++) {\n"
+           "                const int ws = ow * SW - PL, w0 = ws > 0 ? ws : 0, w1 = ws + KW * DW < W ? ws + KW * DW : W;\n"
+           "                float m = -INFINITY;\n"
+           "                int at = h0 * W + w0;\n"
+           "                for (int ih = h0; ih < h1; ih++)\n"
+           "                    for (int iw = w0; iw < w1; iw++) {\n"
+           "                        const float v = xp[ih * W + iw];\n"
+           "                        if (v > m || isnan(v)) {\n"
+           "                            m = v;\n"
+           "                            at = ih * W + iw;\n"
+           "                        }\n"
+           "                    }\n"
+           "                const size_t o = ((size_t)nc * OH + oh) * OW + ow;\n"
+           "                y[o] = m;\n"
+           "                idx[o] = (float)at;\n"
+           "            }\n"
+           "        }\n"
+           "    }\n");
+    close_fn(e);
+}
+
+/* MaxUnpool2d: zeros, and each x value at its index in the [OH, OW] plane;
+ * an index outside the plane (not one maxpool_idx made) is skipped. */
+static void emit_unpool(E *e) {
+    const Shape *x = in_shape(e, 0), *y = out_shape(e, 0);
+    open_fn(e, (const char *const[]){"x", "idx", "like"}, (const char *const[]){"y"});
+    ENUM(e, {"N", x->d[0]}, {"C", x->d[1]}, {"S", spatial(x)}, {"OH", y->d[2]}, {"OW", y->d[3]});
+    out(e, "    (void)like; /* read for its shape only */\n"
+           "    memset(y, 0, (size_t)N * C * OH * OW * sizeof *y);\n"
+           "    for (int nc = 0; nc < N * C; nc++) {\n"
+           "        const float *restrict xp = x + (size_t)nc * S, *restrict ip = idx + (size_t)nc * S;\n"
+           "        float *restrict yp = y + (size_t)nc * OH * OW;\n"
+           "        for (int i = 0; i < S; i++) {\n"
+           "            const float f = ip[i];\n"
+           "            if (f >= 0.0f && f < (float)OH * OW) yp[(int)f] = xp[i];\n"
+           "        }\n"
+           "    }\n");
+    close_fn(e);
+}
+
+/* F.interpolate: nearest takes source floor(o * scale) in float, as PyTorch's
+ * kernel; bilinear (align_corners false) the source (o + 0.5) * scale - 0.5,
+ * clamped at 0, between its two neighbours. */
+static void emit_upsample(E *e) {
+    const Node *n = e->n;
+    const Shape *x = in_shape(e, 0), *y = out_shape(e, 0);
+    open_fn(e, (const char *const[]){"x"}, (const char *const[]){"y"});
+    ENUM(e, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"OH", y->d[2]}, {"OW", y->d[3]});
+    put_double(e, "SCALE_H", n->a.scale[0]);
+    put_double(e, "SCALE_W", n->a.scale[1]);
+    if (n->a.mode == UPSAMPLE_NEAREST) {
+        out(e, "    for (int nc = 0; nc < N * C; nc++) {\n"
+               "        const float *restrict xp = x + (size_t)nc * H * W;\n"
+               "        for (int oh = 0; oh < OH; oh++) {\n"
+               "            const int hf = (int)floorf((float)oh * (float)SCALE_H), ih = hf < H - 1 ? hf : H - 1;\n"
+               "            float *restrict yr = y + ((size_t)nc * OH + oh) * OW;\n"
+               "            for (int ow = 0; ow < OW; ow++) {\n"
+               "                const int wf = (int)floorf((float)ow * (float)SCALE_W), iw = wf < W - 1 ? wf : W - 1;\n"
+               "                yr[ow] = xp[(size_t)ih * W + iw];\n"
+               "            }\n"
+               "        }\n"
+               "    }\n");
+    } else {
+        out(e, "    for (int nc = 0; nc < N * C; nc++) {\n"
+               "        const float *restrict xp = x + (size_t)nc * H * W;\n"
+               "        for (int oh = 0; oh < OH; oh++) {\n"
+               "            double sh = (oh + 0.5) * SCALE_H - 0.5;\n"
+               "            if (sh < 0) sh = 0;\n"
+               "            const int h0 = (int)sh, h1 = h0 < H - 1 ? h0 + 1 : h0;\n"
+               "            const float lh = (float)(sh - h0);\n"
+               "            const float *restrict r0 = xp + (size_t)h0 * W, *restrict r1 = xp + (size_t)h1 * W;\n"
+               "            float *restrict yr = y + ((size_t)nc * OH + oh) * OW;\n"
+               "            for (int ow = 0; ow < OW; ow++) {\n"
+               "                double sw = (ow + 0.5) * SCALE_W - 0.5;\n"
+               "                if (sw < 0) sw = 0;\n"
+               "                const int w0 = (int)sw, w1 = w0 < W - 1 ? w0 + 1 : w0;\n"
+               "                const float lw = (float)(sw - w0);\n"
+               "                yr[ow] = (1.0f - lh) * ((1.0f - lw) * r0[w0] + lw * r0[w1]) +\n"
+               "                         lh * ((1.0f - lw) * r1[w0] + lw * r1[w1]);\n"
+               "            }\n"
+               "        }\n"
+               "    }\n");
+    }
+    close_fn(e);
+}
+
+/* The maximum over H x W; NaN propagates. */
+static void emit_global_maxpool(E *e) {
+    const Shape *x = in_shape(e, 0);
+    open_fn(e, (const char *const[]){"x"}, (const char *const[]){"y"});
+    ENUM(e, {"N", x->d[0]}, {"C", x->d[1]}, {"S", spatial(x)});
+    out(e, "    for (int nc = 0; nc < N * C; nc++) {\n"
+           "        const float *restrict xp = x + (size_t)nc * S;\n"
+           "        float m = xp[0];\n"
+           "        for (int i = 1; i < S; i++) {\n"
+           "            const float v = xp[i];\n"
+           "            m = (v > m || isnan(v)) ? v : m;\n"
+           "        }\n"
+           "        y[nc] = m;\n"
+           "    }\n");
+    close_fn(e);
+}
+
+/* PyTorch's adaptive windows: output row i averages input rows
+ * [floor(i * H / OH), ceil((i + 1) * H / OH)), columns alike; in double. */
+static void emit_adaptive_avgpool(E *e) {
+    const Shape *x = in_shape(e, 0), *y = out_shape(e, 0);
+    open_fn(e, (const char *const[]){"x"}, (const char *const[]){"y"});
+    ENUM(e, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"OH", y->d[2]}, {"OW", y->d[3]});
+    out(e, "    for (int nc = 0; nc < N * C; nc++) {\n"
+           "        const float *restrict xp = x + (size_t)nc * H * W;\n"
+           "        for (int oh = 0; oh < OH; oh++) {\n"
+           "            const int h0 = (int)((long long)oh * H / OH), h1 = (int)(((long long)(oh + 1) * H + OH - 1) / OH);\n"
+           "            for (int ow = 0; ow < OW; ow++) {\n"
+           "                const int w0 = (int)((long long)ow * W / OW), w1 = (int)(((long long)(ow + 1) * W + OW - 1) / OW);\n"
+           "                double s = 0.0;\n"
+           "                for (int ih = h0; ih < h1; ih++)\n"
+           "                    for (int iw = w0; iw < w1; iw++) s += xp[(size_t)ih * W + iw];\n"
+           "                y[((size_t)nc * OH + oh) * OW + ow] = (float)(s / ((h1 - h0) * (w1 - w0)));\n"
+           "            }\n"
+           "        }\n"
+           "    }\n");
+    close_fn(e);
+}
+
 /* ---- reshapes ----------------------------------------------------------------- */
 
 static void emit_flatten(E *e) {
     open_fn(e, (const char *const[]){"x"}, (const char *const[]){"y"});
     put_numel(e, e->n->out[0]);
     out(e, "    memcpy(y, x, NUMEL * sizeof *y);\n");
+    close_fn(e);
+}
+
+/* ---- channel plumbing: concat, slice, channel_shuffle, pad ---------------------- */
+
+/* Each sample's output is the inputs' channel blocks one after another. */
+static void emit_concat(E *e) {
+    static const char *const names[] = {"x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7"};
+    _Static_assert(sizeof names / sizeof names[0] >= IR_MAX_IN, "a name per input");
+    const Node *n = e->n;
+    const Shape *y = out_shape(e, 0);
+    open_fn(e, names, (const char *const[]){"y"});
+    ENUM(e, {"N", y->d[0]}, {"C", y->d[1]}, {"S", spatial(y)});
+    out(e, "    for (int n = 0; n < N; n++) {\n"
+           "        float *restrict yn = y + (size_t)n * C * S;\n");
+    for (int i = 0; i < n->nin; i++)
+        out(e, "        memcpy(yn, %s + (size_t)n * %lld * S, (size_t)%lld * S * sizeof *yn);\n"
+               "        yn += (size_t)%lld * S;\n",
+            names[i], (long long)n->in[i]->shape.d[1], (long long)n->in[i]->shape.d[1],
+            (long long)n->in[i]->shape.d[1]);
+    out(e, "    }\n");
+    close_fn(e);
+}
+
+static void emit_slice(E *e) {
+    const Shape *x = in_shape(e, 0);
+    open_fn(e, (const char *const[]){"x"}, (const char *const[]){"y"});
+    ENUM(e, {"N", x->d[0]}, {"C", x->d[1]}, {"S", spatial(x)}, {"START", e->n->a.start},
+         {"K", e->n->a.end - e->n->a.start});
+    out(e, "    for (int n = 0; n < N; n++)\n"
+           "        memcpy(y + (size_t)n * K * S, x + ((size_t)n * C + START) * S, (size_t)K * S * sizeof *y);\n");
+    close_fn(e);
+}
+
+/* As x.view(N, G, C/G, ...).transpose(1, 2): input channel g * CG + j goes to j * G + g. */
+static void emit_channel_shuffle(E *e) {
+    const Shape *x = in_shape(e, 0);
+    open_fn(e, (const char *const[]){"x"}, (const char *const[]){"y"});
+    ENUM(e, {"N", x->d[0]}, {"C", x->d[1]}, {"S", spatial(x)}, {"G", e->n->a.groups});
+    out(e, "    enum { CG = C / G };\n"
+           "    for (int n = 0; n < N; n++)\n"
+           "        for (int g = 0; g < G; g++)\n"
+           "            for (int j = 0; j < CG; j++)\n"
+           "                memcpy(y + ((size_t)n * C + (size_t)j * G + g) * S, x + ((size_t)n * C + (size_t)g * CG + j) * S,\n"
+           "                       (size_t)S * sizeof *y);\n");
+    close_fn(e);
+}
+
+static void emit_pad(E *e) {
+    const Shape *x = in_shape(e, 0), *y = out_shape(e, 0);
+    const int *p = e->n->a.pad;
+    open_fn(e, (const char *const[]){"x"}, (const char *const[]){"y"});
+    ENUM(e, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"OH", y->d[2]}, {"OW", y->d[3]},
+         {"PT", p[0]}, {"PL", p[2]});
+    out(e, "    memset(y, 0, (size_t)N * C * OH * OW * sizeof *y);\n"
+           "    for (int nc = 0; nc < N * C; nc++)\n"
+           "        for (int h = 0; h < H; h++)\n"
+           "            memcpy(y + ((size_t)nc * OH + h + PT) * OW + PL, x + ((size_t)nc * H + h) * W, (size_t)W * sizeof *y);\n");
     close_fn(e);
 }
 
@@ -362,6 +705,26 @@ static void emit_softmax(E *e) {
            "            }\n"
            "            const float inv = 1.0f / sum;\n"
            "            for (int c = 0; c < C; c++) ys[(size_t)c * S] *= inv;\n"
+           "        }\n"
+           "    }\n");
+    close_fn(e);
+}
+
+/* log softmax over dim 1: x - max - log(sum(exp(x - max))), the sum in double. */
+static void emit_log_softmax(E *e) {
+    const Shape *x = in_shape(e, 0);
+    open_fn(e, (const char *const[]){"x"}, (const char *const[]){"y"});
+    ENUM(e, {"N", x->d[0]}, {"C", x->rank > 1 ? x->d[1] : 1}, {"S", spatial(x)});
+    out(e, "    for (int n = 0; n < N; n++) {\n"
+           "        for (int s = 0; s < S; s++) {\n"
+           "            const float *restrict xs = x + (size_t)n * C * S + s;\n"
+           "            float *restrict ys = y + (size_t)n * C * S + s;\n"
+           "            float m = xs[0];\n"
+           "            for (int c = 1; c < C; c++) m = xs[(size_t)c * S] > m ? xs[(size_t)c * S] : m;\n"
+           "            double sum = 0.0;\n"
+           "            for (int c = 0; c < C; c++) sum += exp((double)xs[(size_t)c * S] - m);\n"
+           "            const float shift = m + (float)log(sum);\n"
+           "            for (int c = 0; c < C; c++) ys[(size_t)c * S] = xs[(size_t)c * S] - shift;\n"
            "        }\n"
            "    }\n");
     close_fn(e);
@@ -890,6 +1253,29 @@ static void (*const emit_rule[OP_COUNT])(E *e) = {
     [OP_SOFTMAX] = emit_softmax,
     [OP_ADD] = emit_add,
     [OP_MUL] = emit_mul,
+    [OP_RELU6] = emit_relu6,
+    [OP_LEAKY_RELU] = emit_leaky_relu,
+    [OP_ELU] = emit_elu,
+    [OP_SILU] = emit_silu,
+    [OP_GELU] = emit_gelu,
+    [OP_HARDSIGMOID] = emit_hardsigmoid,
+    [OP_HARDSWISH] = emit_hardswish,
+    [OP_LOG_SOFTMAX] = emit_log_softmax,
+    [OP_DROPOUT] = emit_dropout,
+    [OP_CONCAT] = emit_concat,
+    [OP_SLICE] = emit_slice,
+    [OP_CHANNEL_SHUFFLE] = emit_channel_shuffle,
+    [OP_RESHAPE] = emit_flatten,
+    [OP_PAD] = emit_pad,
+    [OP_GLOBAL_MAXPOOL] = emit_global_maxpool,
+    [OP_ADAPTIVE_AVGPOOL] = emit_adaptive_avgpool,
+    [OP_DECONV] = emit_deconv,
+    [OP_LAYERNORM] = emit_layernorm,
+    [OP_INSTANCENORM] = emit_instancenorm,
+    [OP_LRN] = emit_lrn,
+    [OP_UPSAMPLE] = emit_upsample,
+    [OP_MAXPOOL_IDX] = emit_maxpool_idx,
+    [OP_UNPOOL] = emit_unpool,
     [OP_BN_FOLD] = emit_bn_fold,
     [OP_BATCHNORM_TRAIN] = emit_batchnorm_train,
     [OP_BATCHNORM_GRAD] = emit_batchnorm_grad,
@@ -940,11 +1326,36 @@ bool emit_node_check(const Graph *g, const Node *n) {
         Value *const *in = n->in;
         switch (n->op) {
         case OP_CONV:
+        case OP_DECONV:
             if (x->rank != 4 || n->in[1]->shape.rank != 4 || n->out[0]->shape.rank != 4) why = "conv needs 4-d tensors";
             break;
         case OP_MAXPOOL:
         case OP_AVGPOOL:
+        case OP_GLOBAL_MAXPOOL:
+        case OP_ADAPTIVE_AVGPOOL:
+        case OP_UPSAMPLE:
+        case OP_MAXPOOL_IDX:
+        case OP_UNPOOL:
             if (x->rank != 4 || n->out[0]->shape.rank != 4) why = "pooling needs [N, C, H, W]";
+            break;
+        case OP_CONCAT:
+            for (int i = 0; i < n->nin; i++)
+                if (in[i]->shape.rank < 2 || in[i]->shape.rank != x->rank || in[i]->shape.d[0] != x->d[0])
+                    why = "concat needs [N, C, ...] inputs of one rank and batch";
+            break;
+        case OP_LAYERNORM:
+            if (x->rank < 2 || n->nin == 2) why = "needs [N, ...] and both or neither of weight and bias";
+            break;
+        case OP_INSTANCENORM:
+        case OP_LRN:
+            if (x->rank != 4 || n->nin == 2) why = "needs [N, C, H, W] (and both or neither of weight and bias)";
+            break;
+        case OP_PAD:
+            if (x->rank != 4 || n->out[0]->shape.rank != 4) why = "pad needs [N, C, H, W]";
+            break;
+        case OP_SLICE:
+        case OP_CHANNEL_SHUFFLE:
+            if (x->rank < 2 || n->a.groups < 0) why = "needs [N, C, ...]";
             break;
         case OP_GLOBAL_AVGPOOL:
         case OP_BATCHNORM:
@@ -953,6 +1364,7 @@ bool emit_node_check(const Graph *g, const Node *n) {
             break;
         case OP_LINEAR:
         case OP_SOFTMAX:
+        case OP_LOG_SOFTMAX:
             if (x->rank < 1 || x->d[0] == 0) why = "needs a batch dimension";
             break;
         case OP_BN_FOLD:

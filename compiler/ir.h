@@ -85,9 +85,21 @@ typedef struct Attrs {
     bool bias;          /* conv, linear: has a bias input */
     bool ceil;          /* pooling: ceil mode for output size */
     bool count_pad;     /* avgpool: padding counts in the divisor (PyTorch's count_include_pad) */
-    double eps;         /* batchnorm */
+    double eps;         /* batchnorm, layernorm, instancenorm */
     double momentum;    /* batchnorm (used by training) */
+    double alpha;       /* leaky_relu: slope; elu: alpha; lrn: alpha; dropout: p */
+    double beta, k;     /* lrn */
+    int size;           /* lrn: channels in the window */
+    int64_t start, end; /* slice: channels [start, end) */
+    int output_pad[2];  /* deconv: extra rows and columns at the bottom and right */
+    int64_t osize[2];   /* adaptive_avgpool, upsample: output height and width */
+    double scale[2];    /* upsample: input size / output size per axis, as PyTorch maps coordinates */
+    int mode;           /* upsample: UPSAMPLE_NEAREST or UPSAMPLE_BILINEAR */
+    int ndims;          /* reshape: the per-sample dims */
+    int64_t dims[IR_MAX_RANK];
 } Attrs;
+
+enum { UPSAMPLE_NEAREST, UPSAMPLE_BILINEAR };
 
 struct Node {
     int id;

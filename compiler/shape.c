@@ -72,6 +72,40 @@ static bool rule_conv(Graph *g, Node *n) {
     return true;
 }
 
+/* ConvTranspose2d: H' = (H - 1) * stride - 2 * pad + dilation * (kernel - 1) + output_pad + 1. */
+static bool rule_deconv(Graph *g, Node *n) {
+    (void)g;
+    if (!want_rank(n, 0, 4, "[C, H, W]")) return false;
+    const Attrs *a = &n->a;
+    const int64_t *x = n->in[0]->shape.d;
+    if (a->groups < 1 || x[1] % a->groups || a->out % a->groups || a->out < 1) {
+        diag_error(n->span, "deconv groups = %d must divide both the input channels (%lld) and the output channels (%lld)",
+                   a->groups, (long long)x[1], (long long)a->out);
+        return false;
+    }
+    int64_t w[4] = {x[1], a->out / a->groups, a->kernel[0], a->kernel[1]};
+    if (!want_param(n, 1, 4, w, "weight")) return false;
+    if (n->nin == 3 && !want_param(n, 2, 1, &a->out, "bias")) return false;
+    int64_t o[2];
+    static const char *const axis[2] = {"height", "width"};
+    for (int i = 0; i < 2; i++) {
+        int k = a->kernel[i], s = a->stride[i], d = a->dilation[i], op = a->output_pad[i];
+        int64_t p = (int64_t)a->pad[2 * i] + a->pad[2 * i + 1];
+        if (k < 1 || s < 1 || d < 1 || p < 0 || op < 0) {
+            diag_error(n->span, "deconv needs a positive kernel, stride and dilation and a non-negative pad and output_pad");
+            return false;
+        }
+        o[i] = (x[2 + i] - 1) * s - p + (int64_t)d * (k - 1) + op + 1;
+        if (o[i] < 1) {
+            diag_error(n->span, "deconv's output %s would be %lld: the pad (%lld in all) is too large for the input (%s %lld)",
+                       axis[i], (long long)o[i], (long long)p, axis[i], (long long)x[2 + i]);
+            return false;
+        }
+    }
+    set_out(n, 0, 4, (int64_t[]){x[0], a->out, o[0], o[1]});
+    return true;
+}
+
 static bool rule_linear(Graph *g, Node *n) {
     (void)g;
     if (n->in[0]->shape.rank != 2) {
@@ -106,6 +140,44 @@ static bool rule_batchnorm(Graph *g, Node *n) {
     return true;
 }
 
+/* layernorm: weight and bias shaped like one sample. */
+static bool rule_layernorm(Graph *g, Node *n) {
+    (void)g;
+    const Shape *x = &n->in[0]->shape;
+    if (x->rank < 2 || n->nin == 2) {
+        DIAG_INTERNAL("layernorm needs [N, ...] and both or neither of weight and bias");
+        return false;
+    }
+    for (int i = 1; i < n->nin; i++)
+        if (!want_param(n, i, x->rank - 1, x->d + 1, i == 1 ? "weight" : "bias")) return false;
+    n->out[0]->shape = *x;
+    return true;
+}
+
+static bool rule_instancenorm(Graph *g, Node *n) {
+    (void)g;
+    if (!want_rank(n, 0, 4, "[C, H, W]")) return false;
+    if (n->nin == 2) {
+        DIAG_INTERNAL("instancenorm needs both or neither of weight and bias");
+        return false;
+    }
+    for (int i = 1; i < n->nin; i++)
+        if (!want_param(n, i, 1, &n->in[0]->shape.d[1], i == 1 ? "weight" : "bias")) return false;
+    n->out[0]->shape = n->in[0]->shape;
+    return true;
+}
+
+static bool rule_lrn(Graph *g, Node *n) {
+    (void)g;
+    if (!want_rank(n, 0, 4, "[C, H, W]")) return false;
+    if (n->a.size < 1) {
+        diag_error(n->span, "lrn's size must be at least 1, got %d", n->a.size);
+        return false;
+    }
+    n->out[0]->shape = n->in[0]->shape;
+    return true;
+}
+
 static bool rule_same(Graph *g, Node *n) {
     (void)g;
     n->out[0]->shape = n->in[0]->shape;
@@ -130,11 +202,63 @@ static bool rule_pool(Graph *g, Node *n) {
     return true;
 }
 
+static bool rule_pool_idx(Graph *g, Node *n) {
+    if (!rule_pool(g, n)) return false;
+    n->out[1]->shape = n->out[0]->shape;
+    return true;
+}
+
+static bool rule_unpool(Graph *g, Node *n) {
+    (void)g;
+    if (!want_rank(n, 0, 4, "[C, H, W]")) return false;
+    char b1[128], b2[128];
+    if (!shape_eq(&n->in[1]->shape, &n->in[0]->shape)) {
+        diag_error(n->span, "unpool's indices %s must have the shape of its input %s",
+                   value_sample_str(n->in[1], b1, sizeof b1), value_sample_str(n->in[0], b2, sizeof b2));
+        return false;
+    }
+    const Shape *like = &n->in[2]->shape;
+    if (like->rank != 4 || like->d[0] != n->in[0]->shape.d[0]) {
+        diag_error(n->span, "unpool's like must be a [C, H, W] tensor, got %s", value_sample_str(n->in[2], b1, sizeof b1));
+        return false;
+    }
+    const int64_t *x = n->in[0]->shape.d;
+    set_out(n, 0, 4, (int64_t[]){x[0], x[1], like->d[2], like->d[3]});
+    return true;
+}
+
+static bool rule_upsample(Graph *g, Node *n) {
+    (void)g;
+    if (!want_rank(n, 0, 4, "[C, H, W]")) return false;
+    const Attrs *a = &n->a;
+    if (a->osize[0] < 1 || a->osize[1] < 1 || !(a->scale[0] > 0) || !(a->scale[1] > 0) ||
+        (a->mode != UPSAMPLE_NEAREST && a->mode != UPSAMPLE_BILINEAR)) {
+        diag_error(n->span, "upsample needs an output of at least 1x1 and a known mode");
+        return false;
+    }
+    const int64_t *x = n->in[0]->shape.d;
+    set_out(n, 0, 4, (int64_t[]){x[0], x[1], a->osize[0], a->osize[1]});
+    return true;
+}
+
 static bool rule_global_pool(Graph *g, Node *n) {
     (void)g;
     if (!want_rank(n, 0, 4, "[C, H, W]")) return false;
     const int64_t *x = n->in[0]->shape.d;
     set_out(n, 0, 4, (int64_t[]){x[0], x[1], 1, 1});
+    return true;
+}
+
+static bool rule_adaptive_pool(Graph *g, Node *n) {
+    (void)g;
+    if (!want_rank(n, 0, 4, "[C, H, W]")) return false;
+    const int64_t *x = n->in[0]->shape.d, *o = n->a.osize;
+    if (o[0] < 1 || o[1] < 1) {
+        diag_error(n->span, "%s needs an output size of at least 1x1, got %lldx%lld", op_name(n->op), (long long)o[0],
+                   (long long)o[1]);
+        return false;
+    }
+    set_out(n, 0, 4, (int64_t[]){x[0], x[1], o[0], o[1]});
     return true;
 }
 
@@ -150,7 +274,8 @@ static bool rule_softmax(Graph *g, Node *n) {
     int r = n->in[0]->shape.rank;
     if (r != 2 && r != 4) {
         char b[128];
-        diag_error(n->span, "softmax expects a [C, H, W] or [D] input, got %s", value_sample_str(n->in[0], b, sizeof b));
+        diag_error(n->span, "%s expects a [C, H, W] or [D] input, got %s", op_name(n->op),
+                   value_sample_str(n->in[0], b, sizeof b));
         return false;
     }
     n->out[0]->shape = n->in[0]->shape;
@@ -180,6 +305,100 @@ static bool rule_binary(Graph *g, Node *n) {
                n->op == OP_ADD ? "'+'" : "'*'", value_sample_str(n->in[0], b1, sizeof b1),
                value_sample_str(n->in[1], b2, sizeof b2));
     return false;
+}
+
+/* Every input has the first's shape except in dim 1 (channels), which adds up. */
+static bool rule_concat(Graph *g, Node *n) {
+    (void)g;
+    const Shape *x = &n->in[0]->shape;
+    int64_t c = 0;
+    for (int i = 0; i < n->nin; i++) {
+        const Shape *s = &n->in[i]->shape;
+        bool ok = s->rank == x->rank && s->rank >= 2;
+        for (int j = 0; ok && j < s->rank; j++) ok = j == 1 || s->d[j] == x->d[j];
+        if (!ok) {
+            char b1[128], b2[128];
+            diag_error(n->span, "concat of tensors with shapes %s and %s (they must agree in every size but the channels)",
+                       value_sample_str(n->in[0], b1, sizeof b1), value_sample_str(n->in[i], b2, sizeof b2));
+            return false;
+        }
+        c += s->d[1];
+    }
+    Shape y = *x;
+    y.d[1] = c;
+    n->out[0]->shape = y;
+    return true;
+}
+
+static bool rule_slice(Graph *g, Node *n) {
+    (void)g;
+    const Shape *x = &n->in[0]->shape;
+    char b[128];
+    if (x->rank < 2) {
+        diag_error(n->span, "slice expects a [C, H, W] or [D] input, got %s", value_sample_str(n->in[0], b, sizeof b));
+        return false;
+    }
+    if (n->a.start < 0 || n->a.end > x->d[1] || n->a.start >= n->a.end) {
+        diag_error(n->span, "slice [%lld, %lld) is out of range of the %lld channels of %s (0 <= start < end <= %lld)",
+                   (long long)n->a.start, (long long)n->a.end, (long long)x->d[1],
+                   value_sample_str(n->in[0], b, sizeof b), (long long)x->d[1]);
+        return false;
+    }
+    Shape y = *x;
+    y.d[1] = n->a.end - n->a.start;
+    n->out[0]->shape = y;
+    return true;
+}
+
+static bool rule_channel_shuffle(Graph *g, Node *n) {
+    (void)g;
+    const Shape *x = &n->in[0]->shape;
+    char b[128];
+    if (x->rank < 2) {
+        diag_error(n->span, "channel_shuffle expects a [C, H, W] input, got %s", value_sample_str(n->in[0], b, sizeof b));
+        return false;
+    }
+    if (n->a.groups < 1 || x->d[1] % n->a.groups) {
+        diag_error(n->span, "channel_shuffle groups = %d must divide the channels (%lld) of %s", n->a.groups,
+                   (long long)x->d[1], value_sample_str(n->in[0], b, sizeof b));
+        return false;
+    }
+    n->out[0]->shape = *x;
+    return true;
+}
+
+static bool rule_reshape(Graph *g, Node *n) {
+    (void)g;
+    const Shape *x = &n->in[0]->shape;
+    if (n->a.ndims < 1 || n->a.ndims >= IR_MAX_RANK) {
+        diag_error(n->span, "reshape needs 1 to %d sizes, got %d", IR_MAX_RANK - 1, n->a.ndims);
+        return false;
+    }
+    Shape y = {.rank = n->a.ndims + 1};
+    y.d[0] = x->d[0];
+    for (int i = 0; i < n->a.ndims; i++) y.d[i + 1] = n->a.dims[i];
+    if (shape_numel(&y) != shape_numel(x)) {
+        char b1[128], b2[128];
+        diag_error(n->span, "reshape of %s to %s: the element counts differ (%lld and %lld per sample)",
+                   value_sample_str(n->in[0], b1, sizeof b1), value_sample_str(&(Value){.shape = y, .kind = V_ACT}, b2, sizeof b2),
+                   (long long)(shape_numel(x) / x->d[0]), (long long)(shape_numel(&y) / (y.d[0] ? y.d[0] : 1)));
+        return false;
+    }
+    n->out[0]->shape = y;
+    return true;
+}
+
+static bool rule_pad(Graph *g, Node *n) {
+    (void)g;
+    if (!want_rank(n, 0, 4, "[C, H, W]")) return false;
+    const int *p = n->a.pad;
+    if (p[0] < 0 || p[1] < 0 || p[2] < 0 || p[3] < 0) {
+        diag_error(n->span, "pad needs non-negative pads, got [%d, %d, %d, %d]", p[0], p[1], p[2], p[3]);
+        return false;
+    }
+    const int64_t *x = n->in[0]->shape.d;
+    set_out(n, 0, 4, (int64_t[]){x[0], x[1], x[2] + p[0] + p[1], x[3] + p[2] + p[3]});
+    return true;
 }
 
 static bool rule_bn_fold(Graph *g, Node *n) {
@@ -277,6 +496,29 @@ static const ShapeRule rules[OP_COUNT] = {
     [OP_SOFTMAX] = rule_softmax,
     [OP_ADD] = rule_binary,
     [OP_MUL] = rule_binary,
+    [OP_RELU6] = rule_same,
+    [OP_LEAKY_RELU] = rule_same,
+    [OP_ELU] = rule_same,
+    [OP_SILU] = rule_same,
+    [OP_GELU] = rule_same,
+    [OP_HARDSIGMOID] = rule_same,
+    [OP_HARDSWISH] = rule_same,
+    [OP_LOG_SOFTMAX] = rule_softmax,
+    [OP_DROPOUT] = rule_same,
+    [OP_CONCAT] = rule_concat,
+    [OP_SLICE] = rule_slice,
+    [OP_CHANNEL_SHUFFLE] = rule_channel_shuffle,
+    [OP_RESHAPE] = rule_reshape,
+    [OP_PAD] = rule_pad,
+    [OP_GLOBAL_MAXPOOL] = rule_global_pool,
+    [OP_ADAPTIVE_AVGPOOL] = rule_adaptive_pool,
+    [OP_DECONV] = rule_deconv,
+    [OP_LAYERNORM] = rule_layernorm,
+    [OP_INSTANCENORM] = rule_instancenorm,
+    [OP_LRN] = rule_lrn,
+    [OP_UPSAMPLE] = rule_upsample,
+    [OP_MAXPOOL_IDX] = rule_pool_idx,
+    [OP_UNPOOL] = rule_unpool,
     [OP_BN_FOLD] = rule_bn_fold,
     [OP_BATCHNORM_TRAIN] = rule_batchnorm_train,
     [OP_BATCHNORM_GRAD] = rule_batchnorm_grad,

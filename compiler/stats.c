@@ -21,6 +21,10 @@ static int64_t macs(const Node *n) {
         const Shape *w = &n->in[1]->shape; /* [K, C/g, kh, kw] */
         return per_out * w->d[1] * w->d[2] * w->d[3];
     }
+    case OP_DECONV: { /* every input value meets out/groups * kh * kw weights */
+        const Shape *x = &n->in[0]->shape, *w = &n->in[1]->shape; /* [C, K/g, kh, kw] */
+        return shape_numel(x) / x->d[0] * w->d[1] * w->d[2] * w->d[3];
+    }
     case OP_LINEAR: return per_out * n->in[1]->shape.d[1];
     default: return 0;
     }

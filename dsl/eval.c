@@ -195,6 +195,21 @@ static void want_pair(Eval *e, EVal v, Span sp, const char *what, int64_t lo, in
     }
 }
 
+/* pad as an int (every side), [h, w] or [top, bottom, left, right]. */
+static void want_pads(Eval *e, EVal v, Span sp, const char *what, int pad[4]) {
+    if (v.k == E_LIST && v.n == 4) {
+        for (int i = 0; i < 4; i++) pad[i] = want_small(e, v.items[i], sp, what, 0, INT32_MAX);
+        return;
+    }
+    if (v.k != E_INT && !(v.k == E_LIST && v.n == 2))
+        fail(e, sp, "%s must be an int, [h, w] or [top, bottom, left, right], got %s", what,
+             v.k == E_LIST ? arena_printf(e->arena, "a list of %d", v.n) : kind_name(v.k));
+    int hw[2];
+    want_pair(e, v, sp, what, 0, hw);
+    pad[0] = pad[1] = hw[0];
+    pad[2] = pad[3] = hw[1];
+}
+
 /* An int, float or bool as text (strings are used as they are). */
 static const char *format_value(Eval *e, EVal v, Span sp, char *buf, size_t n) {
     switch (v.k) {
@@ -325,7 +340,7 @@ static void consider(const char *name, const char *cand, const char **best, int 
 
 /* ---- ops -------------------------------------------------------------------- */
 
-#define MAX_ARGS 8
+#define MAX_ARGS 12
 
 /* A builtin's argument list: names in positional order, defaults as text
  * ("" = required, "=kernel" = the value of another argument). */
@@ -336,6 +351,12 @@ typedef struct Builtin {
     const char *defaults[MAX_ARGS];
     EVal (*build)(Eval *e, const struct Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp);
 } Builtin;
+
+/* A builtin whose only argument is "..." takes any number of positional
+ * arguments (concat): its builder gets them as one list in args[0] and their
+ * spans in spans[0..n). */
+#define VARIADIC "..."
+static bool is_variadic(const Builtin *b) { return strcmp(b->args[0], VARIADIC) == 0; }
 
 static Value *add_param(Eval *e, const char *inst, const char *pname, int rank, const int64_t *d,
                         ParamInit init, Span sp) {
@@ -352,6 +373,16 @@ static Value *add_node(Eval *e, Op op, const char *inst, Value **in, int nin, co
     Node *n = graph_add_node(e->g, op, inst, in, nin, a, sp);
     if (!n) bail(e);
     return n->out[0];
+}
+
+/* What a call gives: its node's output, or the list of its outputs when it
+ * has several (maxpool_idx: [values, indices]). */
+static EVal node_result(Eval *e, Node *n) {
+    if (n->nout == 1) return v_tensor(n->out[0]);
+    EVal l = {.k = E_LIST, .n = n->nout, .depth = 1};
+    l.items = arena_alloc(e->arena, sizeof *l.items * (size_t)n->nout);
+    for (int i = 0; i < n->nout; i++) l.items[i] = v_tensor(n->out[i]);
+    return l;
 }
 
 /* A window wider than the unpadded input fits only because of the padding,
@@ -389,33 +420,109 @@ static void warn_wide_window(Eval *e, const char *op, const Value *x, const Attr
     }
 }
 
+/* A conv's pad: an int, [h, w], [top, bottom, left, right], or "same": the
+ * output is ceil(in / stride) and the total padding is split as TensorFlow
+ * does, the odd pixel at the bottom and right. */
+static void want_conv_pad(Eval *e, EVal v, Span sp, const char *what, const Value *x, Attrs *a) {
+    if (v.k != E_STRING) {
+        want_pads(e, v, sp, what, a->pad);
+        return;
+    }
+    if (strcmp(v.s, "valid") == 0) return; /* no padding */
+    if (strcmp(v.s, "same") != 0)
+        fail(e, sp, "%s must be an int, a list, \"same\" or \"valid\", got \"%s\"", what, v.s);
+    for (int i = 0; i < 2; i++) {
+        int64_t in = x->shape.d[2 + i], s = a->stride[i];
+        int64_t out = (in + s - 1) / s, window = (int64_t)a->dilation[i] * (a->kernel[i] - 1) + 1;
+        int64_t total = (out - 1) * s + window - in;
+        if (total < 0) total = 0;
+        if (total > INT32_MAX) fail(e, sp, "%s \"same\" needs a padding of %" PRId64 ", too large", what, total);
+        a->pad[2 * i] = (int)(total / 2);
+        a->pad[2 * i + 1] = (int)(total - total / 2);
+    }
+}
+
+/* The conv node and its parameters, for conv and dwconv. */
+static Value *make_conv(Eval *e, const char *op, Value *x, const Attrs *a, const char *as_name, Span sp) {
+    int64_t c = x->shape.d[1];
+    if (c % a->groups || a->out % a->groups)
+        fail(e, sp, "%s groups = %d must divide both the input channels (%" PRId64 ") and the output channels (%" PRId64 ")",
+             op, a->groups, c, a->out);
+    const char *inst = instance_name(e, op, as_name, sp);
+    Value *in[3] = {x};
+    in[1] = add_param(e, inst, "weight", 4, (int64_t[]){a->out, c / a->groups, a->kernel[0], a->kernel[1]}, INIT_XAVIER, sp);
+    if (a->bias) in[2] = add_param(e, inst, "bias", 1, &a->out, INIT_ZERO, sp);
+    Value *y = add_node(e, OP_CONV, inst, in, a->bias ? 3 : 2, a, sp);
+    warn_wide_window(e, op, x, a, sp);
+    return y;
+}
+
+static Value *want_image(Eval *e, const char *op, EVal v, Span vsp, Span sp) {
+    char what[64], buf[128];
+    snprintf(what, sizeof what, "%s's input", op);
+    Value *x = want_tensor(e, v, vsp, what);
+    if (x->shape.rank != 4) fail(e, sp, "%s expects a [C, H, W] input, got %s", op, value_sample_str(x, buf, sizeof buf));
+    return x;
+}
+
 static EVal build_conv(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
-    Value *x = want_tensor(e, args[0], spans[0], "conv's input");
-    char buf[128];
-    if (x->shape.rank != 4)
-        fail(e, sp, "conv expects a [C, H, W] input, got %s", value_sample_str(x, buf, sizeof buf));
+    Value *x = want_image(e, "conv", args[0], spans[0], sp);
     Attrs a = {0};
     a.out = want_small(e, args[1], spans[1], "conv's output channels", 1, INT32_MAX);
     want_pair(e, args[2], spans[2], "conv's kernel", 1, a.kernel);
     want_pair(e, args[3], spans[3], "conv's stride", 1, a.stride);
-    int pad[2];
-    want_pair(e, args[4], spans[4], "conv's pad", 0, pad);
-    a.pad[0] = a.pad[1] = pad[0];
-    a.pad[2] = a.pad[3] = pad[1];
     want_pair(e, args[5], spans[5], "conv's dilation", 1, a.dilation);
+    want_conv_pad(e, args[4], spans[4], "conv's pad", x, &a);
     a.groups = want_small(e, args[6], spans[6], "conv's groups", 1, INT32_MAX);
     a.bias = want_bool(e, args[7], spans[7], "conv's bias");
+    return v_tensor(make_conv(e, b->name, x, &a, as_name, sp));
+}
+
+/* dwconv: a conv with one group per input channel and multiplier outputs each. */
+static EVal build_dwconv(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    Value *x = want_image(e, "dwconv", args[0], spans[0], sp);
+    Attrs a = {0};
+    want_pair(e, args[1], spans[1], "dwconv's kernel", 1, a.kernel);
+    want_pair(e, args[2], spans[2], "dwconv's stride", 1, a.stride);
+    want_pair(e, args[4], spans[4], "dwconv's dilation", 1, a.dilation);
+    want_conv_pad(e, args[3], spans[3], "dwconv's pad", x, &a);
+    int64_t mult = want_small(e, args[5], spans[5], "dwconv's multiplier", 1, INT32_MAX);
+    a.bias = want_bool(e, args[6], spans[6], "dwconv's bias");
+    int64_t c = x->shape.d[1];
+    if (c > INT32_MAX / mult) fail(e, spans[5], "dwconv's multiplier %" PRId64 " makes too many channels", mult);
+    a.groups = (int)c;
+    a.out = c * mult;
+    return v_tensor(make_conv(e, b->name, x, &a, as_name, sp));
+}
+
+/* deconv: PyTorch's ConvTranspose2d, weight [C, out / groups, kh, kw]. */
+static EVal build_deconv(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    Value *x = want_image(e, "deconv", args[0], spans[0], sp);
+    Attrs a = {0};
+    a.out = want_small(e, args[1], spans[1], "deconv's output channels", 1, INT32_MAX);
+    want_pair(e, args[2], spans[2], "deconv's kernel", 1, a.kernel);
+    want_pair(e, args[3], spans[3], "deconv's stride", 1, a.stride);
+    int pad[2];
+    want_pair(e, args[4], spans[4], "deconv's pad", 0, pad);
+    a.pad[0] = a.pad[1] = pad[0];
+    a.pad[2] = a.pad[3] = pad[1];
+    want_pair(e, args[5], spans[5], "deconv's output_pad", 0, a.output_pad);
+    a.groups = want_small(e, args[6], spans[6], "deconv's groups", 1, INT32_MAX);
+    a.bias = want_bool(e, args[7], spans[7], "deconv's bias");
+    want_pair(e, args[8], spans[8], "deconv's dilation", 1, a.dilation);
+    for (int i = 0; i < 2; i++)
+        if (a.output_pad[i] >= a.stride[i] && a.output_pad[i] >= a.dilation[i])
+            fail(e, spans[5], "deconv's output_pad (%d) must be smaller than its stride (%d) or its dilation (%d)",
+                 a.output_pad[i], a.stride[i], a.dilation[i]);
     int64_t c = x->shape.d[1];
     if (c % a.groups || a.out % a.groups)
-        fail(e, sp, "conv groups = %d must divide both the input channels (%" PRId64 ") and the output channels (%" PRId64 ")",
+        fail(e, sp, "deconv groups = %d must divide both the input channels (%" PRId64 ") and the output channels (%" PRId64 ")",
              a.groups, c, a.out);
     const char *inst = instance_name(e, b->name, as_name, sp);
     Value *in[3] = {x};
-    in[1] = add_param(e, inst, "weight", 4, (int64_t[]){a.out, c / a.groups, a.kernel[0], a.kernel[1]}, INIT_XAVIER, sp);
+    in[1] = add_param(e, inst, "weight", 4, (int64_t[]){c, a.out / a.groups, a.kernel[0], a.kernel[1]}, INIT_XAVIER, sp);
     if (a.bias) in[2] = add_param(e, inst, "bias", 1, &a.out, INIT_ZERO, sp);
-    Value *y = add_node(e, OP_CONV, inst, in, a.bias ? 3 : 2, &a, sp);
-    warn_wide_window(e, b->name, x, &a, sp);
-    return v_tensor(y);
+    return v_tensor(add_node(e, OP_DECONV, inst, in, a.bias ? 3 : 2, &a, sp));
 }
 
 static EVal build_linear(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
@@ -455,12 +562,169 @@ static EVal build_batchnorm(Eval *e, const Builtin *b, EVal *args, const Span *s
     return v_tensor(add_node(e, OP_BATCHNORM, inst, in, 5, &a, sp));
 }
 
+/* layernorm(x, eps, affine) and instancenorm(x, eps, affine): weight (ones)
+ * and bias (zeros) shaped like a sample, or [C]. */
+static EVal build_norm(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    char what[64], buf[128];
+    snprintf(what, sizeof what, "%s's input", b->name);
+    Value *x = want_tensor(e, args[0], spans[0], what);
+    Attrs a = {0};
+    snprintf(what, sizeof what, "%s's eps", b->name);
+    a.eps = want_number(e, args[1], spans[1], what);
+    if (!(a.eps > 0) || !isfinite(a.eps)) fail(e, spans[1], "%s must be positive, got %g", what, a.eps);
+    snprintf(what, sizeof what, "%s's affine", b->name);
+    a.bias = want_bool(e, args[2], spans[2], what);
+    bool instance = b->op == OP_INSTANCENORM;
+    if (instance && x->shape.rank != 4)
+        fail(e, sp, "instancenorm expects a [C, H, W] input, got %s", value_sample_str(x, buf, sizeof buf));
+    const char *inst = instance_name(e, b->name, as_name, sp);
+    Value *in[3] = {x};
+    if (a.bias) {
+        int rank = instance ? 1 : x->shape.rank - 1;
+        const int64_t *d = instance ? &x->shape.d[1] : x->shape.d + 1;
+        in[1] = add_param(e, inst, "weight", rank, d, INIT_ONE, sp);
+        in[2] = add_param(e, inst, "bias", rank, d, INIT_ZERO, sp);
+    }
+    return v_tensor(add_node(e, (Op)b->op, inst, in, a.bias ? 3 : 1, &a, sp));
+}
+
+static EVal build_lrn(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    Value *x = want_tensor(e, args[0], spans[0], "lrn's input");
+    Attrs a = {0};
+    a.size = want_small(e, args[1], spans[1], "lrn's size", 1, INT32_MAX);
+    static const char *const names[] = {"", "", "lrn's alpha", "lrn's beta", "lrn's k"};
+    double *v[] = {NULL, NULL, &a.alpha, &a.beta, &a.k};
+    for (int i = 2; i < 5; i++) {
+        *v[i] = want_number(e, args[i], spans[i], names[i]);
+        if (!isfinite(*v[i])) fail(e, spans[i], "%s must be finite, got %g", names[i], *v[i]);
+    }
+    if (!(a.k > 0)) fail(e, spans[4], "lrn's k must be positive, got %g", a.k);
+    if (a.alpha < 0) fail(e, spans[2], "lrn's alpha must not be negative, got %g", a.alpha);
+    const char *inst = instance_name(e, b->name, as_name, sp);
+    return v_tensor(add_node(e, OP_LRN, inst, &x, 1, &a, sp));
+}
+
 static EVal build_unary(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
     char what[64];
     snprintf(what, sizeof what, "%s's input", b->name);
     Value *x = want_tensor(e, args[0], spans[0], what);
     const char *inst = instance_name(e, b->name, as_name, sp);
     return v_tensor(add_node(e, (Op)b->op, inst, &x, 1, NULL, sp));
+}
+
+/* An activation with one number: leaky_relu's slope, elu's alpha. */
+static EVal build_unary_k(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    char what[64];
+    snprintf(what, sizeof what, "%s's input", b->name);
+    Value *x = want_tensor(e, args[0], spans[0], what);
+    snprintf(what, sizeof what, "%s's %s", b->name, b->args[1]);
+    Attrs a = {0};
+    a.alpha = want_number(e, args[1], spans[1], what);
+    if (!isfinite(a.alpha)) fail(e, spans[1], "%s must be finite, got %g", what, a.alpha);
+    const char *inst = instance_name(e, b->name, as_name, sp);
+    return v_tensor(add_node(e, (Op)b->op, inst, &x, 1, &a, sp));
+}
+
+/* The identity at inference; a training build rejects it (no gradient rule). */
+static EVal build_dropout(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    Value *x = want_tensor(e, args[0], spans[0], "dropout's input");
+    Attrs a = {0};
+    a.alpha = want_number(e, args[1], spans[1], "dropout's p");
+    if (!(a.alpha >= 0 && a.alpha < 1)) fail(e, spans[1], "dropout's p must be in [0, 1), got %g", a.alpha);
+    const char *inst = instance_name(e, b->name, as_name, sp);
+    return v_tensor(add_node(e, OP_DROPOUT, inst, &x, 1, &a, sp));
+}
+
+/* concat(a, b, ...) or concat([a, b, ...]): along the channels.  More
+ * inputs than a node takes become a chain of nodes under one instance name. */
+static EVal build_concat(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    (void)b;
+    int n = args[0].n;
+    if (n < 2) fail(e, sp, "concat needs at least two tensors, got %d", n);
+    Value **xs = arena_alloc(e->arena, sizeof *xs * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "concat's argument %d", i + 1);
+        xs[i] = want_tensor(e, args[0].items[i], spans[i], what);
+    }
+    const char *inst = instance_name(e, "concat", as_name, sp);
+    Value *acc = xs[0];
+    for (int i = 1; i < n;) {
+        Value *in[IR_MAX_IN] = {acc};
+        int k = 1;
+        while (k < IR_MAX_IN && i < n) in[k++] = xs[i++];
+        acc = add_node(e, OP_CONCAT, inst, in, k, NULL, sp);
+    }
+    return v_tensor(acc);
+}
+
+static EVal build_slice(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    Value *x = want_tensor(e, args[0], spans[0], "slice's input");
+    Attrs a = {0};
+    a.start = want_small(e, args[1], spans[1], "slice's start", 0, INT32_MAX);
+    a.end = want_small(e, args[2], spans[2], "slice's end", 1, INT32_MAX);
+    const char *inst = instance_name(e, b->name, as_name, sp);
+    return v_tensor(add_node(e, OP_SLICE, inst, &x, 1, &a, sp));
+}
+
+static EVal build_channel_shuffle(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name,
+                                  Span sp) {
+    Value *x = want_tensor(e, args[0], spans[0], "channel_shuffle's input");
+    Attrs a = {0};
+    a.groups = want_small(e, args[1], spans[1], "channel_shuffle's groups", 1, INT32_MAX);
+    const char *inst = instance_name(e, b->name, as_name, sp);
+    return v_tensor(add_node(e, OP_CHANNEL_SHUFFLE, inst, &x, 1, &a, sp));
+}
+
+/* reshape(x, [d1, ...]): per-sample sizes; one of them may be -1, inferred. */
+static EVal build_reshape(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    Value *x = want_tensor(e, args[0], spans[0], "reshape's input");
+    EVal d = args[1];
+    if (d.k == E_INT) d = (EVal){.k = E_LIST, .items = &args[1], .n = 1, .depth = 1};
+    if (d.k != E_LIST) fail(e, spans[1], "reshape's dims must be a list of ints, got %s", kind_name(d.k));
+    if (d.n < 1 || d.n > IR_MAX_RANK - 1)
+        fail(e, spans[1], "reshape's dims must be a list of 1 to %d sizes, got %d", IR_MAX_RANK - 1, d.n);
+    Attrs a = {0};
+    a.ndims = d.n;
+    int64_t have = shape_numel(&x->shape) / x->shape.d[0], known = 1;
+    int infer = -1;
+    for (int i = 0; i < d.n; i++) {
+        int64_t v = want_int(e, d.items[i], spans[1], "a reshape size");
+        if (v == -1 && infer < 0) {
+            infer = i;
+            continue;
+        }
+        if (v < 1) fail(e, spans[1], "reshape's sizes must be positive (or one -1, inferred), got %" PRId64, v);
+        if (__builtin_mul_overflow(known, v, &known) || known > have) known = INT64_MAX;
+        a.dims[i] = v;
+    }
+    char buf[128];
+    if (infer >= 0) {
+        if (known == INT64_MAX || have % known)
+            fail(e, spans[1], "reshape cannot infer the -1 size: %s has %" PRId64 " elements per sample, not a multiple of %" PRId64,
+                 value_sample_str(x, buf, sizeof buf), have, known);
+        a.dims[infer] = have / known;
+        known = have;
+    }
+    if (known != have) {
+        char dims[160];
+        size_t k = (size_t)snprintf(dims, sizeof dims, "[");
+        for (int i = 0; i < d.n && k < sizeof dims; i++)
+            k += (size_t)snprintf(dims + k, sizeof dims - k, "%s%" PRId64, i ? ", " : "", d.items[i].i);
+        if (k < sizeof dims) snprintf(dims + k, sizeof dims - k, "]");
+        fail(e, spans[1], "reshape of %s (%" PRId64 " elements per sample) to %s: the element counts differ",
+             value_sample_str(x, buf, sizeof buf), have, dims);
+    }
+    const char *inst = instance_name(e, b->name, as_name, sp);
+    return v_tensor(add_node(e, OP_RESHAPE, inst, &x, 1, &a, sp));
+}
+
+static EVal build_pad(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    Value *x = want_tensor(e, args[0], spans[0], "pad's input");
+    Attrs a = {0};
+    want_pads(e, args[1], spans[1], "pad's pad", a.pad);
+    const char *inst = instance_name(e, b->name, as_name, sp);
+    return v_tensor(add_node(e, OP_PAD, inst, &x, 1, &a, sp));
 }
 
 static EVal build_pool(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
@@ -480,12 +744,83 @@ static EVal build_pool(Eval *e, const Builtin *b, EVal *args, const Span *spans,
     want_pair(e, args[3], spans[3], what, 0, pad);
     a.pad[0] = a.pad[1] = pad[0];
     a.pad[2] = a.pad[3] = pad[1];
-    a.count_pad = true;
+    snprintf(what, sizeof what, "%s's ceil", b->name);
+    a.ceil = want_bool(e, args[4], spans[4], what);
+    a.count_pad = b->args[5] ? want_bool(e, args[5], spans[5], "avgpool's count_pad") : true;
     const char *inst = instance_name(e, b->name, as_name, sp);
     Value *y = add_node(e, (Op)b->op, inst, &x, 1, &a, sp);
     a.dilation[0] = a.dilation[1] = 1;
     warn_wide_window(e, b->name, x, &a, sp);
-    return v_tensor(y);
+    return node_result(e, y->def);
+}
+
+/* upsample(x, scale, mode, size): scale (an int, float or [sh, sw]) or size
+ * ([h, w] or an int), not both; mode "nearest" or "bilinear" (align_corners
+ * false).  Coordinates map as F.interpolate's: with a scale, by 1 / scale;
+ * with a size, by in / out. */
+static EVal build_upsample(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    Value *x = want_tensor(e, args[0], spans[0], "upsample's input");
+    char buf[128];
+    if (x->shape.rank != 4)
+        fail(e, sp, "upsample expects a [C, H, W] input, got %s", value_sample_str(x, buf, sizeof buf));
+    Attrs a = {0};
+    if (args[2].k != E_STRING) fail(e, spans[2], "upsample's mode must be a string, got %s", kind_name(args[2].k));
+    if (strcmp(args[2].s, "nearest") == 0)
+        a.mode = UPSAMPLE_NEAREST;
+    else if (strcmp(args[2].s, "bilinear") == 0)
+        a.mode = UPSAMPLE_BILINEAR;
+    else
+        fail(e, spans[2], "upsample's mode must be \"nearest\" or \"bilinear\", got \"%s\"", args[2].s);
+    bool has_scale = args[1].k != E_NONE, has_size = args[3].k != E_NONE;
+    if (has_scale == has_size)
+        fail(e, sp, "upsample needs either a scale or a size (size = [h, w]), %s", has_scale ? "not both" : "got neither");
+    if (has_size) {
+        int o[2];
+        want_pair(e, args[3], spans[3], "upsample's size", 1, o);
+        for (int i = 0; i < 2; i++) {
+            a.osize[i] = o[i];
+            a.scale[i] = (double)x->shape.d[2 + i] / o[i];
+        }
+    } else {
+        EVal v = args[1];
+        if (v.k == E_LIST && v.n != 2)
+            fail(e, spans[1], "upsample's scale must be a number or a list of two, got a list of %d", v.n);
+        for (int i = 0; i < 2; i++) {
+            double f = want_number(e, v.k == E_LIST ? v.items[i] : v, spans[1], "upsample's scale");
+            if (!(f > 0) || !isfinite(f)) fail(e, spans[1], "upsample's scale must be positive, got %g", f);
+            double o = floor((double)x->shape.d[2 + i] * f);
+            if (o < 1) fail(e, spans[1], "upsample's scale %g leaves no output (%s %" PRId64 ")", f, i ? "width" : "height",
+                            x->shape.d[2 + i]);
+            if (o > INT32_MAX) fail(e, spans[1], "upsample's scale %g makes the output too large", f);
+            a.osize[i] = (int64_t)o;
+            a.scale[i] = 1.0 / f;
+        }
+    }
+    const char *inst = instance_name(e, b->name, as_name, sp);
+    return v_tensor(add_node(e, OP_UPSAMPLE, inst, &x, 1, &a, sp));
+}
+
+/* unpool(x, indices, like): MaxUnpool2d into like's height and width. */
+static EVal build_unpool(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    Value *in[3];
+    in[0] = want_tensor(e, args[0], spans[0], "unpool's input");
+    in[1] = want_tensor(e, args[1], spans[1], "unpool's indices");
+    in[2] = want_tensor(e, args[2], spans[2], "unpool's like");
+    const char *inst = instance_name(e, b->name, as_name, sp);
+    return v_tensor(add_node(e, OP_UNPOOL, inst, in, 3, NULL, sp));
+}
+
+/* adaptive_avgpool(x, [oh, ow]) or (x, n) for n x n; as PyTorch, the output
+ * may be larger than the input (windows then overlap). */
+static EVal build_adaptive_pool(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    Value *x = want_tensor(e, args[0], spans[0], "adaptive_avgpool's input");
+    Attrs a = {0};
+    int o[2];
+    want_pair(e, args[1], spans[1], "adaptive_avgpool's size", 1, o);
+    a.osize[0] = o[0];
+    a.osize[1] = o[1];
+    const char *inst = instance_name(e, b->name, as_name, sp);
+    return v_tensor(add_node(e, OP_ADAPTIVE_AVGPOOL, inst, &x, 1, &a, sp));
 }
 
 static EVal build_dim(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
@@ -504,16 +839,45 @@ static EVal build_dim(Eval *e, const Builtin *b, EVal *args, const Span *spans, 
 static const Builtin builtins[] = {
     {"conv", OP_CONV, {"x", "out", "kernel", "stride", "pad", "dilation", "groups", "bias"},
      {"", "", "", "1", "0", "1", "1", "true"}, build_conv},
+    {"dwconv", OP_CONV, {"x", "kernel", "stride", "pad", "dilation", "multiplier", "bias"},
+     {"", "", "1", "0", "1", "1", "true"}, build_dwconv},
+    {"deconv", OP_DECONV, {"x", "out", "kernel", "stride", "pad", "output_pad", "groups", "bias", "dilation"},
+     {"", "", "", "1", "0", "0", "1", "true", "1"}, build_deconv},
     {"linear", OP_LINEAR, {"x", "out", "bias"}, {"", "", "true"}, build_linear},
     {"batchnorm", OP_BATCHNORM, {"x", "eps", "momentum"}, {"", "1e-5", "0.1"}, build_batchnorm},
+    {"layernorm", OP_LAYERNORM, {"x", "eps", "affine"}, {"", "1e-5", "true"}, build_norm},
+    {"instancenorm", OP_INSTANCENORM, {"x", "eps", "affine"}, {"", "1e-5", "true"}, build_norm},
+    {"lrn", OP_LRN, {"x", "size", "alpha", "beta", "k"}, {"", "", "1e-4", "0.75", "1.0"}, build_lrn},
     {"relu", OP_RELU, {"x"}, {""}, build_unary},
     {"tanh", OP_TANH, {"x"}, {""}, build_unary},
     {"sigmoid", OP_SIGMOID, {"x"}, {""}, build_unary},
-    {"maxpool", OP_MAXPOOL, {"x", "kernel", "stride", "pad"}, {"", "", "=kernel", "0"}, build_pool},
-    {"avgpool", OP_AVGPOOL, {"x", "kernel", "stride", "pad"}, {"", "", "=kernel", "0"}, build_pool},
+    {"maxpool", OP_MAXPOOL, {"x", "kernel", "stride", "pad", "ceil"}, {"", "", "=kernel", "0", "false"}, build_pool},
+    {"avgpool", OP_AVGPOOL, {"x", "kernel", "stride", "pad", "ceil", "count_pad"},
+     {"", "", "=kernel", "0", "false", "true"}, build_pool},
     {"global_avgpool", OP_GLOBAL_AVGPOOL, {"x"}, {""}, build_unary},
+    {"global_maxpool", OP_GLOBAL_MAXPOOL, {"x"}, {""}, build_unary},
+    {"maxpool_idx", OP_MAXPOOL_IDX, {"x", "kernel", "stride", "pad", "ceil"}, {"", "", "=kernel", "0", "false"},
+     build_pool},
+    {"unpool", OP_UNPOOL, {"x", "indices", "like"}, {"", "", ""}, build_unpool},
+    {"upsample", OP_UPSAMPLE, {"x", "scale", "mode", "size"}, {"", "none", "\"nearest", "none"}, build_upsample},
+    {"adaptive_avgpool", OP_ADAPTIVE_AVGPOOL, {"x", "size"}, {"", ""}, build_adaptive_pool},
     {"flatten", OP_FLATTEN, {"x"}, {""}, build_unary},
     {"softmax", OP_SOFTMAX, {"x"}, {""}, build_unary},
+    {"log_softmax", OP_LOG_SOFTMAX, {"x"}, {""}, build_unary},
+    {"relu6", OP_RELU6, {"x"}, {""}, build_unary},
+    {"leaky_relu", OP_LEAKY_RELU, {"x", "slope"}, {"", "0.01"}, build_unary_k},
+    {"elu", OP_ELU, {"x", "alpha"}, {"", "1.0"}, build_unary_k},
+    {"silu", OP_SILU, {"x"}, {""}, build_unary},
+    {"swish", OP_SILU, {"x"}, {""}, build_unary},
+    {"gelu", OP_GELU, {"x"}, {""}, build_unary},
+    {"hardsigmoid", OP_HARDSIGMOID, {"x"}, {""}, build_unary},
+    {"hardswish", OP_HARDSWISH, {"x"}, {""}, build_unary},
+    {"dropout", OP_DROPOUT, {"x", "p"}, {"", "0.5"}, build_dropout},
+    {"concat", OP_CONCAT, {VARIADIC}, {""}, build_concat},
+    {"slice", OP_SLICE, {"x", "start", "end"}, {"", "", ""}, build_slice},
+    {"channel_shuffle", OP_CHANNEL_SHUFFLE, {"x", "groups"}, {"", ""}, build_channel_shuffle},
+    {"reshape", OP_RESHAPE, {"x", "dims"}, {"", ""}, build_reshape},
+    {"pad", OP_PAD, {"x", "pad"}, {"", ""}, build_pad},
     {"channels", -1, {"x"}, {""}, build_dim},
     {"height", -1, {"x"}, {""}, build_dim},
     {"width", -1, {"x"}, {""}, build_dim},
@@ -525,8 +889,13 @@ static const Builtin *find_builtin(const char *name) {
     return NULL;
 }
 
+/* A default written as text: true, false, "a string", none (not given: the
+ * builder decides), an int or a float. */
 static EVal default_value(const char *text) {
     if (strcmp(text, "true") == 0) return v_bool(true);
+    if (strcmp(text, "false") == 0) return v_bool(false);
+    if (strcmp(text, "none") == 0) return (EVal){.k = E_NONE};
+    if (text[0] == '"') return v_str(text + 1); /* "\"nearest": the rest is the string */
     if (strchr(text, '.') || strchr(text, 'e')) return v_float(strtod(text, NULL));
     return v_int(strtoll(text, NULL, 10));
 }
@@ -570,7 +939,31 @@ static void bind_args(Eval *e, const Ast *call, const char *what, const char *co
     }
 }
 
+/* The positional arguments of a variadic op, as one list; a single list
+ * argument stands for its elements. */
+static EVal call_variadic(Eval *e, const Builtin *b, const Ast *call, const char *as_name) {
+    int n = call->list.n;
+    EVal list = {.k = E_LIST, .n = n, .depth = 1};
+    list.items = arena_alloc(e->arena, sizeof *list.items * (size_t)(n + 1));
+    Span *spans = arena_alloc(e->arena, sizeof *spans * (size_t)(n + 1));
+    for (int i = 0; i < n; i++) {
+        const Ast *arg = call->list.items[i];
+        if (arg->kind == A_KWARG)
+            fail(e, arg->span, "%s takes only positional arguments (the tensors to join)", b->name);
+        list.items[i] = eval_expr(e, arg);
+        spans[i] = arg->span;
+    }
+    if (n == 1 && list.items[0].k == E_LIST) {
+        Span sp = spans[0];
+        list = list.items[0];
+        spans = arena_alloc(e->arena, sizeof *spans * (size_t)(list.n + 1));
+        for (int i = 0; i < list.n; i++) spans[i] = sp;
+    }
+    return b->build(e, b, &list, spans, as_name, call->span);
+}
+
 static EVal call_builtin(Eval *e, const Builtin *b, const Ast *call, const char *as_name) {
+    if (is_variadic(b)) return call_variadic(e, b, call, as_name);
     int nnames = 0;
     while (nnames < MAX_ARGS && b->args[nnames]) nnames++;
     EVal args[MAX_ARGS] = {0};

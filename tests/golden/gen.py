@@ -397,6 +397,514 @@ case("op_mul_gate",
          "pipe": torch.sigmoid(i["x"] * F.adaptive_avg_pool2d(i["x"], 1)),
          "sq": i["x"] * i["x"]})
 
+# activations of issue 4 ----------------------------------------------------------
+
+single_op("op_relu6", [3, 5, 7], "relu6(x)", lambda: [], lambda m, x: F.relu6(x),
+          scale=5.0, samples=3, batch=2)
+single_op("op_leaky_relu", [3, 4, 5], "leaky_relu(x)", lambda: [],
+          lambda m, x: F.leaky_relu(x), comment="the default slope, 0.01")
+single_op("op_leaky_relu_slope_flat", [11], "x |> leaky_relu(slope = 0.2)", lambda: [],
+          lambda m, x: F.leaky_relu(x, 0.2), samples=3, batch=2)
+single_op("op_elu", [3, 4, 5], "elu(x)", lambda: [], lambda m, x: F.elu(x), scale=2.0)
+single_op("op_elu_alpha", [2, 3, 7], "elu(x, 0.5)", lambda: [],
+          lambda m, x: F.elu(x, alpha=0.5), scale=2.0, samples=3, batch=3)
+
+case("op_silu_swish",
+     "# swish is another name of silu\n"
+     + net1("op_silu_swish", ["output a = silu(x);", "output b = x |> swish;"],
+            [("x", [3, 5, 5])]),
+     [("x", [3, 5, 5], 3.0, 0.0)], ["a", "b"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {"a": F.silu(i["x"]), "b": F.silu(i["x"])},
+     samples=3, batch=2)
+
+single_op("op_gelu", [3, 4, 6], "gelu(x)", lambda: [], lambda m, x: F.gelu(x),
+          scale=3.0, comment="the exact (erf) form, PyTorch's default")
+single_op("op_gelu_flat", [17], "gelu(x)", lambda: [], lambda m, x: F.gelu(x),
+          scale=2.0, samples=3, batch=2)
+single_op("op_hardsigmoid", [3, 5, 6], "hardsigmoid(x)", lambda: [],
+          lambda m, x: F.hardsigmoid(x), scale=4.0)
+single_op("op_hardswish", [3, 5, 6], "hardswish(x)", lambda: [],
+          lambda m, x: F.hardswish(x), scale=4.0, samples=3, batch=2)
+single_op("op_log_softmax_chw", [5, 3, 4], "log_softmax(x)", lambda: [],
+          lambda m, x: F.log_softmax(x, dim=1), scale=3.0,
+          comment="log_softmax over channels of [C, H, W]")
+single_op("op_log_softmax_flat", [10], "linear(x, 7) |> log_softmax",
+          lambda: [("linear0", nn.Linear(10, 7))],
+          lambda m, x: F.log_softmax(m["linear0"](x), dim=1), samples=3, batch=2)
+
+case("op_dropout",
+     "# dropout is the identity at inference\n"
+     + net1("op_dropout", ["output a = dropout(x, 0.3) |> relu;",
+                           "output b = conv(x, 4, 3) |> dropout;"],
+            [("x", [3, 6, 6])]),
+     [("x", [3, 6, 6], 1.0, 0.0)], ["a", "b"],
+     build=lambda: Params([("conv0", nn.Conv2d(3, 4, 3))]),
+     forward=lambda m, i: {"a": F.relu(F.dropout(i["x"], 0.3, training=False)),
+                           "b": F.dropout(m["conv0"](i["x"]), training=False)},
+     samples=3, batch=2)
+
+# tensor plumbing of issue 4 -------------------------------------------------------
+
+case("op_concat2",
+     net1("op_concat2", ["output y = concat(a, b);", "output z = a |> concat(b, a) |> relu;"],
+          [("a", [3, 5, 5]), ("b", [2, 5, 5])]),
+     [("a", [3, 5, 5], 1.0, 0.0), ("b", [2, 5, 5], 1.0, 0.0)], ["y", "z"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {"y": torch.cat([i["a"], i["b"]], 1),
+                           "z": F.relu(torch.cat([i["a"], i["b"], i["a"]], 1))},
+     samples=3, batch=2)
+
+case("op_concat_many",
+     "# ten inputs: more than one node takes, so a chain of concats\n"
+     + net1("op_concat_many",
+            ["output y = concat(x, relu(x), tanh(x), sigmoid(x), x, relu6(x), silu(x),",
+             "                  conv(x, 3, 3, pad = 1), elu(x), hardswish(x));",
+             "output z = concat([x, conv(x, 1, 1)]);"],
+            [("x", [2, 4, 3])]),
+     [("x", [2, 4, 3], 2.0, 0.0)], ["y", "z"],
+     build=lambda: Params([("conv0", nn.Conv2d(2, 3, 3, padding=1)),
+                           ("conv1", nn.Conv2d(2, 1, 1))]),
+     forward=lambda m, i: (lambda x: {
+         "y": torch.cat([x, F.relu(x), torch.tanh(x), torch.sigmoid(x), x, F.relu6(x),
+                         F.silu(x), m["conv0"](x), F.elu(x), F.hardswish(x)], 1),
+         "z": torch.cat([x, m["conv1"](x)], 1)})(i["x"]))
+
+case("op_concat_flat",
+     "# concat of flat [D] tensors\n"
+     + net1("op_concat_flat",
+            ["output y = concat(linear(a, 3), b, linear(b, 2));"],
+            [("a", [5]), ("b", [4])]),
+     [("a", [5], 1.0, 0.0), ("b", [4], 1.0, 0.0)], ["y"],
+     build=lambda: Params([("linear0", nn.Linear(5, 3)), ("linear1", nn.Linear(4, 2))]),
+     forward=lambda m, i: {"y": torch.cat([m["linear0"](i["a"]), i["b"], m["linear1"](i["b"])], 1)},
+     samples=3, batch=2)
+
+case("op_slice",
+     net1("op_slice", ["output a = slice(x, 1, 4);", "output b = x |> slice(0, 6);",
+                       "output c = slice(x, start = 5, end = 6);",
+                       "output d = flatten(x) |> slice(7, 20);"],
+          [("x", [6, 3, 5])]),
+     [("x", [6, 3, 5], 1.0, 0.0)], ["a", "b", "c", "d"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {"a": i["x"][:, 1:4], "b": i["x"][:, 0:6], "c": i["x"][:, 5:6],
+                           "d": torch.flatten(i["x"], 1)[:, 7:20]},
+     samples=3, batch=2)
+
+
+def channel_shuffle(x, g):
+    n, c, h, w = x.shape
+    return x.view(n, g, c // g, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
+
+
+case("op_channel_shuffle",
+     "# ShuffleNet's shuffle: x.view(N, g, C/g, H, W).transpose(1, 2)\n"
+     + net1("op_channel_shuffle",
+            ["output a = channel_shuffle(x, 2);", "output b = channel_shuffle(x, 3);",
+             "output c = x |> channel_shuffle(groups = 6);"],
+            [("x", [6, 3, 4])]),
+     [("x", [6, 3, 4], 1.0, 0.0)], ["a", "b", "c"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {"a": channel_shuffle(i["x"], 2), "b": channel_shuffle(i["x"], 3),
+                           "c": F.channel_shuffle(i["x"], 6)},
+     samples=3, batch=2)
+
+case("op_reshape",
+     net1("op_reshape",
+          ["output a = reshape(x, [4, 12]);",
+           "output b = flatten(x) |> reshape([3, 4, -1]) |> conv(2, 3, pad = 1);",
+           "output c = reshape(x, [-1]);",
+           "output d = reshape(x, [2, 2, 3, 4]);"],
+          [("x", [3, 4, 4])]),
+     [("x", [3, 4, 4], 1.0, 0.0)], ["a", "b", "c", "d"],
+     build=lambda: Params([("conv0", nn.Conv2d(3, 2, 3, padding=1))]),
+     forward=lambda m, i: {"a": i["x"].reshape(-1, 4, 12),
+                           "b": m["conv0"](torch.flatten(i["x"], 1).reshape(-1, 3, 4, 4)),
+                           "c": i["x"].reshape(-1, 48),
+                           "d": i["x"].reshape(-1, 2, 2, 3, 4)},
+     samples=3, batch=2)
+
+case("op_pad",
+     "# zero padding: [top, bottom, left, right], [h, w] or one int\n"
+     + net1("op_pad",
+            ["output a = pad(x, [1, 2, 0, 3]);", "output b = x |> pad(1);",
+             "output c = pad(x, [2, 0]) |> maxpool(2);"],
+            [("x", [2, 5, 4])]),
+     [("x", [2, 5, 4], 1.0, -1.0)], ["a", "b", "c"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {"a": F.pad(i["x"], (0, 3, 1, 2)), "b": F.pad(i["x"], (1, 1, 1, 1)),
+                           "c": F.max_pool2d(F.pad(i["x"], (0, 0, 2, 2)), 2)},
+     samples=3, batch=2)
+
+# pooling of issue 4 ----------------------------------------------------------------
+
+case("op_maxpool_ceil",
+     "# ceil mode; in c the last window would start in the right padding and is dropped\n"
+     + net1("op_maxpool_ceil",
+            ["output a = maxpool(x, 3, stride = 2, ceil = true);",
+             "output b = maxpool(x, 2, ceil = true);",
+             "output c = maxpool(x, 2, stride = 3, pad = 1, ceil = true);",
+             "output d = maxpool(x, [3, 2], stride = [2, 3], pad = [1, 0], ceil = true);"],
+            [("x", [3, 7, 8])]),
+     [("x", [3, 7, 8], 1.0, 0.0)], ["a", "b", "c", "d"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {"a": F.max_pool2d(i["x"], 3, 2, ceil_mode=True),
+                           "b": F.max_pool2d(i["x"], 2, ceil_mode=True),
+                           "c": F.max_pool2d(i["x"], 2, 3, 1, ceil_mode=True),
+                           "d": F.max_pool2d(i["x"], (3, 2), (2, 3), (1, 0), ceil_mode=True)},
+     samples=3, batch=2)
+
+case("op_maxpool_ceil_5x5",
+     net1("op_maxpool_ceil_5x5", ["output y = maxpool(x, 2, stride = 3, pad = 1, ceil = true);"],
+          [("x", [2, 5, 5])]),
+     [("x", [2, 5, 5], 1.0, 0.0)], ["y"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {"y": F.max_pool2d(i["x"], 2, 3, 1, ceil_mode=True)})
+
+case("op_avgpool_ceil",
+     "# ceil mode with and without padding in the divisor\n"
+     + net1("op_avgpool_ceil",
+            ["output a = avgpool(x, 3, stride = 2, ceil = true);",
+             "output b = avgpool(x, 3, stride = 2, pad = 1, ceil = true, count_pad = false);",
+             "output c = avgpool(x, 2, stride = 3, pad = 1, ceil = true);",
+             "output d = avgpool(x, [2, 3], stride = [3, 2], pad = [1, 1], ceil = true);"],
+            [("x", [3, 7, 8])]),
+     [("x", [3, 7, 8], 1.0, 1.0)], ["a", "b", "c", "d"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {"a": F.avg_pool2d(i["x"], 3, 2, ceil_mode=True),
+                           "b": F.avg_pool2d(i["x"], 3, 2, 1, ceil_mode=True, count_include_pad=False),
+                           "c": F.avg_pool2d(i["x"], 2, 3, 1, ceil_mode=True),
+                           "d": F.avg_pool2d(i["x"], (2, 3), (3, 2), (1, 1), ceil_mode=True)},
+     samples=3, batch=2)
+
+single_op("op_avgpool_nocountpad", [3, 9, 9], "avgpool(x, 3, stride = 2, pad = 1, count_pad = false)",
+          lambda: [],
+          lambda m, x: F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False),
+          samples=3, batch=2, shift=1.0,
+          comment="the padding does not count in the divisor")
+
+case("op_global_maxpool",
+     net1("op_global_maxpool", ["output y = global_maxpool(x);",
+                                "output z = x |> global_maxpool |> flatten;"],
+          [("x", [4, 5, 7])]),
+     [("x", [4, 5, 7], 1.0, 0.0)], ["y", "z"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {"y": F.adaptive_max_pool2d(i["x"], 1),
+                           "z": torch.flatten(F.adaptive_max_pool2d(i["x"], 1), 1)},
+     input_fn=lambda g, shape: -torch.rand(shape, generator=g) * 2 - 0.1,
+     samples=3, batch=2)
+
+case("op_adaptive_avgpool",
+     "# PyTorch's windows [floor(i H / oh), ceil((i + 1) H / oh)), overlapping when\n"
+     "# the output does not divide the input, repeating when it is larger\n"
+     + net1("op_adaptive_avgpool",
+            ["output a = adaptive_avgpool(x, [2, 3]);",
+             "output b = adaptive_avgpool(x, 1);",
+             "output c = x |> adaptive_avgpool([4, 4]);",
+             "output d = adaptive_avgpool(x, size = [9, 11]);",
+             "output e = adaptive_avgpool(x, [7, 9]);"],
+            [("x", [3, 7, 9])]),
+     [("x", [3, 7, 9], 1.0, 0.0)], ["a", "b", "c", "d", "e"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {"a": F.adaptive_avg_pool2d(i["x"], (2, 3)),
+                           "b": F.adaptive_avg_pool2d(i["x"], 1),
+                           "c": F.adaptive_avg_pool2d(i["x"], 4),
+                           "d": F.adaptive_avg_pool2d(i["x"], (9, 11)),
+                           "e": F.adaptive_avg_pool2d(i["x"], (7, 9))},
+     samples=3, batch=2)
+
+single_op("op_adaptive_avgpool_6x6", [2, 13, 13], "adaptive_avgpool(x, 6)", lambda: [],
+          lambda m, x: F.adaptive_avg_pool2d(x, 6), comment="AlexNet's 6x6 head on a 13x13 map")
+
+# conv of issue 4: "same" and asymmetric pads, non-square, dwconv, deconv -------------
+
+
+def same_pads(size, k, s, d=(1, 1)):
+    """TensorFlow's "same": (before, after) per axis, the odd pixel after."""
+    out = []
+    for n, kk, ss, dd in zip(size, k, s, d):
+        o = (n + ss - 1) // ss
+        total = max((o - 1) * ss + dd * (kk - 1) + 1 - n, 0)
+        out.append((total // 2, total - total // 2))
+    return out
+
+
+def conv_padded(conv, x, pads):
+    """conv (padding 0) applied to x zero-padded by pads = [(top, bottom), (left, right)]."""
+    (t, b), (l, r) = pads
+    return conv(F.pad(x, (l, r, t, b)))
+
+
+case("op_conv_same",
+     '# pad = "same": output ceil(in / stride), the odd pixel of padding at the bottom and right\n'
+     + net1("op_conv_same",
+            ['output a = conv(x, 4, 3, pad = "same");',
+             'output b = conv(x, 4, 3, stride = 2, pad = "same");',
+             'output c = conv(x, 2, 4, pad = "same");',
+             'output d = conv(x, 3, [2, 5], stride = [2, 3], dilation = [2, 1], pad = "same");',
+             'output e = conv(x, 2, 3, pad = "valid");'],
+            [("x", [3, 7, 8])]),
+     [("x", [3, 7, 8], 1.0, 0.0)], ["a", "b", "c", "d", "e"],
+     build=lambda: Params([("conv0", nn.Conv2d(3, 4, 3)), ("conv1", nn.Conv2d(3, 4, 3, stride=2)),
+                           ("conv2", nn.Conv2d(3, 2, 4)),
+                           ("conv3", nn.Conv2d(3, 3, (2, 5), stride=(2, 3), dilation=(2, 1))),
+                           ("conv4", nn.Conv2d(3, 2, 3))]),
+     forward=lambda m, i: {
+         "a": conv_padded(m["conv0"], i["x"], same_pads([7, 8], [3, 3], [1, 1])),
+         "b": conv_padded(m["conv1"], i["x"], same_pads([7, 8], [3, 3], [2, 2])),
+         "c": conv_padded(m["conv2"], i["x"], same_pads([7, 8], [4, 4], [1, 1])),
+         "d": conv_padded(m["conv3"], i["x"], same_pads([7, 8], [2, 5], [2, 3], [2, 1])),
+         "e": m["conv4"](i["x"])},
+     samples=3, batch=2)
+
+case("op_conv_asym_pad",
+     "# pad = [top, bottom, left, right]\n"
+     + net1("op_conv_asym_pad",
+            ["output a = conv(x, 3, 3, pad = [1, 0, 2, 1]);",
+             "output b = conv(x, 2, [2, 3], stride = 2, pad = [0, 1, 1, 0]);"],
+            [("x", [2, 6, 7])]),
+     [("x", [2, 6, 7], 1.0, 0.0)], ["a", "b"],
+     build=lambda: Params([("conv0", nn.Conv2d(2, 3, 3)), ("conv1", nn.Conv2d(2, 2, (2, 3), stride=2))]),
+     forward=lambda m, i: {"a": conv_padded(m["conv0"], i["x"], [(1, 0), (2, 1)]),
+                           "b": conv_padded(m["conv1"], i["x"], [(0, 1), (1, 0)])},
+     samples=3, batch=2)
+
+case("op_conv_nonsquare",
+     "# [kh, kw] kernels, [sh, sw] strides, [ph, pw] pads (Inception's 1x7 and 7x1)\n"
+     + net1("op_conv_nonsquare",
+            ["output a = conv(x, 4, [3, 5], stride = [2, 1], pad = [1, 2]);",
+             "output b = conv(x, 3, [1, 7], pad = [0, 3]) |> conv(2, [7, 1], pad = [3, 0]);",
+             "output c = conv(x, 2, [3, 2], stride = [1, 3], dilation = [1, 2], groups = 2);"],
+            [("x", [4, 9, 10])]),
+     [("x", [4, 9, 10], 1.0, 0.0)], ["a", "b", "c"],
+     build=lambda: Params([("conv0", nn.Conv2d(4, 4, (3, 5), stride=(2, 1), padding=(1, 2))),
+                           ("conv1", nn.Conv2d(4, 3, (1, 7), padding=(0, 3))),
+                           ("conv2", nn.Conv2d(3, 2, (7, 1), padding=(3, 0))),
+                           ("conv3", nn.Conv2d(4, 2, (3, 2), stride=(1, 3), dilation=(1, 2), groups=2))]),
+     forward=lambda m, i: {"a": m["conv0"](i["x"]), "b": m["conv2"](m["conv1"](i["x"])),
+                           "c": m["conv3"](i["x"])},
+     samples=3, batch=2)
+
+case("op_dwconv",
+     "# depthwise: groups = channels, out = channels * multiplier\n"
+     + net1("op_dwconv",
+            ["output a = dwconv(x, 3, pad = 1);",
+             'output b = dwconv(x, 3, stride = 2, pad = "same", multiplier = 2, bias = false);',
+             "output c = x |> dwconv(5, dilation = 2, pad = 4) |> relu6;",
+             "output d = dwconv(x, [1, 3], stride = [2, 1], pad = [0, 1]);"],
+            [("x", [4, 7, 8])]),
+     [("x", [4, 7, 8], 1.0, 0.0)], ["a", "b", "c", "d"],
+     build=lambda: Params([("dwconv0", nn.Conv2d(4, 4, 3, padding=1, groups=4)),
+                           ("dwconv1", nn.Conv2d(4, 8, 3, stride=2, groups=4, bias=False)),
+                           ("dwconv2", nn.Conv2d(4, 4, 5, dilation=2, padding=4, groups=4)),
+                           ("dwconv3", nn.Conv2d(4, 4, (1, 3), stride=(2, 1), padding=(0, 1), groups=4))]),
+     forward=lambda m, i: {"a": m["dwconv0"](i["x"]),
+                           "b": conv_padded(m["dwconv1"], i["x"], same_pads([7, 8], [3, 3], [2, 2])),
+                           "c": F.relu6(m["dwconv2"](i["x"])),
+                           "d": m["dwconv3"](i["x"])},
+     samples=3, batch=2)
+
+case("op_deconv",
+     "# transposed convolution (ConvTranspose2d), weight [in, out / groups, kh, kw]\n"
+     + net1("op_deconv",
+            ["output a = deconv(x, 3, 4, stride = 2, pad = 1);",
+             "output b = deconv(x, 6, 3, stride = 2, pad = 1, output_pad = 1, groups = 2);",
+             "output c = deconv(x, 2, [3, 2], stride = [1, 2], bias = false);",
+             "output d = x |> deconv(2, 3, stride = 3, pad = [2, 1], output_pad = [0, 2], dilation = 2);",
+             "output e = deconv(x, 4, 1);"],
+            [("x", [4, 5, 6])]),
+     [("x", [4, 5, 6], 1.0, 0.0)], ["a", "b", "c", "d", "e"],
+     build=lambda: Params([("deconv0", nn.ConvTranspose2d(4, 3, 4, stride=2, padding=1)),
+                           ("deconv1", nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2)),
+                           ("deconv2", nn.ConvTranspose2d(4, 2, (3, 2), stride=(1, 2), bias=False)),
+                           ("deconv3", nn.ConvTranspose2d(4, 2, 3, stride=3, padding=(2, 1),
+                                                          output_padding=(0, 2), dilation=2)),
+                           ("deconv4", nn.ConvTranspose2d(4, 4, 1))]),
+     forward=lambda m, i: {k: m[f"deconv{j}"](i["x"]) for j, k in enumerate("abcde")},
+     samples=3, batch=2)
+
+case("op_deconv_fcn",
+     "# an FCN-style head: 1x1 class scores, then 2x upsampling by deconv\n"
+     + net1("op_deconv_fcn",
+            ["x = conv(image, 6, 3, stride = 2, pad = 1) |> relu;",
+             "x = conv(x, 3, 1);",
+             "output y = deconv(x, 3, 4, stride = 2, pad = 1, bias = false) + conv(image, 3, 1);"],
+            [("image", [3, 8, 10])]),
+     [("image", [3, 8, 10], 1.0, 0.0)], ["y"],
+     build=lambda: Params([("conv0", nn.Conv2d(3, 6, 3, stride=2, padding=1)), ("conv1", nn.Conv2d(6, 3, 1)),
+                           ("deconv0", nn.ConvTranspose2d(3, 3, 4, stride=2, padding=1, bias=False)),
+                           ("conv2", nn.Conv2d(3, 3, 1))]),
+     forward=lambda m, i: {"y": m["deconv0"](m["conv1"](F.relu(m["conv0"](i["image"]))))
+                                + m["conv2"](i["image"])},
+     samples=2, batch=1)
+
+# normalization of issue 4 ------------------------------------------------------------
+
+
+def randomize_affine(module):
+    """layernorm and instancenorm weights and biases away from 1 and 0."""
+    gen = torch.Generator().manual_seed(7)
+    for m in module.modules():
+        if isinstance(m, (nn.LayerNorm, nn.InstanceNorm2d)) and m.weight is not None:
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.rand(m.bias.shape, generator=gen) - 0.5)
+
+
+case("op_layernorm",
+     "# over all of a sample; weight and bias shaped like the sample\n"
+     + net1("op_layernorm",
+            ["output a = layernorm(x);",
+             "output b = x |> layernorm(eps = 0.001, affine = false);",
+             "output c = flatten(x) |> linear(7) |> layernorm;"],
+            [("x", [3, 4, 5])]),
+     [("x", [3, 4, 5], 2.0, 1.0)], ["a", "b", "c"],
+     build=lambda: Params([("layernorm0", nn.LayerNorm([3, 4, 5])),
+                           ("linear0", nn.Linear(60, 7)), ("layernorm2", nn.LayerNorm(7))]),
+     forward=lambda m, i: {"a": m["layernorm0"](i["x"]),
+                           "b": F.layer_norm(i["x"], [3, 4, 5], eps=0.001),
+                           "c": m["layernorm2"](m["linear0"](torch.flatten(i["x"], 1)))},
+     samples=3, batch=2, init=randomize_affine)
+
+case("op_instancenorm",
+     "# per sample and channel over H x W; no running statistics\n"
+     + net1("op_instancenorm",
+            ["output a = instancenorm(x);",
+             "output b = x |> instancenorm(eps = 0.01, affine = false);",
+             "output c = conv(x, 3, 3) |> instancenorm |> relu;"],
+            [("x", [4, 5, 6])]),
+     [("x", [4, 5, 6], 2.0, -0.5)], ["a", "b", "c"],
+     build=lambda: Params([("instancenorm0", nn.InstanceNorm2d(4, affine=True)),
+                           ("conv0", nn.Conv2d(4, 3, 3)),
+                           ("instancenorm2", nn.InstanceNorm2d(3, affine=True))]),
+     forward=lambda m, i: {"a": m["instancenorm0"](i["x"]),
+                           "b": F.instance_norm(i["x"], eps=0.01),
+                           "c": F.relu(m["instancenorm2"](m["conv0"](i["x"])))},
+     samples=3, batch=2, init=randomize_affine)
+
+case("op_lrn",
+     "# torch.nn.LocalResponseNorm: AlexNet's, an even size, a large alpha\n"
+     + net1("op_lrn",
+            ["output a = lrn(x, 5, 0.0001, 0.75, 2.0);",
+             "output b = x |> lrn(4);",
+             "output c = lrn(x, size = 3, alpha = 0.5, beta = 0.5, k = 1.5);",
+             "output d = lrn(x, 9, alpha = 2.0);"],
+            [("x", [7, 4, 5])]),
+     [("x", [7, 4, 5], 3.0, 0.0)], ["a", "b", "c", "d"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {"a": F.local_response_norm(i["x"], 5, 1e-4, 0.75, 2.0),
+                           "b": F.local_response_norm(i["x"], 4),
+                           "c": F.local_response_norm(i["x"], 3, 0.5, 0.5, 1.5),
+                           "d": F.local_response_norm(i["x"], 9, alpha=2.0)},
+     samples=3, batch=2)
+
+case("op_batchnorm_flat",
+     "# batchnorm on flat [D] tensors that follow no linear: not folded\n"
+     + net1("op_batchnorm_flat",
+            ["output a = batchnorm(x);",
+             "output b = x |> relu |> batchnorm(eps = 0.01);"],
+            [("x", [6])]),
+     [("x", [6], 1.0, 0.0)], ["a", "b"],
+     build=lambda: Params([("batchnorm0", nn.BatchNorm1d(6)), ("batchnorm1", nn.BatchNorm1d(6, eps=0.01))]),
+     forward=lambda m, i: {"a": m["batchnorm0"](i["x"]), "b": m["batchnorm1"](F.relu(i["x"]))},
+     samples=3, batch=2)
+
+# resampling of issue 4 ---------------------------------------------------------------
+
+case("op_upsample_nearest",
+     "# F.interpolate, mode nearest: by a scale (coordinates by 1 / scale) or to a size\n"
+     + net1("op_upsample_nearest",
+            ["output a = upsample(x, 2);",
+             "output b = x |> upsample([2, 3]);",
+             "output c = upsample(x, size = [7, 9]);",
+             "output d = upsample(x, 1.5);",
+             "output e = upsample(x, size = [3, 2]);"],
+            [("x", [3, 4, 5])]),
+     [("x", [3, 4, 5], 1.0, 0.0)], ["a", "b", "c", "d", "e"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {"a": F.interpolate(i["x"], scale_factor=2),
+                           "b": F.interpolate(i["x"], scale_factor=(2, 3)),
+                           "c": F.interpolate(i["x"], size=(7, 9)),
+                           "d": F.interpolate(i["x"], scale_factor=1.5),
+                           "e": F.interpolate(i["x"], size=(3, 2))},
+     samples=3, batch=2)
+
+case("op_upsample_bilinear",
+     "# F.interpolate, mode bilinear, align_corners false\n"
+     + net1("op_upsample_bilinear",
+            ['output a = upsample(x, 2, mode = "bilinear");',
+             'output b = upsample(x, size = [7, 9], mode = "bilinear");',
+             'output c = upsample(x, size = [3, 2], mode = "bilinear");',
+             'output d = upsample(x, [1.5, 2.5], "bilinear");',
+             'output e = upsample(x, 4, "bilinear");'],
+            [("x", [3, 4, 5])]),
+     [("x", [3, 4, 5], 1.0, 0.0)], ["a", "b", "c", "d", "e"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {"a": F.interpolate(i["x"], scale_factor=2, mode="bilinear"),
+                           "b": F.interpolate(i["x"], size=(7, 9), mode="bilinear"),
+                           "c": F.interpolate(i["x"], size=(3, 2), mode="bilinear"),
+                           "d": F.interpolate(i["x"], scale_factor=(1.5, 2.5), mode="bilinear"),
+                           "e": F.interpolate(i["x"], scale_factor=4, mode="bilinear")},
+     samples=3, batch=2)
+
+case("op_upsample_fcn",
+     "# back to the input's resolution: size = [height(image), width(image)]\n"
+     + net1("op_upsample_fcn",
+            ["y = conv(image, 4, 3, stride = 2, pad = 1) |> relu |> conv(3, 1);",
+             'output scores = upsample(y, size = [height(image), width(image)], mode = "bilinear");'],
+            [("image", [3, 9, 11])]),
+     [("image", [3, 9, 11], 1.0, 0.0)], ["scores"],
+     build=lambda: Params([("conv0", nn.Conv2d(3, 4, 3, stride=2, padding=1)), ("conv1", nn.Conv2d(4, 3, 1))]),
+     forward=lambda m, i: {"scores": F.interpolate(m["conv1"](F.relu(m["conv0"](i["image"]))),
+                                                   size=(9, 11), mode="bilinear")},
+     samples=2, batch=2)
+
+
+def unpool_ref(x, idx, like, k=2, s=None, p=0):
+    return F.max_unpool2d(x, idx, k, s, p, output_size=like.shape[2:])
+
+
+case("op_maxpool_idx_unpool",
+     "# maxpool_idx gives [values, indices] (indices h * W + w per plane, as floats);\n"
+     "# unpool puts values back at their indices in like's height and width\n"
+     + net1("op_maxpool_idx_unpool",
+            ["r = maxpool_idx(x, 2);",
+             "output v = r[0];",
+             "output i = r[1];",
+             "output u = unpool(r[0], r[1], x);",
+             "s = x |> maxpool_idx(3, stride = 2, pad = 1);",
+             "output u2 = unpool(s[0] |> relu, s[1], like = x);",
+             "t = maxpool_idx(x, [2, 3], stride = [2, 2], ceil = true);",
+             "output i3 = t[1];",
+             "output u3 = unpool(t[0], t[1], x);"],
+            [("x", [3, 7, 9])]),
+     [("x", [3, 7, 9], 1.0, 0.0)], ["v", "i", "u", "u2", "i3", "u3"],
+     build=lambda: Params([]),
+     forward=lambda m, i: (lambda x, r, s, t: {
+         "v": r[0], "i": r[1].to(x.dtype), "u": unpool_ref(r[0], r[1], x),
+         "u2": unpool_ref(F.relu(s[0]), s[1], x, 3, 2, 1),
+         "i3": t[1].to(x.dtype), "u3": unpool_ref(t[0], t[1], x, (2, 3), (2, 2))})(
+         i["x"], F.max_pool2d(i["x"], 2, return_indices=True),
+         F.max_pool2d(i["x"], 3, 2, 1, return_indices=True),
+         F.max_pool2d(i["x"], (2, 3), (2, 2), ceil_mode=True, return_indices=True)),
+     samples=3, batch=2)
+
+case("op_segnet_unpool",
+     "# SegNet: encoder pools with indices, the decoder unpools with them\n"
+     + net1("op_segnet_unpool",
+            ["e = conv(image, 4, 3, pad = 1) |> relu;",
+             "p = maxpool_idx(e, 2);",
+             "d = conv(p[0], 4, 3, pad = 1) |> relu;",
+             "output y = unpool(d, p[1], e) |> conv(2, 3, pad = 1);"],
+            [("image", [3, 8, 6])]),
+     [("image", [3, 8, 6], 1.0, 0.0)], ["y"],
+     build=lambda: Params([("conv0", nn.Conv2d(3, 4, 3, padding=1)), ("conv1", nn.Conv2d(4, 4, 3, padding=1)),
+                           ("conv2", nn.Conv2d(4, 2, 3, padding=1))]),
+     forward=lambda m, i: (lambda e: (lambda p: {
+         "y": m["conv2"](unpool_ref(F.relu(m["conv1"](p[0])), p[1], e))})(
+         F.max_pool2d(e, 2, return_indices=True)))(F.relu(m["conv0"](i["image"]))),
+     samples=2, batch=2)
+
 # several inputs and outputs ----------------------------------------------------
 
 case("multi_io",
