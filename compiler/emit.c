@@ -5,9 +5,10 @@
  * Layout of the emitted C file:
  *   the generated-by comment and includes;
  *   the buffer layout: one arena (allocated by init) holding every input,
- *     activation (gradients included) and derived value in its own 64-byte
- *     aligned region, listed in a comment table (a memory-planning pass can
- *     later share regions);
+ *     activation (gradients included) and derived value in 64-byte aligned
+ *     regions that the memory plan (plan.c) shares between values whose
+ *     live ranges do not overlap (EmitOptions.no_plan: a region per value),
+ *     listed in a comment table with each value's offset and live range;
  *   training graphs: the state block (SGD velocities, zeroed by init and
  *     <prefix>_reset_state), the active batch nb_active (at most NMAX, the
  *     compiled batch) and the hyperparameters hp_lr, hp_momentum and
@@ -39,6 +40,7 @@
 
 #include "emit.h"
 #include "init.h"
+#include "plan.h"
 
 /* Defined in emit_ops.c. */
 bool emit_node_check(const Graph *g, const Node *n);
@@ -46,7 +48,6 @@ void emit_batched(const Graph *g, bool *batched);
 void emit_node_function(FILE *f, const Node *n, const char *fname, const bool *batched);
 unsigned emit_written_inputs(const Node *n);
 
-enum { ALIGN_FLOATS = 16 }; /* 64 bytes */
 
 /* ---- identifiers -------------------------------------------------------------- */
 
@@ -185,7 +186,7 @@ static const char *kind_name(ValueKind k) {
     return "?";
 }
 
-static int64_t align_up(int64_t n) { return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
+static int64_t align_up(int64_t n) { return (n + PLAN_ALIGN_FLOATS - 1) / PLAN_ALIGN_FLOATS * PLAN_ALIGN_FLOATS; }
 
 /* ---- embedded weights --------------------------------------------------------------- */
 
@@ -232,6 +233,7 @@ typedef struct Emitter {
     FILE *c, *h;
     const char *prefix, *upper;
     Names names;
+    const MemPlan *plan; /* where inputs, activations and derived values live in the arena */
     int maxid;
     const char **pname;  /* by value id: a parameter's C identifier */
     int64_t *off;        /* by value id: offset in the arena or param block, -1 if none */
@@ -254,37 +256,17 @@ static const char *ref(Emitter *m, const Value *v) {
 /* The C expression for an optional value's buffer: NULL if it has none. */
 static const char *ref_or_null(Emitter *m, const Value *v) { return v && m->off[v->id] >= 0 ? ref(m, v) : "NULL"; }
 
+/* Offsets: parameters in the param block and training state in the state
+ * block, each in value order; inputs, activations and derived values in the
+ * arena where the memory plan (plan.c) puts them. */
 static void layout(Emitter *m) {
     Graph *g = m->g;
-    m->maxid = 0;
-    for (int i = 0; i < g->nvalues; i++)
-        if (g->values[i]->id > m->maxid) m->maxid = g->values[i]->id;
-    int nid = m->maxid + 1;
-    m->pname = arena_alloc(g->arena, sizeof *m->pname * (size_t)nid);
-    m->off = arena_alloc(g->arena, sizeof *m->off * (size_t)nid);
-    bool *used = arena_alloc(g->arena, (size_t)nid);
-    for (int i = 0; i < nid; i++) m->off[i] = -1;
-
-    for (int i = 0; i < g->ninputs; i++) used[g->inputs[i]->id] = true;
-    if (g->train) {
-        /* what the training descriptor points at, even if no node computes it */
-        Value *extra[] = {g->labels, g->loss, g->train_logits};
-        for (size_t i = 0; i < sizeof extra / sizeof *extra; i++)
-            if (extra[i]) used[extra[i]->id] = true;
-        for (int i = 0; i < g->nvalues; i++) {
-            Value *v = g->values[i];
-            if (v->kind != V_PARAM && v->kind != V_INPUT) continue;
-            if (v->grad) used[v->grad->id] = true;
-            if (v->state) used[v->state->id] = true;
-        }
-    }
-    for (int i = 0; i < g->nnodes; i++) {
-        Node *n = g->nodes[i];
-        if (n->dead) continue;
-        for (int j = 0; j < n->nin; j++) used[n->in[j]->id] = true;
-        for (int j = 0; j < n->nout; j++) used[n->out[j]->id] = true;
-    }
-    for (int i = 0; i < g->noutputs; i++) used[g->outputs[i].v->id] = true;
+    const MemPlan *p = m->plan;
+    m->maxid = p->nid > 0 ? p->nid - 1 : 0;
+    int nid = p->nid;
+    m->pname = arena_alloc(g->arena, sizeof *m->pname * (size_t)(nid ? nid : 1));
+    m->off = arena_alloc(g->arena, sizeof *m->off * (size_t)(nid ? nid : 1));
+    for (int i = 0; i < nid; i++) m->off[i] = p->off[i];
 
     for (int i = 0; i < g->nvalues; i++) {
         Value *v = g->values[i];
@@ -294,15 +276,12 @@ static void layout(Emitter *m) {
             m->off[v->id] = m->param_floats;
             m->param_floats += size;
             m->nparams++;
-        } else if (v->kind == V_STATE) {
-            if (!used[v->id]) continue;
+        } else if (v->kind == V_STATE && p->used[v->id]) {
             m->off[v->id] = m->state_floats;
             m->state_floats += size;
-        } else if (used[v->id]) {
-            m->off[v->id] = m->arena_floats;
-            m->arena_floats += size;
         }
     }
+    m->arena_floats = p->arena_floats;
     m->fname = arena_alloc(g->arena, sizeof *m->fname * (size_t)(g->nnodes ? g->nnodes : 1));
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
@@ -325,26 +304,65 @@ static void emit_header_comment(Emitter *m, FILE *f) {
     fputs(": do not edit. */\n", f);
 }
 
-static void put_layout_row(Emitter *m, const Value *v) {
+/* One row of a buffer table; `live` is the value's live range in the arena
+ * table (NULL in the state table). */
+static void put_layout_row(Emitter *m, const Value *v, const char *live) {
     char buf[128];
-    fprintf(m->c, " * %12" PRId64 "  %10" PRId64 "  %-7s  %-20s  ", m->off[v->id], shape_numel(&v->shape),
-            kind_name(v->kind), shape_str(&v->shape, buf, sizeof buf));
+    fprintf(m->c, " * %12" PRId64 "  %10" PRId64 "  ", m->off[v->id], shape_numel(&v->shape));
+    if (live) fprintf(m->c, "%-13s  ", live);
+    fprintf(m->c, "%-7s  %-20s  ", kind_name(v->kind), shape_str(&v->shape, buf, sizeof buf));
     put_comment_text(m->c, v->name);
     fprintf(m->c, " (v%d)\n", v->id);
+}
+
+/* An arena row, in the order of the table: by offset, then by live range. */
+typedef struct Row {
+    int64_t off;
+    int first;
+    const Value *v;
+} Row;
+
+static int row_order(const void *a, const void *b) {
+    const Row *x = a, *y = b;
+    if (x->off != y->off) return x->off < y->off ? -1 : 1;
+    if (x->first != y->first) return x->first < y->first ? -1 : 1;
+    return x->v->id < y->v->id ? -1 : x->v->id > y->v->id;
 }
 
 static void emit_layout_comment(Emitter *m) {
     Graph *g = m->g;
     FILE *c = m->c;
-    fprintf(c,
-            "/* Buffers: one arena of %" PRId64 " floats holds every input, activation and\n"
-            " * derived value, each in its own 64-byte aligned region:\n"
-            " *       offset      floats  kind     shape                 value\n",
-            m->arena_floats);
+    const MemPlan *p = m->plan;
+    fprintf(c, "/* Buffers: one arena of %" PRId64 " floats holds every input, activation and\n", m->arena_floats);
+    if (p->shared)
+        fprintf(c,
+                " * derived value, in 64-byte aligned regions placed by the memory plan\n"
+                " * (compiler/plan.c).  Values marked kept (inputs, outputs, what the runtime\n"
+                " * reads, what one function leaves for another) have their own region, in\n"
+                " * the first %" PRId64 " floats; the others live from the node that writes them to\n"
+                " * the last node that reads them (nID is the node in the function names), and\n"
+                " * share regions when those ranges do not overlap.  A region per value\n"
+                " * would take %" PRId64 " floats.\n",
+                p->kept_floats, p->unplanned_floats);
+    else
+        fputs(" * derived value, each in its own 64-byte aligned region (no memory plan:\n"
+              " * --no-plan).\n",
+              c);
+    fputs(" *       offset      floats  live           kind     shape                 value\n", c);
+    Row *rows = arena_alloc(g->arena, sizeof *rows * (size_t)(g->nvalues ? g->nvalues : 1));
+    int nrows = 0;
     for (int i = 0; i < g->nvalues; i++) {
         Value *v = g->values[i];
         if (v->kind == V_PARAM || v->kind == V_STATE || m->off[v->id] < 0) continue;
-        put_layout_row(m, v);
+        rows[nrows++] = (Row){m->off[v->id], p->first[v->id], v};
+    }
+    qsort(rows, (size_t)nrows, sizeof *rows, row_order);
+    for (int i = 0; i < nrows; i++) {
+        const Value *v = rows[i].v;
+        const char *live = "kept";
+        if (!p->kept[v->id] && p->first[v->id] >= 0)
+            live = arena_printf(g->arena, "n%d..n%d", p->step[p->first[v->id]]->id, p->step[p->last[v->id]]->id);
+        put_layout_row(m, v, live);
     }
     fputs(" */\nstatic float *arena;\n\n", c);
     if (!g->train) return;
@@ -356,7 +374,7 @@ static void emit_layout_comment(Emitter *m) {
             m->state_floats, m->prefix);
     for (int i = 0; i < g->nvalues; i++) {
         Value *v = g->values[i];
-        if (v->kind == V_STATE && m->off[v->id] >= 0) put_layout_row(m, v);
+        if (v->kind == V_STATE && m->off[v->id] >= 0) put_layout_row(m, v, NULL);
     }
     fprintf(c,
             " */\nstatic float *state_block;\n\n"
@@ -918,6 +936,10 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
     m.in = arena_alloc(g->arena, sizeof *m.in * (size_t)(g->ninputs + 1));
     for (int i = 0; i < g->ninputs; i++)
         if (!g->train || g->inputs[i] != g->labels) m.in[m.nin++] = g->inputs[i];
+    m.plan = plan_memory(g, !o->no_plan);
+#ifdef NETC_VERIFY
+    if (!plan_check(g, m.plan)) return false;
+#endif
     layout(&m);
     m.per_sample = arena_alloc(g->arena, (size_t)m.maxid + 1);
     emit_batched(g, m.per_sample);

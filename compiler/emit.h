@@ -39,6 +39,7 @@ typedef struct EmitOptions {
     const netrt_st_file *embed;  /* weights to embed as constant arrays, or NULL */
     const char *embed_path;      /* the embedded file's name, for messages */
     EmitMain main;               /* append a main() */
+    bool no_plan;                /* a region of the arena per value, no sharing (netc --no-plan) */
 } EmitOptions;
 
 /* Returns false after reporting an error (an embedded weights file that lacks

@@ -39,17 +39,18 @@ static const char usage[] =
     "  init    write initialized parameters      -o w.safetensors [--seed S]\n"
     "  dump    print the IR                      [--after PASS|eval] [--train] [--list-passes]\n"
     "  params  list parameter names and shapes, as in a PyTorch state_dict\n"
-    "  stats   per-layer output shapes, parameters and multiply-accumulates, with totals\n"
+    "  stats   per-layer output shapes, parameters and multiply-accumulates, with totals,\n"
+    "          and the activation memory with and without the memory plan\n"
     "\n"
     "common options: --batch N (default 1), --passes P1,P2 (default fold_batchnorm,dce; with --train\n"
-    "autodiff,dce), --no-verify\n"
+    "autodiff,dce), --no-verify, --no-plan (build, emit, gradcheck: a buffer per value, no memory plan)\n"
     "build uses $CC or clang, with $NETC_CFLAGS added; the program runs as  prog --weights w.safetensors --input x.npy --output y.npy\n";
 
 typedef struct Options {
     const char *cmd, *input, *output, *embed, *after, *passes, *cc, *opt;
     int batch;
     unsigned long long seed;
-    bool verify, with_main, list_passes, train;
+    bool verify, with_main, list_passes, train, no_plan;
     char **rest; /* after "--": passed to the program gradcheck runs */
     int nrest;
 } Options;
@@ -106,6 +107,7 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (strcmp(a, "--main") == 0) o->with_main = true;
         else if (strcmp(a, "--list-passes") == 0) o->list_passes = true;
         else if (strcmp(a, "--train") == 0) o->train = true;
+        else if (strcmp(a, "--no-plan") == 0) o->no_plan = true;
         else if (strcmp(a, "--") == 0) {
             o->rest = argv + i + 1;
             o->nrest = argc - i - 1;
@@ -172,7 +174,7 @@ static bool write_c(Graph *g, const Options *o, const char *c_path, const char *
     if (!ok) diag_plain_error("cannot write '%s': %s", c ? h_path : c_path, strerror(errno));
     if (ok) {
         EmitOptions eo = {.header_name = base_name(h_path), .embed = o->embed ? &st : NULL, .embed_path = o->embed,
-                          .main = main_kind};
+                          .main = main_kind, .no_plan = o->no_plan};
         ok = emit_c(g, &eo, c, h);
     }
     if (c && fclose(c) != 0) ok = false;
@@ -365,7 +367,14 @@ int main(int argc, char **argv) {
     else if (is_emit) rc = cmd_emit(&o, g);
     else if (is_init) rc = init_write(g, o.seed, o.output) ? 0 : 1;
     else if (is_params) rc = cmd_params(g);
-    else if (is_stats) stats_print(g, stdout);
+    else if (is_stats) {
+        /* the table as the net declares it; the memory of the graph as emitted */
+        stats_print(g, stdout);
+        if (run_pipeline(g, o.passes, o.verify, NULL, NULL))
+            stats_print_memory(g, o.passes, stdout);
+        else
+            rc = 1;
+    }
     else {
         const char *after = o.after ? o.after : NULL;
         if (after && strcmp(after, "eval") == 0) {

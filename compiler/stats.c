@@ -5,11 +5,19 @@
  * graph) and its multiply-accumulates per sample.  Parameter totals are
  * those of the weights file, so they equal PyTorch's parameter count plus
  * batchnorm running statistics, which are counted apart as PyTorch does
- * (`sum(p.numel() for p in model.parameters())` leaves buffers out). */
+ * (`sum(p.numel() for p in model.parameters())` leaves buffers out).
+ *
+ * Activation memory is that of the emitted program's arena for the graph
+ * after the passes, without the derived values (folded weights) it also
+ * holds: the memory plan's peak (plan.c), beside the arena with a region per
+ * value (--no-plan), the part of it kept throughout, and the most bytes live
+ * at one node, under which no plan can go.  Sizes include the 64-byte
+ * alignment of every region. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "plan.h"
 #include "stats.h"
 
 /* Multiply-accumulates for one sample of n's output. */
@@ -39,7 +47,7 @@ static bool is_buffer(const Value *v) {
 void stats_print(Graph *g, FILE *f) {
     char shape[128];
     bool *seen = calloc((size_t)g->nvalues + 1, 1);
-    int64_t total_params = 0, total_buffers = 0, total_macs = 0, act_floats = 0;
+    int64_t total_params = 0, total_buffers = 0, total_macs = 0;
     fprintf(f, "%-36s %-16s %-20s %12s %16s\n", "layer", "op", "output", "params", "MACs");
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
@@ -57,15 +65,29 @@ void stats_print(Graph *g, FILE *f) {
         int64_t m = macs(n);
         total_params += params;
         total_macs += m;
-        for (int j = 0; j < n->nout; j++) act_floats += shape_numel(&n->out[j]->shape);
         fprintf(f, "%-36s %-16s %-20s %12" PRId64 " %16" PRId64 "\n", n->name, op_name(n->op),
                 value_sample_str(n->out[0], shape, sizeof shape), params, m);
     }
-    for (int i = 0; i < g->ninputs; i++) act_floats += shape_numel(&g->inputs[i]->shape);
     free(seen);
     fprintf(f, "\ntotal: %" PRId64 " parameters (%.2f MB as float32), %" PRId64
                " batchnorm running statistics, %" PRId64 " multiply-accumulates per sample\n",
             total_params, (double)total_params * 4 / 1e6, total_buffers, total_macs);
-    fprintf(f, "activation memory at batch %d: %.2f MB (every value has its own buffer: netc has no memory planner yet)\n",
-            g->batch, (double)act_floats * 4 / 1e6);
+}
+
+static void put_bytes(FILE *f, const char *label, int64_t floats, const char *what) {
+    int64_t bytes = floats * (int64_t)sizeof(float);
+    fprintf(f, "  %-14s %12" PRId64 " bytes (%9.2f MB)  %s\n", label, bytes, (double)bytes / 1e6, what);
+}
+
+void stats_print_memory(Graph *g, const char *pipeline, FILE *f) {
+    MemPlan *planned = plan_memory(g, true), *unplanned = plan_memory(g, false);
+    int64_t derived = planned->derived_floats;
+    fprintf(f, "\nactivation memory at batch %d, as emitted after %s:\n", g->batch,
+            pipeline && pipeline[0] ? pipeline : "no passes");
+    put_bytes(f, "planned peak:", planned->arena_floats - derived, "with the memory plan");
+    put_bytes(f, "unplanned:", unplanned->arena_floats - derived, "a buffer per value (--no-plan)");
+    put_bytes(f, "kept:", planned->kept_floats - derived, "of the peak: inputs, outputs, what lives throughout");
+    put_bytes(f, "lower bound:", planned->live_floats - derived, "the most live at one node: no plan needs less");
+    if (derived > 0)
+        put_bytes(f, "derived:", derived, "folded weights, computed at load, in the same arena");
 }
