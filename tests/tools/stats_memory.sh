@@ -1,0 +1,11 @@
+#!/bin/sh
+# netc stats' activation memory at batch 1: the memory plan's peak is the
+# committed figure (docs/architecture.md), no more than the arena without a
+# plan, and no less than the lower bound.
+#   stats_memory.sh NETC MODEL.net PLANNED_PEAK_BYTES
+set -eu
+out=$("$1" stats "$2")
+field() { echo "$out" | sed -n "s/^ *$1: *\([0-9]*\) bytes.*/\1/p"; }
+planned=$(field "planned peak") unplanned=$(field unplanned) bound=$(field "lower bound")
+echo "netc stats: planned peak $planned bytes (expected $3), unplanned $unplanned, lower bound $bound"
+[ -n "$planned" ] && [ "$planned" = "$3" ] && [ "$planned" -le "$unplanned" ] && [ "$bound" -le "$planned" ]
