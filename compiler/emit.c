@@ -48,7 +48,6 @@ void emit_batched(const Graph *g, bool *batched);
 void emit_node_function(FILE *f, const Node *n, const char *fname, const bool *batched);
 unsigned emit_written_inputs(const Node *n);
 
-
 /* ---- identifiers -------------------------------------------------------------- */
 
 static const char *const c_reserved[] = {
