@@ -54,10 +54,11 @@ class ZooCase:
     """model: examples/<model>.net; edits: (old, new) replacements, each
     old text occurring exactly once; build(): the PyTorch module;
     size: input height and width; output: the net's output name (and the
-    key when the module returns a dict)."""
+    key when the module returns a dict); prepare(module): called after the
+    batchnorms' weights are drawn, before their statistics are measured."""
 
-    def __init__(self, model, edits, build, size, output="logits", samples=2, batch=2):
-        self.model, self.edits, self.build = model, edits, build
+    def __init__(self, model, edits, build, size, output="logits", samples=2, batch=2, prepare=None):
+        self.model, self.edits, self.build, self.prepare = model, edits, build, prepare
         self.size, self.output = size, output
         self.samples, self.batch = samples, batch
         self.name = f"{model}_small"
@@ -68,6 +69,16 @@ CASES = []
 
 def case(*args, **kw):
     CASES.append(ZooCase(*args, **kw))
+
+
+def he_init(m):
+    """He initialization (fan-out, ReLU gain) of every conv and linear weight:
+    with PyTorch's default, a plain ReLU stack like AlexNet's shrinks its
+    signal until the input barely shows in the output."""
+    for mod in m.modules():
+        if isinstance(mod, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(mod.weight, mode="fan_out", nonlinearity="relu")
+    return m
 
 
 def input_edit(size):
@@ -85,6 +96,19 @@ case("mobilenet_v1",
       ("widths  = [64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024];",
        f"widths  = {shape_str(V1_SMALL)};")],
      lambda: zr.MobileNetV1(stem=4, widths=V1_SMALL, num_classes=10), 64)
+
+
+# MobileNetV2: torchvision's class at width 0.25 (channels rounded to multiples
+# of 8 as torchvision does; the last convolution keeps its 1280), 64x64 input.
+def mobilenet_v2_small():
+    from torchvision.models import MobileNetV2
+    return MobileNetV2(num_classes=10, width_mult=0.25)
+
+
+case("mobilenet_v2",
+     [input_edit(64), classes_edit(10), ("stem = 32;", "stem = 8;"),
+      ("c = [16, 24, 32, 64, 96,  160, 320];", "c = [8, 8, 8, 16, 24, 40, 80];")],
+     mobilenet_v2_small, 64)
 
 
 # ---------------------------------------------------------------- generation
@@ -128,6 +152,8 @@ def generate(c, netc):
     m = c.build()
     sd = m.state_dict()
     t2s.randomize_batchnorm(sd, gen)
+    if c.prepare:
+        c.prepare(m)
     zr.calibrate_batchnorm(m, torch.randn([4, 3, c.size, c.size], generator=gen))
     params = t2s.float_params(sd, warn=False)
     params_text = "".join(f"{k} {shape_str(v.shape)}\n" for k, v in params)
