@@ -111,6 +111,20 @@ case("mobilenet_v2",
      mobilenet_v2_small, 64)
 
 
+# DenseNet-121: torchvision's DenseNet with growth rate 8 and a 16-channel
+# stem (the 6, 12, 24, 16 layers kept), 64x64 input.
+def densenet121_small():
+    from torchvision.models import DenseNet
+    return DenseNet(growth_rate=8, block_config=(6, 12, 24, 16), num_init_features=16,
+                    bn_size=4, num_classes=10)
+
+
+case("densenet121",
+     [input_edit(64), classes_edit(10), ("stem = 64;", "stem = 16;"),
+      ("growth = 32;", "growth = 8;")],
+     densenet121_small, 64)
+
+
 # ---------------------------------------------------------------- generation
 
 def seed_of(name):
