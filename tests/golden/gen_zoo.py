@@ -125,6 +125,22 @@ case("densenet121",
      densenet121_small, 64)
 
 
+# ShuffleNetV2: torchvision's class with 8, 16, 32, 64, 128 channels (the
+# 4, 8, 4 units kept), 64x64 input.
+SHUFFLE_SMALL = [8, 16, 32, 64, 128]
+
+
+def shufflenet_small():
+    from torchvision.models import ShuffleNetV2
+    return ShuffleNetV2([4, 8, 4], SHUFFLE_SMALL, num_classes=10)
+
+
+case("shufflenet_v2_x1_0",
+     [input_edit(64), classes_edit(10),
+      ("widths = [24, 116, 232, 464, 1024];", f"widths = {shape_str(SHUFFLE_SMALL)};")],
+     shufflenet_small, 64)
+
+
 # ---------------------------------------------------------------- generation
 
 def seed_of(name):
