@@ -141,6 +141,34 @@ case("shufflenet_v2_x1_0",
      shufflenet_small, 64)
 
 
+# EfficientNet-B0: torchvision's class at width 0.25 (its own channel
+# rounding; the block counts kept), 96x96 input (a 3x3 map under the last
+# 5x5 depthwise convolutions: on 2x2 some of its rows would see only padding).
+def efficientnet_small_conf():
+    from torchvision.models.efficientnet import _efficientnet_conf
+    setting, last = _efficientnet_conf("efficientnet_b0", width_mult=0.25, depth_mult=1.0)
+    return setting, last
+
+
+def efficientnet_small():
+    from torchvision.models.efficientnet import EfficientNet
+    setting, last = efficientnet_small_conf()
+    return EfficientNet(setting, 0.2, last_channel=last, num_classes=10)
+
+
+def efficientnet_small_edits():
+    setting, last = efficientnet_small_conf()
+    last = last or 4 * setting[-1].out_channels
+    return [input_edit(96), classes_edit(10),
+            ("stem = 32;", f"stem = {setting[0].input_channels};"),
+            ("last = 1280;", f"last = {last};"),
+            ("widths  = [16, 24, 40, 80, 112, 192, 320];",
+             f"widths  = {shape_str([c.out_channels for c in setting])};")]
+
+
+case("efficientnet_b0", efficientnet_small_edits(), efficientnet_small, 96)
+
+
 # ---------------------------------------------------------------- generation
 
 def seed_of(name):
