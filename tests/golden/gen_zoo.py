@@ -169,6 +169,17 @@ def efficientnet_small_edits():
 case("efficientnet_b0", efficientnet_small_edits(), efficientnet_small, 96)
 
 
+# AlexNet: widths 16, 48, 96, 64, 64, fully connected 128; a 160x160 input
+# leaves 4x4 before the adaptive pool, which pools to 3x3 here (overlapping
+# windows), not to 6x6.
+ALEX_SMALL = [16, 48, 96, 64, 64]
+case("alexnet",
+     [input_edit(160), classes_edit(10),
+      ("widths = [64, 192, 384, 256, 256];", f"widths = {shape_str(ALEX_SMALL)};"),
+      ("fc = 4096;", "fc = 128;"),
+      ("adaptive_avgpool(x, [6, 6])", "adaptive_avgpool(x, [3, 3])")],
+     lambda: he_init(zr.AlexNet(ALEX_SMALL, fc=128, num_classes=10, pool=3)), 160)
+
 # ---------------------------------------------------------------- generation
 
 def seed_of(name):
