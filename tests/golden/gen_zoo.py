@@ -180,6 +180,18 @@ case("alexnet",
       ("adaptive_avgpool(x, [6, 6])", "adaptive_avgpool(x, [3, 3])")],
      lambda: he_init(zr.AlexNet(ALEX_SMALL, fc=128, num_classes=10, pool=3)), 160)
 
+# VGG-16 and VGG-16-BN: widths 8 to 64, fully connected 64; a 64x64 input
+# leaves 2x2 before the adaptive pool, which pools to 3x3 here.
+VGG_SMALL = [8, 16, 32, 64, 64]
+for bn in (False, True):
+    case("vgg16_bn" if bn else "vgg16",
+         [input_edit(64), classes_edit(10),
+          ("[64, 128, 256, 512, 512]", shape_str(VGG_SMALL)),
+          ("fc = 4096;", "fc = 64;"),
+          ("adaptive_avgpool(x, [7, 7])", "adaptive_avgpool(x, [3, 3])")],
+         (lambda bn=bn: zr.VGG(VGG_SMALL, fc=64, num_classes=10, bn=bn, pool=3)), 64)
+
+
 # ---------------------------------------------------------------- generation
 
 def seed_of(name):
