@@ -192,6 +192,17 @@ for bn in (False, True):
          (lambda bn=bn: zr.VGG(VGG_SMALL, fc=64, num_classes=10, bn=bn, pool=3)), 64)
 
 
+# GoogLeNet: every width divided by 8 (torchvision's Inception blocks), an
+# 80x80 input: the ceil-mode pools give 40 -> 20 -> 10 -> 5 -> 3.
+def googlenet_edits():
+    eds = [input_edit(80), classes_edit(10), ("stem = [64, 64, 192];", "stem = [8, 8, 24];")]
+    for name, chans in zr.GOOGLENET_INCEPTIONS:
+        eds.append((f"i{name} = {shape_str(chans)};", f"i{name} = {shape_str([c // 8 for c in chans])};"))
+    return eds
+
+
+case("googlenet", googlenet_edits(), lambda: zr.GoogLeNet(div=8, num_classes=10), 80)
+
 # ---------------------------------------------------------------- generation
 
 def seed_of(name):
