@@ -203,6 +203,15 @@ def googlenet_edits():
 
 case("googlenet", googlenet_edits(), lambda: zr.GoogLeNet(div=8, num_classes=10), 80)
 
+# ZFNet: widths 12, 32, 48, 48, 32, fully connected 64, 112x112 input
+# (maps 54, 27, 12, 6, 2).
+ZF_SMALL = [12, 32, 48, 48, 32]
+case("zfnet",
+     [input_edit(112), classes_edit(10),
+      ("widths = [96, 256, 384, 384, 256];", f"widths = {shape_str(ZF_SMALL)};"),
+      ("fc = 4096;", "fc = 64;")],
+     lambda: zr.zfnet(ZF_SMALL, fc=64, num_classes=10, size=112), 112)
+
 # ---------------------------------------------------------------- generation
 
 def seed_of(name):
