@@ -212,6 +212,17 @@ case("zfnet",
       ("fc = 4096;", "fc = 64;")],
      lambda: zr.zfnet(ZF_SMALL, fc=64, num_classes=10, size=112), 112)
 
+# FCN-ResNet50: the bottleneck trunk with the 3, 4, 6, 3 blocks and the
+# dilation kept, widths 8 (stem) and 4, 8, 16, 32 (x 4 out), 5 classes, under
+# torchvision's FCN head; a 60x60 input gives 8x8 scores, upsampled by 7.5.
+FCN_PLANES = [4, 8, 16, 32]
+case("fcn_resnet50",
+     [input_edit(60), ("classes = 21;", "classes = 5;"), ("stem = 64;", "stem = 8;"),
+      ("planes = [64, 128, 256, 512];", f"planes = {shape_str(FCN_PLANES)};")],
+     lambda: zr.fcn(8, FCN_PLANES, (3, 4, 6, 3), num_classes=5), 60,
+     output="out", prepare=zr.damp_residual_branches)
+
+
 # ---------------------------------------------------------------- generation
 
 def seed_of(name):
