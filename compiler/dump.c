@@ -48,6 +48,8 @@ static void dump_attrs(const Node *n, FILE *f) {
         fprintf(f, " %s size=%lldx%lld", a->mode == UPSAMPLE_BILINEAR ? "bilinear" : "nearest", (long long)a->osize[0],
                 (long long)a->osize[1]);
         break;
+    case OP_YOLO_DECODE: fprintf(f, " classes=%lld stride=%d anchors=%d", (long long)a->out, a->stride[0], a->nanchors); break;
+    case OP_NMS: fprintf(f, " iou=%g score=%g max=%lld", a->alpha, a->beta, (long long)a->out); break;
     case OP_LAYERNORM:
     case OP_INSTANCENORM: fprintf(f, " eps=%g%s", a->eps, a->bias ? "" : " noaffine"); break;
     case OP_LRN: fprintf(f, " size=%d alpha=%g beta=%g k=%g", a->size, a->alpha, a->beta, a->k); break;

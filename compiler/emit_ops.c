@@ -108,12 +108,17 @@ static void put_numel(E *e, const Value *v) {
     out(e, "    const size_t NUMEL = (size_t)N * SAMPLE;\n");
 }
 
+/* A double as an exact C literal. */
+static const char *double_literal(char *buf, size_t n, double v) {
+    snprintf(buf, n - 2, "%.17g", v);
+    if (!strpbrk(buf, ".eEn")) strcat(buf, ".0");
+    return buf;
+}
+
 /* A double constant, exact. */
 static void put_double(E *e, const char *name, double v) {
     char buf[64];
-    snprintf(buf, sizeof buf, "%.17g", v);
-    if (!strpbrk(buf, ".eEn")) strcat(buf, ".0");
-    out(e, "    const double %s = %s;\n", name, buf);
+    out(e, "    const double %s = %s;\n", name, double_literal(buf, sizeof buf, v));
 }
 
 static const Shape *in_shape(const E *e, int i) { return &e->n->in[i]->shape; }
@@ -576,6 +581,95 @@ static void emit_upsample(E *e) {
                "        }\n"
                "    }\n");
     }
+    close_fn(e);
+}
+
+/* ---- detection ------------------------------------------------------------------ */
+
+/* YOLO's grid decoding; the anchors are an emitted table. */
+static void emit_yolo_decode(E *e) {
+    const Node *n = e->n;
+    const Shape *x = in_shape(e, 0);
+    open_fn(e, (const char *const[]){"x"}, (const char *const[]){"y"});
+    ENUM(e, {"N", x->d[0]}, {"A", n->a.nanchors}, {"K", n->a.out}, {"H", x->d[2]}, {"W", x->d[3]},
+         {"STRIDE", n->a.stride[0]});
+    out(e, "    enum { D = 5 + K, S = H * W };\n"
+           "    static const double anchor[A][2] = {");
+    for (int i = 0; i < n->a.nanchors; i++) {
+        char w[64], h[64];
+        out(e, "%s{%s, %s}", i ? ", " : "", double_literal(w, sizeof w, n->a.anchors[i][0]),
+            double_literal(h, sizeof h, n->a.anchors[i][1]));
+    }
+    out(e, "};\n"
+           "    for (int n = 0; n < N; n++) {\n"
+           "        for (int a = 0; a < A; a++) {\n"
+           "            const float *restrict xa = x + ((size_t)n * A + a) * D * S; /* D planes of S */\n"
+           "            for (int s = 0; s < S; s++) {\n"
+           "                float *restrict row = y + (((size_t)n * A + a) * S + s) * D;\n"
+           "                const int gy = s / W, gx = s %% W;\n"
+           "                row[0] = (1.0f / (1.0f + expf(-xa[s])) + (float)gx) * (float)STRIDE;\n"
+           "                row[1] = (1.0f / (1.0f + expf(-xa[S + s])) + (float)gy) * (float)STRIDE;\n"
+           "                row[2] = expf(xa[2 * S + s]) * (float)anchor[a][0];\n"
+           "                row[3] = expf(xa[3 * S + s]) * (float)anchor[a][1];\n"
+           "                for (int j = 4; j < D; j++) row[j] = 1.0f / (1.0f + expf(-xa[(size_t)j * S + s]));\n"
+           "            }\n"
+           "        }\n"
+           "    }\n");
+    close_fn(e);
+}
+
+/* Class-wise greedy NMS without sorting: take the best remaining candidate
+ * (the first of equal scores), keep it, drop the candidates of its class
+ * that overlap it by IoU > IOU; MAXK times at most.  Per sample, the
+ * candidates' scores and classes live in static arrays. */
+static void emit_nms(E *e) {
+    const Node *n = e->n;
+    const Shape *x = in_shape(e, 0);
+    open_fn(e, (const char *const[]){"x"}, (const char *const[]){"y"});
+    ENUM(e, {"N", x->d[0]}, {"B", x->d[1]}, {"D", x->d[2]}, {"MAXK", n->a.out});
+    put_double(e, "IOU", n->a.alpha);
+    put_double(e, "SCORE", n->a.beta);
+    out(e, "    static float score[B];\n"
+           "    static int cls[B];\n"
+           "    for (int n = 0; n < N; n++) {\n"
+           "        const float *restrict xb = x + (size_t)n * B * D;\n"
+           "        float *restrict yn = y + (size_t)n * MAXK * 6;\n"
+           "        for (int b = 0; b < B; b++) {\n"
+           "            const float *restrict r = xb + (size_t)b * D;\n"
+           "            int c = 0;\n"
+           "            for (int j = 1; j < D - 5; j++) c = r[5 + j] > r[5 + c] ? j : c;\n"
+           "            const float s = r[4] * r[5 + c];\n"
+           "            score[b] = s > SCORE ? s : -1.0f; /* -1: not a candidate */\n"
+           "            cls[b] = c;\n"
+           "        }\n"
+           "        int kept = 0;\n"
+           "        for (; kept < MAXK; kept++) {\n"
+           "            int best = -1;\n"
+           "            for (int b = 0; b < B; b++)\n"
+           "                if (score[b] >= 0.0f && (best < 0 || score[b] > score[best])) best = b;\n"
+           "            if (best < 0) break;\n"
+           "            const float *restrict r = xb + (size_t)best * D;\n"
+           "            const float x1 = r[0] - r[2] / 2, y1 = r[1] - r[3] / 2, x2 = r[0] + r[2] / 2, y2 = r[1] + r[3] / 2;\n"
+           "            const float area = (x2 - x1) * (y2 - y1);\n"
+           "            float *restrict o = yn + (size_t)kept * 6;\n"
+           "            o[0] = x1, o[1] = y1, o[2] = x2, o[3] = y2, o[4] = score[best], o[5] = (float)cls[best];\n"
+           "            score[best] = -1.0f;\n"
+           "            for (int b = 0; b < B; b++) {\n"
+           "                if (score[b] < 0.0f || cls[b] != cls[best]) continue;\n"
+           "                const float *restrict q = xb + (size_t)b * D;\n"
+           "                const float qx1 = q[0] - q[2] / 2, qy1 = q[1] - q[3] / 2, qx2 = q[0] + q[2] / 2, qy2 = q[1] + q[3] / 2;\n"
+           "                const float iw = fminf(x2, qx2) - fmaxf(x1, qx1), ih = fminf(y2, qy2) - fmaxf(y1, qy1);\n"
+           "                const float inter = iw > 0.0f && ih > 0.0f ? iw * ih : 0.0f;\n"
+           "                const float iou = inter / (area + (qx2 - qx1) * (qy2 - qy1) - inter);\n"
+           "                if (iou > IOU) score[b] = -1.0f;\n"
+           "            }\n"
+           "        }\n"
+           "        for (; kept < MAXK; kept++) {\n"
+           "            float *restrict o = yn + (size_t)kept * 6;\n"
+           "            o[0] = o[1] = o[2] = o[3] = o[4] = 0.0f;\n"
+           "            o[5] = -1.0f;\n"
+           "        }\n"
+           "    }\n");
     close_fn(e);
 }
 
@@ -1276,6 +1370,8 @@ static void (*const emit_rule[OP_COUNT])(E *e) = {
     [OP_UPSAMPLE] = emit_upsample,
     [OP_MAXPOOL_IDX] = emit_maxpool_idx,
     [OP_UNPOOL] = emit_unpool,
+    [OP_YOLO_DECODE] = emit_yolo_decode,
+    [OP_NMS] = emit_nms,
     [OP_BN_FOLD] = emit_bn_fold,
     [OP_BATCHNORM_TRAIN] = emit_batchnorm_train,
     [OP_BATCHNORM_GRAD] = emit_batchnorm_grad,
@@ -1342,6 +1438,12 @@ bool emit_node_check(const Graph *g, const Node *n) {
             for (int i = 0; i < n->nin; i++)
                 if (in[i]->shape.rank < 2 || in[i]->shape.rank != x->rank || in[i]->shape.d[0] != x->d[0])
                     why = "concat needs [N, C, ...] inputs of one rank and batch";
+            break;
+        case OP_YOLO_DECODE:
+            if (x->rank != 4 || n->a.nanchors < 1 || n->a.nanchors > IR_MAX_ANCHORS) why = "needs [N, C, H, W] and anchors";
+            break;
+        case OP_NMS:
+            if (x->rank != 3 || x->d[2] < 6) why = "needs boxes [N, D, 5 + K]";
             break;
         case OP_LAYERNORM:
             if (x->rank < 2 || n->nin == 2) why = "needs [N, ...] and both or neither of weight and bias";

@@ -33,6 +33,7 @@
 #define IR_MAX_RANK 6
 #define IR_MAX_IN 8
 #define IR_MAX_OUT 4
+#define IR_MAX_ANCHORS 16 /* yolo_decode: anchors of one detection head */
 
 typedef struct Shape {
     int rank;
@@ -97,6 +98,8 @@ typedef struct Attrs {
     int mode;           /* upsample: UPSAMPLE_NEAREST or UPSAMPLE_BILINEAR */
     int ndims;          /* reshape: the per-sample dims */
     int64_t dims[IR_MAX_RANK];
+    int nanchors;       /* yolo_decode: the anchors' (width, height) in pixels */
+    double anchors[IR_MAX_ANCHORS][2];
 } Attrs;
 
 enum { UPSAMPLE_NEAREST, UPSAMPLE_BILINEAR };

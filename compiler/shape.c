@@ -241,6 +241,40 @@ static bool rule_upsample(Graph *g, Node *n) {
     return true;
 }
 
+static bool rule_yolo_decode(Graph *g, Node *n) {
+    (void)g;
+    if (!want_rank(n, 0, 4, "[C, H, W]")) return false;
+    const Attrs *a = &n->a;
+    const int64_t *x = n->in[0]->shape.d;
+    if (a->nanchors < 1 || a->nanchors > IR_MAX_ANCHORS || a->out < 1 || a->stride[0] < 1 ||
+        x[1] != a->nanchors * (5 + a->out)) {
+        char b[128];
+        diag_error(n->span, "yolo_decode of %s with %d anchors and %lld classes needs %lld channels (anchors * (5 + classes))",
+                   value_sample_str(n->in[0], b, sizeof b), a->nanchors, (long long)a->out,
+                   (long long)(a->nanchors * (5 + a->out)));
+        return false;
+    }
+    set_out(n, 0, 3, (int64_t[]){x[0], a->nanchors * x[2] * x[3], 5 + a->out});
+    return true;
+}
+
+static bool rule_nms(Graph *g, Node *n) {
+    (void)g;
+    const Shape *x = &n->in[0]->shape;
+    if (x->rank != 3 || x->d[2] < 6) {
+        char b[128];
+        diag_error(n->span, "nms expects boxes [D, 5 + classes] (as yolo_decode gives), got %s",
+                   value_sample_str(n->in[0], b, sizeof b));
+        return false;
+    }
+    if (n->a.out < 1) {
+        diag_error(n->span, "nms needs to keep at least one box, got %lld", (long long)n->a.out);
+        return false;
+    }
+    set_out(n, 0, 3, (int64_t[]){x->d[0], n->a.out, 6});
+    return true;
+}
+
 static bool rule_global_pool(Graph *g, Node *n) {
     (void)g;
     if (!want_rank(n, 0, 4, "[C, H, W]")) return false;
@@ -519,6 +553,8 @@ static const ShapeRule rules[OP_COUNT] = {
     [OP_UPSAMPLE] = rule_upsample,
     [OP_MAXPOOL_IDX] = rule_pool_idx,
     [OP_UNPOOL] = rule_unpool,
+    [OP_YOLO_DECODE] = rule_yolo_decode,
+    [OP_NMS] = rule_nms,
     [OP_BN_FOLD] = rule_bn_fold,
     [OP_BATCHNORM_TRAIN] = rule_batchnorm_train,
     [OP_BATCHNORM_GRAD] = rule_batchnorm_grad,

@@ -800,6 +800,41 @@ static EVal build_upsample(Eval *e, const Builtin *b, EVal *args, const Span *sp
     return v_tensor(add_node(e, OP_UPSAMPLE, inst, &x, 1, &a, sp));
 }
 
+/* yolo_decode(x, anchors, classes, stride): anchors a list of [w, h] pairs in pixels. */
+static EVal build_yolo_decode(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    Value *x = want_tensor(e, args[0], spans[0], "yolo_decode's input");
+    Attrs a = {0};
+    EVal l = args[1];
+    if (l.k != E_LIST || l.n < 1 || l.n > IR_MAX_ANCHORS)
+        fail(e, spans[1], "yolo_decode's anchors must be a list of 1 to %d [width, height] pairs", IR_MAX_ANCHORS);
+    a.nanchors = l.n;
+    for (int i = 0; i < l.n; i++) {
+        if (l.items[i].k != E_LIST || l.items[i].n != 2)
+            fail(e, spans[1], "yolo_decode's anchor %d must be a list [width, height]", i + 1);
+        for (int j = 0; j < 2; j++) {
+            double v = want_number(e, l.items[i].items[j], spans[1], "an anchor size");
+            if (!(v > 0) || !isfinite(v)) fail(e, spans[1], "anchor sizes must be positive, got %g", v);
+            a.anchors[i][j] = v;
+        }
+    }
+    a.out = want_small(e, args[2], spans[2], "yolo_decode's classes", 1, 1 << 20);
+    a.stride[0] = want_small(e, args[3], spans[3], "yolo_decode's stride", 1, 1 << 20);
+    const char *inst = instance_name(e, b->name, as_name, sp);
+    return v_tensor(add_node(e, OP_YOLO_DECODE, inst, &x, 1, &a, sp));
+}
+
+static EVal build_nms(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
+    Value *x = want_tensor(e, args[0], spans[0], "nms's input");
+    Attrs a = {0};
+    a.alpha = want_number(e, args[1], spans[1], "nms's iou");
+    if (!(a.alpha >= 0 && a.alpha <= 1)) fail(e, spans[1], "nms's iou must be in [0, 1], got %g", a.alpha);
+    a.beta = want_number(e, args[2], spans[2], "nms's score");
+    if (!(a.beta >= 0 && a.beta < 1)) fail(e, spans[2], "nms's score must be in [0, 1), got %g", a.beta);
+    a.out = want_small(e, args[3], spans[3], "nms's max", 1, 1 << 20);
+    const char *inst = instance_name(e, b->name, as_name, sp);
+    return v_tensor(add_node(e, OP_NMS, inst, &x, 1, &a, sp));
+}
+
 /* unpool(x, indices, like): MaxUnpool2d into like's height and width. */
 static EVal build_unpool(Eval *e, const Builtin *b, EVal *args, const Span *spans, const char *as_name, Span sp) {
     Value *in[3];
@@ -858,6 +893,8 @@ static const Builtin builtins[] = {
     {"global_maxpool", OP_GLOBAL_MAXPOOL, {"x"}, {""}, build_unary},
     {"maxpool_idx", OP_MAXPOOL_IDX, {"x", "kernel", "stride", "pad", "ceil"}, {"", "", "=kernel", "0", "false"},
      build_pool},
+    {"yolo_decode", OP_YOLO_DECODE, {"x", "anchors", "classes", "stride"}, {"", "", "", ""}, build_yolo_decode},
+    {"nms", OP_NMS, {"x", "iou", "score", "max"}, {"", "0.45", "0.25", "100"}, build_nms},
     {"unpool", OP_UNPOOL, {"x", "indices", "like"}, {"", "", ""}, build_unpool},
     {"upsample", OP_UPSAMPLE, {"x", "scale", "mode", "size"}, {"", "none", "\"nearest", "none"}, build_upsample},
     {"adaptive_avgpool", OP_ADAPTIVE_AVGPOOL, {"x", "size"}, {"", ""}, build_adaptive_pool},

@@ -905,6 +905,102 @@ case("op_segnet_unpool",
          F.max_pool2d(e, 2, return_indices=True)))(F.relu(m["conv0"](i["image"]))),
      samples=2, batch=2)
 
+# detection of issue 4 ----------------------------------------------------------------
+
+
+def yolo_decode_ref(x, anchors, classes, stride):
+    """YOLOv3's decoding, rows in (anchor, y, x) order as ultralytics' view/permute."""
+    n, _, h, w = x.shape
+    a = len(anchors)
+    p = x.view(n, a, 5 + classes, h, w).permute(0, 1, 3, 4, 2)
+    gy, gx = torch.meshgrid(torch.arange(h, dtype=x.dtype), torch.arange(w, dtype=x.dtype), indexing="ij")
+    xy = (torch.sigmoid(p[..., 0:2]) + torch.stack((gx, gy), -1)) * stride
+    wh = torch.exp(p[..., 2:4]) * torch.tensor(anchors, dtype=x.dtype).view(1, a, 1, 1, 2)
+    return torch.cat([xy, wh, torch.sigmoid(p[..., 4:])], -1).reshape(n, a * h * w, 5 + classes)
+
+
+def nms_ref(boxes, iou, score, maxk):
+    """score = objectness * best class score > score; torchvision's class-wise NMS."""
+    out = torch.zeros(boxes.shape[0], maxk, 6, dtype=boxes.dtype)
+    out[..., 5] = -1
+    for i, b in enumerate(boxes):
+        best, cls = b[:, 5:].max(1)
+        s = b[:, 4] * best
+        m = s > score
+        xyxy = torch.cat([b[:, 0:2] - b[:, 2:4] / 2, b[:, 0:2] + b[:, 2:4] / 2], 1)[m]
+        keep = torchvision.ops.batched_nms(xyxy, s[m], cls[m], iou)[:maxk]
+        k = len(keep)
+        out[i, :k, 0:4] = xyxy[keep]
+        out[i, :k, 4] = s[m][keep]
+        out[i, :k, 5] = cls[m][keep].to(boxes.dtype)
+    return out
+
+
+case("op_yolo_decode",
+     "# grid cells and anchors to boxes (cx, cy, w, h), objectness and class scores\n"
+     + net1("op_yolo_decode",
+            ["output a = yolo_decode(x, [[10, 13], [16, 30]], 3, 8);",
+             "output b = conv(x, 6, 1) |> yolo_decode(anchors = [[30.5, 61]], classes = 1, stride = 32);"],
+            [("x", [16, 4, 5])]),
+     [("x", [16, 4, 5], 1.0, 0.0)], ["a", "b"],
+     build=lambda: Params([("conv0", nn.Conv2d(16, 6, 1))]),
+     forward=lambda m, i: {"a": yolo_decode_ref(i["x"], [[10, 13], [16, 30]], 3, 8),
+                           "b": yolo_decode_ref(m["conv0"](i["x"]), [[30.5, 61]], 1, 32)},
+     samples=3, batch=2)
+
+YOLO_TINY_NET = """\
+# a single-stage detector's head: two scales, decoded, joined, suppressed
+net op_yolo_nms {
+    input image: [3, 32, 32];
+    x = conv(image, 8, 3, stride = 2, pad = 1) |> leaky_relu(0.1);
+    x = conv(x, 16, 3, stride = 2, pad = 1) |> leaky_relu(0.1);
+    p8 = conv(x, 16, 3, stride = 2, pad = 1) |> leaky_relu(0.1);
+    p16 = conv(p8, 16, 3, stride = 2, pad = 1) |> leaky_relu(0.1);
+    small = yolo_decode(conv(p8, 2 * 7, 1), [[12, 16], [20, 24]], 2, 8);
+    big = yolo_decode(conv(p16, 2 * 7, 1), [[30, 40], [48, 40]], 2, 16);
+    boxes = concat(small, big);
+    output boxes_out = boxes;
+    output dets = nms(boxes, iou = 0.45, score = 0.25, max = 40);
+    output top5 = nms(boxes, 0.3, 0.3, 5);
+}
+"""
+
+
+def yolo_tiny_build():
+    return Params([("conv0", nn.Conv2d(3, 8, 3, stride=2, padding=1)),
+                   ("conv1", nn.Conv2d(8, 16, 3, stride=2, padding=1)),
+                   ("conv2", nn.Conv2d(16, 16, 3, stride=2, padding=1)),
+                   ("conv3", nn.Conv2d(16, 16, 3, stride=2, padding=1)),
+                   ("conv4", nn.Conv2d(16, 14, 1)),
+                   ("conv5", nn.Conv2d(16, 14, 1))])
+
+
+def yolo_tiny_init(module):
+    """Kaiming for the backbone, wider heads: scores spread over (0, 1)."""
+    for name, mod in module.named_modules():
+        if isinstance(mod, nn.Conv2d):
+            nn.init.kaiming_normal_(mod.weight, nonlinearity="leaky_relu", a=0.1)
+            if name in ("conv4", "conv5"):
+                with torch.no_grad():
+                    mod.weight.mul_(1.5)
+
+
+def yolo_tiny_forward(m, i):
+    x = F.leaky_relu(m["conv0"](i["image"]), 0.1)
+    x = F.leaky_relu(m["conv1"](x), 0.1)
+    p8 = F.leaky_relu(m["conv2"](x), 0.1)
+    p16 = F.leaky_relu(m["conv3"](p8), 0.1)
+    small = yolo_decode_ref(m["conv4"](p8), [[12, 16], [20, 24]], 2, 8)
+    big = yolo_decode_ref(m["conv5"](p16), [[30, 40], [48, 40]], 2, 16)
+    boxes = torch.cat([small, big], 1)
+    return {"boxes_out": boxes, "dets": nms_ref(boxes, 0.45, 0.25, 40), "top5": nms_ref(boxes, 0.3, 0.3, 5)}
+
+
+case("op_yolo_nms", YOLO_TINY_NET,
+     [("image", [3, 32, 32], 1.0, 0.0)], ["boxes_out", "dets", "top5"],
+     build=yolo_tiny_build, forward=yolo_tiny_forward, samples=3, batch=2, init=yolo_tiny_init,
+     input_fn=lambda g, shape: torch.rand(shape, generator=g) * 2)
+
 # several inputs and outputs ----------------------------------------------------
 
 case("multi_io",
