@@ -700,7 +700,10 @@ static EVal build_reshape(Eval *e, const Builtin *b, EVal *args, const Span *spa
     }
     char buf[128];
     if (infer >= 0) {
-        if (known == INT64_MAX || have % known)
+        if (known == INT64_MAX)
+            fail(e, spans[1], "reshape cannot infer the -1 size: the other sizes ask for more than the %" PRId64
+                              " elements per sample of %s", have, value_sample_str(x, buf, sizeof buf));
+        if (have % known)
             fail(e, spans[1], "reshape cannot infer the -1 size: %s has %" PRId64 " elements per sample, not a multiple of %" PRId64,
                  value_sample_str(x, buf, sizeof buf), have, known);
         a.dims[infer] = have / known;
