@@ -1456,8 +1456,11 @@ bool emit_node_check(const Graph *g, const Node *n) {
             if (x->rank != 4 || n->out[0]->shape.rank != 4) why = "pad needs [N, C, H, W]";
             break;
         case OP_SLICE:
+            if (x->rank < 2 || n->a.start < 0 || n->a.end > x->d[1] || n->a.start >= n->a.end)
+                why = "needs [N, C, ...] and 0 <= start < end <= C";
+            break;
         case OP_CHANNEL_SHUFFLE:
-            if (x->rank < 2 || n->a.groups < 0) why = "needs [N, C, ...]";
+            if (x->rank < 2 || n->a.groups < 1 || x->d[1] % n->a.groups) why = "needs [N, C, ...] and groups dividing C";
             break;
         case OP_GLOBAL_AVGPOOL:
         case OP_BATCHNORM:
@@ -1505,6 +1508,9 @@ bool emit_node_check(const Graph *g, const Node *n) {
         case OP_GLOBAL_AVGPOOL_GRAD:
             if (in[1]->shape.rank < 2 || shape_numel(x) != in[1]->shape.d[0] * in[1]->shape.d[1])
                 why = "needs dy [N, C, 1, 1] and x [N, C, ...]";
+            break;
+        case OP_RESHAPE:
+            if (shape_numel(x) != shape_numel(&n->out[0]->shape)) why = "x and y differ in size";
             break;
         case OP_RESHAPE_GRAD:
             if (shape_numel(x) != shape_numel(&in[1]->shape)) why = "dy and x differ in size";
