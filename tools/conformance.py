@@ -8,7 +8,8 @@ For each zoo model (by default every one of MODELS and OWN_MODELS whose
 examples/<model>.net exists), the run
   1. instantiates torchvision.models.<model>() with its random initialization
      (torch.manual_seed(SEED)), or for the models torchvision lacks
-     (MobileNetV1, ZFNet) the PyTorch reference in tools/zoo_reference.py, and
+     (MobileNetV1, ZFNet, YOLOv3-tiny) the PyTorch reference in
+     tools/zoo_reference.py, and
      gives every batchnorm a random affine map and running statistics
      (tools/torch2safetensors.py --randomize-bn), then for every model but
      the first six, running statistics measured on a random batch of 4
@@ -20,21 +21,23 @@ examples/<model>.net exists), the run
      and without pretrained backbone weights, its output "out";
   2. checks that `netc params examples/<model>.net` lists the state_dict's keys
      and shapes, in order (num_batches_tracked left out);
-  3. draws one input [1, 3, 224, 224] ~ N(0, 1) (seed SEED + 2) and computes
-     the reference output in eval mode under torch.no_grad in float64, from
-     the same float32 weights and input;
+  3. draws one input [1, 3, 224, 224] ([1, 3, 416, 416] for yolov3_tiny)
+     ~ N(0, 1) (seed SEED + 2) and computes the reference outputs in eval mode
+     under torch.no_grad in float64, from the same float32 weights and input;
   4. builds the program with `netc build -O0` and `-O2`, runs it with the
-     weights as safetensors, and compares: the largest absolute difference
-     divided by the reference output's scale (its largest absolute value) must
-     be at most 1e-4, as in the golden tests.
+     weights as safetensors, and compares each output: the largest absolute
+     difference divided by the reference output's scale (its largest absolute
+     value) must be at most 1e-4, as in the golden tests.  yolov3_tiny has two
+     outputs, the decoded boxes and those nms keeps; the run notes how near
+     nms's decisions come to its thresholds.
 It prints a table (parameters, PyTorch's own float32 error against the float64
 reference for scale, netc's error, build and run times for each level) and
 exits with status 1 if any model fails.  `make conformance` runs it.
 
 `names` writes tests/golden/<model>_names/expected_params.txt (`name [shape]`
 per line, the state_dict order) for the given models, by default every zoo
-model but resnet18, whose list tests/golden/gen.py writes.  For MobileNetV1
-and ZFNet the list is that of the reference module.
+model but resnet18, whose list tests/golden/gen.py writes.  For MobileNetV1,
+ZFNet and YOLOv3-tiny the list is that of the reference module.
 
 Needs Debian's python3-torch and python3-torchvision: run with /usr/bin/python3.
 """
@@ -64,6 +67,7 @@ MODELS = ["resnet18", "resnet34", "resnet50", "resnext50_32x4d", "vgg16", "vgg16
 OWN_MODELS = {
     "mobilenet_v1": lambda: zr.MobileNetV1(),
     "zfnet": lambda: zr.zfnet(),
+    "yolov3_tiny": lambda: zr.YoloV3Tiny(),
 }
 # Models built with other than torchvision.models.<name>()'s defaults.
 SPECIAL = {
@@ -82,8 +86,16 @@ UNCALIBRATED = MODELS[:6]
 # before calibration (zoo_reference.damp_residual_branches): calibrated, the
 # FCN's deep trunk would amplify float32 rounding to the tolerance.
 DAMPED = {"fcn_resnet50"}
-# The output of the .net program (and of the module, where it returns a dict).
-OUTPUT = {"fcn_resnet50": "out"}
+# The outputs of the .net program (and the keys of the module's dict, where it
+# returns one): one name, or a list; "logits" when not listed.
+OUTPUT = {"fcn_resnet50": "out", "yolov3_tiny": ["detections", "boxes"]}
+# Input shapes other than INPUT_SHAPE.
+INPUT = {"yolov3_tiny": [1, 3, 416, 416]}
+# Notes on how near a model's discrete decisions come to their thresholds
+# (nms: a box scoring within rounding of the threshold, or two boxes
+# overlapping by an IoU within rounding of it, could go either way).
+MARGINS = {"yolov3_tiny": lambda ref: "nms margins: score {:.2g}, IoU {:.2g}".format(
+    *zr.nms_margins(ref["detections"][0], 0.45, 0.25))}
 INPUT_SHAPE = [1, 3, 224, 224]
 TOLERANCE = 1e-4
 
@@ -104,9 +116,22 @@ def build_model(name, seed):
     return t2s.torchvision_model(name, seed)
 
 
+def outputs(name):
+    """The names of the model's outputs, in the .net file's order."""
+    o = OUTPUT.get(name, "logits")
+    return [o] if isinstance(o, str) else list(o)
+
+
+def input_shape(name):
+    return INPUT.get(name, INPUT_SHAPE)
+
+
 def forward(name, m, x):
+    """{output name: tensor}."""
     y = m(x)
-    return y[OUTPUT[name]] if isinstance(y, dict) else y
+    if isinstance(y, dict):
+        return {k: y[k] for k in outputs(name)}
+    return {outputs(name)[0]: y}
 
 
 def make_model(name, seed):
@@ -116,7 +141,7 @@ def make_model(name, seed):
     if name in DAMPED:
         zr.damp_residual_branches(m)
     if name not in UNCALIBRATED:
-        x = torch.randn([4] + INPUT_SHAPE[1:], generator=torch.Generator().manual_seed(seed + 3))
+        x = torch.randn([4] + input_shape(name)[1:], generator=torch.Generator().manual_seed(seed + 3))
         zr.calibrate_batchnorm(m, x)
     return m.eval()
 
@@ -196,43 +221,54 @@ def conform(name, args, opts):
     # 2. Weights, input, the float64 reference (and PyTorch's float32 error).
     weights = os.path.join(work, "weights.safetensors")
     t2s.write_safetensors(weights, params)
-    x = torch.randn(INPUT_SHAPE, generator=torch.Generator().manual_seed(args.seed + 2))
+    x = torch.randn(input_shape(name), generator=torch.Generator().manual_seed(args.seed + 2))
     xpath = os.path.join(work, "input.npy")
     np.save(xpath, x.numpy().astype("<f4"))
     with torch.no_grad():
-        y32 = forward(name, m, x).double()
+        y32 = forward(name, m, x)
         ref = forward(name, m.double(), x.double())
-    scale = float(ref.abs().max())
-    res["scale"] = scale
-    res["f32"] = float((y32 - ref).abs().max()) / scale if scale > 0 else float("inf")
+    if name in MARGINS:
+        res["notes"].append(MARGINS[name](ref))
+    scales = {k: float(v.abs().max()) for k, v in ref.items()}
+    res["scale"] = scales[outputs(name)[0]]
+    res["f32"] = max(float((y32[k].double() - ref[k]).abs().max()) / scales[k] if scales[k] > 0
+                     else float("inf") for k in ref)
     del m, y32
-    ref = ref.numpy()
+    ref = {k: v.numpy() for k, v in ref.items()}
 
     # 3. netc at each level.
     for opt in opts:
         prog = os.path.join(work, f"prog-{opt}")
-        ypath = os.path.join(work, f"output-{opt}.npy")
+        ypaths = {k: os.path.join(work, f"output-{k}-{opt}.npy") for k in ref}
         rc, out, tb = run([args.netc, "build", net, "-o", prog, f"-{opt}", "--batch", "1"], args.timeout)
         res[f"{opt}.build"] = tb
         if rc != 0:
             fail(f"-{opt}: netc build failed (status {rc}):\n{tail(out)}")
             continue
-        rc, out, tr = run([prog, "--weights", weights, "--input", f"image={xpath}",
-                           "--output", f"{OUTPUT.get(name, 'logits')}={ypath}"], args.timeout)
+        cmd = [prog, "--weights", weights, "--input", f"image={xpath}"]
+        for k, path in ypaths.items():
+            cmd += ["--output", f"{k}={path}"]
+        rc, out, tr = run(cmd, args.timeout)
         res[f"{opt}.run"] = tr
         if rc != 0:
             fail(f"-{opt}: the program failed (status {rc}):\n{tail(out)}")
             continue
-        y = np.load(ypath)
-        if y.shape != ref.shape:
-            fail(f"-{opt}: output shape {list(y.shape)}, expected {list(ref.shape)}")
-            continue
-        err = float(np.abs(y.astype(np.float64) - ref).max()) / scale
-        if not np.isfinite(err):
-            err = float("inf")
-        res[f"{opt}.err"] = err
-        if not err <= TOLERANCE:
-            fail(f"-{opt}: max error {err:.3g} of the output's scale {scale:.4g} exceeds {TOLERANCE:g}")
+        errs = {}
+        for k, path in ypaths.items():
+            y = np.load(path)
+            if y.shape != ref[k].shape:
+                fail(f"-{opt}: output {k} has shape {list(y.shape)}, expected {list(ref[k].shape)}")
+                errs[k] = float("inf")
+                continue
+            err = float(np.abs(y.astype(np.float64) - ref[k]).max()) / scales[k]
+            errs[k] = err if np.isfinite(err) else float("inf")
+            if not errs[k] <= TOLERANCE:
+                fail(f"-{opt}: output {k}: max error {errs[k]:.3g} of its scale {scales[k]:.4g} "
+                     f"exceeds {TOLERANCE:g}")
+        res[f"{opt}.err"] = max(errs.values())
+        if len(errs) > 1:
+            res["notes"].append(f"-{opt}: " + ", ".join(f"{k} {e:.2e} (scale {scales[k]:.4g})"
+                                                       for k, e in errs.items()))
 
     if res["ok"] and not args.keep:
         shutil.rmtree(work, ignore_errors=True)

@@ -299,3 +299,136 @@ def damp_residual_branches(m, factor=0.25):
             if isinstance(mod, Bottleneck):
                 mod.bn3.weight.mul_(factor)
     return m
+
+
+# ------------------------------------------------------------- YOLOv3-tiny
+
+YOLO_ANCHORS = [[10, 14], [23, 27], [37, 58], [81, 82], [135, 169], [344, 319]]
+
+
+def yolo_decode(t, anchors, classes, stride):
+    """A YOLOv3 head [N, A * (5 + K), H, W] as boxes [N, A * H * W, 5 + K]:
+    row a * H * W + y * W + x holds cx, cy, w, h in pixels, the objectness
+    and the K class scores (sigmoids)."""
+    n, _, h, w = t.shape
+    a = len(anchors)
+    t = t.view(n, a, 5 + classes, h, w).permute(0, 1, 3, 4, 2)     # [N, A, H, W, 5 + K]
+    gy, gx = torch.meshgrid(torch.arange(h, dtype=t.dtype), torch.arange(w, dtype=t.dtype), indexing="ij")
+    anc = torch.tensor(anchors, dtype=t.dtype).view(1, a, 1, 1, 2)
+    cx = (torch.sigmoid(t[..., 0]) + gx) * stride
+    cy = (torch.sigmoid(t[..., 1]) + gy) * stride
+    wh = torch.exp(t[..., 2:4]) * anc
+    rest = torch.sigmoid(t[..., 4:])
+    out = torch.cat([cx.unsqueeze(-1), cy.unsqueeze(-1), wh, rest], dim=-1)
+    return out.reshape(n, a * h * w, 5 + classes)
+
+
+def nms_rows(det, iou, score, keep_max):
+    """One sample's decoded boxes [D, 5 + K] -> [keep_max, 6]: boxes scoring
+    (objectness x best class score) above `score`, greedy per-class
+    non-maximum suppression (torchvision.ops.batched_nms), by decreasing
+    score: x1, y1, x2, y2, score, class; then rows of zeros with class -1."""
+    from torchvision.ops import batched_nms
+    best, cls = det[:, 5:].max(dim=1)
+    s = det[:, 4] * best
+    sel = s > score
+    d, s, cls = det[sel], s[sel], cls[sel]
+    xyxy = torch.stack([d[:, 0] - d[:, 2] / 2, d[:, 1] - d[:, 3] / 2,
+                        d[:, 0] + d[:, 2] / 2, d[:, 1] + d[:, 3] / 2], dim=1)
+    keep = batched_nms(xyxy, s, cls, iou)[:keep_max]
+    out = torch.zeros(keep_max, 6, dtype=det.dtype)
+    out[:, 5] = -1
+    k = len(keep)
+    out[:k, :4] = xyxy[keep]
+    out[:k, 4] = s[keep]
+    out[:k, 5] = cls[keep].to(det.dtype)
+    return out
+
+
+class YoloV3Tiny(nn.Module):
+    """darknet's yolov3-tiny.cfg with the names of the cfg-driven PyTorch
+    ports: module_list.<layer> holds conv_<layer> and batch_norm_<layer>
+    (layers without parameters are empty).  forward gives {"detections":
+    decoded boxes of both heads, "boxes": after nms}."""
+
+    def __init__(self, widths=(16, 32, 64, 128, 256, 512, 1024), heads=(256, 512, 128, 256),
+                 num_classes=80, iou=0.45, score=0.25, keep=100):
+        super().__init__()
+        self.classes, self.iou, self.score, self.keep = num_classes, iou, score, keep
+        layers = [nn.Sequential() for _ in range(24)]
+
+        def cbl(i, cin, cout, k):
+            layers[i].add_module(f"conv_{i}", nn.Conv2d(cin, cout, k, padding=(k - 1) // 2, bias=False))
+            layers[i].add_module(f"batch_norm_{i}", nn.BatchNorm2d(cout))
+            layers[i].add_module(f"leaky_{i}", nn.LeakyReLU(0.1))
+            return cout
+
+        c = 3
+        for k, w in enumerate(widths):
+            c = cbl(2 * k, c, w, 3)
+        route = widths[4]
+        c = cbl(13, c, heads[0], 1)
+        c14 = cbl(14, c, heads[1], 3)
+        out = 3 * (5 + num_classes)
+        layers[15].add_module("conv_15", nn.Conv2d(c14, out, 1))
+        c18 = cbl(18, c, heads[2], 1)
+        c21 = cbl(21, c18 + route, heads[3], 3)
+        layers[22].add_module("conv_22", nn.Conv2d(c21, out, 1))
+        self.module_list = nn.ModuleList(layers)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="leaky_relu", a=0.1)
+        for i in (15, 22):
+            # heads: outputs of spread about 1, and objectness biased to -2
+            # (a detector's prior that most cells hold no object), so that a
+            # few percent of the boxes score above the threshold
+            head = self.module_list[i][0]
+            nn.init.normal_(head.weight, std=head.in_channels ** -0.5)
+            with torch.no_grad():
+                head.bias.zero_()
+                head.bias[4::5 + num_classes] = -2.0
+
+    def forward(self, image):
+        L = self.module_list
+        size = image.shape[-1]
+        x = image
+        for k in range(7):
+            x = L[2 * k](x)
+            if k == 4:
+                route = x
+            if k < 5:
+                x = F.max_pool2d(x, 2)
+            elif k == 5:
+                x = F.max_pool2d(F.pad(x, (0, 1, 0, 1)), 2, stride=1)
+        x = L[13](x)
+        y = L[15](L[14](x))
+        a = YOLO_ANCHORS
+        coarse = yolo_decode(y, [a[3], a[4], a[5]], self.classes, size // y.shape[-1])
+        x = F.interpolate(L[18](x), scale_factor=2, mode="nearest")
+        x = L[22](L[21](torch.cat([x, route], dim=1)))
+        fine = yolo_decode(x, [a[1], a[2], a[3]], self.classes, size // x.shape[-1])
+        det = torch.cat([coarse, fine], dim=1)
+        boxes = torch.stack([nms_rows(d, self.iou, self.score, self.keep) for d in det])
+        return {"detections": det, "boxes": boxes}
+
+
+def nms_margins(det, iou, score):
+    """How close the decisions of nms_rows come to their thresholds, for one
+    sample: (smallest |score - threshold| over all boxes, smallest |IoU -
+    threshold| over same-class pairs of boxes above the score threshold)."""
+    from torchvision.ops import box_iou
+    best, cls = det[:, 5:].max(dim=1)
+    s = det[:, 4] * best
+    ms = float((s - score).abs().min())
+    sel = s > score
+    d, cls = det[sel], cls[sel]
+    xyxy = torch.stack([d[:, 0] - d[:, 2] / 2, d[:, 1] - d[:, 3] / 2,
+                        d[:, 0] + d[:, 2] / 2, d[:, 1] + d[:, 3] / 2], dim=1)
+    mi = float("inf")
+    for c in cls.unique():
+        b = xyxy[cls == c]
+        if len(b) > 1:
+            m = box_iou(b, b)
+            m = m[~torch.eye(len(b), dtype=torch.bool)]
+            mi = min(mi, float((m - iou).abs().min()))
+    return ms, mi

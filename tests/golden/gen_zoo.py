@@ -53,13 +53,17 @@ def shape_str(shape):
 class ZooCase:
     """model: examples/<model>.net; edits: (old, new) replacements, each
     old text occurring exactly once; build(): the PyTorch module;
-    size: input height and width; output: the net's output name (and the
-    key when the module returns a dict); prepare(module): called after the
-    batchnorms' weights are drawn, before their statistics are measured."""
+    size: input height and width; output: the net's output name, or a
+    list of them (the keys of the dict the module returns); prepare(module):
+    called after the batchnorms' weights are drawn, before their statistics
+    are measured; check({output: float64 tensor}): asserts what the outputs
+    must satisfy beyond the usual, returns a note to print."""
 
-    def __init__(self, model, edits, build, size, output="logits", samples=2, batch=2, prepare=None):
+    def __init__(self, model, edits, build, size, output="logits", samples=2, batch=2, prepare=None,
+                 check=None):
         self.model, self.edits, self.build, self.prepare = model, edits, build, prepare
-        self.size, self.output = size, output
+        self.size, self.check = size, check
+        self.outputs = [output] if isinstance(output, str) else list(output)
         self.samples, self.batch = samples, batch
         self.name = f"{model}_small"
 
@@ -223,6 +227,30 @@ case("fcn_resnet50",
      output="out", prepare=zr.damp_residual_branches)
 
 
+# YOLOv3-tiny: widths divided by 4 (4 to 256; heads 64, 128, 32, 64), 3
+# classes, a 160x160 input (grids 5x5 and 10x10, 375 boxes).  nms decides
+# by thresholds: the case must keep every box's score and every same-class
+# overlap clear of them by more than rounding, or netc could rightly keep
+# another box.
+def yolo_check(ys):
+    notes = []
+    for det, boxes in zip(ys["detections"], ys["boxes"]):
+        ms, mi = zr.nms_margins(det, 0.45, 0.25)
+        kept = int((boxes[:, 5] >= 0).sum())
+        assert ms > 1e-5 and mi > 1e-5 and 0 < kept < len(boxes), (ms, mi, kept)
+        notes.append(f"{kept} boxes kept, margins {ms:.1g} {mi:.1g}")
+    return "; " + ", ".join(notes)
+
+
+case("yolov3_tiny",
+     [("input image: [3, 416, 416];", "input image: [3, 160, 160];"),
+      ("classes = 80;", "classes = 3;"),
+      ("widths = [16, 32, 64, 128, 256, 512, 1024];", "widths = [4, 8, 16, 32, 64, 128, 256];"),
+      ("heads = [256, 512, 128, 256];", "heads = [64, 128, 32, 64];")],
+     lambda: zr.YoloV3Tiny((4, 8, 16, 32, 64, 128, 256), (64, 128, 32, 64), num_classes=3), 160,
+     output=["detections", "boxes"], check=yolo_check)
+
+
 # ---------------------------------------------------------------- generation
 
 def seed_of(name):
@@ -249,8 +277,11 @@ def find_netc():
 
 
 def forward(c, m, x):
+    """{output name: tensor}, in the net's order."""
     y = m(x)
-    return y[c.output] if isinstance(y, dict) else y
+    if isinstance(y, dict):
+        return {k: y[k] for k in c.outputs}
+    return {c.outputs[0]: y}
 
 
 def generate(c, netc):
@@ -272,13 +303,15 @@ def generate(c, netc):
 
     x = torch.randn([c.samples, 3, c.size, c.size], generator=gen)
     with torch.no_grad():
-        y = forward(c, m.double(), x.double())
-        y32 = forward(c, m.float(), x)
-    err = float((y32.double() - y).abs().max())
+        ys = forward(c, m.double(), x.double())
+        ys32 = forward(c, m.float(), x)
+    y = ys[c.outputs[0]]
     scale = float(y.abs().max())
+    err = max(float((ys32[k].double() - v).abs().max()) / float(v.abs().max()) for k, v in ys.items())
     # the output must depend on the input: the samples' outputs differ
     spread = float((y[0] - y[1]).abs().max()) / scale
     assert np.isfinite(scale) and scale > 0 and spread > 1e-3, (c.name, scale, spread)
+    note = c.check(ys) if c.check else ""
 
     with open(os.path.join(d, "model.net"), "w") as f:
         f.write(program(c))
@@ -288,7 +321,8 @@ def generate(c, netc):
         f.write(params_text)
     t2s.write_safetensors(os.path.join(d, "weights.safetensors"), params)
     np.save(os.path.join(d, "input_image.npy"), x.numpy().astype("<f4"))
-    np.save(os.path.join(d, f"expected_{c.output}.npy"), y.float().numpy().astype("<f4"))
+    for k, v in ys.items():
+        np.save(os.path.join(d, f"expected_{k}.npy"), v.float().numpy().astype("<f4"))
 
     check = "netc not built: parameter list not checked"
     if netc:
@@ -302,7 +336,7 @@ def generate(c, netc):
     size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
     n = sum(v.numel() for k, v in params if not k.endswith(("running_mean", "running_var")))
     print(f"{c.name:28s} params={n:8d} max|y|={scale:8.3g} spread={spread:.2g} "
-          f"f32err={err / scale:.2g} {size} bytes; {check}")
+          f"f32err={err:.2g} {size} bytes; {check}{note}")
     return "DIFFERS" not in check
 
 
