@@ -206,7 +206,8 @@ bool pass_autodiff(Graph *g) {
     fit(&ad);
     bool ok = copy_forward(&ad, nforward);
     if (ok) {
-        Value *logits = ad.fwd[g->outputs[0].v->id];
+        /* The output may be an input itself, computed by no node. */
+        Value *out = g->outputs[0].v, *logits = ad.fwd[out->id] ? ad.fwd[out->id] : out;
         g->train_logits = logits;
         Node loss_site = {.name = "loss", .span = out_span};
         Node *loss = add(&ad, OP_XENT_LOSS, &loss_site, (Value *[]){logits, g->labels}, 2);
@@ -227,15 +228,21 @@ bool pass_autodiff(Graph *g) {
     }
     if (ok) {
         graph_set_phase(g, PHASE_UPDATE);
-        int nvalues = g->nvalues;
+        int nvalues = g->nvalues, ntrained = 0;
         for (int i = 0; i < nvalues && ok; i++) {
             Value *v = g->values[i];
             if (v->kind == V_INPUT && v != g->labels && g->want_input_grads) v->grad = ad.grad[v->id];
             if (v->kind != V_PARAM || v->frozen || !ad.grad[v->id]) continue;
             v->grad = ad.grad[v->id];
+            ntrained++;
             v->state = graph_add_value(g, V_STATE, arena_printf(g->arena, "%s.velocity", v->name), v->shape, v->span);
             Node site = {.name = v->name, .span = v->span};
             ok = add(&ad, OP_SGD_UPDATE, &site, (Value *[]){v, v->grad, v->state}, 3) != NULL;
+        }
+        /* A gradient check of input gradients needs no parameter; training does. */
+        if (ok && ntrained == 0 && !g->want_input_grads) {
+            diag_error(out_span, "training: the net has no parameter to train (none reaches the output, or all are frozen)");
+            ok = false;
         }
     }
     graph_set_phase(g, PHASE_RUN);
