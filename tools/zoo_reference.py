@@ -13,6 +13,8 @@ does, so its state_dict loads into the netc program as is:
                    BasicConv2d blocks
   fcn_backbone     a ResNet bottleneck backbone with torchvision's names and
                    its dilation rule, for torchvision's FCN head
+  ResNet           torchvision's ResNet (resnet34, resnet50, resnext50_32x4d)
+                   with its stem and stage widths as parameters
 
 tools/conformance.py builds the full-size ones; tests/golden/gen_zoo.py the
 reduced variants.  Imported by both; needs python3-torch and torchvision.
@@ -260,6 +262,74 @@ def fcn(stem=64, planes=(64, 128, 256, 512), blocks=(3, 4, 6, 3), num_classes=21
     default sizes its state_dict is fcn_resnet50(aux_loss=False)'s."""
     from torchvision.models.segmentation.fcn import FCN, FCNHead
     return FCN(Backbone(stem, planes, blocks), FCNHead(planes[3] * 4, num_classes))
+
+
+# ------------------------------------------------------------------- ResNet
+
+class ResNet(nn.Module):
+    """torchvision.models.resnet.ResNet with the stem's channels and the
+    stages' planes as parameters (torchvision fixes them at 64 and 64, 128,
+    256, 512): its module names, its blocks (torchvision's BasicBlock or
+    Bottleneck, `groups` and `width_per_group` passed on as its
+    width_per_group), its downsample rule and its initialization.  At the
+    default sizes its state_dict is resnet34's (BasicBlock, 3, 4, 6, 3),
+    resnet50's (Bottleneck, 3, 4, 6, 3) or, with groups=32 and
+    width_per_group=4, resnext50_32x4d's (check_resnet)."""
+
+    def __init__(self, block, layers, stem=64, planes=(64, 128, 256, 512), groups=1,
+                 width_per_group=64, num_classes=1000):
+        super().__init__()
+        self.inplanes, self.groups, self.base_width = stem, groups, width_per_group
+        self.conv1 = nn.Conv2d(3, stem, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        for i in range(4):
+            self.add_module(f"layer{i + 1}", self._make_layer(block, planes[i], layers[i], 1 if i == 0 else 2))
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(planes[3] * block.expansion, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def _make_layer(self, block, planes, blocks, stride):
+        down = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            down = nn.Sequential(nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride=stride, bias=False),
+                                 nn.BatchNorm2d(planes * block.expansion))
+        layers = [block(self.inplanes, planes, stride, down, self.groups, self.base_width)]
+        self.inplanes = planes * block.expansion
+        for _ in range(1, blocks):
+            layers.append(block(self.inplanes, planes, groups=self.groups, base_width=self.base_width))
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def resnet(model, stem=64, planes=(64, 128, 256, 512), width_per_group=None, num_classes=1000):
+    """ResNet for "resnet34", "resnet50" or "resnext50_32x4d" (its 32 groups;
+    width_per_group 4 unless given) with the given widths."""
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+    if model == "resnet34":
+        return ResNet(BasicBlock, (3, 4, 6, 3), stem, planes, num_classes=num_classes)
+    if model == "resnet50":
+        return ResNet(Bottleneck, (3, 4, 6, 3), stem, planes, num_classes=num_classes)
+    if model == "resnext50_32x4d":
+        return ResNet(Bottleneck, (3, 4, 6, 3), stem, planes, groups=32,
+                      width_per_group=width_per_group or 4, num_classes=num_classes)
+    raise ValueError(model)
+
+
+def check_resnet(model):
+    """resnet(model) at full size names and shapes its parameters and
+    buffers as torchvision's model does, in the same order."""
+    import torchvision
+    ours = [(k, tuple(v.shape)) for k, v in resnet(model).state_dict().items()]
+    ref = [(k, tuple(v.shape)) for k, v in getattr(torchvision.models, model)().state_dict().items()]
+    assert ours == ref, f"zoo_reference.resnet({model!r}) differs from torchvision's {model}"
 
 
 # ------------------------------------------------------------- batchnorm

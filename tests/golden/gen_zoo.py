@@ -11,8 +11,10 @@ in a fraction of a second, and the same architecture in PyTorch at the same
 sizes: torchvision's own class where it takes its widths as arguments
 (MobileNetV2, DenseNet, ShuffleNetV2, EfficientNet), otherwise a module of
 tools/zoo_reference.py with torchvision's parameter names (AlexNet, VGG,
-GoogLeNet from torchvision's Inception blocks, the FCN on a small bottleneck
-backbone under torchvision's FCN head) or our own (MobileNetV1, ZFNet).
+GoogLeNet from torchvision's Inception blocks, ResNet-34, ResNet-50 and
+ResNeXt-50 from torchvision's BasicBlock and Bottleneck, the FCN on a small
+bottleneck backbone under torchvision's FCN head) or our own (MobileNetV1,
+ZFNet).
 
 A case's directory, tests/golden/<model>_small/, has the layout of
 tests/golden/gen.py's cases (read its docstring): model.net, batch,
@@ -249,6 +251,47 @@ case("yolov3_tiny",
       ("heads = [256, 512, 128, 256];", "heads = [64, 128, 32, 64];")],
      lambda: zr.YoloV3Tiny((4, 8, 16, 32, 64, 128, 256), (64, 128, 32, 64), num_classes=3), 160,
      output=["detections", "boxes"], check=yolo_check)
+
+
+# ResNet-34, ResNet-50 and ResNeXt-50 (32x4d): tools/zoo_reference.py's
+# ResNet (torchvision's, with its stem and stage widths as parameters) with
+# the 3, 4, 6, 3 blocks kept, 10 classes, a 48x48 input (maps 24, 12, 12, 6,
+# 3, 2: the stride-2 stages of the last two see odd sizes).  ResNet-34:
+# widths 4, 8, 16, 32 and a 4-channel stem, so that layer1.0 has no
+# downsample as at full size.  ResNet-50: planes 4, 8, 16, 32 (x 4 out) and
+# an 8-channel stem.  ResNeXt-50 keeps its 32 groups, which need 32 channels
+# at least in each 3x3 convolution: planes 4, 8, 8, 16 with width_per_group
+# 16 give widths 32, 64, 64, 128, that is 1, 2, 2 and 4 channels per group
+# (planes 4, 8, 16, 32 would double the case's weights for little).  The
+# bottleneck trunks get their residual branches damped as FCN-ResNet50's.
+def resnet_small(model, **kw):
+    m = zr.resnet(model, num_classes=10, **kw)
+    with torch.random.fork_rng():   # the check draws its weights from torch's generator
+        zr.check_resnet(model)
+    return m
+
+
+def resnet_edits(stem, planes_text, planes):
+    return [input_edit(48), ("linear(x, 1000)", "linear(x, 10)"),
+            ("conv(image, 64, 7,", f"conv(image, {stem}, 7,"),
+            (f"{planes_text} = [64, 128, 256, 512];", f"{planes_text} = {shape_str(planes)};")]
+
+
+R34_WIDTHS = [4, 8, 16, 32]
+case("resnet34", resnet_edits(R34_WIDTHS[0], "widths", R34_WIDTHS),
+     lambda: resnet_small("resnet34", stem=R34_WIDTHS[0], planes=R34_WIDTHS), 48)
+
+R50_PLANES = [4, 8, 16, 32]
+case("resnet50", resnet_edits(8, "planes", R50_PLANES),
+     lambda: resnet_small("resnet50", stem=8, planes=R50_PLANES), 48,
+     prepare=zr.damp_residual_branches)
+
+RESNEXT_PLANES = [4, 8, 8, 16]
+case("resnext50_32x4d",
+     resnet_edits(8, "planes", RESNEXT_PLANES)
+     + [("groups = 32, width_per_group = 4)", "groups = 32, width_per_group = 16)")],
+     lambda: resnet_small("resnext50_32x4d", stem=8, planes=RESNEXT_PLANES, width_per_group=16), 48,
+     prepare=zr.damp_residual_branches)
 
 
 # ---------------------------------------------------------------- generation
