@@ -11,7 +11,7 @@ does, so its state_dict loads into the netc program as is:
   GoogLeNet        torchvision's googlenet (aux_logits=False) with widths as
                    parameters, built from torchvision's own Inception and
                    BasicConv2d blocks
-  fcn_backbone     a ResNet bottleneck backbone with torchvision's names and
+  Backbone         a ResNet bottleneck backbone with torchvision's names and
                    its dilation rule, for torchvision's FCN head
   ResNet           torchvision's ResNet (resnet34, resnet50, resnext50_32x4d)
                    with its stem and stage widths as parameters
