@@ -182,6 +182,7 @@ typedef struct {
     const char *classes;                /* "name0,name1,..." or NULL */
     const char **in_files, **out_files; /* per model input / output, or NULL */
     int64_t limit;                      /* 0: all samples */
+    int64_t repeat, warmup;             /* --repeat R (0: not timed), --warmup W */
     bool print, help, check_numerics;
     netrt_array *in; /* per input, as read */
     netrt_array labels;
@@ -218,7 +219,8 @@ static void usage(const job *j, FILE *out) {
     char sh[160];
     fprintf(out,
             "usage: %s%s --input [NAME=]FILE ... [--output [NAME=]FILE ...]\n"
-            "       [--limit N] [--labels FILE] [--print] [--classes A,B,...] [--check-numerics]\n\n"
+            "       [--limit N] [--labels FILE] [--print] [--classes A,B,...] [--check-numerics]\n"
+            "       [--repeat R [--warmup W]]\n\n"
             "Runs the network '%s' (compiled from %s, batch %d) on the samples of the input\n"
             "arrays: float32 .npy [S, ...], or uint8 (.npy or IDX, gzip or not) scaled to [0, 1].\n\n"
             "  --weights FILE         safetensors parameters%s\n"
@@ -229,6 +231,9 @@ static void usage(const job *j, FILE *out) {
             "  --print                print each sample's arg-max class\n"
             "  --classes A,B,...      class names to print beside the class numbers\n"
             "  --check-numerics       stop at the first op that computes a NaN or an Inf\n"
+            "  --repeat R             time the inference: run each batch W + R times, time the\n"
+            "                         last R, print the median and min ms per batch on stderr\n"
+            "  --warmup W             untimed runs of each batch before the R timed ones (default 1)\n"
             "  --help                 this message\n\n",
             j->prog, m->embedded ? " [--weights FILE]" : " --weights FILE", m->name ? m->name : "?",
             m->source ? m->source : "?", m->batch,
@@ -274,6 +279,8 @@ static int bind(job *j, const char *spec, const char *kind, const netrt_tensor *
 
 static int parse_args(job *j, int argc, char **argv) {
     const netrt_model *m = j->m;
+    bool warmup_given = false;
+    j->warmup = 1;
     for (int i = 1; i < argc; i++) {
         char flag[32];
         const char *arg = argv[i], *val = NULL, *eq = strchr(arg, '=');
@@ -288,7 +295,8 @@ static int parse_args(job *j, int argc, char **argv) {
         if (eq) val = eq + 1;
         bool takes = !strcmp(flag, "--weights") || !strcmp(flag, "--input") ||
                      !strcmp(flag, "--output") || !strcmp(flag, "--limit") ||
-                     !strcmp(flag, "--labels") || !strcmp(flag, "--classes");
+                     !strcmp(flag, "--labels") || !strcmp(flag, "--classes") ||
+                     !strcmp(flag, "--repeat") || !strcmp(flag, "--warmup");
         if (takes && !val) {
             if (i + 1 >= argc)
                 return netrt_errorf(j->err, sizeof j->err, "option %s needs a value", flag);
@@ -312,6 +320,15 @@ static int parse_args(job *j, int argc, char **argv) {
                 return netrt_errorf(j->err, sizeof j->err,
                                     "--limit needs a positive integer, not '%s'", val);
             j->limit = v;
+        } else if (!strcmp(flag, "--repeat")) {
+            if (netrt_opt_int(flag, val, 1, &j->repeat, j->err, sizeof j->err) < 0) return -1;
+            if (j->repeat > 1000000)
+                return netrt_errorf(j->err, sizeof j->err, "--repeat: at most 1000000, not %s", val);
+        } else if (!strcmp(flag, "--warmup")) {
+            if (netrt_opt_int(flag, val, 0, &j->warmup, j->err, sizeof j->err) < 0) return -1;
+            if (j->warmup > 1000000)
+                return netrt_errorf(j->err, sizeof j->err, "--warmup: at most 1000000, not %s", val);
+            warmup_given = true;
         } else if (!strcmp(flag, "--classes")) {
             j->classes = val;
             j->print = true;
@@ -326,6 +343,8 @@ static int parse_args(job *j, int argc, char **argv) {
         }
     }
     if (j->help) return 0;
+    if (warmup_given && !j->repeat)
+        return netrt_errorf(j->err, sizeof j->err, "--warmup needs --repeat R");
     if (!j->weights && !m->embedded)
         return netrt_errorf(j->err, sizeof j->err,
                             "missing --weights FILE (the model has no embedded weights)");
@@ -439,6 +458,38 @@ void netrt_array_to_f32(const netrt_array *a, int64_t per, int64_t s0, int64_t n
     }
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* --repeat: one line on stderr, in a fixed format that tools/bench.py parses,
+ *   prog: timing: batch=8 batches=1 warmup=1 runs=5 median_ms=812.345 min_ms=805.001 mean_ms=815.870
+ * with the statistics over every timed run of every batch (times: n seconds,
+ * sorted here), in milliseconds per batch of the compiled size. */
+static void print_timing(const job *j, double *times, int64_t n, int64_t batches) {
+    qsort(times, (size_t)n, sizeof *times, cmp_double);
+    double median = n % 2 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2, sum = 0;
+    for (int64_t k = 0; k < n; k++) sum += times[k];
+    fprintf(stderr,
+            "%s: timing: batch=%d batches=%lld warmup=%lld runs=%lld median_ms=%.3f min_ms=%.3f "
+            "mean_ms=%.3f\n",
+            j->prog, j->m->batch, (long long)batches, (long long)j->warmup, (long long)j->repeat,
+            1e3 * median, 1e3 * times[0], 1e3 * sum / (double)n);
+    fflush(stderr);
+}
+
+/* Copies samples [s0, s0 + n) of every input into the model's input buffers,
+ * zeroing the padding rows of a last, partial batch. */
+static void load_batch(job *j, int64_t s0, int64_t n) {
+    const netrt_model *m = j->m;
+    for (int i = 0; i < m->ninputs; i++) {
+        int64_t per = per_sample(&m->inputs[i]);
+        netrt_array_to_f32(&j->in[i], per, s0, n, m->inputs[i].data);
+        memset(m->inputs[i].data + n * per, 0, (size_t)((m->batch - n) * per) * sizeof(float));
+    }
+}
+
 static int run_batches(job *j) {
     const netrt_model *m = j->m;
     int64_t N = m->batch, S = j->S;
@@ -450,21 +501,32 @@ static int run_batches(job *j) {
             return netrt_errorf(j->err, sizeof j->err, "out of memory for output '%s'",
                                 m->outputs[o].name);
     }
+    /* Without --repeat each batch runs once; with it, W + R times, each run
+     * on a fresh copy of the input (so that an op writing into its input
+     * buffer could not change later runs), only run() itself timed, and the
+     * outputs taken from the last run. */
+    int64_t batches = (S + N - 1) / N, runs = j->repeat ? j->warmup + j->repeat : 1, ntimes = 0;
+    double *times = NULL;
+    if (j->repeat && !(times = malloc((size_t)(batches * j->repeat) * sizeof *times)))
+        return netrt_errorf(j->err, sizeof j->err, "out of memory for --repeat %lld",
+                            (long long)j->repeat);
     netrt_progress bar;
     bool show = isatty(fileno(stderr)) != 0;
     if (show) netrt_progress_start(&bar, m->name, S);
     for (int64_t s0 = 0; s0 < S; s0 += N) {
         int64_t n = S - s0 < N ? S - s0 : N;
-        for (int i = 0; i < m->ninputs; i++) {
-            int64_t per = per_sample(&m->inputs[i]);
-            netrt_array_to_f32(&j->in[i], per, s0, n, m->inputs[i].data);
-            memset(m->inputs[i].data + n * per, 0, (size_t)((N - n) * per) * sizeof(float));
-        }
         netrt_numerics_batch("sample", NULL, s0, n);
-        m->run();
-        if (netrt_numerics_error()) {
-            if (show) fputc('\n', stderr);
-            return netrt_errorf(j->err, sizeof j->err, "%s", netrt_numerics_error());
+        for (int64_t r = 0; r < runs; r++) {
+            load_batch(j, s0, n);
+            double t0 = netrt_now();
+            m->run();
+            double t = netrt_now() - t0;
+            if (j->repeat && r >= j->warmup) times[ntimes++] = t;
+            if (netrt_numerics_error()) {
+                if (show) fputc('\n', stderr);
+                free(times);
+                return netrt_errorf(j->err, sizeof j->err, "%s", netrt_numerics_error());
+            }
         }
         for (int o = 0; o < m->noutputs; o++) {
             int64_t per = per_sample(&m->outputs[o]);
@@ -473,6 +535,8 @@ static int run_batches(job *j) {
         if (show) netrt_progress_update(&bar, s0 + n, NULL);
     }
     if (show) netrt_progress_finish(&bar, NULL);
+    if (j->repeat) print_timing(j, times, ntimes, batches);
+    free(times);
     return 0;
 }
 

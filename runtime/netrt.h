@@ -201,13 +201,18 @@ int netrt_set_check_numerics(const netrt_model *m, bool on, char *err, size_t er
 
 /* The command line of an emitted inference program:
  *   prog [--weights w.safetensors] --input [name=]x.npy ... --output [name=]y.npy ...
- *        [--limit N] [--labels labels] [--print] [--check-numerics]
+ *        [--limit N] [--labels labels] [--print] [--check-numerics] [--repeat R [--warmup W]]
  * Inputs are float32 [S, ...] .npy arrays, or uint8 arrays (.npy or IDX,
  * gzip or not) scaled to [0, 1]; an IDX image file [S, H, W] feeds a
  * [1, H, W] input.  S samples run in batches of N (the last one padded).
  * --print (implied by --labels) prints each sample's arg-max class, and with
  * --labels the true label and the accuracy.  --check-numerics stops at the
  * first node that computes a NaN or an Inf, naming it (netrt_check_finite).
+ * --repeat R times the inference: each batch runs W (--warmup, default 1)
+ * untimed and then R timed times, each on a fresh copy of its input, the
+ * outputs written from the last; only run() is timed (netrt_now), and one
+ * line on stderr gives the median, min and mean milliseconds per batch:
+ *   prog: timing: batch=8 batches=1 warmup=1 runs=5 median_ms=812.345 min_ms=805.001 mean_ms=815.870
  * Returns the exit status. */
 int netrt_main(int argc, char **argv, const netrt_model *m);
 

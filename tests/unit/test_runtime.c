@@ -887,6 +887,56 @@ START_TEST(main_uint8_idx_and_labels) {
 }
 END_TEST
 
+/* --repeat R: each batch runs W + R times (W = --warmup, default 1), the
+ * outputs are the ones a plain run writes, and one timing line goes to
+ * stderr in the format tools/bench.py parses. */
+START_TEST(main_repeat) {
+    const char *x = write_input("xr.npy", 10), *w = write_scale(2.0f);
+    char plain[600], timed[600];
+    snprintf(plain, sizeof plain, "y=%s", tpath("y_plain.npy"));
+    snprintf(timed, sizeof timed, "y=%s", tpath("y_timed.npy"));
+    int rc = run_main(&doubler, out, sizeof out, errout, sizeof errout, "--weights", w, "--input", x,
+                      "--output", plain, NULL);
+    ck_assert_msg(rc == 0, "stderr: %s", errout);
+    ck_assert_ptr_null(strstr(errout, "timing"));
+
+    runs = 0;
+    rc = run_main(&doubler, out, sizeof out, errout, sizeof errout, "--weights", w, "--input", x,
+                  "--output", timed, "--repeat", "3", NULL);
+    ck_assert_msg(rc == 0, "stderr: %s", errout);
+    ck_assert_int_eq(runs, 3 * (1 + 3)); /* 3 batches, each 1 warm-up + 3 timed */
+    int batch = 0, warmup = -1, reps = 0;
+    long long batches = 0;
+    double median = -1, min = -1, mean = -1;
+    int n = sscanf(errout, "prog: timing: batch=%d batches=%lld warmup=%d runs=%d median_ms=%lf min_ms=%lf mean_ms=%lf\n",
+                   &batch, &batches, &warmup, &reps, &median, &min, &mean);
+    ck_assert_msg(n == 7, "stderr: %s", errout);
+    ck_assert_int_eq(batch, B);
+    ck_assert_int_eq(batches, 3);
+    ck_assert_int_eq(warmup, 1);
+    ck_assert_int_eq(reps, 3);
+    ck_assert(min >= 0 && min <= median && min <= mean);
+    ck_assert_ptr_eq(strchr(errout, '\n'), errout + strlen(errout) - 1); /* one line */
+
+    netrt_array a, b;
+    ck_assert_int_eq(netrt_npy_read(tpath("y_plain.npy"), &a, err, sizeof err), 0);
+    ck_assert_int_eq(netrt_npy_read(tpath("y_timed.npy"), &b, err, sizeof err), 0);
+    ck_assert_int_eq(b.shape[0], 10);
+    ck_assert_int_eq(memcmp(a.data, b.data, sizeof(float) * 10 * PER), 0);
+    netrt_array_free(&a);
+    netrt_array_free(&b);
+
+    /* --warmup 0 --limit 4: one batch, only the timed runs. */
+    runs = 0;
+    rc = run_main(&doubler, out, sizeof out, errout, sizeof errout, "--weights", w, "--input", x,
+                  "--limit", "4", "--repeat=2", "--warmup", "0", NULL);
+    ck_assert_msg(rc == 0, "stderr: %s", errout);
+    ck_assert_int_eq(runs, 2);
+    ck_assert_msg(strncmp(errout, "prog: timing: batch=4 batches=1 warmup=0 runs=2 median_ms=", 58) == 0,
+                  "stderr: %s", errout);
+}
+END_TEST
+
 /* Expects netrt_main to fail with a message containing want on stderr. */
 #define ck_main_fails(want, ...)                                                                  \
     do {                                                                                          \
@@ -926,6 +976,13 @@ START_TEST(main_errors) {
     ck_main_fails("input 'x' given twice", "--weights", w, "--input", x, "--input", x);
     ck_main_fails("the model has 2 outputs", "--weights", w, "--input", x, "--output", y);
     ck_main_fails("option --print takes no value", "--weights", w, "--input", x, "--print=yes");
+    ck_main_fails("--repeat needs a positive integer, not '0'", "--weights", w, "--input", x, "--repeat", "0");
+    ck_main_fails("--repeat needs a positive integer, not '2x'", "--weights", w, "--input", x, "--repeat=2x");
+    ck_main_fails("--repeat: at most 1000000", "--weights", w, "--input", x, "--repeat", "1000001");
+    ck_main_fails("option --repeat needs a value", "--weights", w, "--input", x, "--repeat");
+    ck_main_fails("--warmup needs an integer >= 0, not '-1'", "--weights", w, "--input", x, "--repeat", "1",
+                  "--warmup", "-1");
+    ck_main_fails("--warmup needs --repeat R", "--weights", w, "--input", x, "--warmup", "2");
     ck_main_fails("no-such.npy", "--weights", w, "--input", tpath("no-such.npy"));
     netrt_tensor other = {"other", 1, {1}, scale};
     ck_assert_int_eq(netrt_st_write(tpath("other.safetensors"), &other, 1, err, sizeof err), 0);
@@ -1153,6 +1210,7 @@ static Suite *runtime_suite(void) {
     tcase_add_test(model, main_end_to_end);
     tcase_add_test(model, main_uint8_idx_and_labels);
     tcase_add_test(model, main_errors);
+    tcase_add_test(model, main_repeat);
     tcase_add_test(model, check_finite_messages);
     tcase_add_test(model, main_check_numerics);
     tcase_add_test(model, main_embedded);
