@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """netc's zoo against PyTorch: milliseconds per batch, same weights, same input.
 
-    tools/bench.py [--models a,b] [--batches 1,8] [--threads T] [--budget S]
-                   [--markdown FILE] [--netc PATH] [--work DIR]
+    tools/bench.py [--models a,b] [--batches 1,8] [--threads T] [--all-cores N]
+                   [--no-torchscript] [--budget S] [--max-runs R] [--markdown FILE]
+                   [--netc PATH] [--work DIR] [--keep]
 
 For each zoo model that torchvision has (examples/<model>.net whose name is a
 torchvision.models function; by default all of them, by multiply-accumulates
@@ -18,8 +19,11 @@ per sample, smallest first) and each batch size B, the run
   3. times torchvision's model on the same input, in eval mode under
      torch.no_grad(), with torch.set_num_threads(T) (T = --threads, 1 by
      default: netc is single-threaded), one warm-up call then R calls, each
-     timed with time.perf_counter; and, as an extra column, the same at every
-     core (os.cpu_count(), when that is more than T);
+     timed with time.perf_counter; then, as extra columns, the same model
+     through TorchScript's optimize_for_inference at T threads (frozen,
+     batchnorm folded, every convolution through oneDNN; two warm-up calls;
+     --no-torchscript leaves it out), and the plain model at every core
+     (os.cpu_count(), when that is more than T);
   4. checks that netc's output agrees with PyTorch's: the largest absolute
      difference over the largest absolute value of PyTorch's output must be
      at most 1e-4 (as in the golden tests), or the run fails.
@@ -31,7 +35,8 @@ made without a warm-up run.  The expected time comes from an untimed
 calibration run for the first batch size of a model, then from the time per
 sample of the previous batch size.
 
-It prints a markdown table (medians in ms per batch, netc / PyTorch) and the
+It prints a markdown table (medians in ms per batch; each PyTorch column with
+the ratio netc / that column, above 1 where netc is slower) and the
 conditions (machine, load average before and after); --markdown FILE writes
 them to FILE.  Exit status 1 if a model fails to build, run or agree.
 `make bench` runs it.
@@ -115,13 +120,15 @@ def bench_netc(prog, io, weights, xpath, ypath, expected, args):
 
 # -------------------------------------------------------------------- PyTorch
 
-def bench_torch(model, x, threads, args):
-    """One warm-up call, then as many timed calls as fit in the budget."""
+def bench_torch(model, x, threads, warmup, args):
+    """warmup calls, then as many timed calls as fit in the budget at the
+    last warm-up call's speed."""
     torch.set_num_threads(threads)
     with torch.no_grad():
-        t0 = time.perf_counter()
-        y = model(x)
-        expected = time.perf_counter() - t0
+        for _ in range(warmup):
+            t0 = time.perf_counter()
+            y = model(x)
+            expected = time.perf_counter() - t0
         times = []
         for _ in range(runs_for(expected, args.budget, args.max_runs)):
             t0 = time.perf_counter()
@@ -154,6 +161,30 @@ def zoo_models(netc):
     return [(name, macs) for macs, name in sorted(found)]
 
 
+def torch_variants(model, args):
+    """The PyTorch configurations timed, in the table's order: "torch", the
+    model as it is (eval, no_grad) at --threads, against which netc's output
+    is checked; "script", the same model through TorchScript's
+    optimize_for_inference (frozen, batchnorm folded into the convolutions,
+    convolutions through oneDNN) at --threads; "torch_all", the model as it is
+    at --all-cores threads.  fn is None (with a note) for a variant that is
+    off or that PyTorch cannot make."""
+    out = [{"key": "torch", "fn": model, "threads": args.threads, "warmup": 1}]
+    if args.torchscript:
+        # Two warm-up calls: TorchScript's profiling executor optimizes the
+        # graph during the first ones.
+        v = {"key": "script", "fn": None, "threads": args.threads, "warmup": 2}
+        try:
+            with torch.no_grad():
+                v["fn"] = torch.jit.optimize_for_inference(torch.jit.script(model))
+        except Exception as e:  # noqa: BLE001 - any failure only drops the column
+            v["note"] = f"no TorchScript column: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        out.append(v)
+    if args.all_cores > args.threads:
+        out.append({"key": "torch_all", "fn": model, "threads": args.all_cores, "warmup": 1})
+    return out
+
+
 def program_io(prog):
     """The input's and output's names and the input's per-sample shape, from
     the program's --help ("input  image: [S, 3, 224, 224]")."""
@@ -175,6 +206,10 @@ def bench_model(name, args, results, report):
     weights = os.path.join(work, "weights.safetensors")
     t2s.write_safetensors(weights, t2s.float_params(model.state_dict(), warn=False))
 
+    variants = torch_variants(model, args)
+    for v in variants:
+        if v["fn"] is None:
+            print(f"  {name}: {v['note']}", flush=True)
     per_sample = None  # seconds per sample of netc's last measurement
     for batch in args.batches:
         res = {"model": name, "batch": batch, "ok": False}
@@ -193,9 +228,9 @@ def bench_model(name, args, results, report):
             res["netc"] = bench_netc(prog, io, weights, xpath, ypath,
                                      None if per_sample is None else per_sample * batch, args)
             per_sample = res["netc"]["median"] / 1e3 / batch
-            res["torch"] = bench_torch(model, x, args.threads, args)
-            if args.all_cores > args.threads:
-                res["torch_all"] = bench_torch(model, x, args.all_cores, args)
+            for v in variants:
+                if v["fn"] is not None:
+                    res[v["key"]] = bench_torch(v["fn"], x, v["threads"], v["warmup"], args)
 
             y, ref = res["netc"]["y"], res["torch"]["y"]
             if y.shape != ref.shape:
@@ -224,22 +259,34 @@ def fmt_ms(m):
     return f"{v:,.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 
 
-def table(results, args):
-    cols = ["model", "batch", "netc -O2 (ms)", f"PyTorch, {args.threads} thread{'s' * (args.threads > 1)} (ms)",
-            "netc / PyTorch"]
+def columns(args):
+    """(key, heading) of the PyTorch columns."""
+    t = f"{args.threads} thread{'s' * (args.threads > 1)}"
+    cols = [("torch", f"PyTorch, {t}")]
+    if args.torchscript:
+        cols.append(("script", f"TorchScript, {t}"))
     if args.all_cores > args.threads:
-        cols += [f"PyTorch, {args.all_cores} threads (ms)", f"netc / PyTorch {args.all_cores}t"]
-    cols += ["runs netc, PyTorch", "max error"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" if i < 1 else "--:" for i in range(len(cols))) + "|"]
+        cols.append(("torch_all", f"PyTorch, {args.all_cores} threads"))
+    return cols
+
+
+def table(results, args):
+    cols = columns(args)
+    head = ["model", "batch", "netc -O2"]
+    for _, title in cols:
+        head += [title, "ratio"]
+    head += ["runs", "max error"]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "--:|" * (len(head) - 1)]
     for r in results:
-        n, t, ta = r.get("netc"), r.get("torch"), r.get("torch_all")
-        ratio = lambda a, b: f"{a['median'] / b['median']:.2f}" if a and b else "-"  # noqa: E731
-        cells = [r["model"], str(r["batch"]), fmt_ms(n), fmt_ms(t), ratio(n, t)]
-        if args.all_cores > args.threads:
-            cells += [fmt_ms(ta), ratio(n, ta)]
+        n = r.get("netc")
+        cells = [r["model"], str(r["batch"]), fmt_ms(n)]
+        for key, _ in cols:
+            t = r.get(key)
+            cells += [fmt_ms(t), f"{n['median'] / t['median']:.2f}" if n and t else "-"]
         runs = "-"
-        if n and t:
-            runs = f"{n['runs']}{'' if n['warmup'] else ' (cold)'}, {t['runs']}"
+        if n:
+            runs = f"{n['runs']}{'' if n['warmup'] else ' (cold)'}"
+            runs += "; " + "/".join(str(r[k]["runs"]) if k in r else "-" for k, _ in cols)
         err = f"{r['err']:.1e}" if "err" in r else "-"
         if not r["ok"]:
             err += " FAIL"
@@ -271,8 +318,10 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="PyTorch's thread count, as netc's (default 1)")
     ap.add_argument("--all-cores", type=int, default=os.cpu_count() or 1, metavar="N",
                     help="also time PyTorch at N threads when N > --threads (default: every core; 0: not)")
-    ap.add_argument("--budget", type=float, default=10, metavar="S",
-                    help="seconds of timed runs per measurement (default 10)")
+    ap.add_argument("--no-torchscript", dest="torchscript", action="store_false",
+                    help="leave out the TorchScript (optimize_for_inference) column")
+    ap.add_argument("--budget", type=float, default=8, metavar="S",
+                    help="seconds of timed runs per measurement (default 8)")
     ap.add_argument("--max-runs", type=int, default=20, help="at most this many timed runs (default 20)")
     ap.add_argument("--markdown", metavar="FILE", help="also write the table and the conditions to FILE")
     ap.add_argument("--netc", default=os.path.join(ROOT, "build", "netc"), help="default build/netc")
@@ -309,15 +358,23 @@ def main(argv=None):
         f"netc {os.path.relpath(args.netc, ROOT)} -O2; seed {args.seed}",
         f"- load average (1, 5, 15 min) before the run: {load_before}",
     ]
+    for var in ("CC", "NETC_CFLAGS"):
+        if os.environ.get(var):
+            conditions.append(f"- netc build with ${var}={os.environ[var]}")
     print("\n".join(conditions), flush=True)
-    print("model             batch  build     netc ms  torch ms  ratio  error    runs", flush=True)
+    cols = columns(args)
+    print(f"{'model':16s} {'batch':>5s} {'build':>6s} {'netc':>9s}"
+          + "".join(f" {key:>10s} {'ratio':>6s}" for key, _ in cols) + "   error  runs", flush=True)
 
     def report(r):
-        n, t = r.get("netc"), r.get("torch")
-        ratio = f"{n['median'] / t['median']:.2f}" if n and t else "-"
-        print(f"{r['model']:16s} {r['batch']:6d} {r.get('build', 0):5.1f}s {fmt_ms(n):>10s} {fmt_ms(t):>9s} "
-              f"{ratio:>6s}  {r.get('err', float('nan')):.1e}  {n['runs'] if n else '-'}/{t['runs'] if t else '-'}"
-              f"{'' if r['ok'] else '  FAIL'}", flush=True)
+        n = r.get("netc")
+        line = f"{r['model']:16s} {r['batch']:5d} {r.get('build', 0):5.1f}s {fmt_ms(n):>9s}"
+        for key, _ in cols:
+            t = r.get(key)
+            line += f" {fmt_ms(t):>10s} {n['median'] / t['median'] if n and t else float('nan'):6.2f}"
+        line += f"  {r.get('err', float('nan')):.1e}  {n['runs'] if n else '-'}"
+        line += "/".join([""] + [str(r[k]["runs"]) if k in r else "-" for k, _ in cols])
+        print(line + ("" if r["ok"] else "  FAIL"), flush=True)
         if "note" in r:
             print("  " + r["note"].replace("\n", "\n  "), flush=True)
 
