@@ -306,6 +306,28 @@ def cpu_name():
     return platform.processor() or "unknown CPU"
 
 
+def torch_libraries():
+    """The BLAS and oneDNN libraries this process has loaded (through torch):
+    Debian's PyTorch uses whichever libblas.so.3 the alternatives system
+    picks, and its speed depends on it."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if line.rstrip().endswith(".so") or ".so." in line}
+    except OSError:
+        return "unknown"
+    libs = sorted(p for p in paths if re.search(r"blas|dnnl|mkl", os.path.basename(p)))
+    return ", ".join(libs) if libs else "none found"
+
+
+def cc_version():
+    cc = os.environ.get("CC") or "clang"
+    try:
+        out = subprocess.run([cc, "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+        return out.splitlines()[0].strip() if out else cc
+    except OSError:
+        return cc
+
+
 def load_str():
     return ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
@@ -355,7 +377,9 @@ def main(argv=None):
     load_before = load_str()
     conditions = [
         f"- {start}; {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__}; "
-        f"netc {os.path.relpath(args.netc, ROOT)} -O2; seed {args.seed}",
+        f"seed {args.seed}",
+        f"- netc {os.path.relpath(args.netc, ROOT)} -O2, compiled by {cc_version()}",
+        f"- PyTorch's libraries: {torch_libraries()}",
         f"- load average (1, 5, 15 min) before the run: {load_before}",
     ]
     for var in ("CC", "NETC_CFLAGS"):
@@ -383,7 +407,7 @@ def main(argv=None):
     for name in models:
         bench_model(name, args, results, report)
     minutes = (time.perf_counter() - t0) / 60
-    conditions.append(f"- load average after the run ({minutes:.0f} minutes): {load_str()}")
+    conditions.append(f"- load average after the run ({minutes:.1f} minutes): {load_str()}")
     text = table(results, args)
     print()
     print(text)
