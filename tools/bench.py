@@ -5,10 +5,12 @@
                    [--no-torchscript] [--budget S] [--max-runs R] [--markdown FILE]
                    [--netc PATH] [--work DIR] [--keep]
 
-For each zoo model that torchvision has (examples/<model>.net whose name is a
-torchvision.models function; by default all of them, by multiply-accumulates
-per sample, smallest first) and each batch size B, the run
-  1. makes the torchvision model with random weights and batchnorms as
+For each zoo model that torchvision has (by default every one of
+tools/conformance.py's MODELS whose examples/<model>.net exists, in order of
+multiply-accumulates per sample, smallest first; --models may also name the
+models conformance.py takes from tools/zoo_reference.py) and each batch size
+B, the run
+  1. makes the PyTorch model with random weights and batchnorms as
      tools/conformance.py does (same seed), writes its weights as safetensors,
      and draws one input [B, ...] ~ N(0, 1) of the program's input shape
      ([B, 3, 224, 224] for the ImageNet models);
@@ -16,7 +18,7 @@ per sample, smallest first) and each batch size B, the run
      `--repeat R [--warmup W]`, which times only the compiled forward pass
      (not process start, weight loading or .npy I/O) and prints the median and
      min milliseconds per batch;
-  3. times torchvision's model on the same input, in eval mode under
+  3. times the PyTorch model on the same input, in eval mode under
      torch.no_grad(), with torch.set_num_threads(T) (T = --threads, 1 by
      default: netc is single-threaded), one warm-up call then R calls, each
      timed with time.perf_counter; then, as extra columns, the same model
@@ -136,7 +138,7 @@ def bench_torch(model, x, threads, warmup, args):
             times.append(time.perf_counter() - t0)
     if isinstance(y, dict):  # torchvision's segmentation models
         y = y["out"]
-    elif isinstance(y, (tuple, list)):
+    elif isinstance(y, tuple):  # a scripted GoogLeNet's GoogLeNetOutputs
         y = y[0]
     return {"median": 1e3 * statistics.median(times), "min": 1e3 * min(times), "runs": len(times),
             "y": y.numpy()}
@@ -144,21 +146,15 @@ def bench_torch(model, x, threads, warmup, args):
 
 # ------------------------------------------------------------------------ run
 
-def zoo_models(netc):
-    """The examples/*.net that torchvision has, by multiply-accumulates per
-    sample (`netc stats`), smallest first; with those counts."""
-    import torchvision
-    found = []
-    for f in sorted(os.listdir(os.path.join(ROOT, "examples"))):
-        name = f[:-len(".net")]
-        if not f.endswith(".net") or name.startswith("_") or not name.islower():
-            continue
-        if not callable(getattr(torchvision.models, name, None)):
-            continue
-        out = run([netc, "stats", os.path.join(ROOT, "examples", f)], 600)
+def by_size(netc, models):
+    """The models in order of multiply-accumulates per sample (`netc stats`),
+    smallest first."""
+    macs = {}
+    for name in models:
+        out = run([netc, "stats", os.path.join(ROOT, "examples", f"{name}.net")], 600)
         m = re.search(r"(\d+) multiply-accumulates per sample", out)
-        found.append((int(m.group(1)) if m else 0, name))
-    return [(name, macs) for macs, name in sorted(found)]
+        macs[name] = int(m.group(1)) if m else 0
+    return sorted(models, key=lambda name: macs[name])
 
 
 def torch_variants(model, args):
@@ -229,8 +225,15 @@ def bench_model(name, args, results, report):
                                      None if per_sample is None else per_sample * batch, args)
             per_sample = res["netc"]["median"] / 1e3 / batch
             for v in variants:
-                if v["fn"] is not None:
+                if v["fn"] is None:
+                    continue
+                if v["key"] == "torch":
+                    res["torch"] = bench_torch(v["fn"], x, v["threads"], v["warmup"], args)
+                    continue
+                try:  # a failure of an extra column only leaves it empty
                     res[v["key"]] = bench_torch(v["fn"], x, v["threads"], v["warmup"], args)
+                except Exception as e:  # noqa: BLE001
+                    print(f"  {name}, batch {batch}: no {v['key']} time: {type(e).__name__}: {e}", flush=True)
 
             y, ref = res["netc"]["y"], res["torch"]["y"]
             if y.shape != ref.shape:
@@ -335,7 +338,7 @@ def load_str():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", metavar="A,B",
-                    help="some of the examples/*.net that torchvision has (default: all, smallest first)")
+                    help="zoo models (default: every one torchvision has, smallest first)")
     ap.add_argument("--batches", default="1,8", metavar="1,8", help="batch sizes (default 1,8)")
     ap.add_argument("--threads", type=int, default=1, help="PyTorch's thread count, as netc's (default 1)")
     ap.add_argument("--all-cores", type=int, default=os.cpu_count() or 1, metavar="N",
@@ -357,14 +360,15 @@ def main(argv=None):
     args.work = os.path.abspath(args.work)
     if not os.access(args.netc, os.X_OK):
         sys.exit(f"bench: no netc at {args.netc} (build it first: make build)")
-    zoo = zoo_models(args.netc) if os.access(args.netc, os.X_OK) else []
-    models = [name for name, _ in zoo]
     if args.models:
-        wanted = [m for m in args.models.split(",") if m]
-        for m in wanted:
-            if m not in models:
-                sys.exit(f"bench: unknown model '{m}' (the zoo models torchvision has: {', '.join(models)})")
-        models = [m for m in models if m in wanted]
+        models = [m for m in args.models.split(",") if m]
+        for m in models:
+            if m not in conformance.written(conformance.ALL_MODELS):
+                sys.exit(f"bench: unknown model '{m}' (the zoo models: "
+                         f"{', '.join(conformance.written(conformance.ALL_MODELS))})")
+    else:
+        models = conformance.written(conformance.MODELS)
+    models = by_size(args.netc, models)
     try:
         args.batches = [int(b) for b in args.batches.split(",") if b.strip()]
     except ValueError:
