@@ -208,7 +208,7 @@ def bench_model(name, args, results, report):
             print(f"  {name}: {v['note']}", flush=True)
     per_sample = None  # seconds per sample of netc's last measurement
     for batch in args.batches:
-        res = {"model": name, "batch": batch, "ok": False}
+        res = {"model": name, "batch": batch, "ok": False, "load": os.getloadavg()[0]}
         results.append(res)
         try:
             prog = os.path.join(work, f"prog-{batch}")
@@ -278,7 +278,7 @@ def table(results, args):
     head = ["model", "batch", "netc -O2"]
     for _, title in cols:
         head += [title, "ratio"]
-    head += ["runs", "max error"]
+    head += ["runs", "load", "max error"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "--:|" * (len(head) - 1)]
     for r in results:
         n = r.get("netc")
@@ -293,7 +293,7 @@ def table(results, args):
         err = f"{r['err']:.1e}" if "err" in r else "-"
         if not r["ok"]:
             err += " FAIL"
-        cells += [runs, err]
+        cells += [runs, f"{r['load']:.1f}", err]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
