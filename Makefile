@@ -72,17 +72,18 @@ conformance: build
 
 # netc -O2 against PyTorch (eval, no_grad, the same thread count), each zoo
 # model torchvision has at each batch size: median ms per batch and the ratio,
-# with TorchScript and all-core PyTorch columns; netc's output must agree with
+# with a TorchScript column too; netc's output must agree with
 # PyTorch's within 1e-4 of its scale (tools/bench.py, docs/performance.md).
 # Needs python3-torch and python3-torchvision, so it is not part of `make
 # test`.  BENCH_MODELS picks models (default: all, smallest first),
 # BENCH_BATCHES the batch sizes, BENCH_THREADS PyTorch's threads (netc is
 # single-threaded), BENCH_BUDGET the seconds of timed runs per measurement;
-# BENCH_ARGS passes other options, e.g. "--markdown build/bench.md".
+# BENCH_ARGS passes other options, e.g. "--markdown build/bench.md" or
+# "--all-cores 2" (a column of PyTorch at 2 threads).
 BENCH_MODELS ?=
 BENCH_BATCHES ?= 1,8
 BENCH_THREADS ?= 1
-BENCH_BUDGET ?= 8
+BENCH_BUDGET ?= 4
 BENCH_ARGS ?=
 .PHONY: bench
 bench: build

@@ -24,8 +24,8 @@ B, the run
      timed with time.perf_counter; then, as extra columns, the same model
      through TorchScript's optimize_for_inference at T threads (frozen,
      batchnorm folded, every convolution through oneDNN; two warm-up calls;
-     --no-torchscript leaves it out), and the plain model at every core
-     (os.cpu_count(), when that is more than T);
+     --no-torchscript leaves it out), and with --all-cores N the plain model
+     at N threads;
   4. checks that netc's output agrees with PyTorch's: the largest absolute
      difference over the largest absolute value of PyTorch's output must be
      at most 1e-4 (as in the golden tests), or the run fails.
@@ -40,7 +40,8 @@ sample of the previous batch size.
 It prints a markdown table (medians in ms per batch; each PyTorch column with
 the ratio netc / that column, above 1 where netc is slower) and the
 conditions (machine, load average before and after); --markdown FILE writes
-them to FILE.  Exit status 1 if a model fails to build, run or agree.
+them to FILE, rewritten after each row so that an interrupted run keeps what
+it measured.  Exit status 1 if a model fails to build, run or agree.
 `make bench` runs it.
 
 Needs Debian's python3-torch and python3-torchvision: run with /usr/bin/python3.
@@ -341,12 +342,13 @@ def main(argv=None):
                     help="zoo models (default: every one torchvision has, smallest first)")
     ap.add_argument("--batches", default="1,8", metavar="1,8", help="batch sizes (default 1,8)")
     ap.add_argument("--threads", type=int, default=1, help="PyTorch's thread count, as netc's (default 1)")
-    ap.add_argument("--all-cores", type=int, default=os.cpu_count() or 1, metavar="N",
-                    help="also time PyTorch at N threads when N > --threads (default: every core; 0: not)")
+    ap.add_argument("--all-cores", type=int, default=0, metavar="N",
+                    help=f"also time eager PyTorch at N threads when N > --threads (this machine has "
+                         f"{os.cpu_count()} cores; default 0: not)")
     ap.add_argument("--no-torchscript", dest="torchscript", action="store_false",
                     help="leave out the TorchScript (optimize_for_inference) column")
-    ap.add_argument("--budget", type=float, default=8, metavar="S",
-                    help="seconds of timed runs per measurement (default 8)")
+    ap.add_argument("--budget", type=float, default=4, metavar="S",
+                    help="seconds of timed runs per measurement (default 4)")
     ap.add_argument("--max-runs", type=int, default=20, help="at most this many timed runs (default 20)")
     ap.add_argument("--markdown", metavar="FILE", help="also write the table and the conditions to FILE")
     ap.add_argument("--netc", default=os.path.join(ROOT, "build", "netc"), help="default build/netc")
@@ -394,7 +396,13 @@ def main(argv=None):
     print(f"{'model':16s} {'batch':>5s} {'build':>6s} {'netc':>9s}"
           + "".join(f" {key:>10s} {'ratio':>6s}" for key, _ in cols) + "   error  runs", flush=True)
 
+    def write_markdown(done):
+        if args.markdown:
+            with open(args.markdown, "w") as f:
+                f.write("\n".join(conditions + done) + "\n\n" + table(results, args) + "\n")
+
     def report(r):
+        write_markdown(["- (the run is not finished)"])
         n = r.get("netc")
         line = f"{r['model']:16s} {r['batch']:5d} {r.get('build', 0):5.1f}s {fmt_ms(n):>9s}"
         for key, _ in cols:
@@ -412,13 +420,10 @@ def main(argv=None):
         bench_model(name, args, results, report)
     minutes = (time.perf_counter() - t0) / 60
     conditions.append(f"- load average after the run ({minutes:.1f} minutes): {load_str()}")
-    text = table(results, args)
     print()
-    print(text)
+    print(table(results, args))
     print(conditions[-1])
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write("\n".join(conditions) + "\n\n" + text + "\n")
+    write_markdown([])
     failed = [f"{r['model']} (batch {r['batch']})" for r in results if not r["ok"]]
     if failed:
         print(f"bench: failed: {', '.join(failed)}", file=sys.stderr)
