@@ -162,6 +162,10 @@ static const GradRule grad_rule[OP_COUNT] = {
 
 /* ---- the pass ---------------------------------------------------------------------- */
 
+/* The training-mode copy of v, or v itself when no node computes it (an
+ * input, a parameter). */
+static Value *forward_of(const AD *ad, Value *v) { return ad->fwd[v->id] ? ad->fwd[v->id] : v; }
+
 /* Copies the inference forward in training mode; returns false on error. */
 static bool copy_forward(AD *ad, int nforward) {
     Graph *g = ad->g;
@@ -173,7 +177,7 @@ static bool copy_forward(AD *ad, int nforward) {
             return false;
         }
         Value *in[IR_MAX_IN];
-        for (int j = 0; j < n->nin; j++) in[j] = ad->fwd[n->in[j]->id] ? ad->fwd[n->in[j]->id] : n->in[j];
+        for (int j = 0; j < n->nin; j++) in[j] = forward_of(ad, n->in[j]);
         Node *c = add(ad, n->op == OP_BATCHNORM ? OP_BATCHNORM_TRAIN : n->op, n, in, n->nin);
         if (!c) return false;
         for (int j = 0; j < n->nout; j++) ad->fwd[n->out[j]->id] = c->out[j];
@@ -206,8 +210,7 @@ bool pass_autodiff(Graph *g) {
     fit(&ad);
     bool ok = copy_forward(&ad, nforward);
     if (ok) {
-        /* The output may be an input itself, computed by no node. */
-        Value *out = g->outputs[0].v, *logits = ad.fwd[out->id] ? ad.fwd[out->id] : out;
+        Value *logits = forward_of(&ad, g->outputs[0].v); /* may be an input itself */
         g->train_logits = logits;
         Node loss_site = {.name = "loss", .span = out_span};
         Node *loss = add(&ad, OP_XENT_LOSS, &loss_site, (Value *[]){logits, g->labels}, 2);
