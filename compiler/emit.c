@@ -1,6 +1,7 @@
 /* The C emitter's framework: storage, the run and prepare functions, the
  * netrt_model descriptor, the public API and the header.  The code of each
- * op is in emit_ops.c.
+ * op is its emit rule, in its registry entry (compiler/ops/, written with
+ * the helpers of kernel.h).
  *
  * Layout of the emitted C file:
  *   the generated-by comment and includes;
@@ -28,8 +29,9 @@
  *     netrt_train_model <prefix>_train;
  *   <prefix>_load and <prefix>_infer, and main() if asked for.
  *
- * A training graph's labels input (g->labels) is not one of the model's
- * inputs: the trainer fills it through <prefix>_train.labels.
+ * A training graph (its record, train.h, built by autodiff) has a labels
+ * input that is not one of the model's inputs: the trainer fills it through
+ * <prefix>_train.labels.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -40,13 +42,55 @@
 
 #include "emit.h"
 #include "init.h"
+#include "kernel.h"
 #include "plan.h"
+#include "train.h"
 
-/* Defined in emit_ops.c. */
-bool emit_node_check(const Graph *g, const Node *n);
-void emit_batched(const Graph *g, bool *batched);
-void emit_node_function(FILE *f, const Node *n, const char *fname, const bool *batched);
-unsigned emit_written_inputs(const Node *n);
+/* Whether the op's emit rule can emit n; reports an internal error at the
+ * node otherwise.  Called on every node before anything is written. */
+static bool emit_node_check(const Graph *g, const Node *n) {
+    const char *why = NULL;
+    if ((unsigned)n->op >= OP_COUNT || n->op == OP_NONE) {
+        DIAG_INTERNAL("cannot emit op number %d", (int)n->op);
+        return false;
+    }
+    const OpRules *r = op_rules(n->op);
+    if (n->nin < op_info[n->op].min_inputs || n->nin > op_info[n->op].max_inputs || n->nout != op_info[n->op].outputs) {
+        why = "wrong number of operands";
+    } else {
+        for (int i = 0; i < n->nin; i++)
+            if (!n->in[i] || shape_numel(&n->in[i]->shape) > (int64_t)1 << 40) why = "tensor too large";
+        for (int i = 0; i < n->nout; i++)
+            if (!n->out[i] || shape_numel(&n->out[i]->shape) > (int64_t)1 << 40) why = "tensor too large";
+    }
+    if (!why && r->check) why = r->check(g, n);
+    if (why) {
+        DIAG_INTERNAL("cannot emit %s \"%s\": %s", op_name(n->op), n->name ? n->name : "", why);
+        return false;
+    }
+    return true;
+}
+
+/* batched[v->id] for every value: inputs are [N, ...] (the labels [N]);
+ * parameters, derived values and training state are not; node outputs by
+ * their op's batch rule, in node order. */
+static void emit_batched(const Graph *g, bool *batched) {
+    for (int i = 0; i < g->nvalues; i++) batched[g->values[i]->id] = g->values[i]->kind == V_INPUT;
+    for (int i = 0; i < g->nnodes; i++) {
+        const Node *n = g->nodes[i];
+        if (n->dead) continue;
+        for (int j = 0; j < n->nout; j++)
+            batched[n->out[j]->id] = n->nin > 0 && op_rules(n->op)->batched(n, j, batched);
+    }
+}
+
+/* The node's C function, by its op's emit rule. */
+static void emit_node_function(FILE *f, const Node *n, const char *fname, const bool *batched) {
+    Kernel k = {f, n, fname, batched, false};
+    /* A node loops over the batch when it reads or writes a batched value first. */
+    k.dyn = batched && ((n->nin > 0 && batched[n->in[0]->id]) || (n->nout > 0 && batched[n->out[0]->id]));
+    op_rules(n->op)->emit(&k);
+}
 
 /* ---- identifiers -------------------------------------------------------------- */
 
@@ -228,6 +272,7 @@ static bool check_embed(Graph *g, const EmitOptions *o) {
 
 typedef struct Emitter {
     Graph *g;
+    const Training *t;   /* the training record; NULL for an inference graph */
     const EmitOptions *o;
     FILE *c, *h;
     const char *prefix, *upper;
@@ -241,7 +286,7 @@ typedef struct Emitter {
     const char **fname;  /* by node index: the node's function */
     bool *batched;       /* by value id; training graphs only (else NULL) */
     bool *per_sample;    /* by value id: [N, ...] (inference) or [nb_active, ...] (training) */
-    Value **in;          /* the model's inputs: g->inputs without g->labels */
+    Value **in;          /* the model's inputs: g->inputs without the labels */
     int nin;
 } Emitter;
 
@@ -364,7 +409,7 @@ static void emit_layout_comment(Emitter *m) {
         put_layout_row(m, v, live);
     }
     fputs(" */\nstatic float *arena;\n\n", c);
-    if (!g->train) return;
+    if (!m->t) return;
 
     fprintf(c,
             "/* Training state: one block of %" PRId64 " floats, zero at start and after\n"
@@ -472,7 +517,7 @@ static void put_check_call(Emitter *m, const Node *n, const Value *v, const char
     fprintf(c, "netrt_check_finite(%s, ", ref(m, v));
     if (m->per_sample[v->id] && v->shape.rank > 0 && v->shape.d[0] > 0) {
         int64_t per = numel / v->shape.d[0];
-        if (m->g->train)
+        if (m->t)
             fprintf(c, "(int64_t)nb_active * %" PRId64 ", %" PRId64 ", ", per, per);
         else
             fprintf(c, "%" PRId64 ", %" PRId64 ", ", numel, per);
@@ -491,13 +536,9 @@ static void put_check_call(Emitter *m, const Node *n, const Value *v, const char
 
 /* Output j of node n, for --check-numerics messages. */
 static const char *output_name(Emitter *m, const Node *n, int j) {
-    static const char *const bn_fold[] = {"the folded weight", "the folded bias"};
-    static const char *const bn_train[] = {"the output", "the batch mean", "the batch 1/std"};
-    static const char *const bn_grad[] = {"the input gradient", "the weight gradient", "the bias gradient"};
+    const char *const *names = op_rules(n->op)->output_names;
     if (n->nout == 1) return "the output";
-    if (n->op == OP_BN_FOLD && j < 2) return bn_fold[j];
-    if (n->op == OP_BATCHNORM_TRAIN && j < 3) return bn_train[j];
-    if (n->op == OP_BATCHNORM_GRAD && j < 3) return bn_grad[j];
+    if (names) return names[j];
     return arena_printf(m->g->arena, "output %d", j + 1);
 }
 
@@ -515,7 +556,7 @@ static void emit_check(Emitter *m, const Node *n) {
         vs[k] = n->out[j];
         whats[k] = output_name(m, n, j);
     }
-    unsigned written = emit_written_inputs(n);
+    unsigned written = op_rules(n->op)->written_inputs;
     for (int j = 0; j < n->nin; j++)
         if (written >> j & 1) {
             vs[k] = n->in[j];
@@ -543,7 +584,7 @@ static void emit_calls(Emitter *m, bool init, Phase phase) {
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
         if (n->dead || op_has(n->op, F_INIT) != init) continue;
-        if (!init && g->train && n->phase != phase) continue;
+        if (!init && m->t && n->phase != phase) continue;
         fprintf(m->c, "    %s(", m->fname[i]);
         for (int j = 0; j < n->nin; j++) fprintf(m->c, "%s%s", j ? ", " : "", ref(m, n->in[j]));
         for (int j = 0; j < n->nout; j++) fprintf(m->c, ", %s", ref(m, n->out[j]));
@@ -643,29 +684,34 @@ static void emit_train_tables(Emitter *m) {
         }
         fputs("};\n\n", c);
     }
-    emit_tensor(m, "labels", "labels", g->labels);
-    emit_tensor(m, "loss", "loss", g->loss);
-    emit_tensor(m, "train_logits", g->noutputs ? g->outputs[0].name : "logits", g->train_logits);
+    emit_tensor(m, "labels", "labels", m->t->labels);
+    emit_tensor(m, "loss", "loss", m->t->loss);
+    emit_tensor(m, "train_logits", g->noutputs ? g->outputs[0].name : "logits", m->t->logits);
     fputc('\n', c);
 }
 
-/* The data pointers of the training tables, set by init. */
+/* The data pointers of the training tables, set by init: the gradients of
+ * the trained parameters (the others' stay NULL) and of the inputs. */
 static void emit_train_pointers(Emitter *m) {
     Graph *g = m->g;
+    const Training *t = m->t;
     FILE *c = m->c;
     const char *P = m->prefix;
     int k = 0;
     for (int i = 0; i < g->nvalues; i++) {
         Value *v = g->values[i];
         if (v->kind != V_PARAM) continue;
-        if (v->grad && !v->frozen) fprintf(c, "    %s_grads[%d].data = %s;\n", P, k, ref_or_null(m, v->grad));
+        Value *grad = train_grad(g, v);
+        if (grad) fprintf(c, "    %s_grads[%d].data = %s;\n", P, k, ref_or_null(m, grad));
         k++;
     }
-    for (int i = 0; i < m->nin; i++)
-        if (m->in[i]->grad) fprintf(c, "    %s_input_grads[%d].data = %s;\n", P, i, ref_or_null(m, m->in[i]->grad));
-    if (g->labels) fprintf(c, "    %s_labels.data = %s;\n", P, ref(m, g->labels));
-    if (g->loss) fprintf(c, "    %s_loss.data = %s;\n", P, ref(m, g->loss));
-    if (g->train_logits) fprintf(c, "    %s_train_logits.data = %s;\n", P, ref(m, g->train_logits));
+    for (int i = 0; i < m->nin; i++) {
+        Value *grad = train_grad(g, m->in[i]);
+        if (grad) fprintf(c, "    %s_input_grads[%d].data = %s;\n", P, i, ref_or_null(m, grad));
+    }
+    if (t->labels) fprintf(c, "    %s_labels.data = %s;\n", P, ref(m, t->labels));
+    if (t->loss) fprintf(c, "    %s_loss.data = %s;\n", P, ref(m, t->loss));
+    if (t->logits) fprintf(c, "    %s_train_logits.data = %s;\n", P, ref(m, t->logits));
 }
 
 static void emit_train_functions(Emitter *m) {
@@ -687,7 +733,7 @@ static void emit_train_functions(Emitter *m) {
 }
 
 static void emit_train_descriptor(Emitter *m) {
-    Graph *g = m->g;
+    const Training *t = m->t;
     FILE *c = m->c;
     const char *P = m->prefix;
     fprintf(c, "const netrt_train_model %s_train = {\n    .infer = &%s_model,\n", P, P);
@@ -696,10 +742,10 @@ static void emit_train_descriptor(Emitter *m) {
     else
         fputs("    .grads = NULL,\n    .inits = NULL,\n", c);
     fprintf(c, "    .input_grads = %s%s,\n", m->nin ? P : "NULL", m->nin ? "_input_grads" : "");
-    fprintf(c, "    .labels = %s%s%s,\n", g->labels ? "&" : "", g->labels ? P : "NULL", g->labels ? "_labels" : "");
-    fprintf(c, "    .loss = %s%s%s,\n", g->loss ? "&" : "", g->loss ? P : "NULL", g->loss ? "_loss" : "");
-    fprintf(c, "    .train_logits = %s%s%s,\n", g->train_logits ? "&" : "", g->train_logits ? P : "NULL",
-            g->train_logits ? "_train_logits" : "");
+    fprintf(c, "    .labels = %s%s%s,\n", t->labels ? "&" : "", t->labels ? P : "NULL", t->labels ? "_labels" : "");
+    fprintf(c, "    .loss = %s%s%s,\n", t->loss ? "&" : "", t->loss ? P : "NULL", t->loss ? "_loss" : "");
+    fprintf(c, "    .train_logits = %s%s%s,\n", t->logits ? "&" : "", t->logits ? P : "NULL",
+            t->logits ? "_train_logits" : "");
     fprintf(c,
             "    .set_batch = %s_set_batch,\n    .grad = %s_grad,\n    .update = %s_update,\n"
             "    .reset_state = %s_reset_state,\n"
@@ -719,20 +765,20 @@ static void emit_runtime(Emitter *m) {
     fprintf(c, "/* Computes the derived values (folded weights) once the parameters are loaded. */\n"
                "static void %s_prepare(void)\n{\n", P);
     emit_calls(m, true, PHASE_RUN);
-    if (g->train)
+    if (m->t)
         fprintf(c, "}\n\n/* The eval-mode forward on the active batch: inputs -> outputs. */\n"
                    "static void %s_run(void)\n{\n", P);
     else
         fprintf(c, "}\n\n/* One batch: inputs -> outputs. */\nstatic void %s_run(void)\n{\n", P);
     emit_calls(m, false, PHASE_RUN);
     fputs("}\n\n", c);
-    if (g->train) emit_train_functions(m);
+    if (m->t) emit_train_functions(m);
 
     emit_tensor_table(m, "params", m->nparams);
     emit_tensor_table(m, "inputs", m->nin);
     emit_tensor_table(m, "outputs", g->noutputs);
     fputc('\n', c);
-    if (g->train) emit_train_tables(m);
+    if (m->t) emit_train_tables(m);
 
     bool block = m->nparams > 0 && !m->o->embed;
     fprintf(c,
@@ -742,7 +788,7 @@ static void emit_runtime(Emitter *m) {
             "    if (arena) return 0;\n"
             "    arena = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n",
             P, m->arena_floats ? m->arena_floats : 1);
-    if (g->train) {
+    if (m->t) {
         if (block) fprintf(c, "    param_block = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n", m->param_floats);
         fprintf(c,
                 "    state_block = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n"
@@ -775,13 +821,13 @@ static void emit_runtime(Emitter *m) {
     for (int i = 0; i < m->nin; i++) fprintf(c, "    %s_inputs[%d].data = %s;\n", P, i, ref(m, m->in[i]));
     for (int i = 0; i < g->noutputs; i++)
         fprintf(c, "    %s_outputs[%d].data = %s;\n", P, i, ref(m, g->outputs[i].v));
-    if (g->train) emit_train_pointers(m);
+    if (m->t) emit_train_pointers(m);
     fputs("    return 0;\n}\n\n", c);
 
     fprintf(c, "/* Frees what init allocated; init may be called again after it. */\nstatic void %s_fini(void)\n{\n", P);
     fputs("    netrt_free(arena);\n    arena = NULL;\n", c);
     if (block) fputs("    netrt_free(param_block);\n    param_block = NULL;\n", c);
-    if (g->train) fputs("    netrt_free(state_block);\n    state_block = NULL;\n", c);
+    if (m->t) fputs("    netrt_free(state_block);\n    state_block = NULL;\n", c);
     fputs("}\n\n", c);
 
     fprintf(c, "const netrt_model %s_model = {\n    .name = ", P);
@@ -798,7 +844,7 @@ static void emit_runtime(Emitter *m) {
             "    .embedded = %s,\n    .init = %s_init,\n    .prepare = %s_prepare,\n    .run = %s_run,\n"
             "    .fini = %s_fini,\n    .check_numerics = &check_numerics,\n};\n\n",
             m->o->embed ? "true" : "false", P, P, P, P);
-    if (g->train) emit_train_descriptor(m);
+    if (m->t) emit_train_descriptor(m);
 
     /* the public API */
     fprintf(c,
@@ -895,7 +941,7 @@ static void emit_header(Emitter *m, const char **args) {
     fprintf(h, "\nint %s_load(const char *weights_path);\n", P);
     put_infer_decl(m, h, args);
     fprintf(h, ";\n\n/* The descriptor libnetrt's netrt_main drives. */\nextern const netrt_model %s_model;\n\n", P);
-    if (g->train)
+    if (m->t)
         fprintf(h,
                 "/* The training descriptor libnetrt's netrt_train_main and netrt_gradcheck_main\n"
                 " * drive; %s_infer runs on its active batch. */\n"
@@ -907,18 +953,19 @@ static void emit_header(Emitter *m, const char **args) {
 bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
     /* Everything that can fail is checked before anything is written. */
     bool ok = true;
+    const Training *t = train_of(g);
     for (int i = 0; i < g->nnodes; i++)
         if (!g->nodes[i]->dead && !emit_node_check(g, g->nodes[i])) ok = false;
     if (o->embed && !check_embed(g, o)) ok = false;
     if ((o->main == EMIT_MAIN_TRAIN || o->main == EMIT_MAIN_GRADCHECK) &&
-        (!g->train || !g->labels || !g->loss || !g->train_logits)) {
+        (!t || !t->labels || !t->loss || !t->logits)) {
         DIAG_INTERNAL("a training program needs a training graph with labels, a loss and "
                          "training logits");
         ok = false;
     }
     if (!ok) return false;
 
-    Emitter m = {.g = g, .o = o, .c = c, .h = h};
+    Emitter m = {.g = g, .t = t, .o = o, .c = c, .h = h};
     m.names.arena = g->arena;
     m.prefix = emit_prefix(g);
     char *upper = arena_strdup(g->arena, m.prefix);
@@ -930,11 +977,11 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
         names_add(&m.names, arena_printf(g->arena, "%s_%s", m.prefix, globals[i]));
     static const char *const train_globals[] = {"grad", "update", "set_batch", "reset_state", "train", "grads",
                                                 "inits", "input_grads", "labels", "loss", "train_logits"};
-    for (size_t i = 0; g->train && i < sizeof train_globals / sizeof *train_globals; i++)
+    for (size_t i = 0; m.t && i < sizeof train_globals / sizeof *train_globals; i++)
         names_add(&m.names, arena_printf(g->arena, "%s_%s", m.prefix, train_globals[i]));
     m.in = arena_alloc(g->arena, sizeof *m.in * (size_t)(g->ninputs + 1));
     for (int i = 0; i < g->ninputs; i++)
-        if (!g->train || g->inputs[i] != g->labels) m.in[m.nin++] = g->inputs[i];
+        if (!m.t || g->inputs[i] != m.t->labels) m.in[m.nin++] = g->inputs[i];
     m.plan = plan_memory(g, !o->no_plan);
 #ifdef NETC_VERIFY
     if (!plan_check(g, m.plan)) return false;
@@ -942,13 +989,13 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
     layout(&m);
     m.per_sample = arena_alloc(g->arena, (size_t)m.maxid + 1);
     emit_batched(g, m.per_sample);
-    if (g->train) m.batched = m.per_sample;
+    if (m.t) m.batched = m.per_sample;
     const char **args = infer_args(&m);
 
     emit_header_comment(&m, c);
     fputs("/* The network ", c);
     put_comment_text(c, g->name);
-    if (g->train)
+    if (m.t)
         fprintf(c, ", batch %d, as C for training: one function per node, then the runtime glue. */\n", g->batch);
     else
         fprintf(c, ", batch %d, as C: one function per node, then the runtime glue. */\n", g->batch);

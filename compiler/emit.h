@@ -6,12 +6,12 @@
  * netrt_model descriptor `<net>_model` that libnetrt's netrt_main drives.
  * The header declares the model's API for users who link it themselves.
  *
- * A training graph (g->train) also gets <net>_grad (the PHASE_GRAD nodes),
+ * A training graph (train_of(g), train.h) also gets <net>_grad (the PHASE_GRAD nodes),
  * <net>_update (PHASE_UPDATE), the active batch (every kernel loops over
  * nb_active <= N samples), zeroed training state, SGD's hyperparameters, and
  * the netrt_train_model descriptor `<net>_train` that netrt_train_main and
  * netrt_gradcheck_main drive; <net>_run is then the PHASE_RUN nodes, and the
- * labels (g->labels) are not among the model's inputs.
+ * labels (its record's) are not among the model's inputs.
  *
  * Every node's call is followed by `if (check_numerics && netrt_check_finite(
  * ...)) return;` for what the node wrote (the program's --check-numerics sets

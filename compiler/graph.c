@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ir.h"
+#include "train.h"
 
 #define PUSH(g, arr, n, cap, item)                                                           \
     do {                                                                                     \
@@ -154,11 +155,14 @@ void graph_compact(Graph *g) {
     for (int i = 0; i < g->nvalues; i++) g->values[i]->id = i;
     for (int i = 0; i < g->nvalues; i++)
         if (g->values[i]->kind == V_INPUT || g->values[i]->kind == V_PARAM || g->values[i]->kind == V_STATE) keep[i] = true;
-    if (g->labels) keep[g->labels->id] = true;
-    if (g->loss) keep[g->loss->id] = true;
-    if (g->train_logits) keep[g->train_logits->id] = true;
-    for (int i = 0; i < g->ninputs; i++)
-        if (g->inputs[i]->grad) keep[g->inputs[i]->grad->id] = true;
+    /* and what the training record names that nothing above keeps; the record
+     * holds Value pointers, so the renumbering below leaves it valid */
+    const Training *t = train_of(g);
+    if (t && t->labels) keep[t->labels->id] = true;
+    if (t && t->loss) keep[t->loss->id] = true;
+    if (t && t->logits) keep[t->logits->id] = true;
+    for (int i = 0; t && i < t->ninputs; i++)
+        if (t->inputs[i].grad) keep[t->inputs[i].grad->id] = true;
     for (int i = 0; i < g->noutputs; i++) keep[g->outputs[i].v->id] = true;
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
@@ -171,36 +175,4 @@ void graph_compact(Graph *g) {
     g->nvalues = m;
     for (int i = 0; i < g->nvalues; i++) g->values[i]->id = i;
     free(keep);
-}
-
-const char *shape_str(const Shape *s, char *buf, size_t n) {
-    size_t k = 0;
-    k += (size_t)snprintf(buf + k, n - k, "[");
-    for (int i = 0; i < s->rank && k < n; i++)
-        k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", (long long)s->d[i]);
-    if (k < n) snprintf(buf + k, n - k, "]");
-    return buf;
-}
-
-const char *value_sample_str(const Value *v, char *buf, size_t n) {
-    Shape s = v->shape;
-    if (v->kind == V_INPUT || v->kind == V_ACT) {
-        s.rank--;
-        memmove(s.d, s.d + 1, sizeof s.d[0] * (size_t)s.rank);
-    }
-    return shape_str(&s, buf, n);
-}
-
-bool shape_eq(const Shape *a, const Shape *b) {
-    if (a->rank != b->rank) return false;
-    for (int i = 0; i < a->rank; i++)
-        if (a->d[i] != b->d[i]) return false;
-    return true;
-}
-
-Shape shape_make(int rank, const int64_t *d) {
-    Shape s = {0};
-    s.rank = rank;
-    for (int i = 0; i < rank; i++) s.d[i] = d[i];
-    return s;
 }

@@ -26,14 +26,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../dsl/source.h"
-#include "arena.h"
+#include "../support/source.h"
+#include "../support/arena.h"
+#include "attrs.h"
 #include "ops.h"
 
-#define IR_MAX_RANK 6
 #define IR_MAX_IN 8
 #define IR_MAX_OUT 4
-#define IR_MAX_ANCHORS 16 /* yolo_decode: anchors of one detection head */
 
 typedef struct Shape {
     int rank;
@@ -69,40 +68,9 @@ typedef struct Value {
     int out_index;    /* which output of def */
     ParamInit init;   /* V_PARAM only */
     Span span;        /* where it was declared or computed */
-    /* Training (set by the autodiff pass): */
-    struct Value *grad;  /* params (and inputs, for gradcheck): d loss / d this */
-    struct Value *state; /* params: the SGD velocity (V_STATE) */
-    bool frozen;         /* params: not trained (no gradient, no update) */
 } Value;
 
-/* Op attributes; each op reads the fields its shape rule documents. */
-typedef struct Attrs {
-    int64_t out;        /* conv: output channels; linear: output features */
-    int kernel[2];      /* kh, kw */
-    int stride[2];      /* sh, sw */
-    int pad[4];         /* top, bottom, left, right */
-    int dilation[2];    /* dh, dw */
-    int groups;
-    bool bias;          /* conv, linear: has a bias input */
-    bool ceil;          /* pooling: ceil mode for output size */
-    bool count_pad;     /* avgpool: padding counts in the divisor (PyTorch's count_include_pad) */
-    double eps;         /* batchnorm, layernorm, instancenorm */
-    double momentum;    /* batchnorm (used by training) */
-    double alpha;       /* leaky_relu: slope; elu: alpha; lrn: alpha; dropout: p */
-    double beta, k;     /* lrn */
-    int size;           /* lrn: channels in the window */
-    int64_t start, end; /* slice: channels [start, end) */
-    int output_pad[2];  /* deconv: extra rows and columns at the bottom and right */
-    int64_t osize[2];   /* adaptive_avgpool, upsample: output height and width */
-    double scale[2];    /* upsample: input size / output size per axis, as PyTorch maps coordinates */
-    int mode;           /* upsample: UPSAMPLE_NEAREST or UPSAMPLE_BILINEAR */
-    int ndims;          /* reshape: the per-sample dims */
-    int64_t dims[IR_MAX_RANK];
-    int nanchors;       /* yolo_decode: the anchors' (width, height) in pixels */
-    double anchors[IR_MAX_ANCHORS][2];
-} Attrs;
-
-enum { UPSAMPLE_NEAREST, UPSAMPLE_BILINEAR };
+/* Op attributes: Attrs, a union of a struct per kind of op (attrs.h). */
 
 struct Node {
     int id;
@@ -117,6 +85,10 @@ struct Node {
     Phase phase;
     bool dead;
 };
+
+/* The training record (train.h): labels, loss, training logits, and each
+ * trained parameter's gradient and velocity. */
+typedef struct Training Training;
 
 typedef struct GraphOutput {
     const char *name;
@@ -137,13 +109,12 @@ typedef struct Graph {
     int ninputs, cap_inputs;
     GraphOutput *outputs;
     int noutputs, cap_outputs;
-    /* Training graphs (autodiff pass): kernels run on an active batch nb <= batch. */
-    bool train;
-    Phase phase;         /* given to new nodes */
-    bool want_input_grads; /* autodiff also computes d loss / d input (gradcheck) */
-    Value *labels;       /* V_INPUT [N]: class indices as floats */
-    Value *loss;         /* [1], PHASE_GRAD */
-    Value *train_logits; /* the net's output computed in training mode, PHASE_GRAD */
+    Phase phase;          /* given to new nodes */
+    /* Training (train.h): NULL for an inference graph nobody asked to train;
+     * else the request (before autodiff) and, once autodiff has run, the
+     * labels, loss and per-parameter gradients it made (train_of(g) is then
+     * non-NULL).  Allocated in the arena. */
+    Training *training;
 } Graph;
 
 Graph *graph_new(const Source *src, const char *name, int batch);
@@ -166,7 +137,8 @@ void graph_replace_uses(Graph *g, Value *from, Value *to);
 /* Moves n (already in g->nodes) to just before `pos`. */
 void graph_move_before(Graph *g, Node *n, Node *pos);
 /* Drops dead nodes, and values that nothing references (parameters always
- * stay: they are the weights file's contract); renumbers ids. */
+ * stay: they are the weights file's contract; so do the values the training
+ * record names); renumbers ids. */
 void graph_compact(Graph *g);
 
 /* Checks the invariants above (topological order, arity, shapes agree with

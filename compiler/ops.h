@@ -1,8 +1,20 @@
-/* Ops: the enum, names and flags generated from ops.def. */
+/* The op registry.
+ *
+ * Each op is one row of ops.def (its enum, name, arity and flags) and one
+ * definition, `const OpRules op_rules_<ENUM>`, in the file of its family
+ * under compiler/ops/: everything the compiler knows about the op, from the
+ * .net builtins that make it to the C that computes it and its gradient.
+ * ops.c joins the two into op_info[], so an op whose definition is missing
+ * does not link; tests/unit/test_registry.c walks the registry and fails on
+ * a rule that is absent without a statement of why (the no_* strings).
+ *
+ * Owner: op_info[] and everything it points to is static and const. */
 #ifndef NETC_OPS_H
 #define NETC_OPS_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 
 enum {
     F_PARAMS = 1 << 0,      /* has learnable parameters among its inputs */
@@ -12,22 +24,97 @@ enum {
     F_SIDE_EFFECT = 1 << 4, /* writes an input in place (running statistics, SGD): never dead */
 };
 
+/* OP_NONE (0) is no op: a zeroed Op field means "none". */
 typedef enum {
+    OP_NONE,
 #define OP(e, name, mini, maxi, nout, flags) OP_##e,
 #include "ops.def"
 #undef OP
     OP_COUNT
 } Op;
 
+struct Graph;
+struct Node;
+struct Value;
+struct Builtin;
+struct Kernel;
+struct GradCtx;
+
+/* An op's rules.  Every pointer is required unless the matching no_* string
+ * says why the op has none; the registry test holds every op to that. */
+typedef struct OpRules {
+    /* The .net builtins that make this op (build.h), ended by one with a NULL
+     * name: conv and dwconv both make a CONV.  NULL for ops no source writes,
+     * with no_build saying what makes them (autodiff, a pass). */
+    const struct Builtin *builtins;
+    const char *no_build;
+
+    /* Shape inference: checks the inputs' shapes and the attributes and sets
+     * the outputs' shapes, or reports an error at n->span and returns false.
+     * Never absent. */
+    bool (*shape)(struct Graph *g, struct Node *n);
+
+    /* Whether the emit rule can emit n (the shapes its loops assume): NULL
+     * if so, else why not, an internal error.  Runs on every node before any
+     * C is written.  Absent: no assumption beyond the shape rule's (no_check). */
+    const char *(*check)(const struct Graph *g, const struct Node *n);
+    const char *no_check;
+
+    /* Writes the static C function computing n (kernel.h).  Never absent. */
+    void (*emit)(struct Kernel *k);
+
+    /* Whether output i has the batch as its first dimension, given which
+     * values do (batched[value id]): the training emitter runs such loops
+     * over the active batch.  Never absent (op_batched_like_input0 is the
+     * common rule). */
+    bool (*batched)(const struct Node *n, int i, const bool *batched);
+
+    /* Inputs written in place, bit i for input i (batchnorm_train's running
+     * statistics, sgd_update's parameter and velocity); 0 for most ops. */
+    unsigned written_inputs;
+
+    /* How the emitted --check-numerics report names each output when there
+     * are several ("the batch mean"); NULL for one output. */
+    const char *const *output_names;
+
+    /* Prints the attributes, each " name=value", for `netc dump`.  Absent
+     * for an op without attributes (no_dump). */
+    void (*dump)(const struct Node *n, FILE *f);
+    const char *no_dump;
+
+    /* Multiply-accumulates per sample of the output, for `netc stats`.
+     * Absent where the op does no multiply-accumulate worth counting (no_macs). */
+    int64_t (*macs)(const struct Node *n);
+    const char *no_macs;
+
+    /* Reverse mode: adds the nodes computing the gradients of n's inputs
+     * from dy, the gradient of n's output (grad.h).  n is the training-mode
+     * node.  Absent with no_grad saying why (a training build rejects a net
+     * using such an op at its line). */
+    void (*grad)(struct GradCtx *c, struct Node *n, struct Value *dy);
+    const char *no_grad;
+
+    /* The op a training build's forward copy uses instead (batchnorm trains
+     * as batchnorm_train, with batch statistics); OP_NONE: the op itself. */
+    int train_as;
+} OpRules;
+
 typedef struct OpInfo {
     const char *name;
     int min_inputs, max_inputs, outputs;
     unsigned flags;
+    const OpRules *rules;
 } OpInfo;
 
 extern const OpInfo op_info[OP_COUNT];
 
 static inline const char *op_name(Op op) { return op_info[op].name; }
 static inline bool op_has(Op op, unsigned flag) { return (op_info[op].flags & flag) != 0; }
+static inline const OpRules *op_rules(Op op) { return op_info[op].rules; }
+
+/* The common batch rule: output i is batched when input 0 is. */
+bool op_batched_like_input0(const struct Node *n, int i, const bool *batched);
+/* For outputs that never have a batch dimension (weight gradients, the loss). */
+bool op_batched_never(const struct Node *n, int i, const bool *batched);
 
 #endif

@@ -36,8 +36,11 @@ bool run_pipeline(Graph *g, const char *pipeline, bool verify, const char *dump_
             break;
         }
         int errors = diag_error_count();
-        p->run(g);
-        if (diag_error_count() > errors) { /* the pass rejected the graph */
+        PassResult r = p->run(g);
+        bool reported = diag_error_count() > errors;
+        if (r == PASS_FAILED || reported) { /* the pass rejected the graph */
+            if (!reported) DIAG_INTERNAL("pass '%s' failed without reporting why", p->name);
+            if (r != PASS_FAILED) DIAG_INTERNAL("pass '%s' reported an error but did not fail", p->name);
             ok = false;
             break;
         }

@@ -1,7 +1,8 @@
 /* Passes over the graph IR and the pass manager.
  *
- * Every pass has one signature: it edits the graph in place and returns true
- * if it changed anything.  Each pass's file starts with a comment saying what
+ * Every pass has one signature: it edits the graph in place and returns
+ * PASS_CHANGED if it changed anything, PASS_UNCHANGED if not, or PASS_FAILED
+ * after reporting an error (the pipeline stops there).  Each pass's file starts with a comment saying what
  * it requires, what it keeps and what it breaks. */
 #ifndef NETC_PASSES_H
 #define NETC_PASSES_H
@@ -10,14 +11,16 @@
 
 #include "ir.h"
 
-bool pass_fold_batchnorm(Graph *g);
-bool pass_dce(Graph *g);
-/* Reports an error (and the pipeline stops) if the graph cannot be trained. */
-bool pass_autodiff(Graph *g);
+typedef enum { PASS_UNCHANGED, PASS_CHANGED, PASS_FAILED } PassResult;
+
+PassResult pass_fold_batchnorm(Graph *g);
+PassResult pass_dce(Graph *g);
+/* Fails (after an error at the cause) if the graph cannot be trained. */
+PassResult pass_autodiff(Graph *g);
 
 typedef struct Pass {
     const char *name;
-    bool (*run)(Graph *g);
+    PassResult (*run)(Graph *g);
     const char *summary;
 } Pass;
 
@@ -33,7 +36,9 @@ const Pass *pass_find(const char *name);
 /* Runs a comma-separated pipeline of pass names.  With verify, the verifier
  * runs after every pass.  If dump_after names a pass of the pipeline, the IR
  * is printed to dump after it.  Returns false (after a message) on an
- * unknown pass name, a pass that reported an error, or a verifier failure. */
+ * unknown pass name, a pass that failed, or a verifier failure; a pass that
+ * fails without reporting an error, or reports one and goes on, is an
+ * internal error naming it. */
 bool run_pipeline(Graph *g, const char *pipeline, bool verify, const char *dump_after, FILE *dump);
 
 #endif

@@ -12,7 +12,7 @@
  * value a live node reads is an input, a parameter, state, or written by an
  * earlier live node of the same or an earlier-run function).
  * The emitted kernels write only their outputs, plus the inputs that
- * emit_written_inputs names (parameters and state, never in the arena), and
+ * the ops' written_inputs name (parameters and state, never in the arena), and
  * initialize every output element they own before reading it back; they take
  * their operands as restrict pointers, so a node's inputs and outputs never
  * share bytes: a value read for the last time by a node is still live at
@@ -21,9 +21,7 @@
 #include <string.h>
 
 #include "plan.h"
-
-/* Defined in emit_ops.c: the inputs node n writes in place (bit i for input i). */
-unsigned emit_written_inputs(const Node *n);
+#include "train.h"
 
 static int64_t align_up(int64_t n) { return (n + PLAN_ALIGN_FLOATS - 1) / PLAN_ALIGN_FLOATS * PLAN_ALIGN_FLOATS; }
 
@@ -32,7 +30,7 @@ static int64_t align_up(int64_t n) { return (n + PLAN_ALIGN_FLOATS - 1) / PLAN_A
  * order; the functions themselves run in any order, any number of times. */
 static int function_of(const Graph *g, const Node *n) {
     if (op_has(n->op, F_INIT)) return 0;
-    if (!g->train) return 1;
+    if (!train_of(g)) return 1;
     switch (n->phase) {
     case PHASE_RUN: return 1;
     case PHASE_GRAD: return 2;
@@ -47,20 +45,21 @@ static void mark(bool *a, const Value *v) {
 
 /* The values the program needs storage for, as the emitter's layout has
  * always decided: the inputs, the graph outputs, every operand of a live
- * node, and in a training graph what its descriptor points at (labels, loss,
- * training logits, gradients and state of parameters and inputs). */
+ * node, and in a training graph what its descriptor points at (the training
+ * record: labels, loss, training logits, gradients and velocities of
+ * parameters, gradients of inputs). */
 static void find_used(const Graph *g, bool *used) {
     for (int i = 0; i < g->ninputs; i++) mark(used, g->inputs[i]);
-    if (g->train) {
-        mark(used, g->labels);
-        mark(used, g->loss);
-        mark(used, g->train_logits);
-        for (int i = 0; i < g->nvalues; i++) {
-            const Value *v = g->values[i];
-            if (v->kind != V_PARAM && v->kind != V_INPUT) continue;
-            mark(used, v->grad);
-            mark(used, v->state);
+    const Training *t = train_of(g);
+    if (t) {
+        mark(used, t->labels);
+        mark(used, t->loss);
+        mark(used, t->logits);
+        for (int i = 0; i < t->nparams; i++) {
+            mark(used, t->params[i].grad);
+            mark(used, t->params[i].velocity);
         }
+        for (int i = 0; i < t->ninputs; i++) mark(used, t->inputs[i].grad);
     }
     for (int i = 0; i < g->nnodes; i++) {
         const Node *n = g->nodes[i];
@@ -83,12 +82,13 @@ static void find_kept(const Graph *g, MemPlan *p, const int *func_of_step, int *
     }
     /* what the runtime reads or writes from outside the emitted functions */
     for (int i = 0; i < g->noutputs; i++) mark(kept, g->outputs[i].v);
-    mark(kept, g->labels);
-    mark(kept, g->loss);
-    mark(kept, g->train_logits);
-    for (int i = 0; i < g->nvalues; i++) {
-        const Value *v = g->values[i];
-        if (v->kind == V_PARAM || v->kind == V_INPUT) mark(kept, v->grad);
+    const Training *t = train_of(g);
+    if (t) {
+        mark(kept, t->labels);
+        mark(kept, t->loss);
+        mark(kept, t->logits);
+        for (int i = 0; i < t->nparams; i++) mark(kept, t->params[i].grad);
+        for (int i = 0; i < t->ninputs; i++) mark(kept, t->inputs[i].grad);
     }
     /* what one function leaves for another, or for its own next call */
     for (int s = 0; s < p->nsteps; s++) {
@@ -319,7 +319,7 @@ bool plan_check(Graph *g, const MemPlan *p) {
                 if (ops[a] != ops[b] && p->off[ops[a]->id] >= 0 && p->off[ops[b]->id] >= 0 &&
                     bytes_overlap(p, ops[a], ops[b]))
                     return plan_error("operands of one node overlap", n, ops[a], ops[b]);
-        unsigned written = emit_written_inputs(n);
+        unsigned written = op_rules(n->op)->written_inputs;
         for (int a = 0; a < nops; a++) {
             const Value *w = ops[a];
             bool writes = a >= n->nin || (written >> a & 1);

@@ -20,23 +20,8 @@
 #include "plan.h"
 #include "stats.h"
 
-/* Multiply-accumulates for one sample of n's output. */
-static int64_t macs(const Node *n) {
-    const Shape *y = &n->out[0]->shape;
-    int64_t per_out = shape_numel(y) / y->d[0];
-    switch (n->op) {
-    case OP_CONV: {
-        const Shape *w = &n->in[1]->shape; /* [K, C/g, kh, kw] */
-        return per_out * w->d[1] * w->d[2] * w->d[3];
-    }
-    case OP_DECONV: { /* every input value meets out/groups * kh * kw weights */
-        const Shape *x = &n->in[0]->shape, *w = &n->in[1]->shape; /* [C, K/g, kh, kw] */
-        return shape_numel(x) / x->d[0] * w->d[1] * w->d[2] * w->d[3];
-    }
-    case OP_LINEAR: return per_out * n->in[1]->shape.d[1];
-    default: return 0;
-    }
-}
+/* Multiply-accumulates for one sample of n's output (the op's rule). */
+static int64_t macs(const Node *n) { return op_rules(n->op)->macs ? op_rules(n->op)->macs(n) : 0; }
 
 static bool is_buffer(const Value *v) {
     const char *s = strrchr(v->name, '.');

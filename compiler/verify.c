@@ -3,10 +3,12 @@
  * Checks that nodes are in topological order, that every input is defined
  * (an input, a parameter, or the output of an earlier live node), that arity
  * matches the op table, that F_INIT nodes read only parameters and derived
- * values, and that stored shapes agree with what shape inference computes. */
+ * values, that stored shapes agree with what shape inference computes, and
+ * that the training record names only values of the graph. */
 #include <stdlib.h>
 
 #include "ir.h"
+#include "train.h"
 
 /* A verifier failure is a bug in netc (an internal error, exit status 2),
  * reported with the line of the check that failed. */
@@ -19,6 +21,24 @@ static bool fail_at(int line, const char *pass, const char *what, const Node *n)
     return false;
 }
 #define fail(pass, what, n) fail_at(__LINE__, pass, what, n)
+
+static bool in_graph(const Graph *g, const Value *v) {
+    return !v || (v->id >= 0 && v->id < g->nvalues && g->values[v->id] == v);
+}
+
+/* Every value the training record (train.h) points at is still in the graph:
+ * it holds pointers, which graph_compact's renumbering must not leave dangling. */
+static bool training_in_graph(const Graph *g) {
+    const Training *t = g->training;
+    if (!t) return true;
+    bool ok = in_graph(g, t->labels) && in_graph(g, t->loss) && in_graph(g, t->logits);
+    for (int i = 0; i < t->nfrozen; i++) ok = ok && in_graph(g, t->frozen[i]);
+    for (int i = 0; i < t->nparams; i++)
+        ok = ok && in_graph(g, t->params[i].param) && in_graph(g, t->params[i].grad) &&
+             in_graph(g, t->params[i].velocity);
+    for (int i = 0; i < t->ninputs; i++) ok = ok && in_graph(g, t->inputs[i].input) && in_graph(g, t->inputs[i].grad);
+    return ok;
+}
 
 bool graph_verify(Graph *g, const char *after) {
     bool ok = true;
@@ -76,6 +96,7 @@ bool graph_verify(Graph *g, const char *after) {
             ok = fail(after, "a graph output is not defined", NULL);
             goto out;
         }
+    if (!training_in_graph(g)) ok = fail(after, "the training record names a value that is not in the graph", NULL);
 out:
     free(defined);
     return ok;

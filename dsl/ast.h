@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../compiler/arena.h"
-#include "source.h"
+#include "../support/arena.h"
+#include "../support/source.h"
 
 typedef enum {
     /* expressions */

@@ -68,6 +68,13 @@ int64_t netrt_numel(int rank, const int64_t *shape) {
     return n;
 }
 
+bool netrt_same_shape(int ra, const int64_t *a, int rb, const int64_t *b) {
+    if (ra != rb) return false;
+    for (int i = 0; i < ra; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
 const char *netrt_shape_str(int rank, const int64_t *shape, char *buf, size_t n) {
     if (n == 0) return buf;
     size_t len = 0;

@@ -1,177 +1,15 @@
-/* Driving an emitted model: loading its parameters from safetensors, and
- * netrt_main, the command line of an emitted inference program. */
+/* netrt_main, the command line of an emitted inference program: it parses
+ * the options (the values of --repeat and --warmup through cli.c), reads and
+ * checks the inputs and labels (inputs.c), loads the weights (params.c), runs
+ * the batches under --check-numerics if asked (numerics.c), writes the
+ * outputs and prints the predictions. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "netrt.h"
-
-/* ---- parameters ------------------------------------------------------------ */
-
-bool netrt_dtype_is_float(netrt_dtype t) {
-    return t == NETRT_F32 || t == NETRT_F64 || t == NETRT_F16 || t == NETRT_BF16;
-}
-
-static bool same_shape(int ra, const int64_t *a, int rb, const int64_t *b) {
-    if (ra != rb) return false;
-    for (int i = 0; i < ra; i++)
-        if (a[i] != b[i]) return false;
-    return true;
-}
-
-static uint64_t load_le(const unsigned char *p, int n) {
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-
-static float half_to_float(uint16_t h) {
-    unsigned exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-    float v;
-    if (exp == 0)
-        v = ldexpf((float)mant, -24);
-    else if (exp == 31)
-        v = mant ? NAN : INFINITY;
-    else
-        v = ldexpf((float)(mant | 0x400), (int)exp - 25);
-    return h & 0x8000 ? -v : v;
-}
-
-void netrt_st_entry_to_f32(const netrt_st_entry *e, float *dst) {
-    const unsigned char *p = e->data;
-    size_t n = (size_t)netrt_numel(e->rank, e->shape);
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        double d;
-        switch (e->dtype) {
-        case NETRT_F32:
-            u = (uint32_t)load_le(p + 4 * i, 4);
-            memcpy(&dst[i], &u, 4);
-            break;
-        case NETRT_F64: {
-            uint64_t b = load_le(p + 8 * i, 8);
-            memcpy(&d, &b, 8);
-            dst[i] = (float)d;
-            break;
-        }
-        case NETRT_F16: dst[i] = half_to_float((uint16_t)load_le(p + 2 * i, 2)); break;
-        case NETRT_BF16:
-            u = (uint32_t)load_le(p + 2 * i, 2) << 16;
-            memcpy(&dst[i], &u, 4);
-            break;
-        default: dst[i] = 0; break;
-        }
-    }
-}
-
-static bool is_batch_counter(const netrt_st_entry *e) {
-    const char *suffix = "num_batches_tracked";
-    size_t n = strlen(e->name), k = strlen(suffix);
-    if (netrt_dtype_is_float(e->dtype) || n < k || strcmp(e->name + n - k, suffix) != 0) return false;
-    return n == k || e->name[n - k - 1] == '.';
-}
-
-static const netrt_tensor *find_param(const netrt_model *m, const char *name) {
-    for (int i = 0; i < m->nparams; i++)
-        if (strcmp(m->params[i].name, name) == 0) return &m->params[i];
-    return NULL;
-}
-
-/* Checks every parameter and every tensor of the file before changing any
- * parameter, so a failed load leaves the model as it was. */
-static int check_params(const netrt_model *m, const netrt_st_file *f, const char *path, char *err,
-                        size_t errlen) {
-    char want[160], got[160];
-    for (int i = 0; i < m->nparams; i++) {
-        const netrt_tensor *p = &m->params[i];
-        const netrt_st_entry *e = netrt_st_find(f, p->name);
-        netrt_shape_str(p->rank, p->shape, want, sizeof want);
-        if (!e)
-            return netrt_errorf(err, errlen, "%s: missing tensor '%s' (expected shape %s)", path,
-                                p->name, want);
-        if (!netrt_dtype_is_float(e->dtype))
-            return netrt_errorf(err, errlen,
-                                "%s: tensor '%s' has dtype %s, expected a float dtype (F32, F64, F16 "
-                                "or BF16)",
-                                path, p->name, netrt_dtype_name(e->dtype));
-        if (!same_shape(e->rank, e->shape, p->rank, p->shape))
-            return netrt_errorf(err, errlen, "%s: tensor '%s' has shape %s, expected %s", path,
-                                p->name, netrt_shape_str(e->rank, e->shape, got, sizeof got),
-                                want);
-    }
-    for (int i = 0; i < f->count; i++)
-        if (!find_param(m, f->entries[i].name) && !is_batch_counter(&f->entries[i]))
-            return netrt_errorf(err, errlen,
-                                "%s: unexpected tensor '%s' (the model has no such parameter)",
-                                path, f->entries[i].name);
-    return 0;
-}
-
-int netrt_load_params(const netrt_model *m, const char *path, char *err, size_t errlen) {
-    netrt_st_file f;
-    if (netrt_st_open(path, &f, err, errlen) < 0) return -1;
-    int rc = check_params(m, &f, path, err, errlen);
-    for (int i = 0; rc == 0 && i < m->nparams; i++) {
-        const netrt_tensor *p = &m->params[i];
-        netrt_st_entry_to_f32(netrt_st_find(&f, p->name), p->data);
-    }
-    netrt_st_close(&f);
-    return rc;
-}
-
-/* ---- --check-numerics ---------------------------------------------------------- */
-
-/* The batch being run (netrt_numerics_batch) and the first failure. */
-static struct {
-    const char *label;
-    const int64_t *index;
-    int64_t first, count;
-    bool failed;
-    char msg[640];
-} numerics = {.count = INT64_MAX};
-
-void netrt_numerics_batch(const char *label, const int64_t *index, int64_t first, int64_t count) {
-    numerics.label = label;
-    numerics.index = index;
-    numerics.first = first;
-    numerics.count = count;
-}
-
-const char *netrt_numerics_error(void) { return numerics.failed ? numerics.msg : NULL; }
-
-void netrt_numerics_reset(void) {
-    numerics.failed = false;
-    numerics.msg[0] = '\0';
-    netrt_numerics_batch(NULL, NULL, 0, INT64_MAX);
-}
-
-int netrt_check_finite(const float *p, int64_t n, int64_t per_sample, const char *what, const char *op,
-                       const char *name, const char *where) {
-    if (numerics.failed) return -1;
-    if (per_sample > 0 && n / per_sample > numerics.count) n = numerics.count * per_sample; /* padding */
-    for (int64_t i = 0; i < n; i++) {
-        if (isfinite(p[i])) continue;
-        char *b = numerics.msg;
-        size_t len = sizeof numerics.msg;
-        int at = snprintf(b, len, "numerics: %s in %s of %s \"%s\" (%s)",
-                          isnan(p[i]) ? "NaN" : p[i] > 0 ? "Inf" : "-Inf", what, op, name, where);
-        if (at < 0 || (size_t)at >= len) at = 0;
-        if (per_sample > 0) {
-            int64_t r = i / per_sample;
-            int64_t s = numerics.index ? numerics.index[numerics.first + r] : numerics.first + r;
-            snprintf(b + at, len - (size_t)at, ", %s %lld, element %lld",
-                     numerics.label ? numerics.label : "sample", (long long)s, (long long)(i % per_sample));
-        } else {
-            snprintf(b + at, len - (size_t)at, ", element %lld", (long long)i);
-        }
-        numerics.failed = true;
-        return -1;
-    }
-    return 0;
-}
 
 /* ---- the command line -------------------------------------------------------- */
 
@@ -205,15 +43,6 @@ static void job_free(job *j) {
 
 static int64_t per_sample(const netrt_tensor *t) { return netrt_numel(t->rank - 1, t->shape + 1); }
 
-/* "[S, 1, 28, 28]" for a tensor [N, 1, 28, 28]. */
-static const char *batch_shape_str(const netrt_tensor *t, char *buf, size_t n) {
-    size_t len = (size_t)snprintf(buf, n, "[S");
-    for (int d = 1; d < t->rank && len < n; d++)
-        len += (size_t)snprintf(buf + len, n - len, ", %lld", (long long)t->shape[d]);
-    if (len < n) snprintf(buf + len, n - len, "]");
-    return buf;
-}
-
 static void usage(const job *j, FILE *out) {
     const netrt_model *m = j->m;
     char sh[160];
@@ -240,10 +69,10 @@ static void usage(const job *j, FILE *out) {
             m->embedded ? " (default: the embedded ones)" : "");
     for (int i = 0; i < m->ninputs; i++)
         fprintf(out, "input  %s: %s\n", m->inputs[i].name,
-                batch_shape_str(&m->inputs[i], sh, sizeof sh));
+                netrt_batch_shape_str(&m->inputs[i], sh, sizeof sh));
     for (int i = 0; i < m->noutputs; i++)
         fprintf(out, "output %s: %s\n", m->outputs[i].name,
-                batch_shape_str(&m->outputs[i], sh, sizeof sh));
+                netrt_batch_shape_str(&m->outputs[i], sh, sizeof sh));
 }
 
 /* Binds "--input [name=]file" (or --output) to a tensor's slot in files. */
@@ -359,50 +188,11 @@ static int parse_args(job *j, int argc, char **argv) {
     return 0;
 }
 
-int netrt_check_input(const netrt_tensor *t, const netrt_array *a, const char *path, char *err,
-                      size_t errlen) {
-    char want[200], per[160], got[160];
-    if (a->dtype != NETRT_F32 && a->dtype != NETRT_F64 && a->dtype != NETRT_U8)
-        return netrt_errorf(err, errlen,
-                            "%s: input '%s' has dtype %s, expected F32, F64 or U8 (uint8, scaled to "
-                            "[0, 1])",
-                            path, t->name, netrt_dtype_name(a->dtype));
-    bool ok = a->rank >= 1 && same_shape(a->rank - 1, a->shape + 1, t->rank - 1, t->shape + 1);
-    /* An [S, H, W] array (IDX images) feeds a [1, H, W] input. */
-    bool grey = t->rank == 4 && t->shape[1] == 1;
-    if (a->rank == 3 && grey && same_shape(2, a->shape + 1, 2, t->shape + 2)) ok = true;
-    if (!ok) {
-        batch_shape_str(t, want, sizeof want);
-        if (grey)
-            snprintf(want + strlen(want), sizeof want - strlen(want), " or [S, %lld, %lld]",
-                     (long long)t->shape[2], (long long)t->shape[3]);
-        return netrt_errorf(err, errlen, "%s: input '%s' has shape %s, expected %s (S samples of %s)",
-                            path, t->name, netrt_shape_str(a->rank, a->shape, got, sizeof got), want,
-                            netrt_shape_str(t->rank - 1, t->shape + 1, per, sizeof per));
-    }
-    return 0;
-}
-
 /* Reads input i and checks its dtype and per-sample shape. */
 static int read_input(job *j, int i) {
     const char *path = j->in_files[i];
     if (netrt_array_read(path, &j->in[i], j->err, sizeof j->err) < 0) return -1;
     return netrt_check_input(&j->m->inputs[i], &j->in[i], path, j->err, sizeof j->err);
-}
-
-bool netrt_dtype_is_int(netrt_dtype t) {
-    return t == NETRT_U8 || t == NETRT_I8 || t == NETRT_I16 || t == NETRT_I32 || t == NETRT_I64;
-}
-
-int64_t netrt_array_int_at(const netrt_array *a, int64_t i) {
-    switch (a->dtype) {
-    case NETRT_U8: return ((const uint8_t *)a->data)[i];
-    case NETRT_I8: return ((const int8_t *)a->data)[i];
-    case NETRT_I16: return ((const int16_t *)a->data)[i];
-    case NETRT_I32: return ((const int32_t *)a->data)[i];
-    case NETRT_I64: return ((const int64_t *)a->data)[i];
-    default: return -1;
-    }
 }
 
 /* Reads and checks every input and the labels; sets S. */
@@ -442,20 +232,6 @@ static int read_data(job *j) {
     }
     j->S = j->limit > 0 && j->limit < total ? j->limit : total;
     return 0;
-}
-
-void netrt_array_to_f32(const netrt_array *a, int64_t per, int64_t s0, int64_t n, float *dst) {
-    size_t first = (size_t)(s0 * per), count = (size_t)(n * per);
-    switch (a->dtype) {
-    case NETRT_F32: memcpy(dst, (const float *)a->data + first, count * sizeof(float)); break;
-    case NETRT_F64:
-        for (size_t k = 0; k < count; k++) dst[k] = (float)((const double *)a->data)[first + k];
-        break;
-    case NETRT_U8:
-        for (size_t k = 0; k < count; k++) dst[k] = ((const uint8_t *)a->data)[first + k] / 255.0f;
-        break;
-    default: break;
-    }
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -618,15 +394,6 @@ static int run_job(job *j, int argc, char **argv) {
     if (netrt_numerics_error()) return netrt_errorf(j->err, sizeof j->err, "%s", netrt_numerics_error());
     if (run_batches(j) < 0 || write_outputs(j) < 0) return -1;
     if (j->print) print_predictions(j);
-    return 0;
-}
-
-int netrt_set_check_numerics(const netrt_model *m, bool on, char *err, size_t errlen) {
-    netrt_numerics_reset();
-    if (on && !m->check_numerics)
-        return netrt_errorf(err, errlen,
-                            "--check-numerics: this program was built without numerics checks");
-    if (m->check_numerics) *m->check_numerics = on;
     return 0;
 }
 

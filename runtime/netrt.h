@@ -299,7 +299,10 @@ int netrt_atomic_close(FILE *f, char *tmp, const char *path, bool ok, char *err,
 /* Writes n floats little-endian; false on a write error. */
 bool netrt_write_f32le(FILE *f, const float *data, size_t n);
 
-/* Model inputs from arrays (model.c; netrt_main and the trainer): checks that
+/* Whether two shapes are equal (rank and every dimension). */
+bool netrt_same_shape(int ra, const int64_t *a, int rb, const int64_t *b);
+
+/* Model inputs from arrays (inputs.c; netrt_main and the trainer): checks that
  * a (read from path) can feed input t: dtype F32, F64 or U8, and t's
  * per-sample shape (an [S, H, W] array feeds a [1, H, W] input); the message
  * names the file and both shapes. */
@@ -310,8 +313,11 @@ int netrt_check_input(const netrt_tensor *t, const netrt_array *a, const char *p
 void netrt_array_to_f32(const netrt_array *a, int64_t per, int64_t s0, int64_t n, float *dst);
 bool netrt_dtype_is_int(netrt_dtype t); /* U8, I8, I16, I32 or I64 */
 int64_t netrt_array_int_at(const netrt_array *a, int64_t i); /* element i of an integer array */
+/* "[S, 1, 28, 28]" for a model tensor [N, 1, 28, 28], into buf; returns buf. */
+const char *netrt_batch_shape_str(const netrt_tensor *t, char *buf, size_t n);
 
-/* Command-line parsing for the trainer and the gradient check (train.c).
+/* Command-line parsing for the runtime's command lines (cli.c): the trainer
+ * and the gradient check, and netrt_main for --repeat and --warmup.
  * netrt_opt_next reads the option at argv[*i] ("--name", "--name=value", or
  * "--name value" if it takes a value, advancing *i past it; "-h" is
  * "--help"): *which is its index in opts, *val its value or NULL. */

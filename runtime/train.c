@@ -1,6 +1,6 @@
-/* Training: parameter initialization (shared with `netc init`), the option
- * parsing helpers of the runtime's command lines, and netrt_train_main, the
- * command line of a training program emitted by `netc build --train`.
+/* Training: parameter initialization (shared with `netc init`), and
+ * netrt_train_main, the command line of a training program emitted by
+ * `netc build --train` (its options read through cli.c).
  *
  * The emitted code owns the forward and backward passes and the SGD step
  * (grad() and update()); this file only drives them: it reads the data,
@@ -32,61 +32,6 @@ void netrt_init_fill(netrt_init_scheme scheme, double fan_in, double fan_out, ne
         default: data[k] = 0; break;
         }
     }
-}
-
-/* ---- option parsing ------------------------------------------------------------ */
-
-int netrt_opt_next(int argc, char **argv, int *i, const netrt_opt *opts, int nopts, int *which,
-                   const char **val, char *err, size_t errlen) {
-    const char *arg = argv[*i], *eq = strchr(arg, '=');
-    if (!strcmp(arg, "-h")) arg = "--help", eq = NULL;
-    if (strncmp(arg, "--", 2) != 0)
-        return netrt_errorf(err, errlen, "unexpected argument '%s' (see --help)", arg);
-    size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
-    *which = -1;
-    for (int k = 0; k < nopts; k++)
-        if (strlen(opts[k].name) == len && strncmp(opts[k].name, arg, len) == 0) *which = k;
-    if (*which < 0) return netrt_errorf(err, errlen, "unknown option '%s' (see --help)", arg);
-    const netrt_opt *o = &opts[*which];
-    *val = eq ? eq + 1 : NULL;
-    if (o->takes_value && !*val) {
-        if (*i + 1 >= argc) return netrt_errorf(err, errlen, "option %s needs a value", o->name);
-        *val = argv[++*i];
-    }
-    if (!o->takes_value && *val)
-        return netrt_errorf(err, errlen, "option %s takes no value", o->name);
-    return 0;
-}
-
-int netrt_opt_int(const char *flag, const char *val, int64_t min, int64_t *out, char *err,
-                  size_t errlen) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(val, &end, 10);
-    if (end == val || *end || errno || v < min) {
-        if (min == 1)
-            return netrt_errorf(err, errlen, "%s needs a positive integer, not '%s'", flag, val);
-        return netrt_errorf(err, errlen, "%s needs an integer >= %lld, not '%s'", flag,
-                            (long long)min, val);
-    }
-    *out = v;
-    return 0;
-}
-
-int netrt_opt_double(const char *flag, const char *val, double min, double *out, char *err,
-                     size_t errlen) {
-    char *end;
-    double v = strtod(val, &end);
-    if (end == val || *end || !isfinite(v) || v < min)
-        return netrt_errorf(err, errlen, "%s needs a number >= %g, not '%s'", flag, min, val);
-    *out = v;
-    return 0;
-}
-
-const char *netrt_prog_name(int argc, char **argv, const char *fallback) {
-    if (argc < 1 || !argv[0] || !argv[0][0]) return fallback ? fallback : "netrt";
-    const char *slash = strrchr(argv[0], '/');
-    return slash && slash[1] ? slash + 1 : argv[0];
 }
 
 /* ---- the trainer ------------------------------------------------------------------ */

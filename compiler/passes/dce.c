@@ -2,7 +2,8 @@
  *
  * Requires: nothing.
  * Does:     marks dead every node none of whose outputs is a graph output,
- *           the loss, the training logits or an input's gradient, or read by a live node, and that
+ *           the loss, the training logits or an input's gradient (the
+ *           training record, train.h), or read by a live node, and that
  *           writes nothing in place (F_SIDE_EFFECT), from the last node back, so chains of
  *           unused nodes go in one run.
  * Keeps:    inputs and parameters (graph_compact keeps parameters, so the
@@ -12,15 +13,17 @@
 #include <stdlib.h>
 
 #include "../passes.h"
+#include "../train.h"
 
-bool pass_dce(Graph *g) {
+PassResult pass_dce(Graph *g) {
     bool changed = false;
     bool *used = calloc((size_t)g->nvalues + 1, 1);
     for (int i = 0; i < g->noutputs; i++) used[g->outputs[i].v->id] = true;
-    if (g->loss) used[g->loss->id] = true;
-    if (g->train_logits) used[g->train_logits->id] = true;
-    for (int i = 0; i < g->ninputs; i++) /* input gradients, for gradcheck */
-        if (g->inputs[i]->grad) used[g->inputs[i]->grad->id] = true;
+    const Training *t = train_of(g);
+    if (t && t->loss) used[t->loss->id] = true;
+    if (t && t->logits) used[t->logits->id] = true;
+    for (int i = 0; t && i < t->ninputs; i++) /* input gradients, for gradcheck */
+        if (t->inputs[i].grad) used[t->inputs[i].grad->id] = true;
     for (int i = g->nnodes - 1; i >= 0; i--) {
         Node *n = g->nodes[i];
         if (n->dead) continue;
@@ -34,5 +37,5 @@ bool pass_dce(Graph *g) {
         for (int j = 0; j < n->nin; j++) used[n->in[j]->id] = true;
     }
     free(used);
-    return changed;
+    return changed ? PASS_CHANGED : PASS_UNCHANGED;
 }

@@ -26,7 +26,7 @@ static bool foldable(Graph *g, Node *bn) {
     return true;
 }
 
-bool pass_fold_batchnorm(Graph *g) {
+PassResult pass_fold_batchnorm(Graph *g) {
     bool changed = false;
     for (int i = 0; i < g->nnodes; i++) {
         Node *bn = g->nodes[i];
@@ -38,18 +38,21 @@ bool pass_fold_batchnorm(Graph *g) {
         if (prod->nin == 3) in[nin++] = prod->in[2];
         for (int j = 1; j < 5; j++) in[nin++] = bn->in[j];
         Attrs a = {0};
-        a.eps = bn->a.eps;
+        a.bn = bn->a.bn;
         Node *fold = graph_add_node(g, OP_BN_FOLD, bn->name, in, nin, &a, bn->span);
         if (!fold) continue; /* cannot happen on a verified graph */
         graph_move_before(g, fold, prod);
         prod->in[1] = fold->out[0];
         prod->in[2] = fold->out[1];
         prod->nin = 3;
-        prod->a.bias = true;
+        if (prod->op == OP_CONV)
+            prod->a.conv.bias = true;
+        else
+            prod->a.linear.bias = true;
         graph_replace_uses(g, bn->out[0], prod->out[0]);
         bn->dead = true;
         changed = true;
         i++; /* the fold node went in before the conv, so the batchnorm moved to i + 1 */
     }
-    return changed;
+    return changed ? PASS_CHANGED : PASS_UNCHANGED;
 }

@@ -24,6 +24,7 @@
 #include "eval.h"
 #include "init.h"
 #include "passes.h"
+#include "train.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
@@ -91,8 +92,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             diag_reset();
             g = eval_program(ast, batch);
             FUZZ_CHECK(g && diag_error_count() == 0, "eval_program failed the second time");
-            g->want_input_grads = (size & 2) != 0;
-            compile(g, train_pipeline, g->want_input_grads ? EMIT_MAIN_GRADCHECK : EMIT_MAIN_TRAIN);
+            bool gradcheck = (size & 2) != 0;
+            if (gradcheck) train_request(g)->input_grads = true;
+            compile(g, train_pipeline, gradcheck ? EMIT_MAIN_GRADCHECK : EMIT_MAIN_TRAIN);
             graph_free(g);
         }
         ast_free(ast);

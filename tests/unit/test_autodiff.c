@@ -5,6 +5,7 @@
 
 #include "helpers.h"
 #include "passes.h"
+#include "train.h"
 
 static int count_phase(const Graph *g, Op op, Phase ph) {
     int n = 0;
@@ -32,11 +33,12 @@ static const char *small_net =
 START_TEST(training_graph_structure) {
     Source *src;
     Graph *g = train_graph(small_net, &src);
-    ck_assert(g->train);
-    ck_assert_ptr_nonnull(g->loss);
-    ck_assert_ptr_nonnull(g->labels);
-    ck_assert_int_eq(g->labels->shape.d[0], 4);
-    ck_assert_int_eq(g->loss->shape.rank, 1);
+    const Training *t = train_of(g);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_ptr_nonnull(t->loss);
+    ck_assert_ptr_nonnull(t->labels);
+    ck_assert_int_eq(t->labels->shape.d[0], 4);
+    ck_assert_int_eq(t->loss->shape.rank, 1);
     /* Inference keeps eval-mode batchnorm; training uses batch statistics. */
     ck_assert_int_eq(count_phase(g, OP_BATCHNORM, PHASE_RUN), 1);
     ck_assert_int_eq(count_phase(g, OP_BATCHNORM, PHASE_GRAD), 0);
@@ -56,19 +58,22 @@ START_TEST(training_graph_structure) {
         Value *p = ps[i];
         bool running = strstr(p->name, "running_") != NULL;
         if (running) {
-            ck_assert_ptr_null(p->grad);
+            ck_assert_ptr_null(train_grad(g, p));
             continue;
         }
-        ck_assert_msg(p->grad != NULL, "no gradient for %s", p->name);
-        ck_assert(shape_eq(&p->grad->shape, &p->shape));
-        ck_assert_ptr_nonnull(p->state);
-        ck_assert_int_eq(p->state->kind, V_STATE);
+        Value *grad = train_grad(g, p), *velocity = train_velocity(g, p);
+        ck_assert_msg(grad != NULL, "no gradient for %s", p->name);
+        ck_assert(shape_eq(&grad->shape, &p->shape));
+        ck_assert_ptr_nonnull(velocity);
+        ck_assert_int_eq(velocity->kind, V_STATE);
         trained++;
     }
     ck_assert_int_eq(trained, 5); /* conv weight, bn weight and bias, linear weight and bias */
+    ck_assert_int_eq(t->nparams, trained);
     ck_assert_int_eq(count_phase(g, OP_SGD_UPDATE, PHASE_UPDATE), trained);
     /* No input gradient unless asked for: dce removed it. */
-    ck_assert_ptr_null(g->inputs[0]->grad);
+    ck_assert_ptr_null(train_grad(g, g->inputs[0]));
+    ck_assert_int_eq(t->ninputs, 0);
     graph_free(g);
     source_free(src);
 }
@@ -78,10 +83,12 @@ START_TEST(input_gradients_on_request) {
     Source *src;
     Graph *g = compile_text(small_net, 2, &src);
     ck_assert_ptr_nonnull(g);
-    g->want_input_grads = true;
+    train_request(g)->input_grads = true;
+    ck_assert_ptr_null(train_of(g)); /* asked for, not yet a training graph */
     ck_assert(run_pipeline(g, train_pipeline, true, NULL, NULL));
-    ck_assert_ptr_nonnull(g->inputs[0]->grad);
-    ck_assert(shape_eq(&g->inputs[0]->grad->shape, &g->inputs[0]->shape));
+    Value *dx = train_grad(g, g->inputs[0]);
+    ck_assert_ptr_nonnull(dx);
+    ck_assert(shape_eq(&dx->shape, &g->inputs[0]->shape));
     ck_assert_int_eq(count_phase(g, OP_CONV_GRAD_INPUT, PHASE_GRAD), 1);
     graph_free(g);
     source_free(src);
@@ -94,15 +101,53 @@ START_TEST(frozen_parameters_get_no_update) {
     ck_assert_ptr_nonnull(g);
     Value *w = find_param(g, "unit0.conv0.weight");
     ck_assert_ptr_nonnull(w);
-    w->frozen = true;
-    find_param(g, "unit0.batchnorm0.weight")->frozen = true;
-    find_param(g, "unit0.batchnorm0.bias")->frozen = true;
+    train_freeze(g, w);
+    train_freeze(g, find_param(g, "unit0.batchnorm0.weight"));
+    train_freeze(g, find_param(g, "unit0.batchnorm0.bias"));
     ck_assert(run_pipeline(g, train_pipeline, true, NULL, NULL));
-    ck_assert_ptr_null(w->grad);
+    ck_assert_ptr_null(train_grad(g, w));
+    ck_assert_ptr_null(train_velocity(g, w));
     ck_assert_int_eq(count_phase(g, OP_SGD_UPDATE, PHASE_UPDATE), 2);
     /* Nothing needs a gradient below the frozen layers any more. */
     ck_assert_int_eq(count_phase(g, OP_CONV_GRAD_WEIGHT, PHASE_GRAD), 0);
     ck_assert_int_eq(count_phase(g, OP_BATCHNORM_GRAD, PHASE_GRAD), 0);
+    graph_free(g);
+    source_free(src);
+}
+END_TEST
+
+static bool in_graph(const Graph *g, const Value *v) { return v && g->values[v->id] == v; }
+
+/* The training record names values by pointer: after dce and graph_compact
+ * drop values and renumber the rest, it still names the same values, and
+ * they are still in the graph. */
+START_TEST(the_record_survives_compaction) {
+    Source *src;
+    Graph *g = compile_text(small_net, 2, &src);
+    ck_assert_ptr_nonnull(g);
+    /* below frozen layers, autodiff leaves the gradients of activations for dce */
+    train_freeze(g, find_param(g, "unit0.conv0.weight"));
+    train_freeze(g, find_param(g, "unit0.batchnorm0.weight"));
+    train_freeze(g, find_param(g, "unit0.batchnorm0.bias"));
+    ck_assert(run_pipeline(g, "autodiff", true, NULL, NULL));
+    const Training *t = train_of(g);
+    ck_assert_ptr_nonnull(t);
+    int nvalues = g->nvalues, np = t->nparams;
+    Value *velocity = t->params[np - 1].velocity, *loss = t->loss;
+    int velocity_id = velocity->id;
+    ck_assert(run_pipeline(g, "dce", true, NULL, NULL));
+    ck_assert_int_lt(g->nvalues, nvalues);
+    ck_assert_ptr_eq(train_of(g), t);
+    ck_assert_int_eq(t->nparams, np);
+    ck_assert_ptr_eq(t->params[np - 1].velocity, velocity);
+    ck_assert_int_lt(velocity->id, velocity_id); /* renumbered */
+    ck_assert_ptr_eq(t->loss, loss);
+    ck_assert(in_graph(g, t->loss) && in_graph(g, t->logits) && in_graph(g, t->labels));
+    for (int i = 0; i < np; i++) {
+        ck_assert(in_graph(g, t->params[i].param) && in_graph(g, t->params[i].grad));
+        ck_assert(in_graph(g, t->params[i].velocity));
+        ck_assert_ptr_eq(train_grad(g, t->params[i].param), t->params[i].grad);
+    }
     graph_free(g);
     source_free(src);
 }
@@ -144,6 +189,7 @@ int main(void) {
     tcase_add_test(tc, training_graph_structure);
     tcase_add_test(tc, input_gradients_on_request);
     tcase_add_test(tc, frozen_parameters_get_no_update);
+    tcase_add_test(tc, the_record_survives_compaction);
     tcase_add_test(tc, the_loss_needs_class_scores);
     tcase_add_test(tc, no_folding_before_autodiff);
     suite_add_tcase(s, tc);

@@ -18,6 +18,7 @@
 
 #include "emit.h"
 #include "helpers.h"
+#include "train.h"
 
 #ifndef NETC_RUNTIME_INCLUDE
 #define NETC_RUNTIME_INCLUDE "runtime"
@@ -81,30 +82,31 @@ static Node *node_n(T *t, Op op, const char *name, Attrs a, int nin, Value **in)
 static Attrs conv_attrs(int out, int kh, int kw, int sh, int sw, int pt, int pb, int pl, int pr, int dh, int dw,
                         int groups, bool bias) {
     Attrs a = {0};
-    a.out = out;
-    a.kernel[0] = kh, a.kernel[1] = kw;
-    a.stride[0] = sh, a.stride[1] = sw;
-    a.pad[0] = pt, a.pad[1] = pb, a.pad[2] = pl, a.pad[3] = pr;
-    a.dilation[0] = dh, a.dilation[1] = dw;
-    a.groups = groups;
-    a.bias = bias;
+    ConvAttrs *c = &a.conv;
+    c->out = out;
+    c->kernel[0] = kh, c->kernel[1] = kw;
+    c->stride[0] = sh, c->stride[1] = sw;
+    c->pad[0] = pt, c->pad[1] = pb, c->pad[2] = pl, c->pad[3] = pr;
+    c->dilation[0] = dh, c->dilation[1] = dw;
+    c->groups = groups;
+    c->bias = bias;
     return a;
 }
 
 static Attrs pool_attrs(int k, int s, int p, bool ceil_mode, bool count_pad) {
     Attrs a = {0};
-    a.kernel[0] = a.kernel[1] = k;
-    a.stride[0] = a.stride[1] = s;
-    a.pad[0] = a.pad[1] = a.pad[2] = a.pad[3] = p;
-    a.dilation[0] = a.dilation[1] = 1;
-    a.ceil = ceil_mode;
-    a.count_pad = count_pad;
+    PoolAttrs *q = &a.pool;
+    q->kernel[0] = q->kernel[1] = k;
+    q->stride[0] = q->stride[1] = s;
+    q->pad[0] = q->pad[1] = q->pad[2] = q->pad[3] = p;
+    q->ceil = ceil_mode;
+    q->count_pad = count_pad;
     return a;
 }
 
 static Attrs eps_attrs(double eps) {
     Attrs a = {0};
-    a.eps = eps;
+    a.bn.eps = eps;
     return a;
 }
 
@@ -138,7 +140,7 @@ static void ref_node(const Node *n, double **in, double *y) {
     switch (n->op) {
     case OP_CONV: {
         const Shape *ws = &n->in[1]->shape;
-        int64_t CG = ws->d[1], KG = ys->d[1] / a->groups;
+        int64_t CG = ws->d[1], KG = ys->d[1] / a->conv.groups;
         for (int64_t b = 0; b < ys->d[0]; b++)
             for (int64_t k = 0; k < ys->d[1]; k++)
                 for (int64_t oh = 0; oh < ys->d[2]; oh++)
@@ -147,8 +149,8 @@ static void ref_node(const Node *n, double **in, double *y) {
                         for (int64_t c = 0; c < CG; c++)
                             for (int64_t kh = 0; kh < ws->d[2]; kh++)
                                 for (int64_t kw = 0; kw < ws->d[3]; kw++) {
-                                    int64_t ih = oh * a->stride[0] - a->pad[0] + kh * a->dilation[0];
-                                    int64_t iw = ow * a->stride[1] - a->pad[2] + kw * a->dilation[1];
+                                    int64_t ih = oh * a->conv.stride[0] - a->conv.pad[0] + kh * a->conv.dilation[0];
+                                    int64_t iw = ow * a->conv.stride[1] - a->conv.pad[2] + kw * a->conv.dilation[1];
                                     if (ih < 0 || ih >= xs->d[2] || iw < 0 || iw >= xs->d[3]) continue;
                                     s += x[D4(xs, b, k / KG * CG + c, ih, iw)] * in[1][D4(ws, k, c, kh, kw)];
                                 }
@@ -170,7 +172,7 @@ static void ref_node(const Node *n, double **in, double *y) {
         int64_t C = xs->d[1], S = numel / xs->d[0] / C;
         for (int64_t i = 0; i < numel; i++) {
             int64_t c = i / S % C;
-            y[i] = (x[i] - in[3][c]) / sqrt(in[4][c] + a->eps) * in[1][c] + in[2][c];
+            y[i] = (x[i] - in[3][c]) / sqrt(in[4][c] + a->bn.eps) * in[1][c] + in[2][c];
         }
         break;
     }
@@ -192,10 +194,10 @@ static void ref_node(const Node *n, double **in, double *y) {
                     for (int64_t ow = 0; ow < ys->d[3]; ow++) {
                         /* PyTorch's avg_pool2d: the window clipped to the padded input gives
                          * the count_include_pad divisor, clipped to the input the other. */
-                        int64_t hs = oh * a->stride[0] - a->pad[0], ws = ow * a->stride[1] - a->pad[2];
-                        int64_t he = hs + a->kernel[0], we = ws + a->kernel[1];
-                        if (he > H + a->pad[1]) he = H + a->pad[1];
-                        if (we > W + a->pad[3]) we = W + a->pad[3];
+                        int64_t hs = oh * a->pool.stride[0] - a->pool.pad[0], ws = ow * a->pool.stride[1] - a->pool.pad[2];
+                        int64_t he = hs + a->pool.kernel[0], we = ws + a->pool.kernel[1];
+                        if (he > H + a->pool.pad[1]) he = H + a->pool.pad[1];
+                        if (we > W + a->pool.pad[3]) we = W + a->pool.pad[3];
                         int64_t pool = (he - hs) * (we - ws);
                         if (hs < 0) hs = 0;
                         if (ws < 0) ws = 0;
@@ -208,7 +210,7 @@ static void ref_node(const Node *n, double **in, double *y) {
                                 s += v;
                                 if (v > m) m = v;
                             }
-                        int64_t div = a->count_pad ? pool : (he - hs) * (we - ws);
+                        int64_t div = a->pool.count_pad ? pool : (he - hs) * (we - ws);
                         y[D4(ys, b, c, oh, ow)] = n->op == OP_MAXPOOL ? m : s / (double)div;
                     }
         break;
@@ -262,7 +264,7 @@ static void ref_node(const Node *n, double **in, double *y) {
             for (int64_t b = 0; b < N; b++)
                 for (int64_t i = 0; i < S; i++) q += pow(x[(b * C + c) * S + i] - mean[c], 2);
             var[c] = q / (double)(N * S);
-            invstd[c] = 1 / sqrt(var[c] + a->eps);
+            invstd[c] = 1 / sqrt(var[c] + a->bn.eps);
             for (int64_t b = 0; b < N; b++)
                 for (int64_t i = 0; i < S; i++)
                     y[(b * C + c) * S + i] = (x[(b * C + c) * S + i] - mean[c]) * invstd[c] * in[1][c] + in[2][c];
@@ -287,7 +289,7 @@ static void ref_node(const Node *n, double **in, double *y) {
         int64_t K = xs->d[0], P = shape_numel(xs) / K;
         double *bf = y + shape_numel(xs);
         for (int64_t k = 0; k < K; k++) {
-            double s = g[k] / sqrt(var[k] + a->eps);
+            double s = g[k] / sqrt(var[k] + a->bn.eps);
             for (int64_t i = 0; i < P; i++) y[k * P + i] = x[k * P + i] * s;
             bf[k] = ((o ? in[1][k] : 0.0) - mean[k]) * s + beta[k];
         }
@@ -547,11 +549,11 @@ START_TEST(other_ops) {
     graph_add_output(t.g, "mul_same", NODE(&t, OP_MUL, "mul_same", none, x, r), line_span(2));
     Value *fx = NODE(&t, OP_FLATTEN, "flatx", none, x);                 /* [2, 60] */
     Attrs la = {0};
-    la.out = 7;
-    la.bias = true;
+    la.linear.out = 7;
+    la.linear.bias = true;
     Value *l1 = NODE(&t, OP_LINEAR, "fc1", la, fx, param(&t, "fc1.weight", shp(2, 7, 60)), param(&t, "fc1.bias", shp(1, 7)));
-    la.bias = false;
-    la.out = 5;
+    la.linear.bias = false;
+    la.linear.out = 5;
     Value *l2 = NODE(&t, OP_LINEAR, "fc2", la, NODE(&t, OP_TANH, "tanh", none, l1), param(&t, "fc2.weight", shp(2, 5, 7)));
     Value *bn2 = NODE(&t, OP_BATCHNORM, "bn2", eps_attrs(1e-5), l2, param(&t, "bn2.weight", shp(1, 5)),
                       param(&t, "bn2.bias", shp(1, 5)), param(&t, "bn2.running_mean", shp(1, 5)),
@@ -583,11 +585,11 @@ START_TEST(bn_fold) {
     graph_add_output(t.g, "conv", c, line_span(2));
     Value *fl = NODE(&t, OP_FLATTEN, "flat", none, c);
     Value *lw = param(&t, "fc.weight", shp(2, 5, 144));
-    fa.eps = 0.25;
+    fa.bn.eps = 0.25;
     Node *f2 = node_n(&t, OP_BN_FOLD, "bn2", fa, 5, (Value *[]){lw, bnq[0], bnq[1], bnq[2], bnq[3]});
     Attrs la = {0};
-    la.out = 5;
-    la.bias = true;
+    la.linear.out = 5;
+    la.linear.bias = true;
     graph_add_output(t.g, "fc", NODE(&t, OP_LINEAR, "fc", la, fl, f2->out[0], f2->out[1]), line_span(2));
     check_graph(&t);
     char path[128];
@@ -654,8 +656,8 @@ static T embed_graph(void) {
     T t = t_new("emb", 2);
     Value *x = input(&t, "x", shp(2, 2, 6));
     Attrs la = {0};
-    la.out = 4;
-    la.bias = true;
+    la.linear.out = 4;
+    la.linear.bias = true;
     Value *y = NODE(&t, OP_LINEAR, "fc", la, x, param(&t, "fc.weight", shp(2, 4, 6)), param(&t, "fc.bias", shp(1, 4)));
     graph_add_output(t.g, "y", y, line_span(2));
     return t;
@@ -885,10 +887,10 @@ END_TEST
 
 /* ---- training graphs ---------------------------------------------------------------------- */
 
-/* A training graph: g->train, new nodes in `phase`. */
+/* A training graph (train_begin: an empty training record), new nodes in `phase`. */
 static T t_train(const char *name, int batch, Phase phase) {
     T t = t_new(name, batch);
-    t.g->train = true;
+    train_begin(t.g);
     graph_set_phase(t.g, phase);
     return t;
 }
@@ -897,13 +899,14 @@ static Value *state(T *t, const char *name, Shape s) { return graph_add_value(t-
 
 /* The labels input (outside g->inputs, as the autodiff pass makes it). */
 static Value *labels(T *t) {
-    t->g->labels = graph_add_value(t->g, V_INPUT, "labels", shp(1, t->g->batch), line_span(2));
-    return t->g->labels;
+    Training *tr = train_of(t->g);
+    tr->labels = graph_add_value(t->g, V_INPUT, "labels", shp(1, t->g->batch), line_span(2));
+    return tr->labels;
 }
 
 /* Class indices in [0, k) for the labels. */
 static void fill_labels(T *t, float **data, int k) {
-    for (int64_t i = 0; i < t->g->batch; i++) data[t->g->labels->id][i] = (float)((i * 7 + 3) % k);
+    for (int64_t i = 0; i < t->g->batch; i++) data[train_of(t->g)->labels->id][i] = (float)((i * 7 + 3) % k);
 }
 
 /* Which values have the batch as their first dimension (ops.def): inputs (the
@@ -1011,8 +1014,9 @@ static void ref_free(T *t, double **r) {
 static double ref_objective(T *t, float **data, int nb, const bool *bat, int pv, int64_t pj, double delta) {
     double **r = ref_eval(t, data, nb, bat, pv, pj, delta);
     double L = 0;
-    if (t->g->loss) {
-        L = r[t->g->loss->id][0];
+    const Training *tr = train_of(t->g);
+    if (tr && tr->loss) {
+        L = r[tr->loss->id][0];
     } else {
         int64_t n = active_numel(t->fd_y, nb, bat);
         for (int64_t j = 0; j < n; j++) L += r[t->fd_y->id][j] * data[t->fd_dy->id][j];
@@ -1097,6 +1101,7 @@ typedef struct Hyper {
 
 static Got run_train(T *t, float **data, int nb, int steps, Hyper hp) {
     Graph *g = t->g;
+    const Training *tr = train_of(g);
     char inp[128], outp[128];
     snprintf(inp, sizeof inp, "%s/in.bin", t->dir);
     snprintf(outp, sizeof outp, "%s/out.bin", t->dir);
@@ -1104,8 +1109,8 @@ static Got run_train(T *t, float **data, int nb, int steps, Hyper hp) {
     for (int i = 0; i < g->nvalues; i++)
         if (g->values[i]->kind == V_PARAM) write_floats(f, data[i], shape_numel(&g->values[i]->shape));
     for (int i = 0; i < g->ninputs; i++)
-        if (g->inputs[i] != g->labels) write_floats(f, data[g->inputs[i]->id], shape_numel(&g->inputs[i]->shape));
-    if (g->labels) write_floats(f, data[g->labels->id], shape_numel(&g->labels->shape));
+        if (g->inputs[i] != tr->labels) write_floats(f, data[g->inputs[i]->id], shape_numel(&g->inputs[i]->shape));
+    if (tr->labels) write_floats(f, data[tr->labels->id], shape_numel(&tr->labels->shape));
     fclose(f);
     ck_assert_msg(sh("'%s/prog' '%s' '%s' %d %d %.9g %.9g %.9g", t->dir, inp, outp, nb, steps, (double)hp.lr,
                      (double)hp.momentum, (double)hp.wd) == 0,
@@ -1125,20 +1130,20 @@ static Got run_train(T *t, float **data, int nb, int steps, Hyper hp) {
         }
     for (int i = 0; i < g->nvalues; i++) {
         Value *v = g->values[i];
-        if (v->kind == V_PARAM && v->grad && !v->frozen) {
+        if (v->kind == V_PARAM && train_grad(g, v)) {
             r.grad[i] = p;
             p += shape_numel(&v->shape);
         }
     }
     for (int i = 0; i < g->ninputs; i++)
-        if (g->inputs[i] != g->labels && g->inputs[i]->grad) {
+        if (g->inputs[i] != tr->labels && train_grad(g, g->inputs[i])) {
             r.grad[g->inputs[i]->id] = p;
             p += shape_numel(&g->inputs[i]->shape);
         }
-    if (g->loss) r.loss = p++;
-    if (g->train_logits) {
+    if (tr->loss) r.loss = p++;
+    if (tr->logits) {
         r.logits = p;
-        p += shape_numel(&g->train_logits->shape);
+        p += shape_numel(&tr->logits->shape);
     }
     for (int i = 0; i < g->noutputs; i++, p += shape_numel(&g->outputs[i - 1].v->shape)) r.out_reset[i] = p;
     return r;
@@ -1172,13 +1177,13 @@ static void check_outputs(T *t, const Got *r, double **ref, int nb, const bool *
     }
 }
 
-/* Every ->grad of a param or input against finite differences. */
+/* Every recorded gradient of a param or input against finite differences. */
 static void check_all_grads(T *t, const Got *r, float **data, int nb, const bool *bat) {
     Graph *g = t->g;
     int checked = 0;
     for (int i = 0; i < g->nvalues; i++) {
         Value *v = g->values[i];
-        if ((v->kind != V_PARAM && v->kind != V_INPUT) || !v->grad || v->frozen) continue;
+        if ((v->kind != V_PARAM && v->kind != V_INPUT) || !train_grad(g, v)) continue;
         ck_assert_msg(r->grad[i] != NULL, "no gradient for %s in the descriptor", v->name);
         check_fd(t, data, nb, bat, v, r->grad[i]);
         checked++;
@@ -1214,8 +1219,8 @@ START_TEST(train_forward_active_batch) {
     Value *gated = NODE(&t, OP_MUL, "gated", none, ap, gate);
     Value *sum = NODE(&t, OP_ADD, "sum", none, gated, NODE(&t, OP_FLATTEN, "gflat", none, gate));
     Attrs la = {0};
-    la.out = 5;
-    la.bias = true;
+    la.linear.out = 5;
+    la.linear.bias = true;
     Value *fc = NODE(&t, OP_LINEAR, "fc", la, NODE(&t, OP_FLATTEN, "flat", none, sum),
                      param(&t, "fc.weight", shp(2, 5, 36)), param(&t, "fc.bias", shp(1, 5)));
     graph_add_output(t.g, "probs", NODE(&t, OP_SOFTMAX, "sm", none, NODE(&t, OP_TANH, "tanh", none, fc)), line_span(2));
@@ -1267,14 +1272,15 @@ START_TEST(batchnorm_train) {
     Value *x = input(&t, "x", xs), *dy = input(&t, "dy", xs);
     Value *gamma = param(&t, "bn.weight", shp(1, k->c)), *beta = param(&t, "bn.bias", shp(1, k->c));
     Value *rm = param(&t, "bn.running_mean", shp(1, k->c)), *rv = param(&t, "bn.running_var", shp(1, k->c));
-    rm->frozen = rv->frozen = true;
+    train_freeze(t.g, rm);
+    train_freeze(t.g, rv);
     Attrs a = eps_attrs(1e-3);
-    a.momentum = k->momentum;
+    a.bn.momentum = k->momentum;
     Node *f = node_n(&t, OP_BATCHNORM_TRAIN, "bn", a, 5, (Value *[]){x, gamma, beta, rm, rv});
     Node *b = node_n(&t, OP_BATCHNORM_GRAD, "bn", a, 5, (Value *[]){dy, x, gamma, f->out[1], f->out[2]});
-    x->grad = b->out[0];
-    gamma->grad = b->out[1];
-    beta->grad = b->out[2];
+    train_set_grad(t.g, x, b->out[0]);
+    train_set_grad(t.g, gamma, b->out[1]);
+    train_set_grad(t.g, beta, b->out[2]);
     graph_add_output(t.g, "y", f->out[0], line_span(2));
     graph_add_output(t.g, "mean", f->out[1], line_span(2));
     graph_add_output(t.g, "invstd", f->out[2], line_span(2));
@@ -1321,9 +1327,9 @@ START_TEST(conv_grads) {
                          k->bias);
     Value *y = bias ? NODE(&t, OP_CONV, "conv", a, x, w, bias) : NODE(&t, OP_CONV, "conv", a, x, w);
     Value *dy = input(&t, "dy", y->shape);
-    x->grad = NODE(&t, OP_CONV_GRAD_INPUT, "conv", a, dy, w, x);
-    w->grad = NODE(&t, OP_CONV_GRAD_WEIGHT, "conv", a, dy, x, w);
-    if (bias) bias->grad = NODE(&t, OP_BIAS_GRAD, "conv", a, dy);
+    train_set_grad(t.g, x, NODE(&t, OP_CONV_GRAD_INPUT, "conv", a, dy, w, x));
+    train_set_grad(t.g, w, NODE(&t, OP_CONV_GRAD_WEIGHT, "conv", a, dy, x, w));
+    if (bias) train_set_grad(t.g, bias, NODE(&t, OP_BIAS_GRAD, "conv", a, dy));
     graph_add_output(t.g, "y", y, line_span(2));
     t.fd_y = y;
     t.fd_dy = dy;
@@ -1350,7 +1356,7 @@ START_TEST(pool_grads) {
     Attrs a = pool_attrs(k->k, k->s, k->p, k->ceil_mode, k->count_pad);
     Value *y = NODE(&t, k->op, "pool", a, x);
     Value *dy = input(&t, "dy", y->shape);
-    x->grad = NODE(&t, k->op == OP_MAXPOOL ? OP_MAXPOOL_GRAD : OP_AVGPOOL_GRAD, "pool", a, dy, x);
+    train_set_grad(t.g, x, NODE(&t, k->op == OP_MAXPOOL ? OP_MAXPOOL_GRAD : OP_AVGPOOL_GRAD, "pool", a, dy, x));
     t.fd_y = y;
     t.fd_dy = dy;
     emit_build_train(&t);
@@ -1381,13 +1387,13 @@ START_TEST(other_grads) {
         Value *x = input(&t, "x", shp(2, N, 70)); /* dw in two column blocks */
         Value *w = param(&t, "fc.weight", shp(2, 5, 70)), *b = param(&t, "fc.bias", shp(1, 5));
         Attrs la = {0};
-        la.out = 5;
-        la.bias = true;
+        la.linear.out = 5;
+        la.linear.bias = true;
         y = NODE(&t, OP_LINEAR, "fc", la, x, w, b);
         DY(y);
-        x->grad = NODE(&t, OP_LINEAR_GRAD_INPUT, "fc", la, dy, w);
-        w->grad = NODE(&t, OP_LINEAR_GRAD_WEIGHT, "fc", la, dy, x);
-        b->grad = NODE(&t, OP_BIAS_GRAD, "fc", la, dy);
+        train_set_grad(t.g, x, NODE(&t, OP_LINEAR_GRAD_INPUT, "fc", la, dy, w));
+        train_set_grad(t.g, w, NODE(&t, OP_LINEAR_GRAD_WEIGHT, "fc", la, dy, x));
+        train_set_grad(t.g, b, NODE(&t, OP_BIAS_GRAD, "fc", la, dy));
         break;
     }
     case G_RELU:
@@ -1397,63 +1403,65 @@ START_TEST(other_grads) {
         static const Op bwd[] = {[G_RELU] = OP_RELU_GRAD, [G_TANH] = OP_TANH_GRAD, [G_SIGMOID] = OP_SIGMOID_GRAD};
         y = NODE(&t, fwd[_i], "act", none, x4);
         DY(y);
-        x4->grad = NODE(&t, bwd[_i], "act", none, dy, y);
+        train_set_grad(t.g, x4, NODE(&t, bwd[_i], "act", none, dy, y));
         break;
     }
     case G_SOFTMAX2: {
         Value *x = input(&t, "x", shp(2, N, 6));
         y = NODE(&t, OP_SOFTMAX, "sm", none, x);
         DY(y);
-        x->grad = NODE(&t, OP_SOFTMAX_GRAD, "sm", none, dy, y);
+        train_set_grad(t.g, x, NODE(&t, OP_SOFTMAX_GRAD, "sm", none, dy, y));
         break;
     }
     case G_SOFTMAX4:
         y = NODE(&t, OP_SOFTMAX, "sm", none, x4);
         DY(y);
-        x4->grad = NODE(&t, OP_SOFTMAX_GRAD, "sm", none, dy, y);
+        train_set_grad(t.g, x4, NODE(&t, OP_SOFTMAX_GRAD, "sm", none, dy, y));
         break;
     case G_GAP:
         y = NODE(&t, OP_GLOBAL_AVGPOOL, "gap", none, x4);
         DY(y);
-        x4->grad = NODE(&t, OP_GLOBAL_AVGPOOL_GRAD, "gap", none, dy, x4);
+        train_set_grad(t.g, x4, NODE(&t, OP_GLOBAL_AVGPOOL_GRAD, "gap", none, dy, x4));
         break;
     case G_FLATTEN:
         y = NODE(&t, OP_FLATTEN, "flat", none, x4);
         DY(y);
-        x4->grad = NODE(&t, OP_RESHAPE_GRAD, "flat", none, dy, x4);
+        train_set_grad(t.g, x4, NODE(&t, OP_RESHAPE_GRAD, "flat", none, dy, x4));
         break;
     case G_ADD_NC11:
     case G_ADD_NC: {
         Value *b = input(&t, "b", _i == G_ADD_NC ? shp(2, N, 3) : shp(4, N, 3, 1, 1));
         y = NODE(&t, OP_ADD, "add", none, b, x4);
         DY(y);
-        x4->grad = NODE(&t, OP_REDUCE_LIKE, "add", none, dy, x4); /* same shape: a copy */
-        b->grad = NODE(&t, OP_REDUCE_LIKE, "add", none, dy, b);
+        train_set_grad(t.g, x4, NODE(&t, OP_REDUCE_LIKE, "add", none, dy, x4)); /* same shape: a copy */
+        train_set_grad(t.g, b, NODE(&t, OP_REDUCE_LIKE, "add", none, dy, b));
         break;
     }
     case G_MUL: {
         Value *b = input(&t, "b", x4->shape);
         y = NODE(&t, OP_MUL, "mul", none, x4, b);
         DY(y);
-        x4->grad = NODE(&t, OP_MUL, "mul_dx", none, dy, b);
-        b->grad = NODE(&t, OP_MUL, "mul_db", none, dy, x4);
+        train_set_grad(t.g, x4, NODE(&t, OP_MUL, "mul_dx", none, dy, b));
+        train_set_grad(t.g, b, NODE(&t, OP_MUL, "mul_db", none, dy, x4));
         break;
     }
     case G_MUL_GATE: {
         Value *gate = input(&t, "gate", shp(4, N, 3, 1, 1));
         y = NODE(&t, OP_MUL, "mul", none, x4, gate);
         DY(y);
-        x4->grad = NODE(&t, OP_MUL, "mul_dx", none, dy, gate);
-        gate->grad = NODE(&t, OP_REDUCE_LIKE, "mul_dg", none, NODE(&t, OP_MUL, "mul_dg", none, dy, x4), gate);
+        train_set_grad(t.g, x4, NODE(&t, OP_MUL, "mul_dx", none, dy, gate));
+        train_set_grad(t.g, gate,
+                       NODE(&t, OP_REDUCE_LIKE, "mul_dg", none, NODE(&t, OP_MUL, "mul_dg", none, dy, x4), gate));
         break;
     }
     case G_XENT: {
         Value *z = input(&t, "logits", shp(2, N, 5));
         Value *l = labels(&t);
-        t.g->loss = NODE(&t, OP_XENT_LOSS, "loss", none, z, l);
-        t.g->train_logits = z;
-        z->grad = NODE(&t, OP_XENT_GRAD, "loss", none, z, l);
-        graph_add_output(t.g, "loss", t.g->loss, line_span(2));
+        Training *tr = train_of(t.g);
+        tr->loss = NODE(&t, OP_XENT_LOSS, "loss", none, z, l);
+        tr->logits = z;
+        train_set_grad(t.g, z, NODE(&t, OP_XENT_GRAD, "loss", none, z, l));
+        graph_add_output(t.g, "loss", tr->loss, line_span(2));
         break;
     }
     }
@@ -1465,12 +1473,12 @@ START_TEST(other_grads) {
     }
     emit_build_train(&t);
     float **data = make_all(&t);
-    if (t.g->labels) fill_labels(&t, data, 5);
+    if (train_of(t.g)->labels) fill_labels(&t, data, 5);
     bool *bat = ref_batched(t.g);
     Got got = run_train(&t, data, nb, 2, (Hyper){0}); /* twice: nothing accumulates across calls */
     double **ref = ref_eval(&t, data, nb, bat, -1, 0, 0);
     check_outputs(&t, &got, ref, nb, bat, true);
-    if (t.g->loss) expect_close("loss", 0, *got.loss, ref[t.g->loss->id][0], 1e-6);
+    if (train_of(t.g)->loss) expect_close("loss", 0, *got.loss, ref[train_of(t.g)->loss->id][0], 1e-6);
     check_all_grads(&t, &got, data, nb, bat);
     ref_free(&t, ref);
     got_free(&got);
@@ -1489,10 +1497,12 @@ START_TEST(sgd_update) {
     T t = t_train("sgd", 2, PHASE_UPDATE);
     Value *p[2] = {param(&t, "w", shp(2, 3, 4)), param(&t, "b", shp(1, 5))};
     Value *gr[2] = {input(&t, "gw", shp(2, 3, 4)), input(&t, "gb", shp(1, 5))};
+    Value *vel[2];
     for (int i = 0; i < 2; i++) {
-        p[i]->state = state(&t, i ? "b.velocity" : "w.velocity", p[i]->shape);
-        node_n(&t, OP_SGD_UPDATE, p[i]->name, none, 3, (Value *[]){p[i], gr[i], p[i]->state});
-        graph_add_output(t.g, p[i]->state->name, p[i]->state, line_span(2));
+        vel[i] = state(&t, i ? "b.velocity" : "w.velocity", p[i]->shape);
+        train_set_velocity(t.g, p[i], vel[i]);
+        node_n(&t, OP_SGD_UPDATE, p[i]->name, none, 3, (Value *[]){p[i], gr[i], vel[i]});
+        graph_add_output(t.g, vel[i]->name, vel[i], line_span(2));
     }
     emit_build_train(&t);
     float **data = make_all(&t);
@@ -1506,7 +1516,7 @@ START_TEST(sgd_update) {
                 w -= hp.lr * v;
             }
             expect_close(p[i]->name, j, got.val[p[i]->id][j], w, 1e-6);
-            expect_close(p[i]->state->name, j, got.out[i][j], v, 1e-6);
+            expect_close(vel[i]->name, j, got.out[i][j], v, 1e-6);
             ck_assert(got.out_reset[i][j] == 0.0f);
         }
     got_free(&got);
@@ -1529,16 +1539,17 @@ START_TEST(small_net) {
     Value *bw = param(&t, "bn.weight", shp(1, 3)), *bb = param(&t, "bn.bias", shp(1, 3));
     Value *rm = param(&t, "bn.running_mean", shp(1, 3)), *rv = param(&t, "bn.running_var", shp(1, 3));
     Value *fw = param(&t, "fc.weight", shp(2, 4, 27)), *fb = param(&t, "fc.bias", shp(1, 4));
-    rm->frozen = rv->frozen = true;
+    train_freeze(t.g, rm);
+    train_freeze(t.g, rv);
     cw->init = INIT_HE;
     fw->init = INIT_XAVIER;
     bw->init = rv->init = INIT_ONE;
     Attrs ba = eps_attrs(1e-5);
-    ba.momentum = 0.1;
+    ba.bn.momentum = 0.1;
     Attrs pa = pool_attrs(2, 2, 0, false, false);
     Attrs la = {0};
-    la.out = 4;
-    la.bias = true;
+    la.linear.out = 4;
+    la.linear.bias = true;
     /* eval forward */
     Value *e = NODE(&t, OP_CONV, "conv", ca, x, cw, cb);
     e = NODE(&t, OP_BATCHNORM, "bn", ba, e, bw, bb, rm, rv);
@@ -1553,29 +1564,31 @@ START_TEST(small_net) {
     Value *fl = NODE(&t, OP_FLATTEN, "flat", none, mp);
     Value *z = NODE(&t, OP_LINEAR, "fc", la, fl, fw, fb);
     Value *l = labels(&t);
-    g->loss = NODE(&t, OP_XENT_LOSS, "loss", none, z, l);
-    g->train_logits = z;
+    Training *tr = train_of(g);
+    tr->loss = NODE(&t, OP_XENT_LOSS, "loss", none, z, l);
+    tr->logits = z;
     Value *dz = NODE(&t, OP_XENT_GRAD, "loss", none, z, l);
-    fw->grad = NODE(&t, OP_LINEAR_GRAD_WEIGHT, "fc", la, dz, fl);
-    fb->grad = NODE(&t, OP_BIAS_GRAD, "fc", la, dz);
+    train_set_grad(t.g, fw, NODE(&t, OP_LINEAR_GRAD_WEIGHT, "fc", la, dz, fl));
+    train_set_grad(t.g, fb, NODE(&t, OP_BIAS_GRAD, "fc", la, dz));
     Value *dfl = NODE(&t, OP_LINEAR_GRAD_INPUT, "fc", la, dz, fw);
     Value *dmp = NODE(&t, OP_RESHAPE_GRAD, "flat", none, dfl, mp);
     Value *dr = NODE(&t, OP_MAXPOOL_GRAD, "pool", pa, dmp, r);
     Value *dbn = NODE(&t, OP_RELU_GRAD, "relu", none, dr, r);
     Node *bg = node_n(&t, OP_BATCHNORM_GRAD, "bn", ba, 5, (Value *[]){dbn, c, bw, bn->out[1], bn->out[2]});
-    bw->grad = bg->out[1];
-    bb->grad = bg->out[2];
-    x->grad = NODE(&t, OP_CONV_GRAD_INPUT, "conv", ca, bg->out[0], cw, x);
-    cw->grad = NODE(&t, OP_CONV_GRAD_WEIGHT, "conv", ca, bg->out[0], x, cw);
-    cb->grad = NODE(&t, OP_BIAS_GRAD, "conv", ca, bg->out[0]);
+    train_set_grad(t.g, bw, bg->out[1]);
+    train_set_grad(t.g, bb, bg->out[2]);
+    train_set_grad(t.g, x, NODE(&t, OP_CONV_GRAD_INPUT, "conv", ca, bg->out[0], cw, x));
+    train_set_grad(t.g, cw, NODE(&t, OP_CONV_GRAD_WEIGHT, "conv", ca, bg->out[0], x, cw));
+    train_set_grad(t.g, cb, NODE(&t, OP_BIAS_GRAD, "conv", ca, bg->out[0]));
     /* SGD */
     graph_set_phase(g, PHASE_UPDATE);
     Value *trained[] = {cw, cb, bw, bb, fw, fb};
     for (int i = 0; i < 6; i++) {
-        trained[i]->state = state(&t, arena_printf(g->arena, "%s.velocity", trained[i]->name), trained[i]->shape);
-        node_n(&t, OP_SGD_UPDATE, trained[i]->name, none, 3, (Value *[]){trained[i], trained[i]->grad, trained[i]->state});
+        Value *v = state(&t, arena_printf(g->arena, "%s.velocity", trained[i]->name), trained[i]->shape);
+        train_set_velocity(g, trained[i], v);
+        node_n(&t, OP_SGD_UPDATE, trained[i]->name, none, 3, (Value *[]){trained[i], train_grad(g, trained[i]), v});
     }
-    graph_add_output(g, "conv.weight.velocity", cw->state, line_span(2));
+    graph_add_output(g, "conv.weight.velocity", train_velocity(g, cw), line_span(2));
     graph_set_phase(g, PHASE_RUN);
 
     emit_build_train(&t);
@@ -1587,7 +1600,7 @@ START_TEST(small_net) {
         Got got = run_train(&t, data, nb, 1, hp);
         double **ref = ref_eval(&t, data, nb, bat, -1, 0, 0);
         check_outputs(&t, &got, ref, nb, bat, true); /* the eval forward, with the parameters before the step */
-        expect_close("loss", 0, *got.loss, ref[g->loss->id][0], 1e-5);
+        expect_close("loss", 0, *got.loss, ref[tr->loss->id][0], 1e-5);
         for (int64_t j = 0; j < nb * 4; j++) expect_close("train_logits", j, got.logits[j], ref[z->id][j], 1e-5);
         check_all_grads(&t, &got, data, nb, bat);
         /* one step from zero velocity: v = g + wd * p, p -= lr * v */
@@ -1654,12 +1667,12 @@ START_TEST(train_mains) {
     Value *z = input(&t, "z", shp(2, 2, 3));
     Value *l = labels(&t);
     Attrs la = {0};
-    la.out = 3;
+    la.linear.out = 3;
     Value *w = param(&t, "fc.weight", shp(2, 3, 3));
     Value *y = NODE(&t, OP_LINEAR, "fc", la, z, w);
-    t.g->loss = NODE(&t, OP_XENT_LOSS, "loss", none, y, l);
-    t.g->train_logits = y;
-    w->grad = NODE(&t, OP_LINEAR_GRAD_WEIGHT, "fc", la, NODE(&t, OP_XENT_GRAD, "loss", none, y, l), z);
+    train_of(t.g)->loss = NODE(&t, OP_XENT_LOSS, "loss", none, y, l);
+    train_of(t.g)->logits = y;
+    train_set_grad(t.g, w, NODE(&t, OP_LINEAR_GRAD_WEIGHT, "fc", la, NODE(&t, OP_XENT_GRAD, "loss", none, y, l), z));
     graph_add_output(t.g, "y", y, line_span(2));
     static const struct {
         EmitMain kind;

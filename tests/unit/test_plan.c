@@ -10,6 +10,7 @@
 #include "helpers.h"
 #include "passes.h"
 #include "plan.h"
+#include "train.h"
 
 typedef struct {
     Graph *g;
@@ -141,13 +142,12 @@ START_TEST(training_graph) {
                                3, true);
     Graph *g = c.g;
     MemPlan *p = plan_both(g);
-    ck_assert(p->kept[g->loss->id]);
-    ck_assert(p->kept[g->train_logits->id]);
-    ck_assert(p->kept[g->labels->id]);
-    for (int i = 0; i < g->nvalues; i++) {
-        Value *v = g->values[i];
-        if (v->kind == V_PARAM && v->grad) ck_assert(p->kept[v->grad->id]);
-    }
+    const Training *t = train_of(g);
+    ck_assert(p->kept[t->loss->id]);
+    ck_assert(p->kept[t->logits->id]);
+    ck_assert(p->kept[t->labels->id]);
+    ck_assert_int_gt(t->nparams, 0);
+    for (int i = 0; i < t->nparams; i++) ck_assert(p->kept[t->params[i].grad->id]);
     /* some run temporary and some grad temporary share a region */
     bool across = false;
     for (int i = 0; i < g->nvalues && !across; i++) {

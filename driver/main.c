@@ -4,7 +4,7 @@
  *
  * Exit status: 0 on success (warnings allowed), 1 for an error in the user's
  * input, 2 for an internal error: a bug in netc, reported through
- * DIAG_INTERNAL (dsl/source.h) with the compiler's own file and line, e.g. a
+ * DIAG_INTERNAL (support/source.h) with the compiler's own file and line, e.g. a
  * failed IR verification (compiler/verify.c).  exit_status() maps the
  * diagnostics counts to it, whatever the command's own result. */
 #include <errno.h>
@@ -19,10 +19,11 @@
 
 #include "../dsl/ast.h"
 #include "../dsl/eval.h"
-#include "emit.h"
-#include "init.h"
-#include "passes.h"
-#include "stats.h"
+#include "../compiler/emit.h"
+#include "../compiler/init.h"
+#include "../compiler/passes.h"
+#include "../compiler/stats.h"
+#include "../compiler/train.h"
 
 #ifndef NETC_VERSION
 #define NETC_VERSION "0.1"
@@ -135,7 +136,8 @@ static Graph *compile_graph(const Options *o, Source **src, bool run_passes) {
     ast_free(ast);
     if (!g) return NULL;
     init_choose_schemes(g);
-    g->want_input_grads = strcmp(o->cmd, "gradcheck") == 0;
+    /* the gradient check also checks the input's gradient: ask autodiff for it */
+    if (strcmp(o->cmd, "gradcheck") == 0) train_request(g)->input_grads = true;
     if (run_passes && !run_pipeline(g, o->passes, o->verify, NULL, NULL)) {
         graph_free(g);
         return NULL;

@@ -1,0 +1,140 @@
+/* The writers of kernel.h. */
+#include "kernel.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <string.h>
+
+void kout(Kernel *k, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(k->f, fmt, ap);
+    va_end(ap);
+}
+
+void kopen_rw(Kernel *k, const char *const *in, const char *const *outs, unsigned written) {
+    kout(k, "static void %s(", k->fname);
+    for (int i = 0; i < k->n->nin; i++)
+        kout(k, "%s%sfloat *restrict %s", i ? ", " : "", written >> i & 1 ? "" : "const ", in[i]);
+    for (int i = 0; i < k->n->nout; i++) kout(k, ", float *restrict %s", outs[i]);
+    kout(k, ")\n{\n");
+}
+
+void kopen(Kernel *k, const char *const *in, const char *const *outs) { kopen_rw(k, in, outs, 0); }
+
+void kclose(Kernel *k) { kout(k, "}\n"); }
+
+void kactive_batch(Kernel *k) { kout(k, "    const int N = nb_active; /* the active batch, at most NMAX */\n"); }
+
+void kenum(Kernel *k, const KConst *c, size_t n) {
+    bool active = false;
+    kout(k, "    enum { ");
+    for (size_t i = 0, first = 1; i < n; i++) {
+        if (k->dyn && strcmp(c[i].name, "N") == 0) {
+            active = true;
+            continue;
+        }
+        kout(k, "%s%s = %lld", first ? "" : ", ", c[i].name, (long long)c[i].v);
+        first = 0;
+    }
+    kout(k, " };\n");
+    if (active) kactive_batch(k);
+}
+
+void kcount(Kernel *k, const char *name, int64_t v) {
+    if (v <= INT_MAX)
+        kout(k, "    enum { %s = %lld };\n", name, (long long)v);
+    else
+        kout(k, "    const size_t %s = %lluu;\n", name, (unsigned long long)v);
+}
+
+bool kbatched(const Kernel *k, const Value *v) { return k->batched && k->batched[v->id]; }
+
+void knumel(Kernel *k, const Value *v) {
+    const Shape *s = &v->shape;
+    if (!kbatched(k, v) || s->rank == 0 || s->d[0] == 0) {
+        kcount(k, "NUMEL", shape_numel(s));
+        return;
+    }
+    kcount(k, "SAMPLE", shape_numel(s) / s->d[0]);
+    kactive_batch(k);
+    kout(k, "    const size_t NUMEL = (size_t)N * SAMPLE;\n");
+}
+
+const char *double_literal(char *buf, size_t n, double v) {
+    snprintf(buf, n - 2, "%.17g", v);
+    if (!strpbrk(buf, ".eEn")) strcat(buf, ".0");
+    return buf;
+}
+
+void kdouble(Kernel *k, const char *name, double v) {
+    char buf[64];
+    kout(k, "    const double %s = %s;\n", name, double_literal(buf, sizeof buf, v));
+}
+
+int64_t shape_spatial(const Shape *s) {
+    int64_t p = 1;
+    for (int i = 2; i < s->rank; i++) p *= s->d[i];
+    return p;
+}
+
+/* ---- sliding windows ---------------------------------------------------------- */
+
+static void indent(Kernel *k, int depth) { kout(k, "%*s", 4 * depth, ""); }
+
+/* Each line of text (lines end in "\n") at `depth`. */
+static void lines(Kernel *k, int depth, const char *text) {
+    while (*text) {
+        const char *end = strchr(text, '\n');
+        size_t len = end ? (size_t)(end - text) : strlen(text);
+        indent(k, depth);
+        kout(k, "%.*s\n", (int)len, text);
+        text += len + (end != NULL);
+    }
+}
+
+void kcol_range(Kernel *k, int depth, const char *tap) {
+    indent(k, depth);
+    kout(k, "const int off = %s - PL;\n", tap);
+    lines(k, depth,
+          "const int lo = off < 0 ? (SW - 1 - off) / SW : 0;\n"
+          "const int end = (W - off + SW - 1) / SW;\n"
+          "const int hi = end < OW ? end : OW;\n");
+}
+
+void kwindow_row(Kernel *k, int depth) {
+    lines(k, depth,
+          "const int ih = oh * SH - PT + kh * DH;\n"
+          "if (ih < 0 || ih >= H) continue;\n");
+}
+
+void kwindow_taps(Kernel *k, int depth, const char *row, const char *body) {
+    lines(k, depth, "for (int kh = 0; kh < KH; kh++) {\n");
+    kwindow_row(k, depth + 1);
+    lines(k, depth + 1, row);
+    lines(k, depth + 1, "for (int kw = 0; kw < KW; kw++) {\n");
+    kcol_range(k, depth + 2, "kw * DW");
+    lines(k, depth + 2, body);
+    lines(k, depth, "    }\n"
+                    "}\n");
+}
+
+void kconv_output_rows(Kernel *k) {
+    lines(k, 1,
+          "for (int n = 0; n < N; n++) {\n"
+          "    for (int g = 0; g < G; g++) {\n"
+          "        for (int k = g * KG; k < (g + 1) * KG; k++) {\n"
+          "            for (int oh = 0; oh < OH; oh++) {\n");
+}
+
+void kclose_blocks(Kernel *k, int depth, int count) {
+    for (int i = 0; i < count; i++) lines(k, depth - i, "}\n");
+}
+
+void kwindow_rows(Kernel *k, int depth) {
+    lines(k, depth, "const int hs = oh * SH - PT, h0 = hs > 0 ? hs : 0, h1 = hs + KH < H ? hs + KH : H;\n");
+}
+
+void kwindow_cols(Kernel *k, int depth) {
+    lines(k, depth, "const int ws = ow * SW - PL, w0 = ws > 0 ? ws : 0, w1 = ws + KW < W ? ws + KW : W;\n");
+}

@@ -1,0 +1,120 @@
+/* What an op's emit rule writes its C function with (compiler/ops/).
+ *
+ * A rule gets a Kernel: the file, the node and the function's name.  It
+ * writes one complete static C function: the signature (inputs as `const
+ * float *restrict` in the node's input order, then the outputs as `float
+ * *restrict`; an input the op writes in place is `float *restrict`), the
+ * shapes and attributes as enum constants, and loops that clang -O2 can
+ * vectorize.  Semantics are PyTorch's (NCHW, batch included in shapes).
+ *
+ * Training graphs: a kernel whose first operand is batched (its first
+ * dimension is the batch) loops over the active batch, the emitted file's
+ * `nb_active` (at most the compiled batch NMAX), instead of the constant N:
+ * kenum writes the constant "N" as `const int N = nb_active` then.
+ *
+ * The sliding-window loop nests that conv and pooling kernels share are
+ * written here once (kwindow_*), with their bounds, so that a kernel states
+ * only what it does per tap. */
+#ifndef NETC_KERNEL_H
+#define NETC_KERNEL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "ir.h"
+
+typedef struct Kernel {
+    FILE *f;
+    const Node *n;
+    const char *fname;
+    const bool *batched; /* by value id, training graphs only (else NULL) */
+    bool dyn;            /* the node's batch loops run over nb_active, not the constant N */
+} Kernel;
+
+__attribute__((format(printf, 2, 3))) void kout(Kernel *k, const char *fmt, ...);
+
+/* `static void fname(const float *restrict x, ..., float *restrict y)` and
+ * the opening brace; `in` names the node's inputs, `outs` its outputs;
+ * bit i of `written` makes input i writable. */
+void kopen_rw(Kernel *k, const char *const *in, const char *const *outs, unsigned written);
+void kopen(Kernel *k, const char *const *in, const char *const *outs);
+void kclose(Kernel *k);
+
+typedef struct KConst {
+    const char *name;
+    int64_t v;
+} KConst;
+
+/* `enum { A = 1, B = 2 };` for the constants; in a training kernel that
+ * loops over the active batch, N is nb_active instead. */
+void kenum(Kernel *k, const KConst *c, size_t n);
+#define KENUM(k, ...) kenum(k, (const KConst[]){__VA_ARGS__}, sizeof((const KConst[]){__VA_ARGS__}) / sizeof(KConst))
+
+/* `const int N = nb_active;` */
+void kactive_batch(Kernel *k);
+/* An element count: an enum constant when it fits an int, else a size_t. */
+void kcount(Kernel *k, const char *name, int64_t v);
+/* NUMEL, the element count of v; of nb_active samples for a batched value. */
+void knumel(Kernel *k, const Value *v);
+/* A double constant, exact. */
+void kdouble(Kernel *k, const char *name, double v);
+/* A double as an exact C literal, into buf. */
+const char *double_literal(char *buf, size_t n, double v);
+/* Whether v's first dimension is the batch (training graphs). */
+bool kbatched(const Kernel *k, const Value *v);
+
+static inline const Shape *in_shape(const Kernel *k, int i) { return &k->n->in[i]->shape; }
+static inline const Shape *out_shape(const Kernel *k, int i) { return &k->n->out[i]->shape; }
+/* Elements per (sample, channel) of a [N, C, ...] shape. */
+int64_t shape_spatial(const Shape *s);
+static inline int dim_or_one(int v) { return v > 0 ? v : 1; }
+
+/* ---- sliding windows --------------------------------------------------------
+ * The constants a window kernel uses: input H, W, output OH, OW, kernel KH,
+ * KW, stride SH, SW, dilation DH, DW and the pads PT (top) and PL (left);
+ * output position (oh, ow) reads input row oh * SH - PT + kh * DH and column
+ * ow * SW - PL + kw * DW. */
+
+/* The valid range of output columns for one kernel tap: ow in [lo, hi)
+ * keeps iw = ow * SW + off inside [0, W) (`off` = tap - PL).  Written into
+ * the inner loops so that the loop over ow has no branch. */
+void kcol_range(Kernel *k, int depth, const char *tap);
+
+/* Input row ih of tap kh for output row oh, the tap skipped when the row is
+ * outside the input (in the padding), at `depth`:
+ *     const int ih = oh * SH - PT + kh * DH;
+ *     if (ih < 0 || ih >= H) continue; */
+void kwindow_row(Kernel *k, int depth);
+
+/* The taps of the window of output row `oh` that fall inside the input: at
+ * `depth` levels of indentation,
+ *     for (int kh = 0; kh < KH; kh++) {
+ *         const int ih = oh * SH - PT + kh * DH;
+ *         if (ih < 0 || ih >= H) continue;
+ *         <row>
+ *         for (int kw = 0; kw < KW; kw++) {
+ *             <the column range of tap kw: lo, hi, off>
+ *             <body>
+ *         }
+ *     }
+ * `row` declares what the body reads of input row ih; `body` is the per-tap
+ * statement(s), one level deeper, each line ending in "\n" and indented
+ * relative to the kw loop's body. */
+void kwindow_taps(Kernel *k, int depth, const char *row, const char *body);
+
+/* The window of output (oh, ow) clipped to the input: rows [h0, h1) and
+ * columns [w0, w1), from its start hs, ws, for a window of KH x KW taps at
+ * dilation 1 (pooling).  kwindow_rows writes the row bounds at `depth`,
+ * kwindow_cols the column bounds. */
+void kwindow_rows(Kernel *k, int depth);
+void kwindow_cols(Kernel *k, int depth);
+
+/* The output rows of a grouped conv: four loops, over the samples n, the
+ * groups g, the output channels k of group g and the output rows oh, opened
+ * at depths 1 to 4 (the body goes at depth 5). */
+void kconv_output_rows(Kernel *k);
+
+/* Closes `count` blocks, the innermost opened at `depth`. */
+void kclose_blocks(Kernel *k, int depth, int count);
+
+#endif

@@ -1,0 +1,331 @@
+/* Activations: elementwise functions, dropout, softmax and log_softmax, and
+ * the gradients of those that train (relu, tanh, sigmoid, softmax).
+ *
+ * Each op is its registry entry (ops.h): the builtins that make it, its
+ * shape, emission and gradient, and the statements of what it lacks. */
+#include <math.h>
+#include <string.h>
+
+#include "../opkit.h"
+
+/* ---- builders --------------------------------------------------------------- */
+
+/* An activation with one number: leaky_relu's slope, elu's alpha. */
+static Node *build_unary_k(BuildCtx *c) {
+    const char *name = c->builtin->name;
+    char what[64];
+    snprintf(what, sizeof what, "%s's input", name);
+    Value *x = arg_tensor(c, build_arg(c, 0), build_span(c, 0), what);
+    snprintf(what, sizeof what, "%s's %s", name, c->builtin->args[1].name);
+    double k = arg_number(c, build_arg(c, 1), build_span(c, 1), what);
+    if (!isfinite(k)) build_fail(c, build_span(c, 1), "%s must be finite, got %g", what, k);
+    Attrs a = {0};
+    if (c->op == OP_LEAKY_RELU)
+        a.leaky.slope = k;
+    else
+        a.elu.alpha = k;
+    const char *inst = build_instance(c, name);
+    return build_node(c, c->op, inst, &x, 1, &a);
+}
+
+/* The identity at inference; a training build rejects it (no gradient rule). */
+static Node *build_dropout(BuildCtx *c) {
+    Value *x = arg_tensor(c, build_arg(c, 0), build_span(c, 0), "dropout's input");
+    Attrs a = {0};
+    a.dropout.p = arg_number(c, build_arg(c, 1), build_span(c, 1), "dropout's p");
+    if (!(a.dropout.p >= 0 && a.dropout.p < 1))
+        build_fail(c, build_span(c, 1), "dropout's p must be in [0, 1), got %g", a.dropout.p);
+    const char *inst = build_instance(c, c->builtin->name);
+    return build_node(c, OP_DROPOUT, inst, &x, 1, &a);
+}
+
+/* ---- shapes ------------------------------------------------------------------ */
+
+static bool shape_softmax(Graph *g, Node *n) {
+    (void)g;
+    int r = n->in[0]->shape.rank;
+    if (r != 2 && r != 4) {
+        char b[128];
+        diag_error(n->span, "%s expects a [C, H, W] or [D] input, got %s", op_name(n->op),
+                   value_sample_str(n->in[0], b, sizeof b));
+        return false;
+    }
+    n->out[0]->shape = n->in[0]->shape;
+    return true;
+}
+
+/* A gradient from the op's output: dy and y of one shape. */
+static bool shape_dy_same(Graph *g, Node *n) {
+    (void)g;
+    if (!shape_eq(&n->in[0]->shape, &n->in[1]->shape)) {
+        char b1[128], b2[128];
+        diag_error(n->span, "%s: the gradient %s and the value %s differ in shape", op_name(n->op),
+                   shape_str(&n->in[0]->shape, b1, sizeof b1), shape_str(&n->in[1]->shape, b2, sizeof b2));
+        return false;
+    }
+    return shape_like(n, 0, 1);
+}
+
+/* ---- emission checks ------------------------------------------------------------ */
+
+static const char *check_batch(const Graph *g, const Node *n) {
+    (void)g;
+    const Shape *x = &n->in[0]->shape;
+    return x->rank < 1 || x->d[0] == 0 ? "needs a batch dimension" : NULL;
+}
+
+static const char *check_channels(const Graph *g, const Node *n) {
+    (void)g;
+    return n->in[0]->shape.rank < 2 ? "needs [N, C, ...]" : NULL;
+}
+
+/* ---- kernels ------------------------------------------------------------------- */
+
+static void emit_unary(Kernel *k, const char *expr) {
+    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
+    knumel(k, k->n->out[0]);
+    kout(k, "    for (size_t i = 0; i < NUMEL; i++) y[i] = %s;\n", expr);
+    kclose(k);
+}
+
+/* An activation with one float constant K (the slope, alpha). */
+static void emit_unary_k(Kernel *k, double kv, const char *expr) {
+    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
+    knumel(k, k->n->out[0]);
+    kdouble(k, "KD", kv);
+    kout(k, "    const float K = (float)KD;\n");
+    kout(k, "    for (size_t i = 0; i < NUMEL; i++) y[i] = %s;\n", expr);
+    kclose(k);
+}
+
+/* x < 0 ? 0 : x keeps NaN as PyTorch does; the other comparisons too. */
+static void emit_relu(Kernel *k) { emit_unary(k, "x[i] < 0.0f ? 0.0f : x[i]"); }
+static void emit_tanh(Kernel *k) { emit_unary(k, "tanhf(x[i])"); }
+static void emit_sigmoid(Kernel *k) { emit_unary(k, "1.0f / (1.0f + expf(-x[i]))"); }
+static void emit_relu6(Kernel *k) { emit_unary(k, "x[i] < 0.0f ? 0.0f : x[i] > 6.0f ? 6.0f : x[i]"); }
+static void emit_leaky_relu(Kernel *k) { emit_unary_k(k, k->n->a.leaky.slope, "x[i] > 0.0f ? x[i] : x[i] * K"); }
+static void emit_elu(Kernel *k) { emit_unary_k(k, k->n->a.elu.alpha, "x[i] > 0.0f ? x[i] : K * expm1f(x[i])"); }
+static void emit_silu(Kernel *k) { emit_unary(k, "x[i] / (1.0f + expf(-x[i]))"); }
+/* The exact form, PyTorch's default: x/2 (1 + erf(x / sqrt 2)). */
+static void emit_gelu(Kernel *k) { emit_unary(k, "0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f))"); }
+/* relu6(x + 3) / 6 */
+static void emit_hardsigmoid(Kernel *k) {
+    emit_unary(k, "x[i] <= -3.0f ? 0.0f : x[i] >= 3.0f ? 1.0f : x[i] / 6.0f + 0.5f");
+}
+/* x * relu6(x + 3) / 6 */
+static void emit_hardswish(Kernel *k) {
+    emit_unary(k, "x[i] <= -3.0f ? 0.0f : x[i] >= 3.0f ? x[i] : x[i] * (x[i] + 3.0f) / 6.0f");
+}
+
+/* Dropout is the identity at inference. */
+static void emit_dropout(Kernel *k) {
+    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
+    knumel(k, k->n->out[0]);
+    kout(k, "    memcpy(y, x, NUMEL * sizeof *y);\n");
+    kclose(k);
+}
+
+/* Softmax over dim 1. */
+static void emit_softmax(Kernel *k) {
+    const Shape *x = in_shape(k, 0);
+    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->rank > 1 ? x->d[1] : 1}, {"S", shape_spatial(x)});
+    kout(k, "    for (int n = 0; n < N; n++) {\n"
+            "        for (int s = 0; s < S; s++) {\n"
+            "            const float *restrict xs = x + (size_t)n * C * S + s;\n"
+            "            float *restrict ys = y + (size_t)n * C * S + s;\n"
+            "            float m = xs[0];\n"
+            "            for (int c = 1; c < C; c++) m = xs[(size_t)c * S] > m ? xs[(size_t)c * S] : m;\n"
+            "            float sum = 0.0f;\n"
+            "            for (int c = 0; c < C; c++) {\n"
+            "                const float v = expf(xs[(size_t)c * S] - m);\n"
+            "                ys[(size_t)c * S] = v;\n"
+            "                sum += v;\n"
+            "            }\n"
+            "            const float inv = 1.0f / sum;\n"
+            "            for (int c = 0; c < C; c++) ys[(size_t)c * S] *= inv;\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
+/* log softmax over dim 1: x - max - log(sum(exp(x - max))), the sum in double. */
+static void emit_log_softmax(Kernel *k) {
+    const Shape *x = in_shape(k, 0);
+    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->rank > 1 ? x->d[1] : 1}, {"S", shape_spatial(x)});
+    kout(k, "    for (int n = 0; n < N; n++) {\n"
+            "        for (int s = 0; s < S; s++) {\n"
+            "            const float *restrict xs = x + (size_t)n * C * S + s;\n"
+            "            float *restrict ys = y + (size_t)n * C * S + s;\n"
+            "            float m = xs[0];\n"
+            "            for (int c = 1; c < C; c++) m = xs[(size_t)c * S] > m ? xs[(size_t)c * S] : m;\n"
+            "            double sum = 0.0;\n"
+            "            for (int c = 0; c < C; c++) sum += exp((double)xs[(size_t)c * S] - m);\n"
+            "            const float shift = m + (float)log(sum);\n"
+            "            for (int c = 0; c < C; c++) ys[(size_t)c * S] = xs[(size_t)c * S] - shift;\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
+/* ---- training: gradients from the op's output y ----------------------------------- */
+
+static void emit_unary_grad(Kernel *k, const char *expr) {
+    kopen(k, (const char *const[]){"dy", "y"}, (const char *const[]){"dx"});
+    knumel(k, k->n->out[0]);
+    kout(k, "    for (size_t i = 0; i < NUMEL; i++) dx[i] = %s;\n", expr);
+    kclose(k);
+}
+
+static void emit_relu_grad(Kernel *k) { emit_unary_grad(k, "y[i] > 0.0f ? dy[i] : 0.0f"); }
+static void emit_tanh_grad(Kernel *k) { emit_unary_grad(k, "dy[i] * (1.0f - y[i] * y[i])"); }
+static void emit_sigmoid_grad(Kernel *k) { emit_unary_grad(k, "dy[i] * y[i] * (1.0f - y[i])"); }
+
+/* Softmax over dim 1: dx = y * (dy - sum over channels of dy * y). */
+static void emit_softmax_grad(Kernel *k) {
+    const Shape *y = in_shape(k, 1);
+    kopen(k, (const char *const[]){"dy", "y"}, (const char *const[]){"dx"});
+    KENUM(k, {"N", y->d[0]}, {"C", y->rank > 1 ? y->d[1] : 1}, {"S", shape_spatial(y)});
+    kout(k, "    for (int n = 0; n < N; n++) {\n"
+            "        for (int s = 0; s < S; s++) {\n"
+            "            const size_t o = (size_t)n * C * S + s;\n"
+            "            double dot = 0.0;\n"
+            "            for (int c = 0; c < C; c++) dot += (double)dy[o + (size_t)c * S] * y[o + (size_t)c * S];\n"
+            "            for (int c = 0; c < C; c++)\n"
+            "                dx[o + (size_t)c * S] = y[o + (size_t)c * S] * (dy[o + (size_t)c * S] - (float)dot);\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
+/* ---- gradient rules: from the op's output ------------------------------------------- */
+
+static void grad_from_output(GradCtx *c, Node *n, Value *dy, Op grad_op) {
+    grad_accum(c, n->in[0], grad_out0(grad_node(c, grad_op, n, (Value *[]){dy, n->out[0]}, 2)));
+}
+static void grad_relu(GradCtx *c, Node *n, Value *dy) { grad_from_output(c, n, dy, OP_RELU_GRAD); }
+static void grad_tanh(GradCtx *c, Node *n, Value *dy) { grad_from_output(c, n, dy, OP_TANH_GRAD); }
+static void grad_sigmoid(GradCtx *c, Node *n, Value *dy) { grad_from_output(c, n, dy, OP_SIGMOID_GRAD); }
+static void grad_softmax(GradCtx *c, Node *n, Value *dy) { grad_from_output(c, n, dy, OP_SOFTMAX_GRAD); }
+
+/* ---- attributes ----------------------------------------------------------------------- */
+
+static void dump_leaky_relu(const Node *n, FILE *f) { fprintf(f, " slope=%g", n->a.leaky.slope); }
+static void dump_elu(const Node *n, FILE *f) { fprintf(f, " alpha=%g", n->a.elu.alpha); }
+static void dump_dropout(const Node *n, FILE *f) { fprintf(f, " p=%g", n->a.dropout.p); }
+
+/* ---- the entries ---------------------------------------------------------------------- */
+
+#define NO_ATTRS "no attributes"
+#define NO_MACS "elementwise: no multiply-accumulates counted"
+#define NO_CHECK "any shape: the kernel loops over NUMEL elements"
+#define NO_GRAD_YET "no gradient rule yet: a training build rejects it at its line"
+#define MADE_BY_AUTODIFF "a gradient op: autodiff makes it"
+#define GRAD_OP "a gradient op: not differentiated again"
+
+/* An activation of one tensor: the builtin `name` with the argument x. */
+#define UNARY_BUILTIN(name) {(name), {REQUIRED("x")}, false, build_unary}
+
+const OpRules op_rules_RELU = {
+    .builtins = (const Builtin[]){UNARY_BUILTIN("relu"), {0}},
+    .shape = shape_same, .no_check = NO_CHECK, .emit = emit_relu, .batched = op_batched_like_input0,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_relu,
+};
+
+const OpRules op_rules_TANH = {
+    .builtins = (const Builtin[]){UNARY_BUILTIN("tanh"), {0}},
+    .shape = shape_same, .no_check = NO_CHECK, .emit = emit_tanh, .batched = op_batched_like_input0,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_tanh,
+};
+
+const OpRules op_rules_SIGMOID = {
+    .builtins = (const Builtin[]){UNARY_BUILTIN("sigmoid"), {0}},
+    .shape = shape_same, .no_check = NO_CHECK, .emit = emit_sigmoid, .batched = op_batched_like_input0,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_sigmoid,
+};
+
+const OpRules op_rules_RELU6 = {
+    .builtins = (const Builtin[]){UNARY_BUILTIN("relu6"), {0}},
+    .shape = shape_same, .no_check = NO_CHECK, .emit = emit_relu6, .batched = op_batched_like_input0,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+};
+
+const OpRules op_rules_LEAKY_RELU = {
+    .builtins = (const Builtin[]){{"leaky_relu", {REQUIRED("x"), DEFAULT_FLOAT("slope", 0.01)}, false, build_unary_k},
+                                  {0}},
+    .shape = shape_same, .no_check = NO_CHECK, .emit = emit_leaky_relu, .batched = op_batched_like_input0,
+    .dump = dump_leaky_relu, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+};
+
+const OpRules op_rules_ELU = {
+    .builtins = (const Builtin[]){{"elu", {REQUIRED("x"), DEFAULT_FLOAT("alpha", 1.0)}, false, build_unary_k}, {0}},
+    .shape = shape_same, .no_check = NO_CHECK, .emit = emit_elu, .batched = op_batched_like_input0,
+    .dump = dump_elu, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+};
+
+const OpRules op_rules_SILU = {
+    .builtins = (const Builtin[]){UNARY_BUILTIN("silu"), UNARY_BUILTIN("swish"), {0}},
+    .shape = shape_same, .no_check = NO_CHECK, .emit = emit_silu, .batched = op_batched_like_input0,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+};
+
+const OpRules op_rules_GELU = {
+    .builtins = (const Builtin[]){UNARY_BUILTIN("gelu"), {0}},
+    .shape = shape_same, .no_check = NO_CHECK, .emit = emit_gelu, .batched = op_batched_like_input0,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+};
+
+const OpRules op_rules_HARDSIGMOID = {
+    .builtins = (const Builtin[]){UNARY_BUILTIN("hardsigmoid"), {0}},
+    .shape = shape_same, .no_check = NO_CHECK, .emit = emit_hardsigmoid, .batched = op_batched_like_input0,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+};
+
+const OpRules op_rules_HARDSWISH = {
+    .builtins = (const Builtin[]){UNARY_BUILTIN("hardswish"), {0}},
+    .shape = shape_same, .no_check = NO_CHECK, .emit = emit_hardswish, .batched = op_batched_like_input0,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+};
+
+const OpRules op_rules_DROPOUT = {
+    .builtins = (const Builtin[]){{"dropout", {REQUIRED("x"), DEFAULT_FLOAT("p", 0.5)}, false, build_dropout}, {0}},
+    .shape = shape_same, .no_check = NO_CHECK, .emit = emit_dropout, .batched = op_batched_like_input0,
+    .dump = dump_dropout, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+};
+
+const OpRules op_rules_SOFTMAX = {
+    .builtins = (const Builtin[]){UNARY_BUILTIN("softmax"), {0}},
+    .shape = shape_softmax, .check = check_batch, .emit = emit_softmax, .batched = op_batched_like_input0,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_softmax,
+};
+
+const OpRules op_rules_LOG_SOFTMAX = {
+    .builtins = (const Builtin[]){UNARY_BUILTIN("log_softmax"), {0}},
+    .shape = shape_softmax, .check = check_batch, .emit = emit_log_softmax, .batched = op_batched_like_input0,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+};
+
+const OpRules op_rules_RELU_GRAD = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_dy_same, .no_check = NO_CHECK, .emit = emit_relu_grad, .batched = op_batched_like_input0,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+};
+
+const OpRules op_rules_TANH_GRAD = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_dy_same, .no_check = NO_CHECK, .emit = emit_tanh_grad, .batched = op_batched_like_input0,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+};
+
+const OpRules op_rules_SIGMOID_GRAD = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_dy_same, .no_check = NO_CHECK, .emit = emit_sigmoid_grad, .batched = op_batched_like_input0,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+};
+
+const OpRules op_rules_SOFTMAX_GRAD = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_dy_same, .check = check_channels, .emit = emit_softmax_grad, .batched = op_batched_like_input0,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+};

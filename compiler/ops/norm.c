@@ -1,0 +1,482 @@
+/* Normalizations: batchnorm (eval mode with running statistics, and in
+ * training with batch statistics and its gradient), the init-time folding
+ * of a batchnorm into the conv or linear before it, layernorm, instancenorm
+ * and local response normalization.
+ *
+ * Each op is its registry entry (ops.h): the builtins that make it, its
+ * shape, emission and gradient, and the statements of what it lacks. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../opkit.h"
+
+/* ---- builders --------------------------------------------------------------- */
+
+static Node *build_batchnorm(BuildCtx *c) {
+    Value *x = arg_tensor(c, build_arg(c, 0), build_span(c, 0), "batchnorm's input");
+    Attrs a = {0};
+    a.bn.eps = arg_number(c, build_arg(c, 1), build_span(c, 1), "batchnorm's eps");
+    a.bn.momentum = arg_number(c, build_arg(c, 2), build_span(c, 2), "batchnorm's momentum");
+    if (!(a.bn.eps > 0)) build_fail(c, build_span(c, 1), "batchnorm's eps must be positive, got %g", a.bn.eps);
+    if (!(a.bn.momentum >= 0 && a.bn.momentum <= 1))
+        build_fail(c, build_span(c, 2), "batchnorm's momentum must be in [0, 1], got %g", a.bn.momentum);
+    if (x->shape.rank != 4 && x->shape.rank != 2) {
+        /* let the shape rule word the message */
+        Value *in[5] = {x, x, x, x, x};
+        build_node(c, OP_BATCHNORM, c->builtin->name, in, 5, &a);
+    }
+    const char *inst = build_instance(c, c->builtin->name);
+    int64_t ch = x->shape.d[1];
+    Value *in[5] = {x};
+    in[1] = build_param(c, inst, "weight", 1, &ch, INIT_ONE);
+    in[2] = build_param(c, inst, "bias", 1, &ch, INIT_ZERO);
+    in[3] = build_param(c, inst, "running_mean", 1, &ch, INIT_ZERO);
+    in[4] = build_param(c, inst, "running_var", 1, &ch, INIT_ONE);
+    return build_node(c, OP_BATCHNORM, inst, in, 5, &a);
+}
+
+/* layernorm(x, eps, affine) and instancenorm(x, eps, affine): weight (ones)
+ * and bias (zeros) shaped like a sample, or [C]. */
+static Node *build_norm(BuildCtx *c) {
+    const char *name = c->builtin->name;
+    char what[64];
+    snprintf(what, sizeof what, "%s's input", name);
+    Value *x = arg_tensor(c, build_arg(c, 0), build_span(c, 0), what);
+    Attrs a = {0};
+    snprintf(what, sizeof what, "%s's eps", name);
+    a.norm.eps = arg_number(c, build_arg(c, 1), build_span(c, 1), what);
+    if (!(a.norm.eps > 0) || !isfinite(a.norm.eps))
+        build_fail(c, build_span(c, 1), "%s must be positive, got %g", what, a.norm.eps);
+    snprintf(what, sizeof what, "%s's affine", name);
+    a.norm.affine = arg_bool(c, build_arg(c, 2), build_span(c, 2), what);
+    bool instance = c->op == OP_INSTANCENORM; /* its shape rule checks the input's rank */
+    const char *inst = build_instance(c, name);
+    Value *in[3] = {x};
+    if (a.norm.affine) {
+        int rank = instance ? 1 : x->shape.rank - 1;
+        const int64_t *d = instance ? &x->shape.d[1] : x->shape.d + 1;
+        in[1] = build_param(c, inst, "weight", rank, d, INIT_ONE);
+        in[2] = build_param(c, inst, "bias", rank, d, INIT_ZERO);
+    }
+    return build_node(c, c->op, inst, in, a.norm.affine ? 3 : 1, &a);
+}
+
+static Node *build_lrn(BuildCtx *c) {
+    Value *x = arg_tensor(c, build_arg(c, 0), build_span(c, 0), "lrn's input");
+    Attrs a = {0};
+    a.lrn.size = arg_small(c, build_arg(c, 1), build_span(c, 1), "lrn's size", 1, INT32_MAX);
+    static const char *const names[] = {"", "", "lrn's alpha", "lrn's beta", "lrn's k"};
+    double *v[] = {NULL, NULL, &a.lrn.alpha, &a.lrn.beta, &a.lrn.k};
+    for (int i = 2; i < 5; i++) {
+        *v[i] = arg_number(c, build_arg(c, i), build_span(c, i), names[i]);
+        if (!isfinite(*v[i])) build_fail(c, build_span(c, i), "%s must be finite, got %g", names[i], *v[i]);
+    }
+    if (!(a.lrn.k > 0)) build_fail(c, build_span(c, 4), "lrn's k must be positive, got %g", a.lrn.k);
+    if (a.lrn.alpha < 0) build_fail(c, build_span(c, 2), "lrn's alpha must not be negative, got %g", a.lrn.alpha);
+    const char *inst = build_instance(c, c->builtin->name);
+    return build_node(c, OP_LRN, inst, &x, 1, &a);
+}
+
+/* ---- shapes ------------------------------------------------------------------ */
+
+static bool shape_batchnorm(Graph *g, Node *n) {
+    (void)g;
+    const Shape *x = &n->in[0]->shape;
+    if (x->rank != 4 && x->rank != 2) {
+        char b[128];
+        diag_error(n->span, "batchnorm expects a [C, H, W] or [D] input, got %s", value_sample_str(n->in[0], b, sizeof b));
+        return false;
+    }
+    static const char *names[] = {"", "weight", "bias", "running_mean", "running_var"};
+    for (int i = 1; i < 5; i++)
+        if (!shape_want_param(n, i, 1, &x->d[1], names[i])) return false;
+    n->out[0]->shape = *x;
+    return true;
+}
+
+/* layernorm: weight and bias shaped like one sample. */
+static bool shape_layernorm(Graph *g, Node *n) {
+    (void)g;
+    const Shape *x = &n->in[0]->shape;
+    if (x->rank < 2 || n->nin == 2) {
+        DIAG_INTERNAL("layernorm needs [N, ...] and both or neither of weight and bias");
+        return false;
+    }
+    for (int i = 1; i < n->nin; i++)
+        if (!shape_want_param(n, i, x->rank - 1, x->d + 1, i == 1 ? "weight" : "bias")) return false;
+    n->out[0]->shape = *x;
+    return true;
+}
+
+static bool shape_instancenorm(Graph *g, Node *n) {
+    (void)g;
+    if (!shape_want_rank(n, 0, 4, "[C, H, W]")) return false;
+    if (n->nin == 2) {
+        DIAG_INTERNAL("instancenorm needs both or neither of weight and bias");
+        return false;
+    }
+    for (int i = 1; i < n->nin; i++)
+        if (!shape_want_param(n, i, 1, &n->in[0]->shape.d[1], i == 1 ? "weight" : "bias")) return false;
+    n->out[0]->shape = n->in[0]->shape;
+    return true;
+}
+
+static bool shape_lrn(Graph *g, Node *n) {
+    (void)g;
+    if (!shape_want_rank(n, 0, 4, "[C, H, W]")) return false;
+    if (n->a.lrn.size < 1) {
+        diag_error(n->span, "lrn's size must be at least 1, got %d", n->a.lrn.size);
+        return false;
+    }
+    n->out[0]->shape = n->in[0]->shape;
+    return true;
+}
+
+static bool shape_bn_fold(Graph *g, Node *n) {
+    (void)g;
+    const Shape *w = &n->in[0]->shape;
+    n->out[0]->shape = *w;
+    shape_set_out(n, 1, 1, &w->d[0]);
+    return true;
+}
+
+static bool shape_batchnorm_train(Graph *g, Node *n) {
+    if (!shape_batchnorm(g, n)) return false;
+    shape_set_out(n, 1, 1, &n->in[0]->shape.d[1]);
+    shape_set_out(n, 2, 1, &n->in[0]->shape.d[1]);
+    return true;
+}
+
+static bool shape_batchnorm_grad(Graph *g, Node *n) {
+    (void)g;
+    shape_like(n, 0, 1);
+    shape_like(n, 1, 2);
+    return shape_like(n, 2, 2);
+}
+
+/* ---- emission checks ------------------------------------------------------------ */
+
+static const char *check_channels(const Graph *g, const Node *n) {
+    (void)g;
+    return n->in[0]->shape.rank < 2 ? "needs [N, C, ...]" : NULL;
+}
+
+static const char *check_layernorm(const Graph *g, const Node *n) {
+    (void)g;
+    return n->in[0]->shape.rank < 2 || n->nin == 2 ? "needs [N, ...] and both or neither of weight and bias" : NULL;
+}
+
+/* instancenorm and lrn. */
+static const char *check_nchw(const Graph *g, const Node *n) {
+    (void)g;
+    return n->in[0]->shape.rank != 4 || n->nin == 2 ? "needs [N, C, H, W] (and both or neither of weight and bias)"
+                                                     : NULL;
+}
+
+static const char *check_bn_fold(const Graph *g, const Node *n) {
+    (void)g;
+    const Shape *x = &n->in[0]->shape;
+    return x->rank < 1 || x->d[0] == 0 ? "needs a weight with an output dimension" : NULL;
+}
+
+static const char *check_batchnorm_grad(const Graph *g, const Node *n) {
+    (void)g;
+    const Shape *x = &n->in[0]->shape;
+    return n->in[1]->shape.rank < 2 || !shape_eq(x, &n->in[1]->shape) ? "needs dy and x of one shape [N, C, ...]"
+                                                                       : NULL;
+}
+
+/* ---- kernels ------------------------------------------------------------------- */
+
+/* batchnorm (eval mode). */
+static void emit_batchnorm(Kernel *k) {
+    const Shape *x = in_shape(k, 0);
+    kopen(k, (const char *const[]){"x", "gamma", "beta", "mean", "var"}, (const char *const[]){"y"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
+    kdouble(k, "EPS", k->n->a.bn.eps);
+    kout(k, "    for (int c = 0; c < C; c++) {\n"
+            "        /* y = (x - mean) / sqrt(var + eps) * gamma + beta */\n"
+            "        const float m = mean[c];\n"
+            "        const float s = (float)(1.0 / sqrt((double)var[c] + EPS)) * gamma[c];\n"
+            "        const float t = beta[c];\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            float *restrict yc = y + ((size_t)n * C + c) * S;\n"
+            "            for (int i = 0; i < S; i++) yc[i] = (xc[i] - m) * s + t;\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
+/* Mean and biased variance of each of the N * G runs of S values, in double;
+ * y = (x - mean) / sqrt(var + eps), then times weight plus bias: per element
+ * of the sample (layernorm, G = 1) or per channel (instancenorm, G = C). */
+static void emit_norm(Kernel *k, int64_t groups, bool per_channel) {
+    const Node *n = k->n;
+    const Shape *x = in_shape(k, 0);
+    bool affine = n->nin == 3;
+    kopen(k, (const char *const[]){"x", "w", "b"}, (const char *const[]){"y"});
+    KENUM(k, {"N", x->d[0]}, {"G", groups}, {"S", shape_numel(x) / x->d[0] / groups});
+    kdouble(k, "EPS", n->a.norm.eps);
+    kout(k, "    for (int n = 0; n < N; n++) {\n"
+            "        for (int g = 0; g < G; g++) {\n"
+            "            const float *restrict xs = x + ((size_t)n * G + g) * S;\n"
+            "            float *restrict ys = y + ((size_t)n * G + g) * S;\n"
+            "            double sum = 0.0;\n"
+            "            for (int i = 0; i < S; i++) sum += xs[i];\n"
+            "            const double mean = sum / S;\n"
+            "            double q = 0.0;\n"
+            "            for (int i = 0; i < S; i++) q += (xs[i] - mean) * (xs[i] - mean);\n"
+            "            const float m = (float)mean, is = (float)(1.0 / sqrt(q / S + EPS));\n");
+    if (!affine)
+        kout(k, "            for (int i = 0; i < S; i++) ys[i] = (xs[i] - m) * is;\n");
+    else if (per_channel)
+        kout(k, "            const float s = is * w[g], t = b[g];\n"
+                "            for (int i = 0; i < S; i++) ys[i] = (xs[i] - m) * s + t;\n");
+    else
+        kout(k, "            for (int i = 0; i < S; i++) ys[i] = (xs[i] - m) * is * w[i] + b[i];\n");
+    kout(k, "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
+static void emit_layernorm(Kernel *k) { emit_norm(k, 1, false); }
+static void emit_instancenorm(Kernel *k) { emit_norm(k, in_shape(k, 0)->d[1], true); }
+
+/* torch.nn.LocalResponseNorm: the squares summed over the channel window
+ * [c - SIZE/2, c + (SIZE-1)/2] (zeros beyond the edges), divided by SIZE. */
+static void emit_lrn(Kernel *k) {
+    const Node *n = k->n;
+    const Shape *x = in_shape(k, 0);
+    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)}, {"SIZE", n->a.lrn.size});
+    kdouble(k, "ALPHA", n->a.lrn.alpha);
+    kdouble(k, "BETA", n->a.lrn.beta);
+    kdouble(k, "KK", n->a.lrn.k);
+    kout(k, "    for (int n = 0; n < N; n++) {\n"
+            "        for (int c = 0; c < C; c++) {\n"
+            "            const int c0 = c - SIZE / 2 > 0 ? c - SIZE / 2 : 0;\n"
+            "            const int c1 = c + (SIZE - 1) / 2 < C - 1 ? c + (SIZE - 1) / 2 : C - 1;\n"
+            "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            float *restrict yc = y + ((size_t)n * C + c) * S;\n"
+            "            for (int i = 0; i < S; i++) {\n"
+            "                double q = 0.0;\n"
+            "                for (int j = c0; j <= c1; j++) {\n"
+            "                    const double v = x[((size_t)n * C + j) * S + i];\n"
+            "                    q += v * v;\n"
+            "                }\n"
+            "                yc[i] = (float)(xc[i] / pow(KK + ALPHA * q / SIZE, BETA));\n"
+            "            }\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
+/* bn_fold (init time).
+ * s = gamma / sqrt(var + eps) in double; w' = w * s[k] over the first
+ * (output channel) dimension; b' = (b - mean) * s + beta, b = 0 if absent. */
+static void emit_bn_fold(Kernel *k) {
+    const Node *n = k->n;
+    bool bias = n->nin == 6;
+    const Shape *w = in_shape(k, 0);
+    kopen(k,
+          bias ? (const char *const[]){"w", "b", "gamma", "beta", "mean", "var"}
+               : (const char *const[]){"w", "gamma", "beta", "mean", "var"},
+          (const char *const[]){"wf", "bf"});
+    KENUM(k, {"K", w->d[0]}, {"P", shape_numel(w) / w->d[0]});
+    kdouble(k, "EPS", n->a.bn.eps);
+    kout(k, "    for (int k = 0; k < K; k++) {\n"
+            "        const double s = gamma[k] / sqrt((double)var[k] + EPS);\n"
+            "        for (int i = 0; i < P; i++) wf[(size_t)k * P + i] = (float)(w[(size_t)k * P + i] * s);\n");
+    if (bias)
+        kout(k, "        bf[k] = (float)(((double)b[k] - mean[k]) * s + beta[k]);\n");
+    else
+        kout(k, "        bf[k] = (float)(-(double)mean[k] * s + beta[k]);\n");
+    kout(k, "    }\n");
+    kclose(k);
+}
+
+/* ---- training: batchnorm with batch statistics ----------------------------------- */
+
+/* Statistics over (nb, H, W) per channel, in double: y uses the biased
+ * variance; the running averages get momentum * the batch mean and the
+ * unbiased variance (PyTorch), written in place into inputs 3 and 4. */
+static void emit_batchnorm_train(Kernel *k) {
+    const Shape *x = in_shape(k, 0);
+    kopen_rw(k, (const char *const[]){"x", "gamma", "beta", "running_mean", "running_var"},
+             (const char *const[]){"y", "mean", "invstd"}, op_rules(k->n->op)->written_inputs);
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
+    kdouble(k, "EPS", k->n->a.bn.eps);
+    kdouble(k, "MOMENTUM", k->n->a.bn.momentum);
+    kout(k, "    const double cnt = (double)N * S; /* values per channel */\n"
+            "    for (int c = 0; c < C; c++) {\n"
+            "        double s = 0.0;\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            for (int i = 0; i < S; i++) s += xc[i];\n"
+            "        }\n"
+            "        const double m = s / cnt;\n"
+            "        double q = 0.0;\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            for (int i = 0; i < S; i++) {\n"
+            "                const double d = xc[i] - m;\n"
+            "                q += d * d;\n"
+            "            }\n"
+            "        }\n"
+            "        const double var = q / cnt; /* biased: normalizes the batch */\n"
+            "        const double is = 1.0 / sqrt(var + EPS);\n"
+            "        mean[c] = (float)m;\n"
+            "        invstd[c] = (float)is;\n"
+            "        /* y = (x - mean) * invstd * gamma + beta */\n"
+            "        const float mf = (float)m, sc = (float)(is * gamma[c]), bt = beta[c];\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            float *restrict yc = y + ((size_t)n * C + c) * S;\n"
+            "            for (int i = 0; i < S; i++) yc[i] = (xc[i] - mf) * sc + bt;\n"
+            "        }\n"
+            "        const double unbiased = cnt > 1.0 ? var * cnt / (cnt - 1.0) : var;\n"
+            "        running_mean[c] = (float)((1.0 - MOMENTUM) * running_mean[c] + MOMENTUM * m);\n"
+            "        running_var[c] = (float)((1.0 - MOMENTUM) * running_var[c] + MOMENTUM * unbiased);\n"
+            "    }\n");
+    kclose(k);
+}
+
+/* xhat = (x - mean) * invstd; dgamma = sum(dy * xhat), dbeta = sum(dy) and
+ * dx = gamma * invstd / cnt * (cnt * dy - sum(dy) - xhat * sum(dy * xhat)),
+ * sums over (nb, H, W) in double. */
+static void emit_batchnorm_grad(Kernel *k) {
+    const Shape *x = in_shape(k, 1);
+    kopen(k, (const char *const[]){"dy", "x", "gamma", "mean", "invstd"},
+          (const char *const[]){"dx", "dgamma", "dbeta"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
+    kout(k, "    const double cnt = (double)N * S; /* values per channel */\n"
+            "    for (int c = 0; c < C; c++) {\n"
+            "        const float mf = mean[c], is = invstd[c];\n"
+            "        double sdy = 0.0, sdyx = 0.0; /* sum(dy), sum(dy * xhat) */\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const float *restrict dyc = dy + ((size_t)n * C + c) * S;\n"
+            "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            for (int i = 0; i < S; i++) {\n"
+            "                sdy += dyc[i];\n"
+            "                sdyx += (double)dyc[i] * ((xc[i] - mf) * is);\n"
+            "            }\n"
+            "        }\n"
+            "        dgamma[c] = (float)sdyx;\n"
+            "        dbeta[c] = (float)sdy;\n"
+            "        /* dx = A * dy + B * (x - mean) + D */\n"
+            "        const double k = gamma[c] * (double)is / cnt;\n"
+            "        const float A = (float)(k * cnt), B = (float)(-k * sdyx * is), D = (float)(-k * sdy);\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const float *restrict dyc = dy + ((size_t)n * C + c) * S;\n"
+            "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            float *restrict dxc = dx + ((size_t)n * C + c) * S;\n"
+            "            for (int i = 0; i < S; i++) dxc[i] = A * dyc[i] + B * (xc[i] - mf) + D;\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
+/* ---- batch rules ------------------------------------------------------------------- */
+
+/* The output is batched with the input; the batch statistics and the
+ * parameter gradients are per channel. */
+static bool batched_first_output(const Node *n, int i, const bool *batched) {
+    return i == 0 && batched[n->in[0]->id];
+}
+
+/* ---- gradient rules ------------------------------------------------------------------ */
+
+static void grad_batchnorm(GradCtx *c, Node *n, Value *dy) {
+    Node *b = grad_node(c, OP_BATCHNORM_GRAD, n, (Value *[]){dy, n->in[0], n->in[1], n->out[1], n->out[2]}, 5);
+    if (!b) return;
+    grad_accum(c, n->in[0], b->out[0]);
+    grad_accum(c, n->in[1], b->out[1]);
+    grad_accum(c, n->in[2], b->out[2]);
+}
+
+/* ---- attributes ----------------------------------------------------------------------- */
+
+static void dump_bn(const Node *n, FILE *f) { fprintf(f, " eps=%g", n->a.bn.eps); }
+static void dump_norm(const Node *n, FILE *f) {
+    fprintf(f, " eps=%g%s", n->a.norm.eps, n->a.norm.affine ? "" : " noaffine");
+}
+static void dump_lrn(const Node *n, FILE *f) {
+    fprintf(f, " size=%d alpha=%g beta=%g k=%g", n->a.lrn.size, n->a.lrn.alpha, n->a.lrn.beta, n->a.lrn.k);
+}
+
+/* ---- the entries ---------------------------------------------------------------------- */
+
+#define NO_MACS "a normalization: no multiply-accumulates counted"
+#define NO_GRAD_YET "no gradient rule yet: a training build rejects it at its line"
+#define TRAINS_AS_BN_TRAIN "trains as batchnorm_train"
+#define MADE_BY_AUTODIFF "a gradient op: autodiff makes it"
+#define MADE_BY_TRAINING_COPY "autodiff's training copy of the forward makes it from batchnorm"
+#define MADE_BY_FOLD "made by the fold_batchnorm pass"
+#define GRAD_OP "a gradient op: not differentiated again"
+#define INIT_TIME "init-time: runs once on loaded parameters, never trained through"
+
+const OpRules op_rules_BATCHNORM = {
+    .builtins = (const Builtin[]){{"batchnorm",
+                                   {REQUIRED("x"), DEFAULT_FLOAT("eps", 1e-5), DEFAULT_FLOAT("momentum", 0.1)},
+                                   false,
+                                   build_batchnorm},
+                                  {0}},
+    .shape = shape_batchnorm, .check = check_channels, .emit = emit_batchnorm, .batched = op_batched_like_input0,
+    .dump = dump_bn, .no_macs = NO_MACS, .no_grad = TRAINS_AS_BN_TRAIN, .train_as = OP_BATCHNORM_TRAIN,
+};
+
+const OpRules op_rules_BATCHNORM_TRAIN = {
+    .no_build = MADE_BY_TRAINING_COPY,
+    .shape = shape_batchnorm_train, .check = check_channels, .emit = emit_batchnorm_train,
+    .batched = batched_first_output, .written_inputs = 1u << 3 | 1u << 4,
+    .output_names = (const char *const[]){"the output", "the batch mean", "the batch 1/std"},
+    .dump = dump_bn, .no_macs = NO_MACS, .grad = grad_batchnorm,
+};
+
+const OpRules op_rules_BATCHNORM_GRAD = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_batchnorm_grad, .check = check_batchnorm_grad, .emit = emit_batchnorm_grad,
+    .batched = batched_first_output,
+    .output_names = (const char *const[]){"the input gradient", "the weight gradient", "the bias gradient"},
+    .dump = dump_bn, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+};
+
+const OpRules op_rules_BN_FOLD = {
+    .no_build = MADE_BY_FOLD,
+    .shape = shape_bn_fold, .check = check_bn_fold, .emit = emit_bn_fold, .batched = op_batched_never,
+    .output_names = (const char *const[]){"the folded weight", "the folded bias"},
+    .dump = dump_bn, .no_macs = NO_MACS, .no_grad = INIT_TIME,
+};
+
+const OpRules op_rules_LAYERNORM = {
+    .builtins = (const Builtin[]){{"layernorm",
+                                   {REQUIRED("x"), DEFAULT_FLOAT("eps", 1e-5), DEFAULT_BOOL("affine", true)},
+                                   false,
+                                   build_norm},
+                                  {0}},
+    .shape = shape_layernorm, .check = check_layernorm, .emit = emit_layernorm, .batched = op_batched_like_input0,
+    .dump = dump_norm, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+};
+
+const OpRules op_rules_INSTANCENORM = {
+    .builtins = (const Builtin[]){{"instancenorm",
+                                   {REQUIRED("x"), DEFAULT_FLOAT("eps", 1e-5), DEFAULT_BOOL("affine", true)},
+                                   false,
+                                   build_norm},
+                                  {0}},
+    .shape = shape_instancenorm, .check = check_nchw, .emit = emit_instancenorm, .batched = op_batched_like_input0,
+    .dump = dump_norm, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+};
+
+const OpRules op_rules_LRN = {
+    .builtins = (const Builtin[]){{"lrn",
+                                   {REQUIRED("x"), REQUIRED("size"), DEFAULT_FLOAT("alpha", 1e-4),
+                                    DEFAULT_FLOAT("beta", 0.75), DEFAULT_FLOAT("k", 1.0)},
+                                   false,
+                                   build_lrn},
+                                  {0}},
+    .shape = shape_lrn, .check = check_nchw, .emit = emit_lrn, .batched = op_batched_like_input0,
+    .dump = dump_lrn, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+};

@@ -1,0 +1,88 @@
+/* The training record (train.h). */
+#include "train.h"
+
+#define PUSH(g, arr, n, cap, item)                                                           \
+    do {                                                                                     \
+        if ((n) == (cap)) {                                                                  \
+            int nc = (cap) ? 2 * (cap) : 16;                                                 \
+            (arr) = arena_grow((g)->arena, (arr), sizeof *(arr) * (size_t)(cap),             \
+                               sizeof *(arr) * (size_t)nc);                                  \
+            (cap) = nc;                                                                      \
+        }                                                                                    \
+        (arr)[(n)++] = (item);                                                               \
+    } while (0)
+
+Training *train_request(Graph *g) {
+    if (!g->training) g->training = arena_alloc(g->arena, sizeof *g->training);
+    return g->training;
+}
+
+void train_freeze(Graph *g, Value *p) {
+    Training *t = train_request(g);
+    if (!train_frozen(g, p)) PUSH(g, t->frozen, t->nfrozen, t->cap_frozen, p);
+}
+
+bool train_frozen(const Graph *g, const Value *p) {
+    const Training *t = g->training;
+    for (int i = 0; t && i < t->nfrozen; i++)
+        if (t->frozen[i] == p) return true;
+    return false;
+}
+
+Training *train_begin(Graph *g) {
+    Training *t = train_request(g);
+    t->built = true;
+    return t;
+}
+
+static TrainParam *find_param(const Training *t, const Value *p) {
+    for (int i = 0; t && i < t->nparams; i++)
+        if (t->params[i].param == p) return &t->params[i];
+    return NULL;
+}
+
+static TrainInput *find_input(const Training *t, const Value *v) {
+    for (int i = 0; t && i < t->ninputs; i++)
+        if (t->inputs[i].input == v) return &t->inputs[i];
+    return NULL;
+}
+
+/* p's record, added if it has none. */
+static TrainParam *param_record(Graph *g, Value *p) {
+    Training *t = train_request(g);
+    TrainParam *r = find_param(t, p);
+    if (r) return r;
+    PUSH(g, t->params, t->nparams, t->cap_params, ((TrainParam){.param = p}));
+    return &t->params[t->nparams - 1];
+}
+
+void train_set_grad(Graph *g, Value *v, Value *grad) {
+    if (v->kind == V_PARAM) {
+        param_record(g, v)->grad = grad;
+    } else if (v->kind == V_INPUT) {
+        Training *t = train_request(g);
+        TrainInput *r = find_input(t, v);
+        if (r)
+            r->grad = grad;
+        else
+            PUSH(g, t->inputs, t->ninputs, t->cap_inputs, ((TrainInput){v, grad}));
+    }
+}
+
+void train_set_velocity(Graph *g, Value *p, Value *velocity) { param_record(g, p)->velocity = velocity; }
+
+Value *train_grad(const Graph *g, const Value *v) {
+    const Training *t = train_of(g);
+    if (!t) return NULL;
+    if (v->kind == V_PARAM) {
+        const TrainParam *r = find_param(t, v);
+        return r ? r->grad : NULL;
+    }
+    const TrainInput *r = v->kind == V_INPUT ? find_input(t, v) : NULL;
+    return r ? r->grad : NULL;
+}
+
+Value *train_velocity(const Graph *g, const Value *p) {
+    const TrainParam *r = find_param(train_of(g), p);
+    return r ? r->velocity : NULL;
+}

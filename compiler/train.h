@@ -1,0 +1,89 @@
+/* The training record: what makes a graph a training graph, kept beside the
+ * IR rather than in its Values and Graph.
+ *
+ * The IR (ir.h) knows nodes, values and phases; which value is the loss,
+ * which the labels, and which value is the gradient or the SGD velocity of
+ * which parameter is training's business, and lives here.  A Graph holds at
+ * most a pointer to one record, g->training:
+ *
+ *   NULL       an inference graph, and nobody asked for anything else;
+ *   requested  train_request() made it before autodiff, to ask for input
+ *              gradients (the driver, for netc gradcheck) or to freeze
+ *              parameters (tests; there is no command-line option); the
+ *              graph is still an inference graph: train_of() is NULL;
+ *   built      the autodiff pass (or a test building a training graph by
+ *              hand, through train_begin) filled the result; train_of()
+ *              returns it.  The emitter, the planner, dce, graph_compact
+ *              and the dump read it; nothing else writes it.
+ *
+ * Ownership: the record and its arrays are allocated from the graph's arena
+ * and freed with it by graph_free; nobody frees them alone.  Every Value it
+ * points at belongs to the graph.  It holds Value pointers, never value ids,
+ * so graph_compact's renumbering leaves it valid; graph_compact and dce keep
+ * the values it names that nothing else keeps (labels, loss, training logits,
+ * input gradients); parameters and velocities (V_STATE) always stay, and a
+ * parameter's gradient is read by its sgd_update, which is never dead.  The
+ * verifier checks that every value it names is in the graph.
+ */
+#ifndef NETC_TRAIN_H
+#define NETC_TRAIN_H
+
+#include <stdbool.h>
+
+#include "ir.h"
+
+/* A parameter the training graph trains. */
+typedef struct TrainParam {
+    Value *param;    /* V_PARAM */
+    Value *grad;     /* d loss / d param, shaped like it (PHASE_GRAD); NULL for none */
+    Value *velocity; /* V_STATE: its SGD momentum buffer, zero at start (PHASE_UPDATE); NULL for none */
+} TrainParam;
+
+/* A net input whose gradient the training graph computes (gradcheck). */
+typedef struct TrainInput {
+    Value *input; /* one of g->inputs (never the labels) */
+    Value *grad;  /* d loss / d input, shaped like it (PHASE_GRAD) */
+} TrainInput;
+
+struct Training {
+    /* The request, read by autodiff: set before it runs. */
+    bool input_grads; /* also compute d loss / d each net input (netc gradcheck) */
+    Value **frozen;   /* parameters not to train: no gradient, no velocity, no update */
+    int nfrozen, cap_frozen;
+
+    /* The training graph, made by autodiff.  Until `built`, only the request means anything. */
+    bool built;
+    Value *labels; /* V_INPUT [N], outside g->inputs: class indices as floats, filled by the trainer */
+    Value *loss;   /* [1], PHASE_GRAD: the mean cross-entropy of the batch */
+    Value *logits; /* the net's output computed in training mode, PHASE_GRAD */
+    TrainParam *params; /* the trained parameters, in value order (frozen ones and those no gradient reaches are not) */
+    int nparams, cap_params;
+    TrainInput *inputs; /* with input_grads: the inputs the loss depends on, in value order */
+    int ninputs, cap_inputs;
+};
+
+/* g's record, made empty (not built) if it has none.  For the request. */
+Training *train_request(Graph *g);
+/* Asks that parameter p not be trained (before autodiff). */
+void train_freeze(Graph *g, Value *p);
+/* Whether p was frozen. */
+bool train_frozen(const Graph *g, const Value *p);
+
+/* Makes g a training graph: its record (the request's, or a new one), marked built. */
+Training *train_begin(Graph *g);
+/* g's record if g is a training graph (autodiff has run), else NULL. */
+static inline Training *train_of(const Graph *g) {
+    return g->training && g->training->built ? g->training : NULL;
+}
+
+/* Records grad as d loss / d v, v a parameter (its TrainParam, added if it
+ * has none) or a net input (a TrainInput).  Other values have no record. */
+void train_set_grad(Graph *g, Value *v, Value *grad);
+/* Records the SGD velocity of parameter p. */
+void train_set_velocity(Graph *g, Value *p, Value *velocity);
+/* The recorded gradient of a parameter or input, NULL if none (or if g is not a training graph). */
+Value *train_grad(const Graph *g, const Value *v);
+/* The recorded velocity of a parameter, NULL if none. */
+Value *train_velocity(const Graph *g, const Value *p);
+
+#endif

@@ -1,0 +1,68 @@
+/* --check-numerics: netrt_check_finite, which the code emitted under the
+ * flag calls after each node, the record of the first NaN or Inf it finds
+ * and of the batch being run (for its message), and
+ * netrt_set_check_numerics, which the command lines (netrt_main, the trainer,
+ * the gradient check) call to turn a program's checks on or off. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "netrt.h"
+
+/* The batch being run (netrt_numerics_batch) and the first failure. */
+static struct {
+    const char *label;
+    const int64_t *index;
+    int64_t first, count;
+    bool failed;
+    char msg[640];
+} numerics = {.count = INT64_MAX};
+
+void netrt_numerics_batch(const char *label, const int64_t *index, int64_t first, int64_t count) {
+    numerics.label = label;
+    numerics.index = index;
+    numerics.first = first;
+    numerics.count = count;
+}
+
+const char *netrt_numerics_error(void) { return numerics.failed ? numerics.msg : NULL; }
+
+void netrt_numerics_reset(void) {
+    numerics.failed = false;
+    numerics.msg[0] = '\0';
+    netrt_numerics_batch(NULL, NULL, 0, INT64_MAX);
+}
+
+int netrt_check_finite(const float *p, int64_t n, int64_t per_sample, const char *what, const char *op,
+                       const char *name, const char *where) {
+    if (numerics.failed) return -1;
+    if (per_sample > 0 && n / per_sample > numerics.count) n = numerics.count * per_sample; /* padding */
+    for (int64_t i = 0; i < n; i++) {
+        if (isfinite(p[i])) continue;
+        char *b = numerics.msg;
+        size_t len = sizeof numerics.msg;
+        int at = snprintf(b, len, "numerics: %s in %s of %s \"%s\" (%s)",
+                          isnan(p[i]) ? "NaN" : p[i] > 0 ? "Inf" : "-Inf", what, op, name, where);
+        if (at < 0 || (size_t)at >= len) at = 0;
+        if (per_sample > 0) {
+            int64_t r = i / per_sample;
+            int64_t s = numerics.index ? numerics.index[numerics.first + r] : numerics.first + r;
+            snprintf(b + at, len - (size_t)at, ", %s %lld, element %lld",
+                     numerics.label ? numerics.label : "sample", (long long)s, (long long)(i % per_sample));
+        } else {
+            snprintf(b + at, len - (size_t)at, ", element %lld", (long long)i);
+        }
+        numerics.failed = true;
+        return -1;
+    }
+    return 0;
+}
+
+int netrt_set_check_numerics(const netrt_model *m, bool on, char *err, size_t errlen) {
+    netrt_numerics_reset();
+    if (on && !m->check_numerics)
+        return netrt_errorf(err, errlen,
+                            "--check-numerics: this program was built without numerics checks");
+    if (m->check_numerics) *m->check_numerics = on;
+    return 0;
+}
