@@ -1,5 +1,5 @@
 /* Activations: elementwise functions, dropout, softmax and log_softmax, and
- * the gradients of those that train (relu, tanh, sigmoid, softmax).
+ * the gradients of those that train (relu, tanh, sigmoid, softmax, softplus).
  *
  * Each op is its registry entry (ops.h): the builtins that make it, its
  * shape, emission and gradient, and the statements of what it lacks. */
@@ -116,6 +116,9 @@ static void emit_hardsigmoid(Kernel *k) {
 static void emit_hardswish(Kernel *k) {
     emit_unary(k, "x[i] <= -3.0f ? 0.0f : x[i] >= 3.0f ? x[i] : x[i] * (x[i] + 3.0f) / 6.0f");
 }
+/* log(1 + exp(x)), x itself above PyTorch's threshold 20 (beta 1): exp
+ * cannot overflow, and log1p keeps exp(x) where it is tiny. */
+static void emit_softplus(Kernel *k) { emit_unary(k, "x[i] > 20.0f ? x[i] : log1pf(expf(x[i]))"); }
 
 /* Dropout is the identity at inference. */
 static void emit_dropout(Kernel *k) {
@@ -182,6 +185,14 @@ static void emit_relu_grad(Kernel *k) { emit_unary_grad(k, "y[i] > 0.0f ? dy[i] 
 static void emit_tanh_grad(Kernel *k) { emit_unary_grad(k, "dy[i] * (1.0f - y[i] * y[i])"); }
 static void emit_sigmoid_grad(Kernel *k) { emit_unary_grad(k, "dy[i] * y[i] * (1.0f - y[i])"); }
 
+/* From the input x: dy * sigmoid(x), dy above the threshold (softplus_backward). */
+static void emit_softplus_grad(Kernel *k) {
+    kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
+    knumel(k, k->n->out[0]);
+    kout(k, "    for (size_t i = 0; i < NUMEL; i++) dx[i] = x[i] > 20.0f ? dy[i] : dy[i] / (1.0f + expf(-x[i]));\n");
+    kclose(k);
+}
+
 /* Softmax over dim 1: dx = y * (dy - sum over channels of dy * y). */
 static void emit_softmax_grad(Kernel *k) {
     const Shape *y = in_shape(k, 1);
@@ -208,6 +219,10 @@ static void grad_relu(GradCtx *c, Node *n, Value *dy) { grad_from_output(c, n, d
 static void grad_tanh(GradCtx *c, Node *n, Value *dy) { grad_from_output(c, n, dy, OP_TANH_GRAD); }
 static void grad_sigmoid(GradCtx *c, Node *n, Value *dy) { grad_from_output(c, n, dy, OP_SIGMOID_GRAD); }
 static void grad_softmax(GradCtx *c, Node *n, Value *dy) { grad_from_output(c, n, dy, OP_SOFTMAX_GRAD); }
+/* softplus's gradient reads its input. */
+static void grad_softplus(GradCtx *c, Node *n, Value *dy) {
+    grad_accum(c, n->in[0], grad_out0(grad_node(c, OP_SOFTPLUS_GRAD, n, (Value *[]){dy, n->in[0]}, 2)));
+}
 
 /* ---- attributes ----------------------------------------------------------------------- */
 
@@ -288,6 +303,12 @@ const OpRules op_rules_HARDSWISH = {
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
 };
 
+const OpRules op_rules_SOFTPLUS = {
+    .builtins = (const Builtin[]){UNARY_BUILTIN("softplus"), {0}},
+    .shape = shape_same, .no_check = NO_CHECK, .emit = emit_softplus, .batched = op_batched_like_input0,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_softplus,
+};
+
 const OpRules op_rules_DROPOUT = {
     .builtins = (const Builtin[]){{"dropout", {REQUIRED("x"), DEFAULT_FLOAT("p", 0.5)}, false, build_dropout}, {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_dropout, .batched = op_batched_like_input0,
@@ -321,6 +342,12 @@ const OpRules op_rules_TANH_GRAD = {
 const OpRules op_rules_SIGMOID_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
     .shape = shape_dy_same, .no_check = NO_CHECK, .emit = emit_sigmoid_grad, .batched = op_batched_like_input0,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+};
+
+const OpRules op_rules_SOFTPLUS_GRAD = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_dy_same, .no_check = NO_CHECK, .emit = emit_softplus_grad, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
 };
 

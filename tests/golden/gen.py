@@ -426,6 +426,14 @@ single_op("op_hardsigmoid", [3, 5, 6], "hardsigmoid(x)", lambda: [],
           lambda m, x: F.hardsigmoid(x), scale=4.0)
 single_op("op_hardswish", [3, 5, 6], "hardswish(x)", lambda: [],
           lambda m, x: F.hardswish(x), scale=4.0, samples=3, batch=2)
+case("op_softplus",
+     "# inputs uniform in [-30, 30): both sides of the threshold 20, and tiny outputs\n"
+     + net1("op_softplus", ["output y = softplus(x);"], [("x", [3, 4, 5])]),
+     [("x", [3, 4, 5], 1.0, 0.0)], ["y"],
+     build=lambda: Params([]),
+     forward=lambda m, i: {"y": F.softplus(i["x"])},
+     samples=3, batch=2,
+     input_fn=lambda g, shape: torch.rand(shape, generator=g) * 60 - 30)
 single_op("op_log_softmax_chw", [5, 3, 4], "log_softmax(x)", lambda: [],
           lambda m, x: F.log_softmax(x, dim=1), scale=3.0,
           comment="log_softmax over channels of [C, H, W]")
