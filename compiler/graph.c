@@ -6,17 +6,6 @@
 #include "ir.h"
 #include "train.h"
 
-#define PUSH(g, arr, n, cap, item)                                                           \
-    do {                                                                                     \
-        if ((n) == (cap)) {                                                                  \
-            int nc = (cap) ? 2 * (cap) : 16;                                                 \
-            (arr) = arena_grow((g)->arena, (arr), sizeof *(arr) * (size_t)(cap),             \
-                               sizeof *(arr) * (size_t)nc);                                  \
-            (cap) = nc;                                                                      \
-        }                                                                                    \
-        (arr)[(n)++] = (item);                                                               \
-    } while (0)
-
 Graph *graph_new(const Source *src, const char *name, int batch) {
     Arena *a = arena_new();
     Graph *g = arena_alloc(a, sizeof *g);
@@ -38,13 +27,13 @@ static Value *new_value(Graph *g, ValueKind k, const char *name, Shape s, Span s
     v->shape = s;
     v->name = arena_strdup(g->arena, name);
     v->span = sp;
-    PUSH(g, g->values, g->nvalues, g->cap_values, v);
+    ARENA_PUSH(g->arena, g->values, g->nvalues, g->cap_values, v);
     return v;
 }
 
 Value *graph_add_input(Graph *g, const char *name, Shape s, Span sp) {
     Value *v = new_value(g, V_INPUT, name, s, sp);
-    PUSH(g, g->inputs, g->ninputs, g->cap_inputs, v);
+    ARENA_PUSH(g->arena, g->inputs, g->ninputs, g->cap_inputs, v);
     return v;
 }
 
@@ -82,13 +71,13 @@ Node *graph_add_node(Graph *g, Op op, const char *name, Value **in, int nin, con
         g->nvalues -= n->nout; /* the outputs were the last values made */
         return NULL;
     }
-    PUSH(g, g->nodes, g->nnodes, g->cap_nodes, n);
+    ARENA_PUSH(g->arena, g->nodes, g->nnodes, g->cap_nodes, n);
     return n;
 }
 
 void graph_add_output(Graph *g, const char *name, Value *v, Span sp) {
     GraphOutput o = {arena_strdup(g->arena, name), v, sp};
-    PUSH(g, g->outputs, g->noutputs, g->cap_outputs, o);
+    ARENA_PUSH(g->arena, g->outputs, g->noutputs, g->cap_outputs, o);
 }
 
 int graph_params(Graph *g, Value ***out) {

@@ -1,17 +1,6 @@
 /* The training record (train.h). */
 #include "train.h"
 
-#define PUSH(g, arr, n, cap, item)                                                           \
-    do {                                                                                     \
-        if ((n) == (cap)) {                                                                  \
-            int nc = (cap) ? 2 * (cap) : 16;                                                 \
-            (arr) = arena_grow((g)->arena, (arr), sizeof *(arr) * (size_t)(cap),             \
-                               sizeof *(arr) * (size_t)nc);                                  \
-            (cap) = nc;                                                                      \
-        }                                                                                    \
-        (arr)[(n)++] = (item);                                                               \
-    } while (0)
-
 Training *train_request(Graph *g) {
     if (!g->training) g->training = arena_alloc(g->arena, sizeof *g->training);
     return g->training;
@@ -19,7 +8,7 @@ Training *train_request(Graph *g) {
 
 void train_freeze(Graph *g, Value *p) {
     Training *t = train_request(g);
-    if (!train_frozen(g, p)) PUSH(g, t->frozen, t->nfrozen, t->cap_frozen, p);
+    if (!train_frozen(g, p)) ARENA_PUSH(g->arena, t->frozen, t->nfrozen, t->cap_frozen, p);
 }
 
 bool train_frozen(const Graph *g, const Value *p) {
@@ -52,7 +41,7 @@ static TrainParam *param_record(Graph *g, Value *p) {
     Training *t = train_request(g);
     TrainParam *r = find_param(t, p);
     if (r) return r;
-    PUSH(g, t->params, t->nparams, t->cap_params, ((TrainParam){.param = p}));
+    ARENA_PUSH(g->arena, t->params, t->nparams, t->cap_params, ((TrainParam){.param = p}));
     return &t->params[t->nparams - 1];
 }
 
@@ -65,7 +54,7 @@ void train_set_grad(Graph *g, Value *v, Value *grad) {
         if (r)
             r->grad = grad;
         else
-            PUSH(g, t->inputs, t->ninputs, t->cap_inputs, ((TrainInput){v, grad}));
+            ARENA_PUSH(g->arena, t->inputs, t->ninputs, t->cap_inputs, ((TrainInput){v, grad}));
     }
 }
 

@@ -19,4 +19,17 @@ char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf,
 /* Grows an array allocated from the arena (the old copy stays until arena_free). */
 void *arena_grow(Arena *a, void *old, size_t old_bytes, size_t new_bytes);
 
+/* Appends item to the arena-owned array arr of n elements and capacity cap,
+ * doubling it (from 16) when full. */
+#define ARENA_PUSH(arena, arr, n, cap, item)                                                 \
+    do {                                                                                     \
+        if ((n) == (cap)) {                                                                  \
+            int nc_ = (cap) ? 2 * (cap) : 16;                                                \
+            (arr) = arena_grow((arena), (arr), sizeof *(arr) * (size_t)(cap),                \
+                               sizeof *(arr) * (size_t)nc_);                                 \
+            (cap) = nc_;                                                                     \
+        }                                                                                    \
+        (arr)[(n)++] = (item);                                                               \
+    } while (0)
+
 #endif

@@ -122,16 +122,21 @@ static Node *build_deconv(BuildCtx *c) {
 
 /* ---- shapes ------------------------------------------------------------------ */
 
+/* conv and deconv: the groups divide the input channels c and the outputs. */
+static bool groups_divide(Node *n, int64_t c) {
+    const ConvAttrs *a = &n->a.conv;
+    if (a->groups >= 1 && c % a->groups == 0 && a->out % a->groups == 0 && a->out >= 1) return true;
+    diag_error(n->span, "%s groups = %d must divide both the input channels (%lld) and the output channels (%lld)",
+               op_name(n->op), a->groups, (long long)c, (long long)a->out);
+    return false;
+}
+
 static bool shape_conv(Graph *g, Node *n) {
     (void)g;
     if (!shape_want_rank(n, 0, 4, "[C, H, W]")) return false;
     const ConvAttrs *a = &n->a.conv;
     const int64_t *x = n->in[0]->shape.d;
-    if (a->groups < 1 || x[1] % a->groups || a->out % a->groups || a->out < 1) {
-        diag_error(n->span, "conv groups = %d must divide both the input channels (%lld) and the output channels (%lld)",
-                   a->groups, (long long)x[1], (long long)a->out);
-        return false;
-    }
+    if (!groups_divide(n, x[1])) return false;
     int64_t w[4] = {a->out, x[1] / a->groups, a->kernel[0], a->kernel[1]};
     if (!shape_want_param(n, 1, 4, w, "weight")) return false;
     if (n->nin == 3 && !shape_want_param(n, 2, 1, &a->out, "bias")) return false;
@@ -151,11 +156,7 @@ static bool shape_deconv(Graph *g, Node *n) {
     if (!shape_want_rank(n, 0, 4, "[C, H, W]")) return false;
     const ConvAttrs *a = &n->a.conv;
     const int64_t *x = n->in[0]->shape.d;
-    if (a->groups < 1 || x[1] % a->groups || a->out % a->groups || a->out < 1) {
-        diag_error(n->span, "deconv groups = %d must divide both the input channels (%lld) and the output channels (%lld)",
-                   a->groups, (long long)x[1], (long long)a->out);
-        return false;
-    }
+    if (!groups_divide(n, x[1])) return false;
     int64_t w[4] = {x[1], a->out / a->groups, a->kernel[0], a->kernel[1]};
     if (!shape_want_param(n, 1, 4, w, "weight")) return false;
     if (n->nin == 3 && !shape_want_param(n, 2, 1, &a->out, "bias")) return false;

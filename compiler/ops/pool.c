@@ -229,35 +229,36 @@ static void emit_avgpool(Kernel *k) {
     kclose(k);
 }
 
-/* The mean over H x W, summed in double (PyTorch computes it as a mean). */
-static void emit_global_avgpool(Kernel *k) {
+/* A reduction of each H x W plane of x to y[nc]: the function, its
+ * constants N, C, S and the loop over the planes, xp pointing at plane nc;
+ * `body` (at depth 2) computes y[nc]. */
+static void emit_global_pool(Kernel *k, const char *body) {
     const Shape *x = in_shape(k, 0);
     kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
     kout(k, "    for (int nc = 0; nc < N * C; nc++) {\n"
             "        const float *restrict xp = x + (size_t)nc * S;\n"
-            "        double s = 0.0;\n"
-            "        for (int i = 0; i < S; i++) s += xp[i];\n"
-            "        y[nc] = (float)(s / S);\n"
-            "    }\n");
+            "%s"
+            "    }\n",
+         body);
     kclose(k);
+}
+
+/* The mean over H x W, summed in double (PyTorch computes it as a mean). */
+static void emit_global_avgpool(Kernel *k) {
+    emit_global_pool(k, "        double s = 0.0;\n"
+                        "        for (int i = 0; i < S; i++) s += xp[i];\n"
+                        "        y[nc] = (float)(s / S);\n");
 }
 
 /* The maximum over H x W; NaN propagates. */
 static void emit_global_maxpool(Kernel *k) {
-    const Shape *x = in_shape(k, 0);
-    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
-    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
-    kout(k, "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const float *restrict xp = x + (size_t)nc * S;\n"
-            "        float m = xp[0];\n"
-            "        for (int i = 1; i < S; i++) {\n"
-            "            const float v = xp[i];\n"
-            "            m = (v > m || isnan(v)) ? v : m;\n"
-            "        }\n"
-            "        y[nc] = m;\n"
-            "    }\n");
-    kclose(k);
+    emit_global_pool(k, "        float m = xp[0];\n"
+                        "        for (int i = 1; i < S; i++) {\n"
+                        "            const float v = xp[i];\n"
+                        "            m = (v > m || isnan(v)) ? v : m;\n"
+                        "        }\n"
+                        "        y[nc] = m;\n");
 }
 
 /* PyTorch's adaptive windows: output row i averages input rows
