@@ -122,24 +122,28 @@ static Node *build_deconv(BuildCtx *c) {
 
 /* ---- shapes ------------------------------------------------------------------ */
 
-/* conv and deconv: the groups divide the input channels c and the outputs. */
-static bool groups_divide(Node *n, int64_t c) {
+/* The operands of conv and deconv: a [C, H, W] input, groups dividing its
+ * channels and the outputs, the weight ([K, C/groups, kh, kw] for conv,
+ * [C, K/groups, kh, kw] transposed for deconv) and the bias [K]. */
+static bool conv_operands(Node *n, bool transposed) {
+    if (!shape_want_rank(n, 0, 4, "[C, H, W]")) return false;
     const ConvAttrs *a = &n->a.conv;
-    if (a->groups >= 1 && c % a->groups == 0 && a->out % a->groups == 0 && a->out >= 1) return true;
-    diag_error(n->span, "%s groups = %d must divide both the input channels (%lld) and the output channels (%lld)",
-               op_name(n->op), a->groups, (long long)c, (long long)a->out);
-    return false;
+    int64_t c = n->in[0]->shape.d[1];
+    if (a->groups < 1 || c % a->groups || a->out % a->groups || a->out < 1) {
+        diag_error(n->span, "%s groups = %d must divide both the input channels (%lld) and the output channels (%lld)",
+                   op_name(n->op), a->groups, (long long)c, (long long)a->out);
+        return false;
+    }
+    int64_t w[4] = {transposed ? c : a->out, (transposed ? a->out : c) / a->groups, a->kernel[0], a->kernel[1]};
+    if (!shape_want_param(n, 1, 4, w, "weight")) return false;
+    return n->nin < 3 || shape_want_param(n, 2, 1, &a->out, "bias");
 }
 
 static bool shape_conv(Graph *g, Node *n) {
     (void)g;
-    if (!shape_want_rank(n, 0, 4, "[C, H, W]")) return false;
+    if (!conv_operands(n, false)) return false;
     const ConvAttrs *a = &n->a.conv;
     const int64_t *x = n->in[0]->shape.d;
-    if (!groups_divide(n, x[1])) return false;
-    int64_t w[4] = {a->out, x[1] / a->groups, a->kernel[0], a->kernel[1]};
-    if (!shape_want_param(n, 1, 4, w, "weight")) return false;
-    if (n->nin == 3 && !shape_want_param(n, 2, 1, &a->out, "bias")) return false;
     int64_t oh = shape_window_out(n, x[2], a->kernel[0], a->stride[0], a->pad[0], a->pad[1], a->dilation[0], false,
                                   "height");
     if (oh < 0) return false;
@@ -153,13 +157,9 @@ static bool shape_conv(Graph *g, Node *n) {
 /* ConvTranspose2d: H' = (H - 1) * stride - 2 * pad + dilation * (kernel - 1) + output_pad + 1. */
 static bool shape_deconv(Graph *g, Node *n) {
     (void)g;
-    if (!shape_want_rank(n, 0, 4, "[C, H, W]")) return false;
+    if (!conv_operands(n, true)) return false;
     const ConvAttrs *a = &n->a.conv;
     const int64_t *x = n->in[0]->shape.d;
-    if (!groups_divide(n, x[1])) return false;
-    int64_t w[4] = {x[1], a->out / a->groups, a->kernel[0], a->kernel[1]};
-    if (!shape_want_param(n, 1, 4, w, "weight")) return false;
-    if (n->nin == 3 && !shape_want_param(n, 2, 1, &a->out, "bias")) return false;
     int64_t o[2];
     static const char *const axis[2] = {"height", "width"};
     for (int i = 0; i < 2; i++) {

@@ -175,15 +175,23 @@ static void pool_enum(Kernel *k, const Shape *x, const Shape *y, bool dilation) 
     kenum(k, c, sizeof c / sizeof c[0] - (dilation ? 0 : 2));
 }
 
-/* Padding counts as -inf; NaN propagates as in PyTorch. */
-static void emit_maxpool(Kernel *k) {
+/* The function of maxpool or avgpool up to its window: its constants, the
+ * loops over the planes (xp the input's) and the output rows (yr), each
+ * row's outputs set to `init`. */
+static void pool_rows(Kernel *k, const char *init) {
     kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
     pool_enum(k, in_shape(k, 0), out_shape(k, 0), true);
     kout(k, "    for (int nc = 0; nc < N * C; nc++) {\n"
             "        const float *restrict xp = x + (size_t)nc * H * W;\n"
             "        for (int oh = 0; oh < OH; oh++) {\n"
             "            float *restrict yr = y + ((size_t)nc * OH + oh) * OW;\n"
-            "            for (int ow = 0; ow < OW; ow++) yr[ow] = -INFINITY;\n");
+            "            for (int ow = 0; ow < OW; ow++) yr[ow] = %s;\n",
+         init);
+}
+
+/* Padding counts as -inf; NaN propagates as in PyTorch. */
+static void emit_maxpool(Kernel *k) {
+    pool_rows(k, "-INFINITY");
     kwindow_taps(k, 3, "const float *restrict xr = xp + (size_t)ih * W;\n",
                  "for (int ow = lo; ow < hi; ow++) {\n"
                  "    const float v = xr[ow * SW + off], m = yr[ow];\n"
@@ -198,13 +206,7 @@ static void emit_maxpool(Kernel *k) {
  * input, without it the window clipped to the input. */
 static void emit_avgpool(Kernel *k) {
     bool count_pad = k->n->a.pool.count_pad;
-    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
-    pool_enum(k, in_shape(k, 0), out_shape(k, 0), true);
-    kout(k, "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const float *restrict xp = x + (size_t)nc * H * W;\n"
-            "        for (int oh = 0; oh < OH; oh++) {\n"
-            "            float *restrict yr = y + ((size_t)nc * OH + oh) * OW;\n"
-            "            for (int ow = 0; ow < OW; ow++) yr[ow] = 0.0f;\n");
+    pool_rows(k, "0.0f");
     kwindow_taps(k, 3, "const float *restrict xr = xp + (size_t)ih * W;\n",
                  "for (int ow = lo; ow < hi; ow++) yr[ow] += xr[ow * SW + off];\n");
     kout(k, "            const int hs = oh * SH - PT;\n"
