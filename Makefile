@@ -71,10 +71,14 @@ conformance: build
 	/usr/bin/python3 tools/conformance.py --netc $(BUILD)/netc --work $(BUILD)/conformance $(CONFORMANCE_ARGS)
 
 # netc -O2 against PyTorch (eval, no_grad, the same thread count), each zoo
-# model torchvision has at each batch size: median ms per batch and the ratio,
-# with a TorchScript column too; netc's output must agree with
-# PyTorch's within 1e-4 of its scale (tools/bench.py, docs/performance.md).
-# Needs python3-torch and python3-torchvision, so it is not part of `make
+# model torchvision has and LeNet-5, at each batch size: median ms per batch
+# of netc and of PyTorch eager, channels-last and TorchScript
+# (optimize_for_inference), netc's ratio to the best of the three, and netc's
+# GFLOP/s as a percentage of the one-core peak that tools/peak.c measures;
+# netc's output must agree with PyTorch's within 1e-4 of its scale
+# (tools/bench.py, docs/performance.md).  Installs python3-torch,
+# python3-torchvision and OpenBLAS (scripts/install-bench-deps.sh: Debian's
+# PyTorch otherwise calls the reference BLAS), so it is not part of `make
 # test`.  BENCH_MODELS picks models (default: all, smallest first),
 # BENCH_BATCHES the batch sizes, BENCH_THREADS PyTorch's threads (netc is
 # single-threaded), BENCH_BUDGET the seconds of timed runs per measurement;
@@ -87,6 +91,7 @@ BENCH_BUDGET ?= 4
 BENCH_ARGS ?=
 .PHONY: bench
 bench: build
+	@sh scripts/install-bench-deps.sh
 	/usr/bin/python3 tools/bench.py --netc $(BUILD)/netc --work $(BUILD)/bench \
 	    $(if $(BENCH_MODELS),--models $(BENCH_MODELS)) --batches $(BENCH_BATCHES) \
 	    --threads $(BENCH_THREADS) --budget $(BENCH_BUDGET) $(BENCH_ARGS)

@@ -23,7 +23,11 @@ typedef struct ConvAttrs {
     int groups;
     bool bias;         /* has a bias input */
     int output_pad[2]; /* deconv: extra rows and columns at the bottom and right (0 for conv) */
+    int act;           /* conv_blocked: the activation its store applies (fuse_epilogue), EPILOGUE_* */
 } ConvAttrs;
+
+/* The activations fuse_epilogue folds into a conv_blocked's store. */
+enum { EPILOGUE_NONE, EPILOGUE_RELU, EPILOGUE_RELU6 };
 
 /* linear, linear_grad_input, linear_grad_weight. */
 typedef struct LinearAttrs {
@@ -123,6 +127,11 @@ typedef struct NmsAttrs {
     int64_t max;   /* boxes kept per sample */
 } NmsAttrs;
 
+/* pack_conv: the vector width it packs for. */
+typedef struct PackAttrs {
+    int vec;
+} PackAttrs;
+
 typedef union Attrs {
     ConvAttrs conv;
     LinearAttrs linear;
@@ -141,6 +150,7 @@ typedef union Attrs {
     DropoutAttrs dropout;
     YoloAttrs yolo;
     NmsAttrs nms;
+    PackAttrs pack;
 } Attrs;
 
 #endif

@@ -33,8 +33,10 @@ void graph_dump(Graph *g, FILE *f) {
         fprintf(f, ")");
         if (op_rules(n->op)->dump) op_rules(n->op)->dump(n, f); /* its attributes, by name */
         fprintf(f, "%s ->", phase_names[n->phase]);
-        for (int j = 0; j < n->nout; j++)
+        for (int j = 0; j < n->nout; j++) {
             fprintf(f, "%s %s", j ? "," : "", shape_str(&n->out[j]->shape, b, sizeof b));
+            if (n->out[j]->cblock) fprintf(f, " NCHW%dc", n->out[j]->cblock); /* stored blocked (the layout pass) */
+        }
         if (g->src) {
             int line, col;
             source_line_col(g->src, n->span.begin, &line, &col);

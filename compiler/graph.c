@@ -13,6 +13,7 @@ Graph *graph_new(const Source *src, const char *name, int batch) {
     g->src = src;
     g->name = arena_strdup(a, name);
     g->batch = batch;
+    g->target = target_generic();
     return g;
 }
 

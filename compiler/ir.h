@@ -30,6 +30,7 @@
 #include "../support/arena.h"
 #include "attrs.h"
 #include "ops.h"
+#include "target.h"
 
 #define IR_MAX_IN 8
 #define IR_MAX_OUT 4
@@ -68,6 +69,12 @@ typedef struct Value {
     int out_index;    /* which output of def */
     ParamInit init;   /* V_PARAM only */
     Span span;        /* where it was declared or computed */
+    /* Storage layout (the layout pass): 0 for plain NCHW (row-major in its
+     * shape); V > 0 for a [N, C, H, W] activation stored blocked, NCHW[V]c:
+     * [N][ceil(C / V)][H][W][V], channel c of pixel (h, w) at lane c % V of
+     * block c / V; the lanes past C in the last block hold anything, and no
+     * kernel reads them as channels.  The shape stays the logical one. */
+    int cblock;
 } Value;
 
 /* Op attributes: Attrs, a union of a struct per kind of op (attrs.h). */
@@ -110,6 +117,7 @@ typedef struct Graph {
     GraphOutput *outputs;
     int noutputs, cap_outputs;
     Phase phase;          /* given to new nodes */
+    const Target *target; /* the CPU it is compiled for (target.h); generic unless the driver says */
     /* Training (train.h): NULL for an inference graph nobody asked to train;
      * else the request (before autodiff) and, once autodiff has run, the
      * labels, loss and per-parameter gradients it made (train_of(g) is then
@@ -166,6 +174,19 @@ bool shape_infer(Graph *g, Node *n);
  * elements ..." at sp (the shape printed per sample when batch
  * > 0, which is then its leading dimension) and returns false. */
 bool shape_check_size(const Shape *s, int64_t batch, Span sp, const char *what);
+
+/* The floats v occupies: its shape's elements, or for a blocked value the
+ * padded channel blocks. */
+static inline int64_t value_numel(const Value *v) {
+    const Shape *s = &v->shape;
+    if (!v->cblock) {
+        int64_t n = 1;
+        for (int i = 0; i < s->rank; i++) n *= s->d[i];
+        return n;
+    }
+    int64_t blocks = (s->d[1] + v->cblock - 1) / v->cblock;
+    return s->d[0] * blocks * v->cblock * s->d[2] * s->d[3];
+}
 
 static inline int64_t shape_numel(const Shape *s) {
     int64_t n = 1;

@@ -53,7 +53,7 @@ bool kbatched(const Kernel *k, const Value *v) { return k->batched && k->batched
 void knumel(Kernel *k, const Value *v) {
     const Shape *s = &v->shape;
     if (!kbatched(k, v) || s->rank == 0 || s->d[0] == 0) {
-        kcount(k, "NUMEL", shape_numel(s));
+        kcount(k, "NUMEL", value_numel(v)); /* a blocked value's padded blocks too */
         return;
     }
     kcount(k, "SAMPLE", shape_numel(s) / s->d[0]);

@@ -27,6 +27,7 @@ typedef struct Kernel {
     FILE *f;
     const Node *n;
     const char *fname;
+    const Target *target;
     const bool *batched; /* by value id, training graphs only (else NULL) */
     bool dyn;            /* the node's batch loops run over nb_active, not the constant N */
 } Kernel;
@@ -54,7 +55,7 @@ void kenum(Kernel *k, const KConst *c, size_t n);
 void kactive_batch(Kernel *k);
 /* An element count: an enum constant when it fits an int, else a size_t. */
 void kcount(Kernel *k, const char *name, int64_t v);
-/* NUMEL, the element count of v; of nb_active samples for a batched value. */
+/* NUMEL, the floats v occupies (value_numel); of nb_active samples for a batched value. */
 void knumel(Kernel *k, const Value *v);
 /* A double constant, exact. */
 void kdouble(Kernel *k, const char *name, double v);

@@ -97,6 +97,12 @@ typedef struct OpRules {
     /* The op a training build's forward copy uses instead (batchnorm trains
      * as batchnorm_train, with batch statistics); OP_NONE: the op itself. */
     int train_as;
+
+    /* Its kernel takes blocked (NCHW[V]c, Value.cblock) inputs and outputs
+     * as well as plain ones: elementwise ops treat storage as a flat array;
+     * conv reads either layout and writes either.  The layout pass gives
+     * blocked values only to such ops. */
+    bool blocked_ok;
 } OpRules;
 
 typedef struct OpInfo {

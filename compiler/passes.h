@@ -15,6 +15,10 @@ typedef enum { PASS_UNCHANGED, PASS_CHANGED, PASS_FAILED } PassResult;
 
 PassResult pass_fold_batchnorm(Graph *g);
 PassResult pass_dce(Graph *g);
+/* Blocked channel layouts for the target's vector kernels (inference). */
+PassResult pass_layout(Graph *g);
+/* A residual add and a relu or relu6 after a conv_blocked, into its store. */
+PassResult pass_fuse_epilogue(Graph *g);
 /* Fails (after an error at the cause) if the graph cannot be trained. */
 PassResult pass_autodiff(Graph *g);
 
@@ -26,7 +30,7 @@ typedef struct Pass {
 
 extern const Pass pass_table[];
 extern const int pass_count;
-/* The inference pipeline, comma-separated: "fold_batchnorm,dce". */
+/* The inference pipeline, comma-separated: "fold_batchnorm,dce,layout,fuse_epilogue". */
 extern const char *const default_pipeline;
 /* The training pipeline: "autodiff,dce" (no batchnorm folding). */
 extern const char *const train_pipeline;

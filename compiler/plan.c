@@ -196,7 +196,7 @@ MemPlan *plan_memory(Graph *g, bool share) {
     for (int i = 0; i < g->nvalues; i++) {
         const Value *v = g->values[i];
         if (p->used[v->id] && in_arena(v)) {
-            p->floats[v->id] = align_up(shape_numel(&v->shape));
+            p->floats[v->id] = align_up(value_numel(v));
             p->unplanned_floats += p->floats[v->id];
         }
     }

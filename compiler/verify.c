@@ -70,6 +70,14 @@ bool graph_verify(Graph *g, const char *after) {
                 goto out;
             }
         }
+        /* Blocked values (the layout pass) only in and out of ops with blocked kernels. */
+        bool blocked = false;
+        for (int j = 0; j < n->nin; j++) blocked |= n->in[j]->cblock != 0;
+        for (int j = 0; j < n->nout; j++) blocked |= n->out[j]->cblock != 0;
+        if (blocked && !op_rules(n->op)->blocked_ok) {
+            ok = fail(after, "a blocked (NCHW[V]c) value goes in or out of an op without a blocked kernel", n);
+            goto out;
+        }
         Shape saved[IR_MAX_OUT];
         for (int j = 0; j < n->nout; j++) {
             Value *v = n->out[j];

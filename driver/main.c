@@ -23,6 +23,7 @@
 #include "../compiler/init.h"
 #include "../compiler/passes.h"
 #include "../compiler/stats.h"
+#include "../compiler/target.h"
 #include "../compiler/train.h"
 
 #ifndef NETC_VERSION
@@ -43,12 +44,16 @@ static const char usage[] =
     "  stats   per-layer output shapes, parameters and multiply-accumulates, with totals,\n"
     "          and the activation memory with and without the memory plan\n"
     "\n"
-    "common options: --batch N (default 1), --passes P1,P2 (default fold_batchnorm,dce; with --train\n"
-    "autodiff,dce), --no-verify, --no-plan (build, emit, gradcheck: a buffer per value, no memory plan)\n"
-    "build uses $CC or clang, with $NETC_CFLAGS added; the program runs as  prog --weights w.safetensors --input x.npy --output y.npy\n";
+    "common options: --batch N (default 1), --passes P1,P2 (default fold_batchnorm,dce,layout,fuse_epilogue; with --train\n"
+    "autodiff,dce), --no-verify, --no-plan (build, emit, gradcheck: a buffer per value, no memory plan),\n"
+    "--target generic|avx2|avx512|native (build, emit, gradcheck, dump, stats: the CPU to compile for; default\n"
+    "native, the best this CPU has; a program exits with a message on a CPU that lacks its target)\n"
+    "build uses $CC or clang with the target's -march and $NETC_CFLAGS added; the program runs as\n"
+    "  prog --weights w.safetensors --input x.npy --output y.npy\n";
 
 typedef struct Options {
     const char *cmd, *input, *output, *embed, *after, *passes, *cc, *opt;
+    const Target *target; /* --target, resolved ("native": the host's) */
     int batch;
     unsigned long long seed;
     bool verify, with_main, list_passes, train, no_plan;
@@ -102,6 +107,13 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (strcmp(a, "--after") == 0) { VALUE(); o->after = next; }
         else if (strcmp(a, "--passes") == 0) { VALUE(); o->passes = next; }
         else if (strcmp(a, "--cc") == 0) { VALUE(); o->cc = next; }
+        else if (strcmp(a, "--target") == 0) {
+            VALUE();
+            if (!(o->target = target_find(next))) {
+                fprintf(stderr, "netc: error: unknown target '%s' (the targets: generic, avx2, avx512, native)\n", next);
+                return 1;
+            }
+        }
         else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O1") == 0 || strcmp(a, "-O2") == 0 || strcmp(a, "-O3") == 0) o->opt = a;
         else if (strcmp(a, "--no-verify") == 0) o->verify = false;
         else if (strcmp(a, "--verify") == 0) o->verify = true;
@@ -120,6 +132,7 @@ static int parse_options(int argc, char **argv, Options *o) {
 #undef VALUE
     }
     if (strcmp(o->cmd, "gradcheck") == 0) o->train = true;
+    if (!o->target) o->target = target_host();
     if (!o->passes) o->passes = o->train ? train_pipeline : default_pipeline;
     return 0;
 }
@@ -135,6 +148,7 @@ static Graph *compile_graph(const Options *o, Source **src, bool run_passes) {
     Graph *g = eval_program(ast, o->batch);
     ast_free(ast);
     if (!g) return NULL;
+    g->target = o->target; /* before the passes, which may choose by it */
     init_choose_schemes(g);
     /* the gradient check also checks the input's gradient: ask autodiff for it */
     if (strcmp(o->cmd, "gradcheck") == 0) train_request(g)->input_grads = true;
@@ -259,8 +273,11 @@ static int build_program(const Options *o, Graph *g, EmitMain kind, const char *
         /* $NETC_CFLAGS adds flags, split at spaces (a sanitizer build of
          * libnetrt needs the same -fsanitize= in the programs that link it). */
         char *extra = strdup(getenv("NETC_CFLAGS") ? getenv("NETC_CFLAGS") : "");
-        char *argv[64] = {(char *)cc, "-std=c11", (char *)o->opt, inc};
-        int argc = 4;
+        char march[64]; /* the target's instructions; before $NETC_CFLAGS, which may override it */
+        snprintf(march, sizeof march, "-march=%s", g->target->march);
+        char *argv[64] = {(char *)cc, "-std=c11", (char *)o->opt, march, inc};
+        int argc = 5;
+        if (g->target->cflag) argv[argc++] = (char *)g->target->cflag;
         for (char *save = NULL, *f = strtok_r(extra, " ", &save); f && argc < 50; f = strtok_r(NULL, " ", &save))
             argv[argc++] = f;
         const char *tail[] = {c_path, runtime_lib(), "-ljansson", "-lz", "-lm", "-o", exe, NULL};

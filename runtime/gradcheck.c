@@ -336,6 +336,8 @@ static int run_check(gcheck *c, int argc, char **argv) {
 int netrt_gradcheck_main(int argc, char **argv, const netrt_train_model *m) {
     gcheck c = {.m = m, .in = m->infer, .seed = 1, .directions = 3, .eps = 1e-3, .threshold = 1e-2};
     c.prog = netrt_prog_name(argc, argv, m->infer->name);
+    /* first: the emitted code may use instructions this CPU lacks */
+    if (!netrt_cpu_ok(m->infer->cpu, c.prog)) return 1;
     if (m->infer->init && m->infer->init() != 0) {
         fprintf(stderr, "%s: error: cannot initialize the model (out of memory?)\n", c.prog);
         return 1;

@@ -1,4 +1,5 @@
-/* netrt_main, the command line of an emitted inference program: it parses
+/* netrt_main, the command line of an emitted inference program: it checks
+ * that the CPU has what the program was built for (cpu.c), parses
  * the options (the values of --repeat and --warmup through cli.c), reads and
  * checks the inputs and labels (inputs.c), loads the weights (params.c), runs
  * the batches under --check-numerics if asked (numerics.c), writes the
@@ -401,6 +402,8 @@ int netrt_main(int argc, char **argv, const netrt_model *m) {
     job j = {.m = m};
     const char *slash = argc > 0 && argv[0] ? strrchr(argv[0], '/') : NULL;
     j.prog = slash ? slash + 1 : argc > 0 && argv[0] ? argv[0] : m->name ? m->name : "netrt";
+    /* first: the emitted code may use instructions this CPU lacks */
+    if (!netrt_cpu_ok(m->cpu, j.prog)) return 1;
     if (m->init && m->init() != 0) {
         fprintf(stderr, "%s: error: cannot initialize the model (out of memory?)\n", j.prog);
         return 1;

@@ -1,12 +1,13 @@
 /* libnetrt: the minimal runtime that programs emitted by netc link.
  *
  * Aligned allocation, safetensors and .npy reading and writing, an IDX data
- * set reader (gzip through zlib), a seeded RNG, timers, a progress bar, and
- * netrt_main, the command line of an emitted inference program.
+ * set reader (gzip through zlib), a seeded RNG, timers, a progress bar, the
+ * CPU check, and netrt_main, the command line of an emitted inference program.
  *
  * Error convention: functions that can fail return 0 on success and -1 on
  * failure, with a one-line message naming the file and what is wrong written
- * to err (errlen bytes).  Nothing here prints except netrt_main and the
+ * to err (errlen bytes).  Nothing here prints except the command lines
+ * (netrt_main, the trainer, the gradient check), the CPU check and the
  * progress bar, and nothing aborts on bad input.
  */
 #ifndef NETRT_H
@@ -162,6 +163,11 @@ typedef struct netrt_model {
      * true, prepare, run and (training) grad and update call
      * netrt_check_finite after each node and return at the first failure. */
     bool *check_numerics;
+    /* The instructions the emitted code was compiled for (netc's --target):
+     * NULL for generic x86-64, "avx2" (x86-64-v3) or "avx512" (x86-64-v4).
+     * netrt_main, the trainer and the gradient check refuse to run on a CPU
+     * without them (netrt_cpu_ok). */
+    const char *cpu;
 } netrt_model;
 
 /* Loads every parameter of m from a safetensors file: each must be present
@@ -199,7 +205,8 @@ void netrt_numerics_reset(void);
  * --check-numerics); an error if on and m has no flag. */
 int netrt_set_check_numerics(const netrt_model *m, bool on, char *err, size_t errlen);
 
-/* The command line of an emitted inference program:
+/* The command line of an emitted inference program (which first checks the
+ * CPU: netrt_cpu_ok with m->cpu, exit status 1 if it fails):
  *   prog [--weights w.safetensors] --input [name=]x.npy ... --output [name=]y.npy ...
  *        [--limit N] [--labels labels] [--print] [--check-numerics] [--repeat R [--warmup W]]
  * Inputs are float32 [S, ...] .npy arrays, or uint8 arrays (.npy or IDX,
@@ -215,6 +222,34 @@ int netrt_set_check_numerics(const netrt_model *m, bool on, char *err, size_t er
  *   prog: timing: batch=8 batches=1 warmup=1 runs=5 median_ms=812.345 min_ms=805.001 mean_ms=815.870
  * Returns the exit status. */
 int netrt_main(int argc, char **argv, const netrt_model *m);
+
+/* ---- the CPU check (cpu.c) ------------------------------------------------- */
+
+/* The best of "generic", "avx2" (the whole x86-64-v3 level: AVX2, FMA, BMI1/2,
+ * F16C, LZCNT, MOVBE) and "avx512" (x86-64-v4: AVX-512 F, BW, CD, DQ, VL) that
+ * this CPU and its operating system support, capped by the environment
+ * variable NETRT_CPU_LIMIT=generic|avx2|avx512 (a test hook).  Executes only
+ * cpuid and xgetbv. */
+const char *netrt_cpu_best(void);
+/* Whether the CPU has `feature` (a netrt_model's cpu: NULL or "" for generic,
+ * "avx2", "avx512").  If not, prints one line on stderr,
+ *   prog: error: this program was built for avx512 (netc build --target avx512) and this CPU does not
+ *   have it; rebuild it with --target native or --target generic
+ * and returns false (also for an unknown feature or NETRT_CPU_LIMIT value).
+ * netrt_main, the trainer and the gradient check call it before anything
+ * else; libnetrt is compiled for the baseline x86-64, so the check runs on
+ * any x86-64 CPU. */
+bool netrt_cpu_ok(const char *feature, const char *prog);
+
+/* An emitted program's main() runs before the check, so it is declared with
+ * this: compiled for the baseline x86-64 whatever -march the program is
+ * built with (the C compiler may otherwise use AVX-512 stores in main's
+ * prologue).  Empty where the attribute does not exist. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define NETRT_BASELINE_ISA __attribute__((target("arch=x86-64")))
+#else
+#define NETRT_BASELINE_ISA
+#endif
 
 /* ---- parameter initialization (shared by `netc init` and the trainer) ------ */
 
@@ -259,7 +294,8 @@ typedef struct netrt_train_model {
  *           [--epochs E] [--lr LR] [--momentum M] [--weight-decay WD] [--seed S] [--limit N]
  *           [--test-limit N] [--no-shuffle] [--load w.safetensors] [--save w.safetensors]
  *           [--grads-out g.safetensors] [--quiet] [--check-numerics]
- * Returns the exit status. */
+ * Checks the CPU first (netrt_cpu_ok with m->infer->cpu).  Returns the exit
+ * status. */
 int netrt_train_main(int argc, char **argv, const netrt_train_model *m);
 
 /* The gradient check (netc gradcheck): compares the gradients grad() computes
@@ -267,7 +303,8 @@ int netrt_train_main(int argc, char **argv, const netrt_train_model *m);
  * every parameter tensor and every input; prints the worst relative error per
  * tensor; exit status 1 if any is above the threshold.
  *   prog [--seed S] [--eps E] [--threshold T] [--batch-size N] [--directions K]
- *        [--check-numerics] */
+ *        [--check-numerics]
+ * Checks the CPU first (netrt_cpu_ok with m->infer->cpu). */
 int netrt_gradcheck_main(int argc, char **argv, const netrt_train_model *m);
 
 /* ---- helpers shared by the runtime's own files ---------------------------- */

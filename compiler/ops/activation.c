@@ -246,24 +246,28 @@ const OpRules op_rules_RELU = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("relu"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_relu, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_relu,
+    .blocked_ok = true,
 };
 
 const OpRules op_rules_TANH = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("tanh"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_tanh, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_tanh,
+    .blocked_ok = true,
 };
 
 const OpRules op_rules_SIGMOID = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("sigmoid"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_sigmoid, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_sigmoid,
+    .blocked_ok = true,
 };
 
 const OpRules op_rules_RELU6 = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("relu6"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_relu6, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .blocked_ok = true,
 };
 
 const OpRules op_rules_LEAKY_RELU = {
@@ -271,48 +275,56 @@ const OpRules op_rules_LEAKY_RELU = {
                                   {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_leaky_relu, .batched = op_batched_like_input0,
     .dump = dump_leaky_relu, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .blocked_ok = true,
 };
 
 const OpRules op_rules_ELU = {
     .builtins = (const Builtin[]){{"elu", {REQUIRED("x"), DEFAULT_FLOAT("alpha", 1.0)}, false, build_unary_k}, {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_elu, .batched = op_batched_like_input0,
     .dump = dump_elu, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .blocked_ok = true,
 };
 
 const OpRules op_rules_SILU = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("silu"), UNARY_BUILTIN("swish"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_silu, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .blocked_ok = true,
 };
 
 const OpRules op_rules_GELU = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("gelu"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_gelu, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .blocked_ok = true,
 };
 
 const OpRules op_rules_HARDSIGMOID = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("hardsigmoid"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_hardsigmoid, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .blocked_ok = true,
 };
 
 const OpRules op_rules_HARDSWISH = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("hardswish"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_hardswish, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .blocked_ok = true,
 };
 
 const OpRules op_rules_SOFTPLUS = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("softplus"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_softplus, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_softplus,
+    .blocked_ok = true,
 };
 
 const OpRules op_rules_DROPOUT = {
     .builtins = (const Builtin[]){{"dropout", {REQUIRED("x"), DEFAULT_FLOAT("p", 0.5)}, false, build_dropout}, {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_dropout, .batched = op_batched_like_input0,
     .dump = dump_dropout, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .blocked_ok = true,
 };
 
 const OpRules op_rules_SOFTMAX = {

@@ -658,12 +658,14 @@ const OpRules op_rules_ADD = {
     .no_build = MADE_BY_OPERATORS,
     .shape = shape_binary, .check = check_binary, .emit = emit_add, .batched = batched_binary,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS_ELEMENTWISE, .grad = grad_add,
+    .blocked_ok = true, /* two operands of one shape and block: the layout pass checks */
 };
 
 const OpRules op_rules_MUL = {
     .no_build = MADE_BY_OPERATORS,
     .shape = shape_binary, .check = check_binary, .emit = emit_mul, .batched = batched_binary,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS_ELEMENTWISE, .grad = grad_mul,
+    .blocked_ok = true, /* two operands of one shape and block: the layout pass checks */
 };
 
 const OpRules op_rules_CONCAT = {

@@ -1,18 +1,30 @@
 #!/bin/sh
 # Runs one golden case: build with netc, run on the committed input, compare
 # every output with PyTorch's.
-#   run_case.sh NETC NPYCMP CASE_DIR WORK_DIR -O0|-O2 [embed]
+#   run_case.sh NETC NPYCMP CASE_DIR WORK_DIR -O0|-O2 [embed] [target=NAME]
 # With "embed" the weights are compiled in (--embed) and the program runs
-# without --weights.
+# without --weights; "target=NAME" builds with --target NAME (default: netc's,
+# the host's best).
 set -eu
-netc=$1 npycmp=$2 dir=$3 work=$4 opt=$5 mode=${6:-}
+netc=$1 npycmp=$2 dir=$3 work=$4 opt=$5
+shift 5
+mode= target=
+for a in "$@"; do
+    case $a in
+    embed) mode=embed ;;
+    target=*) target=${a#target=} ;;
+    *) echo "run_case.sh: unknown argument '$a'" >&2; exit 2 ;;
+    esac
+done
 rm -rf "$work" && mkdir -p "$work"
 batch=$(cat "$dir/batch")
+set -- "$dir/model.net" -o "$work/prog" --batch "$batch" "$opt"
+if [ -n "$target" ]; then set -- "$@" --target "$target"; fi
 if [ "$mode" = embed ]; then
-    "$netc" build "$dir/model.net" -o "$work/prog" --batch "$batch" "$opt" --embed "$dir/weights.safetensors"
+    "$netc" build "$@" --embed "$dir/weights.safetensors"
     set --
 else
-    "$netc" build "$dir/model.net" -o "$work/prog" --batch "$batch" "$opt"
+    "$netc" build "$@"
     set -- --weights "$dir/weights.safetensors"
 fi
 for f in "$dir"/input_*.npy; do

@@ -3,12 +3,23 @@
 #   1. --grads-out: the loss and every gradient on the first batch;
 #   2. --epochs 1 --no-shuffle --save: every parameter (running statistics
 #      included) after one SGD-momentum step per batch, both batches in order.
-#   run_case.sh NETC NPYCMP STCMP CASE_DIR WORK_DIR -O0|-O2
+#   run_case.sh NETC NPYCMP STCMP CASE_DIR WORK_DIR -O0|-O2 [target=NAME]
+# "target=NAME" builds with --target NAME (default: netc's, the host's best).
 set -eu
 netc=$1 npycmp=$2 stcmp=$3 dir=$4 work=$5 opt=$6
+shift 6
+target=
+for a in "$@"; do
+    case $a in
+    target=*) target=${a#target=} ;;
+    *) echo "run_case.sh: unknown argument '$a'" >&2; exit 2 ;;
+    esac
+done
 rm -rf "$work" && mkdir -p "$work"
 conf() { sed -n "s/^$1 //p" "$dir/config"; }
-"$netc" build --train "$dir/model.net" -o "$work/trainer" --batch "$(conf batch)" "$opt"
+set -- --train "$dir/model.net" -o "$work/trainer" --batch "$(conf batch)" "$opt"
+if [ -n "$target" ]; then set -- "$@" --target "$target"; fi
+"$netc" build "$@"
 set -- --train-images "$dir/train_images.npy" --train-labels "$dir/train_labels.npy" \
     --load "$dir/weights.safetensors" --lr "$(conf lr)" --momentum "$(conf momentum)" \
     --weight-decay "$(conf weight_decay)" --no-shuffle --quiet

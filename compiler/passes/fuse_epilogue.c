@@ -1,0 +1,83 @@
+/* fuse_epilogue: a residual add and an activation after a blocked conv go
+ * into the conv's store.
+ *
+ * Requires: the layout pass (it fuses into conv_blocked only).
+ * Does:     for each conv_blocked whose output only one node reads:
+ *             - if that node is an add of the output and another value of
+ *               its shape and block (a residual connection), the conv moves
+ *               to just before the add (its inputs are all defined there),
+ *               takes the other value as its residual input, and the add's
+ *               readers read the conv's output instead;
+ *             - then, if the only reader is a relu or relu6 of the output,
+ *               the conv's store applies it (ConvAttrs.act) and the
+ *               activation's readers read the conv instead.
+ *           The add and the activation die, so their outputs are never
+ *           written and read back.  A conv output that is one of the net's
+ *           outputs, or that several nodes read, is left alone.
+ * Keeps:    the values the net computes, bit for bit: the conv adds the
+ *           residual to its finished sum and applies the activation after,
+ *           as the two nodes did.
+ * Breaks:   nothing.
+ */
+#include "../passes.h"
+
+/* The one live node reading v, or NULL if none, several, or v is a net output. */
+static Node *only_reader(Graph *g, Value *v) {
+    for (int i = 0; i < g->noutputs; i++)
+        if (g->outputs[i].v == v) return NULL;
+    Node *uses[2];
+    if (graph_uses(g, v, uses, 2) != 1) return NULL;
+    /* a node reading v twice (v + v) is not a residual */
+    int reads = 0;
+    for (int j = 0; j < uses[0]->nin; j++) reads += uses[0]->in[j] == v;
+    return reads == 1 ? uses[0] : NULL;
+}
+
+/* The readers of `from` read `to` instead, and `dead` dies. */
+static void bypass(Graph *g, Node *dead, Value *to) {
+    graph_replace_uses(g, dead->out[0], to);
+    dead->dead = true;
+}
+
+static bool fuse_residual(Graph *g, Node *conv) {
+    Value *y = conv->out[0];
+    Node *add = only_reader(g, y);
+    if (!add || add->op != OP_ADD || conv->nin != 3 || conv->a.conv.act != EPILOGUE_NONE) return false;
+    Value *other = add->in[0] == y ? add->in[1] : add->in[0];
+    if (other->cblock != y->cblock || !shape_eq(&other->shape, &y->shape) || add->out[0]->cblock != y->cblock)
+        return false;
+    graph_move_before(g, conv, add);
+    conv->in[3] = other;
+    conv->nin = 4;
+    bypass(g, add, y);
+    return true;
+}
+
+static bool fuse_activation(Graph *g, Node *conv) {
+    Value *y = conv->out[0];
+    Node *act = only_reader(g, y);
+    if (!act || conv->a.conv.act != EPILOGUE_NONE || act->out[0]->cblock != y->cblock) return false;
+    if (act->op == OP_RELU)
+        conv->a.conv.act = EPILOGUE_RELU;
+    else if (act->op == OP_RELU6)
+        conv->a.conv.act = EPILOGUE_RELU6;
+    else
+        return false;
+    bypass(g, act, y);
+    return true;
+}
+
+PassResult pass_fuse_epilogue(Graph *g) {
+    bool changed = false;
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = g->nodes[i];
+        if (n->dead || n->op != OP_CONV_BLOCKED) continue;
+        if (fuse_residual(g, n)) {
+            changed = true;
+            i--; /* n moved down to where the add was: the node now at i has not been seen */
+            continue;
+        }
+        changed |= fuse_activation(g, n);
+    }
+    return changed ? PASS_CHANGED : PASS_UNCHANGED;
+}
