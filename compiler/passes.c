@@ -7,12 +7,13 @@
 const Pass pass_table[] = {
     {"fold_batchnorm", pass_fold_batchnorm, "fold a batchnorm into the conv or linear before it (inference)"},
     {"dce", pass_dce, "remove nodes whose results nothing uses"},
+    {"lower_depthwise", pass_lower_depthwise, "depthwise convs (groups = channels) become dwconv nodes"},
     {"layout", pass_layout, "blocked channel layouts (NCHW[V]c) and packed weights for the target's vector convs"},
     {"fuse_epilogue", pass_fuse_epilogue, "a residual add and a relu or relu6 into the blocked conv before them"},
     {"autodiff", pass_autodiff, "add the training graph: loss, gradients and SGD updates"},
 };
 const int pass_count = sizeof pass_table / sizeof pass_table[0];
-const char *const default_pipeline = "fold_batchnorm,dce,layout,fuse_epilogue";
+const char *const default_pipeline = "fold_batchnorm,dce,lower_depthwise,layout,fuse_epilogue";
 const char *const train_pipeline = "autodiff,dce";
 
 const Pass *pass_find(const char *name) {

@@ -17,6 +17,8 @@ PassResult pass_fold_batchnorm(Graph *g);
 PassResult pass_dce(Graph *g);
 /* Blocked channel layouts for the target's vector kernels (inference). */
 PassResult pass_layout(Graph *g);
+/* Depthwise convs (groups = channels) become dwconv nodes (inference). */
+PassResult pass_lower_depthwise(Graph *g);
 /* A residual add and a relu or relu6 after a conv_blocked, into its store. */
 PassResult pass_fuse_epilogue(Graph *g);
 /* Fails (after an error at the cause) if the graph cannot be trained. */
@@ -30,7 +32,7 @@ typedef struct Pass {
 
 extern const Pass pass_table[];
 extern const int pass_count;
-/* The inference pipeline, comma-separated: "fold_batchnorm,dce,layout,fuse_epilogue". */
+/* The inference pipeline, comma-separated: "fold_batchnorm,dce,lower_depthwise,layout,fuse_epilogue". */
 extern const char *const default_pipeline;
 /* The training pipeline: "autodiff,dce" (no batchnorm folding). */
 extern const char *const train_pipeline;

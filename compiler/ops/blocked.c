@@ -66,6 +66,35 @@ static bool shape_conv_blocked(Graph *g, Node *n) {
     return true;
 }
 
+/* x [N, C, H, W] blocked, the packed weight [C/V, kh, kw, 1, V] and bias
+ * [C/V * V]: the depthwise conv's [N, C, OH, OW]. */
+static bool shape_dwconv_blocked(Graph *g, Node *n) {
+    (void)g;
+    if (!shape_want_rank(n, 0, 4, "[C, H, W]")) return false;
+    const ConvAttrs *a = &n->a.conv;
+    const int64_t *x = n->in[0]->shape.d, *w = n->in[1]->shape.d;
+    if (n->in[1]->shape.rank != 5 || w[4] < 1 || a->groups != x[1] || a->out != x[1] ||
+        w[0] != (x[1] + w[4] - 1) / w[4] || w[1] != a->kernel[0] || w[2] != a->kernel[1] || w[3] != 1 ||
+        n->in[2]->shape.d[0] != w[0] * w[4]) {
+        char b1[128];
+        DIAG_INTERNAL("dwconv_blocked \"%s\": packed weight %s does not fit its input and attributes", n->name,
+                      shape_str(&n->in[1]->shape, b1, sizeof b1));
+        return false;
+    }
+    int64_t oh = shape_window_out(n, x[2], a->kernel[0], a->stride[0], a->pad[0], a->pad[1], a->dilation[0], false,
+                                  "height");
+    if (oh < 0) return false;
+    int64_t ow = shape_window_out(n, x[3], a->kernel[1], a->stride[1], a->pad[2], a->pad[3], a->dilation[1], false,
+                                  "width");
+    if (ow < 0) return false;
+    shape_set_out(n, 0, 4, (int64_t[]){x[0], x[1], oh, ow});
+    if (n->nin == 4 && !shape_eq(&n->in[3]->shape, &n->out[0]->shape)) {
+        DIAG_INTERNAL("dwconv_blocked \"%s\": its residual is not its output's shape", n->name);
+        return false;
+    }
+    return true;
+}
+
 /* weight [K, C, kh, kw], bias [K]? -> [ceil(K / V), kh, kw, C, V], [ceil(K / V) * V]. */
 static bool shape_pack_conv(Graph *g, Node *n) {
     (void)g;
@@ -91,6 +120,12 @@ static const char *check_conv_blocked(const Graph *g, const Node *n) {
     if (n->nin == 4 && n->in[3]->cblock != y->cblock) return "its residual must be blocked as its output";
     if (n->a.conv.act < EPILOGUE_NONE || n->a.conv.act > EPILOGUE_RELU6) return "an unknown epilogue activation";
     return NULL;
+}
+
+static const char *check_dwconv_blocked(const Graph *g, const Node *n) {
+    const char *why = check_conv_blocked(g, n);
+    if (why) return why;
+    return n->in[0]->cblock != n->out[0]->cblock ? "its input must be blocked as its output" : NULL;
 }
 
 static const char *check_from_blocked(const Graph *g, const Node *n) {
@@ -215,6 +250,84 @@ static void emit_conv_blocked(Kernel *k) {
     kclose(k);
 }
 
+/* Depthwise: each output channel reads its own input channel, so a vector of
+ * V channels of one pixel is one load, times one vector of V weights per tap:
+ * RB output columns of a channel block in RB accumulators, no broadcast. */
+static void emit_dwconv_blocked(Kernel *k) {
+    const Node *n = k->n;
+    const ConvAttrs *a = &n->a.conv;
+    const Shape *x = in_shape(k, 0), *y = out_shape(k, 0);
+    int v = (int)n->in[1]->shape.d[4], rb = conv_column_block(k->target, y->d[3]);
+    kopen(k, (const char *const[]){"x", "w", "b", "res"}, (const char *const[]){"y"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"OH", y->d[2]}, {"OW", y->d[3]},
+          {"KH", a->kernel[0]}, {"KW", a->kernel[1]}, {"SH", dim_or_one(a->stride[0])},
+          {"SW", dim_or_one(a->stride[1])}, {"PT", a->pad[0]}, {"PL", a->pad[2]}, {"DH", dim_or_one(a->dilation[0])},
+          {"DW", dim_or_one(a->dilation[1])});
+    kout(k, "    /* Blocking (%s): V = %d channels per vector, RB = %d output columns held in RB\n"
+            "     * accumulators of the target's %d vector registers; OW = %lld is %lld blocks%s. */\n",
+         k->target->name, v, rb, k->target->regs, (long long)y->d[3], (long long)(y->d[3] / rb),
+         y->d[3] % rb ? " and single columns" : "");
+    kout(k, "    enum { V = %d, RB = %d, CB = (C + V - 1) / V };\n"
+            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n",
+         v, rb);
+    if (n->a.conv.act != EPILOGUE_NONE) kout(k, "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n");
+    kout(k, "    for (int n = 0; n < N; n++) {\n"
+            "        for (int cb = 0; cb < CB; cb++) {\n"
+            "            const float *restrict wk = w + (size_t)cb * KH * KW * V;\n"
+            "            const float *restrict xc = x + ((size_t)n * CB + cb) * H * W * V;\n"
+            "            const vec bias = *(const vec *)(b + (size_t)cb * V);\n"
+            "            for (int oh = 0; oh < OH; oh++) {\n"
+            "                float *restrict yr = y + (((size_t)n * CB + cb) * OH + oh) * OW * V;\n");
+    if (n->nin == 4)
+        kout(k, "                const float *restrict rr = res + (((size_t)n * CB + cb) * OH + oh) * OW * V;\n");
+    kout(k, "                int ow = 0;\n"
+            "                for (; ow + RB <= OW; ow += RB) {\n"
+            "                    vec acc[RB];\n"
+            "#pragma GCC unroll 16\n"
+            "                    for (int r = 0; r < RB; r++) acc[r] = bias;\n"
+            "                    for (int kh = 0; kh < KH; kh++) {\n"
+            "                        const int ih = oh * SH - PT + kh * DH;\n"
+            "                        if (ih < 0 || ih >= H) continue;\n"
+            "                        const float *restrict xr = xc + (size_t)ih * W * V;\n"
+            "                        for (int kw = 0; kw < KW; kw++) {\n"
+            "                            const int iw0 = ow * SW - PL + kw * DW;\n"
+            "                            const vec wv = *(const vec *)(wk + (size_t)(kh * KW + kw) * V);\n"
+            "                            if (iw0 >= 0 && iw0 + (RB - 1) * SW < W) { /* every column inside */\n"
+            "#pragma GCC unroll 16\n"
+            "                                for (int r = 0; r < RB; r++) acc[r] += wv * *(const vec *)(xr + (size_t)(iw0 + r * SW) * V);\n"
+            "                            } else { /* some columns in the padding */\n"
+            "#pragma GCC unroll 16\n"
+            "                                for (int r = 0; r < RB; r++) {\n"
+            "                                    const int iw = iw0 + r * SW;\n"
+            "                                    if (iw >= 0 && iw < W) acc[r] += wv * *(const vec *)(xr + (size_t)iw * V);\n"
+            "                                }\n"
+            "                            }\n"
+            "                        }\n"
+            "                    }\n"
+            "#pragma GCC unroll 16\n"
+            "                    for (int r = 0; r < RB; r++)\n");
+    store(k, 6, "acc[r]", "ow + r");
+    kout(k, "                }\n"
+            "                for (; ow < OW; ow++) { /* the columns after the last whole block */\n"
+            "                    vec acc = bias;\n"
+            "                    for (int kh = 0; kh < KH; kh++) {\n"
+            "                        const int ih = oh * SH - PT + kh * DH;\n"
+            "                        if (ih < 0 || ih >= H) continue;\n"
+            "                        for (int kw = 0; kw < KW; kw++) {\n"
+            "                            const int iw = ow * SW - PL + kw * DW;\n"
+            "                            if (iw < 0 || iw >= W) continue;\n"
+            "                            acc += *(const vec *)(wk + (size_t)(kh * KW + kw) * V) *\n"
+            "                                   *(const vec *)(xc + ((size_t)ih * W + iw) * V);\n"
+            "                        }\n"
+            "                    }\n");
+    store(k, 5, "acc", "ow");
+    kout(k, "                }\n"
+            "            }\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
 /* The weight in the kernel's order, zero past the K output channels, and the
  * bias likewise (zero if the conv has none). */
 static void emit_pack_conv(Kernel *k) {
@@ -277,6 +390,13 @@ static int64_t macs_conv_blocked(const Node *n) {
 const OpRules op_rules_CONV_BLOCKED = {
     .no_build = MADE_BY_LAYOUT,
     .shape = shape_conv_blocked, .check = check_conv_blocked, .emit = emit_conv_blocked,
+    .batched = op_batched_like_input0, .dump = dump_conv_blocked, .macs = macs_conv_blocked,
+    .no_grad = INFERENCE_ONLY, .blocked_ok = true,
+};
+
+const OpRules op_rules_DWCONV_BLOCKED = {
+    .no_build = MADE_BY_LAYOUT,
+    .shape = shape_dwconv_blocked, .check = check_dwconv_blocked, .emit = emit_dwconv_blocked,
     .batched = op_batched_like_input0, .dump = dump_conv_blocked, .macs = macs_conv_blocked,
     .no_grad = INFERENCE_ONLY, .blocked_ok = true,
 };

@@ -460,3 +460,12 @@ const OpRules op_rules_BIAS_GRAD = {
     .shape = shape_bias_grad, .check = check_channels, .emit = emit_bias_grad, .batched = op_batched_never,
     .no_dump = NO_DUMP_BIAS_GRAD, .no_macs = NO_MACS_TRAINING, .no_grad = GRAD_OP,
 };
+
+/* A depthwise conv (groups = input channels = output channels), made from a
+ * conv by lower_depthwise: plain, conv's kernel computes it; blocked (the
+ * layout pass), dwconv_blocked's vectorizes it over the channels. */
+const OpRules op_rules_DWCONV = {
+    .no_build = "lower_depthwise makes it from a conv (dwconv in the language is a conv)",
+    .shape = shape_conv, .check = check_conv, .emit = emit_conv, .batched = op_batched_like_input0,
+    .dump = dump_conv, .macs = macs_conv, .no_grad = "inference only: lower_depthwise does not run in training builds",
+};

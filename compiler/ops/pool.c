@@ -189,8 +189,46 @@ static void pool_rows(Kernel *k, const char *init) {
          init);
 }
 
+/* maxpool of a blocked (NCHW[V]c) x into a blocked y: V channels of a pixel
+ * per vector, the taps in the plain kernel's order with its comparison, so
+ * each channel gets the same bits. */
+static void emit_maxpool_blocked(Kernel *k) {
+    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
+    pool_enum(k, in_shape(k, 0), out_shape(k, 0), true);
+    kout(k, "    enum { V = %d, CB = (C + V - 1) / V };\n"
+            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n"
+            "    for (int nc = 0; nc < N * CB; nc++) {\n"
+            "        const float *restrict xp = x + (size_t)nc * H * W * V;\n"
+            "        for (int oh = 0; oh < OH; oh++) {\n"
+            "            float *restrict yr = y + ((size_t)nc * OH + oh) * OW * V;\n"
+            "            for (int ow = 0; ow < OW; ow++) {\n"
+            "                vec m = (vec){0} - INFINITY;\n"
+            "                for (int kh = 0; kh < KH; kh++) {\n"
+            "                    const int ih = oh * SH - PT + kh * DH;\n"
+            "                    if (ih < 0 || ih >= H) continue;\n"
+            "                    for (int kw = 0; kw < KW; kw++) {\n"
+            "                        const int iw = ow * SW - PL + kw * DW;\n"
+            "                        if (iw < 0 || iw >= W) continue;\n"
+            "                        const vec v = *(const vec *)(xp + ((size_t)ih * W + iw) * V);\n"
+            "                        const ivec take = (v > m) | (v != v); /* (v > m || isnan(v)) ? v : m */\n"
+            "                        m = (vec)(((ivec)v & take) | ((ivec)m & ~take));\n"
+            "                    }\n"
+            "                }\n"
+            "                *(vec *)(yr + (size_t)ow * V) = m;\n"
+            "            }\n"
+            "        }\n"
+            "    }\n",
+         k->n->in[0]->cblock);
+    kclose(k);
+}
+
 /* Padding counts as -inf; NaN propagates as in PyTorch. */
 static void emit_maxpool(Kernel *k) {
+    if (k->n->in[0]->cblock) {
+        emit_maxpool_blocked(k);
+        return;
+    }
     pool_rows(k, "-INFINITY");
     kwindow_taps(k, 3, "const float *restrict xr = xp + (size_t)ih * W;\n",
                  "for (int ow = lo; ow < hi; ow++) {\n"
@@ -461,6 +499,7 @@ const OpRules op_rules_MAXPOOL = {
     .builtins = (const Builtin[]){{"maxpool", {POOL_ARGS}, false, build_pool}, {0}},
     .shape = shape_pool, .check = check_pool, .emit = emit_maxpool, .batched = op_batched_like_input0,
     .dump = dump_pool, .no_macs = NO_MACS, .grad = grad_maxpool,
+    .blocked_ok = true, /* a blocked input gives a blocked output (the layout pass) */
 };
 
 const OpRules op_rules_AVGPOOL = {

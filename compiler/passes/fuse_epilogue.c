@@ -1,8 +1,8 @@
 /* fuse_epilogue: a residual add and an activation after a blocked conv go
  * into the conv's store.
  *
- * Requires: the layout pass (it fuses into conv_blocked only).
- * Does:     for each conv_blocked whose output only one node reads:
+ * Requires: the layout pass (it fuses into conv_blocked and dwconv_blocked).
+ * Does:     for each such blocked conv whose output only one node reads:
  *             - if that node is an add of the output and another value of
  *               its shape and block (a residual connection), the conv moves
  *               to just before the add (its inputs are all defined there),
@@ -71,7 +71,7 @@ PassResult pass_fuse_epilogue(Graph *g) {
     bool changed = false;
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
-        if (n->dead || n->op != OP_CONV_BLOCKED) continue;
+        if (n->dead || (n->op != OP_CONV_BLOCKED && n->op != OP_DWCONV_BLOCKED)) continue;
         if (fuse_residual(g, n)) {
             changed = true;
             i--; /* n moved down to where the add was: the node now at i has not been seen */
