@@ -487,9 +487,14 @@ static void emit_params(Emitter *m) {
     fputc('\n', c);
 }
 
+/* One static function per live node, except that a node whose function
+ * would be the same text as an earlier node's (the same op, shapes and
+ * attributes: ResNet's repeated blocks) calls that one: the C compiler
+ * compiles each kernel once.  The comment above names every node. */
 static void emit_nodes(Emitter *m) {
     Graph *g = m->g;
     FILE *c = m->c;
+    char **text = calloc((size_t)g->nnodes + 1, sizeof *text); /* each node's function, named "kernel_" */
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
         if (n->dead) continue;
@@ -504,9 +509,37 @@ static void emit_nodes(Emitter *m) {
         fputs(" -> ", c);
         put_shapes(c, n->out, n->nout);
         fputs(" */\n", c);
-        emit_node_function(c, g, n, m->fname[i], m->batched);
+        size_t len = 0;
+        FILE *f = open_memstream(&text[i], &len);
+        if (!f) {
+            emit_node_function(c, g, n, m->fname[i], m->batched);
+            fputc('\n', c);
+            continue;
+        }
+        emit_node_function(f, g, n, "kernel_", m->batched);
+        fclose(f);
+        int same = -1;
+        for (int j = 0; j < i && same < 0; j++)
+            if (text[j] && strcmp(text[j], text[i]) == 0) same = j;
+        if (same >= 0) {
+            fprintf(c, "/* computed by %s: the same kernel */\n\n", m->fname[same]);
+            m->fname[i] = m->fname[same];
+            free(text[i]);
+            text[i] = NULL;
+            continue;
+        }
+        const char *body = text[i], *at = strstr(body, "kernel_(");
+        if (at) {
+            fwrite(body, 1, (size_t)(at - body), c);
+            fputs(m->fname[i], c);
+            fputs(at + strlen("kernel_"), c);
+        } else {
+            fputs(body, c);
+        }
         fputc('\n', c);
     }
+    for (int i = 0; i < g->nnodes; i++) free(text[i]);
+    free(text);
 }
 
 /* "model.net:12": where node n came from. */
@@ -1027,7 +1060,7 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
     } else {
         fputs("#include \"netrt.h\"\n", c);
     }
-    fputs("\n#include <math.h>\n#include <stdio.h>\n#include <string.h>\n\n", c);
+    fputs("\n#include <math.h>\n#include <stdio.h>\n#include <string.h>\n\n#include \"netrt_math.h\"\n\n", c);
 
     emit_layout_comment(&m);
     emit_params(&m);
