@@ -1,5 +1,7 @@
 /* netrt_math.h: float exp, expm1, tanh, sigmoid, erf and log1p written for
- * vectorized loops.
+ * vectorized loops (netrt_expf, netrt_expm1f, netrt_tanhf, netrt_sigmoidf,
+ * netrt_erff, netrt_log1pf), and netrt_selectf, a select that gcc keeps
+ * branch-free.
  *
  * The kernels netc emits apply activations elementwise, `for (i...) y[i] =
  * f(x[i])`.  With libm's expf, tanhf or erff in the body such a loop stays
@@ -11,23 +13,23 @@
  * included for INFINITY and NAN only.
  *
  * Accuracy, in ulps of the exact result (an ulp being the spacing of floats
- * at the result's magnitude, 2^-149 among denormals), measured over every
- * float (all 2^32 bit patterns) against double-precision libm, with and
- * without FMA contraction (clang and gcc, -O0 and -O2, generic x86-64 and
- * -march=x86-64-v4); tests/unit/test_math.c checks a dense sweep and random
- * bit patterns against the bounds:
+ * at the result's magnitude, 2^-149 among the denormals).  "measured" is the
+ * largest error over all 2^32 floats against double-precision libm, the
+ * worst of clang 14 -O2 for generic x86-64 (no FMA), gcc 12 -O2 and clang 14
+ * -O2 for x86-64-v4 (multiply-adds contracted into FMAs); "bound" is what
+ * tests/unit/test_math.c enforces on a dense sweep and random bit patterns:
  *
- *     function        max error     result
- *     netrt_expf      <= 1 ulp      0 below -103.98, +inf above 88.73,
- *                                   denormals rounded once
- *     netrt_expm1f    <= 1.5 ulp    -1 below -17.33, +inf above 88.73
- *     netrt_tanhf     <= 1.5 ulp    +-1 for |x| > 9.01, odd (keeps -0)
- *     netrt_sigmoidf  <= 2 ulp      1/(1+e^-x); 1 above 16.6, denormals
- *                                   then 0 below -87.3 / -103.98
- *     netrt_erff      <= 1.5 ulp    +-1 for |x| > 3.92, odd (keeps -0)
- *     netrt_log1pf    <= 1.5 ulp    -inf at -1, NaN below -1, +inf at +inf
+ *     function        measured  bound   limits
+ *     netrt_expf      0.90      1       0 below -103.98 (denormals from
+ *                                       -87.34), +inf above 88.72
+ *     netrt_expm1f    1.19      1.5     -1 below -17.33, +inf above 88.72
+ *     netrt_tanhf     1.03      1.5     +-1 beyond +-9.01; odd, keeps -0
+ *     netrt_sigmoidf  1.10      1.5     1 above 17.33; denormals below
+ *                                       -87.34, 0 below -103.98
+ *     netrt_erff      1.08      1.5     +-1 beyond +-3.92; odd, keeps -0
+ *     netrt_log1pf    0.97      1.5     -inf at -1, NaN below -1, +inf at
+ *                                       +inf; keeps -0
  *
- * (The exact figures measured are in the table of tests/unit/test_math.c.)
  * NaN propagates through every function; +-inf give the limits.
  *
  * How they work, in short.  exp reduces x to r = x - n ln2, |r| <= ln2/2
@@ -103,13 +105,16 @@ NETRT_MATH_FN float netrt_signed_(float v, float s) {
     return netrt_float_((netrt_bits_(v) & 0x7fffffffu) | (netrt_bits_(s) & 0x80000000u));
 }
 
-/* cond ? a : b, by masks; every choice here is made with it.  With ?: gcc
- * turns some choices into branches (it threads the clamps' cases, folding
- * each into a constant, or sinks a division into the arm that uses it), and
- * then its vectorizer gives up on the loop, as it will not speculate an
- * operation that may trap (an overflowing constant product, a division)
- * under the default -ftrapping-math.  Masks leave nothing to branch on. */
-NETRT_MATH_FN float netrt_select_(int cond, float a, float b) {
+/* cond ? a : b, by masks; every choice in this header is made with it, and
+ * kernels should use it too where an arm calls one of these functions (elu's
+ * x > 0 ? x : alpha * expm1(x), softplus's threshold).  With ?: gcc turns
+ * such choices into branches (it threads the clamps' cases, folding each
+ * into a constant, or sinks an arm's computation, division included, into
+ * the branch that uses it), and its vectorizer then gives up on the loop
+ * ("control flow in loop"), as it will not speculate operations that may
+ * trap under the default -ftrapping-math.  Masks leave nothing to branch on;
+ * clang compiles both forms alike (a blend, or max/min for a clamp). */
+NETRT_MATH_FN float netrt_selectf(int cond, float a, float b) {
     const uint32_t m = 0u - (uint32_t)(cond != 0);
     return netrt_float_((netrt_bits_(a) & m) | (netrt_bits_(b) & ~m));
 }
@@ -181,8 +186,8 @@ NETRT_MATH_FN float netrt_exp_tail_(float r) {
  * NaN passes the clamps (every comparison with it is false) and turns r and
  * so the result into NaN, whatever the integer part makes of its bits. */
 NETRT_MATH_FN float netrt_expf(float x) {
-    float xc = netrt_select_(x < -104.0f, -104.0f, x);
-    xc = netrt_select_(xc > 89.0f, 89.0f, xc);
+    float xc = netrt_selectf(x < -104.0f, -104.0f, x);
+    xc = netrt_selectf(xc > 89.0f, 89.0f, xc);
     const netrt_exp_red_ d = netrt_exp_reduce_(xc);
     const float p = 1.0f + (d.r + (netrt_exp_tail_(d.r) + d.rerr));
     const int32_t n1 = d.n >> 1;
@@ -211,8 +216,8 @@ NETRT_MATH_FN float netrt_expf(float x) {
  * outside it.  Tiny |x| returns x itself, the exact result rounded, which
  * also keeps the sign of -0. */
 NETRT_MATH_FN float netrt_expm1f(float x) {
-    float xc = netrt_select_(x < -18.0f, -18.0f, x);
-    xc = netrt_select_(xc > 89.0f, 89.0f, xc);
+    float xc = netrt_selectf(x < -18.0f, -18.0f, x);
+    xc = netrt_selectf(xc > 89.0f, 89.0f, xc);
     const netrt_exp_red_ d = netrt_exp_reduce_(xc);
     const float r = d.r;
     const float q =
@@ -220,10 +225,10 @@ NETRT_MATH_FN float netrt_expm1f(float x) {
     const float tail = (r * r) * (0.5f + r * q) + d.rerr * (1.0f + r);
     const int32_t n1 = d.n < 64 ? d.n : 64;
     const float s = netrt_pow2_(n1);
-    const float one = netrt_select_(n1 <= 24, 1.0f, 0.0f);
+    const float one = netrt_selectf(n1 <= 24, 1.0f, 0.0f);
     const float y = ((s - one) + s * r) + (s * tail - (1.0f - one));
     const float res = y * netrt_pow2_(d.n - n1);
-    return netrt_select_(netrt_absf_(x) < 0x1p-25f, x, res);
+    return netrt_selectf(netrt_absf_(x) < 0x1p-25f, x, res);
 }
 
 /* ---- sigmoid --------------------------------------------------------------- */
@@ -262,7 +267,7 @@ NETRT_MATH_FN netrt_pair_ netrt_exp_pair_(netrt_exp_red_ d) {
 
 NETRT_MATH_FN float netrt_sigmoidf(float x) {
     float m = -netrt_absf_(x);
-    m = netrt_select_(m < -104.0f, -104.0f, m);
+    m = netrt_selectf(m < -104.0f, -104.0f, m);
     const netrt_exp_red_ d = netrt_exp_reduce_(m);
     const netrt_pair_ p = netrt_exp_pair_(d);
     const int32_t n1 = d.n >> 1;
@@ -272,12 +277,12 @@ NETRT_MATH_FN float netrt_sigmoidf(float x) {
     const float den = 1.0f + eh;
     const float derr = ((1.0f - den) + eh) + el;
     const int pos = x >= 0.0f;
-    const float nh = netrt_select_(pos, 1.0f, p.hi);
-    const float nl = netrt_select_(pos, 0.0f, p.lo);
+    const float nh = netrt_selectf(pos, 1.0f, p.hi);
+    const float nl = netrt_selectf(pos, 0.0f, p.lo);
     const float q = nh / den;
-    const float inv = netrt_select_(pos, q, 1.0f - (q * s1) * s2);
+    const float inv = netrt_selectf(pos, q, 1.0f - (q * s1) * s2);
     const float y = q + (nl - q * derr) * inv;
-    return netrt_select_(pos, y, (y * s1) * s2);
+    return netrt_selectf(pos, y, (y * s1) * s2);
 }
 
 /* ---- tanh ------------------------------------------------------------------ */
@@ -287,8 +292,9 @@ NETRT_MATH_FN float netrt_sigmoidf(float x) {
  *
  * Below 0.55: tanh(a) = a + a^3 P(a^2), P of degree 4 fitted by Remez
  * exchange to the relative error of tanh on [0, 0.55] (below 1.2e-9 with
- * float coefficients, rounded one by one and the rest refitted each time).  The a^3 P term is at most a tenth of a, so its rounding
- * errors hardly show.
+ * float coefficients, rounded one by one and the rest refitted each time).
+ * The a^3 P term is at most a tenth of a, so its rounding errors hardly
+ * show.
  *
  * From 0.55 on: tanh(a) = (1 - e)/(1 + e) = 1 - 2e/(1 + e) with e = e^-2a,
  * that is 1 - 2 sigmoid(-2a).  There tanh >= 0.5 and 2 sigmoid(-2a) <= 0.5,
@@ -302,7 +308,7 @@ NETRT_MATH_FN float netrt_tanhf(float x) {
                     s * (0x1.110ceep-3f + s * (-0x1.b91e7ep-5f + s * (0x1.58e518p-6f + s * -0x1.9921a2p-8f)));
     const float small = a + a * (s * p);
     const float large = 1.0f - 2.0f * netrt_sigmoidf(-2.0f * a);
-    return netrt_signed_(netrt_select_(a < 0.55f, small, large), x);
+    return netrt_signed_(netrt_selectf(a < 0.55f, small, large), x);
 }
 
 /* ---- erf ------------------------------------------------------------------- */
@@ -333,12 +339,13 @@ NETRT_MATH_FN float netrt_tanhf(float x) {
  * result is 1, and R is not used outside its fit. */
 NETRT_MATH_FN float netrt_erff(float x) {
     float a = netrt_absf_(x);
-    a = netrt_select_(a > 4.0f, 4.0f, a);
+    a = netrt_selectf(a > 4.0f, 4.0f, a);
     const float s = a * a;
-    const float p = 0x1.06eba8p-3f +
-                    s * (-0x1.81274p-2f +
-                         s * (0x1.ce2d5cp-4f +
-                              s * (-0x1.b7ff9p-6f + s * (0x1.54318ep-8f + s * (-0x1.a4d10ep-11f + s * 0x1.4a0074p-14f)))));
+    const float p =
+        0x1.06eba8p-3f +
+        s * (-0x1.81274p-2f +
+             s * (0x1.ce2d5cp-4f +
+                  s * (-0x1.b7ff9p-6f + s * (0x1.54318ep-8f + s * (-0x1.a4d10ep-11f + s * 0x1.4a0074p-14f)))));
     const float small = a + a * p;
     const float t = a - 0.875f;
     const float rp =
@@ -347,12 +354,13 @@ NETRT_MATH_FN float netrt_erff(float x) {
              t * (0x1.80db32p-3f +
                   t * (-0x1.9c1658p-4f +
                        t * (0x1.8e7ef6p-5f +
-                            t * (-0x1.4e07d6p-6f + t * (0x1.b47a06p-8f + t * (-0x1.73915p-10f + t * 0x1.25a04ep-13f)))))));
+                            t * (-0x1.4e07d6p-6f +
+                                 t * (0x1.b47a06p-8f + t * (-0x1.73915p-10f + t * 0x1.25a04ep-13f)))))));
     const netrt_exp_red_ d = netrt_exp_reduce_(-s);
     const netrt_pair_ e = netrt_exp_pair_(d);
     const float sc = netrt_pow2_(d.n);
     const float large = (1.0f - (e.hi * sc) * rp) - (e.lo * sc) * rp;
-    return netrt_signed_(netrt_select_(a < 0.875f, small, large), x);
+    return netrt_signed_(netrt_selectf(a < 0.875f, small, large), x);
 }
 
 /* ---- log1p ----------------------------------------------------------------- */
@@ -378,7 +386,7 @@ NETRT_MATH_FN float netrt_erff(float x) {
  * x itself for +inf and NaN; tiny |x| gives x, which keeps -0. */
 NETRT_MATH_FN float netrt_log1pf(float x) {
     const float u = 1.0f + x;
-    const float c = netrt_select_(x < 1.0f, x - (u - 1.0f), 1.0f - (u - x));
+    const float c = netrt_selectf(x < 1.0f, x - (u - 1.0f), 1.0f - (u - x));
     const uint32_t iu = netrt_bits_(u) - 0x3f3504f3u;
     const int32_t k = (int32_t)iu >> 23;
     const float m = netrt_float_((iu & 0x007fffffu) + 0x3f3504f3u);
@@ -390,9 +398,9 @@ NETRT_MATH_FN float netrt_log1pf(float x) {
     const float lo = kf * NETRT_LN2_LO_ + c / u;
     const float lm = f - (sv * (f - tz) - lo);
     float res = kf * NETRT_LN2_HI_ + lm;
-    res = netrt_select_(netrt_absf_(x) < 0x1p-25f, x, res);
-    const float special = netrt_select_(x < -1.0f, NAN, netrt_select_(x <= -1.0f, -INFINITY, x));
-    return netrt_select_((x > -1.0f) & (x < INFINITY), res, special);
+    res = netrt_selectf(netrt_absf_(x) < 0x1p-25f, x, res);
+    const float special = netrt_selectf(x < -1.0f, NAN, netrt_selectf(x <= -1.0f, -INFINITY, x));
+    return netrt_selectf((x > -1.0f) & (x < INFINITY), res, special);
 }
 
 #endif

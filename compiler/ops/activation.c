@@ -99,13 +99,14 @@ static void emit_unary_k(Kernel *k, double kv, const char *expr) {
 }
 
 /* x < 0 ? 0 : x keeps NaN as PyTorch does; the other comparisons too.  The
- * transcendental functions are runtime/netrt_math.h's, which vectorize. */
+ * transcendental functions are runtime/netrt_math.h's, which vectorize;
+ * netrt_selectf chooses without a branch, which gcc's vectorizer needs. */
 static void emit_relu(Kernel *k) { emit_unary(k, "x[i] < 0.0f ? 0.0f : x[i]"); }
 static void emit_tanh(Kernel *k) { emit_unary(k, "netrt_tanhf(x[i])"); }
 static void emit_sigmoid(Kernel *k) { emit_unary(k, "netrt_sigmoidf(x[i])"); }
 static void emit_relu6(Kernel *k) { emit_unary(k, "x[i] < 0.0f ? 0.0f : x[i] > 6.0f ? 6.0f : x[i]"); }
 static void emit_leaky_relu(Kernel *k) { emit_unary_k(k, k->n->a.leaky.slope, "x[i] > 0.0f ? x[i] : x[i] * K"); }
-static void emit_elu(Kernel *k) { emit_unary_k(k, k->n->a.elu.alpha, "x[i] > 0.0f ? x[i] : K * netrt_expm1f(x[i])"); }
+static void emit_elu(Kernel *k) { emit_unary_k(k, k->n->a.elu.alpha, "netrt_selectf(x[i] > 0.0f, x[i], K * netrt_expm1f(x[i]))"); }
 static void emit_silu(Kernel *k) { emit_unary(k, "x[i] * netrt_sigmoidf(x[i])"); }
 /* The exact form, PyTorch's default: x/2 (1 + erf(x / sqrt 2)). */
 static void emit_gelu(Kernel *k) { emit_unary(k, "0.5f * x[i] * (1.0f + netrt_erff(x[i] * 0.70710678118654752f))"); }
@@ -119,7 +120,7 @@ static void emit_hardswish(Kernel *k) {
 }
 /* log(1 + exp(x)), x itself above PyTorch's threshold 20 (beta 1): exp
  * cannot overflow, and log1p keeps exp(x) where it is tiny. */
-static void emit_softplus(Kernel *k) { emit_unary(k, "x[i] > 20.0f ? x[i] : netrt_log1pf(netrt_expf(x[i]))"); }
+static void emit_softplus(Kernel *k) { emit_unary(k, "netrt_selectf(x[i] > 20.0f, x[i], netrt_log1pf(netrt_expf(x[i])))"); }
 
 /* Dropout is the identity at inference. */
 static void emit_dropout(Kernel *k) {
@@ -190,7 +191,7 @@ static void emit_sigmoid_grad(Kernel *k) { emit_unary_grad(k, "dy[i] * y[i] * (1
 static void emit_softplus_grad(Kernel *k) {
     kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
     knumel(k, k->n->out[0]);
-    kout(k, "    for (size_t i = 0; i < NUMEL; i++) dx[i] = x[i] > 20.0f ? dy[i] : dy[i] * netrt_sigmoidf(x[i]);\n");
+    kout(k, "    for (size_t i = 0; i < NUMEL; i++) dx[i] = netrt_selectf(x[i] > 20.0f, dy[i], dy[i] * netrt_sigmoidf(x[i]));\n");
     kclose(k);
 }
 
