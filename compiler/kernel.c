@@ -83,7 +83,7 @@ int64_t shape_spatial(const Shape *s) {
 static void indent(Kernel *k, int depth) { kout(k, "%*s", 4 * depth, ""); }
 
 /* Each line of text (lines end in "\n") at `depth`. */
-static void lines(Kernel *k, int depth, const char *text) {
+void klines(Kernel *k, int depth, const char *text) {
     while (*text) {
         const char *end = strchr(text, '\n');
         size_t len = end ? (size_t)(end - text) : strlen(text);
@@ -96,31 +96,31 @@ static void lines(Kernel *k, int depth, const char *text) {
 void kcol_range(Kernel *k, int depth, const char *tap) {
     indent(k, depth);
     kout(k, "const int off = %s - PL;\n", tap);
-    lines(k, depth,
+    klines(k, depth,
           "const int lo = off < 0 ? (SW - 1 - off) / SW : 0;\n"
           "const int end = (W - off + SW - 1) / SW;\n"
           "const int hi = end < OW ? end : OW;\n");
 }
 
 void kwindow_row(Kernel *k, int depth) {
-    lines(k, depth,
+    klines(k, depth,
           "const int ih = oh * SH - PT + kh * DH;\n"
           "if (ih < 0 || ih >= H) continue;\n");
 }
 
 void kwindow_taps(Kernel *k, int depth, const char *row, const char *body) {
-    lines(k, depth, "for (int kh = 0; kh < KH; kh++) {\n");
+    klines(k, depth, "for (int kh = 0; kh < KH; kh++) {\n");
     kwindow_row(k, depth + 1);
-    lines(k, depth + 1, row);
-    lines(k, depth + 1, "for (int kw = 0; kw < KW; kw++) {\n");
+    klines(k, depth + 1, row);
+    klines(k, depth + 1, "for (int kw = 0; kw < KW; kw++) {\n");
     kcol_range(k, depth + 2, "kw * DW");
-    lines(k, depth + 2, body);
-    lines(k, depth, "    }\n"
+    klines(k, depth + 2, body);
+    klines(k, depth, "    }\n"
                     "}\n");
 }
 
 void kconv_output_rows(Kernel *k) {
-    lines(k, 1,
+    klines(k, 1,
           "for (int n = 0; n < N; n++) {\n"
           "    for (int g = 0; g < G; g++) {\n"
           "        for (int k = g * KG; k < (g + 1) * KG; k++) {\n"
@@ -128,13 +128,13 @@ void kconv_output_rows(Kernel *k) {
 }
 
 void kclose_blocks(Kernel *k, int depth, int count) {
-    for (int i = 0; i < count; i++) lines(k, depth - i, "}\n");
+    for (int i = 0; i < count; i++) klines(k, depth - i, "}\n");
 }
 
 void kwindow_rows(Kernel *k, int depth) {
-    lines(k, depth, "const int hs = oh * SH - PT, h0 = hs > 0 ? hs : 0, h1 = hs + KH < H ? hs + KH : H;\n");
+    klines(k, depth, "const int hs = oh * SH - PT, h0 = hs > 0 ? hs : 0, h1 = hs + KH < H ? hs + KH : H;\n");
 }
 
 void kwindow_cols(Kernel *k, int depth) {
-    lines(k, depth, "const int ws = ow * SW - PL, w0 = ws > 0 ? ws : 0, w1 = ws + KW < W ? ws + KW : W;\n");
+    klines(k, depth, "const int ws = ow * SW - PL, w0 = ws > 0 ? ws : 0, w1 = ws + KW < W ? ws + KW : W;\n");
 }

@@ -51,6 +51,9 @@ typedef struct KConst {
 void kenum(Kernel *k, const KConst *c, size_t n);
 #define KENUM(k, ...) kenum(k, (const KConst[]){__VA_ARGS__}, sizeof((const KConst[]){__VA_ARGS__}) / sizeof(KConst))
 
+/* Each line of text (each ending in "\n") indented by `depth` levels of four spaces. */
+void klines(Kernel *k, int depth, const char *text);
+
 /* `const int N = nb_active;` */
 void kactive_batch(Kernel *k);
 /* An element count: an enum constant when it fits an int, else a size_t. */

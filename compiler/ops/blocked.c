@@ -153,7 +153,7 @@ static void store(Kernel *k, int depth, const char *acc, const char *col) {
     if (n->a.conv.act != EPILOGUE_NONE)
         kout(k, "%*s    a = (vec)((ivec)a & ~(a < 0.0f)); /* relu: x < 0 ? 0 : x */\n", ind, "");
     if (n->a.conv.act == EPILOGUE_RELU6)
-        kout(k, "%*s    a = (vec)(((ivec)a & ~(a > 6.0f)) | ((ivec)(a - a + 6.0f) & (a > 6.0f))); /* x > 6 ? 6 : x */\n",
+        kout(k, "%*s    a = (vec)(((ivec)a & ~(a > 6.0f)) | ((ivec)((vec){0} + 6.0f) & (a > 6.0f))); /* x > 6 ? 6 : x */\n",
              ind, "");
     kout(k, "%*s    *(vec *)(yr + (size_t)(%s) * V) = a;\n%*s}\n", ind, "", col, ind, "");
 }
@@ -164,168 +164,150 @@ static const char *x_at(const Value *x) {
                      : "x + (((size_t)n * C + c) * H + ih) * W + iw";
 }
 
-static void emit_conv_blocked(Kernel *k) {
-    const Node *n = k->n;
-    const ConvAttrs *a = &n->a.conv;
-    const Value *xv = n->in[0];
-    const Shape *x = &xv->shape, *y = out_shape(k, 0);
-    int v = (int)n->in[1]->shape.d[4], rb = conv_column_block(k->target, y->d[3]), xb = xv->cblock;
-    kopen(k, (const char *const[]){"x", "w", "b", "res"}, (const char *const[]){"y"});
-    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"K", y->d[1]}, {"OH", y->d[2]},
-          {"OW", y->d[3]}, {"KH", a->kernel[0]}, {"KW", a->kernel[1]}, {"SH", dim_or_one(a->stride[0])},
-          {"SW", dim_or_one(a->stride[1])}, {"PT", a->pad[0]}, {"PL", a->pad[2]}, {"DH", dim_or_one(a->dilation[0])},
-          {"DW", dim_or_one(a->dilation[1])});
-    kout(k, "    /* Blocking (%s): V = %d output channels per vector, RB = %d output columns held in RB\n"
-            "     * accumulators of the target's %d vector registers; OW = %lld is %lld blocks%s. */\n",
-         k->target->name, v, rb, k->target->regs, (long long)y->d[3], (long long)(y->d[3] / rb),
-         y->d[3] % rb ? " and single columns" : "");
-    kout(k, "    enum { V = %d, RB = %d, KB = (K + V - 1) / V };\n", v, rb);
-    if (xb) kout(k, "    enum { XV = %d, XCB = (C + XV - 1) / XV }; /* the input's channel blocks */\n", xb);
-    kout(k, "    enum { XS = SW * %s }; /* floats between the input values of adjacent output columns */\n",
-         xb ? "XV" : "1");
-    kout(k, "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n");
-    if (n->a.conv.act != EPILOGUE_NONE) kout(k, "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n");
-    kout(k, "    for (int n = 0; n < N; n++) {\n"
-            "        for (int kb = 0; kb < KB; kb++) {\n"
-            "            const float *restrict wk = w + (size_t)kb * KH * KW * C * V;\n"
-            "            const vec bias = *(const vec *)(b + (size_t)kb * V);\n"
-            "            for (int oh = 0; oh < OH; oh++) {\n"
-            "                float *restrict yr = y + (((size_t)n * KB + kb) * OH + oh) * OW * V;\n");
-    if (n->nin == 4)
-        kout(k, "                const float *restrict rr = res + (((size_t)n * KB + kb) * OH + oh) * OW * V;\n");
-    kout(k, "                int ow = 0;\n"
-            "                for (; ow + RB <= OW; ow += RB) {\n"
-            "                    vec acc[RB];\n"
-            "#pragma GCC unroll 16\n"
-            "                    for (int r = 0; r < RB; r++) acc[r] = bias;\n"
-            "                    for (int kh = 0; kh < KH; kh++) {\n"
-            "                        const int ih = oh * SH - PT + kh * DH;\n"
-            "                        if (ih < 0 || ih >= H) continue;\n"
-            "                        for (int kw = 0; kw < KW; kw++) {\n"
-            "                            const int iw0 = ow * SW - PL + kw * DW;\n"
-            "                            const float *restrict wt = wk + (size_t)(kh * KW + kw) * C * V;\n"
-            "                            if (iw0 >= 0 && iw0 + (RB - 1) * SW < W) { /* every column inside */\n"
-            "                                for (int c = 0; c < C; c++) {\n"
-            "                                    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
-            "                                    const int iw = iw0;\n"
-            "                                    const float *restrict xp = %s;\n"
-            "#pragma GCC unroll 16\n"
-            "                                    for (int r = 0; r < RB; r++) acc[r] += wv * xp[r * XS];\n"
-            "                                }\n"
-            "                            } else { /* some columns in the padding */\n"
-            "                                for (int c = 0; c < C; c++) {\n"
-            "                                    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
-            "#pragma GCC unroll 16\n"
-            "                                    for (int r = 0; r < RB; r++) {\n"
-            "                                        const int iw = iw0 + r * SW;\n"
-            "                                        if (iw >= 0 && iw < W) acc[r] += wv * *(%s);\n"
-            "                                    }\n"
-            "                                }\n"
-            "                            }\n"
-            "                        }\n"
-            "                    }\n"
-            "#pragma GCC unroll 16\n"
-            "                    for (int r = 0; r < RB; r++)\n",
-         x_at(xv), x_at(xv));
-    store(k, 6, "acc[r]", "ow + r");
-    kout(k, "                }\n"
-            "                for (; ow < OW; ow++) { /* the columns after the last whole block */\n"
-            "                    vec acc = bias;\n"
-            "                    for (int kh = 0; kh < KH; kh++) {\n"
-            "                        const int ih = oh * SH - PT + kh * DH;\n"
-            "                        if (ih < 0 || ih >= H) continue;\n"
-            "                        for (int kw = 0; kw < KW; kw++) {\n"
-            "                            const int iw = ow * SW - PL + kw * DW;\n"
-            "                            if (iw < 0 || iw >= W) continue;\n"
-            "                            const float *restrict wt = wk + (size_t)(kh * KW + kw) * C * V;\n"
-            "                            for (int c = 0; c < C; c++) acc += *(const vec *)(wt + (size_t)c * V) * *(%s);\n"
-            "                        }\n"
-            "                    }\n",
-         x_at(xv));
-    store(k, 5, "acc", "ow");
-    kout(k, "                }\n"
-            "            }\n"
-            "        }\n"
-            "    }\n");
-    kclose(k);
-}
+/* What a blocked conv kernel does at each place of the loop nest that
+ * emit_blocked_conv writes (each a few lines, without indentation). */
+typedef struct ConvParts {
+    const char *block;  /* per output block ob: its weights wk (and the input's plane) */
+    const char *row;    /* per input row ih of a column block, or "" */
+    const char *tap;    /* per tap (kh, kw) of a column block */
+    const char *inside; /* RB columns all inside the input: add to acc[0..RB) */
+    const char *border; /* some columns in the padding: add to those inside */
+    const char *single; /* one column (iw inside): add to acc */
+} ConvParts;
 
-/* Depthwise: each output channel reads its own input channel, so a vector of
- * V channels of one pixel is one load, times one vector of V weights per tap:
- * RB output columns of a channel block in RB accumulators, no broadcast. */
-static void emit_dwconv_blocked(Kernel *k) {
+/* The loop nest of conv_blocked and dwconv_blocked, written once: for each
+ * sample, output block of V channels and output row, the blocks of RB
+ * columns held in RB accumulators (from the bias), each tap's contribution,
+ * and the store (store(): residual and activation); then the columns after
+ * the last whole block, one at a time.  `extra` declares the kernel's own
+ * constants. */
+static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, const ConvParts *p) {
     const Node *n = k->n;
     const ConvAttrs *a = &n->a.conv;
     const Shape *x = in_shape(k, 0), *y = out_shape(k, 0);
     int v = (int)n->in[1]->shape.d[4], rb = conv_column_block(k->target, y->d[3]);
     kopen(k, (const char *const[]){"x", "w", "b", "res"}, (const char *const[]){"y"});
-    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"OH", y->d[2]}, {"OW", y->d[3]},
-          {"KH", a->kernel[0]}, {"KW", a->kernel[1]}, {"SH", dim_or_one(a->stride[0])},
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"K", y->d[1]}, {"OH", y->d[2]},
+          {"OW", y->d[3]}, {"KH", a->kernel[0]}, {"KW", a->kernel[1]}, {"SH", dim_or_one(a->stride[0])},
           {"SW", dim_or_one(a->stride[1])}, {"PT", a->pad[0]}, {"PL", a->pad[2]}, {"DH", dim_or_one(a->dilation[0])},
           {"DW", dim_or_one(a->dilation[1])});
-    kout(k, "    /* Blocking (%s): V = %d channels per vector, RB = %d output columns held in RB\n"
+    kout(k, "    /* Blocking (%s): V = %d %s per vector, RB = %d output columns held in RB\n"
             "     * accumulators of the target's %d vector registers; OW = %lld is %lld blocks%s. */\n",
-         k->target->name, v, rb, k->target->regs, (long long)y->d[3], (long long)(y->d[3] / rb),
+         k->target->name, v, what, rb, k->target->regs, (long long)y->d[3], (long long)(y->d[3] / rb),
          y->d[3] % rb ? " and single columns" : "");
-    kout(k, "    enum { V = %d, RB = %d, CB = (C + V - 1) / V };\n"
-            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n",
-         v, rb);
-    if (n->a.conv.act != EPILOGUE_NONE) kout(k, "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n");
-    kout(k, "    for (int n = 0; n < N; n++) {\n"
-            "        for (int cb = 0; cb < CB; cb++) {\n"
-            "            const float *restrict wk = w + (size_t)cb * KH * KW * V;\n"
-            "            const float *restrict xc = x + ((size_t)n * CB + cb) * H * W * V;\n"
-            "            const vec bias = *(const vec *)(b + (size_t)cb * V);\n"
-            "            for (int oh = 0; oh < OH; oh++) {\n"
-            "                float *restrict yr = y + (((size_t)n * CB + cb) * OH + oh) * OW * V;\n");
-    if (n->nin == 4)
-        kout(k, "                const float *restrict rr = res + (((size_t)n * CB + cb) * OH + oh) * OW * V;\n");
-    kout(k, "                int ow = 0;\n"
-            "                for (; ow + RB <= OW; ow += RB) {\n"
-            "                    vec acc[RB];\n"
-            "#pragma GCC unroll 16\n"
-            "                    for (int r = 0; r < RB; r++) acc[r] = bias;\n"
-            "                    for (int kh = 0; kh < KH; kh++) {\n"
-            "                        const int ih = oh * SH - PT + kh * DH;\n"
-            "                        if (ih < 0 || ih >= H) continue;\n"
-            "                        const float *restrict xr = xc + (size_t)ih * W * V;\n"
-            "                        for (int kw = 0; kw < KW; kw++) {\n"
-            "                            const int iw0 = ow * SW - PL + kw * DW;\n"
-            "                            const vec wv = *(const vec *)(wk + (size_t)(kh * KW + kw) * V);\n"
-            "                            if (iw0 >= 0 && iw0 + (RB - 1) * SW < W) { /* every column inside */\n"
-            "#pragma GCC unroll 16\n"
-            "                                for (int r = 0; r < RB; r++) acc[r] += wv * *(const vec *)(xr + (size_t)(iw0 + r * SW) * V);\n"
-            "                            } else { /* some columns in the padding */\n"
-            "#pragma GCC unroll 16\n"
-            "                                for (int r = 0; r < RB; r++) {\n"
-            "                                    const int iw = iw0 + r * SW;\n"
-            "                                    if (iw >= 0 && iw < W) acc[r] += wv * *(const vec *)(xr + (size_t)iw * V);\n"
-            "                                }\n"
-            "                            }\n"
-            "                        }\n"
-            "                    }\n"
-            "#pragma GCC unroll 16\n"
-            "                    for (int r = 0; r < RB; r++)\n");
+    kout(k, "    enum { V = %d, RB = %d, OB = (K + V - 1) / V }; /* OB output blocks */\n", v, rb);
+    klines(k, 1, extra);
+    kout(k, "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n");
+    if (a->act != EPILOGUE_NONE) kout(k, "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n");
+    klines(k, 1, "for (int n = 0; n < N; n++) {\n"
+                 "    for (int ob = 0; ob < OB; ob++) {\n");
+    klines(k, 3, p->block);
+    klines(k, 3, "const vec bias = *(const vec *)(b + (size_t)ob * V);\n"
+                 "for (int oh = 0; oh < OH; oh++) {\n"
+                 "    float *restrict yr = y + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
+    if (n->nin == 4) klines(k, 4, "const float *restrict rr = res + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
+    klines(k, 4, "int ow = 0;\n"
+                 "for (; ow + RB <= OW; ow += RB) {\n"
+                 "    vec acc[RB];\n");
+    kout(k, "#pragma GCC unroll 16\n");
+    klines(k, 5, "for (int r = 0; r < RB; r++) acc[r] = bias;\n"
+                 "for (int kh = 0; kh < KH; kh++) {\n"
+                 "    const int ih = oh * SH - PT + kh * DH;\n"
+                 "    if (ih < 0 || ih >= H) continue;\n");
+    klines(k, 6, p->row);
+    klines(k, 6, "for (int kw = 0; kw < KW; kw++) {\n"
+                 "    const int iw0 = ow * SW - PL + kw * DW;\n");
+    klines(k, 7, p->tap);
+    klines(k, 7, "if (iw0 >= 0 && iw0 + (RB - 1) * SW < W) { /* every column inside */\n");
+    klines(k, 8, p->inside);
+    klines(k, 7, "} else { /* some columns in the padding */\n");
+    klines(k, 8, p->border);
+    klines(k, 5, "        }\n"
+                 "    }\n"
+                 "}\n");
+    kout(k, "#pragma GCC unroll 16\n");
+    klines(k, 5, "for (int r = 0; r < RB; r++)\n");
     store(k, 6, "acc[r]", "ow + r");
-    kout(k, "                }\n"
-            "                for (; ow < OW; ow++) { /* the columns after the last whole block */\n"
-            "                    vec acc = bias;\n"
-            "                    for (int kh = 0; kh < KH; kh++) {\n"
-            "                        const int ih = oh * SH - PT + kh * DH;\n"
-            "                        if (ih < 0 || ih >= H) continue;\n"
-            "                        for (int kw = 0; kw < KW; kw++) {\n"
-            "                            const int iw = ow * SW - PL + kw * DW;\n"
-            "                            if (iw < 0 || iw >= W) continue;\n"
-            "                            acc += *(const vec *)(wk + (size_t)(kh * KW + kw) * V) *\n"
-            "                                   *(const vec *)(xc + ((size_t)ih * W + iw) * V);\n"
-            "                        }\n"
-            "                    }\n");
+    klines(k, 4, "}\n"
+                 "for (; ow < OW; ow++) { /* the columns after the last whole block */\n"
+                 "    vec acc = bias;\n"
+                 "    for (int kh = 0; kh < KH; kh++) {\n"
+                 "        const int ih = oh * SH - PT + kh * DH;\n"
+                 "        if (ih < 0 || ih >= H) continue;\n"
+                 "        for (int kw = 0; kw < KW; kw++) {\n"
+                 "            const int iw = ow * SW - PL + kw * DW;\n"
+                 "            if (iw < 0 || iw >= W) continue;\n");
+    klines(k, 7, p->single);
+    klines(k, 5, "    }\n"
+                 "}\n");
     store(k, 5, "acc", "ow");
-    kout(k, "                }\n"
-            "            }\n"
-            "        }\n"
-            "    }\n");
+    klines(k, 1, "            }\n"
+                 "        }\n"
+                 "    }\n"
+                 "}\n");
     kclose(k);
+}
+
+/* conv_blocked: each tap and input channel adds the input value, broadcast,
+ * times one vector of V output channels' weights. */
+static void emit_conv_blocked(Kernel *k) {
+    const Value *xv = k->n->in[0];
+    const char *xa = x_at(xv);
+    char extra[256], inside[512], border[512], single[256];
+    if (xv->cblock)
+        snprintf(extra, sizeof extra,
+                 "enum { XV = %d, XCB = (C + XV - 1) / XV }; /* the input's channel blocks */\n"
+                 "enum { XS = SW * XV }; /* floats between the input values of adjacent output columns */\n",
+                 xv->cblock);
+    else
+        snprintf(extra, sizeof extra, "enum { XS = SW * 1 }; /* floats between the input values of adjacent output columns */\n");
+    snprintf(inside, sizeof inside,
+             "for (int c = 0; c < C; c++) {\n"
+             "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
+             "    const int iw = iw0;\n"
+             "    const float *restrict xp = %s;\n"
+             "#pragma GCC unroll 16\n"
+             "    for (int r = 0; r < RB; r++) acc[r] += wv * xp[r * XS];\n"
+             "}\n",
+             xa);
+    snprintf(border, sizeof border,
+             "for (int c = 0; c < C; c++) {\n"
+             "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
+             "#pragma GCC unroll 16\n"
+             "    for (int r = 0; r < RB; r++) {\n"
+             "        const int iw = iw0 + r * SW;\n"
+             "        if (iw >= 0 && iw < W) acc[r] += wv * *(%s);\n"
+             "    }\n"
+             "}\n",
+             xa);
+    snprintf(single, sizeof single,
+             "const float *restrict wt = wk + (size_t)(kh * KW + kw) * C * V;\n"
+             "for (int c = 0; c < C; c++) acc += *(const vec *)(wt + (size_t)c * V) * *(%s);\n",
+             xa);
+    ConvParts p = {"const float *restrict wk = w + (size_t)ob * KH * KW * C * V;\n", "",
+                   "const float *restrict wt = wk + (size_t)(kh * KW + kw) * C * V;\n", inside, border, single};
+    emit_blocked_conv(k, "output channels", extra, &p);
+}
+
+/* dwconv_blocked: each output channel reads its own input channel, so a
+ * vector of V channels of one pixel is one load, times one vector of V
+ * weights per tap: no broadcast. */
+static void emit_dwconv_blocked(Kernel *k) {
+    ConvParts p = {
+        "const float *restrict wk = w + (size_t)ob * KH * KW * V;\n"
+        "const float *restrict xc = x + ((size_t)n * OB + ob) * H * W * V;\n",
+        "const float *restrict xr = xc + (size_t)ih * W * V;\n",
+        "const vec wv = *(const vec *)(wk + (size_t)(kh * KW + kw) * V);\n",
+        "#pragma GCC unroll 16\n"
+        "for (int r = 0; r < RB; r++) acc[r] += wv * *(const vec *)(xr + (size_t)(iw0 + r * SW) * V);\n",
+        "#pragma GCC unroll 16\n"
+        "for (int r = 0; r < RB; r++) {\n"
+        "    const int iw = iw0 + r * SW;\n"
+        "    if (iw >= 0 && iw < W) acc[r] += wv * *(const vec *)(xr + (size_t)iw * V);\n"
+        "}\n",
+        "acc += *(const vec *)(wk + (size_t)(kh * KW + kw) * V) * *(const vec *)(xc + ((size_t)ih * W + iw) * V);\n",
+    };
+    emit_blocked_conv(k, "channels", "", &p);
 }
 
 /* The weight in the kernel's order, zero past the K output channels, and the

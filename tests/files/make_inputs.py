@@ -173,6 +173,12 @@ write("x_good.npy", npy_bytes(npy_dict("<f4", x.shape), x.tobytes()))
 xnan = x.copy()
 xnan[1, 0, 2, 3] = np.nan
 write("x_nan.npy", npy_bytes(npy_dict("<f4", x.shape), xnan.tobytes()))
+# Values beyond relu6's 6 and the special ones, +Inf, -Inf and NaN, for the
+# fused epilogues (lit/fuse_epilogue_special.net); no random draw, so the
+# files after it stay as they were.
+xspecial = (x - 0.5) * 20
+xspecial[0, 0, 0, 0], xspecial[0, 0, 1, 1], xspecial[1, 0, 2, 2] = np.inf, -np.inf, np.nan
+write("x_special.npy", npy_bytes(npy_dict("<f4", x.shape), xspecial.astype("<f4").tobytes()))
 # Training images with a NaN in sample 4 (for the trainer's --check-numerics).
 ximg = rng.random((6, 1, 4, 4)).astype("<f4")
 ximg[4, 0, 0, 0] = np.nan
