@@ -36,18 +36,20 @@ static int conv_column_block(const Target *t, int64_t ow) {
 
 /* ---- shapes ------------------------------------------------------------------ */
 
-/* x [N, C, H, W], the packed weight [K/V, kh, kw, C, V] and bias [K/V * V]:
- * the output is the conv's [N, K, OH, OW] (K from the attributes). */
-static bool shape_conv_blocked(Graph *g, Node *n) {
-    (void)g;
+/* The shape rule of conv_blocked and dwconv_blocked: x [N, C, H, W], the
+ * packed weight [ceil(K / V), kh, kw, cg, V] (cg input channels per output:
+ * C for a conv, 1 for a depthwise one, whose K is C) and bias
+ * [ceil(K / V) * V] give the conv's [N, K, OH, OW]; the residual, if any,
+ * has that shape. */
+static bool shape_blocked(Node *n, int64_t cg) {
     if (!shape_want_rank(n, 0, 4, "[C, H, W]")) return false;
     const ConvAttrs *a = &n->a.conv;
     const int64_t *x = n->in[0]->shape.d, *w = n->in[1]->shape.d;
-    if (n->in[1]->shape.rank != 5 || w[4] < 1 || a->groups != 1 || w[0] != (a->out + w[4] - 1) / w[4] ||
-        w[1] != a->kernel[0] || w[2] != a->kernel[1] || w[3] != x[1] || n->in[2]->shape.d[0] != w[0] * w[4]) {
-        char b1[128], b2[128];
-        DIAG_INTERNAL("conv_blocked \"%s\": packed weight %s and bias %s do not fit its input and attributes", n->name,
-                      shape_str(&n->in[1]->shape, b1, sizeof b1), shape_str(&n->in[2]->shape, b2, sizeof b2));
+    char b1[128], b2[128];
+    if (n->in[1]->shape.rank != 5 || w[4] < 1 || w[0] != (a->out + w[4] - 1) / w[4] || w[1] != a->kernel[0] ||
+        w[2] != a->kernel[1] || w[3] != cg || n->in[2]->shape.d[0] != w[0] * w[4]) {
+        DIAG_INTERNAL("%s \"%s\": packed weight %s and bias %s do not fit its input and attributes", op_name(n->op),
+                      n->name, shape_str(&n->in[1]->shape, b1, sizeof b1), shape_str(&n->in[2]->shape, b2, sizeof b2));
         return false;
     }
     int64_t oh = shape_window_out(n, x[2], a->kernel[0], a->stride[0], a->pad[0], a->pad[1], a->dilation[0], false,
@@ -58,41 +60,32 @@ static bool shape_conv_blocked(Graph *g, Node *n) {
     if (ow < 0) return false;
     shape_set_out(n, 0, 4, (int64_t[]){x[0], a->out, oh, ow});
     if (n->nin == 4 && !shape_eq(&n->in[3]->shape, &n->out[0]->shape)) {
-        char b1[128], b2[128];
-        DIAG_INTERNAL("conv_blocked \"%s\": residual %s is not its output's shape %s", n->name,
+        DIAG_INTERNAL("%s \"%s\": residual %s is not its output's shape %s", op_name(n->op), n->name,
                       shape_str(&n->in[3]->shape, b1, sizeof b1), shape_str(&n->out[0]->shape, b2, sizeof b2));
         return false;
     }
     return true;
 }
 
-/* x [N, C, H, W] blocked, the packed weight [C/V, kh, kw, 1, V] and bias
- * [C/V * V]: the depthwise conv's [N, C, OH, OW]. */
+/* A conv of one group: C input channels per output. */
+static bool shape_conv_blocked(Graph *g, Node *n) {
+    (void)g;
+    if (n->a.conv.groups != 1) {
+        DIAG_INTERNAL("conv_blocked \"%s\" has %d groups", n->name, n->a.conv.groups);
+        return false;
+    }
+    return shape_blocked(n, n->in[0]->shape.rank == 4 ? n->in[0]->shape.d[1] : 0);
+}
+
+/* Depthwise: one input channel per output, as many outputs as inputs. */
 static bool shape_dwconv_blocked(Graph *g, Node *n) {
     (void)g;
-    if (!shape_want_rank(n, 0, 4, "[C, H, W]")) return false;
-    const ConvAttrs *a = &n->a.conv;
-    const int64_t *x = n->in[0]->shape.d, *w = n->in[1]->shape.d;
-    if (n->in[1]->shape.rank != 5 || w[4] < 1 || a->groups != x[1] || a->out != x[1] ||
-        w[0] != (x[1] + w[4] - 1) / w[4] || w[1] != a->kernel[0] || w[2] != a->kernel[1] || w[3] != 1 ||
-        n->in[2]->shape.d[0] != w[0] * w[4]) {
-        char b1[128];
-        DIAG_INTERNAL("dwconv_blocked \"%s\": packed weight %s does not fit its input and attributes", n->name,
-                      shape_str(&n->in[1]->shape, b1, sizeof b1));
+    int64_t c = n->in[0]->shape.rank == 4 ? n->in[0]->shape.d[1] : 0;
+    if (n->a.conv.groups != c || n->a.conv.out != c) {
+        DIAG_INTERNAL("dwconv_blocked \"%s\" needs groups = outputs = its %lld input channels", n->name, (long long)c);
         return false;
     }
-    int64_t oh = shape_window_out(n, x[2], a->kernel[0], a->stride[0], a->pad[0], a->pad[1], a->dilation[0], false,
-                                  "height");
-    if (oh < 0) return false;
-    int64_t ow = shape_window_out(n, x[3], a->kernel[1], a->stride[1], a->pad[2], a->pad[3], a->dilation[1], false,
-                                  "width");
-    if (ow < 0) return false;
-    shape_set_out(n, 0, 4, (int64_t[]){x[0], x[1], oh, ow});
-    if (n->nin == 4 && !shape_eq(&n->in[3]->shape, &n->out[0]->shape)) {
-        DIAG_INTERNAL("dwconv_blocked \"%s\": its residual is not its output's shape", n->name);
-        return false;
-    }
-    return true;
+    return shape_blocked(n, 1);
 }
 
 /* weight [K, C, kh, kw], bias [K]? -> [ceil(K / V), kh, kw, C, V], [ceil(K / V) * V]. */
