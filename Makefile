@@ -80,8 +80,8 @@ conformance: build
 # python3-torchvision and OpenBLAS (scripts/install-bench-deps.sh: Debian's
 # PyTorch otherwise calls the reference BLAS), so it is not part of `make
 # test`.  BENCH_MODELS picks models (default: all, smallest first),
-# BENCH_BATCHES the batch sizes, BENCH_THREADS PyTorch's threads (netc is
-# single-threaded), BENCH_BUDGET the seconds of timed runs per measurement;
+# BENCH_BATCHES the batch sizes, BENCH_THREADS the threads of PyTorch and of
+# netc's programs (--threads), BENCH_BUDGET the seconds of timed runs per measurement;
 # BENCH_ARGS passes other options, e.g. "--markdown build/bench.md" or
 # "--all-cores 2" (a column of PyTorch at 2 threads).
 BENCH_MODELS ?=

@@ -88,11 +88,15 @@ static void emit_batched(const Graph *g, bool *batched) {
 }
 
 /* The node's C function, by its op's emit rule. */
-static void emit_node_function(FILE *f, const Graph *g, const Node *n, const char *fname, const bool *batched) {
-    Kernel k = {f, n, fname, g->target, batched, false};
+/* The node's C function, by its op's emit rule; returns the C expression
+ * of its work items if the rule split its work into items (kopen_parallel),
+ * else NULL. */
+static const char *emit_node_function(FILE *f, Graph *g, const Node *n, const char *fname, const bool *batched) {
+    Kernel k = {f, n, fname, g->target, batched, false, ""};
     /* A node loops over the batch when it reads or writes a batched value first. */
     k.dyn = batched && ((n->nin > 0 && batched[n->in[0]->id]) || (n->nout > 0 && batched[n->out[0]->id]));
     op_rules(n->op)->emit(&k);
+    return k.items[0] ? arena_strdup(g->arena, k.items) : NULL;
 }
 
 /* ---- identifiers -------------------------------------------------------------- */
@@ -287,6 +291,8 @@ typedef struct Emitter {
     int64_t arena_floats, param_floats, state_floats;
     int nparams;
     const char **fname;  /* by node index: the node's function */
+    const char **items;  /* by node index: its kernel's work items (kopen_parallel), or NULL */
+    const char **part;   /* by node index, where items: the function netrt_parallel calls */
     bool *batched;       /* by value id; training graphs only (else NULL) */
     bool *per_sample;    /* by value id: [N, ...] (inference) or [nb_active, ...] (training) */
     Value **in;          /* the model's inputs: g->inputs without the labels */
@@ -330,6 +336,10 @@ static void layout(Emitter *m) {
     }
     m->arena_floats = p->arena_floats;
     m->fname = arena_alloc(g->arena, sizeof *m->fname * (size_t)(g->nnodes ? g->nnodes : 1));
+    m->items = arena_alloc(g->arena, sizeof *m->items * (size_t)(g->nnodes ? g->nnodes : 1));
+    m->part = arena_alloc(g->arena, sizeof *m->part * (size_t)(g->nnodes ? g->nnodes : 1));
+    memset(m->items, 0, sizeof *m->items * (size_t)(g->nnodes ? g->nnodes : 1));
+    memset(m->part, 0, sizeof *m->part * (size_t)(g->nnodes ? g->nnodes : 1));
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
         if (n->dead) continue;
@@ -491,6 +501,23 @@ static void emit_params(Emitter *m) {
  * would be the same text as an earlier node's (the same op, shapes and
  * attributes: ResNet's repeated blocks) calls that one: the C compiler
  * compiles each kernel once.  The comment above names every node. */
+/* For node i whose kernel splits its work into items: the function that
+ * netrt_parallel calls with a range of them, which calls the kernel on the
+ * node's buffers (all file-scope, so it needs no context). */
+static void emit_part(Emitter *m, int i) {
+    if (!m->items[i]) return;
+    Node *n = m->g->nodes[i];
+    FILE *c = m->c;
+    m->part[i] = unique(&m->names, arena_printf(m->g->arena, "%s_part", m->fname[i]));
+    fprintf(c, "/* Work items [t0, t1) of the %s of \"", m->items[i]);
+    put_comment_text(c, n->name);
+    fprintf(c, "\", for netrt_parallel. */\nstatic void %s(void *ctx, int64_t t0, int64_t t1)\n{\n    (void)ctx;\n    %s(",
+            m->part[i], m->fname[i]);
+    for (int j = 0; j < n->nin; j++) fprintf(c, "%s%s", j ? ", " : "", ref(m, n->in[j]));
+    for (int j = 0; j < n->nout; j++) fprintf(c, ", %s", ref(m, n->out[j]));
+    fputs(", t0, t1);\n}\n\n", c);
+}
+
 static void emit_nodes(Emitter *m) {
     Graph *g = m->g;
     FILE *c = m->c;
@@ -512,11 +539,12 @@ static void emit_nodes(Emitter *m) {
         size_t len = 0;
         FILE *f = open_memstream(&text[i], &len);
         if (!f) {
-            emit_node_function(c, g, n, m->fname[i], m->batched);
+            m->items[i] = emit_node_function(c, g, n, m->fname[i], m->batched);
             fputc('\n', c);
+            emit_part(m, i);
             continue;
         }
-        emit_node_function(f, g, n, "kernel_", m->batched);
+        m->items[i] = emit_node_function(f, g, n, "kernel_", m->batched);
         fclose(f);
         int same = -1;
         for (int j = 0; j < i && same < 0; j++)
@@ -526,6 +554,7 @@ static void emit_nodes(Emitter *m) {
             m->fname[i] = m->fname[same];
             free(text[i]);
             text[i] = NULL;
+            emit_part(m, i);
             continue;
         }
         const char *body = text[i], *at = strstr(body, "kernel_(");
@@ -537,6 +566,7 @@ static void emit_nodes(Emitter *m) {
             fputs(body, c);
         }
         fputc('\n', c);
+        emit_part(m, i);
     }
     for (int i = 0; i < g->nnodes; i++) free(text[i]);
     free(text);
@@ -554,19 +584,26 @@ static const char *node_where(Emitter *m, const Node *n) {
 static void put_check_call(Emitter *m, const Node *n, const Value *v, const char *what) {
     FILE *c = m->c;
     int64_t numel = value_numel(v);
-    fprintf(c, "netrt_check_finite(%s, ", ref(m, v));
-    if (m->per_sample[v->id] && v->shape.rank > 0 && v->shape.d[0] > 0) {
+    const char *op = op_name(n->op);
+    size_t len = strlen(op);
+    if (len > 8 && strcmp(op + len - 8, "_blocked") == 0) /* the op as the .net file has it */
+        op = arena_printf(m->g->arena, "%.*s", (int)(len - 8), op);
+    if (v->cblock && v->shape.rank == 4 && !m->t) { /* blocked values exist in inference graphs only */
+        fprintf(c, "netrt_check_finite_blocked(%s, %" PRId64 ", %" PRId64 ", %" PRId64 ", %d, ", ref(m, v),
+                v->shape.d[0], v->shape.d[1], v->shape.d[2] * v->shape.d[3], v->cblock);
+    } else if (m->per_sample[v->id] && v->shape.rank > 0 && v->shape.d[0] > 0) {
         int64_t per = numel / v->shape.d[0];
+        fprintf(c, "netrt_check_finite(%s, ", ref(m, v));
         if (m->t)
             fprintf(c, "(int64_t)nb_active * %" PRId64 ", %" PRId64 ", ", per, per);
         else
             fprintf(c, "%" PRId64 ", %" PRId64 ", ", numel, per);
     } else {
-        fprintf(c, "%" PRId64 ", 0, ", numel);
+        fprintf(c, "netrt_check_finite(%s, %" PRId64 ", 0, ", ref(m, v), numel);
     }
     put_string(c, what);
     fputs(", ", c);
-    put_string(c, op_name(n->op));
+    put_string(c, op);
     fputs(", ", c);
     put_string(c, n->name ? n->name : "");
     fputs(", ", c);
@@ -595,8 +632,6 @@ static void emit_check(Emitter *m, const Node *n) {
     for (int j = 0; j < n->nout; j++, k++) {
         vs[k] = n->out[j];
         whats[k] = output_name(m, n, j);
-        if (n->out[j]->cblock) /* the element the message names is then one of the blocked storage */
-            whats[k] = arena_printf(g->arena, "%s (stored NCHW%dc)", whats[k], n->out[j]->cblock);
     }
     unsigned written = op_rules(n->op)->written_inputs;
     for (int j = 0; j < n->nin; j++)
@@ -627,10 +662,14 @@ static void emit_calls(Emitter *m, bool init, Phase phase) {
         Node *n = g->nodes[i];
         if (n->dead || op_has(n->op, F_INIT) != init) continue;
         if (!init && m->t && n->phase != phase) continue;
-        fprintf(m->c, "    %s(", m->fname[i]);
-        for (int j = 0; j < n->nin; j++) fprintf(m->c, "%s%s", j ? ", " : "", ref(m, n->in[j]));
-        for (int j = 0; j < n->nout; j++) fprintf(m->c, ", %s", ref(m, n->out[j]));
-        fputs(");\n", m->c);
+        if (m->items[i]) {
+            fprintf(m->c, "    netrt_parallel(%s, NULL, %s);\n", m->part[i], m->items[i]);
+        } else {
+            fprintf(m->c, "    %s(", m->fname[i]);
+            for (int j = 0; j < n->nin; j++) fprintf(m->c, "%s%s", j ? ", " : "", ref(m, n->in[j]));
+            for (int j = 0; j < n->nout; j++) fprintf(m->c, ", %s", ref(m, n->out[j]));
+            fputs(");\n", m->c);
+        }
         emit_check(m, n);
     }
 }

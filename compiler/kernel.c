@@ -22,7 +22,36 @@ void kopen_rw(Kernel *k, const char *const *in, const char *const *outs, unsigne
 
 void kopen(Kernel *k, const char *const *in, const char *const *outs) { kopen_rw(k, in, outs, 0); }
 
+void kopen_parallel(Kernel *k, const char *const *in, const char *const *outs, unsigned written, int64_t n,
+                    int64_t per_sample) {
+    kout(k, "static void %s(", k->fname);
+    for (int i = 0; i < k->n->nin; i++)
+        kout(k, "%s%sfloat *restrict %s", i ? ", " : "", written >> i & 1 ? "" : "const ", in[i]);
+    for (int i = 0; i < k->n->nout; i++) kout(k, ", float *restrict %s", outs[i]);
+    kout(k, ", int64_t t0, int64_t t1)\n{\n");
+    if (k->dyn)
+        snprintf(k->items, sizeof k->items, "(int64_t)nb_active * %lld", (long long)per_sample);
+    else
+        snprintf(k->items, sizeof k->items, "%lld", (long long)(n * per_sample));
+}
+
 void kclose(Kernel *k) { kout(k, "}\n"); }
+
+const char *kopen_elementwise(Kernel *k, const char *const *in, const char *const *outs, unsigned written,
+                              const Value *v) {
+    int64_t numel = value_numel(v);
+    if (k->dyn || numel < 2 * KCHUNK) {
+        kopen_rw(k, in, outs, written);
+        knumel(k, v);
+        return "for (size_t i = 0; i < NUMEL; i++)";
+    }
+    kopen_parallel(k, in, outs, written, 1, (numel + KCHUNK - 1) / KCHUNK);
+    kcount(k, "NUMEL", numel);
+    kout(k, "    enum { CHUNK = %d }; /* floats per work item */\n"
+            "    const size_t i0 = (size_t)t0 * CHUNK, i1 = (size_t)t1 * CHUNK < NUMEL ? (size_t)t1 * CHUNK : NUMEL;\n",
+         KCHUNK);
+    return "for (size_t i = i0; i < i1; i++)";
+}
 
 void kactive_batch(Kernel *k) { kout(k, "    const int N = nb_active; /* the active batch, at most NMAX */\n"); }
 
@@ -82,12 +111,13 @@ int64_t shape_spatial(const Shape *s) {
 
 static void indent(Kernel *k, int depth) { kout(k, "%*s", 4 * depth, ""); }
 
-/* Each line of text (lines end in "\n") at `depth`. */
+/* Each line of text (lines end in "\n") at `depth`; preprocessor lines
+ * (#pragma) stay at the left margin. */
 void klines(Kernel *k, int depth, const char *text) {
     while (*text) {
         const char *end = strchr(text, '\n');
         size_t len = end ? (size_t)(end - text) : strlen(text);
-        indent(k, depth);
+        if (*text != '#') indent(k, depth);
         kout(k, "%.*s\n", (int)len, text);
         text += len + (end != NULL);
     }

@@ -30,6 +30,7 @@ typedef struct Kernel {
     const Target *target;
     const bool *batched; /* by value id, training graphs only (else NULL) */
     bool dyn;            /* the node's batch loops run over nb_active, not the constant N */
+    char items[64];      /* set by kopen_parallel: the C expression of its work items, else "" */
 } Kernel;
 
 __attribute__((format(printf, 2, 3))) void kout(Kernel *k, const char *fmt, ...);
@@ -39,12 +40,31 @@ __attribute__((format(printf, 2, 3))) void kout(Kernel *k, const char *fmt, ...)
  * bit i of `written` makes input i writable. */
 void kopen_rw(Kernel *k, const char *const *in, const char *const *outs, unsigned written);
 void kopen(Kernel *k, const char *const *in, const char *const *outs);
+/* A kernel whose work is n samples of `per_sample` independent work items,
+ * each writing its own outputs and computing each of them alone (a row of
+ * output channels, say): the signature of kopen_rw, then `int64_t t0,
+ * int64_t t1`, the items [t0, t1) this call computes.  The emitter calls it through
+ * netrt_parallel, which splits [0, n * per_sample) across the threads (in a
+ * kernel over the active batch, n is nb_active); the results are the same
+ * bits at any thread count because no item's arithmetic depends on the
+ * split. */
+void kopen_parallel(Kernel *k, const char *const *in, const char *const *outs, unsigned written, int64_t n,
+                    int64_t per_sample);
 void kclose(Kernel *k);
 
 typedef struct KConst {
     const char *name;
     int64_t v;
 } KConst;
+
+/* Opens an elementwise kernel over the NUMEL floats of v (knumel) and
+ * returns the header of its loop over them, `for (size_t i = ...; ...; i++)`.
+ * A large v (KCHUNK floats or more, not over the active batch) splits into
+ * work items of KCHUNK floats (kopen_parallel), the loop running over the
+ * items' floats [i0, i1); a smaller one is one plain loop. */
+const char *kopen_elementwise(Kernel *k, const char *const *in, const char *const *outs, unsigned written,
+                              const Value *v);
+#define KCHUNK 16384
 
 /* `enum { A = 1, B = 2 };` for the constants; in a training kernel that
  * loops over the active batch, N is nb_active instead. */

@@ -1,7 +1,7 @@
 /* Command-line parsing shared by the runtime's command lines: netrt_opt_next,
  * which reads one option ("--name", "--name=value", "--name value") against
  * a table, the readers of integer and number values (netrt_opt_int,
- * netrt_opt_double), and netrt_prog_name, the program's name for messages.
+ * netrt_opt_double, and --threads: netrt_opt_threads), and netrt_prog_name, the program's name for messages.
  *
  * The trainer (train.c) and the gradient check (gradcheck.c) read their
  * whole command lines with these, netrt_main (model.c) the values of its
@@ -72,4 +72,13 @@ const char *netrt_prog_name(int argc, char **argv, const char *fallback) {
     if (argc < 1 || !argv[0] || !argv[0][0]) return fallback ? fallback : "netrt";
     const char *slash = strrchr(argv[0], '/');
     return slash && slash[1] ? slash + 1 : argv[0];
+}
+
+int netrt_opt_threads(const char *flag, const char *val, char *err, size_t errlen) {
+    int64_t n;
+    if (netrt_opt_int(flag, val, 1, &n, err, errlen) < 0) return -1;
+    if (n > NETRT_MAX_THREADS)
+        return netrt_errorf(err, errlen, "%s: at most %d, not %s", flag, NETRT_MAX_THREADS, val);
+    netrt_set_threads((int)n);
+    return 0;
 }

@@ -40,13 +40,13 @@
 
 #include "netrt.h"
 
-enum { O_SEED, O_EPS, O_THRESHOLD, O_BATCH, O_DIRECTIONS, O_CHECK_NUMERICS, O_HELP, O_COUNT };
+enum { O_SEED, O_EPS, O_THRESHOLD, O_BATCH, O_DIRECTIONS, O_CHECK_NUMERICS, O_THREADS, O_HELP, O_COUNT };
 
 static const netrt_opt gc_opts[O_COUNT] = {
     [O_SEED] = {"--seed", true},           [O_EPS] = {"--eps", true},
     [O_THRESHOLD] = {"--threshold", true}, [O_BATCH] = {"--batch-size", true},
     [O_DIRECTIONS] = {"--directions", true}, [O_CHECK_NUMERICS] = {"--check-numerics", false},
-    [O_HELP] = {"--help", false},
+    [O_THREADS] = {"--threads", true},       [O_HELP] = {"--help", false},
 };
 
 /* One checked tensor: a parameter, or the active rows of an input. */
@@ -78,7 +78,7 @@ typedef struct {
 static void usage(const gcheck *c, FILE *out) {
     fprintf(out,
             "usage: %s [--seed S] [--eps E] [--threshold T] [--batch-size N] [--directions K]\n"
-            "          [--check-numerics]\n\n"
+            "          [--check-numerics] [--threads N]\n\n"
             "Checks the gradients of the network '%s' (compiled from %s, batch %d) against\n"
             "central finite differences of the loss along K random directions per tensor, on\n"
             "random inputs in [0, 1) and random labels, with parameters initialized from S.\n\n"
@@ -89,6 +89,7 @@ static void usage(const gcheck *c, FILE *out) {
             "  --batch-size N    the active batch, 1 to %d (default %d)\n"
             "  --directions K    random directions per tensor (default 3)\n"
             "  --check-numerics  stop at the first op that computes a NaN or an Inf\n"
+            "  --threads N       threads the kernels split their work across (default: all cores)\n"
             "  --help            this message\n",
             c->prog, c->in->name ? c->in->name : "?", c->in->source ? c->in->source : "?",
             c->in->batch, c->in->batch, c->in->batch);
@@ -112,6 +113,7 @@ static int parse_args(gcheck *c, int argc, char **argv) {
             rc = netrt_opt_int(flag, val, 1, &c->directions, c->err, sizeof c->err);
             break;
         case O_CHECK_NUMERICS: c->check_numerics = true; break;
+        case O_THREADS: rc = netrt_opt_threads(flag, val, c->err, sizeof c->err); break;
         case O_HELP: c->help = true; break;
         }
         if (rc < 0) return -1;

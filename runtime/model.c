@@ -50,7 +50,7 @@ static void usage(const job *j, FILE *out) {
     fprintf(out,
             "usage: %s%s --input [NAME=]FILE ... [--output [NAME=]FILE ...]\n"
             "       [--limit N] [--labels FILE] [--print] [--classes A,B,...] [--check-numerics]\n"
-            "       [--repeat R [--warmup W]]\n\n"
+            "       [--repeat R [--warmup W]] [--threads N]\n\n"
             "Runs the network '%s' (compiled from %s, batch %d) on the samples of the input\n"
             "arrays: float32 .npy [S, ...], or uint8 (.npy or IDX, gzip or not) scaled to [0, 1].\n\n"
             "  --weights FILE         safetensors parameters%s\n"
@@ -64,6 +64,8 @@ static void usage(const job *j, FILE *out) {
             "  --repeat R             time the inference: run each batch W + R times, time the\n"
             "                         last R, print the median and min ms per batch on stderr\n"
             "  --warmup W             untimed runs of each batch before the R timed ones (default 1)\n"
+            "  --threads N            threads the kernels split their work across (default: all\n"
+            "                         cores); any N computes the same bits\n"
             "  --help                 this message\n\n",
             j->prog, m->embedded ? " [--weights FILE]" : " --weights FILE", m->name ? m->name : "?",
             m->source ? m->source : "?", m->batch,
@@ -126,7 +128,8 @@ static int parse_args(job *j, int argc, char **argv) {
         bool takes = !strcmp(flag, "--weights") || !strcmp(flag, "--input") ||
                      !strcmp(flag, "--output") || !strcmp(flag, "--limit") ||
                      !strcmp(flag, "--labels") || !strcmp(flag, "--classes") ||
-                     !strcmp(flag, "--repeat") || !strcmp(flag, "--warmup");
+                     !strcmp(flag, "--repeat") || !strcmp(flag, "--warmup") ||
+                     !strcmp(flag, "--threads");
         if (takes && !val) {
             if (i + 1 >= argc)
                 return netrt_errorf(j->err, sizeof j->err, "option %s needs a value", flag);
@@ -159,6 +162,8 @@ static int parse_args(job *j, int argc, char **argv) {
             if (j->warmup > 1000000)
                 return netrt_errorf(j->err, sizeof j->err, "--warmup: at most 1000000, not %s", val);
             warmup_given = true;
+        } else if (!strcmp(flag, "--threads")) {
+            if (netrt_opt_threads(flag, val, j->err, sizeof j->err) < 0) return -1;
         } else if (!strcmp(flag, "--classes")) {
             j->classes = val;
             j->print = true;

@@ -192,6 +192,11 @@ int netrt_load_params(const netrt_model *m, const char *path, char *err, size_t 
  * call once a failure is recorded. */
 int netrt_check_finite(const float *p, int64_t n, int64_t per_sample, const char *what, const char *op,
                        const char *name, const char *where);
+/* The same for a value stored blocked, NCHW[V]c: n samples of c channels of
+ * hw pixels, in ceil(c / v) blocks of v channels (the padding channels not
+ * checked); the element named is the logical one, (channel * hw + pixel). */
+int netrt_check_finite_blocked(const float *p, int64_t n, int64_t c, int64_t hw, int v, const char *what,
+                               const char *op, const char *name, const char *where);
 /* Describes the rows of the batch about to run, for the messages: row r is
  * "<label> <index[first + r]>" (index NULL: first + r), e.g. "test sample 12";
  * rows from count on are padding and are not checked.  By default row r is
@@ -222,6 +227,23 @@ int netrt_set_check_numerics(const netrt_model *m, bool on, char *err, size_t er
  *   prog: timing: batch=8 batches=1 warmup=1 runs=5 median_ms=812.345 min_ms=805.001 mean_ms=815.870
  * Returns the exit status. */
 int netrt_main(int argc, char **argv, const netrt_model *m);
+
+/* ---- threads (threads.c) --------------------------------------------------- */
+
+/* The most threads a job uses. */
+#define NETRT_MAX_THREADS 256
+/* A kernel's work: items [lo, hi) of its independent work items. */
+typedef void (*netrt_task)(void *ctx, int64_t lo, int64_t hi);
+/* Runs fn over the items [0, n), split into one contiguous part per thread
+ * (part i of T: [n * i / T, n * (i + 1) / T)), the caller running part 0, and
+ * returns when all are done.  Each item must write its own outputs only, so
+ * the results are the same bits at any thread count.  One caller at a time. */
+void netrt_parallel(netrt_task fn, void *ctx, int64_t n);
+/* The thread count jobs use from now on (n < 1: all cores, the default). */
+void netrt_set_threads(int n);
+int netrt_threads(void);
+/* The cores this process may run on (its CPU affinity). */
+int netrt_cores(void);
 
 /* ---- the CPU check (cpu.c) ------------------------------------------------- */
 
@@ -371,6 +393,8 @@ int netrt_opt_double(const char *flag, const char *val, double min, double *out,
                      size_t errlen);
 /* The program's name for messages: argv[0]'s last component, else fallback. */
 const char *netrt_prog_name(int argc, char **argv, const char *fallback);
+/* --threads N: N from 1 to NETRT_MAX_THREADS, set with netrt_set_threads. */
+int netrt_opt_threads(const char *flag, const char *val, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -58,6 +58,27 @@ int netrt_check_finite(const float *p, int64_t n, int64_t per_sample, const char
     return 0;
 }
 
+int netrt_check_finite_blocked(const float *p, int64_t n, int64_t c, int64_t hw, int v, const char *what,
+                               const char *op, const char *name, const char *where) {
+    if (numerics.failed) return -1;
+    if (n > numerics.count) n = numerics.count; /* padding */
+    int64_t cb = (c + v - 1) / v;
+    /* in logical order, so that the element named is the one a plain build names */
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t i = 0; i < c * hw; i++) {
+            int64_t ch = i / hw, pix = i % hw;
+            float x = p[((s * cb + ch / v) * hw + pix) * v + ch % v];
+            if (isfinite(x)) continue;
+            int64_t r = numerics.index ? numerics.index[numerics.first + s] : numerics.first + s;
+            snprintf(numerics.msg, sizeof numerics.msg, "numerics: %s in %s of %s \"%s\" (%s), %s %lld, element %lld",
+                     isnan(x) ? "NaN" : x > 0 ? "Inf" : "-Inf", what, op, name, where,
+                     numerics.label ? numerics.label : "sample", (long long)r, (long long)i);
+            numerics.failed = true;
+            return -1;
+        }
+    return 0;
+}
+
 int netrt_set_check_numerics(const netrt_model *m, bool on, char *err, size_t errlen) {
     netrt_numerics_reset();
     if (on && !m->check_numerics)

@@ -39,7 +39,7 @@ void netrt_init_fill(netrt_init_scheme scheme, double fan_in, double fan_out, ne
 enum {
     O_DATA, O_TRAIN_IMAGES, O_TRAIN_LABELS, O_TEST_IMAGES, O_TEST_LABELS, O_EPOCHS, O_LR,
     O_MOMENTUM, O_WEIGHT_DECAY, O_SEED, O_LIMIT, O_TEST_LIMIT, O_NO_SHUFFLE, O_LOAD, O_SAVE,
-    O_GRADS_OUT, O_QUIET, O_CHECK_NUMERICS, O_HELP, O_COUNT
+    O_GRADS_OUT, O_QUIET, O_CHECK_NUMERICS, O_THREADS, O_HELP, O_COUNT
 };
 
 static const netrt_opt train_opts[O_COUNT] = {
@@ -61,6 +61,7 @@ static const netrt_opt train_opts[O_COUNT] = {
     [O_GRADS_OUT] = {"--grads-out", true},
     [O_QUIET] = {"--quiet", false},
     [O_CHECK_NUMERICS] = {"--check-numerics", false},
+    [O_THREADS] = {"--threads", true},
     [O_HELP] = {"--help", false},
 };
 
@@ -114,7 +115,8 @@ static void usage(const trainer *t, FILE *out) {
             "usage: %s [--data DIR | --train-images F --train-labels F\n"
             "          [--test-images F --test-labels F]] [--epochs E] [--lr LR] [--momentum M]\n"
             "          [--weight-decay WD] [--seed S] [--limit N] [--test-limit N] [--no-shuffle]\n"
-            "          [--load FILE] [--save FILE] [--grads-out FILE] [--quiet] [--check-numerics]\n\n"
+            "          [--load FILE] [--save FILE] [--grads-out FILE] [--quiet] [--check-numerics]\n"
+            "          [--threads N]\n\n"
             "Trains the network '%s' (compiled from %s, batch %d) with softmax cross-entropy\n"
             "and SGD with momentum (PyTorch's CrossEntropyLoss and SGD), then tests it.\n\n"
             "  --data DIR             IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
@@ -138,6 +140,8 @@ static void usage(const trainer *t, FILE *out) {
             "  --grads-out FILE       write the gradients of the first batch and exit\n"
             "  --quiet                no progress bar\n"
             "  --check-numerics       stop at the first op that computes a NaN or an Inf\n"
+            "  --threads N            threads the kernels split their work across (default: all\n"
+            "                         cores); any N computes the same bits\n"
             "  --help                 this message\n\n",
             t->prog, in->name ? in->name : "?", in->source ? in->source : "?", in->batch);
     for (int i = 0; i < in->ninputs; i++)
@@ -184,6 +188,7 @@ static int parse_args(trainer *t, int argc, char **argv) {
         case O_GRADS_OUT: t->grads_out = val; break;
         case O_QUIET: t->quiet = true; break;
         case O_CHECK_NUMERICS: t->check_numerics = true; break;
+        case O_THREADS: rc = netrt_opt_threads(flag, val, t->err, sizeof t->err); break;
         case O_HELP: t->help = true; break;
         }
         if (rc < 0) return -1;

@@ -20,11 +20,11 @@ each batch size B, the run
      weights as safetensors, and draws one input [B, ...] ~ N(0, 1) of the
      program's input shape ([B, 3, 224, 224] for the ImageNet models);
   2. builds the program with `netc build -O2 --batch B` and runs it with
-     `--repeat R [--warmup W]`, which times only the compiled forward pass
+     `--threads T --repeat R [--warmup W]` (T = --threads), which times only the compiled forward pass
      (not process start, weight loading or .npy I/O) and prints the median and
      min milliseconds per batch;
-  3. times PyTorch on the same input at T threads (T = --threads, 1 by
-     default: netc is single-threaded; torch.set_num_threads(T), and
+  3. times PyTorch on the same input at the same T threads (1 by default;
+     torch.set_num_threads(T), and
      OpenBLAS's own thread count set to T too), in eval mode under
      torch.no_grad(), three ways: eager (one warm-up call); eager with the
      model and the input in channels-last memory format (the input's
@@ -42,7 +42,7 @@ each batch size B, the run
      within the same bound is left out of the best, with a note);
   5. computes netc's GFLOP/s: 2 x the multiply-accumulates of a sample
      (`netc stats`) x B / netc's median time, and that as a percentage of
-     the peak; and PyTorch's best as a percentage of the peak times T.
+     the peak times T; and PyTorch's best as a percentage of the same.
 The repetitions adapt to a time budget per measurement (--budget, seconds): R
 is how many runs fit in it, between 1 and --max-runs, so small models are
 timed many times and VGG-16 at batch 8 (about a minute a run) once; a netc
@@ -132,11 +132,11 @@ def runs_for(expected, budget, max_runs):
 
 # ----------------------------------------------------------------------- netc
 
-def netc_time(prog, io, weights, xpath, ypath, warmup, runs, timeout):
-    """Runs the program with --repeat; returns the median and min ms per batch,
-    and the output."""
+def netc_time(prog, io, weights, xpath, ypath, warmup, runs, timeout, threads):
+    """Runs the program with --repeat at `threads` threads; returns the median
+    and min ms per batch, and the output."""
     out = run([prog, "--weights", weights, "--input", f"{io['input']}={xpath}", "--output", f"{io['output']}={ypath}",
-               "--repeat", str(runs), "--warmup", str(warmup)], timeout)
+               "--threads", str(threads), "--repeat", str(runs), "--warmup", str(warmup)], timeout)
     m = TIMING.search(out)
     if not m:
         raise BenchError(f"{prog}: no timing line in its output:\n{conformance.tail(out)}")
@@ -150,14 +150,14 @@ def bench_netc(prog, io, weights, xpath, ypath, expected, args):
     """expected: seconds per batch, or None (then a calibration run first)."""
     calib = None
     if expected is None:
-        calib = netc_time(prog, io, weights, xpath, ypath, 0, 1, args.timeout)
+        calib = netc_time(prog, io, weights, xpath, ypath, 0, 1, args.timeout, args.threads)
         expected = calib["median"] / 1e3
     if expected >= args.budget:
         # One run is over budget: time a single run without a warm-up (the
         # calibration run, if there was one, is that run).
-        return calib or netc_time(prog, io, weights, xpath, ypath, 0, 1, args.timeout)
+        return calib or netc_time(prog, io, weights, xpath, ypath, 0, 1, args.timeout, args.threads)
     runs = runs_for(expected, args.budget, args.max_runs)
-    return netc_time(prog, io, weights, xpath, ypath, 1, runs, args.timeout)
+    return netc_time(prog, io, weights, xpath, ypath, 1, runs, args.timeout, args.threads)
 
 
 # -------------------------------------------------------------------- PyTorch
@@ -404,8 +404,8 @@ def columns(args):
 
 
 def figures(r, args):
-    """The derived numbers of a row: netc / best, netc's GFLOP/s and % of the
-    one-core peak, PyTorch's best's % of the peak times --threads; None
+    """The derived numbers of a row: netc / best, netc's GFLOP/s and its and
+    PyTorch's best's % of the one-core peak times --threads; None
     where a number is missing."""
     n, best = r.get("netc"), best_of(r)
     t = r.get(best) if best else None
@@ -415,7 +415,7 @@ def figures(r, args):
     if n and r["flop"]:
         f["gflops"] = r["flop"] / (n["median"] / 1e3) / 1e9
         if peak:
-            f["pct"] = 100 * f["gflops"] / peak
+            f["pct"] = 100 * f["gflops"] / (peak * args.threads)
     if t and r["flop"] and peak:
         f["best_pct"] = 100 * r["flop"] / (t["median"] / 1e3) / 1e9 / (peak * args.threads)
     return f
@@ -558,7 +558,7 @@ def main(argv=None):
     ap.add_argument("--models", metavar="A,B",
                     help="zoo models (default: every one torchvision has, and lenet5, smallest first)")
     ap.add_argument("--batches", default="1,8", metavar="1,8", help="batch sizes (default 1,8)")
-    ap.add_argument("--threads", type=int, default=1, help="PyTorch's thread count, as netc's (default 1)")
+    ap.add_argument("--threads", type=int, default=1, help="the thread count of PyTorch and of netc's programs (default 1)")
     ap.add_argument("--all-cores", type=int, default=0, metavar="N",
                     help=f"also time eager PyTorch at N threads when N > --threads (this machine has "
                          f"{os.cpu_count()} cores; default 0: not)")

@@ -82,19 +82,17 @@ static const char *check_channels(const Graph *g, const Node *n) {
 /* ---- kernels ------------------------------------------------------------------- */
 
 static void emit_unary(Kernel *k, const char *expr) {
-    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
-    knumel(k, k->n->out[0]);
-    kout(k, "    for (size_t i = 0; i < NUMEL; i++) y[i] = %s;\n", expr);
+    const char *loop = kopen_elementwise(k, (const char *const[]){"x"}, (const char *const[]){"y"}, 0, k->n->out[0]);
+    kout(k, "    %s y[i] = %s;\n", loop, expr);
     kclose(k);
 }
 
 /* An activation with one float constant K (the slope, alpha). */
 static void emit_unary_k(Kernel *k, double kv, const char *expr) {
-    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
-    knumel(k, k->n->out[0]);
+    const char *loop = kopen_elementwise(k, (const char *const[]){"x"}, (const char *const[]){"y"}, 0, k->n->out[0]);
     kdouble(k, "KD", kv);
     kout(k, "    const float K = (float)KD;\n");
-    kout(k, "    for (size_t i = 0; i < NUMEL; i++) y[i] = %s;\n", expr);
+    kout(k, "    %s y[i] = %s;\n", loop, expr);
     kclose(k);
 }
 

@@ -179,49 +179,52 @@ static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, co
     const ConvAttrs *a = &n->a.conv;
     const Shape *x = in_shape(k, 0), *y = out_shape(k, 0);
     int v = (int)n->in[1]->shape.d[4], rb = conv_column_block(k->target, y->d[3]);
-    kopen(k, (const char *const[]){"x", "w", "b", "res"}, (const char *const[]){"y"});
+    int64_t ob = (y->d[1] + v - 1) / v;
+    kopen_parallel(k, (const char *const[]){"x", "w", "b", "res"}, (const char *const[]){"y"}, 0, y->d[0],
+                   ob * y->d[2]);
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"K", y->d[1]}, {"OH", y->d[2]},
           {"OW", y->d[3]}, {"KH", a->kernel[0]}, {"KW", a->kernel[1]}, {"SH", dim_or_one(a->stride[0])},
           {"SW", dim_or_one(a->stride[1])}, {"PT", a->pad[0]}, {"PL", a->pad[2]}, {"DH", dim_or_one(a->dilation[0])},
           {"DW", dim_or_one(a->dilation[1])});
     kout(k, "    /* Blocking (%s): V = %d %s per vector, RB = %d output columns held in RB\n"
-            "     * accumulators of the target's %d vector registers; OW = %lld is %lld blocks%s. */\n",
+            "     * accumulators of the target's %d vector registers; OW = %lld is %lld blocks%s.\n"
+            "     * Work items: the N * OB * OH = %s rows of V output channels, items [t0, t1)\n"
+            "     * here (netrt_parallel splits them across the threads). */\n",
          k->target->name, v, what, rb, k->target->regs, (long long)y->d[3], (long long)(y->d[3] / rb),
-         y->d[3] % rb ? " and single columns" : "");
+         y->d[3] % rb ? " and single columns" : "", k->items);
     kout(k, "    enum { V = %d, RB = %d, OB = (K + V - 1) / V }; /* OB output blocks */\n", v, rb);
     klines(k, 1, extra);
     kout(k, "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n");
     if (a->act != EPILOGUE_NONE) kout(k, "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n");
-    klines(k, 1, "for (int n = 0; n < N; n++) {\n"
-                 "    for (int ob = 0; ob < OB; ob++) {\n");
-    klines(k, 3, p->block);
-    klines(k, 3, "const vec bias = *(const vec *)(b + (size_t)ob * V);\n"
-                 "for (int oh = 0; oh < OH; oh++) {\n"
-                 "    float *restrict yr = y + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
-    if (n->nin == 4) klines(k, 4, "const float *restrict rr = res + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
-    klines(k, 4, "int ow = 0;\n"
+    klines(k, 1, "for (int64_t t = t0; t < t1; t++) {\n"
+                 "    const int n = (int)(t / (OB * OH)), ob = (int)(t / OH % OB), oh = (int)(t % OH);\n");
+    klines(k, 2, p->block);
+    klines(k, 2, "const vec bias = *(const vec *)(b + (size_t)ob * V);\n"
+                 "float *restrict yr = y + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
+    if (n->nin == 4) klines(k, 2, "const float *restrict rr = res + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
+    klines(k, 2, "int ow = 0;\n"
                  "for (; ow + RB <= OW; ow += RB) {\n"
                  "    vec acc[RB];\n");
     kout(k, "#pragma GCC unroll 16\n");
-    klines(k, 5, "for (int r = 0; r < RB; r++) acc[r] = bias;\n"
+    klines(k, 3, "for (int r = 0; r < RB; r++) acc[r] = bias;\n"
                  "for (int kh = 0; kh < KH; kh++) {\n"
                  "    const int ih = oh * SH - PT + kh * DH;\n"
                  "    if (ih < 0 || ih >= H) continue;\n");
-    klines(k, 6, p->row);
-    klines(k, 6, "for (int kw = 0; kw < KW; kw++) {\n"
+    klines(k, 4, p->row);
+    klines(k, 4, "for (int kw = 0; kw < KW; kw++) {\n"
                  "    const int iw0 = ow * SW - PL + kw * DW;\n");
-    klines(k, 7, p->tap);
-    klines(k, 7, "if (iw0 >= 0 && iw0 + (RB - 1) * SW < W) { /* every column inside */\n");
-    klines(k, 8, p->inside);
-    klines(k, 7, "} else { /* some columns in the padding */\n");
-    klines(k, 8, p->border);
-    klines(k, 5, "        }\n"
+    klines(k, 5, p->tap);
+    klines(k, 5, "if (iw0 >= 0 && iw0 + (RB - 1) * SW < W) { /* every column inside */\n");
+    klines(k, 6, p->inside);
+    klines(k, 5, "} else { /* some columns in the padding */\n");
+    klines(k, 6, p->border);
+    klines(k, 3, "        }\n"
                  "    }\n"
                  "}\n");
     kout(k, "#pragma GCC unroll 16\n");
-    klines(k, 5, "for (int r = 0; r < RB; r++)\n");
-    store(k, 6, "acc[r]", "ow + r");
-    klines(k, 4, "}\n"
+    klines(k, 3, "for (int r = 0; r < RB; r++)\n");
+    store(k, 4, "acc[r]", "ow + r");
+    klines(k, 2, "}\n"
                  "for (; ow < OW; ow++) { /* the columns after the last whole block */\n"
                  "    vec acc = bias;\n"
                  "    for (int kh = 0; kh < KH; kh++) {\n"
@@ -230,13 +233,11 @@ static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, co
                  "        for (int kw = 0; kw < KW; kw++) {\n"
                  "            const int iw = ow * SW - PL + kw * DW;\n"
                  "            if (iw < 0 || iw >= W) continue;\n");
-    klines(k, 7, p->single);
-    klines(k, 5, "    }\n"
+    klines(k, 5, p->single);
+    klines(k, 3, "    }\n"
                  "}\n");
-    store(k, 5, "acc", "ow");
-    klines(k, 1, "            }\n"
-                 "        }\n"
-                 "    }\n"
+    store(k, 3, "acc", "ow");
+    klines(k, 1, "    }\n"
                  "}\n");
     kclose(k);
 }

@@ -230,21 +230,25 @@ static void conv_enum(Kernel *k, const Shape *x, const Shape *y, const Shape *w)
 static void emit_conv(Kernel *k) {
     const Node *n = k->n;
     bool bias = n->nin == 3;
-    kopen(k, (const char *const[]){"x", "w", "b"}, (const char *const[]){"y"});
-    conv_enum(k, in_shape(k, 0), out_shape(k, 0), in_shape(k, 1));
-    kconv_output_rows(k);
-    kout(k, "                    float *restrict yr = y + (((size_t)n * K + k) * OH + oh) * OW;\n");
+    const Shape *y = out_shape(k, 0);
+    kopen_parallel(k, (const char *const[]){"x", "w", "b"}, (const char *const[]){"y"}, 0, y->d[0], y->d[1] * y->d[2]);
+    conv_enum(k, in_shape(k, 0), y, in_shape(k, 1));
+    kout(k, "    /* work items: the N * K * OH output rows, items [t0, t1) here */\n");
+    if (k->dyn) kout(k, "    (void)N; /* in the count of items */\n");
+    klines(k, 1, "for (int64_t t = t0; t < t1; t++) {\n"
+                 "    const int n = (int)(t / ((int64_t)K * OH)), k = (int)(t / OH % K), oh = (int)(t % OH), g = k / KG;\n"
+                 "    float *restrict yr = y + (((size_t)n * K + k) * OH + oh) * OW;\n");
     if (bias)
-        kout(k, "                    for (int ow = 0; ow < OW; ow++) yr[ow] = b[k];\n");
+        klines(k, 2, "for (int ow = 0; ow < OW; ow++) yr[ow] = b[k];\n");
     else
-        kout(k, "                    for (int ow = 0; ow < OW; ow++) yr[ow] = 0.0f;\n");
-    kout(k, "                    for (int c = 0; c < CG; c++) {\n");
-    kwindow_taps(k, 6,
+        klines(k, 2, "for (int ow = 0; ow < OW; ow++) yr[ow] = 0.0f;\n");
+    klines(k, 2, "for (int c = 0; c < CG; c++) {\n");
+    kwindow_taps(k, 3,
                  "const float *restrict xr = x + (((size_t)n * C + g * CG + c) * H + ih) * W;\n"
                  "const float *restrict wr = w + (((size_t)k * CG + c) * KH + kh) * KW;\n",
                  "const float wv = wr[kw];\n"
                  "for (int ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow * SW + off];\n");
-    kclose_blocks(k, 5, 5);
+    kclose_blocks(k, 2, 2);
     kclose(k);
 }
 

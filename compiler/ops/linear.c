@@ -77,20 +77,20 @@ static void emit_linear(Kernel *k) {
     const Node *n = k->n;
     const Shape *x = in_shape(k, 0), *w = in_shape(k, 1);
     bool bias = n->nin == 3;
-    kopen(k, (const char *const[]){"x", "w", "b"}, (const char *const[]){"y"});
+    kopen_parallel(k, (const char *const[]){"x", "w", "b"}, (const char *const[]){"y"}, 0, x->d[0], w->d[0]);
     KENUM(k, {"N", x->d[0]}, {"D", shape_numel(x) / x->d[0]}, {"K", w->d[0]});
-    kout(k, "    for (int n = 0; n < N; n++) {\n"
-            "        const float *restrict xn = x + (size_t)n * D;\n"
-            "        for (int k = 0; k < K; k++) {\n"
-            "            const float *restrict wk = w + (size_t)k * D;\n"
-            "            float s = 0.0f;\n"
-            "            for (int d = 0; d < D; d++) s += xn[d] * wk[d];\n");
+    kout(k, "    /* work items: the N * K outputs, items [t0, t1) here */\n");
+    if (k->dyn) kout(k, "    (void)N; /* in the count of items */\n");
+    kout(k, "    for (int64_t t = t0; t < t1; t++) {\n"
+            "        const int n = (int)(t / K), k = (int)(t %% K);\n"
+            "        const float *restrict xn = x + (size_t)n * D, *restrict wk = w + (size_t)k * D;\n"
+            "        float s = 0.0f;\n"
+            "        for (int d = 0; d < D; d++) s += xn[d] * wk[d];\n");
     if (bias)
-        kout(k, "            y[(size_t)n * K + k] = s + b[k];\n");
+        kout(k, "        y[t] = s + b[k];\n");
     else
-        kout(k, "            y[(size_t)n * K + k] = s;\n");
-    kout(k, "        }\n"
-            "    }\n");
+        kout(k, "        y[t] = s;\n");
+    kout(k, "    }\n");
     kclose(k);
 }
 

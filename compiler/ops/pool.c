@@ -193,14 +193,20 @@ static void pool_rows(Kernel *k, const char *init) {
  * per vector, the taps in the plain kernel's order with its comparison, so
  * each channel gets the same bits. */
 static void emit_maxpool_blocked(Kernel *k) {
-    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
-    pool_enum(k, in_shape(k, 0), out_shape(k, 0), true);
+    const Shape *y = out_shape(k, 0);
+    int v = k->n->in[0]->cblock;
+    kopen_parallel(k, (const char *const[]){"x"}, (const char *const[]){"y"}, 0, y->d[0],
+                   (y->d[1] + v - 1) / v * y->d[2]);
+    pool_enum(k, in_shape(k, 0), y, true);
     kout(k, "    enum { V = %d, CB = (C + V - 1) / V };\n"
             "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
             "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n"
-            "    for (int nc = 0; nc < N * CB; nc++) {\n"
+            "    /* work items: the N * CB * OH output rows of V channels, items [t0, t1) here */\n"
+            "    for (int64_t t = t0; t < t1; t++) {\n"
+            "        const int64_t nc = t / OH;\n"
+            "        const int oh = (int)(t %% OH);\n"
             "        const float *restrict xp = x + (size_t)nc * H * W * V;\n"
-            "        for (int oh = 0; oh < OH; oh++) {\n"
+            "        {\n"
             "            float *restrict yr = y + ((size_t)nc * OH + oh) * OW * V;\n"
             "            for (int ow = 0; ow < OW; ow++) {\n"
             "                vec m = (vec){0} - INFINITY;\n"
@@ -219,7 +225,7 @@ static void emit_maxpool_blocked(Kernel *k) {
             "            }\n"
             "        }\n"
             "    }\n",
-         k->n->in[0]->cblock);
+         v);
     kclose(k);
 }
 

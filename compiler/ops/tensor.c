@@ -417,13 +417,14 @@ static void emit_flatten(Kernel *k) {
 static void emit_binary(Kernel *k, char op) {
     const Shape *y = out_shape(k, 0);
     Bcast ka = bcast_kind(in_shape(k, 0), y), kb = bcast_kind(in_shape(k, 1), y);
-    kopen(k, (const char *const[]){"a", "b"}, (const char *const[]){"y"});
     if (ka == B_SAME && kb == B_SAME) {
-        knumel(k, k->n->out[0]);
-        kout(k, "    for (size_t i = 0; i < NUMEL; i++) y[i] = a[i] %c b[i];\n", op);
+        const char *loop =
+            kopen_elementwise(k, (const char *const[]){"a", "b"}, (const char *const[]){"y"}, 0, k->n->out[0]);
+        kout(k, "    %s y[i] = a[i] %c b[i];\n", loop, op);
         kclose(k);
         return;
     }
+    kopen(k, (const char *const[]){"a", "b"}, (const char *const[]){"y"});
     /* One operand has the output's shape, the other one value per channel. */
     bool small_a = ka != B_SAME;
     Bcast kind = small_a ? ka : kb;

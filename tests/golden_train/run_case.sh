@@ -3,14 +3,17 @@
 #   1. --grads-out: the loss and every gradient on the first batch;
 #   2. --epochs 1 --no-shuffle --save: every parameter (running statistics
 #      included) after one SGD-momentum step per batch, both batches in order.
-#   run_case.sh NETC NPYCMP STCMP CASE_DIR WORK_DIR -O0|-O2 [target=NAME]
-# "target=NAME" builds with --target NAME (default: netc's, the host's best).
+#   run_case.sh NETC NPYCMP STCMP CASE_DIR WORK_DIR -O0|-O2 [target=NAME] [threads]
+# "target=NAME" builds with --target NAME (default: netc's, the host's best);
+# with "threads" both steps run at --threads 1 and --threads 2, and the two
+# runs' gradients and parameters must be the same bytes.
 set -eu
 netc=$1 npycmp=$2 stcmp=$3 dir=$4 work=$5 opt=$6
 shift 6
-target=
+target= threads=
 for a in "$@"; do
     case $a in
+    threads) threads=1 ;;
     target=*) target=${a#target=} ;;
     *) echo "run_case.sh: unknown argument '$a'" >&2; exit 2 ;;
     esac
@@ -29,3 +32,11 @@ loss=$(sed -n 's/.*loss \([^)]*\)).*/\1/p' "$work/grads.log")
 "$stcmp" "$work/grads.safetensors" "$dir/expected_grads.safetensors" 1e-4
 "$work/trainer" "$@" --epochs 1 --save "$work/params.safetensors"
 "$stcmp" "$work/params.safetensors" "$dir/expected_params.safetensors" 1e-4
+if [ -n "$threads" ]; then
+    "$work/trainer" "$@" --threads 2 --grads-out "$work/grads2.safetensors" >/dev/null
+    "$work/trainer" "$@" --threads 2 --epochs 1 --save "$work/params2.safetensors" >/dev/null
+    "$work/trainer" "$@" --threads 1 --grads-out "$work/grads1.safetensors" >/dev/null
+    "$work/trainer" "$@" --threads 1 --epochs 1 --save "$work/params1.safetensors" >/dev/null
+    cmp "$work/grads1.safetensors" "$work/grads2.safetensors"
+    cmp "$work/params1.safetensors" "$work/params2.safetensors"
+fi
