@@ -62,9 +62,11 @@ fuzz-merge: fuzz-build
 	@sh tests/fuzz/run.sh $(BUILD)-fuzz merge $(FUZZ_HARNESSES)
 
 # Every zoo model torchvision has, at full size, built with netc at -O0 and
-# -O2 against torchvision (random weights, fixed seed; tools/conformance.py).
-# Needs python3-torch and python3-torchvision, so it is not part of `make test`.
-# CONFORMANCE_ARGS passes options, e.g. "--models resnet50 --opt O2".
+# -O2 against torchvision (random weights, fixed seed; tools/conformance.py),
+# each program run at 1 and 2 threads (the same bytes).  Needs python3-torch
+# and python3-torchvision, so it is not part of `make test`.
+# CONFORMANCE_ARGS passes options, e.g. "--models resnet50 --opt O2" or
+# "--target generic" (default: the host's best).
 CONFORMANCE_ARGS ?=
 .PHONY: conformance
 conformance: build

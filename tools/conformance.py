@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """netc's zoo against torchvision: every model at full size, same weights, same input.
 
-    tools/conformance.py [--models a,b] [--opt O0,O2] [--netc PATH] [--work DIR] [--keep]
+    tools/conformance.py [--models a,b] [--opt O0,O2] [--target T] [--run-threads 1,2]
+                         [--netc PATH] [--work DIR] [--keep]
     tools/conformance.py names [--models a,b]
 
 For each zoo model (by default every one of MODELS and OWN_MODELS whose
@@ -24,8 +25,10 @@ examples/<model>.net exists), the run
   3. draws one input [1, 3, 224, 224] ([1, 3, 416, 416] for yolov3_tiny)
      ~ N(0, 1) (seed SEED + 2) and computes the reference outputs in eval mode
      under torch.no_grad in float64, from the same float32 weights and input;
-  4. builds the program with `netc build -O0` and `-O2`, runs it with the
-     weights as safetensors, and compares each output: the largest absolute
+  4. builds the program with `netc build -O0` and `-O2` (and `--target T`
+     if given; by default netc's, the host's best), runs it with the weights
+     as safetensors at `--threads 1` and `--threads 2` (--run-threads), whose
+     outputs must be the same bytes, and compares each output: the largest absolute
      difference divided by the reference output's scale (its largest absolute
      value) must be at most 1e-4, as in the golden tests.  yolov3_tiny has two
      outputs, the decoded boxes and those nms keeps; the run notes how near
@@ -240,19 +243,32 @@ def conform(name, args, opts):
     for opt in opts:
         prog = os.path.join(work, f"prog-{opt}")
         ypaths = {k: os.path.join(work, f"output-{k}-{opt}.npy") for k in ref}
-        rc, out, tb = run([args.netc, "build", net, "-o", prog, f"-{opt}", "--batch", "1"], args.timeout)
+        build = [args.netc, "build", net, "-o", prog, f"-{opt}", "--batch", "1"]
+        if args.target:
+            build += ["--target", args.target]
+        rc, out, tb = run(build, args.timeout)
         res[f"{opt}.build"] = tb
         if rc != 0:
             fail(f"-{opt}: netc build failed (status {rc}):\n{tail(out)}")
             continue
-        cmd = [prog, "--weights", weights, "--input", f"image={xpath}"]
-        for k, path in ypaths.items():
-            cmd += ["--output", f"{k}={path}"]
-        rc, out, tr = run(cmd, args.timeout)
-        res[f"{opt}.run"] = tr
-        if rc != 0:
-            fail(f"-{opt}: the program failed (status {rc}):\n{tail(out)}")
+        got = {}  # by thread count: each output's bytes
+        for threads in args.run_threads:
+            cmd = [prog, "--weights", weights, "--input", f"image={xpath}", "--threads", str(threads)]
+            for k, path in ypaths.items():
+                cmd += ["--output", f"{k}={path}"]
+            rc, out, tr = run(cmd, args.timeout)
+            res.setdefault(f"{opt}.run", tr)
+            if rc != 0:
+                fail(f"-{opt}: the program failed at --threads {threads} (status {rc}):\n{tail(out)}")
+                break
+            got[threads] = {k: open(path, "rb").read() for k, path in ypaths.items()}
+        if len(got) < len(args.run_threads):
             continue
+        first = args.run_threads[0]
+        for threads in args.run_threads[1:]:
+            for k in ypaths:
+                if got[threads][k] != got[first][k]:
+                    fail(f"-{opt}: output {k} differs between --threads {first} and --threads {threads}")
         errs = {}
         for k, path in ypaths.items():
             y = np.load(path)
@@ -348,6 +364,10 @@ def main(argv=None):
     ap.add_argument("--models", metavar="A,B", help=f"a subset of {','.join(ALL_MODELS)}")
     if not names:
         ap.add_argument("--opt", default="O0,O2", metavar="O0,O2", help="the levels to build at (default O0,O2)")
+        ap.add_argument("--target", help="netc build --target (default: netc's, the host's best)")
+        ap.add_argument("--run-threads", default="1,2", metavar="1,2",
+                        help="run each program at these --threads; the outputs must be the same bytes "
+                             "(default 1,2; the run time shown is the first's)")
         ap.add_argument("--netc", default=os.path.join(ROOT, "build", "netc"), help="default build/netc")
         ap.add_argument("--work", default=os.path.join(ROOT, "build", "conformance"),
                         help="where weights, inputs and programs go (default build/conformance)")
@@ -360,6 +380,12 @@ def main(argv=None):
         return cmd_names(args)
     args.netc = os.path.abspath(args.netc)
     args.work = os.path.abspath(args.work)
+    try:
+        args.run_threads = [int(t) for t in args.run_threads.split(",")]
+    except ValueError:
+        ap.error(f"--run-threads: a comma-separated list of thread counts, not '{args.run_threads}'")
+    if not args.run_threads or min(args.run_threads) < 1:
+        ap.error("--run-threads: thread counts must be positive")
     return cmd_run(args)
 
 
