@@ -501,12 +501,25 @@ static void emit_params(Emitter *m) {
  * would be the same text as an earlier node's (the same op, shapes and
  * attributes: ResNet's repeated blocks) calls that one: the C compiler
  * compiles each kernel once.  The comment above names every node. */
-/* For node i whose kernel splits its work into items: the function that
- * netrt_parallel calls with a range of them, which calls the kernel on the
- * node's buffers (all file-scope, so it needs no context). */
+/* Whether node n's work is worth sharing out: a job costs the pool a few
+ * microseconds (the workers woken or found spinning, the caller waiting for
+ * the last), which a layer of fewer than PAR_MIN_MACS multiply-accumulates
+ * (a few microseconds at tens of GFLOP/s: LeNet-5's layers) would not win
+ * back.  Ops without a MAC count (elementwise) decide by their size in
+ * kopen_elementwise. */
+enum { PAR_MIN_MACS = 1 << 18 };
+static bool worth_threads(const Graph *g, const Node *n) {
+    const OpRules *r = op_rules(n->op);
+    return !r->macs || r->macs(n) * (g->batch > 0 ? g->batch : 1) >= PAR_MIN_MACS;
+}
+
+/* For node i whose kernel splits its work into items, if worth it: the
+ * function that netrt_parallel calls with a range of them, which calls the
+ * kernel on the node's buffers (all file-scope, so it needs no context).
+ * Without it the run function calls the kernel with all the items. */
 static void emit_part(Emitter *m, int i) {
-    if (!m->items[i]) return;
     Node *n = m->g->nodes[i];
+    if (!m->items[i] || !worth_threads(m->g, n)) return;
     FILE *c = m->c;
     m->part[i] = unique(&m->names, arena_printf(m->g->arena, "%s_part", m->fname[i]));
     fprintf(c, "/* Work items [t0, t1) of the %s of \"", m->items[i]);
@@ -662,8 +675,13 @@ static void emit_calls(Emitter *m, bool init, Phase phase) {
         Node *n = g->nodes[i];
         if (n->dead || op_has(n->op, F_INIT) != init) continue;
         if (!init && m->t && n->phase != phase) continue;
-        if (m->items[i]) {
+        if (m->part[i]) {
             fprintf(m->c, "    netrt_parallel(%s, NULL, %s);\n", m->part[i], m->items[i]);
+        } else if (m->items[i]) { /* all its items here, in this thread */
+            fprintf(m->c, "    %s(", m->fname[i]);
+            for (int j = 0; j < n->nin; j++) fprintf(m->c, "%s%s", j ? ", " : "", ref(m, n->in[j]));
+            for (int j = 0; j < n->nout; j++) fprintf(m->c, ", %s", ref(m, n->out[j]));
+            fprintf(m->c, ", 0, %s);\n", m->items[i]);
         } else {
             fprintf(m->c, "    %s(", m->fname[i]);
             for (int j = 0; j < n->nin; j++) fprintf(m->c, "%s%s", j ? ", " : "", ref(m, n->in[j]));
