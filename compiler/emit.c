@@ -501,6 +501,12 @@ static void emit_params(Emitter *m) {
  * would be the same text as an earlier node's (the same op, shapes and
  * attributes: ResNet's repeated blocks) calls that one: the C compiler
  * compiles each kernel once.  The comment above names every node. */
+/* Node n's buffers as its kernel's arguments: inputs, then outputs. */
+static void put_buffers(Emitter *m, const Node *n) {
+    for (int j = 0; j < n->nin; j++) fprintf(m->c, "%s%s", j ? ", " : "", ref(m, n->in[j]));
+    for (int j = 0; j < n->nout; j++) fprintf(m->c, ", %s", ref(m, n->out[j]));
+}
+
 /* Whether node n's work is worth sharing out: a job costs the pool a few
  * microseconds (the workers woken or found spinning, the caller waiting for
  * the last), which a layer of fewer than PAR_MIN_MACS multiply-accumulates
@@ -526,8 +532,7 @@ static void emit_part(Emitter *m, int i) {
     put_comment_text(c, n->name);
     fprintf(c, "\", for netrt_parallel. */\nstatic void %s(void *ctx, int64_t t0, int64_t t1)\n{\n    (void)ctx;\n    %s(",
             m->part[i], m->fname[i]);
-    for (int j = 0; j < n->nin; j++) fprintf(c, "%s%s", j ? ", " : "", ref(m, n->in[j]));
-    for (int j = 0; j < n->nout; j++) fprintf(c, ", %s", ref(m, n->out[j]));
+    put_buffers(m, n);
     fputs(", t0, t1);\n}\n\n", c);
 }
 
@@ -679,13 +684,11 @@ static void emit_calls(Emitter *m, bool init, Phase phase) {
             fprintf(m->c, "    netrt_parallel(%s, NULL, %s);\n", m->part[i], m->items[i]);
         } else if (m->items[i]) { /* all its items here, in this thread */
             fprintf(m->c, "    %s(", m->fname[i]);
-            for (int j = 0; j < n->nin; j++) fprintf(m->c, "%s%s", j ? ", " : "", ref(m, n->in[j]));
-            for (int j = 0; j < n->nout; j++) fprintf(m->c, ", %s", ref(m, n->out[j]));
+            put_buffers(m, n);
             fprintf(m->c, ", 0, %s);\n", m->items[i]);
         } else {
             fprintf(m->c, "    %s(", m->fname[i]);
-            for (int j = 0; j < n->nin; j++) fprintf(m->c, "%s%s", j ? ", " : "", ref(m, n->in[j]));
-            for (int j = 0; j < n->nout; j++) fprintf(m->c, ", %s", ref(m, n->out[j]));
+            put_buffers(m, n);
             fputs(");\n", m->c);
         }
         emit_check(m, n);
