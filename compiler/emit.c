@@ -87,9 +87,10 @@ static void emit_batched(const Graph *g, bool *batched) {
     }
 }
 
-/* The node's C function, by its op's emit rule. */
-static void emit_node_function(FILE *f, const Graph *g, const Node *n, const char *fname, const bool *batched) {
-    Kernel k = {f, n, fname, g->target, batched, false};
+/* The node's C function, by its op's emit rule; `inplace` as Kernel.inplace. */
+static void emit_node_function(FILE *f, const Graph *g, const Node *n, const char *fname, const bool *batched,
+                               unsigned inplace) {
+    Kernel k = {f, n, fname, g->target, batched, false, inplace};
     /* A node loops over the batch when it reads or writes a batched value first. */
     k.dyn = batched && ((n->nin > 0 && batched[n->in[0]->id]) || (n->nout > 0 && batched[n->out[0]->id]));
     op_rules(n->op)->emit(&k);
@@ -363,7 +364,10 @@ static void put_layout_row(Emitter *m, const Value *v, const char *live) {
     if (live) fprintf(m->c, "%-13s  ", live);
     fprintf(m->c, "%-7s  %-20s  ", kind_name(v->kind), shape_str(&v->shape, buf, sizeof buf));
     put_comment_text(m->c, v->name);
-    fprintf(m->c, " (v%d)\n", v->id);
+    fprintf(m->c, " (v%d)", v->id);
+    if (live && m->plan->view_of[v->id] >= 0) fprintf(m->c, ", a view of v%d", m->plan->view_of[v->id]);
+    if (live && m->plan->inplace_of[v->id] >= 0) fprintf(m->c, ", written over v%d", m->plan->inplace_of[v->id]);
+    fputc('\n', m->c);
 }
 
 /* An arena row, in the order of the table: by offset, then by live range. */
@@ -392,8 +396,11 @@ static void emit_layout_comment(Emitter *m) {
                 " * reads, what one function leaves for another) have their own region, in\n"
                 " * the first %" PRId64 " floats; the others live from the node that writes them to\n"
                 " * the last node that reads them (nID is the node in the function names), and\n"
-                " * share regions when those ranges do not overlap.  A region per value\n"
-                " * would take %" PRId64 " floats.\n",
+                " * share regions when those ranges do not overlap.  A view (flatten, reshape,\n"
+                " * dropout) is its input's region and runs no code; an elementwise op may\n"
+                " * write its output over an input no later node reads (in place); such\n"
+                " * values share a kept value's region where one of them is kept.  A region\n"
+                " * per value would take %" PRId64 " floats.\n",
                 p->kept_floats, p->unplanned_floats);
     else
         fputs(" * derived value, each in its own 64-byte aligned region (no memory plan:\n"
@@ -509,14 +516,18 @@ static void emit_nodes(Emitter *m) {
         fputs(" -> ", c);
         put_shapes(c, n->out, n->nout);
         fputs(" */\n", c);
+        if (plan_is_view(m->plan, n)) {
+            fputs("/* a view: the output is the input's region (the memory plan), no code */\n\n", c);
+            continue;
+        }
         size_t len = 0;
         FILE *f = open_memstream(&text[i], &len);
         if (!f) {
-            emit_node_function(c, g, n, m->fname[i], m->batched);
+            emit_node_function(c, g, n, m->fname[i], m->batched, plan_inplace(m->plan, n));
             fputc('\n', c);
             continue;
         }
-        emit_node_function(f, g, n, "kernel_", m->batched);
+        emit_node_function(f, g, n, "kernel_", m->batched, plan_inplace(m->plan, n));
         fclose(f);
         int same = -1;
         for (int j = 0; j < i && same < 0; j++)
@@ -627,9 +638,22 @@ static void emit_calls(Emitter *m, bool init, Phase phase) {
         Node *n = g->nodes[i];
         if (n->dead || op_has(n->op, F_INIT) != init) continue;
         if (!init && m->t && n->phase != phase) continue;
+        if (plan_is_view(m->plan, n)) {
+            fprintf(m->c, "    /* n%d %s: a view of %s, nothing to run */\n", n->id, op_name(n->op), ref(m, n->in[0]));
+            continue;
+        }
         fprintf(m->c, "    %s(", m->fname[i]);
-        for (int j = 0; j < n->nin; j++) fprintf(m->c, "%s%s", j ? ", " : "", ref(m, n->in[j]));
-        for (int j = 0; j < n->nout; j++) fprintf(m->c, ", %s", ref(m, n->out[j]));
+        unsigned inplace = plan_inplace(m->plan, n); /* an input written over is passed once, as the output */
+        const char *sep = "";
+        for (int j = 0; j < n->nin; j++)
+            if (!(inplace >> j & 1)) {
+                fprintf(m->c, "%s%s", sep, ref(m, n->in[j]));
+                sep = ", ";
+            }
+        for (int j = 0; j < n->nout; j++) {
+            fprintf(m->c, "%s%s", sep, ref(m, n->out[j]));
+            sep = ", ";
+        }
         fputs(");\n", m->c);
         emit_check(m, n);
     }
@@ -1034,7 +1058,7 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
     m.in = arena_alloc(g->arena, sizeof *m.in * (size_t)(g->ninputs + 1));
     for (int i = 0; i < g->ninputs; i++)
         if (!m.t || g->inputs[i] != m.t->labels) m.in[m.nin++] = g->inputs[i];
-    m.plan = plan_memory(g, !o->no_plan);
+    m.plan = plan_memory(g, !o->no_plan, true);
 #ifdef NETC_VERIFY
     if (!plan_check(g, m.plan)) return false;
 #endif

@@ -14,10 +14,20 @@ void kout(Kernel *k, const char *fmt, ...) {
 
 void kopen_rw(Kernel *k, const char *const *in, const char *const *outs, unsigned written) {
     kout(k, "static void %s(", k->fname);
-    for (int i = 0; i < k->n->nin; i++)
-        kout(k, "%s%sfloat *restrict %s", i ? ", " : "", written >> i & 1 ? "" : "const ", in[i]);
-    for (int i = 0; i < k->n->nout; i++) kout(k, ", float *restrict %s", outs[i]);
+    const char *sep = "";
+    for (int i = 0; i < k->n->nin; i++) {
+        if (k->inplace >> i & 1) continue;
+        kout(k, "%s%sfloat *restrict %s", sep, written >> i & 1 ? "" : "const ", in[i]);
+        sep = ", ";
+    }
+    for (int i = 0; i < k->n->nout; i++) {
+        kout(k, "%sfloat *restrict %s", sep, outs[i]);
+        sep = ", ";
+    }
     kout(k, ")\n{\n");
+    for (int i = 0; i < k->n->nin; i++)
+        if (k->inplace >> i & 1)
+            kout(k, "    /* in place: %s is written over %s, which no later node reads */\n", outs[0], in[i]);
 }
 
 void kopen(Kernel *k, const char *const *in, const char *const *outs) { kopen_rw(k, in, outs, 0); }
