@@ -1,6 +1,7 @@
-/* The memory planner (plan.h): live ranges over the emitted order, kept
- * values at the bottom of the arena, then a greedy best-fit placement of the
- * others, largest first.
+/* The memory planner (plan.h): live ranges over the emitted order, views
+ * and in-place outputs joined to their inputs, kept values at the bottom of
+ * the arena, then a greedy best-fit placement of the others, largest first
+ * (and in two other orders, the best kept).
  *
  * Why not a pass: a pass edits the graph and returns whether it changed
  * anything; the planner changes nothing and produces offsets that only the
@@ -157,10 +158,10 @@ static int by_length(const void *a, const void *b) {
 
 static bool overlap_in_time(const Item *a, const Item *b) { return a->first <= b->last && b->first <= a->last; }
 
-/* Places the items (sorted by by_size) in the shared region: each goes into
- * the smallest gap, between the regions of the already placed items that are
- * live at the same time, that holds it, or above all of them.  Returns the
- * region's size. */
+/* Places the items in their order (place_best sorts them) in the shared
+ * region: each goes into the smallest gap, between the regions of the
+ * already placed items that are live at the same time, that holds it, or
+ * above all of them.  Returns the region's size. */
 static int64_t place(Item *items, int n, Arena *arena) {
     Item **placed = arena_alloc(arena, sizeof *placed * (size_t)(n ? n : 1)); /* by offset */
     int nplaced = 0;
