@@ -519,11 +519,17 @@ bool plan_check(Graph *g, const MemPlan *p) {
         unsigned inplace = plan_inplace(p, n);
         if (inplace && !op_rules(n->op)->inplace_ok)
             return plan_error("an op without an in-place kernel is planned in place", n, n->out[0], NULL);
+        /* Operands overlap only where the kernel allows it: an in-place output
+         * and its input, or two inputs that are views of one region (both
+         * only read, as in x + x). */
+        unsigned written_in = op_rules(n->op)->written_inputs;
         for (int a = 0; a < nops; a++)
             for (int b = a + 1; b < nops; b++) {
                 bool paired = b >= n->nin && a < n->nin && (inplace >> a & 1) && p->inplace_of[ops[b]->id] == ops[a]->id;
+                bool read_only = b < n->nin && !(written_in >> a & 1) && !(written_in >> b & 1) &&
+                                 p->off[ops[a]->id] == p->off[ops[b]->id] && same_group(p, ops[a]->id, ops[b]->id);
                 if (ops[a] != ops[b] && p->off[ops[a]->id] >= 0 && p->off[ops[b]->id] >= 0 &&
-                    bytes_overlap(p, ops[a], ops[b]) && !paired)
+                    bytes_overlap(p, ops[a], ops[b]) && !paired && !read_only)
                     return plan_error("operands of one node overlap", n, ops[a], ops[b]);
             }
         for (int j = 0; j < n->nin; j++)

@@ -84,9 +84,9 @@ unsigned plan_inplace(const MemPlan *p, const Node *n);
  * still holds what its writer wrote, no write touches a kept value other
  * than itself and the views of it, and a node's operands do not overlap
  * (the kernels take them as restrict pointers) except an in-place output
- * and the input it is written over; a view has its input's region, size
- * and layout.  Reports an internal error and returns false on the first
- * violation. */
+ * and the input it is written over, and two inputs that are views of one
+ * region (only read); a view has its input's region, size and layout.
+ * Reports an internal error and returns false on the first violation. */
 bool plan_check(Graph *g, const MemPlan *p);
 
 #endif

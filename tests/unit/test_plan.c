@@ -488,9 +488,13 @@ END_TEST
 
 /* Random nets of same-shaped values: unary ops on earlier values, adds of
  * two earlier values (skips of any length), several outputs; inference and
- * training. */
+ * training.  Every other seed adds views (dropout, a reshape of a flatten)
+ * and per-channel gates (v * sigmoid(global_avgpool(w))), inference only
+ * (they have no gradient rule yet). */
 START_TEST(random_nets) {
-    static const char *const unary[] = {"relu", "sigmoid", "tanh"};
+    static const char *const unary[] = {"relu(%s)", "sigmoid(%s)", "tanh(%s)", "dropout(%s)",
+                                        "reshape(flatten(%s), [2, 3, 3])"};
+    bool views = _i % 2;
     unsigned seed = 12345u + (unsigned)_i;
     char text[8192];
     for (int round = 0; round < 20; round++) {
@@ -501,15 +505,21 @@ START_TEST(random_nets) {
             char an[16], bn[16];
             snprintf(an, sizeof an, a == 0 ? "x" : "v%d", a);
             snprintf(bn, sizeof bn, b == 0 ? "x" : "v%d", b);
-            if (rand_r(&seed) % 3 == 0)
+            char op[64];
+            unsigned kind = rand_r(&seed) % (views ? 8 : 3);
+            if (kind == 0)
                 len += snprintf(text + len, sizeof text - (size_t)len, " v%d = %s + %s;", k + 1, an, bn);
-            else
-                len += snprintf(text + len, sizeof text - (size_t)len, " v%d = %s(%s);", k + 1,
-                                unary[rand_r(&seed) % 3], an);
+            else if (kind == 7)
+                len += snprintf(text + len, sizeof text - (size_t)len, " v%d = %s * sigmoid(global_avgpool(%s));",
+                                k + 1, an, bn);
+            else {
+                snprintf(op, sizeof op, unary[rand_r(&seed) % (views ? 5 : 3)], an);
+                len += snprintf(text + len, sizeof text - (size_t)len, " v%d = %s;", k + 1, op);
+            }
         }
         len += snprintf(text + len, sizeof text - (size_t)len, " output out = linear(flatten(v%d), 3);", n);
         int side = 1 + (int)(rand_r(&seed) % (unsigned)n);
-        for (int train = 0; train < 2; train++) {
+        for (int train = 0; train < (views ? 1 : 2); train++) {
             /* training takes one output, the class scores */
             char full[8400];
             if (train)
