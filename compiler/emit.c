@@ -87,12 +87,12 @@ static void emit_batched(const Graph *g, bool *batched) {
     }
 }
 
-/* The node's C function, by its op's emit rule. */
-/* The node's C function, by its op's emit rule; returns the C expression
- * of its work items if the rule split its work into items (kopen_parallel),
- * else NULL. */
-static const char *emit_node_function(FILE *f, Graph *g, const Node *n, const char *fname, const bool *batched) {
-    Kernel k = {f, n, fname, g->target, batched, false, ""};
+/* The node's C function, by its op's emit rule (`inplace` as Kernel.inplace);
+ * returns the C expression of its work items if the rule split its work
+ * into items (kopen_parallel), else NULL. */
+static const char *emit_node_function(FILE *f, Graph *g, const Node *n, const char *fname, const bool *batched,
+                                      unsigned inplace) {
+    Kernel k = {f, n, fname, g->target, batched, false, inplace, ""};
     /* A node loops over the batch when it reads or writes a batched value first. */
     k.dyn = batched && ((n->nin > 0 && batched[n->in[0]->id]) || (n->nout > 0 && batched[n->out[0]->id]));
     op_rules(n->op)->emit(&k);
@@ -373,7 +373,10 @@ static void put_layout_row(Emitter *m, const Value *v, const char *live) {
     if (live) fprintf(m->c, "%-13s  ", live);
     fprintf(m->c, "%-7s  %-20s  ", kind_name(v->kind), shape_str(&v->shape, buf, sizeof buf));
     put_comment_text(m->c, v->name);
-    fprintf(m->c, " (v%d)\n", v->id);
+    fprintf(m->c, " (v%d)", v->id);
+    if (live && m->plan->view_of[v->id] >= 0) fprintf(m->c, ", a view of v%d", m->plan->view_of[v->id]);
+    if (live && m->plan->inplace_of[v->id] >= 0) fprintf(m->c, ", written over v%d", m->plan->inplace_of[v->id]);
+    fputc('\n', m->c);
 }
 
 /* An arena row, in the order of the table: by offset, then by live range. */
@@ -402,8 +405,11 @@ static void emit_layout_comment(Emitter *m) {
                 " * reads, what one function leaves for another) have their own region, in\n"
                 " * the first %" PRId64 " floats; the others live from the node that writes them to\n"
                 " * the last node that reads them (nID is the node in the function names), and\n"
-                " * share regions when those ranges do not overlap.  A region per value\n"
-                " * would take %" PRId64 " floats.\n",
+                " * share regions when those ranges do not overlap.  A view (flatten, reshape,\n"
+                " * dropout) is its input's region and runs no code; an elementwise op may\n"
+                " * write its output over an input no later node reads (in place); such\n"
+                " * values share a kept value's region where one of them is kept.  A region\n"
+                " * per value would take %" PRId64 " floats.\n",
                 p->kept_floats, p->unplanned_floats);
     else
         fputs(" * derived value, each in its own 64-byte aligned region (no memory plan:\n"
@@ -501,10 +507,21 @@ static void emit_params(Emitter *m) {
  * would be the same text as an earlier node's (the same op, shapes and
  * attributes: ResNet's repeated blocks) calls that one: the C compiler
  * compiles each kernel once.  The comment above names every node. */
-/* Node n's buffers as its kernel's arguments: inputs, then outputs. */
+/* Node n's buffers as its kernel's arguments: inputs, then outputs; an
+ * input the output is written over (plan_inplace) is passed once, as the
+ * output. */
 static void put_buffers(Emitter *m, const Node *n) {
-    for (int j = 0; j < n->nin; j++) fprintf(m->c, "%s%s", j ? ", " : "", ref(m, n->in[j]));
-    for (int j = 0; j < n->nout; j++) fprintf(m->c, ", %s", ref(m, n->out[j]));
+    unsigned inplace = plan_inplace(m->plan, n);
+    const char *sep = "";
+    for (int j = 0; j < n->nin; j++)
+        if (!(inplace >> j & 1)) {
+            fprintf(m->c, "%s%s", sep, ref(m, n->in[j]));
+            sep = ", ";
+        }
+    for (int j = 0; j < n->nout; j++) {
+        fprintf(m->c, "%s%s", sep, ref(m, n->out[j]));
+        sep = ", ";
+    }
 }
 
 /* Whether node n's work is worth sharing out: a job costs the pool a few
@@ -554,15 +571,19 @@ static void emit_nodes(Emitter *m) {
         fputs(" -> ", c);
         put_shapes(c, n->out, n->nout);
         fputs(" */\n", c);
+        if (plan_is_view(m->plan, n)) {
+            fputs("/* a view: the output is the input's region (the memory plan), no code */\n\n", c);
+            continue;
+        }
         size_t len = 0;
         FILE *f = open_memstream(&text[i], &len);
         if (!f) {
-            m->items[i] = emit_node_function(c, g, n, m->fname[i], m->batched);
+            m->items[i] = emit_node_function(c, g, n, m->fname[i], m->batched, plan_inplace(m->plan, n));
             fputc('\n', c);
             emit_part(m, i);
             continue;
         }
-        m->items[i] = emit_node_function(f, g, n, "kernel_", m->batched);
+        m->items[i] = emit_node_function(f, g, n, "kernel_", m->batched, plan_inplace(m->plan, n));
         fclose(f);
         int same = -1;
         for (int j = 0; j < i && same < 0; j++)
@@ -680,6 +701,10 @@ static void emit_calls(Emitter *m, bool init, Phase phase) {
         Node *n = g->nodes[i];
         if (n->dead || op_has(n->op, F_INIT) != init) continue;
         if (!init && m->t && n->phase != phase) continue;
+        if (plan_is_view(m->plan, n)) {
+            fprintf(m->c, "    /* n%d %s: a view of %s, nothing to run */\n", n->id, op_name(n->op), ref(m, n->in[0]));
+            continue;
+        }
         if (m->part[i]) {
             fprintf(m->c, "    netrt_parallel(%s, NULL, %s);\n", m->part[i], m->items[i]);
         } else if (m->items[i]) { /* all its items here, in this thread */
@@ -1094,7 +1119,7 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
     m.in = arena_alloc(g->arena, sizeof *m.in * (size_t)(g->ninputs + 1));
     for (int i = 0; i < g->ninputs; i++)
         if (!m.t || g->inputs[i] != m.t->labels) m.in[m.nin++] = g->inputs[i];
-    m.plan = plan_memory(g, !o->no_plan);
+    m.plan = plan_memory(g, !o->no_plan, true);
 #ifdef NETC_VERIFY
     if (!plan_check(g, m.plan)) return false;
 #endif

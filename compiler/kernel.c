@@ -12,23 +12,35 @@ void kout(Kernel *k, const char *fmt, ...) {
     va_end(ap);
 }
 
-void kopen_rw(Kernel *k, const char *const *in, const char *const *outs, unsigned written) {
+/* The signature and the opening brace; with `items`, the two arguments of
+ * a kernel's range of work items last. */
+static void open_function(Kernel *k, const char *const *in, const char *const *outs, unsigned written, bool items) {
     kout(k, "static void %s(", k->fname);
+    const char *sep = "";
+    for (int i = 0; i < k->n->nin; i++) {
+        if (k->inplace >> i & 1) continue;
+        kout(k, "%s%sfloat *restrict %s", sep, written >> i & 1 ? "" : "const ", in[i]);
+        sep = ", ";
+    }
+    for (int i = 0; i < k->n->nout; i++) {
+        kout(k, "%sfloat *restrict %s", sep, outs[i]);
+        sep = ", ";
+    }
+    kout(k, "%s)\n{\n", items ? ", int64_t t0, int64_t t1" : "");
     for (int i = 0; i < k->n->nin; i++)
-        kout(k, "%s%sfloat *restrict %s", i ? ", " : "", written >> i & 1 ? "" : "const ", in[i]);
-    for (int i = 0; i < k->n->nout; i++) kout(k, ", float *restrict %s", outs[i]);
-    kout(k, ")\n{\n");
+        if (k->inplace >> i & 1)
+            kout(k, "    /* in place: %s is written over %s, which no later node reads */\n", outs[0], in[i]);
+}
+
+void kopen_rw(Kernel *k, const char *const *in, const char *const *outs, unsigned written) {
+    open_function(k, in, outs, written, false);
 }
 
 void kopen(Kernel *k, const char *const *in, const char *const *outs) { kopen_rw(k, in, outs, 0); }
 
 void kopen_parallel(Kernel *k, const char *const *in, const char *const *outs, unsigned written, int64_t n,
                     int64_t per_sample) {
-    kout(k, "static void %s(", k->fname);
-    for (int i = 0; i < k->n->nin; i++)
-        kout(k, "%s%sfloat *restrict %s", i ? ", " : "", written >> i & 1 ? "" : "const ", in[i]);
-    for (int i = 0; i < k->n->nout; i++) kout(k, ", float *restrict %s", outs[i]);
-    kout(k, ", int64_t t0, int64_t t1)\n{\n");
+    open_function(k, in, outs, written, true);
     if (k->dyn)
         snprintf(k->items, sizeof k->items, "(int64_t)nb_active * %lld", (long long)per_sample);
     else

@@ -30,6 +30,8 @@ typedef struct Kernel {
     const Target *target;
     const bool *batched; /* by value id, training graphs only (else NULL) */
     bool dyn;            /* the node's batch loops run over nb_active, not the constant N */
+    unsigned inplace;    /* bit i: the output is written over input i (the memory plan, plan.h; only
+                          * for ops with OpRules.inplace_ok): the kernel reads it through the output */
     char items[64];      /* set by kopen_parallel: the C expression of its work items, else "" */
 } Kernel;
 
@@ -37,7 +39,9 @@ __attribute__((format(printf, 2, 3))) void kout(Kernel *k, const char *fmt, ...)
 
 /* `static void fname(const float *restrict x, ..., float *restrict y)` and
  * the opening brace; `in` names the node's inputs, `outs` its outputs;
- * bit i of `written` makes input i writable. */
+ * bit i of `written` makes input i writable.  An input the output is
+ * written over (k->inplace) is left out, and the function says so: the
+ * kernel reads it through the output (the call passes the region once). */
 void kopen_rw(Kernel *k, const char *const *in, const char *const *outs, unsigned written);
 void kopen(Kernel *k, const char *const *in, const char *const *outs);
 /* A kernel whose work is n samples of `per_sample` independent work items,

@@ -103,6 +103,18 @@ typedef struct OpRules {
      * conv reads either layout and writes either.  The layout pass gives
      * blocked values only to such ops. */
     bool blocked_ok;
+
+    /* Its output is input 0's data as it is, under the output's shape
+     * (flatten, reshape, dropout at inference): the memory planner may make
+     * the output a view, sharing the input's region, and the emitter then
+     * writes no code for the node (plan.h).  The emit rule (a copy) serves
+     * where it does not: training graphs, --no-plan, another layout. */
+    bool view;
+
+    /* Its kernel can write its output over an input of the output's shape
+     * and layout, when the memory planner finds that input dead after the
+     * node (Kernel.inplace, plan.h): the elementwise ops and batchnorm. */
+    bool inplace_ok;
 } OpRules;
 
 typedef struct OpInfo {

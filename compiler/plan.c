@@ -1,6 +1,7 @@
-/* The memory planner (plan.h): live ranges over the emitted order, kept
- * values at the bottom of the arena, then a greedy best-fit placement of the
- * others, largest first.
+/* The memory planner (plan.h): live ranges over the emitted order, views
+ * and in-place outputs joined to their inputs, kept values at the bottom of
+ * the arena, then a greedy best-fit placement of the others, largest first
+ * (and in two other orders, the best kept).
  *
  * Why not a pass: a pass edits the graph and returns whether it changed
  * anything; the planner changes nothing and produces offsets that only the
@@ -16,7 +17,26 @@
  * initialize every output element they own before reading it back; they take
  * their operands as restrict pointers, so a node's inputs and outputs never
  * share bytes: a value read for the last time by a node is still live at
- * that node, and cannot give its bytes to the node's outputs. */
+ * that node, and cannot give its bytes to the node's outputs, except
+ * where the plan says so (aliasing, below) and the kernel is written for it.
+ *
+ * Aliasing, in an inference graph (a training graph's backward pass reads
+ * forward values the planner would have to keep apart; it is planned as
+ * before), joins values into groups that share one region:
+ *   1. views, in the run order: a node whose op is a view (OpRules.view)
+ *      and whose output has its input's size and layout joins its output to
+ *      its input's group;
+ *   2. in place, in the run order: a node whose op can run in place
+ *      (OpRules.inplace_ok), with one output, joins its output's group to
+ *      the group of an input (the first that qualifies) that has the
+ *      output's shape and layout, is read by no later node (nor is any
+ *      value of its group), is not kept (nor any value of its group), and
+ *      is not the node's other input or in that input's group;
+ * then each group is placed as one value: its size the largest of its
+ * values', its live range from the first write of any of them to the last
+ * read of any, kept if any is kept.  Views never write, so a view of a kept
+ * value (an input) is safe; an in-place write never touches a kept value
+ * other than its own output and that output's views. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,12 +141,27 @@ static int by_size(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* Other orders place_best tries: the most floats times steps first; the
+ * longest-lived first. */
+static int by_area(const void *a, const void *b) {
+    const Item *x = a, *y = b;
+    int64_t ax = x->floats * (x->last - x->first + 1), ay = y->floats * (y->last - y->first + 1);
+    if (ax != ay) return ax > ay ? -1 : 1;
+    return by_size(a, b);
+}
+
+static int by_length(const void *a, const void *b) {
+    const Item *x = a, *y = b;
+    if (x->last - x->first != y->last - y->first) return x->last - x->first > y->last - y->first ? -1 : 1;
+    return by_size(a, b);
+}
+
 static bool overlap_in_time(const Item *a, const Item *b) { return a->first <= b->last && b->first <= a->last; }
 
-/* Places the items (sorted by by_size) in the shared region: each goes into
- * the smallest gap, between the regions of the already placed items that are
- * live at the same time, that holds it, or above all of them.  Returns the
- * region's size. */
+/* Places the items in their order (place_best sorts them) in the shared
+ * region: each goes into the smallest gap, between the regions of the
+ * already placed items that are live at the same time, that holds it, or
+ * above all of them.  Returns the region's size. */
 static int64_t place(Item *items, int n, Arena *arena) {
     Item **placed = arena_alloc(arena, sizeof *placed * (size_t)(n ? n : 1)); /* by offset */
     int nplaced = 0;
@@ -157,10 +192,81 @@ static int64_t place(Item *items, int n, Arena *arena) {
     return top;
 }
 
-MemPlan *plan_memory(Graph *g, bool share) {
+/* Union-find over value ids: the group a value's region belongs to. */
+static int group_of(int *parent, int id) {
+    while (parent[id] != id) id = parent[id] = parent[parent[id]];
+    return id;
+}
+
+static bool in_arena_act(const MemPlan *p, const Value *v) {
+    return p->used[v->id] && (v->kind == V_ACT || v->kind == V_INPUT);
+}
+
+/* Step 1 of the aliasing (plan.c's comment): views. */
+static void find_views(MemPlan *p, int *parent) {
+    for (int s = 0; s < p->nsteps; s++) {
+        const Node *n = p->step[s];
+        if (p->func[s] != 1 || !op_rules(n->op)->view || n->nin < 1 || n->nout != 1) continue;
+        const Value *x = n->in[0], *y = n->out[0];
+        if (!in_arena_act(p, x) || !in_arena_act(p, y) || x->cblock != y->cblock ||
+            value_numel(x) != value_numel(y))
+            continue;
+        parent[group_of(parent, y->id)] = group_of(parent, x->id);
+        p->view_of[y->id] = x->id;
+    }
+}
+
+/* Step 2: in place.  gkept and glast are by group (root id): whether a
+ * value of the group is kept, and the last step reading one. */
+static void find_inplace(MemPlan *p, int *parent, bool *gkept, int *glast) {
+    for (int s = 0; s < p->nsteps; s++) {
+        const Node *n = p->step[s];
+        if (p->func[s] != 1 || !op_rules(n->op)->inplace_ok || n->nout != 1) continue;
+        const Value *y = n->out[0];
+        if (!in_arena_act(p, y)) continue;
+        for (int j = 0; j < n->nin; j++) {
+            const Value *x = n->in[j];
+            if (!in_arena_act(p, x) || x->kind != V_ACT || x->cblock != y->cblock || !shape_eq(&x->shape, &y->shape))
+                continue;
+            int gx = group_of(parent, x->id), gy = group_of(parent, y->id);
+            if (gkept[gx] || glast[gx] != s || gx == gy) continue;
+            bool apart = true; /* no other input of n in x's group (x + x, x + view of x) */
+            for (int k = 0; k < n->nin; k++)
+                if (k != j && group_of(parent, n->in[k]->id) == gx) apart = false;
+            if (!apart) continue;
+            parent[gy] = gx;
+            gkept[gx] |= gkept[gy];
+            if (glast[gy] > glast[gx]) glast[gx] = glast[gy];
+            p->inplace_of[y->id] = x->id;
+            break;
+        }
+    }
+}
+
+/* Places the items in each of the orders above and keeps the smallest
+ * region (the first order's on a tie): greedy placement can leave gaps that
+ * another order avoids, more often with the long live ranges of groups. */
+static int64_t place_best(Item *items, int n, Arena *arena) {
+    static int (*const orders[])(const void *, const void *) = {by_size, by_area, by_length};
+    Item *best = arena_alloc(arena, sizeof *best * (size_t)(n ? n : 1));
+    int64_t best_top = -1;
+    for (size_t o = 0; o < sizeof orders / sizeof *orders; o++) {
+        qsort(items, (size_t)n, sizeof *items, orders[o]);
+        int64_t top = place(items, n, arena);
+        if (best_top < 0 || top < best_top) {
+            best_top = top;
+            memcpy(best, items, sizeof *items * (size_t)n);
+        }
+    }
+    memcpy(items, best, sizeof *items * (size_t)n);
+    return best_top;
+}
+
+MemPlan *plan_memory(Graph *g, bool share, bool alias) {
     Arena *A = g->arena;
     MemPlan *p = arena_alloc(A, sizeof *p);
     p->shared = share;
+    p->alias = share && alias && !train_of(g);
     int maxid = -1;
     for (int i = 0; i < g->nvalues; i++)
         if (g->values[i]->id > maxid) maxid = g->values[i]->id;
@@ -172,8 +278,11 @@ MemPlan *plan_memory(Graph *g, bool share) {
     p->floats = arena_alloc(A, sizeof *p->floats * cap);
     p->first = arena_alloc(A, sizeof *p->first * cap);
     p->last = arena_alloc(A, sizeof *p->last * cap);
+    p->view_of = arena_alloc(A, sizeof *p->view_of * cap);
+    p->inplace_of = arena_alloc(A, sizeof *p->inplace_of * cap);
     int *def_step = arena_alloc(A, sizeof *def_step * cap);
-    for (int i = 0; i < nid; i++) p->off[i] = p->first[i] = p->last[i] = def_step[i] = -1;
+    for (int i = 0; i < nid; i++)
+        p->off[i] = p->first[i] = p->last[i] = def_step[i] = p->view_of[i] = p->inplace_of[i] = -1;
     find_used(g, p->used);
 
     /* the steps: prepare, run, grad, update, each in graph order */
@@ -220,13 +329,54 @@ MemPlan *plan_memory(Graph *g, bool share) {
         if (p->used[v->id] && in_arena(v) && p->first[v->id] < 0) p->kept[v->id] = true;
     }
 
-    /* the kept values (every used value, without sharing), in value order */
+    /* the groups (plan.c's comment); without aliasing, one per value */
+    int *parent = arena_alloc(A, sizeof *parent * cap);
+    bool *gkept = arena_alloc(A, cap);
+    int *gfirst = arena_alloc(A, sizeof *gfirst * cap), *glast = arena_alloc(A, sizeof *glast * cap);
+    int64_t *gfloats = arena_alloc(A, sizeof *gfloats * cap), *goff = arena_alloc(A, sizeof *goff * cap);
+    for (int i = 0; i < nid; i++) {
+        parent[i] = i;
+        goff[i] = -1;
+    }
+    if (p->alias) find_views(p, parent);
+    for (int i = 0; i < nid; i++) gfirst[i] = glast[i] = -1;
+    for (int i = 0; i < g->nvalues; i++) { /* the groups after the views */
+        const Value *v = g->values[i];
+        if (!p->used[v->id] || !in_arena(v)) continue;
+        int r = group_of(parent, v->id);
+        gkept[r] |= p->kept[v->id];
+        if (p->last[v->id] > glast[r]) glast[r] = p->last[v->id];
+    }
+    if (p->alias) find_inplace(p, parent, gkept, glast);
+    for (int i = 0; i < g->nvalues; i++) { /* the final groups */
+        const Value *v = g->values[i];
+        if (!p->used[v->id] || !in_arena(v)) continue;
+        int r = group_of(parent, v->id);
+        gkept[r] |= p->kept[v->id];
+        if (p->floats[v->id] > gfloats[r]) gfloats[r] = p->floats[v->id];
+        if (p->first[v->id] >= 0 && (gfirst[r] < 0 || p->first[v->id] < gfirst[r])) gfirst[r] = p->first[v->id];
+        if (p->last[v->id] > glast[r]) glast[r] = p->last[v->id];
+        if (p->view_of[v->id] >= 0) {
+            p->nviews++;
+            p->view_floats += p->floats[v->id];
+        }
+        if (p->inplace_of[v->id] >= 0) {
+            p->ninplace++;
+            p->inplace_floats += p->floats[v->id];
+        }
+    }
+
+    /* the kept groups (every used value, without sharing), in value order */
     for (int i = 0; i < g->nvalues; i++) {
         const Value *v = g->values[i];
-        if (!p->used[v->id] || !in_arena(v) || (share && !p->kept[v->id])) continue;
-        p->off[v->id] = p->kept_floats;
-        p->kept_floats += p->floats[v->id];
-        if (v->kind == V_DERIVED) p->derived_floats += p->floats[v->id];
+        int r = group_of(parent, v->id);
+        if (!p->used[v->id] || !in_arena(v) || (share && !gkept[r])) continue;
+        if (goff[r] < 0) {
+            goff[r] = p->kept_floats;
+            p->kept_floats += gfloats[r];
+            if (v->kind == V_DERIVED) p->derived_floats += gfloats[r];
+        }
+        p->off[v->id] = goff[r];
     }
     if (!share) {
         for (int i = 0; i < nid; i++) {
@@ -237,17 +387,21 @@ MemPlan *plan_memory(Graph *g, bool share) {
         return p;
     }
 
-    /* the others, placed above them */
+    /* the other groups, placed above them */
     int nitems = 0;
     Item *items = arena_alloc(A, sizeof *items * cap);
     for (int i = 0; i < g->nvalues; i++) {
         const Value *v = g->values[i];
-        if (p->used[v->id] && in_arena(v) && !p->kept[v->id] && p->first[v->id] >= 0)
-            items[nitems++] = (Item){v->id, p->floats[v->id], p->first[v->id], p->last[v->id], 0};
+        if (p->used[v->id] && in_arena(v) && group_of(parent, v->id) == v->id && !gkept[v->id] && gfirst[v->id] >= 0)
+            items[nitems++] = (Item){v->id, gfloats[v->id], gfirst[v->id], glast[v->id], 0};
     }
-    qsort(items, (size_t)nitems, sizeof *items, by_size);
-    p->arena_floats = p->kept_floats + place(items, nitems, A);
-    for (int i = 0; i < nitems; i++) p->off[items[i].id] = p->kept_floats + items[i].off;
+    p->arena_floats = p->kept_floats + place_best(items, nitems, A);
+    for (int i = 0; i < nitems; i++) goff[items[i].id] = p->kept_floats + items[i].off;
+    for (int i = 0; i < g->nvalues; i++) {
+        const Value *v = g->values[i];
+        if (p->used[v->id] && in_arena(v) && !gkept[group_of(parent, v->id)])
+            p->off[v->id] = goff[group_of(parent, v->id)];
+    }
 
     /* the lower bound: the most floats live at one step */
     int64_t *delta = arena_alloc(A, sizeof *delta * (size_t)(p->nsteps + 1));
@@ -261,7 +415,24 @@ MemPlan *plan_memory(Graph *g, bool share) {
         if (live > most) most = live;
     }
     p->live_floats = p->kept_floats + most;
+    /* Aliasing takes bytes out of every step, but its longer live ranges
+     * may place worse: never plan a larger arena than without it. */
+    if (p->alias) {
+        MemPlan *plain = plan_memory(g, true, false);
+        if (plain->arena_floats < p->arena_floats) return plain;
+    }
     return p;
+}
+
+bool plan_is_view(const MemPlan *p, const Node *n) {
+    return n->nout == 1 && n->out[0]->id < p->nid && p->view_of[n->out[0]->id] >= 0;
+}
+
+unsigned plan_inplace(const MemPlan *p, const Node *n) {
+    if (n->nout != 1 || n->out[0]->id >= p->nid || p->inplace_of[n->out[0]->id] < 0) return 0;
+    for (int j = 0; j < n->nin; j++)
+        if (n->in[j]->id == p->inplace_of[n->out[0]->id]) return 1u << j;
+    return 0;
 }
 
 /* ---- the check ------------------------------------------------------------------ */
@@ -275,6 +446,26 @@ static bool plan_error(const char *what, const Node *n, const Value *v, const Va
     DIAG_INTERNAL("memory plan: %s at node '%s' (%s): '%s' (v%d) and '%s' (v%d)", what, n->name ? n->name : "",
                   op_name(n->op), v->name ? v->name : "?", v->id, w && w->name ? w->name : "?", w ? w->id : -1);
     return false;
+}
+
+/* The value whose region v takes (a view's input, or the input an in-place
+ * output is written over), or -1. */
+static int alias_parent(const MemPlan *p, int id) {
+    return p->view_of[id] >= 0 ? p->view_of[id] : p->inplace_of[id];
+}
+
+/* Whether u takes its region from w, through views and in-place writes. */
+static bool derives_from(const MemPlan *p, int u, int w) {
+    for (int a = alias_parent(p, u); a >= 0; a = alias_parent(p, a))
+        if (a == w) return true;
+    return false;
+}
+
+/* Whether u and w are in one aliasing group (the same root). */
+static bool same_group(const MemPlan *p, int u, int w) {
+    while (alias_parent(p, u) >= 0) u = alias_parent(p, u);
+    while (alias_parent(p, w) >= 0) w = alias_parent(p, w);
+    return u == w;
 }
 
 bool plan_check(Graph *g, const MemPlan *p) {
@@ -295,7 +486,8 @@ bool plan_check(Graph *g, const MemPlan *p) {
     }
     for (int i = 0; i < nvals; i++)
         for (int k = i + 1; k < nvals; k++)
-            if (p->kept[vals[i]->id] && p->kept[vals[k]->id] && bytes_overlap(p, vals[i], vals[k])) {
+            if (p->kept[vals[i]->id] && p->kept[vals[k]->id] && bytes_overlap(p, vals[i], vals[k]) &&
+                !same_group(p, vals[i]->id, vals[k]->id)) {
                 DIAG_INTERNAL("memory plan: kept values '%s' (v%d) and '%s' (v%d) overlap",
                               vals[i]->name ? vals[i]->name : "?", vals[i]->id,
                               vals[k]->name ? vals[k]->name : "?", vals[k]->id);
@@ -314,11 +506,38 @@ bool plan_check(Graph *g, const MemPlan *p) {
             if (!p->kept[v->id] && written_by[v->id] != p->func[s])
                 return plan_error("a shared value is read by another function than its writer's", n, v, NULL);
         }
+        if (plan_is_view(p, n)) {
+            /* no code runs: the output is the input's bytes under another shape */
+            const Value *x = n->in[0], *y = n->out[0];
+            if (!op_rules(n->op)->view || p->view_of[y->id] != x->id || p->off[x->id] != p->off[y->id] ||
+                value_numel(x) != value_numel(y) || x->cblock != y->cblock)
+                return plan_error("a view does not have its input's region, size and layout", n, y, x);
+            valid[y->id] = true;
+            written_by[y->id] = p->func[s];
+            continue;
+        }
+        unsigned inplace = plan_inplace(p, n);
+        if (inplace && !op_rules(n->op)->inplace_ok)
+            return plan_error("an op without an in-place kernel is planned in place", n, n->out[0], NULL);
+        /* Operands overlap only where the kernel allows it: an in-place output
+         * and its input, or two inputs that are views of one region (both
+         * only read, as in x + x). */
+        unsigned written_in = op_rules(n->op)->written_inputs;
         for (int a = 0; a < nops; a++)
-            for (int b = a + 1; b < nops; b++)
+            for (int b = a + 1; b < nops; b++) {
+                bool paired = b >= n->nin && a < n->nin && (inplace >> a & 1) && p->inplace_of[ops[b]->id] == ops[a]->id;
+                bool read_only = b < n->nin && !(written_in >> a & 1) && !(written_in >> b & 1) &&
+                                 p->off[ops[a]->id] == p->off[ops[b]->id] && same_group(p, ops[a]->id, ops[b]->id);
                 if (ops[a] != ops[b] && p->off[ops[a]->id] >= 0 && p->off[ops[b]->id] >= 0 &&
-                    bytes_overlap(p, ops[a], ops[b]))
+                    bytes_overlap(p, ops[a], ops[b]) && !paired && !read_only)
                     return plan_error("operands of one node overlap", n, ops[a], ops[b]);
+            }
+        for (int j = 0; j < n->nin; j++)
+            if ((inplace >> j & 1) && (p->off[n->in[j]->id] != p->off[n->out[0]->id] ||
+                                       !shape_eq(&n->in[j]->shape, &n->out[0]->shape) ||
+                                       n->in[j]->cblock != n->out[0]->cblock))
+                return plan_error("an in-place output does not have its input's region, shape and layout", n,
+                                  n->out[0], n->in[j]);
         unsigned written = op_rules(n->op)->written_inputs;
         for (int a = 0; a < nops; a++) {
             const Value *w = ops[a];
@@ -327,6 +546,7 @@ bool plan_check(Graph *g, const MemPlan *p) {
             for (int k = 0; k < nvals; k++) {
                 const Value *u = vals[k];
                 if (u == w || !bytes_overlap(p, u, w)) continue;
+                if (derives_from(p, u->id, w->id)) continue; /* a view of w, or written over w later */
                 if (p->kept[u->id]) return plan_error("a write overwrites a kept value", n, w, u);
                 valid[u->id] = false;
             }

@@ -10,9 +10,11 @@
  * Activation memory is that of the emitted program's arena for the graph
  * after the passes, without the derived values (folded weights) it also
  * holds: the memory plan's peak (plan.c), beside the arena with a region per
- * value (--no-plan), the part of it kept throughout, and the most bytes live
- * at one node, under which no plan can go.  Sizes include the 64-byte
- * alignment of every region. */
+ * value (--no-plan), the part of it kept throughout, the most bytes live
+ * at one node, under which no plan with the same views and in-place ops can
+ * go, and the plan's peak were every view a copy and no op in place; then
+ * how many values are views or written in place, and their bytes.  Sizes
+ * include the 64-byte alignment of every region. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +67,8 @@ static void put_bytes(FILE *f, const char *label, int64_t floats, const char *wh
 }
 
 void stats_print_memory(Graph *g, const char *pipeline, FILE *f) {
-    MemPlan *planned = plan_memory(g, true), *unplanned = plan_memory(g, false);
+    MemPlan *planned = plan_memory(g, true, true), *unplanned = plan_memory(g, false, false);
+    MemPlan *copies = plan_memory(g, true, false);
     int64_t derived = planned->derived_floats;
     fprintf(f, "\nactivation memory at batch %d, as emitted after %s:\n", g->batch,
             pipeline && pipeline[0] ? pipeline : "no passes");
@@ -73,6 +76,11 @@ void stats_print_memory(Graph *g, const char *pipeline, FILE *f) {
     put_bytes(f, "unplanned:", unplanned->arena_floats - derived, "a buffer per value (--no-plan)");
     put_bytes(f, "kept:", planned->kept_floats - derived, "of the peak: inputs, outputs, what lives throughout");
     put_bytes(f, "lower bound:", planned->live_floats - derived, "the most live at one node: no plan needs less");
+    put_bytes(f, "no aliasing:", copies->arena_floats - derived, "the plan's peak with views copied, nothing in place");
     if (derived > 0)
         put_bytes(f, "derived:", derived, "folded weights, computed at load, in the same arena");
+    fprintf(f, "  views:         %4d values (%9.2f MB) share their input's region: no copy, no code\n", planned->nviews,
+            (double)planned->view_floats * sizeof(float) / 1e6);
+    fprintf(f, "  in place:      %4d values (%9.2f MB) written over an input no later node reads\n",
+            planned->ninplace, (double)planned->inplace_floats * sizeof(float) / 1e6);
 }

@@ -81,9 +81,25 @@ static const char *check_channels(const Graph *g, const Node *n) {
 
 /* ---- kernels ------------------------------------------------------------------- */
 
+/* `loop y[i] = expr;` with expr's every x[i] read as y[i] when the output is
+ * written over x (Kernel.inplace): one pointer, which clang vectorizes as
+ * it does the two restrict ones. */
+static void unary_loop(Kernel *k, const char *loop, const char *expr) {
+    kout(k, "    %s y[i] = ", loop);
+    for (const char *p = expr; *p;) {
+        if ((k->inplace & 1) && strncmp(p, "x[i]", 4) == 0) {
+            kout(k, "y[i]");
+            p += 4;
+        } else {
+            kout(k, "%c", *p++);
+        }
+    }
+    kout(k, ";\n");
+}
+
 static void emit_unary(Kernel *k, const char *expr) {
     const char *loop = kopen_elementwise(k, (const char *const[]){"x"}, (const char *const[]){"y"}, 0, k->n->out[0]);
-    kout(k, "    %s y[i] = %s;\n", loop, expr);
+    unary_loop(k, loop, expr);
     kclose(k);
 }
 
@@ -92,7 +108,7 @@ static void emit_unary_k(Kernel *k, double kv, const char *expr) {
     const char *loop = kopen_elementwise(k, (const char *const[]){"x"}, (const char *const[]){"y"}, 0, k->n->out[0]);
     kdouble(k, "KD", kv);
     kout(k, "    const float K = (float)KD;\n");
-    kout(k, "    %s y[i] = %s;\n", loop, expr);
+    unary_loop(k, loop, expr);
     kclose(k);
 }
 
@@ -120,7 +136,7 @@ static void emit_hardswish(Kernel *k) {
  * cannot overflow, and log1p keeps exp(x) where it is tiny. */
 static void emit_softplus(Kernel *k) { emit_unary(k, "netrt_selectf(x[i] > 20.0f, x[i], netrt_log1pf(netrt_expf(x[i])))"); }
 
-/* Dropout is the identity at inference. */
+/* Dropout is the identity at inference: a copy, or a view (OpRules.view). */
 static void emit_dropout(Kernel *k) {
     kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
     knumel(k, k->n->out[0]);
@@ -246,28 +262,28 @@ const OpRules op_rules_RELU = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("relu"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_relu, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_relu,
-    .blocked_ok = true,
+    .blocked_ok = true, .inplace_ok = true,
 };
 
 const OpRules op_rules_TANH = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("tanh"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_tanh, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_tanh,
-    .blocked_ok = true,
+    .blocked_ok = true, .inplace_ok = true,
 };
 
 const OpRules op_rules_SIGMOID = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("sigmoid"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_sigmoid, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_sigmoid,
-    .blocked_ok = true,
+    .blocked_ok = true, .inplace_ok = true,
 };
 
 const OpRules op_rules_RELU6 = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("relu6"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_relu6, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
-    .blocked_ok = true,
+    .blocked_ok = true, .inplace_ok = true,
 };
 
 const OpRules op_rules_LEAKY_RELU = {
@@ -275,56 +291,56 @@ const OpRules op_rules_LEAKY_RELU = {
                                   {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_leaky_relu, .batched = op_batched_like_input0,
     .dump = dump_leaky_relu, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
-    .blocked_ok = true,
+    .blocked_ok = true, .inplace_ok = true,
 };
 
 const OpRules op_rules_ELU = {
     .builtins = (const Builtin[]){{"elu", {REQUIRED("x"), DEFAULT_FLOAT("alpha", 1.0)}, false, build_unary_k}, {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_elu, .batched = op_batched_like_input0,
     .dump = dump_elu, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
-    .blocked_ok = true,
+    .blocked_ok = true, .inplace_ok = true,
 };
 
 const OpRules op_rules_SILU = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("silu"), UNARY_BUILTIN("swish"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_silu, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
-    .blocked_ok = true,
+    .blocked_ok = true, .inplace_ok = true,
 };
 
 const OpRules op_rules_GELU = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("gelu"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_gelu, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
-    .blocked_ok = true,
+    .blocked_ok = true, .inplace_ok = true,
 };
 
 const OpRules op_rules_HARDSIGMOID = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("hardsigmoid"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_hardsigmoid, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
-    .blocked_ok = true,
+    .blocked_ok = true, .inplace_ok = true,
 };
 
 const OpRules op_rules_HARDSWISH = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("hardswish"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_hardswish, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
-    .blocked_ok = true,
+    .blocked_ok = true, .inplace_ok = true,
 };
 
 const OpRules op_rules_SOFTPLUS = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("softplus"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_softplus, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_softplus,
-    .blocked_ok = true,
+    .blocked_ok = true, .inplace_ok = true,
 };
 
 const OpRules op_rules_DROPOUT = {
     .builtins = (const Builtin[]){{"dropout", {REQUIRED("x"), DEFAULT_FLOAT("p", 0.5)}, false, build_dropout}, {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_dropout, .batched = op_batched_like_input0,
     .dump = dump_dropout, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
-    .blocked_ok = true,
+    .blocked_ok = true, .view = true,
 };
 
 const OpRules op_rules_SOFTMAX = {

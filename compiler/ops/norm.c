@@ -200,12 +200,13 @@ static void emit_batchnorm(Kernel *k) {
             "        const float m = mean[c];\n"
             "        const float s = (float)(1.0 / sqrt((double)var[c] + EPS)) * gamma[c];\n"
             "        const float t = beta[c];\n"
-            "        for (int n = 0; n < N; n++) {\n"
-            "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
-            "            float *restrict yc = y + ((size_t)n * C + c) * S;\n"
-            "            for (int i = 0; i < S; i++) yc[i] = (xc[i] - m) * s + t;\n"
+            "        for (int n = 0; n < N; n++) {\n");
+    if (!(k->inplace & 1)) kout(k, "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n");
+    kout(k, "            float *restrict yc = y + ((size_t)n * C + c) * S;\n"
+            "            for (int i = 0; i < S; i++) yc[i] = (%s[i] - m) * s + t;\n"
             "        }\n"
-            "    }\n");
+            "    }\n",
+         k->inplace & 1 ? "yc" : "xc"); /* in place: x is y (Kernel.inplace) */
     kclose(k);
 }
 
@@ -425,6 +426,7 @@ const OpRules op_rules_BATCHNORM = {
                                   {0}},
     .shape = shape_batchnorm, .check = check_channels, .emit = emit_batchnorm, .batched = op_batched_like_input0,
     .dump = dump_bn, .no_macs = NO_MACS, .no_grad = TRAINS_AS_BN_TRAIN, .train_as = OP_BATCHNORM_TRAIN,
+    .inplace_ok = true, /* per channel, elementwise within it */
 };
 
 const OpRules op_rules_BATCHNORM_TRAIN = {

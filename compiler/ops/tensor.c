@@ -406,7 +406,8 @@ static const char *check_reduce_like(const Graph *g, const Node *n) {
 
 /* ---- kernels ------------------------------------------------------------------- */
 
-/* Flatten and reshape: the same data under another shape. */
+/* Flatten and reshape: the same data under another shape; a copy, or a view
+ * (OpRules.view) where the memory plan makes one and this is not called. */
 static void emit_flatten(Kernel *k) {
     kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
     knumel(k, k->n->out[0]);
@@ -417,10 +418,12 @@ static void emit_flatten(Kernel *k) {
 static void emit_binary(Kernel *k, char op) {
     const Shape *y = out_shape(k, 0);
     Bcast ka = bcast_kind(in_shape(k, 0), y), kb = bcast_kind(in_shape(k, 1), y);
+    /* written over a or b (Kernel.inplace): read through y */
+    const char *A = k->inplace & 1 ? "y" : "a", *B = k->inplace & 2 ? "y" : "b";
     if (ka == B_SAME && kb == B_SAME) {
         const char *loop =
             kopen_elementwise(k, (const char *const[]){"a", "b"}, (const char *const[]){"y"}, 0, k->n->out[0]);
-        kout(k, "    %s y[i] = a[i] %c b[i];\n", loop, op);
+        kout(k, "    %s y[i] = %s[i] %c %s[i];\n", loop, A, op, B);
         kclose(k);
         return;
     }
@@ -429,20 +432,21 @@ static void emit_binary(Kernel *k, char op) {
     bool small_a = ka != B_SAME;
     Bcast kind = small_a ? ka : kb;
     KENUM(k, {"N", y->d[0]}, {"C", y->rank > 1 ? y->d[1] : 1}, {"S", shape_spatial(y)});
-    const char *small = small_a ? "a" : "b", *full = small_a ? "b" : "a";
+    const char *small = small_a ? "a" : "b", *full = small_a ? B : A;
     const char *index = kind == B_SAMPLE_CHANNEL ? "(size_t)n * C + c" : kind == B_CHANNEL ? "c" : "0";
     kout(k, "    /* %s has one value per %s */\n", small,
          kind == B_SAMPLE_CHANNEL ? "sample and channel" : kind == B_CHANNEL ? "channel" : "tensor");
     kout(k, "    for (int n = 0; n < N; n++) {\n"
             "        for (int c = 0; c < C; c++) {\n"
-            "            const float v = %s[%s];\n"
-            "            const float *restrict f = %s + ((size_t)n * C + c) * S;\n"
-            "            float *restrict yc = y + ((size_t)n * C + c) * S;\n",
-         small, index, full);
+            "            const float v = %s[%s];\n", small, index);
+    if (!k->inplace)
+        kout(k, "            const float *restrict f = %s + ((size_t)n * C + c) * S;\n", full);
+    kout(k, "            float *restrict yc = y + ((size_t)n * C + c) * S;\n");
+    const char *f = k->inplace ? "yc" : "f"; /* in place: the full operand is y */
     if (small_a)
-        kout(k, "            for (int i = 0; i < S; i++) yc[i] = v %c f[i];\n", op);
+        kout(k, "            for (int i = 0; i < S; i++) yc[i] = v %c %s[i];\n", op, f);
     else
-        kout(k, "            for (int i = 0; i < S; i++) yc[i] = f[i] %c v;\n", op);
+        kout(k, "            for (int i = 0; i < S; i++) yc[i] = %s[i] %c v;\n", f, op);
     kout(k, "        }\n"
             "    }\n");
     kclose(k);
@@ -653,6 +657,7 @@ const OpRules op_rules_FLATTEN = {
     .builtins = (const Builtin[]){{"flatten", {REQUIRED("x")}, false, build_unary}, {0}},
     .shape = shape_flatten, .no_check = NO_CHECK, .emit = emit_flatten, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_flatten,
+    .view = true,
 };
 
 const OpRules op_rules_ADD = {
@@ -660,6 +665,7 @@ const OpRules op_rules_ADD = {
     .shape = shape_binary, .check = check_binary, .emit = emit_add, .batched = batched_binary,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS_ELEMENTWISE, .grad = grad_add,
     .blocked_ok = true, /* two operands of one shape and block: the layout pass checks */
+    .inplace_ok = true, /* written over the operand of the output's shape (the memory plan) */
 };
 
 const OpRules op_rules_MUL = {
@@ -667,6 +673,7 @@ const OpRules op_rules_MUL = {
     .shape = shape_binary, .check = check_binary, .emit = emit_mul, .batched = batched_binary,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS_ELEMENTWISE, .grad = grad_mul,
     .blocked_ok = true, /* two operands of one shape and block: the layout pass checks */
+    .inplace_ok = true, /* written over the operand of the output's shape (the memory plan) */
 };
 
 const OpRules op_rules_CONCAT = {
@@ -693,6 +700,7 @@ const OpRules op_rules_RESHAPE = {
     .builtins = (const Builtin[]){{"reshape", {REQUIRED("x"), REQUIRED("dims")}, false, build_reshape}, {0}},
     .shape = shape_reshape, .check = check_reshape, .emit = emit_flatten, .batched = op_batched_like_input0,
     .no_dump = RESHAPE_DUMP, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .view = true,
 };
 
 const OpRules op_rules_PAD = {

@@ -65,7 +65,9 @@ END_TEST
 
 /* A rule's facts agree with the op's row: ops that write inputs in place are
  * side effects; names for each output of a multi-output op; the training
- * op of an op exists and has a gradient. */
+ * op of an op exists and has a gradient; a view or an op that may run in
+ * place (the memory plan) has one output, computed per inference from an
+ * input, and writes no input of its own. */
 START_TEST(rules_agree_with_rows) {
     for (int o = 1; o < OP_COUNT; o++) {
         const OpRules *r = op_rules((Op)o);
@@ -74,6 +76,13 @@ START_TEST(rules_agree_with_rows) {
             ck_assert_msg(info->flags & F_SIDE_EFFECT, "op %s writes inputs but is not F_SIDE_EFFECT", info->name);
             ck_assert_msg(r->written_inputs >> info->max_inputs == 0, "op %s writes an input it does not have",
                           info->name);
+        }
+        if (r->view || r->inplace_ok) {
+            ck_assert_msg(info->outputs == 1 && info->min_inputs >= 1, "op %s: a view or in-place op with %d outputs",
+                          info->name, info->outputs);
+            ck_assert_msg(!(info->flags & (F_INIT | F_SIDE_EFFECT)) && !r->written_inputs,
+                          "op %s: a view or in-place op that runs at load time or writes an input", info->name);
+            ck_assert_msg(!(r->view && r->inplace_ok), "op %s: both a view and in place", info->name);
         }
         if (r->output_names)
             for (int i = 0; i < info->outputs; i++)
