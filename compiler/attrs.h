@@ -26,8 +26,10 @@ typedef struct ConvAttrs {
     int act;           /* conv_blocked: the activation its store applies (fuse_epilogue), EPILOGUE_* */
 } ConvAttrs;
 
-/* The activations fuse_epilogue folds into a conv_blocked's store. */
-enum { EPILOGUE_NONE, EPILOGUE_RELU, EPILOGUE_RELU6 };
+/* The activations fuse_epilogue folds into a conv_blocked's store: relu and
+ * relu6 on the accumulators, the others over each finished output row with
+ * the standalone kernel's expression (activation_expr). */
+enum { EPILOGUE_NONE, EPILOGUE_RELU, EPILOGUE_RELU6, EPILOGUE_SILU, EPILOGUE_SIGMOID, EPILOGUE_HARDSWISH, EPILOGUE_TANH };
 
 /* linear, linear_grad_input, linear_grad_weight. */
 typedef struct LinearAttrs {

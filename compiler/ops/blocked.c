@@ -111,7 +111,7 @@ static const char *check_conv_blocked(const Graph *g, const Node *n) {
     if (y->cblock != n->in[1]->shape.d[4]) return "its output's block is not its weight's vector width";
     if (x->cblock && x->shape.rank != 4) return "a blocked input must be [N, C, H, W]";
     if (n->nin == 4 && n->in[3]->cblock != y->cblock) return "its residual must be blocked as its output";
-    if (n->a.conv.act < EPILOGUE_NONE || n->a.conv.act > EPILOGUE_RELU6) return "an unknown epilogue activation";
+    if (n->a.conv.act < EPILOGUE_NONE || n->a.conv.act > EPILOGUE_TANH) return "an unknown epilogue activation";
     return NULL;
 }
 
@@ -130,25 +130,64 @@ static const char *check_from_blocked(const Graph *g, const Node *n) {
 
 /* ---- kernels ------------------------------------------------------------------- */
 
+/* Whether the epilogue's activation is applied to the accumulators (relu
+ * and relu6) rather than over the finished row (row_epilogue). */
+static bool act_in_registers(int act) { return act == EPILOGUE_RELU || act == EPILOGUE_RELU6; }
+
+/* The op of an activation applied over the finished row, or OP_COUNT for none. */
+static Op row_act_op(int act) {
+    switch (act) {
+    case EPILOGUE_SILU: return OP_SILU;
+    case EPILOGUE_SIGMOID: return OP_SIGMOID;
+    case EPILOGUE_HARDSWISH: return OP_HARDSWISH;
+    case EPILOGUE_TANH: return OP_TANH;
+    default: return OP_COUNT;
+    }
+}
+
 /* The store of accumulator `acc` to output column `col` of row yr: plus the
- * residual at the same place, then the activation (fuse_epilogue), at
+ * residual at the same place, then relu or relu6 (fuse_epilogue), at
  * `depth` levels of indentation.  The comparisons are written so that NaN
  * passes through, as the plain relu and relu6 kernels do. */
 static void store(Kernel *k, int depth, const char *acc, const char *col) {
     const Node *n = k->n;
     int ind = 4 * depth;
-    if (n->nin < 4 && n->a.conv.act == EPILOGUE_NONE) {
+    if (n->nin < 4 && !act_in_registers(n->a.conv.act)) {
         kout(k, "%*s*(vec *)(yr + (size_t)(%s) * V) = %s;\n", ind, "", col, acc);
         return;
     }
     kout(k, "%*s{\n%*s    vec a = %s;\n", ind, "", ind, "", acc);
     if (n->nin == 4) kout(k, "%*s    a += *(const vec *)(rr + (size_t)(%s) * V);\n", ind, "", col);
-    if (n->a.conv.act != EPILOGUE_NONE)
+    if (act_in_registers(n->a.conv.act))
         kout(k, "%*s    a = (vec)((ivec)a & ~(a < 0.0f)); /* relu: x < 0 ? 0 : x */\n", ind, "");
     if (n->a.conv.act == EPILOGUE_RELU6)
         kout(k, "%*s    a = (vec)(((ivec)a & ~(a > 6.0f)) | ((ivec)((vec){0} + 6.0f) & (a > 6.0f))); /* x > 6 ? 6 : x */\n",
              ind, "");
     kout(k, "%*s    *(vec *)(yr + (size_t)(%s) * V) = a;\n%*s}\n", ind, "", col, ind, "");
+}
+
+/* The other activations (silu, sigmoid, hardswish, tanh), over the finished
+ * output row yr with the standalone kernel's expression (activation_expr,
+ * x[i] read as yr[i]): the row is still in the L1 cache, the loop vectorizes
+ * as the standalone kernel's does, and each element gets the same bits. */
+static void row_epilogue(Kernel *k, int depth) {
+    Op op = row_act_op(k->n->a.conv.act);
+    if (op == OP_COUNT) return;
+    const char *e = activation_expr(op);
+    char body[512];
+    size_t m = 0;
+    for (const char *p = e; *p && m + 8 < sizeof body;) {
+        if (!strncmp(p, "x[i]", 4)) {
+            memcpy(body + m, "yr[i]", 5);
+            m += 5;
+            p += 4;
+        } else {
+            body[m++] = *p++;
+        }
+    }
+    body[m] = 0;
+    kout(k, "%*sfor (size_t i = 0; i < (size_t)OW * V; i++) yr[i] = %s; /* the fused %s */\n", 4 * depth, "", body,
+         op_name(op));
 }
 
 /* The address of input (n, c, ih, iw) for a plain or an XV-blocked x. */
@@ -191,7 +230,7 @@ static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, co
     kout(k, "    enum { V = %d, RB = %d, OB = (K + V - 1) / V }; /* OB output blocks */\n", v, rb);
     klines(k, 1, extra);
     kout(k, "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n");
-    if (a->act != EPILOGUE_NONE) kout(k, "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n");
+    if (act_in_registers(a->act)) kout(k, "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n");
     klines(k, 1, "for (int n = 0; n < N; n++) {\n"
                  "    for (int ob = 0; ob < OB; ob++) {\n");
     klines(k, 3, p->block);
@@ -234,8 +273,9 @@ static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, co
     klines(k, 5, "    }\n"
                  "}\n");
     store(k, 5, "acc", "ow");
-    klines(k, 1, "            }\n"
-                 "        }\n"
+    klines(k, 4, "}\n");
+    row_epilogue(k, 4);
+    klines(k, 1, "        }\n"
                  "    }\n"
                  "}\n");
     kclose(k);
@@ -347,8 +387,8 @@ static void dump_conv_blocked(const Node *n, FILE *f) {
     fprintf(f, " out=%lld kernel=%dx%d stride=%dx%d pad=%d,%d,%d,%d dilation=%dx%d", (long long)a->out, a->kernel[0],
             a->kernel[1], a->stride[0], a->stride[1], a->pad[0], a->pad[1], a->pad[2], a->pad[3], a->dilation[0],
             a->dilation[1]);
-    static const char *const acts[] = {"", " relu", " relu6"};
-    if (a->act > EPILOGUE_NONE && a->act <= EPILOGUE_RELU6) fprintf(f, " then%s", acts[a->act]);
+    static const char *const acts[] = {"", " relu", " relu6", " silu", " sigmoid", " hardswish", " tanh"};
+    if (a->act > EPILOGUE_NONE && a->act <= EPILOGUE_TANH) fprintf(f, " then%s", acts[a->act]);
 }
 
 static void dump_pack_conv(const Node *n, FILE *f) { fprintf(f, " vec=%d", n->a.pack.vec); }
