@@ -132,6 +132,7 @@ typedef struct NmsAttrs {
 /* pack_conv: the vector width it packs for. */
 typedef struct PackAttrs {
     int vec;
+    int groups; /* a grouped conv's groups (conv_blocked_span); 0 or 1 for one group or a depthwise conv */
 } PackAttrs;
 
 typedef union Attrs {

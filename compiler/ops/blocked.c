@@ -34,6 +34,24 @@ static int conv_column_block(const Target *t, int64_t ow) {
     return max;
 }
 
+/* ---- grouped convs ----------------------------------------------------------- */
+
+/* The input channels one output block of V channels reads, for a conv of
+ * K outputs, C inputs and G groups (OCG = K / G outputs and CG = C / G inputs
+ * per group): C for one group; for several, the channels of the groups the
+ * block spans, V / OCG groups when a group is narrower than a block (the
+ * weights of the other groups' channels packed as zeros), else one group's
+ * CG.  0 when the blocks do not fall on group boundaries (K % V, and V %
+ * OCG or OCG % V), which the layout pass leaves to the plain kernel.  The
+ * block's first channel is (ob * V / OCG) * CG. */
+int64_t conv_blocked_span(int64_t k, int64_t c, int groups, int v) {
+    if (groups <= 1) return c;
+    if (k % groups || c % groups || k % v) return 0;
+    int64_t ocg = k / groups, cg = c / groups;
+    if (ocg < v) return v % ocg ? 0 : v / ocg * cg;
+    return ocg % v ? 0 : cg;
+}
+
 /* ---- shapes ------------------------------------------------------------------ */
 
 /* The shape rule of conv_blocked and dwconv_blocked: x [N, C, H, W], the
@@ -67,14 +85,18 @@ static bool shape_blocked(Node *n, int64_t cg) {
     return true;
 }
 
-/* A conv of one group: C input channels per output. */
+/* A conv of one group: C input channels per output; of several groups, the
+ * channels its output blocks span (conv_blocked_span). */
 static bool shape_conv_blocked(Graph *g, Node *n) {
     (void)g;
-    if (n->a.conv.groups != 1) {
-        DIAG_INTERNAL("conv_blocked \"%s\" has %d groups", n->name, n->a.conv.groups);
+    int64_t c = n->in[0]->shape.rank == 4 ? n->in[0]->shape.d[1] : 0;
+    int64_t span = conv_blocked_span(n->a.conv.out, c, n->a.conv.groups, (int)n->in[1]->shape.d[4]);
+    if (n->a.conv.groups < 1 || span < 1) {
+        DIAG_INTERNAL("conv_blocked \"%s\": %d groups of %lld outputs do not fall on its blocks", n->name,
+                      n->a.conv.groups, (long long)n->a.conv.out);
         return false;
     }
-    return shape_blocked(n, n->in[0]->shape.rank == 4 ? n->in[0]->shape.d[1] : 0);
+    return shape_blocked(n, span);
 }
 
 /* Depthwise: one input channel per output, as many outputs as inputs. */
@@ -88,17 +110,19 @@ static bool shape_dwconv_blocked(Graph *g, Node *n) {
     return shape_blocked(n, 1);
 }
 
-/* weight [K, C, kh, kw], bias [K]? -> [ceil(K / V), kh, kw, C, V], [ceil(K / V) * V]. */
+/* weight [K, C, kh, kw], bias [K]? -> [ceil(K / V), kh, kw, C, V], [ceil(K / V) * V];
+ * a grouped conv's weight [K, C / G, kh, kw] -> [K / V, kh, kw, span, V]. */
 static bool shape_pack_conv(Graph *g, Node *n) {
     (void)g;
     const int64_t *w = n->in[0]->shape.d;
-    int v = n->a.pack.vec;
-    if (n->in[0]->shape.rank != 4 || v < 1) {
-        DIAG_INTERNAL("pack_conv \"%s\" needs a conv weight and a vector width", n->name);
+    int v = n->a.pack.vec, groups = n->a.pack.groups > 1 ? n->a.pack.groups : 1;
+    int64_t span = n->in[0]->shape.rank == 4 ? conv_blocked_span(w[0], w[1] * groups, groups, v) : 0;
+    if (n->in[0]->shape.rank != 4 || v < 1 || span < 1) {
+        DIAG_INTERNAL("pack_conv \"%s\" needs a conv weight and a vector width (and groups on its blocks)", n->name);
         return false;
     }
     int64_t kb = (w[0] + v - 1) / v;
-    shape_set_out(n, 0, 5, (int64_t[]){kb, w[2], w[3], w[1], v});
+    shape_set_out(n, 0, 5, (int64_t[]){kb, w[2], w[3], span, v});
     shape_set_out(n, 1, 1, (int64_t[]){kb * v});
     return true;
 }
@@ -190,8 +214,13 @@ static void row_epilogue(Kernel *k, int depth) {
          op_name(op));
 }
 
-/* The address of input (n, c, ih, iw) for a plain or an XV-blocked x. */
-static const char *x_at(const Value *x) {
+/* The address of input (n, c, ih, iw) for a plain or an XV-blocked x; a
+ * grouped conv's channel is c0 + c, c0 its output block's first input
+ * channel. */
+static const char *x_at(const Value *x, bool grouped) {
+    if (grouped)
+        return x->cblock ? "x + ((((size_t)n * XCB + (c0 + c) / XV) * H + ih) * W + iw) * XV + (c0 + c) % XV"
+                         : "x + (((size_t)n * C + c0 + c) * H + ih) * W + iw";
     return x->cblock ? "x + ((((size_t)n * XCB + c / XV) * H + ih) * W + iw) * XV + c % XV"
                      : "x + (((size_t)n * C + c) * H + ih) * W + iw";
 }
@@ -284,27 +313,36 @@ static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, co
 /* conv_blocked: each tap and input channel adds the input value, broadcast,
  * times one vector of V output channels' weights. */
 static void emit_conv_blocked(Kernel *k) {
-    const Value *xv = k->n->in[0];
-    const char *xa = x_at(xv);
-    char extra[256], inside[512], border[512], single[256];
+    const Node *n = k->n;
+    const Value *xv = n->in[0];
+    bool grouped = n->a.conv.groups > 1;
+    const char *xa = x_at(xv, grouped), *cs = grouped ? "CS" : "C";
+    char extra[512], inside[512], border[512], single[320], block[256], tap[128];
+    int m = 0;
+    if (grouped)
+        m = snprintf(extra, sizeof extra,
+                     "enum { G = %d, OCG = K / G, CG = C / G }; /* groups, their outputs and inputs */\n"
+                     "enum { CS = %lld }; /* the input channels an output block spans (the other groups' weights 0) */\n",
+                     n->a.conv.groups, (long long)n->in[1]->shape.d[3]);
     if (xv->cblock)
-        snprintf(extra, sizeof extra,
+        snprintf(extra + m, sizeof extra - (size_t)m,
                  "enum { XV = %d, XCB = (C + XV - 1) / XV }; /* the input's channel blocks */\n"
                  "enum { XS = SW * XV }; /* floats between the input values of adjacent output columns */\n",
                  xv->cblock);
     else
-        snprintf(extra, sizeof extra, "enum { XS = SW * 1 }; /* floats between the input values of adjacent output columns */\n");
+        snprintf(extra + m, sizeof extra - (size_t)m,
+                 "enum { XS = SW * 1 }; /* floats between the input values of adjacent output columns */\n");
     snprintf(inside, sizeof inside,
-             "for (int c = 0; c < C; c++) {\n"
+             "for (int c = 0; c < %s; c++) {\n"
              "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
              "    const int iw = iw0;\n"
              "    const float *restrict xp = %s;\n"
              "#pragma GCC unroll 16\n"
              "    for (int r = 0; r < RB; r++) acc[r] += wv * xp[r * XS];\n"
              "}\n",
-             xa);
+             cs, xa);
     snprintf(border, sizeof border,
-             "for (int c = 0; c < C; c++) {\n"
+             "for (int c = 0; c < %s; c++) {\n"
              "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
              "#pragma GCC unroll 16\n"
              "    for (int r = 0; r < RB; r++) {\n"
@@ -312,13 +350,15 @@ static void emit_conv_blocked(Kernel *k) {
              "        if (iw >= 0 && iw < W) acc[r] += wv * *(%s);\n"
              "    }\n"
              "}\n",
-             xa);
+             cs, xa);
     snprintf(single, sizeof single,
-             "const float *restrict wt = wk + (size_t)(kh * KW + kw) * C * V;\n"
-             "for (int c = 0; c < C; c++) acc += *(const vec *)(wt + (size_t)c * V) * *(%s);\n",
-             xa);
-    ConvParts p = {"const float *restrict wk = w + (size_t)ob * KH * KW * C * V;\n", "",
-                   "const float *restrict wt = wk + (size_t)(kh * KW + kw) * C * V;\n", inside, border, single};
+             "const float *restrict wt = wk + (size_t)(kh * KW + kw) * %s * V;\n"
+             "for (int c = 0; c < %s; c++) acc += *(const vec *)(wt + (size_t)c * V) * *(%s);\n",
+             cs, cs, xa);
+    snprintf(block, sizeof block, "const float *restrict wk = w + (size_t)ob * KH * KW * %s * V;\n%s", cs,
+             grouped ? "const int c0 = ob * V / OCG * CG; /* the block's first input channel */\n" : "");
+    snprintf(tap, sizeof tap, "const float *restrict wt = wk + (size_t)(kh * KW + kw) * %s * V;\n", cs);
+    ConvParts p = {block, "", tap, inside, border, single};
     emit_blocked_conv(k, "output channels", extra, &p);
 }
 
@@ -350,6 +390,25 @@ static void emit_pack_conv(Kernel *k) {
     const Shape *w = in_shape(k, 0);
     bool bias = n->nin == 2;
     kopen(k, bias ? (const char *const[]){"w", "b"} : (const char *const[]){"w"}, (const char *const[]){"wp", "bp"});
+    if (n->a.pack.groups > 1) {
+        /* output channel k of group k / OCG reads input channels [g * CG, g * CG + CG) */
+        KENUM(k, {"K", w->d[0]}, {"CG", w->d[1]}, {"KH", w->d[2]}, {"KW", w->d[3]}, {"V", n->a.pack.vec},
+              {"G", n->a.pack.groups}, {"CS", out_shape(k, 0)->d[3]});
+        kout(k, "    enum { KB = K / V, OCG = K / G };\n"
+                "    for (int kb = 0; kb < KB; kb++) {\n"
+                "        const int c0 = kb * V / OCG * CG; /* the block's first input channel */\n"
+                "        for (int t = 0; t < KH * KW; t++)\n"
+                "            for (int c = 0; c < CS; c++)\n"
+                "                for (int v = 0; v < V; v++) {\n"
+                "                    const int k = kb * V + v, j = c0 + c - k / OCG * CG; /* its channel in k's group */\n"
+                "                    wp[(((size_t)kb * KH * KW + t) * CS + c) * V + v] = j >= 0 && j < CG ? w[((size_t)k * CG + j) * KH * KW + t] : 0.0f;\n"
+                "                }\n"
+                "        for (int v = 0; v < V; v++) bp[kb * V + v] = %s;\n"
+                "    }\n",
+             bias ? "b[kb * V + v]" : "0.0f");
+        kclose(k);
+        return;
+    }
     KENUM(k, {"K", w->d[0]}, {"C", w->d[1]}, {"KH", w->d[2]}, {"KW", w->d[3]}, {"V", n->a.pack.vec});
     kout(k, "    enum { KB = (K + V - 1) / V };\n"
             "    for (int kb = 0; kb < KB; kb++) {\n"
@@ -387,16 +446,22 @@ static void dump_conv_blocked(const Node *n, FILE *f) {
     fprintf(f, " out=%lld kernel=%dx%d stride=%dx%d pad=%d,%d,%d,%d dilation=%dx%d", (long long)a->out, a->kernel[0],
             a->kernel[1], a->stride[0], a->stride[1], a->pad[0], a->pad[1], a->pad[2], a->pad[3], a->dilation[0],
             a->dilation[1]);
+    if (n->op == OP_CONV_BLOCKED && a->groups > 1) fprintf(f, " groups=%d", a->groups);
     static const char *const acts[] = {"", " relu", " relu6", " silu", " sigmoid", " hardswish", " tanh"};
     if (a->act > EPILOGUE_NONE && a->act <= EPILOGUE_TANH) fprintf(f, " then%s", acts[a->act]);
 }
 
-static void dump_pack_conv(const Node *n, FILE *f) { fprintf(f, " vec=%d", n->a.pack.vec); }
+static void dump_pack_conv(const Node *n, FILE *f) {
+    fprintf(f, " vec=%d", n->a.pack.vec);
+    if (n->a.pack.groups > 1) fprintf(f, " groups=%d", n->a.pack.groups);
+}
 
-/* As conv's: per output value, C * kh * kw (the packed weight [K/V, kh, kw, C, V]). */
+/* As conv's: per output value, C / groups * kh * kw (not the zeros of a
+ * grouped conv's packed weight, nor a depthwise one's C). */
 static int64_t macs_conv_blocked(const Node *n) {
     const Shape *y = &n->out[0]->shape, *w = &n->in[1]->shape;
-    return shape_numel(y) / y->d[0] * w->d[1] * w->d[2] * w->d[3];
+    int64_t cg = n->op == OP_DWCONV_BLOCKED ? 1 : n->in[0]->shape.d[1] / (n->a.conv.groups > 1 ? n->a.conv.groups : 1);
+    return shape_numel(y) / y->d[0] * w->d[1] * w->d[2] * cg;
 }
 
 #define MADE_BY_LAYOUT "the layout pass makes it"

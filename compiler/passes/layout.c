@@ -3,7 +3,9 @@
  * Requires: an inference graph (no training record) whose target has vector
  *           kernels (g->target->vec > 0; the pass does nothing otherwise);
  *           batchnorm folded first, so that a conv carries its folded bias.
- * Does:     in one sweep in graph order, each conv of one group becomes a
+ * Does:     in one sweep in graph order, each conv of one group, or of
+ *           groups that fall on its output blocks of V channels (ResNeXt's;
+ *           the other groups' weights in a block packed as zeros), becomes a
  *           conv_blocked that writes its output NCHW[V]c, V the target's
  *           floats per vector, reading its input in whatever layout it has
  *           (the first conv reads the plain image), and each dwconv whose
@@ -69,6 +71,15 @@ static int blocked_out(const Node *n, int j) {
     return n->in[0]->cblock;
 }
 
+/* Whether grouped conv n fits the blocked kernel: its groups fall on the
+ * output blocks (conv_blocked_span), and a group has at least two outputs
+ * (a wider block of zeros would multiply the work by V or more; depthwise
+ * convs are lower_depthwise's). */
+static bool grouped_fits(const Node *n, int vec) {
+    const ConvAttrs *a = &n->a.conv;
+    return a->out / a->groups >= 2 && conv_blocked_span(a->out, n->in[0]->shape.d[1], a->groups, vec) > 0;
+}
+
 /* The plain copy of blocked value v, made before node `before` if it does not exist yet. */
 static Value *plain_copy(Graph *g, Value *v, Node *before, Value **copies) {
     if (copies[v->id]) return copies[v->id];
@@ -85,6 +96,7 @@ static Value *plain_copy(Graph *g, Value *v, Node *before, Value **copies) {
 static Node *block_conv(Graph *g, Node *n, int vec) {
     Attrs pa = {0};
     pa.pack.vec = vec;
+    if (n->op == OP_CONV && n->a.conv.groups > 1) pa.pack.groups = n->a.conv.groups;
     Node *pack = graph_add_node(g, OP_PACK_CONV, n->name, n->in + 1, n->nin - 1, &pa, n->span);
     if (!pack) return NULL;
     graph_move_before(g, pack, n);
@@ -123,7 +135,8 @@ PassResult pass_layout(Graph *g) {
     for (int i = 0; i < g->nnodes && ok; i++) {
         Node *n = g->nodes[i];
         if (n->dead || n->op == OP_FROM_BLOCKED || op_has(n->op, F_INIT)) continue;
-        bool conv = n->op == OP_CONV && n->a.conv.groups == 1 && n->in[0]->shape.rank == 4;
+        bool conv = n->op == OP_CONV && n->in[0]->shape.rank == 4 &&
+                    (n->a.conv.groups == 1 || grouped_fits(n, vec));
         bool dw = n->op == OP_DWCONV && n->in[0]->cblock == vec;
         if (conv || dw) {
             Node *b = block_conv(g, n, vec);
