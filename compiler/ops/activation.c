@@ -108,6 +108,7 @@ const char *activation_expr(Op op) {
     case OP_SILU: return "x[i] * netrt_sigmoidf(x[i])";
     /* x * relu6(x + 3) / 6 */
     case OP_HARDSWISH: return "x[i] <= -3.0f ? 0.0f : x[i] >= 3.0f ? x[i] : x[i] * (x[i] + 3.0f) / 6.0f";
+    case OP_LEAKY_RELU: return "x[i] > 0.0f ? x[i] : x[i] * K";
     default: return NULL;
     }
 }
@@ -116,7 +117,7 @@ static void emit_relu(Kernel *k) { emit_unary(k, "x[i] < 0.0f ? 0.0f : x[i]"); }
 static void emit_tanh(Kernel *k) { emit_unary(k, activation_expr(OP_TANH)); }
 static void emit_sigmoid(Kernel *k) { emit_unary(k, activation_expr(OP_SIGMOID)); }
 static void emit_relu6(Kernel *k) { emit_unary(k, "x[i] < 0.0f ? 0.0f : x[i] > 6.0f ? 6.0f : x[i]"); }
-static void emit_leaky_relu(Kernel *k) { emit_unary_k(k, k->n->a.leaky.slope, "x[i] > 0.0f ? x[i] : x[i] * K"); }
+static void emit_leaky_relu(Kernel *k) { emit_unary_k(k, k->n->a.leaky.slope, activation_expr(OP_LEAKY_RELU)); }
 static void emit_elu(Kernel *k) { emit_unary_k(k, k->n->a.elu.alpha, "netrt_selectf(x[i] > 0.0f, x[i], K * netrt_expm1f(x[i]))"); }
 static void emit_silu(Kernel *k) { emit_unary(k, activation_expr(OP_SILU)); }
 /* The exact form, PyTorch's default: x/2 (1 + erf(x / sqrt 2)). */

@@ -15,6 +15,7 @@
  * every tap and input channel adds the input value, broadcast, times one
  * vector of V weights.  V and RB come from the target (conv_blocking), so
  * the accumulators fit its register file. */
+#include <ctype.h>
 #include <string.h>
 
 #include "../opkit.h"
@@ -135,7 +136,7 @@ static const char *check_conv_blocked(const Graph *g, const Node *n) {
     if (y->cblock != n->in[1]->shape.d[4]) return "its output's block is not its weight's vector width";
     if (x->cblock && x->shape.rank != 4) return "a blocked input must be [N, C, H, W]";
     if (n->nin == 4 && n->in[3]->cblock != y->cblock) return "its residual must be blocked as its output";
-    if (n->a.conv.act < EPILOGUE_NONE || n->a.conv.act > EPILOGUE_TANH) return "an unknown epilogue activation";
+    if (n->a.conv.act < EPILOGUE_NONE || n->a.conv.act > EPILOGUE_LEAKY_RELU) return "an unknown epilogue activation";
     return NULL;
 }
 
@@ -165,6 +166,7 @@ static Op row_act_op(int act) {
     case EPILOGUE_SIGMOID: return OP_SIGMOID;
     case EPILOGUE_HARDSWISH: return OP_HARDSWISH;
     case EPILOGUE_TANH: return OP_TANH;
+    case EPILOGUE_LEAKY_RELU: return OP_LEAKY_RELU;
     default: return OP_COUNT;
     }
 }
@@ -190,10 +192,11 @@ static void store(Kernel *k, int depth, const char *acc, const char *col) {
     kout(k, "%*s    *(vec *)(yr + (size_t)(%s) * V) = a;\n%*s}\n", ind, "", col, ind, "");
 }
 
-/* The other activations (silu, sigmoid, hardswish, tanh), over the finished
- * output row yr with the standalone kernel's expression (activation_expr,
- * x[i] read as yr[i]): the row is still in the L1 cache, the loop vectorizes
- * as the standalone kernel's does, and each element gets the same bits. */
+/* The other activations (silu, sigmoid, hardswish, tanh, leaky_relu), over
+ * the finished output row yr with the standalone kernel's expression
+ * (activation_expr, x[i] read as yr[i] and the constant K as AK): the row
+ * is still in the L1 cache, the loop vectorizes as the standalone kernel's
+ * does, and each element gets the same bits. */
 static void row_epilogue(Kernel *k, int depth) {
     Op op = row_act_op(k->n->a.conv.act);
     if (op == OP_COUNT) return;
@@ -201,10 +204,15 @@ static void row_epilogue(Kernel *k, int depth) {
     char body[512];
     size_t m = 0;
     for (const char *p = e; *p && m + 8 < sizeof body;) {
-        if (!strncmp(p, "x[i]", 4)) {
+        bool ident_before = p > e && (isalnum((unsigned char)p[-1]) || p[-1] == '_');
+        if (!strncmp(p, "x[i]", 4) && !ident_before) {
             memcpy(body + m, "yr[i]", 5);
             m += 5;
             p += 4;
+        } else if (*p == 'K' && !ident_before && !isalnum((unsigned char)p[1]) && p[1] != '_') {
+            memcpy(body + m, "AK", 2);
+            m += 2;
+            p++;
         } else {
             body[m++] = *p++;
         }
@@ -260,6 +268,10 @@ static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, co
     klines(k, 1, extra);
     kout(k, "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n");
     if (act_in_registers(a->act)) kout(k, "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n");
+    if (a->act == EPILOGUE_LEAKY_RELU) {
+        kdouble(k, "AKD", a->act_k);
+        kout(k, "    const float AK = (float)AKD; /* the fused leaky_relu's slope */\n");
+    }
     klines(k, 1, "for (int n = 0; n < N; n++) {\n"
                  "    for (int ob = 0; ob < OB; ob++) {\n");
     klines(k, 3, p->block);
@@ -447,8 +459,9 @@ static void dump_conv_blocked(const Node *n, FILE *f) {
             a->kernel[1], a->stride[0], a->stride[1], a->pad[0], a->pad[1], a->pad[2], a->pad[3], a->dilation[0],
             a->dilation[1]);
     if (n->op == OP_CONV_BLOCKED && a->groups > 1) fprintf(f, " groups=%d", a->groups);
-    static const char *const acts[] = {"", " relu", " relu6", " silu", " sigmoid", " hardswish", " tanh"};
-    if (a->act > EPILOGUE_NONE && a->act <= EPILOGUE_TANH) fprintf(f, " then%s", acts[a->act]);
+    static const char *const acts[] = {"", " relu", " relu6", " silu", " sigmoid", " hardswish", " tanh", " leaky_relu"};
+    if (a->act > EPILOGUE_NONE && a->act <= EPILOGUE_LEAKY_RELU) fprintf(f, " then%s", acts[a->act]);
+    if (a->act == EPILOGUE_LEAKY_RELU) fprintf(f, " slope=%g", a->act_k);
 }
 
 static void dump_pack_conv(const Node *n, FILE *f) {

@@ -9,11 +9,12 @@
  *               takes the other value as its residual input, and the add's
  *               readers read the conv's output instead;
  *             - then, if the only reader is a relu, relu6, silu, sigmoid,
- *               hardswish or tanh of the output, the conv's store applies
- *               it (ConvAttrs.act: relu and relu6 on the accumulators, the
- *               others over each finished output row with the standalone
- *               kernel's expression) and the activation's readers read the
- *               conv instead.
+ *               hardswish, tanh or leaky_relu of the output, the conv's
+ *               store applies it (ConvAttrs.act, and act_k leaky_relu's
+ *               slope: relu and relu6 on the accumulators, the others over
+ *               each finished output row with the standalone kernel's
+ *               expression) and the activation's readers read the conv
+ *               instead.
  *           The add and the activation die, so their outputs are never
  *           written and read back.  A conv output that is one of the net's
  *           outputs, or that several nodes read, is left alone.
@@ -67,6 +68,10 @@ static bool fuse_activation(Graph *g, Node *conv) {
     case OP_SIGMOID: conv->a.conv.act = EPILOGUE_SIGMOID; break;
     case OP_HARDSWISH: conv->a.conv.act = EPILOGUE_HARDSWISH; break;
     case OP_TANH: conv->a.conv.act = EPILOGUE_TANH; break;
+    case OP_LEAKY_RELU:
+        conv->a.conv.act = EPILOGUE_LEAKY_RELU;
+        conv->a.conv.act_k = act->a.leaky.slope;
+        break;
     default: return false;
     }
     bypass(g, act, y);
