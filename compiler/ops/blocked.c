@@ -242,6 +242,7 @@ typedef struct ConvParts {
     const char *inside; /* RB columns all inside the input: add to acc[0..RB) */
     const char *border; /* some columns in the padding: add to those inside */
     const char *single; /* one column (iw inside): add to acc */
+    bool tiled;         /* the input channels in tiles of CT (an enum of `extra`), each tile's sums stored */
 } ConvParts;
 
 /* The loop nest of conv_blocked and dwconv_blocked, written once: for each
@@ -255,6 +256,7 @@ static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, co
     const ConvAttrs *a = &n->a.conv;
     const Shape *x = in_shape(k, 0), *y = out_shape(k, 0);
     int v = (int)n->in[1]->shape.d[4], rb = conv_column_block(k->target, y->d[3]);
+    int t = p->tiled ? 1 : 0; /* the loop over the input channel tiles deepens what is inside it */
     kopen(k, (const char *const[]){"x", "w", "b", "res"}, (const char *const[]){"y"});
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"K", y->d[1]}, {"OH", y->d[2]},
           {"OW", y->d[3]}, {"KH", a->kernel[0]}, {"KW", a->kernel[1]}, {"SH", dim_or_one(a->stride[0])},
@@ -275,47 +277,71 @@ static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, co
     klines(k, 1, "for (int n = 0; n < N; n++) {\n"
                  "    for (int ob = 0; ob < OB; ob++) {\n");
     klines(k, 3, p->block);
-    klines(k, 3, "const vec bias = *(const vec *)(b + (size_t)ob * V);\n"
-                 "for (int oh = 0; oh < OH; oh++) {\n"
-                 "    float *restrict yr = y + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
-    if (n->nin == 4) klines(k, 4, "const float *restrict rr = res + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
-    klines(k, 4, "int ow = 0;\n"
-                 "for (; ow + RB <= OW; ow += RB) {\n"
-                 "    vec acc[RB];\n");
+    klines(k, 3, "const vec bias = *(const vec *)(b + (size_t)ob * V);\n");
+    if (t)
+        klines(k, 3, "for (int ct = 0; ct < C; ct += CT) { /* the input channel tiles; their sums meet in y */\n"
+                     "    const int last = ct + CT >= C; /* the last tile stores the finished sums */\n");
+    klines(k, 3 + t, "for (int oh = 0; oh < OH; oh++) {\n"
+                     "    float *restrict yr = y + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
+    if (n->nin == 4) klines(k, 4 + t, "const float *restrict rr = res + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
+    klines(k, 4 + t, "int ow = 0;\n"
+                     "for (; ow + RB <= OW; ow += RB) {\n"
+                     "    vec acc[RB];\n");
     kout(k, "#pragma GCC unroll 16\n");
-    klines(k, 5, "for (int r = 0; r < RB; r++) acc[r] = bias;\n"
-                 "for (int kh = 0; kh < KH; kh++) {\n"
-                 "    const int ih = oh * SH - PT + kh * DH;\n"
-                 "    if (ih < 0 || ih >= H) continue;\n");
-    klines(k, 6, p->row);
-    klines(k, 6, "for (int kw = 0; kw < KW; kw++) {\n"
-                 "    const int iw0 = ow * SW - PL + kw * DW;\n");
-    klines(k, 7, p->tap);
-    klines(k, 7, "if (iw0 >= 0 && iw0 + (RB - 1) * SW < W) { /* every column inside */\n");
-    klines(k, 8, p->inside);
-    klines(k, 7, "} else { /* some columns in the padding */\n");
-    klines(k, 8, p->border);
-    klines(k, 5, "        }\n"
-                 "    }\n"
-                 "}\n");
+    klines(k, 5 + t, t ? "for (int r = 0; r < RB; r++) acc[r] = ct == 0 ? bias : *(const vec *)(yr + (size_t)(ow + r) * V);\n"
+                       : "for (int r = 0; r < RB; r++) acc[r] = bias;\n");
+    klines(k, 5 + t, "for (int kh = 0; kh < KH; kh++) {\n"
+                     "    const int ih = oh * SH - PT + kh * DH;\n"
+                     "    if (ih < 0 || ih >= H) continue;\n");
+    klines(k, 6 + t, p->row);
+    klines(k, 6 + t, "for (int kw = 0; kw < KW; kw++) {\n"
+                     "    const int iw0 = ow * SW - PL + kw * DW;\n");
+    klines(k, 7 + t, p->tap);
+    klines(k, 7 + t, "if (iw0 >= 0 && iw0 + (RB - 1) * SW < W) { /* every column inside */\n");
+    klines(k, 8 + t, p->inside);
+    klines(k, 7 + t, "} else { /* some columns in the padding */\n");
+    klines(k, 8 + t, p->border);
+    klines(k, 5 + t, "        }\n"
+                     "    }\n"
+                     "}\n");
+    if (t) {
+        klines(k, 5 + t, "if (!last) { /* a partial sum */\n");
+        kout(k, "#pragma GCC unroll 16\n");
+        klines(k, 6 + t, "for (int r = 0; r < RB; r++) *(vec *)(yr + (size_t)(ow + r) * V) = acc[r];\n");
+        klines(k, 5 + t, "} else {\n");
+    }
     kout(k, "#pragma GCC unroll 16\n");
-    klines(k, 5, "for (int r = 0; r < RB; r++)\n");
-    store(k, 6, "acc[r]", "ow + r");
-    klines(k, 4, "}\n"
-                 "for (; ow < OW; ow++) { /* the columns after the last whole block */\n"
-                 "    vec acc = bias;\n"
-                 "    for (int kh = 0; kh < KH; kh++) {\n"
-                 "        const int ih = oh * SH - PT + kh * DH;\n"
-                 "        if (ih < 0 || ih >= H) continue;\n"
-                 "        for (int kw = 0; kw < KW; kw++) {\n"
-                 "            const int iw = ow * SW - PL + kw * DW;\n"
-                 "            if (iw < 0 || iw >= W) continue;\n");
-    klines(k, 7, p->single);
-    klines(k, 5, "    }\n"
-                 "}\n");
-    store(k, 5, "acc", "ow");
-    klines(k, 4, "}\n");
-    row_epilogue(k, 4);
+    klines(k, 5 + 2 * t, "for (int r = 0; r < RB; r++)\n");
+    store(k, 6 + 2 * t, "acc[r]", "ow + r");
+    if (t) klines(k, 5 + t, "}\n");
+    klines(k, 4 + t, "}\n"
+                     "for (; ow < OW; ow++) { /* the columns after the last whole block */\n");
+    klines(k, 5 + t, t ? "vec acc = ct == 0 ? bias : *(const vec *)(yr + (size_t)ow * V);\n" : "vec acc = bias;\n");
+    klines(k, 5 + t, "for (int kh = 0; kh < KH; kh++) {\n"
+                     "    const int ih = oh * SH - PT + kh * DH;\n"
+                     "    if (ih < 0 || ih >= H) continue;\n"
+                     "    for (int kw = 0; kw < KW; kw++) {\n"
+                     "        const int iw = ow * SW - PL + kw * DW;\n"
+                     "        if (iw < 0 || iw >= W) continue;\n");
+    klines(k, 7 + t, p->single);
+    klines(k, 5 + t, "    }\n"
+                     "}\n");
+    if (t) {
+        klines(k, 5 + t, "if (!last)\n"
+                         "    *(vec *)(yr + (size_t)ow * V) = acc;\n"
+                         "else\n");
+        store(k, 6 + t, "acc", "ow");
+    } else {
+        store(k, 5, "acc", "ow");
+    }
+    klines(k, 4 + t, "}\n");
+    if (t && row_act_op(a->act) != OP_COUNT) {
+        klines(k, 4 + t, "if (last)\n");
+        row_epilogue(k, 5 + t);
+    } else {
+        row_epilogue(k, 4 + t);
+    }
+    if (t) klines(k, 4, "}\n");
     klines(k, 1, "        }\n"
                  "    }\n"
                  "}\n");
@@ -324,18 +350,41 @@ static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, co
 
 /* conv_blocked: each tap and input channel adds the input value, broadcast,
  * times one vector of V output channels' weights. */
+/* The input channels of a conv_blocked tile when one output block's weights
+ * (C * KH * KW vectors) would not stay in the L2 cache (FCN's 3x3 head on
+ * 2048 channels: 1.2 MB), so that each weight is read from memory once per
+ * output block, not once per output row: the largest multiple of 16
+ * dividing C whose weights take at most 320 KiB; 0 (no tiles) for weights
+ * up to 384 KiB, for a grouped conv, or when no such tile exists. */
+static int64_t conv_channel_tile(const Node *n, int v) {
+    const ConvAttrs *a = &n->a.conv;
+    int64_t c = n->in[0]->shape.d[1], per = (int64_t)a->kernel[0] * a->kernel[1] * v * (int64_t)sizeof(float);
+    if (a->groups > 1 || c * per <= 384 * 1024) return 0;
+    for (int64_t ct = 320 * 1024 / per / 16 * 16; ct >= 16; ct -= 16)
+        if (c % ct == 0) return ct;
+    return 0;
+}
+
 static void emit_conv_blocked(Kernel *k) {
     const Node *n = k->n;
     const Value *xv = n->in[0];
     bool grouped = n->a.conv.groups > 1;
+    int64_t ct = conv_channel_tile(n, (int)n->in[1]->shape.d[4]);
     const char *xa = x_at(xv, grouped), *cs = grouped ? "CS" : "C";
-    char extra[512], inside[512], border[512], single[320], block[256], tap[128];
+    /* the input channels one tap adds: all, or those of the tile */
+    const char *cloop = ct ? "for (int c = ct; c < ct + CT; c++)" : grouped ? "for (int c = 0; c < CS; c++)"
+                                                                         : "for (int c = 0; c < C; c++)";
+    char extra[640], inside[512], border[512], single[320], block[256], tap[128];
     int m = 0;
     if (grouped)
         m = snprintf(extra, sizeof extra,
                      "enum { G = %d, OCG = K / G, CG = C / G }; /* groups, their outputs and inputs */\n"
                      "enum { CS = %lld }; /* the input channels an output block spans (the other groups' weights 0) */\n",
                      n->a.conv.groups, (long long)n->in[1]->shape.d[3]);
+    if (ct)
+        m = snprintf(extra, sizeof extra,
+                     "enum { CT = %lld }; /* input channels per tile: an output block's weights for a tile stay in the L2 cache */\n",
+                     (long long)ct);
     if (xv->cblock)
         snprintf(extra + m, sizeof extra - (size_t)m,
                  "enum { XV = %d, XCB = (C + XV - 1) / XV }; /* the input's channel blocks */\n"
@@ -345,16 +394,16 @@ static void emit_conv_blocked(Kernel *k) {
         snprintf(extra + m, sizeof extra - (size_t)m,
                  "enum { XS = SW * 1 }; /* floats between the input values of adjacent output columns */\n");
     snprintf(inside, sizeof inside,
-             "for (int c = 0; c < %s; c++) {\n"
+             "%s {\n"
              "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
              "    const int iw = iw0;\n"
              "    const float *restrict xp = %s;\n"
              "#pragma GCC unroll 16\n"
              "    for (int r = 0; r < RB; r++) acc[r] += wv * xp[r * XS];\n"
              "}\n",
-             cs, xa);
+             cloop, xa);
     snprintf(border, sizeof border,
-             "for (int c = 0; c < %s; c++) {\n"
+             "%s {\n"
              "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
              "#pragma GCC unroll 16\n"
              "    for (int r = 0; r < RB; r++) {\n"
@@ -362,15 +411,15 @@ static void emit_conv_blocked(Kernel *k) {
              "        if (iw >= 0 && iw < W) acc[r] += wv * *(%s);\n"
              "    }\n"
              "}\n",
-             cs, xa);
+             cloop, xa);
     snprintf(single, sizeof single,
              "const float *restrict wt = wk + (size_t)(kh * KW + kw) * %s * V;\n"
-             "for (int c = 0; c < %s; c++) acc += *(const vec *)(wt + (size_t)c * V) * *(%s);\n",
-             cs, cs, xa);
+             "%s acc += *(const vec *)(wt + (size_t)c * V) * *(%s);\n",
+             cs, cloop, xa);
     snprintf(block, sizeof block, "const float *restrict wk = w + (size_t)ob * KH * KW * %s * V;\n%s", cs,
              grouped ? "const int c0 = ob * V / OCG * CG; /* the block's first input channel */\n" : "");
     snprintf(tap, sizeof tap, "const float *restrict wt = wk + (size_t)(kh * KW + kw) * %s * V;\n", cs);
-    ConvParts p = {block, "", tap, inside, border, single};
+    ConvParts p = {block, "", tap, inside, border, single, ct > 0};
     emit_blocked_conv(k, "output channels", extra, &p);
 }
 
@@ -391,6 +440,7 @@ static void emit_dwconv_blocked(Kernel *k) {
         "    if (iw >= 0 && iw < W) acc[r] += wv * *(const vec *)(xr + (size_t)iw * V);\n"
         "}\n",
         "acc += *(const vec *)(wk + (size_t)(kh * KW + kw) * V) * *(const vec *)(xc + ((size_t)ih * W + iw) * V);\n",
+        false,
     };
     emit_blocked_conv(k, "channels", "", &p);
 }
