@@ -175,39 +175,42 @@ static Op row_act_op(int act) {
  * residual at the same place, then relu or relu6 (fuse_epilogue), at
  * `depth` levels of indentation.  The comparisons are written so that NaN
  * passes through, as the plain relu and relu6 kernels do. */
-static void store(Kernel *k, int depth, const char *acc, const char *col) {
+static void store_to(Kernel *k, int depth, const char *acc, const char *col, const char *yr, const char *rr) {
     const Node *n = k->n;
     int ind = 4 * depth;
     if (n->nin < 4 && !act_in_registers(n->a.conv.act)) {
-        kout(k, "%*s*(vec *)(yr + (size_t)(%s) * V) = %s;\n", ind, "", col, acc);
+        kout(k, "%*s*(vec *)(%s + (size_t)(%s) * V) = %s;\n", ind, "", yr, col, acc);
         return;
     }
     kout(k, "%*s{\n%*s    vec a = %s;\n", ind, "", ind, "", acc);
-    if (n->nin == 4) kout(k, "%*s    a += *(const vec *)(rr + (size_t)(%s) * V);\n", ind, "", col);
+    if (n->nin == 4) kout(k, "%*s    a += *(const vec *)(%s + (size_t)(%s) * V);\n", ind, "", rr, col);
     if (act_in_registers(n->a.conv.act))
         kout(k, "%*s    a = (vec)((ivec)a & ~(a < 0.0f)); /* relu: x < 0 ? 0 : x */\n", ind, "");
     if (n->a.conv.act == EPILOGUE_RELU6)
         kout(k, "%*s    a = (vec)(((ivec)a & ~(a > 6.0f)) | ((ivec)((vec){0} + 6.0f) & (a > 6.0f))); /* x > 6 ? 6 : x */\n",
              ind, "");
-    kout(k, "%*s    *(vec *)(yr + (size_t)(%s) * V) = a;\n%*s}\n", ind, "", col, ind, "");
+    kout(k, "%*s    *(vec *)(%s + (size_t)(%s) * V) = a;\n%*s}\n", ind, "", yr, col, ind, "");
 }
+
+/* The store of an accumulator of the output block ob (row yr) and, holding
+ * two blocks (ConvParts.pair), of block ob + 1 (row yr2). */
+static void store(Kernel *k, int depth, const char *acc, const char *col) { store_to(k, depth, acc, col, "yr", "rr"); }
 
 /* The other activations (silu, sigmoid, hardswish, tanh, leaky_relu), over
  * the finished output row yr with the standalone kernel's expression
  * (activation_expr, x[i] read as yr[i] and the constant K as AK): the row
  * is still in the L1 cache, the loop vectorizes as the standalone kernel's
  * does, and each element gets the same bits. */
-static void row_epilogue(Kernel *k, int depth) {
+static void row_epilogue_of(Kernel *k, int depth, const char *yr) {
     Op op = row_act_op(k->n->a.conv.act);
     if (op == OP_COUNT) return;
     const char *e = activation_expr(op);
     char body[512];
     size_t m = 0;
-    for (const char *p = e; *p && m + 8 < sizeof body;) {
+    for (const char *p = e; *p && m + 16 < sizeof body;) {
         bool ident_before = p > e && (isalnum((unsigned char)p[-1]) || p[-1] == '_');
         if (!strncmp(p, "x[i]", 4) && !ident_before) {
-            memcpy(body + m, "yr[i]", 5);
-            m += 5;
+            m += (size_t)snprintf(body + m, sizeof body - m, "%s[i]", yr);
             p += 4;
         } else if (*p == 'K' && !ident_before && !isalnum((unsigned char)p[1]) && p[1] != '_') {
             memcpy(body + m, "AK", 2);
@@ -218,9 +221,11 @@ static void row_epilogue(Kernel *k, int depth) {
         }
     }
     body[m] = 0;
-    kout(k, "%*sfor (size_t i = 0; i < (size_t)OW * V; i++) yr[i] = %s; /* the fused %s */\n", 4 * depth, "", body,
+    kout(k, "%*sfor (size_t i = 0; i < (size_t)OW * V; i++) %s[i] = %s; /* the fused %s */\n", 4 * depth, "", yr, body,
          op_name(op));
 }
+
+static void row_epilogue(Kernel *k, int depth) { row_epilogue_of(k, depth, "yr"); }
 
 /* The address of input (n, c, ih, iw) for a plain or an XV-blocked x; a
  * grouped conv's channel is c0 + c, c0 its output block's first input
@@ -243,6 +248,7 @@ typedef struct ConvParts {
     const char *border; /* some columns in the padding: add to those inside */
     const char *single; /* one column (iw inside): add to acc */
     bool tiled;         /* the input channels in tiles of CT (an enum of `extra`), each tile's sums stored */
+    bool pair;          /* two output blocks at a time, ob and ob + 1: acc2 beside acc (the parts add to both) */
 } ConvParts;
 
 /* The loop nest of conv_blocked and dwconv_blocked, written once: for each
@@ -274,22 +280,29 @@ static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, co
         kdouble(k, "AKD", a->act_k);
         kout(k, "    const float AK = (float)AKD; /* the fused leaky_relu's slope */\n");
     }
-    klines(k, 1, "for (int n = 0; n < N; n++) {\n"
-                 "    for (int ob = 0; ob < OB; ob++) {\n");
+    klines(k, 1, "for (int n = 0; n < N; n++) {\n");
+    klines(k, 2, p->pair ? "for (int ob = 0; ob < OB; ob += 2) { /* two output blocks at a time */\n"
+                         : "for (int ob = 0; ob < OB; ob++) {\n");
     klines(k, 3, p->block);
     klines(k, 3, "const vec bias = *(const vec *)(b + (size_t)ob * V);\n");
+    if (p->pair) klines(k, 3, "const vec bias2 = *(const vec *)(b + (size_t)(ob + 1) * V);\n");
     if (t)
         klines(k, 3, "for (int ct = 0; ct < C; ct += CT) { /* the input channel tiles; their sums meet in y */\n"
                      "    const int last = ct + CT >= C; /* the last tile stores the finished sums */\n");
     klines(k, 3 + t, "for (int oh = 0; oh < OH; oh++) {\n"
                      "    float *restrict yr = y + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
     if (n->nin == 4) klines(k, 4 + t, "const float *restrict rr = res + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
+    if (p->pair) {
+        klines(k, 4, "float *restrict yr2 = yr + (size_t)OH * OW * V; /* block ob + 1 */\n");
+        if (n->nin == 4) klines(k, 4, "const float *restrict rr2 = rr + (size_t)OH * OW * V;\n");
+    }
     klines(k, 4 + t, "int ow = 0;\n"
-                     "for (; ow + RB <= OW; ow += RB) {\n"
-                     "    vec acc[RB];\n");
+                     "for (; ow + RB <= OW; ow += RB) {\n");
+    klines(k, 5 + t, p->pair ? "vec acc[RB], acc2[RB];\n" : "vec acc[RB];\n");
     kout(k, "#pragma GCC unroll 16\n");
     klines(k, 5 + t, t ? "for (int r = 0; r < RB; r++) acc[r] = ct == 0 ? bias : *(const vec *)(yr + (size_t)(ow + r) * V);\n"
-                       : "for (int r = 0; r < RB; r++) acc[r] = bias;\n");
+                       : p->pair ? "for (int r = 0; r < RB; r++) acc[r] = bias, acc2[r] = bias2;\n"
+                                 : "for (int r = 0; r < RB; r++) acc[r] = bias;\n");
     klines(k, 5 + t, "for (int kh = 0; kh < KH; kh++) {\n"
                      "    const int ih = oh * SH - PT + kh * DH;\n"
                      "    if (ih < 0 || ih >= H) continue;\n");
@@ -313,10 +326,16 @@ static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, co
     kout(k, "#pragma GCC unroll 16\n");
     klines(k, 5 + 2 * t, "for (int r = 0; r < RB; r++)\n");
     store(k, 6 + 2 * t, "acc[r]", "ow + r");
+    if (p->pair) {
+        kout(k, "#pragma GCC unroll 16\n");
+        klines(k, 5, "for (int r = 0; r < RB; r++)\n");
+        store_to(k, 6, "acc2[r]", "ow + r", "yr2", "rr2");
+    }
     if (t) klines(k, 5 + t, "}\n");
     klines(k, 4 + t, "}\n"
                      "for (; ow < OW; ow++) { /* the columns after the last whole block */\n");
-    klines(k, 5 + t, t ? "vec acc = ct == 0 ? bias : *(const vec *)(yr + (size_t)ow * V);\n" : "vec acc = bias;\n");
+    klines(k, 5 + t, t ? "vec acc = ct == 0 ? bias : *(const vec *)(yr + (size_t)ow * V);\n"
+                       : p->pair ? "vec acc = bias, acc2 = bias2;\n" : "vec acc = bias;\n");
     klines(k, 5 + t, "for (int kh = 0; kh < KH; kh++) {\n"
                      "    const int ih = oh * SH - PT + kh * DH;\n"
                      "    if (ih < 0 || ih >= H) continue;\n"
@@ -333,6 +352,7 @@ static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, co
         store(k, 6 + t, "acc", "ow");
     } else {
         store(k, 5, "acc", "ow");
+        if (p->pair) store_to(k, 5, "acc2", "ow", "yr2", "rr2");
     }
     klines(k, 4 + t, "}\n");
     if (t && row_act_op(a->act) != OP_COUNT) {
@@ -340,6 +360,7 @@ static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, co
         row_epilogue(k, 5 + t);
     } else {
         row_epilogue(k, 4 + t);
+        if (p->pair) row_epilogue_of(k, 4, "yr2");
     }
     if (t) klines(k, 4, "}\n");
     klines(k, 1, "        }\n"
@@ -371,10 +392,16 @@ static void emit_conv_blocked(Kernel *k) {
     bool grouped = n->a.conv.groups > 1;
     int64_t ct = conv_channel_tile(n, (int)n->in[1]->shape.d[4]);
     const char *xa = x_at(xv, grouped), *cs = grouped ? "CS" : "C";
+    /* Two output blocks at a time when a row has few columns (RB at most 8,
+     * as on 7x7 maps): 2 RB accumulators, so that enough independent sums
+     * cover the FMA latency, and each input value loaded serves both. */
+    int64_t ob = (n->a.conv.out + n->in[1]->shape.d[4] - 1) / n->in[1]->shape.d[4];
+    int rb = conv_column_block(k->target, n->out[0]->shape.d[3]);
+    bool pair = !grouped && !ct && ob % 2 == 0 && rb <= 8 && 2 * rb + 4 <= k->target->regs;
     /* the input channels one tap adds: all, or those of the tile */
     const char *cloop = ct ? "for (int c = ct; c < ct + CT; c++)" : grouped ? "for (int c = 0; c < CS; c++)"
                                                                          : "for (int c = 0; c < C; c++)";
-    char extra[640], inside[512], border[512], single[320], block[256], tap[128];
+    char extra[640], inside[640], border[640], single[448], block[256], tap[192];
     int m = 0;
     if (grouped)
         m = snprintf(extra, sizeof extra,
@@ -393,33 +420,73 @@ static void emit_conv_blocked(Kernel *k) {
     else
         snprintf(extra + m, sizeof extra - (size_t)m,
                  "enum { XS = SW * 1 }; /* floats between the input values of adjacent output columns */\n");
-    snprintf(inside, sizeof inside,
-             "%s {\n"
-             "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
-             "    const int iw = iw0;\n"
-             "    const float *restrict xp = %s;\n"
-             "#pragma GCC unroll 16\n"
-             "    for (int r = 0; r < RB; r++) acc[r] += wv * xp[r * XS];\n"
-             "}\n",
-             cloop, xa);
-    snprintf(border, sizeof border,
-             "%s {\n"
-             "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
-             "#pragma GCC unroll 16\n"
-             "    for (int r = 0; r < RB; r++) {\n"
-             "        const int iw = iw0 + r * SW;\n"
-             "        if (iw >= 0 && iw < W) acc[r] += wv * *(%s);\n"
-             "    }\n"
-             "}\n",
-             cloop, xa);
-    snprintf(single, sizeof single,
-             "const float *restrict wt = wk + (size_t)(kh * KW + kw) * %s * V;\n"
-             "%s acc += *(const vec *)(wt + (size_t)c * V) * *(%s);\n",
-             cs, cloop, xa);
+    if (pair) {
+        /* each input value, broadcast, times the weight vectors of both blocks */
+        snprintf(inside, sizeof inside,
+                 "%s {\n"
+                 "    const vec wv = *(const vec *)(wt + (size_t)c * V), wv2 = *(const vec *)(wt2 + (size_t)c * V);\n"
+                 "    const int iw = iw0;\n"
+                 "    const float *restrict xp = %s;\n"
+                 "#pragma GCC unroll 16\n"
+                 "    for (int r = 0; r < RB; r++) {\n"
+                 "        const float xr = xp[r * XS];\n"
+                 "        acc[r] += wv * xr;\n"
+                 "        acc2[r] += wv2 * xr;\n"
+                 "    }\n"
+                 "}\n",
+                 cloop, xa);
+        snprintf(border, sizeof border,
+                 "%s {\n"
+                 "    const vec wv = *(const vec *)(wt + (size_t)c * V), wv2 = *(const vec *)(wt2 + (size_t)c * V);\n"
+                 "#pragma GCC unroll 16\n"
+                 "    for (int r = 0; r < RB; r++) {\n"
+                 "        const int iw = iw0 + r * SW;\n"
+                 "        if (iw >= 0 && iw < W) {\n"
+                 "            const float xr = *(%s);\n"
+                 "            acc[r] += wv * xr;\n"
+                 "            acc2[r] += wv2 * xr;\n"
+                 "        }\n"
+                 "    }\n"
+                 "}\n",
+                 cloop, xa);
+        snprintf(single, sizeof single,
+                 "const float *restrict wt = wk + (size_t)(kh * KW + kw) * C * V, *restrict wt2 = wt + (size_t)KH * KW * C * V;\n"
+                 "%s {\n"
+                 "    const float xr = *(%s);\n"
+                 "    acc += *(const vec *)(wt + (size_t)c * V) * xr;\n"
+                 "    acc2 += *(const vec *)(wt2 + (size_t)c * V) * xr;\n"
+                 "}\n",
+                 cloop, xa);
+    } else {
+        snprintf(inside, sizeof inside,
+                 "%s {\n"
+                 "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
+                 "    const int iw = iw0;\n"
+                 "    const float *restrict xp = %s;\n"
+                 "#pragma GCC unroll 16\n"
+                 "    for (int r = 0; r < RB; r++) acc[r] += wv * xp[r * XS];\n"
+                 "}\n",
+                 cloop, xa);
+        snprintf(border, sizeof border,
+                 "%s {\n"
+                 "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
+                 "#pragma GCC unroll 16\n"
+                 "    for (int r = 0; r < RB; r++) {\n"
+                 "        const int iw = iw0 + r * SW;\n"
+                 "        if (iw >= 0 && iw < W) acc[r] += wv * *(%s);\n"
+                 "    }\n"
+                 "}\n",
+                 cloop, xa);
+        snprintf(single, sizeof single,
+                 "const float *restrict wt = wk + (size_t)(kh * KW + kw) * %s * V;\n"
+                 "%s acc += *(const vec *)(wt + (size_t)c * V) * *(%s);\n",
+                 cs, cloop, xa);
+    }
     snprintf(block, sizeof block, "const float *restrict wk = w + (size_t)ob * KH * KW * %s * V;\n%s", cs,
              grouped ? "const int c0 = ob * V / OCG * CG; /* the block's first input channel */\n" : "");
-    snprintf(tap, sizeof tap, "const float *restrict wt = wk + (size_t)(kh * KW + kw) * %s * V;\n", cs);
-    ConvParts p = {block, "", tap, inside, border, single, ct > 0};
+    snprintf(tap, sizeof tap, "const float *restrict wt = wk + (size_t)(kh * KW + kw) * %s * V;\n%s", cs,
+             pair ? "const float *restrict wt2 = wt + (size_t)KH * KW * C * V; /* block ob + 1 */\n" : "");
+    ConvParts p = {block, "", tap, inside, border, single, ct > 0, pair};
     emit_blocked_conv(k, "output channels", extra, &p);
 }
 
@@ -440,6 +507,7 @@ static void emit_dwconv_blocked(Kernel *k) {
         "    if (iw >= 0 && iw < W) acc[r] += wv * *(const vec *)(xr + (size_t)iw * V);\n"
         "}\n",
         "acc += *(const vec *)(wk + (size_t)(kh * KW + kw) * V) * *(const vec *)(xc + ((size_t)ih * W + iw) * V);\n",
+        false,
         false,
     };
     emit_blocked_conv(k, "channels", "", &p);
