@@ -24,10 +24,16 @@ typedef struct ConvAttrs {
     bool bias;         /* has a bias input */
     int output_pad[2]; /* deconv: extra rows and columns at the bottom and right (0 for conv) */
     int act;           /* conv_blocked: the activation its store applies (fuse_epilogue), EPILOGUE_* */
+    double act_k;      /* and that activation's constant (leaky_relu's slope) */
 } ConvAttrs;
 
-/* The activations fuse_epilogue folds into a conv_blocked's store. */
-enum { EPILOGUE_NONE, EPILOGUE_RELU, EPILOGUE_RELU6 };
+/* The activations fuse_epilogue folds into a conv_blocked's store: relu and
+ * relu6 on the accumulators, the others over each finished output row with
+ * the standalone kernel's expression (activation_expr). */
+enum {
+    EPILOGUE_NONE, EPILOGUE_RELU, EPILOGUE_RELU6, EPILOGUE_SILU, EPILOGUE_SIGMOID, EPILOGUE_HARDSWISH, EPILOGUE_TANH,
+    EPILOGUE_LEAKY_RELU
+};
 
 /* linear, linear_grad_input, linear_grad_weight. */
 typedef struct LinearAttrs {
@@ -130,6 +136,7 @@ typedef struct NmsAttrs {
 /* pack_conv: the vector width it packs for. */
 typedef struct PackAttrs {
     int vec;
+    int groups; /* a grouped conv's groups (conv_blocked_span); 0 or 1 for one group or a depthwise conv */
 } PackAttrs;
 
 typedef union Attrs {

@@ -41,7 +41,9 @@ void kopen(Kernel *k, const char *const *in, const char *const *outs) { kopen_rw
 void kopen_parallel(Kernel *k, const char *const *in, const char *const *outs, unsigned written, int64_t n,
                     int64_t per_sample) {
     open_function(k, in, outs, written, true);
-    if (k->dyn)
+    if (n == 0)
+        snprintf(k->items, sizeof k->items, "%lld", (long long)per_sample);
+    else if (k->dyn)
         snprintf(k->items, sizeof k->items, "(int64_t)nb_active * %lld", (long long)per_sample);
     else
         snprintf(k->items, sizeof k->items, "%lld", (long long)(n * per_sample));
@@ -57,7 +59,7 @@ const char *kopen_elementwise(Kernel *k, const char *const *in, const char *cons
         knumel(k, v);
         return "for (size_t i = 0; i < NUMEL; i++)";
     }
-    kopen_parallel(k, in, outs, written, 1, (numel + KCHUNK - 1) / KCHUNK);
+    kopen_parallel(k, in, outs, written, 0, (numel + KCHUNK - 1) / KCHUNK);
     kcount(k, "NUMEL", numel);
     kout(k, "    enum { CHUNK = %d }; /* floats per work item */\n"
             "    const size_t i0 = (size_t)t0 * CHUNK, i1 = (size_t)t1 * CHUNK < NUMEL ? (size_t)t1 * CHUNK : NUMEL;\n",

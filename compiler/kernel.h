@@ -44,14 +44,15 @@ __attribute__((format(printf, 2, 3))) void kout(Kernel *k, const char *fmt, ...)
  * kernel reads it through the output (the call passes the region once). */
 void kopen_rw(Kernel *k, const char *const *in, const char *const *outs, unsigned written);
 void kopen(Kernel *k, const char *const *in, const char *const *outs);
-/* A kernel whose work is n samples of `per_sample` independent work items,
- * each writing its own outputs and computing each of them alone (a row of
- * output channels, say): the signature of kopen_rw, then `int64_t t0,
- * int64_t t1`, the items [t0, t1) this call computes.  The emitter calls it through
- * netrt_parallel, which splits [0, n * per_sample) across the threads (in a
- * kernel over the active batch, n is nb_active); the results are the same
- * bits at any thread count because no item's arithmetic depends on the
- * split. */
+/* A kernel whose work is independent work items, each writing its own
+ * outputs and computing each of them alone (a row of output channels, say):
+ * n samples of `per_sample` items (in a kernel over the active batch, n is
+ * nb_active), or with n = 0 `per_sample` items in all, whatever the batch.
+ * The signature of kopen_rw, then `int64_t t0, int64_t t1`, the items
+ * [t0, t1) this call computes.  The emitter calls it through
+ * netrt_parallel, which splits the items across the threads; the results
+ * are the same bits at any thread count because no item's arithmetic
+ * depends on the split. */
 void kopen_parallel(Kernel *k, const char *const *in, const char *const *outs, unsigned written, int64_t n,
                     int64_t per_sample);
 void kclose(Kernel *k);

@@ -27,6 +27,14 @@ int64_t shape_window_out(Node *n, int64_t in, int k, int s, int p0, int p1, int 
 /* The rule of ops whose output has the shape of input 0. */
 bool shape_same(Graph *g, Node *n);
 
+/* ---- shared kernel expressions ---------------------------------------------------
+ * The elementwise expression, in x[i], of the activations tanh, sigmoid, silu,
+ * hardswish and leaky_relu (NULL for any other op; leaky_relu's reads its
+ * slope as the float K): their kernels' loop body, and what a blocked conv's
+ * store applies when fuse_epilogue folds one into it, so that the two give
+ * the same bits (compiler/ops/activation.c). */
+const char *activation_expr(Op op);
+
 /* ---- gradient rules ------------------------------------------------------------
  * A rule gets the training-mode node n and dy, the gradient of its output,
  * and adds the nodes computing its inputs' gradients. */

@@ -135,4 +135,9 @@ bool op_batched_like_input0(const struct Node *n, int i, const bool *batched);
 /* For outputs that never have a batch dimension (weight gradients, the loss). */
 bool op_batched_never(const struct Node *n, int i, const bool *batched);
 
+/* The input channels one output block of v channels of a conv_blocked reads
+ * (k outputs, c inputs, `groups` groups): c for one group, 0 when a grouped
+ * conv's groups do not fall on its blocks (compiler/ops/blocked.c). */
+int64_t conv_blocked_span(int64_t k, int64_t c, int groups, int v);
+
 #endif

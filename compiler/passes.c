@@ -9,7 +9,7 @@ const Pass pass_table[] = {
     {"dce", pass_dce, "remove nodes whose results nothing uses"},
     {"lower_depthwise", pass_lower_depthwise, "depthwise convs (groups = channels) become dwconv nodes"},
     {"layout", pass_layout, "blocked channel layouts (NCHW[V]c) and packed weights for the target's vector convs"},
-    {"fuse_epilogue", pass_fuse_epilogue, "a residual add and a relu or relu6 into the blocked conv before them"},
+    {"fuse_epilogue", pass_fuse_epilogue, "a residual add and an activation (relu, relu6, silu, sigmoid, hardswish, tanh, leaky_relu) into the blocked conv before them"},
     {"autodiff", pass_autodiff, "add the training graph: loss, gradients and SGD updates"},
 };
 const int pass_count = sizeof pass_table / sizeof pass_table[0];

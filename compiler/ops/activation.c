@@ -115,13 +115,25 @@ static void emit_unary_k(Kernel *k, double kv, const char *expr) {
 /* x < 0 ? 0 : x keeps NaN as PyTorch does; the other comparisons too.  The
  * transcendental functions are runtime/netrt_math.h's, which vectorize;
  * netrt_selectf chooses without a branch, which gcc's vectorizer needs. */
+const char *activation_expr(Op op) {
+    switch (op) {
+    case OP_TANH: return "netrt_tanhf(x[i])";
+    case OP_SIGMOID: return "netrt_sigmoidf(x[i])";
+    case OP_SILU: return "x[i] * netrt_sigmoidf(x[i])";
+    /* x * relu6(x + 3) / 6 */
+    case OP_HARDSWISH: return "x[i] <= -3.0f ? 0.0f : x[i] >= 3.0f ? x[i] : x[i] * (x[i] + 3.0f) / 6.0f";
+    case OP_LEAKY_RELU: return "x[i] > 0.0f ? x[i] : x[i] * K";
+    default: return NULL;
+    }
+}
+
 static void emit_relu(Kernel *k) { emit_unary(k, "x[i] < 0.0f ? 0.0f : x[i]"); }
-static void emit_tanh(Kernel *k) { emit_unary(k, "netrt_tanhf(x[i])"); }
-static void emit_sigmoid(Kernel *k) { emit_unary(k, "netrt_sigmoidf(x[i])"); }
+static void emit_tanh(Kernel *k) { emit_unary(k, activation_expr(OP_TANH)); }
+static void emit_sigmoid(Kernel *k) { emit_unary(k, activation_expr(OP_SIGMOID)); }
 static void emit_relu6(Kernel *k) { emit_unary(k, "x[i] < 0.0f ? 0.0f : x[i] > 6.0f ? 6.0f : x[i]"); }
-static void emit_leaky_relu(Kernel *k) { emit_unary_k(k, k->n->a.leaky.slope, "x[i] > 0.0f ? x[i] : x[i] * K"); }
+static void emit_leaky_relu(Kernel *k) { emit_unary_k(k, k->n->a.leaky.slope, activation_expr(OP_LEAKY_RELU)); }
 static void emit_elu(Kernel *k) { emit_unary_k(k, k->n->a.elu.alpha, "netrt_selectf(x[i] > 0.0f, x[i], K * netrt_expm1f(x[i]))"); }
-static void emit_silu(Kernel *k) { emit_unary(k, "x[i] * netrt_sigmoidf(x[i])"); }
+static void emit_silu(Kernel *k) { emit_unary(k, activation_expr(OP_SILU)); }
 /* The exact form, PyTorch's default: x/2 (1 + erf(x / sqrt 2)). */
 static void emit_gelu(Kernel *k) { emit_unary(k, "0.5f * x[i] * (1.0f + netrt_erff(x[i] * 0.70710678118654752f))"); }
 /* relu6(x + 3) / 6 */
@@ -129,9 +141,7 @@ static void emit_hardsigmoid(Kernel *k) {
     emit_unary(k, "x[i] <= -3.0f ? 0.0f : x[i] >= 3.0f ? 1.0f : x[i] / 6.0f + 0.5f");
 }
 /* x * relu6(x + 3) / 6 */
-static void emit_hardswish(Kernel *k) {
-    emit_unary(k, "x[i] <= -3.0f ? 0.0f : x[i] >= 3.0f ? x[i] : x[i] * (x[i] + 3.0f) / 6.0f");
-}
+static void emit_hardswish(Kernel *k) { emit_unary(k, activation_expr(OP_HARDSWISH)); }
 /* log(1 + exp(x)), x itself above PyTorch's threshold 20 (beta 1): exp
  * cannot overflow, and log1p keeps exp(x) where it is tiny. */
 static void emit_softplus(Kernel *k) { emit_unary(k, "netrt_selectf(x[i] > 20.0f, x[i], netrt_log1pf(netrt_expf(x[i])))"); }

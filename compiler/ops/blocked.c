@@ -15,6 +15,7 @@
  * every tap and input channel adds the input value, broadcast, times one
  * vector of V weights.  V and RB come from the target (conv_blocking), so
  * the accumulators fit its register file. */
+#include <ctype.h>
 #include <string.h>
 
 #include "../opkit.h"
@@ -32,6 +33,24 @@ static int conv_column_block(const Target *t, int64_t ow) {
     for (int r = max; r >= (max + 1) / 2; r--)
         if (ow % r == 0) return r;
     return max;
+}
+
+/* ---- grouped convs ----------------------------------------------------------- */
+
+/* The input channels one output block of V channels reads, for a conv of
+ * K outputs, C inputs and G groups (OCG = K / G outputs and CG = C / G inputs
+ * per group): C for one group; for several, the channels of the groups the
+ * block spans, V / OCG groups when a group is narrower than a block (the
+ * weights of the other groups' channels packed as zeros), else one group's
+ * CG.  0 when the blocks do not fall on group boundaries (K % V, and V %
+ * OCG or OCG % V), which the layout pass leaves to the plain kernel.  The
+ * block's first channel is (ob * V / OCG) * CG. */
+int64_t conv_blocked_span(int64_t k, int64_t c, int groups, int v) {
+    if (groups <= 1) return c;
+    if (k % groups || c % groups || k % v) return 0;
+    int64_t ocg = k / groups, cg = c / groups;
+    if (ocg < v) return v % ocg ? 0 : v / ocg * cg;
+    return ocg % v ? 0 : cg;
 }
 
 /* ---- shapes ------------------------------------------------------------------ */
@@ -67,14 +86,18 @@ static bool shape_blocked(Node *n, int64_t cg) {
     return true;
 }
 
-/* A conv of one group: C input channels per output. */
+/* A conv of one group: C input channels per output; of several groups, the
+ * channels its output blocks span (conv_blocked_span). */
 static bool shape_conv_blocked(Graph *g, Node *n) {
     (void)g;
-    if (n->a.conv.groups != 1) {
-        DIAG_INTERNAL("conv_blocked \"%s\" has %d groups", n->name, n->a.conv.groups);
+    int64_t c = n->in[0]->shape.rank == 4 ? n->in[0]->shape.d[1] : 0;
+    int64_t span = conv_blocked_span(n->a.conv.out, c, n->a.conv.groups, (int)n->in[1]->shape.d[4]);
+    if (n->a.conv.groups < 1 || span < 1) {
+        DIAG_INTERNAL("conv_blocked \"%s\": %d groups of %lld outputs do not fall on its blocks", n->name,
+                      n->a.conv.groups, (long long)n->a.conv.out);
         return false;
     }
-    return shape_blocked(n, n->in[0]->shape.rank == 4 ? n->in[0]->shape.d[1] : 0);
+    return shape_blocked(n, span);
 }
 
 /* Depthwise: one input channel per output, as many outputs as inputs. */
@@ -88,17 +111,19 @@ static bool shape_dwconv_blocked(Graph *g, Node *n) {
     return shape_blocked(n, 1);
 }
 
-/* weight [K, C, kh, kw], bias [K]? -> [ceil(K / V), kh, kw, C, V], [ceil(K / V) * V]. */
+/* weight [K, C, kh, kw], bias [K]? -> [ceil(K / V), kh, kw, C, V], [ceil(K / V) * V];
+ * a grouped conv's weight [K, C / G, kh, kw] -> [K / V, kh, kw, span, V]. */
 static bool shape_pack_conv(Graph *g, Node *n) {
     (void)g;
     const int64_t *w = n->in[0]->shape.d;
-    int v = n->a.pack.vec;
-    if (n->in[0]->shape.rank != 4 || v < 1) {
-        DIAG_INTERNAL("pack_conv \"%s\" needs a conv weight and a vector width", n->name);
+    int v = n->a.pack.vec, groups = n->a.pack.groups > 1 ? n->a.pack.groups : 1;
+    int64_t span = n->in[0]->shape.rank == 4 ? conv_blocked_span(w[0], w[1] * groups, groups, v) : 0;
+    if (n->in[0]->shape.rank != 4 || v < 1 || span < 1) {
+        DIAG_INTERNAL("pack_conv \"%s\" needs a conv weight and a vector width (and groups on its blocks)", n->name);
         return false;
     }
     int64_t kb = (w[0] + v - 1) / v;
-    shape_set_out(n, 0, 5, (int64_t[]){kb, w[2], w[3], w[1], v});
+    shape_set_out(n, 0, 5, (int64_t[]){kb, w[2], w[3], span, v});
     shape_set_out(n, 1, 1, (int64_t[]){kb * v});
     return true;
 }
@@ -111,7 +136,7 @@ static const char *check_conv_blocked(const Graph *g, const Node *n) {
     if (y->cblock != n->in[1]->shape.d[4]) return "its output's block is not its weight's vector width";
     if (x->cblock && x->shape.rank != 4) return "a blocked input must be [N, C, H, W]";
     if (n->nin == 4 && n->in[3]->cblock != y->cblock) return "its residual must be blocked as its output";
-    if (n->a.conv.act < EPILOGUE_NONE || n->a.conv.act > EPILOGUE_RELU6) return "an unknown epilogue activation";
+    if (n->a.conv.act < EPILOGUE_NONE || n->a.conv.act > EPILOGUE_LEAKY_RELU) return "an unknown epilogue activation";
     return NULL;
 }
 
@@ -130,29 +155,85 @@ static const char *check_from_blocked(const Graph *g, const Node *n) {
 
 /* ---- kernels ------------------------------------------------------------------- */
 
+/* Whether the epilogue's activation is applied to the accumulators (relu
+ * and relu6) rather than over the finished row (row_epilogue). */
+static bool act_in_registers(int act) { return act == EPILOGUE_RELU || act == EPILOGUE_RELU6; }
+
+/* The op of an activation applied over the finished row, or OP_COUNT for none. */
+static Op row_act_op(int act) {
+    switch (act) {
+    case EPILOGUE_SILU: return OP_SILU;
+    case EPILOGUE_SIGMOID: return OP_SIGMOID;
+    case EPILOGUE_HARDSWISH: return OP_HARDSWISH;
+    case EPILOGUE_TANH: return OP_TANH;
+    case EPILOGUE_LEAKY_RELU: return OP_LEAKY_RELU;
+    default: return OP_COUNT;
+    }
+}
+
 /* The store of accumulator `acc` to output column `col` of row yr: plus the
- * residual at the same place, then the activation (fuse_epilogue), at
+ * residual at the same place, then relu or relu6 (fuse_epilogue), at
  * `depth` levels of indentation.  The comparisons are written so that NaN
  * passes through, as the plain relu and relu6 kernels do. */
-static void store(Kernel *k, int depth, const char *acc, const char *col) {
+static void store_to(Kernel *k, int depth, const char *acc, const char *col, const char *yr, const char *rr) {
     const Node *n = k->n;
     int ind = 4 * depth;
-    if (n->nin < 4 && n->a.conv.act == EPILOGUE_NONE) {
-        kout(k, "%*s*(vec *)(yr + (size_t)(%s) * V) = %s;\n", ind, "", col, acc);
+    if (n->nin < 4 && !act_in_registers(n->a.conv.act)) {
+        kout(k, "%*s*(vec *)(%s + (size_t)(%s) * V) = %s;\n", ind, "", yr, col, acc);
         return;
     }
     kout(k, "%*s{\n%*s    vec a = %s;\n", ind, "", ind, "", acc);
-    if (n->nin == 4) kout(k, "%*s    a += *(const vec *)(rr + (size_t)(%s) * V);\n", ind, "", col);
-    if (n->a.conv.act != EPILOGUE_NONE)
+    if (n->nin == 4) kout(k, "%*s    a += *(const vec *)(%s + (size_t)(%s) * V);\n", ind, "", rr, col);
+    if (act_in_registers(n->a.conv.act))
         kout(k, "%*s    a = (vec)((ivec)a & ~(a < 0.0f)); /* relu: x < 0 ? 0 : x */\n", ind, "");
     if (n->a.conv.act == EPILOGUE_RELU6)
         kout(k, "%*s    a = (vec)(((ivec)a & ~(a > 6.0f)) | ((ivec)((vec){0} + 6.0f) & (a > 6.0f))); /* x > 6 ? 6 : x */\n",
              ind, "");
-    kout(k, "%*s    *(vec *)(yr + (size_t)(%s) * V) = a;\n%*s}\n", ind, "", col, ind, "");
+    kout(k, "%*s    *(vec *)(%s + (size_t)(%s) * V) = a;\n%*s}\n", ind, "", yr, col, ind, "");
 }
 
-/* The address of input (n, c, ih, iw) for a plain or an XV-blocked x. */
-static const char *x_at(const Value *x) {
+/* The store of an accumulator of the output block ob (row yr) and, holding
+ * two blocks (ConvParts.pair), of block ob + 1 (row yr2). */
+static void store(Kernel *k, int depth, const char *acc, const char *col) { store_to(k, depth, acc, col, "yr", "rr"); }
+
+/* The other activations (silu, sigmoid, hardswish, tanh, leaky_relu), over
+ * the finished output row yr with the standalone kernel's expression
+ * (activation_expr, x[i] read as yr[i] and the constant K as AK): the row
+ * is still in the L1 cache, the loop vectorizes as the standalone kernel's
+ * does, and each element gets the same bits. */
+static void row_epilogue_of(Kernel *k, int depth, const char *yr) {
+    Op op = row_act_op(k->n->a.conv.act);
+    if (op == OP_COUNT) return;
+    const char *e = activation_expr(op);
+    char body[512];
+    size_t m = 0;
+    for (const char *p = e; *p && m + 16 < sizeof body;) {
+        bool ident_before = p > e && (isalnum((unsigned char)p[-1]) || p[-1] == '_');
+        if (!strncmp(p, "x[i]", 4) && !ident_before) {
+            m += (size_t)snprintf(body + m, sizeof body - m, "%s[i]", yr);
+            p += 4;
+        } else if (*p == 'K' && !ident_before && !isalnum((unsigned char)p[1]) && p[1] != '_') {
+            memcpy(body + m, "AK", 2);
+            m += 2;
+            p++;
+        } else {
+            body[m++] = *p++;
+        }
+    }
+    body[m] = 0;
+    kout(k, "%*sfor (size_t i = 0; i < (size_t)OW * V; i++) %s[i] = %s; /* the fused %s */\n", 4 * depth, "", yr, body,
+         op_name(op));
+}
+
+static void row_epilogue(Kernel *k, int depth) { row_epilogue_of(k, depth, "yr"); }
+
+/* The address of input (n, c, ih, iw) for a plain or an XV-blocked x; a
+ * grouped conv's channel is c0 + c, c0 its output block's first input
+ * channel. */
+static const char *x_at(const Value *x, bool grouped) {
+    if (grouped)
+        return x->cblock ? "x + ((((size_t)n * XCB + (c0 + c) / XV) * H + ih) * W + iw) * XV + (c0 + c) % XV"
+                         : "x + (((size_t)n * C + c0 + c) * H + ih) * W + iw";
     return x->cblock ? "x + ((((size_t)n * XCB + c / XV) * H + ih) * W + iw) * XV + c % XV"
                      : "x + (((size_t)n * C + c) * H + ih) * W + iw";
 }
@@ -166,6 +247,8 @@ typedef struct ConvParts {
     const char *inside; /* RB columns all inside the input: add to acc[0..RB) */
     const char *border; /* some columns in the padding: add to those inside */
     const char *single; /* one column (iw inside): add to acc */
+    bool tiled;         /* the input channels in tiles of CT (an enum of `extra`), each tile's sums stored */
+    bool pair;          /* two output blocks at a time, ob and ob + 1: acc2 beside acc (the parts add to both) */
 } ConvParts;
 
 /* The loop nest of conv_blocked and dwconv_blocked, written once: for each
@@ -179,107 +262,245 @@ static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, co
     const ConvAttrs *a = &n->a.conv;
     const Shape *x = in_shape(k, 0), *y = out_shape(k, 0);
     int v = (int)n->in[1]->shape.d[4], rb = conv_column_block(k->target, y->d[3]);
-    int64_t ob = (y->d[1] + v - 1) / v;
+    int t = p->tiled ? 1 : 0; /* the loop over the input channel tiles deepens what is inside it */
+    /* Work items: rows of output blocks, N * OB * OH (N * OB / 2 * OH by
+     * pairs of blocks), or with channel tiles whole output blocks, whose
+     * rows take up each tile's sums in turn. */
+    int64_t obs = (y->d[1] + v - 1) / v / (p->pair ? 2 : 1);
     kopen_parallel(k, (const char *const[]){"x", "w", "b", "res"}, (const char *const[]){"y"}, 0, y->d[0],
-                   ob * y->d[2]);
+                   t ? obs : obs * y->d[2]);
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"K", y->d[1]}, {"OH", y->d[2]},
           {"OW", y->d[3]}, {"KH", a->kernel[0]}, {"KW", a->kernel[1]}, {"SH", dim_or_one(a->stride[0])},
           {"SW", dim_or_one(a->stride[1])}, {"PT", a->pad[0]}, {"PL", a->pad[2]}, {"DH", dim_or_one(a->dilation[0])},
           {"DW", dim_or_one(a->dilation[1])});
     kout(k, "    /* Blocking (%s): V = %d %s per vector, RB = %d output columns held in RB\n"
             "     * accumulators of the target's %d vector registers; OW = %lld is %lld blocks%s.\n"
-            "     * Work items: the N * OB * OH = %s rows of V output channels, items [t0, t1)\n"
+            "     * Work items: the %s = %s %s, items [t0, t1)\n"
             "     * here (netrt_parallel splits them across the threads). */\n",
          k->target->name, v, what, rb, k->target->regs, (long long)y->d[3], (long long)(y->d[3] / rb),
-         y->d[3] % rb ? " and single columns" : "", k->items);
+         y->d[3] % rb ? " and single columns" : "",
+         t ? (p->pair ? "N * OB / 2" : "N * OB") : (p->pair ? "N * OB / 2 * OH" : "N * OB * OH"), k->items,
+         t ? "output blocks of V channels" : p->pair ? "rows of two output blocks" : "rows of V output channels");
     kout(k, "    enum { V = %d, RB = %d, OB = (K + V - 1) / V }; /* OB output blocks */\n", v, rb);
     klines(k, 1, extra);
     kout(k, "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n");
-    if (a->act != EPILOGUE_NONE) kout(k, "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n");
-    klines(k, 1, "for (int64_t t = t0; t < t1; t++) {\n"
-                 "    const int n = (int)(t / (OB * OH)), ob = (int)(t / OH % OB), oh = (int)(t % OH);\n");
+    if (act_in_registers(a->act)) kout(k, "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n");
+    if (a->act == EPILOGUE_LEAKY_RELU) {
+        kdouble(k, "AKD", a->act_k);
+        kout(k, "    const float AK = (float)AKD; /* the fused leaky_relu's slope */\n");
+    }
+    klines(k, 1, "for (int64_t t = t0; t < t1; t++) {\n");
+    const char *step = p->pair ? " * 2" : "", *obn = p->pair ? "OB / 2" : "OB";
+    if (t)
+        kout(k, "        const int n = (int)(t / (%s)), ob = (int)(t %% (%s))%s;\n", obn, obn, step);
+    else
+        kout(k, "        const int n = (int)(t / ((%s) * OH)), ob = (int)(t / OH %% (%s))%s, oh = (int)(t %% OH);\n",
+             obn, obn, step);
     klines(k, 2, p->block);
-    klines(k, 2, "const vec bias = *(const vec *)(b + (size_t)ob * V);\n"
-                 "float *restrict yr = y + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
-    if (n->nin == 4) klines(k, 2, "const float *restrict rr = res + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
-    klines(k, 2, "int ow = 0;\n"
-                 "for (; ow + RB <= OW; ow += RB) {\n"
-                 "    vec acc[RB];\n");
+    klines(k, 2, "const vec bias = *(const vec *)(b + (size_t)ob * V);\n");
+    if (p->pair) klines(k, 2, "const vec bias2 = *(const vec *)(b + (size_t)(ob + 1) * V);\n");
+    /* R: the depth of a row's body */
+    int R = t ? 4 : 2;
+    if (t)
+        klines(k, 2, "for (int ct = 0; ct < C; ct += CT) { /* the input channel tiles; their sums meet in y */\n"
+                     "    const int last = ct + CT >= C; /* the last tile stores the finished sums */\n"
+                     "    for (int oh = 0; oh < OH; oh++) {\n");
+    klines(k, R, "float *restrict yr = y + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
+    if (n->nin == 4) klines(k, R, "const float *restrict rr = res + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
+    if (p->pair) {
+        klines(k, R, "float *restrict yr2 = yr + (size_t)OH * OW * V; /* block ob + 1 */\n");
+        if (n->nin == 4) klines(k, R, "const float *restrict rr2 = rr + (size_t)OH * OW * V;\n");
+    }
+    klines(k, R, "int ow = 0;\n"
+                 "for (; ow + RB <= OW; ow += RB) {\n");
+    klines(k, R + 1, p->pair ? "vec acc[RB], acc2[RB];\n" : "vec acc[RB];\n");
     kout(k, "#pragma GCC unroll 16\n");
-    klines(k, 3, "for (int r = 0; r < RB; r++) acc[r] = bias;\n"
-                 "for (int kh = 0; kh < KH; kh++) {\n"
-                 "    const int ih = oh * SH - PT + kh * DH;\n"
-                 "    if (ih < 0 || ih >= H) continue;\n");
-    klines(k, 4, p->row);
-    klines(k, 4, "for (int kw = 0; kw < KW; kw++) {\n"
-                 "    const int iw0 = ow * SW - PL + kw * DW;\n");
-    klines(k, 5, p->tap);
-    klines(k, 5, "if (iw0 >= 0 && iw0 + (RB - 1) * SW < W) { /* every column inside */\n");
-    klines(k, 6, p->inside);
-    klines(k, 5, "} else { /* some columns in the padding */\n");
-    klines(k, 6, p->border);
-    klines(k, 3, "        }\n"
-                 "    }\n"
-                 "}\n");
+    klines(k, R + 1, t ? "for (int r = 0; r < RB; r++) acc[r] = ct == 0 ? bias : *(const vec *)(yr + (size_t)(ow + r) * V);\n"
+                       : p->pair ? "for (int r = 0; r < RB; r++) acc[r] = bias, acc2[r] = bias2;\n"
+                                 : "for (int r = 0; r < RB; r++) acc[r] = bias;\n");
+    klines(k, R + 1, "for (int kh = 0; kh < KH; kh++) {\n"
+                     "    const int ih = oh * SH - PT + kh * DH;\n"
+                     "    if (ih < 0 || ih >= H) continue;\n");
+    klines(k, R + 2, p->row);
+    klines(k, R + 2, "for (int kw = 0; kw < KW; kw++) {\n"
+                     "    const int iw0 = ow * SW - PL + kw * DW;\n");
+    klines(k, R + 3, p->tap);
+    klines(k, R + 3, "if (iw0 >= 0 && iw0 + (RB - 1) * SW < W) { /* every column inside */\n");
+    klines(k, R + 4, p->inside);
+    klines(k, R + 3, "} else { /* some columns in the padding */\n");
+    klines(k, R + 4, p->border);
+    klines(k, R + 1, "        }\n"
+                     "    }\n"
+                     "}\n");
+    if (t) {
+        klines(k, R + 1, "if (!last) { /* a partial sum */\n");
+        kout(k, "#pragma GCC unroll 16\n");
+        klines(k, R + 2, "for (int r = 0; r < RB; r++) *(vec *)(yr + (size_t)(ow + r) * V) = acc[r];\n");
+        klines(k, R + 1, "} else {\n");
+    }
     kout(k, "#pragma GCC unroll 16\n");
-    klines(k, 3, "for (int r = 0; r < RB; r++)\n");
-    store(k, 4, "acc[r]", "ow + r");
-    klines(k, 2, "}\n"
-                 "for (; ow < OW; ow++) { /* the columns after the last whole block */\n"
-                 "    vec acc = bias;\n"
-                 "    for (int kh = 0; kh < KH; kh++) {\n"
-                 "        const int ih = oh * SH - PT + kh * DH;\n"
-                 "        if (ih < 0 || ih >= H) continue;\n"
-                 "        for (int kw = 0; kw < KW; kw++) {\n"
-                 "            const int iw = ow * SW - PL + kw * DW;\n"
-                 "            if (iw < 0 || iw >= W) continue;\n");
-    klines(k, 5, p->single);
-    klines(k, 3, "    }\n"
-                 "}\n");
-    store(k, 3, "acc", "ow");
-    klines(k, 1, "    }\n"
-                 "}\n");
+    klines(k, R + 1 + t, "for (int r = 0; r < RB; r++)\n");
+    store(k, R + 2 + t, "acc[r]", "ow + r");
+    if (p->pair) {
+        kout(k, "#pragma GCC unroll 16\n");
+        klines(k, R + 1, "for (int r = 0; r < RB; r++)\n");
+        store_to(k, R + 2, "acc2[r]", "ow + r", "yr2", "rr2");
+    }
+    if (t) klines(k, R + 1, "}\n");
+    klines(k, R, "}\n"
+                 "for (; ow < OW; ow++) { /* the columns after the last whole block */\n");
+    klines(k, R + 1, t ? "vec acc = ct == 0 ? bias : *(const vec *)(yr + (size_t)ow * V);\n"
+                       : p->pair ? "vec acc = bias, acc2 = bias2;\n" : "vec acc = bias;\n");
+    klines(k, R + 1, "for (int kh = 0; kh < KH; kh++) {\n"
+                     "    const int ih = oh * SH - PT + kh * DH;\n"
+                     "    if (ih < 0 || ih >= H) continue;\n"
+                     "    for (int kw = 0; kw < KW; kw++) {\n"
+                     "        const int iw = ow * SW - PL + kw * DW;\n"
+                     "        if (iw < 0 || iw >= W) continue;\n");
+    klines(k, R + 3, p->single);
+    klines(k, R + 1, "    }\n"
+                     "}\n");
+    if (t) {
+        klines(k, R + 1, "if (!last)\n"
+                         "    *(vec *)(yr + (size_t)ow * V) = acc;\n"
+                         "else\n");
+        store(k, R + 2, "acc", "ow");
+    } else {
+        store(k, R + 1, "acc", "ow");
+        if (p->pair) store_to(k, R + 1, "acc2", "ow", "yr2", "rr2");
+    }
+    klines(k, R, "}\n");
+    if (t && row_act_op(a->act) != OP_COUNT) {
+        klines(k, R, "if (last)\n");
+        row_epilogue(k, R + 1);
+    } else {
+        row_epilogue(k, R);
+        if (p->pair) row_epilogue_of(k, R, "yr2");
+    }
+    if (t) klines(k, 2, "    }\n"
+                        "}\n");
+    klines(k, 1, "}\n");
     kclose(k);
 }
 
 /* conv_blocked: each tap and input channel adds the input value, broadcast,
  * times one vector of V output channels' weights. */
+/* The input channels of a conv_blocked tile when one output block's weights
+ * (C * KH * KW vectors) would not stay in the L2 cache (FCN's 3x3 head on
+ * 2048 channels: 1.2 MB), so that each weight is read from memory once per
+ * output block, not once per output row: the largest multiple of 16
+ * dividing C whose weights take at most 320 KiB; 0 (no tiles) for weights
+ * up to 384 KiB, for a grouped conv, or when no such tile exists. */
+static int64_t conv_channel_tile(const Node *n, int v) {
+    const ConvAttrs *a = &n->a.conv;
+    int64_t c = n->in[0]->shape.d[1], per = (int64_t)a->kernel[0] * a->kernel[1] * v * (int64_t)sizeof(float);
+    if (a->groups > 1 || c * per <= 384 * 1024) return 0;
+    for (int64_t ct = 320 * 1024 / per / 16 * 16; ct >= 16; ct -= 16)
+        if (c % ct == 0) return ct;
+    return 0;
+}
+
 static void emit_conv_blocked(Kernel *k) {
-    const Value *xv = k->n->in[0];
-    const char *xa = x_at(xv);
-    char extra[256], inside[512], border[512], single[256];
+    const Node *n = k->n;
+    const Value *xv = n->in[0];
+    bool grouped = n->a.conv.groups > 1;
+    int64_t ct = conv_channel_tile(n, (int)n->in[1]->shape.d[4]);
+    const char *xa = x_at(xv, grouped), *cs = grouped ? "CS" : "C";
+    /* Two output blocks at a time when a row has few columns (RB at most 8,
+     * as on 7x7 maps): 2 RB accumulators, so that enough independent sums
+     * cover the FMA latency, and each input value loaded serves both. */
+    int64_t ob = (n->a.conv.out + n->in[1]->shape.d[4] - 1) / n->in[1]->shape.d[4];
+    int rb = conv_column_block(k->target, n->out[0]->shape.d[3]);
+    bool pair = !grouped && !ct && ob % 2 == 0 && rb <= 8 && 2 * rb + 4 <= k->target->regs;
+    /* the input channels one tap adds: all, or those of the tile */
+    const char *cloop = ct ? "for (int c = ct; c < ct + CT; c++)" : grouped ? "for (int c = 0; c < CS; c++)"
+                                                                         : "for (int c = 0; c < C; c++)";
+    char extra[640], inside[640], border[640], single[448], block[256], tap[192];
+    int m = 0;
+    if (grouped)
+        m = snprintf(extra, sizeof extra,
+                     "enum { G = %d, OCG = K / G, CG = C / G }; /* groups, their outputs and inputs */\n"
+                     "enum { CS = %lld }; /* the input channels an output block spans (the other groups' weights 0) */\n",
+                     n->a.conv.groups, (long long)n->in[1]->shape.d[3]);
+    if (ct)
+        m = snprintf(extra, sizeof extra,
+                     "enum { CT = %lld }; /* input channels per tile: an output block's weights for a tile stay in the L2 cache */\n",
+                     (long long)ct);
     if (xv->cblock)
-        snprintf(extra, sizeof extra,
+        snprintf(extra + m, sizeof extra - (size_t)m,
                  "enum { XV = %d, XCB = (C + XV - 1) / XV }; /* the input's channel blocks */\n"
                  "enum { XS = SW * XV }; /* floats between the input values of adjacent output columns */\n",
                  xv->cblock);
     else
-        snprintf(extra, sizeof extra, "enum { XS = SW * 1 }; /* floats between the input values of adjacent output columns */\n");
-    snprintf(inside, sizeof inside,
-             "for (int c = 0; c < C; c++) {\n"
-             "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
-             "    const int iw = iw0;\n"
-             "    const float *restrict xp = %s;\n"
-             "#pragma GCC unroll 16\n"
-             "    for (int r = 0; r < RB; r++) acc[r] += wv * xp[r * XS];\n"
-             "}\n",
-             xa);
-    snprintf(border, sizeof border,
-             "for (int c = 0; c < C; c++) {\n"
-             "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
-             "#pragma GCC unroll 16\n"
-             "    for (int r = 0; r < RB; r++) {\n"
-             "        const int iw = iw0 + r * SW;\n"
-             "        if (iw >= 0 && iw < W) acc[r] += wv * *(%s);\n"
-             "    }\n"
-             "}\n",
-             xa);
-    snprintf(single, sizeof single,
-             "const float *restrict wt = wk + (size_t)(kh * KW + kw) * C * V;\n"
-             "for (int c = 0; c < C; c++) acc += *(const vec *)(wt + (size_t)c * V) * *(%s);\n",
-             xa);
-    ConvParts p = {"const float *restrict wk = w + (size_t)ob * KH * KW * C * V;\n", "",
-                   "const float *restrict wt = wk + (size_t)(kh * KW + kw) * C * V;\n", inside, border, single};
+        snprintf(extra + m, sizeof extra - (size_t)m,
+                 "enum { XS = SW * 1 }; /* floats between the input values of adjacent output columns */\n");
+    if (pair) {
+        /* each input value, broadcast, times the weight vectors of both blocks */
+        snprintf(inside, sizeof inside,
+                 "%s {\n"
+                 "    const vec wv = *(const vec *)(wt + (size_t)c * V), wv2 = *(const vec *)(wt2 + (size_t)c * V);\n"
+                 "    const int iw = iw0;\n"
+                 "    const float *restrict xp = %s;\n"
+                 "#pragma GCC unroll 16\n"
+                 "    for (int r = 0; r < RB; r++) {\n"
+                 "        const float xr = xp[r * XS];\n"
+                 "        acc[r] += wv * xr;\n"
+                 "        acc2[r] += wv2 * xr;\n"
+                 "    }\n"
+                 "}\n",
+                 cloop, xa);
+        snprintf(border, sizeof border,
+                 "%s {\n"
+                 "    const vec wv = *(const vec *)(wt + (size_t)c * V), wv2 = *(const vec *)(wt2 + (size_t)c * V);\n"
+                 "#pragma GCC unroll 16\n"
+                 "    for (int r = 0; r < RB; r++) {\n"
+                 "        const int iw = iw0 + r * SW;\n"
+                 "        if (iw >= 0 && iw < W) {\n"
+                 "            const float xr = *(%s);\n"
+                 "            acc[r] += wv * xr;\n"
+                 "            acc2[r] += wv2 * xr;\n"
+                 "        }\n"
+                 "    }\n"
+                 "}\n",
+                 cloop, xa);
+        snprintf(single, sizeof single,
+                 "const float *restrict wt = wk + (size_t)(kh * KW + kw) * C * V, *restrict wt2 = wt + (size_t)KH * KW * C * V;\n"
+                 "%s {\n"
+                 "    const float xr = *(%s);\n"
+                 "    acc += *(const vec *)(wt + (size_t)c * V) * xr;\n"
+                 "    acc2 += *(const vec *)(wt2 + (size_t)c * V) * xr;\n"
+                 "}\n",
+                 cloop, xa);
+    } else {
+        snprintf(inside, sizeof inside,
+                 "%s {\n"
+                 "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
+                 "    const int iw = iw0;\n"
+                 "    const float *restrict xp = %s;\n"
+                 "#pragma GCC unroll 16\n"
+                 "    for (int r = 0; r < RB; r++) acc[r] += wv * xp[r * XS];\n"
+                 "}\n",
+                 cloop, xa);
+        snprintf(border, sizeof border,
+                 "%s {\n"
+                 "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
+                 "#pragma GCC unroll 16\n"
+                 "    for (int r = 0; r < RB; r++) {\n"
+                 "        const int iw = iw0 + r * SW;\n"
+                 "        if (iw >= 0 && iw < W) acc[r] += wv * *(%s);\n"
+                 "    }\n"
+                 "}\n",
+                 cloop, xa);
+        snprintf(single, sizeof single,
+                 "const float *restrict wt = wk + (size_t)(kh * KW + kw) * %s * V;\n"
+                 "%s acc += *(const vec *)(wt + (size_t)c * V) * *(%s);\n",
+                 cs, cloop, xa);
+    }
+    snprintf(block, sizeof block, "const float *restrict wk = w + (size_t)ob * KH * KW * %s * V;\n%s", cs,
+             grouped ? "const int c0 = ob * V / OCG * CG; /* the block's first input channel */\n" : "");
+    snprintf(tap, sizeof tap, "const float *restrict wt = wk + (size_t)(kh * KW + kw) * %s * V;\n%s", cs,
+             pair ? "const float *restrict wt2 = wt + (size_t)KH * KW * C * V; /* block ob + 1 */\n" : "");
+    ConvParts p = {block, "", tap, inside, border, single, ct > 0, pair};
     emit_blocked_conv(k, "output channels", extra, &p);
 }
 
@@ -300,6 +521,8 @@ static void emit_dwconv_blocked(Kernel *k) {
         "    if (iw >= 0 && iw < W) acc[r] += wv * *(const vec *)(xr + (size_t)iw * V);\n"
         "}\n",
         "acc += *(const vec *)(wk + (size_t)(kh * KW + kw) * V) * *(const vec *)(xc + ((size_t)ih * W + iw) * V);\n",
+        false,
+        false,
     };
     emit_blocked_conv(k, "channels", "", &p);
 }
@@ -311,6 +534,25 @@ static void emit_pack_conv(Kernel *k) {
     const Shape *w = in_shape(k, 0);
     bool bias = n->nin == 2;
     kopen(k, bias ? (const char *const[]){"w", "b"} : (const char *const[]){"w"}, (const char *const[]){"wp", "bp"});
+    if (n->a.pack.groups > 1) {
+        /* output channel k of group k / OCG reads input channels [g * CG, g * CG + CG) */
+        KENUM(k, {"K", w->d[0]}, {"CG", w->d[1]}, {"KH", w->d[2]}, {"KW", w->d[3]}, {"V", n->a.pack.vec},
+              {"G", n->a.pack.groups}, {"CS", out_shape(k, 0)->d[3]});
+        kout(k, "    enum { KB = K / V, OCG = K / G };\n"
+                "    for (int kb = 0; kb < KB; kb++) {\n"
+                "        const int c0 = kb * V / OCG * CG; /* the block's first input channel */\n"
+                "        for (int t = 0; t < KH * KW; t++)\n"
+                "            for (int c = 0; c < CS; c++)\n"
+                "                for (int v = 0; v < V; v++) {\n"
+                "                    const int k = kb * V + v, j = c0 + c - k / OCG * CG; /* its channel in k's group */\n"
+                "                    wp[(((size_t)kb * KH * KW + t) * CS + c) * V + v] = j >= 0 && j < CG ? w[((size_t)k * CG + j) * KH * KW + t] : 0.0f;\n"
+                "                }\n"
+                "        for (int v = 0; v < V; v++) bp[kb * V + v] = %s;\n"
+                "    }\n",
+             bias ? "b[kb * V + v]" : "0.0f");
+        kclose(k);
+        return;
+    }
     KENUM(k, {"K", w->d[0]}, {"C", w->d[1]}, {"KH", w->d[2]}, {"KW", w->d[3]}, {"V", n->a.pack.vec});
     kout(k, "    enum { KB = (K + V - 1) / V };\n"
             "    for (int kb = 0; kb < KB; kb++) {\n"
@@ -348,16 +590,23 @@ static void dump_conv_blocked(const Node *n, FILE *f) {
     fprintf(f, " out=%lld kernel=%dx%d stride=%dx%d pad=%d,%d,%d,%d dilation=%dx%d", (long long)a->out, a->kernel[0],
             a->kernel[1], a->stride[0], a->stride[1], a->pad[0], a->pad[1], a->pad[2], a->pad[3], a->dilation[0],
             a->dilation[1]);
-    static const char *const acts[] = {"", " relu", " relu6"};
-    if (a->act > EPILOGUE_NONE && a->act <= EPILOGUE_RELU6) fprintf(f, " then%s", acts[a->act]);
+    if (n->op == OP_CONV_BLOCKED && a->groups > 1) fprintf(f, " groups=%d", a->groups);
+    static const char *const acts[] = {"", " relu", " relu6", " silu", " sigmoid", " hardswish", " tanh", " leaky_relu"};
+    if (a->act > EPILOGUE_NONE && a->act <= EPILOGUE_LEAKY_RELU) fprintf(f, " then%s", acts[a->act]);
+    if (a->act == EPILOGUE_LEAKY_RELU) fprintf(f, " slope=%g", a->act_k);
 }
 
-static void dump_pack_conv(const Node *n, FILE *f) { fprintf(f, " vec=%d", n->a.pack.vec); }
+static void dump_pack_conv(const Node *n, FILE *f) {
+    fprintf(f, " vec=%d", n->a.pack.vec);
+    if (n->a.pack.groups > 1) fprintf(f, " groups=%d", n->a.pack.groups);
+}
 
-/* As conv's: per output value, C * kh * kw (the packed weight [K/V, kh, kw, C, V]). */
+/* As conv's: per output value, C / groups * kh * kw (not the zeros of a
+ * grouped conv's packed weight, nor a depthwise one's C). */
 static int64_t macs_conv_blocked(const Node *n) {
     const Shape *y = &n->out[0]->shape, *w = &n->in[1]->shape;
-    return shape_numel(y) / y->d[0] * w->d[1] * w->d[2] * w->d[3];
+    int64_t cg = n->op == OP_DWCONV_BLOCKED ? 1 : n->in[0]->shape.d[1] / (n->a.conv.groups > 1 ? n->a.conv.groups : 1);
+    return shape_numel(y) / y->d[0] * w->d[1] * w->d[2] * cg;
 }
 
 #define MADE_BY_LAYOUT "the layout pass makes it"

@@ -73,10 +73,107 @@ static const char *check_linear_grad(const Graph *g, const Node *n) {
 
 /* ---- kernels ------------------------------------------------------------------- */
 
+/* One register block of the vector linear kernel: NB samples from n and KB
+ * output features from k, NB x KB accumulators of V floats summing the
+ * products of V input features at a time, each then summed across its
+ * lanes, plus the D % V input features after the last whole vector, plus
+ * the bias.  At `depth` levels of indentation (the block's loop body). */
+static void linear_block(Kernel *k, int depth, const char *nb, const char *kb, bool bias) {
+    char text[2048];
+    snprintf(text, sizeof text,
+             "vec acc[%s][%s];\n"
+             "#pragma GCC unroll 16\n"
+             "for (int i = 0; i < %s; i++)\n"
+             "    #pragma GCC unroll 16\n"
+             "    for (int j = 0; j < %s; j++) acc[i][j] = (vec){0};\n"
+             "for (int d = 0; d < DV; d += V) {\n"
+             "    vec wv[%s];\n"
+             "    #pragma GCC unroll 16\n"
+             "    for (int j = 0; j < %s; j++) wv[j] = *(const uvec *)(w + (size_t)(k + j) * D + d);\n"
+             "    #pragma GCC unroll 16\n"
+             "    for (int i = 0; i < %s; i++) {\n"
+             "        const vec xv = *(const uvec *)(x + (size_t)(n + i) * D + d);\n"
+             "        #pragma GCC unroll 16\n"
+             "        for (int j = 0; j < %s; j++) acc[i][j] += wv[j] * xv;\n"
+             "    }\n"
+             "}\n"
+             "for (int i = 0; i < %s; i++)\n"
+             "    for (int j = 0; j < %s; j++) {\n"
+             "        float s = 0.0f;\n"
+             "        for (int l = 0; l < V; l++) s += acc[i][j][l];\n"
+             "        for (int d = DV; d < D; d++) s += x[(size_t)(n + i) * D + d] * w[(size_t)(k + j) * D + d];\n"
+             "        y[(size_t)(n + i) * K + k + j] = %s;\n"
+             "    }\n",
+             nb, kb, nb, kb, kb, kb, nb, kb, nb, kb, bias ? "s + b[k + j]" : "s");
+    klines(k, depth, text);
+}
+
+/* The vector kernel (targets with vectors): blocks of NB samples and KB
+ * output features (NB x KB accumulators, KB weight vectors and an input
+ * vector within the target's registers), so each weight vector loaded
+ * serves NB samples; the rows and samples after the last whole block one at
+ * a time.  At batch 1 the layer reads each weight once, as fast as memory
+ * gives it. */
+static void emit_linear_vec(Kernel *k) {
+    const Node *n = k->n;
+    const Shape *x = in_shape(k, 0), *w = in_shape(k, 1);
+    bool bias = n->nin == 3;
+    int v = k->target->vec, kb = 4, nb = (k->target->regs - kb - 2) / kb;
+    if (nb > 4) nb = 4;
+    if (nb < 1) nb = 1;
+    int64_t ns = x->d[0], ks = w->d[0];
+    if (ns < nb && !k->dyn) nb = (int)ns; /* a block of the whole batch */
+    /* Work items: the KW = K / KB whole blocks of KB output features, then
+     * the K % KB features after them one by one, each for every sample. */
+    int64_t kw = ks / kb, items = kw + ks % kb;
+    kopen_parallel(k, (const char *const[]){"x", "w", "b"}, (const char *const[]){"y"}, 0, 0, items);
+    KENUM(k, {"N", ns}, {"D", shape_numel(x) / ns}, {"K", ks});
+    kout(k, "    /* Blocking (%s): V = %d input features per vector; NB = %d samples x KB = %d output features\n"
+            "     * in NB x KB accumulators of the target's %d vector registers.  Work items: the %lld blocks\n"
+            "     * of KB output features, then the %lld features after them, items [t0, t1) here. */\n"
+            "    enum { V = %d, NB = %d, KB = %d, DV = D / V * V }; /* DV: the input features in whole vectors */\n"
+            "    enum { KW = K / KB }; /* whole blocks of output features */\n"
+            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    typedef float uvec __attribute__((vector_size(V * sizeof(float)), aligned(sizeof(float)))); /* unaligned */\n",
+         k->target->name, v, nb, kb, k->target->regs, (long long)kw, (long long)(ks % kb), v, nb, kb);
+    /* The blocks that occur: the samples' tail only if the batch may not be
+     * whole blocks, the features' tail only if KB does not divide K. */
+    bool n_tail = k->dyn || ns % nb != 0, k_tail = ks % kb != 0;
+    for (int part = 0; part < 2; part++) {
+        if (part == 1 && !n_tail) break;
+        const char *rows = part == 0 ? "NB" : "1";
+        if (part == 0)
+            kout(k, "    int n = 0;\n"
+                    "    for (; n + NB <= N; n += NB) {\n");
+        else
+            kout(k, "    for (; n < N; n++) { /* the samples after the last whole block */\n");
+        kout(k, "        for (int64_t t = t0; t < t1; t++) {\n");
+        if (k_tail) {
+            kout(k, "            if (t < KW) {\n"
+                    "                const int k = (int)t * KB;\n");
+            linear_block(k, 4, rows, "KB", bias);
+            kout(k, "            } else { /* an output feature after the last whole block */\n"
+                    "                const int k = KW * KB + (int)(t - KW);\n");
+            linear_block(k, 4, rows, "1", bias);
+            kout(k, "            }\n");
+        } else {
+            kout(k, "            const int k = (int)t * KB;\n");
+            linear_block(k, 3, rows, "KB", bias);
+        }
+        kout(k, "        }\n"
+                "    }\n");
+    }
+    kclose(k);
+}
+
 static void emit_linear(Kernel *k) {
     const Node *n = k->n;
     const Shape *x = in_shape(k, 0), *w = in_shape(k, 1);
     bool bias = n->nin == 3;
+    if (k->target && k->target->vec > 0) {
+        emit_linear_vec(k);
+        return;
+    }
     kopen_parallel(k, (const char *const[]){"x", "w", "b"}, (const char *const[]){"y"}, 0, x->d[0], w->d[0]);
     KENUM(k, {"N", x->d[0]}, {"D", shape_numel(x) / x->d[0]}, {"K", w->d[0]});
     kout(k, "    /* work items: the N * K outputs, items [t0, t1) here */\n");

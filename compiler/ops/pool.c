@@ -147,6 +147,14 @@ static const char *check_channels(const Graph *g, const Node *n) {
     return n->in[0]->shape.rank < 2 ? "needs [N, C, ...]" : NULL;
 }
 
+/* A blocked input (the layout pass) is [N, C, H, W] and gives a plain output. */
+static const char *check_global_avgpool(const Graph *g, const Node *n) {
+    const char *why = check_channels(g, n);
+    if (why) return why;
+    if (n->out[0]->cblock) return "its output must be plain";
+    return n->in[0]->cblock && n->in[0]->shape.rank != 4 ? "a blocked input must be [N, C, H, W]" : NULL;
+}
+
 static const char *check_pool_grad(const Graph *g, const Node *n) {
     (void)g;
     return n->in[0]->shape.rank != 4 || n->in[1]->shape.rank != 4 ? "pooling needs [N, C, H, W]" : NULL;
@@ -290,8 +298,34 @@ static void emit_global_pool(Kernel *k, const char *body) {
     kclose(k);
 }
 
+/* The mean over H x W of a blocked (NCHW[V]c) x into a plain [N, C, 1, 1]
+ * y: the V channels of a block summed side by side, each in double and in
+ * the plain kernel's order, so each channel gets the same bits. */
+static void emit_global_avgpool_blocked(Kernel *k) {
+    const Value *xv = k->n->in[0];
+    const Shape *x = &xv->shape;
+    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)}, {"V", xv->cblock});
+    kout(k, "    enum { CB = (C + V - 1) / V }; /* x is NCHW%dc, y plain */\n"
+            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    typedef double dvec __attribute__((vector_size(V * sizeof(double))));\n"
+            "    for (int n = 0; n < N; n++)\n"
+            "        for (int cb = 0; cb < CB; cb++) {\n"
+            "            const float *restrict xp = x + ((size_t)n * CB + cb) * S * V;\n"
+            "            dvec s = {0};\n"
+            "            for (int i = 0; i < S; i++) s += __builtin_convertvector(*(const vec *)(xp + (size_t)i * V), dvec);\n"
+            "            for (int v = 0; v < V && cb * V + v < C; v++) y[(size_t)n * C + cb * V + v] = (float)(s[v] / S);\n"
+            "        }\n",
+         xv->cblock);
+    kclose(k);
+}
+
 /* The mean over H x W, summed in double (PyTorch computes it as a mean). */
 static void emit_global_avgpool(Kernel *k) {
+    if (k->n->in[0]->cblock) {
+        emit_global_avgpool_blocked(k);
+        return;
+    }
     emit_global_pool(k, "        double s = 0.0;\n"
                         "        for (int i = 0; i < S; i++) s += xp[i];\n"
                         "        y[nc] = (float)(s / S);\n");
@@ -522,8 +556,9 @@ const OpRules op_rules_MAXPOOL_IDX = {
 
 const OpRules op_rules_GLOBAL_AVGPOOL = {
     .builtins = (const Builtin[]){{"global_avgpool", {REQUIRED("x")}, false, build_unary}, {0}},
-    .shape = shape_global_pool, .check = check_channels, .emit = emit_global_avgpool,
+    .shape = shape_global_pool, .check = check_global_avgpool, .emit = emit_global_avgpool,
     .batched = op_batched_like_input0, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_global_avgpool,
+    .blocked_ok = true, /* a blocked input gives a plain output (the layout pass) */
 };
 
 const OpRules op_rules_GLOBAL_MAXPOOL = {

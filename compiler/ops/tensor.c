@@ -390,6 +390,17 @@ static const char *check_binary(const Graph *g, const Node *n) {
     Bcast ka = bcast_kind(&n->in[0]->shape, y), kb = bcast_kind(&n->in[1]->shape, y);
     if (ka == B_BAD || kb == B_BAD || (ka != B_SAME && kb != B_SAME) || (ka != B_SAME && y->rank < 1))
         return "the operands do not broadcast";
+    /* blocked: both operands blocked alike, or the full one and a gate per sample and channel */
+    int cb = n->out[0]->cblock;
+    for (int i = 0; i < 2 && cb; i++) {
+        const Value *v = n->in[i];
+        if (shape_eq(&v->shape, y) ? v->cblock != cb : v->cblock && v->cblock != cb)
+            return "a blocked output needs its full operand blocked alike and a gate plain or blocked alike";
+        if (!shape_eq(&v->shape, y) && (y->rank != 4 || v->shape.d[0] != y->d[0] || v->shape.d[1] != y->d[1] ||
+                                        shape_numel(&v->shape) != y->d[0] * y->d[1]))
+            return "a blocked output's gate must be [N, C, 1, 1] or [N, C]";
+    }
+    if (!cb && (n->in[0]->cblock || n->in[1]->cblock)) return "a blocked operand needs a blocked output";
     return NULL;
 }
 
@@ -415,9 +426,54 @@ static void emit_flatten(Kernel *k) {
     kclose(k);
 }
 
+/* A blocked (NCHW[V]c) [N, C, H, W] operand and a gate of one value per
+ * sample and channel, plain ([N, C, 1, 1] or [N, C]) or blocked alike (the
+ * layout pass): one vector of V channels' gate values per channel block,
+ * the padded channels' lanes 0 for a plain gate.  Each element is the plain
+ * kernel's one operation, so the bits are the same. */
+static void emit_binary_gated(Kernel *k, char op) {
+    const Node *n = k->n;
+    const Shape *y = out_shape(k, 0);
+    bool small_a = !shape_eq(in_shape(k, 0), y);
+    const Value *gate = n->in[small_a ? 0 : 1];
+    /* written over the full operand (Kernel.inplace): read it through y */
+    const char *full = k->inplace & (small_a ? 2u : 1u) ? "y" : small_a ? "b" : "a";
+    kopen(k, (const char *const[]){"a", "b"}, (const char *const[]){"y"});
+    KENUM(k, {"N", y->d[0]}, {"C", y->d[1]}, {"S", shape_spatial(y)}, {"V", n->out[0]->cblock});
+    kout(k, "    enum { CB = (C + V - 1) / V }; /* channel blocks */\n"
+            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    /* %s is NCHW%dc; %s has one value per sample and channel, %s */\n",
+         small_a ? "b" : "a", n->out[0]->cblock, small_a ? "a" : "b",
+         gate->cblock ? "blocked alike" : "plain");
+    kout(k, "    for (int n = 0; n < N; n++) {\n"
+            "        for (int cb = 0; cb < CB; cb++) {\n");
+    if (gate->cblock)
+        kout(k, "            const vec g = *(const vec *)(%s + ((size_t)n * CB + cb) * V);\n", small_a ? "a" : "b");
+    else
+        kout(k, "            vec g = {0};\n"
+                "            for (int v = 0; v < V && cb * V + v < C; v++) g[v] = %s[(size_t)n * C + cb * V + v];\n",
+             small_a ? "a" : "b");
+    if (strcmp(full, "y") == 0)
+        kout(k, "            float *restrict yc = y + ((size_t)n * CB + cb) * S * V;\n"
+                "            const float *f = yc; /* in place */\n");
+    else
+        kout(k, "            const float *restrict f = %s + ((size_t)n * CB + cb) * S * V;\n"
+                "            float *restrict yc = y + ((size_t)n * CB + cb) * S * V;\n", full);
+    kout(k, "            for (int i = 0; i < S; i++) *(vec *)(yc + (size_t)i * V) = %s;\n"
+            "        }\n"
+            "    }\n",
+         small_a ? (op == '+' ? "g + *(const vec *)(f + (size_t)i * V)" : "g * *(const vec *)(f + (size_t)i * V)")
+                                      : (op == '+' ? "*(const vec *)(f + (size_t)i * V) + g" : "*(const vec *)(f + (size_t)i * V) * g"));
+    kclose(k);
+}
+
 static void emit_binary(Kernel *k, char op) {
     const Shape *y = out_shape(k, 0);
     Bcast ka = bcast_kind(in_shape(k, 0), y), kb = bcast_kind(in_shape(k, 1), y);
+    if (k->n->out[0]->cblock && (ka != B_SAME || kb != B_SAME)) {
+        emit_binary_gated(k, op);
+        return;
+    }
     /* written over a or b (Kernel.inplace): read through y */
     const char *A = k->inplace & 1 ? "y" : "a", *B = k->inplace & 2 ? "y" : "b";
     if (ka == B_SAME && kb == B_SAME) {
@@ -664,7 +720,7 @@ const OpRules op_rules_ADD = {
     .no_build = MADE_BY_OPERATORS,
     .shape = shape_binary, .check = check_binary, .emit = emit_add, .batched = batched_binary,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS_ELEMENTWISE, .grad = grad_add,
-    .blocked_ok = true, /* two operands of one shape and block: the layout pass checks */
+    .blocked_ok = true, /* two operands of one shape and block, or a blocked one and a per-channel gate: the layout pass checks */
     .inplace_ok = true, /* written over the operand of the output's shape (the memory plan) */
 };
 
@@ -672,7 +728,7 @@ const OpRules op_rules_MUL = {
     .no_build = MADE_BY_OPERATORS,
     .shape = shape_binary, .check = check_binary, .emit = emit_mul, .batched = batched_binary,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS_ELEMENTWISE, .grad = grad_mul,
-    .blocked_ok = true, /* two operands of one shape and block: the layout pass checks */
+    .blocked_ok = true, /* two operands of one shape and block, or a blocked one and a per-channel gate: the layout pass checks */
     .inplace_ok = true, /* written over the operand of the output's shape (the memory plan) */
 };
 

@@ -8,15 +8,19 @@
  *               to just before the add (its inputs are all defined there),
  *               takes the other value as its residual input, and the add's
  *               readers read the conv's output instead;
- *             - then, if the only reader is a relu or relu6 of the output,
- *               the conv's store applies it (ConvAttrs.act) and the
- *               activation's readers read the conv instead.
+ *             - then, if the only reader is a relu, relu6, silu, sigmoid,
+ *               hardswish, tanh or leaky_relu of the output, the conv's
+ *               store applies it (ConvAttrs.act, and act_k leaky_relu's
+ *               slope: relu and relu6 on the accumulators, the others over
+ *               each finished output row with the standalone kernel's
+ *               expression) and the activation's readers read the conv
+ *               instead.
  *           The add and the activation die, so their outputs are never
  *           written and read back.  A conv output that is one of the net's
  *           outputs, or that several nodes read, is left alone.
  * Keeps:    the values the net computes, bit for bit: the conv adds the
  *           residual to its finished sum and applies the activation after,
- *           as the two nodes did.
+ *           as the two nodes did, with the same expression.
  * Breaks:   nothing.
  */
 #include "../passes.h"
@@ -57,12 +61,19 @@ static bool fuse_activation(Graph *g, Node *conv) {
     Value *y = conv->out[0];
     Node *act = only_reader(g, y);
     if (!act || conv->a.conv.act != EPILOGUE_NONE || act->out[0]->cblock != y->cblock) return false;
-    if (act->op == OP_RELU)
-        conv->a.conv.act = EPILOGUE_RELU;
-    else if (act->op == OP_RELU6)
-        conv->a.conv.act = EPILOGUE_RELU6;
-    else
-        return false;
+    switch (act->op) {
+    case OP_RELU: conv->a.conv.act = EPILOGUE_RELU; break;
+    case OP_RELU6: conv->a.conv.act = EPILOGUE_RELU6; break;
+    case OP_SILU: conv->a.conv.act = EPILOGUE_SILU; break;
+    case OP_SIGMOID: conv->a.conv.act = EPILOGUE_SIGMOID; break;
+    case OP_HARDSWISH: conv->a.conv.act = EPILOGUE_HARDSWISH; break;
+    case OP_TANH: conv->a.conv.act = EPILOGUE_TANH; break;
+    case OP_LEAKY_RELU:
+        conv->a.conv.act = EPILOGUE_LEAKY_RELU;
+        conv->a.conv.act_k = act->a.leaky.slope;
+        break;
+    default: return false;
+    }
     bypass(g, act, y);
     return true;
 }

@@ -3,7 +3,9 @@
  * Requires: an inference graph (no training record) whose target has vector
  *           kernels (g->target->vec > 0; the pass does nothing otherwise);
  *           batchnorm folded first, so that a conv carries its folded bias.
- * Does:     in one sweep in graph order, each conv of one group becomes a
+ * Does:     in one sweep in graph order, each conv of one group, or of
+ *           groups that fall on its output blocks of V channels (ResNeXt's;
+ *           the other groups' weights in a block packed as zeros), becomes a
  *           conv_blocked that writes its output NCHW[V]c, V the target's
  *           floats per vector, reading its input in whatever layout it has
  *           (the first conv reads the plain image), and each dwconv whose
@@ -12,7 +14,10 @@
  *           loaded, by a pack_conv node (init time) placed before them.  Blocked values then flow on through
  *           the ops whose kernels take them (OpRules.blocked_ok: the
  *           elementwise activations, add and mul of two blocked values of
- *           one shape and block, maxpool); every other reader, and every output
+ *           one shape and block, add and mul of a blocked [N, C, H, W] value
+ *           and a per-channel gate [N, C, 1, 1] (plain, or blocked alike) or
+ *           [N, C] (an SE block's gate), maxpool, and global_avgpool, whose
+ *           [N, C, 1, 1] output is plain); every other reader, and every output
  *           of the net, reads the plain copy one from_blocked node makes
  *           (one per value, placed before its first plain reader).
  * Keeps:    every value's logical shape and the nodes' names; the net's
@@ -25,17 +30,54 @@
 #include "../passes.h"
 #include "../train.h"
 
+/* Whether value b broadcasts per sample and channel against the [N, C, H, W]
+ * value a: [N, C, 1, 1] or [N, C]. */
+static bool per_channel(const Value *a, const Value *b) {
+    const Shape *s = &a->shape, *t = &b->shape;
+    if (s->rank != 4 || t->d[0] != s->d[0] || t->d[1] != s->d[1]) return false;
+    return (t->rank == 4 && t->d[2] == 1 && t->d[3] == 1) || t->rank == 2;
+}
+
 /* Whether n's kernel may take its blocked inputs as they are. */
 static bool takes_blocked(const Node *n) {
     const OpRules *r = op_rules(n->op);
     if (!r->blocked_ok || op_has(n->op, F_INIT)) return false;
     if (n->op == OP_CONV_BLOCKED || n->op == OP_DWCONV_BLOCKED || n->op == OP_FROM_BLOCKED) return true;
     if (n->nout != 1) return false;
+    if (n->op == OP_GLOBAL_AVGPOOL) return n->in[0]->shape.rank == 4; /* its output plain: blocked_out */
     if (!op_has(n->op, F_ELEMENTWISE)) return n->nin == 1 && n->in[0]->shape.rank == 4; /* maxpool */
+    /* add and mul of a blocked [N, C, H, W] value and a gate of one value per
+     * sample and channel ([N, C, 1, 1] plain or blocked alike, or [N, C]) */
+    if (n->nin == 2 && !shape_eq(&n->in[0]->shape, &n->in[1]->shape)) {
+        for (int i = 0; i < 2; i++) {
+            const Value *big = n->in[i], *gate = n->in[1 - i];
+            if (big->cblock && per_channel(big, gate) && (!gate->cblock || gate->cblock == big->cblock)) return true;
+        }
+        return false;
+    }
     /* add and mul: both operands blocked alike, no broadcast */
     for (int i = 0; i < n->nin; i++)
         if (n->in[i]->cblock != n->in[0]->cblock || !shape_eq(&n->in[i]->shape, &n->in[0]->shape)) return false;
     return true;
+}
+
+/* The block of the output of n, a node that takes its blocked inputs: the
+ * block of its input of the output's shape (a gated add or mul's big
+ * operand), none for a global pooling (its [N, C, 1, 1] output plain). */
+static int blocked_out(const Node *n, int j) {
+    if (n->op == OP_GLOBAL_AVGPOOL) return 0;
+    for (int i = 0; i < n->nin; i++)
+        if (n->in[i]->cblock && shape_eq(&n->in[i]->shape, &n->out[j]->shape)) return n->in[i]->cblock;
+    return n->in[0]->cblock;
+}
+
+/* Whether grouped conv n fits the blocked kernel: its groups fall on the
+ * output blocks (conv_blocked_span), and a group has at least two outputs
+ * (a wider block of zeros would multiply the work by V or more; depthwise
+ * convs are lower_depthwise's). */
+static bool grouped_fits(const Node *n, int vec) {
+    const ConvAttrs *a = &n->a.conv;
+    return a->out / a->groups >= 2 && conv_blocked_span(a->out, n->in[0]->shape.d[1], a->groups, vec) > 0;
 }
 
 /* The plain copy of blocked value v, made before node `before` if it does not exist yet. */
@@ -54,6 +96,7 @@ static Value *plain_copy(Graph *g, Value *v, Node *before, Value **copies) {
 static Node *block_conv(Graph *g, Node *n, int vec) {
     Attrs pa = {0};
     pa.pack.vec = vec;
+    if (n->op == OP_CONV && n->a.conv.groups > 1) pa.pack.groups = n->a.conv.groups;
     Node *pack = graph_add_node(g, OP_PACK_CONV, n->name, n->in + 1, n->nin - 1, &pa, n->span);
     if (!pack) return NULL;
     graph_move_before(g, pack, n);
@@ -92,7 +135,8 @@ PassResult pass_layout(Graph *g) {
     for (int i = 0; i < g->nnodes && ok; i++) {
         Node *n = g->nodes[i];
         if (n->dead || n->op == OP_FROM_BLOCKED || op_has(n->op, F_INIT)) continue;
-        bool conv = n->op == OP_CONV && n->a.conv.groups == 1 && n->in[0]->shape.rank == 4;
+        bool conv = n->op == OP_CONV && n->in[0]->shape.rank == 4 &&
+                    (n->a.conv.groups == 1 || grouped_fits(n, vec));
         bool dw = n->op == OP_DWCONV && n->in[0]->cblock == vec;
         if (conv || dw) {
             Node *b = block_conv(g, n, vec);
@@ -105,7 +149,7 @@ PassResult pass_layout(Graph *g) {
         for (int j = 0; j < n->nin; j++) blocked_in |= n->in[j]->cblock != 0;
         if (!blocked_in) continue;
         if (takes_blocked(n)) {
-            for (int j = 0; j < n->nout; j++) n->out[j]->cblock = n->in[0]->cblock;
+            for (int j = 0; j < n->nout; j++) n->out[j]->cblock = blocked_out(n, j);
             continue;
         }
         for (int j = 0; j < n->nin && ok; j++) {
