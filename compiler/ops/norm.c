@@ -162,6 +162,14 @@ static const char *check_channels(const Graph *g, const Node *n) {
     return n->in[0]->shape.rank < 2 ? "needs [N, C, ...]" : NULL;
 }
 
+/* A blocked x (the layout pass) is [N, C, H, W] and gives a y blocked alike. */
+static const char *check_batchnorm(const Graph *g, const Node *n) {
+    const char *why = check_channels(g, n);
+    if (why) return why;
+    if (n->in[0]->cblock != n->out[0]->cblock) return "its output must be blocked as its input";
+    return n->in[0]->cblock && n->in[0]->shape.rank != 4 ? "a blocked input must be [N, C, H, W]" : NULL;
+}
+
 static const char *check_layernorm(const Graph *g, const Node *n) {
     (void)g;
     return n->in[0]->shape.rank < 2 || n->nin == 2 ? "needs [N, ...] and both or neither of weight and bias" : NULL;
@@ -190,8 +198,43 @@ static const char *check_batchnorm_grad(const Graph *g, const Node *n) {
 /* ---- kernels ------------------------------------------------------------------- */
 
 /* batchnorm (eval mode). */
+/* batchnorm of a blocked (NCHW[V]c) x (the layout pass): the V channels of
+ * a block's m, s and t side by side in vectors (the padded lanes 0), each
+ * element computed as the plain kernel does, so with the same bits. */
+static void emit_batchnorm_blocked(Kernel *k) {
+    const Value *xv = k->n->in[0];
+    const Shape *x = &xv->shape;
+    kopen(k, (const char *const[]){"x", "gamma", "beta", "mean", "var"}, (const char *const[]){"y"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)}, {"V", xv->cblock});
+    kdouble(k, "EPS", k->n->a.bn.eps);
+    kout(k, "    enum { CB = (C + V - 1) / V }; /* x and y are NCHW%dc */\n"
+            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    for (int cb = 0; cb < CB; cb++) {\n"
+            "        /* y = (x - mean) / sqrt(var + eps) * gamma + beta */\n"
+            "        vec m = {0}, s = {0}, t = {0};\n"
+            "        for (int v = 0; v < V && cb * V + v < C; v++) {\n"
+            "            const int c = cb * V + v;\n"
+            "            m[v] = mean[c];\n"
+            "            s[v] = (float)(1.0 / sqrt((double)var[c] + EPS)) * gamma[c];\n"
+            "            t[v] = beta[c];\n"
+            "        }\n"
+            "        for (int n = 0; n < N; n++) {\n",
+         xv->cblock);
+    if (!(k->inplace & 1)) kout(k, "            const float *restrict xc = x + ((size_t)n * CB + cb) * S * V;\n");
+    kout(k, "            float *restrict yc = y + ((size_t)n * CB + cb) * S * V;\n"
+            "            for (int i = 0; i < S; i++) *(vec *)(yc + (size_t)i * V) = (*(const vec *)(%s + (size_t)i * V) - m) * s + t;\n"
+            "        }\n"
+            "    }\n",
+         k->inplace & 1 ? "yc" : "xc"); /* in place: x is y (Kernel.inplace) */
+    kclose(k);
+}
+
 static void emit_batchnorm(Kernel *k) {
     const Shape *x = in_shape(k, 0);
+    if (k->n->in[0]->cblock) {
+        emit_batchnorm_blocked(k);
+        return;
+    }
     kopen(k, (const char *const[]){"x", "gamma", "beta", "mean", "var"}, (const char *const[]){"y"});
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
     kdouble(k, "EPS", k->n->a.bn.eps);
@@ -424,9 +467,10 @@ const OpRules op_rules_BATCHNORM = {
                                    false,
                                    build_batchnorm},
                                   {0}},
-    .shape = shape_batchnorm, .check = check_channels, .emit = emit_batchnorm, .batched = op_batched_like_input0,
+    .shape = shape_batchnorm, .check = check_batchnorm, .emit = emit_batchnorm, .batched = op_batched_like_input0,
     .dump = dump_bn, .no_macs = NO_MACS, .no_grad = TRAINS_AS_BN_TRAIN, .train_as = OP_BATCHNORM_TRAIN,
     .inplace_ok = true, /* per channel, elementwise within it */
+    .blocked_ok = true, /* a blocked x gives a blocked y (the layout pass) */
 };
 
 const OpRules op_rules_BATCHNORM_TRAIN = {

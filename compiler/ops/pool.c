@@ -254,10 +254,56 @@ static void emit_maxpool(Kernel *k) {
     kclose(k);
 }
 
+/* avgpool of a blocked (NCHW[V]c) x into a blocked y: V channels of a pixel
+ * per vector, summed from 0 over the taps in the plain kernel's order and
+ * divided by its divisor, so each channel gets the same bits. */
+static void emit_avgpool_blocked(Kernel *k) {
+    bool count_pad = k->n->a.pool.count_pad;
+    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
+    pool_enum(k, in_shape(k, 0), out_shape(k, 0), true);
+    kout(k, "    enum { V = %d, CB = (C + V - 1) / V };\n"
+            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    for (int nc = 0; nc < N * CB; nc++) {\n"
+            "        const float *restrict xp = x + (size_t)nc * H * W * V;\n"
+            "        for (int oh = 0; oh < OH; oh++) {\n"
+            "            float *restrict yr = y + ((size_t)nc * OH + oh) * OW * V;\n"
+            "            const int hs = oh * SH - PT;\n"
+            "            const int he = hs + KH < H + PB ? hs + KH : H + PB;\n"
+            "%s"
+            "            for (int ow = 0; ow < OW; ow++) {\n"
+            "                vec s = {0};\n"
+            "                for (int kh = 0; kh < KH; kh++) {\n"
+            "                    const int ih = oh * SH - PT + kh * DH;\n"
+            "                    if (ih < 0 || ih >= H) continue;\n"
+            "                    for (int kw = 0; kw < KW; kw++) {\n"
+            "                        const int iw = ow * SW - PL + kw * DW;\n"
+            "                        if (iw < 0 || iw >= W) continue;\n"
+            "                        s += *(const vec *)(xp + ((size_t)ih * W + iw) * V);\n"
+            "                    }\n"
+            "                }\n"
+            "                const int ws = ow * SW - PL;\n"
+            "                const int we = ws + KW < W + PR ? ws + KW : W + PR;\n",
+         k->n->in[0]->cblock,
+         count_pad ? "" : "            const int rows = (he < H ? he : H) - (hs > 0 ? hs : 0);\n");
+    if (count_pad)
+        kout(k, "                *(vec *)(yr + (size_t)ow * V) = s / (float)((he - hs) * (we - ws));\n");
+    else
+        kout(k, "                const int cols = (we < W ? we : W) - (ws > 0 ? ws : 0);\n"
+                "                *(vec *)(yr + (size_t)ow * V) = rows > 0 && cols > 0 ? s / (float)(rows * cols) : (vec){0};\n");
+    kout(k, "            }\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
 /* The divisor is PyTorch's: with count_pad the window clipped to the padded
  * input, without it the window clipped to the input. */
 static void emit_avgpool(Kernel *k) {
     bool count_pad = k->n->a.pool.count_pad;
+    if (k->n->in[0]->cblock) {
+        emit_avgpool_blocked(k);
+        return;
+    }
     pool_rows(k, "0.0f");
     kwindow_taps(k, 3, "const float *restrict xr = xp + (size_t)ih * W;\n",
                  "for (int ow = lo; ow < hi; ow++) yr[ow] += xr[ow * SW + off];\n");
@@ -546,6 +592,7 @@ const OpRules op_rules_AVGPOOL = {
     .builtins = (const Builtin[]){{"avgpool", {POOL_ARGS, DEFAULT_BOOL("count_pad", true)}, false, build_pool}, {0}},
     .shape = shape_pool, .check = check_pool, .emit = emit_avgpool, .batched = op_batched_like_input0,
     .dump = dump_avgpool, .no_macs = NO_MACS, .grad = grad_avgpool,
+    .blocked_ok = true, /* a blocked input gives a blocked output (the layout pass) */
 };
 
 const OpRules op_rules_MAXPOOL_IDX = {

@@ -353,6 +353,12 @@ static const char *check_concat(const Graph *g, const Node *n) {
     for (int i = 0; i < n->nin; i++)
         if (in[i]->shape.rank < 2 || in[i]->shape.rank != x->rank || in[i]->shape.d[0] != x->d[0])
             why = "concat needs [N, C, ...] inputs of one rank and batch";
+    /* blocked (the layout pass): every input blocked as the output, each but
+     * the last a whole number of blocks */
+    int v = n->out[0]->cblock;
+    for (int i = 0; i < n->nin && !why; i++)
+        if (in[i]->cblock != v || (v && i < n->nin - 1 && in[i]->shape.d[1] % v))
+            why = "a blocked concat needs its inputs blocked alike, each but the last a whole number of blocks";
     return why;
 }
 
@@ -518,6 +524,25 @@ static void emit_concat(Kernel *k) {
     const Node *n = k->n;
     const Shape *y = out_shape(k, 0);
     kopen(k, names, (const char *const[]){"y"});
+    int v = n->out[0]->cblock;
+    if (v) {
+        /* NCHW[V]c: each input a whole number of blocks of V channels (but
+         * the last), so its blocks, padding included, follow the previous
+         * input's */
+        KENUM(k, {"N", y->d[0]}, {"S", shape_spatial(y)}, {"V", v});
+        kout(k, "    for (int n = 0; n < N; n++) {\n"
+                "        float *restrict yn = y + (size_t)n * %lld * S * V; /* %lld blocks of V channels */\n",
+             (long long)((y->d[1] + v - 1) / v), (long long)((y->d[1] + v - 1) / v));
+        for (int i = 0; i < n->nin; i++) {
+            long long cb = (n->in[i]->shape.d[1] + v - 1) / v;
+            kout(k, "        memcpy(yn, %s + (size_t)n * %lld * S * V, (size_t)%lld * S * V * sizeof *yn);\n", names[i], cb,
+                 cb);
+            if (i < n->nin - 1) kout(k, "        yn += (size_t)%lld * S * V;\n", cb);
+        }
+        kout(k, "    }\n");
+        kclose(k);
+        return;
+    }
     KENUM(k, {"N", y->d[0]}, {"C", y->d[1]}, {"S", shape_spatial(y)});
     kout(k, "    for (int n = 0; n < N; n++) {\n"
             "        float *restrict yn = y + (size_t)n * C * S;\n");
@@ -736,6 +761,7 @@ const OpRules op_rules_CONCAT = {
     .builtins = (const Builtin[]){{"concat", {REQUIRED("...")}, true, build_concat}, {0}},
     .shape = shape_concat, .check = check_concat, .emit = emit_concat, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .blocked_ok = true, /* inputs blocked alike, whole blocks: the layout pass checks */
 };
 
 const OpRules op_rules_SLICE = {

@@ -16,8 +16,11 @@
  *           elementwise activations, add and mul of two blocked values of
  *           one shape and block, add and mul of a blocked [N, C, H, W] value
  *           and a per-channel gate [N, C, 1, 1] (plain, or blocked alike) or
- *           [N, C] (an SE block's gate), maxpool, and global_avgpool, whose
- *           [N, C, 1, 1] output is plain); every other reader, and every output
+ *           [N, C] (an SE block's gate), maxpool, avgpool, batchnorm (its
+ *           parameters plain), concat of values blocked alike, each but the
+ *           last a whole number of blocks (DenseNet's, GoogLeNet's), and
+ *           global_avgpool, whose [N, C, 1, 1] output is plain); every other
+ *           reader, and every output
  *           of the net, reads the plain copy one from_blocked node makes
  *           (one per value, placed before its first plain reader).
  * Keeps:    every value's logical shape and the nodes' names; the net's
@@ -45,6 +48,18 @@ static bool takes_blocked(const Node *n) {
     if (n->op == OP_CONV_BLOCKED || n->op == OP_DWCONV_BLOCKED || n->op == OP_FROM_BLOCKED) return true;
     if (n->nout != 1) return false;
     if (n->op == OP_GLOBAL_AVGPOOL) return n->in[0]->shape.rank == 4; /* its output plain: blocked_out */
+    /* batchnorm: a blocked x, its per-channel parameters plain */
+    if (n->op == OP_BATCHNORM) return n->in[0]->shape.rank == 4;
+    /* concat: every input blocked alike, each but the last a whole number
+     * of blocks, so that the inputs' blocks follow one another */
+    if (n->op == OP_CONCAT) {
+        for (int i = 0; i < n->nin; i++) {
+            const Value *v = n->in[i];
+            if (!v->cblock || v->cblock != n->in[0]->cblock || v->shape.rank != 4) return false;
+            if (i < n->nin - 1 && v->shape.d[1] % v->cblock) return false;
+        }
+        return true;
+    }
     if (!op_has(n->op, F_ELEMENTWISE)) return n->nin == 1 && n->in[0]->shape.rank == 4; /* maxpool */
     /* add and mul of a blocked [N, C, H, W] value and a gate of one value per
      * sample and channel ([N, C, 1, 1] plain or blocked alike, or [N, C]) */
