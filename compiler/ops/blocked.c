@@ -14,10 +14,12 @@
  * RB output columns of V output channels stay in RB vector registers while
  * every tap and input channel adds the input value, broadcast, times one
  * vector of V weights.  V and RB come from the target (conv_blocking), so
- * the accumulators fit its register file. */
+ * the accumulators fit its register file.  The loop nest is written by
+ * blocked_conv_consts and blocked_conv_nest (blocked.h), which the fused
+ * bottleneck op (bottleneck.c) also runs, stage by stage, on bands of rows. */
 #include <string.h>
 
-#include "../opkit.h"
+#include "blocked.h"
 
 /* ---- blocking ------------------------------------------------------------------ */
 
@@ -36,20 +38,14 @@ static int conv_column_block(const Target *t, int64_t ow) {
 
 /* ---- shapes ------------------------------------------------------------------ */
 
-/* The shape rule of conv_blocked and dwconv_blocked: x [N, C, H, W], the
- * packed weight [ceil(K / V), kh, kw, cg, V] (cg input channels per output:
- * C for a conv, 1 for a depthwise one, whose K is C) and bias
- * [ceil(K / V) * V] give the conv's [N, K, OH, OW]; the residual, if any,
- * has that shape. */
-static bool shape_blocked(Node *n, int64_t cg) {
-    if (!shape_want_rank(n, 0, 4, "[C, H, W]")) return false;
-    const ConvAttrs *a = &n->a.conv;
-    const int64_t *x = n->in[0]->shape.d, *w = n->in[1]->shape.d;
+bool blocked_conv_out(Node *n, const ConvAttrs *a, const int64_t *x, const Shape *ws, const Shape *bs, int64_t cg,
+                      int64_t *y) {
+    const int64_t *w = ws->d;
     char b1[128], b2[128];
-    if (n->in[1]->shape.rank != 5 || w[4] < 1 || w[0] != (a->out + w[4] - 1) / w[4] || w[1] != a->kernel[0] ||
-        w[2] != a->kernel[1] || w[3] != cg || n->in[2]->shape.d[0] != w[0] * w[4]) {
+    if (ws->rank != 5 || w[4] < 1 || w[0] != (a->out + w[4] - 1) / w[4] || w[1] != a->kernel[0] ||
+        w[2] != a->kernel[1] || w[3] != cg || bs->d[0] != w[0] * w[4]) {
         DIAG_INTERNAL("%s \"%s\": packed weight %s and bias %s do not fit its input and attributes", op_name(n->op),
-                      n->name, shape_str(&n->in[1]->shape, b1, sizeof b1), shape_str(&n->in[2]->shape, b2, sizeof b2));
+                      n->name, shape_str(ws, b1, sizeof b1), shape_str(bs, b2, sizeof b2));
         return false;
     }
     int64_t oh = shape_window_out(n, x[2], a->kernel[0], a->stride[0], a->pad[0], a->pad[1], a->dilation[0], false,
@@ -58,7 +54,21 @@ static bool shape_blocked(Node *n, int64_t cg) {
     int64_t ow = shape_window_out(n, x[3], a->kernel[1], a->stride[1], a->pad[2], a->pad[3], a->dilation[1], false,
                                   "width");
     if (ow < 0) return false;
-    shape_set_out(n, 0, 4, (int64_t[]){x[0], a->out, oh, ow});
+    y[0] = x[0], y[1] = a->out, y[2] = oh, y[3] = ow;
+    return true;
+}
+
+/* The shape rule of conv_blocked and dwconv_blocked: x [N, C, H, W], the
+ * packed weight [ceil(K / V), kh, kw, cg, V] (cg input channels per output:
+ * C for a conv, 1 for a depthwise one, whose K is C) and bias
+ * [ceil(K / V) * V] give the conv's [N, K, OH, OW]; the residual, if any,
+ * has that shape. */
+static bool shape_blocked(Node *n, int64_t cg) {
+    if (!shape_want_rank(n, 0, 4, "[C, H, W]")) return false;
+    int64_t y[4];
+    if (!blocked_conv_out(n, &n->a.conv, n->in[0]->shape.d, &n->in[1]->shape, &n->in[2]->shape, cg, y)) return false;
+    shape_set_out(n, 0, 4, y);
+    char b1[128], b2[128];
     if (n->nin == 4 && !shape_eq(&n->in[3]->shape, &n->out[0]->shape)) {
         DIAG_INTERNAL("%s \"%s\": residual %s is not its output's shape %s", op_name(n->op), n->name,
                       shape_str(&n->in[3]->shape, b1, sizeof b1), shape_str(&n->out[0]->shape, b2, sizeof b2));
@@ -134,18 +144,17 @@ static const char *check_from_blocked(const Graph *g, const Node *n) {
  * residual at the same place, then the activation (fuse_epilogue), at
  * `depth` levels of indentation.  The comparisons are written so that NaN
  * passes through, as the plain relu and relu6 kernels do. */
-static void store(Kernel *k, int depth, const char *acc, const char *col) {
-    const Node *n = k->n;
+static void store(Kernel *k, const BlockedConv *c, int depth, const char *acc, const char *col) {
     int ind = 4 * depth;
-    if (n->nin < 4 && n->a.conv.act == EPILOGUE_NONE) {
+    if (!c->residual && c->a->act == EPILOGUE_NONE) {
         kout(k, "%*s*(vec *)(yr + (size_t)(%s) * V) = %s;\n", ind, "", col, acc);
         return;
     }
     kout(k, "%*s{\n%*s    vec a = %s;\n", ind, "", ind, "", acc);
-    if (n->nin == 4) kout(k, "%*s    a += *(const vec *)(rr + (size_t)(%s) * V);\n", ind, "", col);
-    if (n->a.conv.act != EPILOGUE_NONE)
+    if (c->residual) kout(k, "%*s    a += *(const vec *)(rr + (size_t)(%s) * V);\n", ind, "", col);
+    if (c->a->act != EPILOGUE_NONE)
         kout(k, "%*s    a = (vec)((ivec)a & ~(a < 0.0f)); /* relu: x < 0 ? 0 : x */\n", ind, "");
-    if (n->a.conv.act == EPILOGUE_RELU6)
+    if (c->a->act == EPILOGUE_RELU6)
         kout(k, "%*s    a = (vec)(((ivec)a & ~(a > 6.0f)) | ((ivec)((vec){0} + 6.0f) & (a > 6.0f))); /* x > 6 ? 6 : x */\n",
              ind, "");
     kout(k, "%*s    *(vec *)(yr + (size_t)(%s) * V) = a;\n%*s}\n", ind, "", col, ind, "");
@@ -157,104 +166,111 @@ static const char *x_at(const Value *x) {
                      : "x + (((size_t)n * C + c) * H + ih) * W + iw";
 }
 
-/* What a blocked conv kernel does at each place of the loop nest that
- * emit_blocked_conv writes (each a few lines, without indentation). */
-typedef struct ConvParts {
-    const char *block;  /* per output block ob: its weights wk (and the input's plane) */
-    const char *row;    /* per input row ih of a column block, or "" */
-    const char *tap;    /* per tap (kh, kw) of a column block */
-    const char *inside; /* RB columns all inside the input: add to acc[0..RB) */
-    const char *border; /* some columns in the padding: add to those inside */
-    const char *single; /* one column (iw inside): add to acc */
-} ConvParts;
+/* (Inference only: N is the compiled batch, never the training kernels' nb_active.) */
+void blocked_conv_consts(Kernel *k, int depth, const BlockedConv *c, const ConvText *t) {
+    const ConvAttrs *a = c->a;
+    int ind = 4 * depth, rb = conv_column_block(k->target, c->y[3]);
+    const KConst kc[] = {{"N", c->x[0]}, {"C", c->x[1]}, {"H", c->x[2]}, {"W", c->x[3]}, {"K", c->y[1]},
+                         {"OH", c->y[2]}, {"OW", c->y[3]}, {"KH", a->kernel[0]}, {"KW", a->kernel[1]},
+                         {"SH", dim_or_one(a->stride[0])}, {"SW", dim_or_one(a->stride[1])}, {"PT", a->pad[0]},
+                         {"PL", a->pad[2]}, {"DH", dim_or_one(a->dilation[0])}, {"DW", dim_or_one(a->dilation[1])}};
+    kout(k, "%*senum { ", ind, "");
+    for (size_t i = 0; i < sizeof kc / sizeof kc[0]; i++)
+        kout(k, "%s%s = %lld", i ? ", " : "", kc[i].name, (long long)kc[i].v);
+    kout(k, " };\n");
+    kout(k, "%*s/* Blocking (%s): V = %d %s per vector, RB = %d output columns held in RB\n"
+            "%*s * accumulators of the target's %d vector registers; OW = %lld is %lld blocks%s. */\n",
+         ind, "", k->target->name, c->v, t->what, rb, ind, "", k->target->regs, (long long)c->y[3],
+         (long long)(c->y[3] / rb), c->y[3] % rb ? " and single columns" : "");
+    kout(k, "%*senum { V = %d, RB = %d, OB = (K + V - 1) / V }; /* OB output blocks */\n", ind, "", c->v, rb);
+    klines(k, depth, t->extra);
+    kout(k, "%*stypedef float vec __attribute__((vector_size(V * sizeof(float))));\n", ind, "");
+    if (a->act != EPILOGUE_NONE)
+        kout(k, "%*stypedef int ivec __attribute__((vector_size(V * sizeof(int))));\n", ind, "");
+}
 
-/* The loop nest of conv_blocked and dwconv_blocked, written once: for each
- * sample, output block of V channels and output row, the blocks of RB
- * columns held in RB accumulators (from the bias), each tap's contribution,
- * and the store (store(): residual and activation); then the columns after
- * the last whole block, one at a time.  `extra` declares the kernel's own
- * constants. */
-static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, const ConvParts *p) {
-    const Node *n = k->n;
-    const ConvAttrs *a = &n->a.conv;
-    const Shape *x = in_shape(k, 0), *y = out_shape(k, 0);
-    int v = (int)n->in[1]->shape.d[4], rb = conv_column_block(k->target, y->d[3]);
+void blocked_conv_nest(Kernel *k, int d, const BlockedConv *c, const ConvParts *p, const ConvRows *rows) {
+    klines(k, d, "for (int ob = 0; ob < OB; ob++) {\n");
+    klines(k, d + 1, p->block);
+    klines(k, d + 1, "const vec bias = *(const vec *)(b + (size_t)ob * V);\n");
+    if (rows)
+        kout(k, "%*sfor (int oh = %s; oh < %s; oh++) {\n%*s    float *restrict yr = %s;\n", 4 * (d + 1), "",
+             rows->first, rows->end, 4 * (d + 1), "", rows->yrow);
+    else
+        klines(k, d + 1, "for (int oh = 0; oh < OH; oh++) {\n"
+                         "    float *restrict yr = y + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
+    if (c->residual)
+        klines(k, d + 2, "const float *restrict rr = res + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
+    klines(k, d + 2, "int ow = 0;\n"
+                     "for (; ow + RB <= OW; ow += RB) {\n"
+                     "    vec acc[RB];\n");
+    kout(k, "#pragma GCC unroll 16\n");
+    klines(k, d + 3, "for (int r = 0; r < RB; r++) acc[r] = bias;\n"
+                     "for (int kh = 0; kh < KH; kh++) {\n"
+                     "    const int ih = oh * SH - PT + kh * DH;\n"
+                     "    if (ih < 0 || ih >= H) continue;\n");
+    klines(k, d + 4, p->row);
+    klines(k, d + 4, "for (int kw = 0; kw < KW; kw++) {\n"
+                     "    const int iw0 = ow * SW - PL + kw * DW;\n");
+    klines(k, d + 5, p->tap);
+    klines(k, d + 5, "if (iw0 >= 0 && iw0 + (RB - 1) * SW < W) { /* every column inside */\n");
+    klines(k, d + 6, p->inside);
+    klines(k, d + 5, "} else { /* some columns in the padding */\n");
+    klines(k, d + 6, p->border);
+    klines(k, d + 3, "        }\n"
+                     "    }\n"
+                     "}\n");
+    kout(k, "#pragma GCC unroll 16\n");
+    klines(k, d + 3, "for (int r = 0; r < RB; r++)\n");
+    store(k, c, d + 4, "acc[r]", "ow + r");
+    klines(k, d + 2, "}\n"
+                     "for (; ow < OW; ow++) { /* the columns after the last whole block */\n"
+                     "    vec acc = bias;\n"
+                     "    for (int kh = 0; kh < KH; kh++) {\n"
+                     "        const int ih = oh * SH - PT + kh * DH;\n"
+                     "        if (ih < 0 || ih >= H) continue;\n"
+                     "        for (int kw = 0; kw < KW; kw++) {\n"
+                     "            const int iw = ow * SW - PL + kw * DW;\n"
+                     "            if (iw < 0 || iw >= W) continue;\n");
+    klines(k, d + 5, p->single);
+    klines(k, d + 3, "    }\n"
+                     "}\n");
+    store(k, c, d + 3, "acc", "ow");
+    klines(k, d, "        }\n"
+                 "    }\n"
+                 "}\n");
+}
+
+/* A conv_blocked or dwconv_blocked node as the generator sees it. */
+static BlockedConv blocked_conv_of(const Node *n) {
+    BlockedConv c = {.a = &n->a.conv, .v = (int)n->in[1]->shape.d[4], .xv = n->in[0]->cblock, .residual = n->nin == 4};
+    memcpy(c.x, n->in[0]->shape.d, sizeof c.x);
+    memcpy(c.y, n->out[0]->shape.d, sizeof c.y);
+    return c;
+}
+
+/* The kernel of conv_blocked and dwconv_blocked: the loop nest for each sample. */
+static void emit_blocked_conv(Kernel *k, const ConvText *t) {
+    BlockedConv c = blocked_conv_of(k->n);
     kopen(k, (const char *const[]){"x", "w", "b", "res"}, (const char *const[]){"y"});
-    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"K", y->d[1]}, {"OH", y->d[2]},
-          {"OW", y->d[3]}, {"KH", a->kernel[0]}, {"KW", a->kernel[1]}, {"SH", dim_or_one(a->stride[0])},
-          {"SW", dim_or_one(a->stride[1])}, {"PT", a->pad[0]}, {"PL", a->pad[2]}, {"DH", dim_or_one(a->dilation[0])},
-          {"DW", dim_or_one(a->dilation[1])});
-    kout(k, "    /* Blocking (%s): V = %d %s per vector, RB = %d output columns held in RB\n"
-            "     * accumulators of the target's %d vector registers; OW = %lld is %lld blocks%s. */\n",
-         k->target->name, v, what, rb, k->target->regs, (long long)y->d[3], (long long)(y->d[3] / rb),
-         y->d[3] % rb ? " and single columns" : "");
-    kout(k, "    enum { V = %d, RB = %d, OB = (K + V - 1) / V }; /* OB output blocks */\n", v, rb);
-    klines(k, 1, extra);
-    kout(k, "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n");
-    if (a->act != EPILOGUE_NONE) kout(k, "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n");
-    klines(k, 1, "for (int n = 0; n < N; n++) {\n"
-                 "    for (int ob = 0; ob < OB; ob++) {\n");
-    klines(k, 3, p->block);
-    klines(k, 3, "const vec bias = *(const vec *)(b + (size_t)ob * V);\n"
-                 "for (int oh = 0; oh < OH; oh++) {\n"
-                 "    float *restrict yr = y + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
-    if (n->nin == 4) klines(k, 4, "const float *restrict rr = res + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
-    klines(k, 4, "int ow = 0;\n"
-                 "for (; ow + RB <= OW; ow += RB) {\n"
-                 "    vec acc[RB];\n");
-    kout(k, "#pragma GCC unroll 16\n");
-    klines(k, 5, "for (int r = 0; r < RB; r++) acc[r] = bias;\n"
-                 "for (int kh = 0; kh < KH; kh++) {\n"
-                 "    const int ih = oh * SH - PT + kh * DH;\n"
-                 "    if (ih < 0 || ih >= H) continue;\n");
-    klines(k, 6, p->row);
-    klines(k, 6, "for (int kw = 0; kw < KW; kw++) {\n"
-                 "    const int iw0 = ow * SW - PL + kw * DW;\n");
-    klines(k, 7, p->tap);
-    klines(k, 7, "if (iw0 >= 0 && iw0 + (RB - 1) * SW < W) { /* every column inside */\n");
-    klines(k, 8, p->inside);
-    klines(k, 7, "} else { /* some columns in the padding */\n");
-    klines(k, 8, p->border);
-    klines(k, 5, "        }\n"
-                 "    }\n"
-                 "}\n");
-    kout(k, "#pragma GCC unroll 16\n");
-    klines(k, 5, "for (int r = 0; r < RB; r++)\n");
-    store(k, 6, "acc[r]", "ow + r");
-    klines(k, 4, "}\n"
-                 "for (; ow < OW; ow++) { /* the columns after the last whole block */\n"
-                 "    vec acc = bias;\n"
-                 "    for (int kh = 0; kh < KH; kh++) {\n"
-                 "        const int ih = oh * SH - PT + kh * DH;\n"
-                 "        if (ih < 0 || ih >= H) continue;\n"
-                 "        for (int kw = 0; kw < KW; kw++) {\n"
-                 "            const int iw = ow * SW - PL + kw * DW;\n"
-                 "            if (iw < 0 || iw >= W) continue;\n");
-    klines(k, 7, p->single);
-    klines(k, 5, "    }\n"
-                 "}\n");
-    store(k, 5, "acc", "ow");
-    klines(k, 1, "            }\n"
-                 "        }\n"
-                 "    }\n"
-                 "}\n");
+    blocked_conv_consts(k, 1, &c, t);
+    klines(k, 1, "for (int n = 0; n < N; n++) {\n");
+    blocked_conv_nest(k, 2, &c, &t->p, NULL);
+    klines(k, 1, "}\n");
     kclose(k);
 }
 
 /* conv_blocked: each tap and input channel adds the input value, broadcast,
  * times one vector of V output channels' weights. */
-static void emit_conv_blocked(Kernel *k) {
-    const Value *xv = k->n->in[0];
-    const char *xa = x_at(xv);
-    char extra[256], inside[512], border[512], single[256];
-    if (xv->cblock)
-        snprintf(extra, sizeof extra,
+void conv_text(ConvText *t, int xv, const char *xa) {
+    if (xv)
+        snprintf(t->extra, sizeof t->extra,
                  "enum { XV = %d, XCB = (C + XV - 1) / XV }; /* the input's channel blocks */\n"
                  "enum { XS = SW * XV }; /* floats between the input values of adjacent output columns */\n",
-                 xv->cblock);
+                 xv);
     else
-        snprintf(extra, sizeof extra, "enum { XS = SW * 1 }; /* floats between the input values of adjacent output columns */\n");
-    snprintf(inside, sizeof inside,
+        snprintf(t->extra, sizeof t->extra, "enum { XS = SW * 1 }; /* floats between the input values of adjacent output columns */\n");
+    snprintf(t->inside, sizeof t->inside,
              "for (int c = 0; c < C; c++) {\n"
              "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
              "    const int iw = iw0;\n"
@@ -263,7 +279,7 @@ static void emit_conv_blocked(Kernel *k) {
              "    for (int r = 0; r < RB; r++) acc[r] += wv * xp[r * XS];\n"
              "}\n",
              xa);
-    snprintf(border, sizeof border,
+    snprintf(t->border, sizeof t->border,
              "for (int c = 0; c < C; c++) {\n"
              "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
              "#pragma GCC unroll 16\n"
@@ -273,34 +289,54 @@ static void emit_conv_blocked(Kernel *k) {
              "    }\n"
              "}\n",
              xa);
-    snprintf(single, sizeof single,
+    snprintf(t->single, sizeof t->single,
              "const float *restrict wt = wk + (size_t)(kh * KW + kw) * C * V;\n"
              "for (int c = 0; c < C; c++) acc += *(const vec *)(wt + (size_t)c * V) * *(%s);\n",
              xa);
-    ConvParts p = {"const float *restrict wk = w + (size_t)ob * KH * KW * C * V;\n", "",
-                   "const float *restrict wt = wk + (size_t)(kh * KW + kw) * C * V;\n", inside, border, single};
-    emit_blocked_conv(k, "output channels", extra, &p);
+    snprintf(t->block, sizeof t->block, "const float *restrict wk = w + (size_t)ob * KH * KW * C * V;\n");
+    snprintf(t->tap, sizeof t->tap, "const float *restrict wt = wk + (size_t)(kh * KW + kw) * C * V;\n");
+    t->row[0] = '\0';
+    t->p = (ConvParts){t->block, t->row, t->tap, t->inside, t->border, t->single};
+    t->what = "output channels";
+}
+
+static void emit_conv_blocked(Kernel *k) {
+    ConvText t;
+    conv_text(&t, k->n->in[0]->cblock, x_at(k->n->in[0]));
+    emit_blocked_conv(k, &t);
 }
 
 /* dwconv_blocked: each output channel reads its own input channel, so a
  * vector of V channels of one pixel is one load, times one vector of V
  * weights per tap: no broadcast. */
+void dwconv_text(ConvText *t, const char *plane, const char *row) {
+    t->extra[0] = '\0';
+    snprintf(t->block, sizeof t->block,
+             "const float *restrict wk = w + (size_t)ob * KH * KW * V;\n"
+             "const float *restrict xc = %s;\n",
+             plane);
+    snprintf(t->row, sizeof t->row, "const float *restrict xr = xc + (size_t)%s * W * V;\n", row);
+    snprintf(t->tap, sizeof t->tap, "const vec wv = *(const vec *)(wk + (size_t)(kh * KW + kw) * V);\n");
+    snprintf(t->inside, sizeof t->inside,
+             "#pragma GCC unroll 16\n"
+             "for (int r = 0; r < RB; r++) acc[r] += wv * *(const vec *)(xr + (size_t)(iw0 + r * SW) * V);\n");
+    snprintf(t->border, sizeof t->border,
+             "#pragma GCC unroll 16\n"
+             "for (int r = 0; r < RB; r++) {\n"
+             "    const int iw = iw0 + r * SW;\n"
+             "    if (iw >= 0 && iw < W) acc[r] += wv * *(const vec *)(xr + (size_t)iw * V);\n"
+             "}\n");
+    snprintf(t->single, sizeof t->single,
+             "acc += *(const vec *)(wk + (size_t)(kh * KW + kw) * V) * *(const vec *)(xc + ((size_t)%s * W + iw) * V);\n",
+             row);
+    t->p = (ConvParts){t->block, t->row, t->tap, t->inside, t->border, t->single};
+    t->what = "channels";
+}
+
 static void emit_dwconv_blocked(Kernel *k) {
-    ConvParts p = {
-        "const float *restrict wk = w + (size_t)ob * KH * KW * V;\n"
-        "const float *restrict xc = x + ((size_t)n * OB + ob) * H * W * V;\n",
-        "const float *restrict xr = xc + (size_t)ih * W * V;\n",
-        "const vec wv = *(const vec *)(wk + (size_t)(kh * KW + kw) * V);\n",
-        "#pragma GCC unroll 16\n"
-        "for (int r = 0; r < RB; r++) acc[r] += wv * *(const vec *)(xr + (size_t)(iw0 + r * SW) * V);\n",
-        "#pragma GCC unroll 16\n"
-        "for (int r = 0; r < RB; r++) {\n"
-        "    const int iw = iw0 + r * SW;\n"
-        "    if (iw >= 0 && iw < W) acc[r] += wv * *(const vec *)(xr + (size_t)iw * V);\n"
-        "}\n",
-        "acc += *(const vec *)(wk + (size_t)(kh * KW + kw) * V) * *(const vec *)(xc + ((size_t)ih * W + iw) * V);\n",
-    };
-    emit_blocked_conv(k, "channels", "", &p);
+    ConvText t;
+    dwconv_text(&t, "x + ((size_t)n * OB + ob) * H * W * V", "ih");
+    emit_blocked_conv(k, &t);
 }
 
 /* The weight in the kernel's order, zero past the K output channels, and the
