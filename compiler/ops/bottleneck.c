@@ -175,12 +175,13 @@ static void emit_bottleneck(Kernel *k) {
     kout(k, "    /* Bands of BH = %d output rows (%d bands of OH = %lld): the largest height, evened\n"
             "     * out over the bands, whose working set fits %d KiB, about half the L2 of one\n"
             "     * core, so that a band's expanded rows stay in the cache from one stage to the\n"
-            "     * next: %lld KiB here, the input rows the expansion reads %lld KiB, s1 (R1 = %lld\n"
+            "     * next.  Here %lld KiB: the input rows the expansion reads %lld KiB, s1 (R1 = %lld\n"
             "     * expanded rows, the halo included) %lld KiB, s2 (a band of the middle conv's\n"
-            "     * rows) %lld KiB, and the three weights %lld KiB, which every band reads again. */\n",
+            "     * rows) %lld KiB, and the three weights %lld KiB, which every band reads again%s */\n",
          b.bh, b.nband, (long long)b.st[2].y[2], BAND_BUDGET_BYTES / 1024, (long long)(b.bytes / 1024),
          (long long)(b.x_bytes / 1024), (long long)b.r1, (long long)(b.s1_bytes / 1024),
-         (long long)(b.s2_bytes / 1024), (long long)(b.w_bytes / 1024));
+         (long long)(b.s2_bytes / 1024), (long long)(b.w_bytes / 1024),
+         b.bytes > BAND_BUDGET_BYTES ? "\n     * (no height fits: a band is one row)." : ".");
     kout(k, "    enum { N = %lld, OH = %lld, BH = %d, NBAND = %d };\n", (long long)b.st[0].x[0],
          (long long)b.st[2].y[2], b.bh, b.nband);
     kout(k, "    enum { R1 = %lld, R2 = BH }; /* the rows s1 and s2 hold */\n", (long long)b.r1);
