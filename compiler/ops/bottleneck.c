@@ -43,7 +43,8 @@ static int64_t blocks(int64_t c, int v) { return (c + v - 1) / v; }
 
 /* Rows of the middle conv's input that bh consecutive output rows read. */
 static int64_t halo_rows(const BlockedConv *mid, int64_t bh) {
-    int64_t r = (bh - 1) * dim_or_one(mid->a->stride[0]) + (int64_t)(mid->a->kernel[0] - 1) * dim_or_one(mid->a->dilation[0]) + 1;
+    const ConvAttrs *a = mid->a;
+    int64_t r = (bh - 1) * dim_or_one(a->stride[0]) + (int64_t)(a->kernel[0] - 1) * dim_or_one(a->dilation[0]) + 1;
     return r < mid->x[2] ? r : mid->x[2];
 }
 
@@ -138,9 +139,12 @@ static const char *check_bottleneck(const Graph *g, const Node *n) {
     (void)g;
     const BottleneckAttrs *a = &n->a.bottleneck;
     int v = (int)n->in[1]->shape.d[4];
-    if (!pointwise(&a->conv[0]) || !pointwise(&a->conv[2])) return "its expansion and projection must be 1x1, stride 1, no padding";
-    if (a->conv[1].groups != 1 && a->conv[1].groups != a->conv[0].out) return "its middle conv must be dense or depthwise";
-    if (n->in[3]->shape.d[4] != v || n->in[5]->shape.d[4] != v) return "its three weights must be packed for one vector width";
+    if (!pointwise(&a->conv[0]) || !pointwise(&a->conv[2]))
+        return "its expansion and projection must be 1x1, stride 1, no padding";
+    if (a->conv[1].groups != 1 && a->conv[1].groups != a->conv[0].out)
+        return "its middle conv must be dense or depthwise";
+    if (n->in[3]->shape.d[4] != v || n->in[5]->shape.d[4] != v)
+        return "its three weights must be packed for one vector width";
     if (n->in[0]->cblock != v) return "its input must be blocked as its weights";
     for (int j = 0; j < n->nout; j++)
         if (n->out[j]->cblock != v) return "its output and scratch buffers must be blocked as its weights";
@@ -187,7 +191,7 @@ static void emit_bottleneck(Kernel *k) {
     kout(k, "    enum { R1 = %lld, R2 = BH }; /* the rows s1 and s2 hold */\n", (long long)b.r1);
     kout(k, "    enum { EB = %lld, EW = %lld, EV = %d }; /* s1's channel blocks, width and vector */\n",
          (long long)blocks(b.st[0].y[1], b.st[0].v), (long long)b.st[0].y[3], b.st[0].v);
-    kout(k, "    enum { H2 = %lld, SH2 = %d, PT2 = %d, KH2 = %d, DH2 = %d }; /* the middle conv's input rows and window */\n",
+    kout(k, "    enum { H2 = %lld, SH2 = %d, PT2 = %d, KH2 = %d, DH2 = %d }; /* the middle conv's rows and window */\n",
          (long long)m->x[2], dim_or_one(m->a->stride[0]), m->a->pad[0], m->a->kernel[0],
          dim_or_one(m->a->dilation[0]));
     klines(k, 1, "for (int n = 0; n < N; n++) {\n"
@@ -206,7 +210,7 @@ static void emit_bottleneck(Kernel *k) {
                  "        if (f0 > e0)\n"
                  "            for (int eb = 0; eb < EB; eb++) {\n"
                  "                float *to = s1 + (size_t)eb * R1 * EW * EV;\n"
-                 "                const float *from = to + (size_t)(e0 - p0) * EW * EV; /* after `to`: a forward copy */\n"
+                 "                const float *from = to + (size_t)(e0 - p0) * EW * EV; /* after to: copy forward */\n"
                  "                for (int i = 0; i < (f0 - e0) * EW * EV; i++) to[i] = from[i];\n"
                  "            }\n"
                  "        p0 = e0, p1 = e1;\n");

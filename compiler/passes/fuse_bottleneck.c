@@ -105,7 +105,8 @@ static bool fuse(Graph *g, Node *e, Node *m, Node *p) {
     a.bottleneck.conv[0] = e->a.conv;
     a.bottleneck.conv[1] = m->a.conv;
     a.bottleneck.conv[2] = p->a.conv;
-    Value *in[8] = {e->in[0], e->in[1], e->in[2], m->in[1], m->in[2], p->in[1], p->in[2], p->nin == 4 ? p->in[3] : NULL};
+    Value *in[8] = {e->in[0], e->in[1], e->in[2], m->in[1], m->in[2], p->in[1], p->in[2],
+                    p->nin == 4 ? p->in[3] : NULL};
     Node *f = graph_add_node(g, OP_BOTTLENECK, block_name(g, e, m, p), in, p->nin == 4 ? 8 : 7, &a, e->span);
     if (!f) return false;
     graph_move_before(g, f, p);
