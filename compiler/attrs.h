@@ -133,6 +133,13 @@ typedef struct NmsAttrs {
     int64_t max;   /* boxes kept per sample */
 } NmsAttrs;
 
+/* bottleneck (fuse_bottleneck): the three blocked convs it runs band by band,
+ * each with the attributes it had as a node: the 1x1 expansion, the middle
+ * conv (depthwise when its groups equal its channels) and the 1x1 projection. */
+typedef struct BottleneckAttrs {
+    ConvAttrs conv[3];
+} BottleneckAttrs;
+
 /* pack_conv: the vector width it packs for. */
 typedef struct PackAttrs {
     int vec;
@@ -158,6 +165,7 @@ typedef union Attrs {
     YoloAttrs yolo;
     NmsAttrs nms;
     PackAttrs pack;
+    BottleneckAttrs bottleneck;
 } Attrs;
 
 #endif

@@ -98,6 +98,12 @@ typedef struct OpRules {
      * as batchnorm_train, with batch statistics); OP_NONE: the op itself. */
     int train_as;
 
+    /* Outputs that are the kernel's workspace, bit i for output i (the
+     * bottleneck's scratch buffers): sized and placed by the planner like any
+     * output, read by no node, and not checked by --check-numerics, since
+     * they hold whatever the last piece of work left there. */
+    unsigned scratch_outputs;
+
     /* Its kernel takes blocked (NCHW[V]c, Value.cblock) inputs and outputs
      * as well as plain ones: elementwise ops treat storage as a flat array;
      * conv reads either layout and writes either.  The layout pass gives
@@ -139,5 +145,9 @@ bool op_batched_never(const struct Node *n, int i, const bool *batched);
  * (k outputs, c inputs, `groups` groups): c for one group, 0 when a grouped
  * conv's groups do not fall on its blocks (compiler/ops/blocked.c). */
 int64_t conv_blocked_span(int64_t k, int64_t c, int groups, int v);
+/* Whether a conv_blocked node's kernel takes its input channels in tiles
+ * (compiler/ops/blocked.c): its sums then go in another order than
+ * blocked_conv_nest's, which fuse_bottleneck's stages run. */
+bool conv_blocked_tiled(const struct Node *n);
 
 #endif

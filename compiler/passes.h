@@ -21,6 +21,8 @@ PassResult pass_layout(Graph *g);
 PassResult pass_lower_depthwise(Graph *g);
 /* A residual add and a relu or relu6 after a conv_blocked, into its store. */
 PassResult pass_fuse_epilogue(Graph *g);
+/* MBConv and ResNet bottleneck chains of three blocked convs, run band by band. */
+PassResult pass_fuse_bottleneck(Graph *g);
 /* Fails (after an error at the cause) if the graph cannot be trained. */
 PassResult pass_autodiff(Graph *g);
 
@@ -32,7 +34,7 @@ typedef struct Pass {
 
 extern const Pass pass_table[];
 extern const int pass_count;
-/* The inference pipeline, comma-separated: "fold_batchnorm,dce,lower_depthwise,layout,fuse_epilogue". */
+/* The inference pipeline, comma-separated: "fold_batchnorm,dce,lower_depthwise,layout,fuse_epilogue,fuse_bottleneck". */
 extern const char *const default_pipeline;
 /* The training pipeline: "autodiff,dce" (no batchnorm folding). */
 extern const char *const train_pipeline;

@@ -14,11 +14,13 @@
  * RB output columns of V output channels stay in RB vector registers while
  * every tap and input channel adds the input value, broadcast, times one
  * vector of V weights.  V and RB come from the target (conv_blocking), so
- * the accumulators fit its register file. */
+ * the accumulators fit its register file.  The loop nest is written by
+ * blocked_conv_consts and blocked_conv_row (blocked.h), which the fused
+ * bottleneck op (bottleneck.c) also runs, stage by stage, on bands of rows. */
 #include <ctype.h>
 #include <string.h>
 
-#include "../opkit.h"
+#include "blocked.h"
 
 /* ---- blocking ------------------------------------------------------------------ */
 
@@ -55,20 +57,14 @@ int64_t conv_blocked_span(int64_t k, int64_t c, int groups, int v) {
 
 /* ---- shapes ------------------------------------------------------------------ */
 
-/* The shape rule of conv_blocked and dwconv_blocked: x [N, C, H, W], the
- * packed weight [ceil(K / V), kh, kw, cg, V] (cg input channels per output:
- * C for a conv, 1 for a depthwise one, whose K is C) and bias
- * [ceil(K / V) * V] give the conv's [N, K, OH, OW]; the residual, if any,
- * has that shape. */
-static bool shape_blocked(Node *n, int64_t cg) {
-    if (!shape_want_rank(n, 0, 4, "[C, H, W]")) return false;
-    const ConvAttrs *a = &n->a.conv;
-    const int64_t *x = n->in[0]->shape.d, *w = n->in[1]->shape.d;
+bool blocked_conv_out(Node *n, const ConvAttrs *a, const int64_t *x, const Shape *ws, const Shape *bs, int64_t cg,
+                      int64_t *y) {
+    const int64_t *w = ws->d;
     char b1[128], b2[128];
-    if (n->in[1]->shape.rank != 5 || w[4] < 1 || w[0] != (a->out + w[4] - 1) / w[4] || w[1] != a->kernel[0] ||
-        w[2] != a->kernel[1] || w[3] != cg || n->in[2]->shape.d[0] != w[0] * w[4]) {
+    if (ws->rank != 5 || w[4] < 1 || w[0] != (a->out + w[4] - 1) / w[4] || w[1] != a->kernel[0] ||
+        w[2] != a->kernel[1] || w[3] != cg || bs->d[0] != w[0] * w[4]) {
         DIAG_INTERNAL("%s \"%s\": packed weight %s and bias %s do not fit its input and attributes", op_name(n->op),
-                      n->name, shape_str(&n->in[1]->shape, b1, sizeof b1), shape_str(&n->in[2]->shape, b2, sizeof b2));
+                      n->name, shape_str(ws, b1, sizeof b1), shape_str(bs, b2, sizeof b2));
         return false;
     }
     int64_t oh = shape_window_out(n, x[2], a->kernel[0], a->stride[0], a->pad[0], a->pad[1], a->dilation[0], false,
@@ -77,7 +73,21 @@ static bool shape_blocked(Node *n, int64_t cg) {
     int64_t ow = shape_window_out(n, x[3], a->kernel[1], a->stride[1], a->pad[2], a->pad[3], a->dilation[1], false,
                                   "width");
     if (ow < 0) return false;
-    shape_set_out(n, 0, 4, (int64_t[]){x[0], a->out, oh, ow});
+    y[0] = x[0], y[1] = a->out, y[2] = oh, y[3] = ow;
+    return true;
+}
+
+/* The shape rule of conv_blocked and dwconv_blocked: x [N, C, H, W], the
+ * packed weight [ceil(K / V), kh, kw, cg, V] (cg input channels per output:
+ * C for a conv, 1 for a depthwise one, whose K is C) and bias
+ * [ceil(K / V) * V] give the conv's [N, K, OH, OW]; the residual, if any,
+ * has that shape. */
+static bool shape_blocked(Node *n, int64_t cg) {
+    if (!shape_want_rank(n, 0, 4, "[C, H, W]")) return false;
+    int64_t y[4];
+    if (!blocked_conv_out(n, &n->a.conv, n->in[0]->shape.d, &n->in[1]->shape, &n->in[2]->shape, cg, y)) return false;
+    shape_set_out(n, 0, 4, y);
+    char b1[128], b2[128];
     if (n->nin == 4 && !shape_eq(&n->in[3]->shape, &n->out[0]->shape)) {
         DIAG_INTERNAL("%s \"%s\": residual %s is not its output's shape %s", op_name(n->op), n->name,
                       shape_str(&n->in[3]->shape, b1, sizeof b1), shape_str(&n->out[0]->shape, b2, sizeof b2));
@@ -171,22 +181,27 @@ static Op row_act_op(int act) {
     }
 }
 
+const char *blocked_act_name(int act) {
+    static const char *const acts[] = {"", "relu", "relu6", "silu", "sigmoid", "hardswish", "tanh", "leaky_relu"};
+    return act > EPILOGUE_NONE && act <= EPILOGUE_LEAKY_RELU ? acts[act] : "";
+}
+
 /* The store of accumulator `acc` to output column `col` of row yr: plus the
  * residual at the same place, then relu or relu6 (fuse_epilogue), at
  * `depth` levels of indentation.  The comparisons are written so that NaN
  * passes through, as the plain relu and relu6 kernels do. */
-static void store_to(Kernel *k, int depth, const char *acc, const char *col, const char *yr, const char *rr) {
-    const Node *n = k->n;
+static void store_to(Kernel *k, const BlockedConv *c, int depth, const char *acc, const char *col, const char *yr,
+                     const char *rr) {
     int ind = 4 * depth;
-    if (n->nin < 4 && !act_in_registers(n->a.conv.act)) {
+    if (!c->residual && !act_in_registers(c->a->act)) {
         kout(k, "%*s*(vec *)(%s + (size_t)(%s) * V) = %s;\n", ind, "", yr, col, acc);
         return;
     }
     kout(k, "%*s{\n%*s    vec a = %s;\n", ind, "", ind, "", acc);
-    if (n->nin == 4) kout(k, "%*s    a += *(const vec *)(%s + (size_t)(%s) * V);\n", ind, "", rr, col);
-    if (act_in_registers(n->a.conv.act))
+    if (c->residual) kout(k, "%*s    a += *(const vec *)(%s + (size_t)(%s) * V);\n", ind, "", rr, col);
+    if (act_in_registers(c->a->act))
         kout(k, "%*s    a = (vec)((ivec)a & ~(a < 0.0f)); /* relu: x < 0 ? 0 : x */\n", ind, "");
-    if (n->a.conv.act == EPILOGUE_RELU6)
+    if (c->a->act == EPILOGUE_RELU6)
         kout(k, "%*s    a = (vec)(((ivec)a & ~(a > 6.0f)) | ((ivec)((vec){0} + 6.0f) & (a > 6.0f))); /* x > 6 ? 6 : x */\n",
              ind, "");
     kout(k, "%*s    *(vec *)(%s + (size_t)(%s) * V) = a;\n%*s}\n", ind, "", yr, col, ind, "");
@@ -194,15 +209,17 @@ static void store_to(Kernel *k, int depth, const char *acc, const char *col, con
 
 /* The store of an accumulator of the output block ob (row yr) and, holding
  * two blocks (ConvParts.pair), of block ob + 1 (row yr2). */
-static void store(Kernel *k, int depth, const char *acc, const char *col) { store_to(k, depth, acc, col, "yr", "rr"); }
+static void store(Kernel *k, const BlockedConv *c, int depth, const char *acc, const char *col) {
+    store_to(k, c, depth, acc, col, "yr", "rr");
+}
 
 /* The other activations (silu, sigmoid, hardswish, tanh, leaky_relu), over
  * the finished output row yr with the standalone kernel's expression
  * (activation_expr, x[i] read as yr[i] and the constant K as AK): the row
  * is still in the L1 cache, the loop vectorizes as the standalone kernel's
  * does, and each element gets the same bits. */
-static void row_epilogue_of(Kernel *k, int depth, const char *yr) {
-    Op op = row_act_op(k->n->a.conv.act);
+static void row_epilogue_of(Kernel *k, const BlockedConv *c, int depth, const char *yr) {
+    Op op = row_act_op(c->a->act);
     if (op == OP_COUNT) return;
     const char *e = activation_expr(op);
     char body[512];
@@ -225,7 +242,7 @@ static void row_epilogue_of(Kernel *k, int depth, const char *yr) {
          op_name(op));
 }
 
-static void row_epilogue(Kernel *k, int depth) { row_epilogue_of(k, depth, "yr"); }
+static void row_epilogue(Kernel *k, const BlockedConv *c, int depth) { row_epilogue_of(k, c, depth, "yr"); }
 
 /* The address of input (n, c, ih, iw) for a plain or an XV-blocked x; a
  * grouped conv's channel is c0 + c, c0 its output block's first input
@@ -238,78 +255,46 @@ static const char *x_at(const Value *x, bool grouped) {
                      : "x + (((size_t)n * C + c) * H + ih) * W + iw";
 }
 
-/* What a blocked conv kernel does at each place of the loop nest that
- * emit_blocked_conv writes (each a few lines, without indentation). */
-typedef struct ConvParts {
-    const char *block;  /* per output block ob: its weights wk (and the input's plane) */
-    const char *row;    /* per input row ih of a column block, or "" */
-    const char *tap;    /* per tap (kh, kw) of a column block */
-    const char *inside; /* RB columns all inside the input: add to acc[0..RB) */
-    const char *border; /* some columns in the padding: add to those inside */
-    const char *single; /* one column (iw inside): add to acc */
-    bool tiled;         /* the input channels in tiles of CT (an enum of `extra`), each tile's sums stored */
-    bool pair;          /* two output blocks at a time, ob and ob + 1: acc2 beside acc (the parts add to both) */
-} ConvParts;
-
-/* The loop nest of conv_blocked and dwconv_blocked, written once: for each
- * sample, output block of V channels and output row, the blocks of RB
- * columns held in RB accumulators (from the bias), each tap's contribution,
- * and the store (store(): residual and activation); then the columns after
- * the last whole block, one at a time.  `extra` declares the kernel's own
- * constants. */
-static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, const ConvParts *p) {
-    const Node *n = k->n;
-    const ConvAttrs *a = &n->a.conv;
-    const Shape *x = in_shape(k, 0), *y = out_shape(k, 0);
-    int v = (int)n->in[1]->shape.d[4], rb = conv_column_block(k->target, y->d[3]);
-    int t = p->tiled ? 1 : 0; /* the loop over the input channel tiles deepens what is inside it */
-    /* Work items: rows of output blocks, N * OB * OH (N * OB / 2 * OH by
-     * pairs of blocks), or with channel tiles whole output blocks, whose
-     * rows take up each tile's sums in turn. */
-    int64_t obs = (y->d[1] + v - 1) / v / (p->pair ? 2 : 1);
-    kopen_parallel(k, (const char *const[]){"x", "w", "b", "res"}, (const char *const[]){"y"}, 0, y->d[0],
-                   t ? obs : obs * y->d[2]);
-    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"K", y->d[1]}, {"OH", y->d[2]},
-          {"OW", y->d[3]}, {"KH", a->kernel[0]}, {"KW", a->kernel[1]}, {"SH", dim_or_one(a->stride[0])},
-          {"SW", dim_or_one(a->stride[1])}, {"PT", a->pad[0]}, {"PL", a->pad[2]}, {"DH", dim_or_one(a->dilation[0])},
-          {"DW", dim_or_one(a->dilation[1])});
-    kout(k, "    /* Blocking (%s): V = %d %s per vector, RB = %d output columns held in RB\n"
-            "     * accumulators of the target's %d vector registers; OW = %lld is %lld blocks%s.\n"
-            "     * Work items: the %s = %s %s, items [t0, t1)\n"
-            "     * here (netrt_parallel splits them across the threads). */\n",
-         k->target->name, v, what, rb, k->target->regs, (long long)y->d[3], (long long)(y->d[3] / rb),
-         y->d[3] % rb ? " and single columns" : "",
-         t ? (p->pair ? "N * OB / 2" : "N * OB") : (p->pair ? "N * OB / 2 * OH" : "N * OB * OH"), k->items,
-         t ? "output blocks of V channels" : p->pair ? "rows of two output blocks" : "rows of V output channels");
-    kout(k, "    enum { V = %d, RB = %d, OB = (K + V - 1) / V }; /* OB output blocks */\n", v, rb);
-    klines(k, 1, extra);
-    kout(k, "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n");
-    if (act_in_registers(a->act)) kout(k, "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n");
-    if (a->act == EPILOGUE_LEAKY_RELU) {
-        kdouble(k, "AKD", a->act_k);
-        kout(k, "    const float AK = (float)AKD; /* the fused leaky_relu's slope */\n");
+/* (Inference only: N is the compiled batch, never the training kernels' nb_active.) */
+void blocked_conv_consts(Kernel *k, int depth, const BlockedConv *c, const ConvText *t, const char *items) {
+    const ConvAttrs *a = c->a;
+    int ind = 4 * depth, rb = conv_column_block(k->target, c->y[3]);
+    const KConst kc[] = {{"N", c->x[0]}, {"C", c->x[1]}, {"H", c->x[2]}, {"W", c->x[3]}, {"K", c->y[1]},
+                         {"OH", c->y[2]}, {"OW", c->y[3]}, {"KH", a->kernel[0]}, {"KW", a->kernel[1]},
+                         {"SH", dim_or_one(a->stride[0])}, {"SW", dim_or_one(a->stride[1])}, {"PT", a->pad[0]},
+                         {"PL", a->pad[2]}, {"DH", dim_or_one(a->dilation[0])}, {"DW", dim_or_one(a->dilation[1])}};
+    if (depth == 1) { /* the kernel's own constants (kenum knows a batch that varies) */
+        kenum(k, kc, sizeof kc / sizeof kc[0]);
+    } else {
+        kout(k, "%*senum { ", ind, "");
+        for (size_t i = 0; i < sizeof kc / sizeof kc[0]; i++)
+            kout(k, "%s%s = %lld", i ? ", " : "", kc[i].name, (long long)kc[i].v);
+        kout(k, " };\n");
     }
-    klines(k, 1, "for (int64_t t = t0; t < t1; t++) {\n");
-    const char *step = p->pair ? " * 2" : "", *obn = p->pair ? "OB / 2" : "OB";
-    if (t)
-        kout(k, "        const int n = (int)(t / (%s)), ob = (int)(t %% (%s))%s;\n", obn, obn, step);
-    else
-        kout(k, "        const int n = (int)(t / ((%s) * OH)), ob = (int)(t / OH %% (%s))%s, oh = (int)(t %% OH);\n",
-             obn, obn, step);
-    klines(k, 2, p->block);
-    klines(k, 2, "const vec bias = *(const vec *)(b + (size_t)ob * V);\n");
-    if (p->pair) klines(k, 2, "const vec bias2 = *(const vec *)(b + (size_t)(ob + 1) * V);\n");
-    /* R: the depth of a row's body */
-    int R = t ? 4 : 2;
-    if (t)
-        klines(k, 2, "for (int ct = 0; ct < C; ct += CT) { /* the input channel tiles; their sums meet in y */\n"
-                     "    const int last = ct + CT >= C; /* the last tile stores the finished sums */\n"
-                     "    for (int oh = 0; oh < OH; oh++) {\n");
-    klines(k, R, "float *restrict yr = y + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
-    if (n->nin == 4) klines(k, R, "const float *restrict rr = res + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
+    kout(k, "%*s/* Blocking (%s): V = %d %s per vector, RB = %d output columns held in RB\n"
+            "%*s * accumulators of the target's %d vector registers; OW = %lld is %lld blocks%s.%s",
+         ind, "", k->target->name, c->v, t->what, rb, ind, "", k->target->regs, (long long)c->y[3],
+         (long long)(c->y[3] / rb), c->y[3] % rb ? " and single columns" : "", items ? "\n" : " */\n");
+    if (items) kout(k, "%*s * %s */\n", ind, "", items);
+    kout(k, "%*senum { V = %d, RB = %d, OB = (K + V - 1) / V }; /* OB output blocks */\n", ind, "", c->v, rb);
+    klines(k, depth, t->extra);
+    kout(k, "%*stypedef float vec __attribute__((vector_size(V * sizeof(float))));\n", ind, "");
+    if (act_in_registers(a->act))
+        kout(k, "%*stypedef int ivec __attribute__((vector_size(V * sizeof(int))));\n", ind, "");
+    if (a->act == EPILOGUE_LEAKY_RELU) {
+        char buf[64];
+        kout(k, "%*sconst double AKD = %s;\n", ind, "", double_literal(buf, sizeof buf, a->act_k));
+        kout(k, "%*sconst float AK = (float)AKD; /* the fused leaky_relu's slope */\n", ind, "");
+    }
+}
+
+void blocked_conv_row(Kernel *k, int R, const BlockedConv *c, const ConvParts *p, const char *yrow) {
+    int t = p->tiled ? 1 : 0; /* the tile's partial sums deepen the stores */
+    kout(k, "%*sfloat *restrict yr = %s;\n", 4 * R, "", yrow);
+    if (c->residual) klines(k, R, "const float *restrict rr = res + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
     if (p->pair) {
         klines(k, R, "float *restrict yr2 = yr + (size_t)OH * OW * V; /* block ob + 1 */\n");
-        if (n->nin == 4) klines(k, R, "const float *restrict rr2 = rr + (size_t)OH * OW * V;\n");
+        if (c->residual) klines(k, R, "const float *restrict rr2 = rr + (size_t)OH * OW * V;\n");
     }
     klines(k, R, "int ow = 0;\n"
                  "for (; ow + RB <= OW; ow += RB) {\n");
@@ -340,11 +325,11 @@ static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, co
     }
     kout(k, "#pragma GCC unroll 16\n");
     klines(k, R + 1 + t, "for (int r = 0; r < RB; r++)\n");
-    store(k, R + 2 + t, "acc[r]", "ow + r");
+    store(k, c, R + 2 + t, "acc[r]", "ow + r");
     if (p->pair) {
         kout(k, "#pragma GCC unroll 16\n");
         klines(k, R + 1, "for (int r = 0; r < RB; r++)\n");
-        store_to(k, R + 2, "acc2[r]", "ow + r", "yr2", "rr2");
+        store_to(k, c, R + 2, "acc2[r]", "ow + r", "yr2", "rr2");
     }
     if (t) klines(k, R + 1, "}\n");
     klines(k, R, "}\n"
@@ -364,27 +349,78 @@ static void emit_blocked_conv(Kernel *k, const char *what, const char *extra, co
         klines(k, R + 1, "if (!last)\n"
                          "    *(vec *)(yr + (size_t)ow * V) = acc;\n"
                          "else\n");
-        store(k, R + 2, "acc", "ow");
+        store(k, c, R + 2, "acc", "ow");
     } else {
-        store(k, R + 1, "acc", "ow");
-        if (p->pair) store_to(k, R + 1, "acc2", "ow", "yr2", "rr2");
+        store(k, c, R + 1, "acc", "ow");
+        if (p->pair) store_to(k, c, R + 1, "acc2", "ow", "yr2", "rr2");
     }
     klines(k, R, "}\n");
-    if (t && row_act_op(a->act) != OP_COUNT) {
+    if (t && row_act_op(c->a->act) != OP_COUNT) {
         klines(k, R, "if (last)\n");
-        row_epilogue(k, R + 1);
+        row_epilogue(k, c, R + 1);
     } else {
-        row_epilogue(k, R);
-        if (p->pair) row_epilogue_of(k, R, "yr2");
+        row_epilogue(k, c, R);
+        if (p->pair) row_epilogue_of(k, c, R, "yr2");
     }
+}
+
+void blocked_conv_nest(Kernel *k, int d, const BlockedConv *c, const ConvParts *p, const ConvRows *rows) {
+    klines(k, d, "for (int ob = 0; ob < OB; ob++) {\n");
+    klines(k, d + 1, p->block);
+    klines(k, d + 1, "const vec bias = *(const vec *)(b + (size_t)ob * V);\n");
+    kout(k, "%*sfor (int oh = %s; oh < %s; oh++) {\n", 4 * (d + 1), "", rows->first, rows->end);
+    blocked_conv_row(k, d + 2, c, p, rows->yrow);
+    klines(k, d, "    }\n"
+                 "}\n");
+}
+
+/* A conv_blocked or dwconv_blocked node as the generator sees it. */
+static BlockedConv blocked_conv_of(const Node *n) {
+    BlockedConv c = {.a = &n->a.conv, .v = (int)n->in[1]->shape.d[4], .xv = n->in[0]->cblock, .residual = n->nin == 4};
+    memcpy(c.x, n->in[0]->shape.d, sizeof c.x);
+    memcpy(c.y, n->out[0]->shape.d, sizeof c.y);
+    return c;
+}
+
+/* The kernel of conv_blocked and dwconv_blocked: its work items (rows of
+ * output blocks, N * OB * OH (N * OB / 2 * OH by pairs of blocks), or with
+ * channel tiles whole output blocks, whose rows take up each tile's sums in
+ * turn), each the loop nest of blocked_conv_row. */
+static void emit_blocked_conv(Kernel *k, const ConvText *tx) {
+    const Node *n = k->n;
+    const ConvParts *p = &tx->p;
+    BlockedConv c = blocked_conv_of(n);
+    int t = p->tiled ? 1 : 0; /* the loop over the input channel tiles deepens what is inside it */
+    int64_t obs = (c.y[1] + c.v - 1) / c.v / (p->pair ? 2 : 1);
+    kopen_parallel(k, (const char *const[]){"x", "w", "b", "res"}, (const char *const[]){"y"}, 0, c.y[0],
+                   t ? obs : obs * c.y[2]);
+    char items[256];
+    snprintf(items, sizeof items, "Work items: the %s = %s %s, items [t0, t1)\n"
+                                  "     * here (netrt_parallel splits them across the threads).",
+             t ? (p->pair ? "N * OB / 2" : "N * OB") : (p->pair ? "N * OB / 2 * OH" : "N * OB * OH"), k->items,
+             t ? "output blocks of V channels" : p->pair ? "rows of two output blocks" : "rows of V output channels");
+    blocked_conv_consts(k, 1, &c, tx, items);
+    klines(k, 1, "for (int64_t t = t0; t < t1; t++) {\n");
+    const char *step = p->pair ? " * 2" : "", *obn = p->pair ? "OB / 2" : "OB";
+    if (t)
+        kout(k, "        const int n = (int)(t / (%s)), ob = (int)(t %% (%s))%s;\n", obn, obn, step);
+    else
+        kout(k, "        const int n = (int)(t / ((%s) * OH)), ob = (int)(t / OH %% (%s))%s, oh = (int)(t %% OH);\n",
+             obn, obn, step);
+    klines(k, 2, p->block);
+    klines(k, 2, "const vec bias = *(const vec *)(b + (size_t)ob * V);\n");
+    if (p->pair) klines(k, 2, "const vec bias2 = *(const vec *)(b + (size_t)(ob + 1) * V);\n");
+    if (t)
+        klines(k, 2, "for (int ct = 0; ct < C; ct += CT) { /* the input channel tiles; their sums meet in y */\n"
+                     "    const int last = ct + CT >= C; /* the last tile stores the finished sums */\n"
+                     "    for (int oh = 0; oh < OH; oh++) {\n");
+    blocked_conv_row(k, t ? 4 : 2, &c, p, "y + (((size_t)n * OB + ob) * OH + oh) * OW * V");
     if (t) klines(k, 2, "    }\n"
                         "}\n");
     klines(k, 1, "}\n");
     kclose(k);
 }
 
-/* conv_blocked: each tap and input channel adds the input value, broadcast,
- * times one vector of V output channels' weights. */
 /* The input channels of a conv_blocked tile when one output block's weights
  * (C * KH * KW vectors) would not stay in the L2 cache (FCN's 3x3 head on
  * 2048 channels: 1.2 MB), so that each weight is read from memory once per
@@ -400,43 +436,40 @@ static int64_t conv_channel_tile(const Node *n, int v) {
     return 0;
 }
 
-static void emit_conv_blocked(Kernel *k) {
-    const Node *n = k->n;
-    const Value *xv = n->in[0];
-    bool grouped = n->a.conv.groups > 1;
-    int64_t ct = conv_channel_tile(n, (int)n->in[1]->shape.d[4]);
-    const char *xa = x_at(xv, grouped), *cs = grouped ? "CS" : "C";
-    /* Two output blocks at a time when a row has few columns (RB at most 8,
-     * as on 7x7 maps): 2 RB accumulators, so that enough independent sums
-     * cover the FMA latency, and each input value loaded serves both. */
-    int64_t ob = (n->a.conv.out + n->in[1]->shape.d[4] - 1) / n->in[1]->shape.d[4];
-    int rb = conv_column_block(k->target, n->out[0]->shape.d[3]);
-    bool pair = !grouped && !ct && ob % 2 == 0 && rb <= 8 && 2 * rb + 4 <= k->target->regs;
+bool conv_blocked_tiled(const Node *n) {
+    return n->op == OP_CONV_BLOCKED && conv_channel_tile(n, (int)n->in[1]->shape.d[4]) > 0;
+}
+
+/* conv_blocked: each tap and input channel adds the input value, broadcast,
+ * times one vector of V output channels' weights. */
+void conv_text(ConvText *t, const BlockedConv *c, const char *xa, int64_t span, int64_t ct, bool pair) {
+    bool grouped = c->a->groups > 1;
+    const char *cs = grouped ? "CS" : "C";
     /* the input channels one tap adds: all, or those of the tile */
     const char *cloop = ct ? "for (int c = ct; c < ct + CT; c++)" : grouped ? "for (int c = 0; c < CS; c++)"
                                                                          : "for (int c = 0; c < C; c++)";
-    char extra[640], inside[640], border[640], single[448], block[256], tap[192];
     int m = 0;
+    t->extra[0] = '\0';
     if (grouped)
-        m = snprintf(extra, sizeof extra,
+        m = snprintf(t->extra, sizeof t->extra,
                      "enum { G = %d, OCG = K / G, CG = C / G }; /* groups, their outputs and inputs */\n"
                      "enum { CS = %lld }; /* the input channels an output block spans (the other groups' weights 0) */\n",
-                     n->a.conv.groups, (long long)n->in[1]->shape.d[3]);
+                     c->a->groups, (long long)span);
     if (ct)
-        m = snprintf(extra, sizeof extra,
+        m = snprintf(t->extra, sizeof t->extra,
                      "enum { CT = %lld }; /* input channels per tile: an output block's weights for a tile stay in the L2 cache */\n",
                      (long long)ct);
-    if (xv->cblock)
-        snprintf(extra + m, sizeof extra - (size_t)m,
+    if (c->xv)
+        snprintf(t->extra + m, sizeof t->extra - (size_t)m,
                  "enum { XV = %d, XCB = (C + XV - 1) / XV }; /* the input's channel blocks */\n"
                  "enum { XS = SW * XV }; /* floats between the input values of adjacent output columns */\n",
-                 xv->cblock);
+                 c->xv);
     else
-        snprintf(extra + m, sizeof extra - (size_t)m,
+        snprintf(t->extra + m, sizeof t->extra - (size_t)m,
                  "enum { XS = SW * 1 }; /* floats between the input values of adjacent output columns */\n");
     if (pair) {
         /* each input value, broadcast, times the weight vectors of both blocks */
-        snprintf(inside, sizeof inside,
+        snprintf(t->inside, sizeof t->inside,
                  "%s {\n"
                  "    const vec wv = *(const vec *)(wt + (size_t)c * V), wv2 = *(const vec *)(wt2 + (size_t)c * V);\n"
                  "    const int iw = iw0;\n"
@@ -449,7 +482,7 @@ static void emit_conv_blocked(Kernel *k) {
                  "    }\n"
                  "}\n",
                  cloop, xa);
-        snprintf(border, sizeof border,
+        snprintf(t->border, sizeof t->border,
                  "%s {\n"
                  "    const vec wv = *(const vec *)(wt + (size_t)c * V), wv2 = *(const vec *)(wt2 + (size_t)c * V);\n"
                  "#pragma GCC unroll 16\n"
@@ -463,7 +496,7 @@ static void emit_conv_blocked(Kernel *k) {
                  "    }\n"
                  "}\n",
                  cloop, xa);
-        snprintf(single, sizeof single,
+        snprintf(t->single, sizeof t->single,
                  "const float *restrict wt = wk + (size_t)(kh * KW + kw) * C * V, *restrict wt2 = wt + (size_t)KH * KW * C * V;\n"
                  "%s {\n"
                  "    const float xr = *(%s);\n"
@@ -472,7 +505,7 @@ static void emit_conv_blocked(Kernel *k) {
                  "}\n",
                  cloop, xa);
     } else {
-        snprintf(inside, sizeof inside,
+        snprintf(t->inside, sizeof t->inside,
                  "%s {\n"
                  "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
                  "    const int iw = iw0;\n"
@@ -481,7 +514,7 @@ static void emit_conv_blocked(Kernel *k) {
                  "    for (int r = 0; r < RB; r++) acc[r] += wv * xp[r * XS];\n"
                  "}\n",
                  cloop, xa);
-        snprintf(border, sizeof border,
+        snprintf(t->border, sizeof t->border,
                  "%s {\n"
                  "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
                  "#pragma GCC unroll 16\n"
@@ -491,40 +524,67 @@ static void emit_conv_blocked(Kernel *k) {
                  "    }\n"
                  "}\n",
                  cloop, xa);
-        snprintf(single, sizeof single,
+        snprintf(t->single, sizeof t->single,
                  "const float *restrict wt = wk + (size_t)(kh * KW + kw) * %s * V;\n"
                  "%s acc += *(const vec *)(wt + (size_t)c * V) * *(%s);\n",
                  cs, cloop, xa);
     }
-    snprintf(block, sizeof block, "const float *restrict wk = w + (size_t)ob * KH * KW * %s * V;\n%s", cs,
+    snprintf(t->block, sizeof t->block, "const float *restrict wk = w + (size_t)ob * KH * KW * %s * V;\n%s", cs,
              grouped ? "const int c0 = ob * V / OCG * CG; /* the block's first input channel */\n" : "");
-    snprintf(tap, sizeof tap, "const float *restrict wt = wk + (size_t)(kh * KW + kw) * %s * V;\n%s", cs,
+    snprintf(t->tap, sizeof t->tap, "const float *restrict wt = wk + (size_t)(kh * KW + kw) * %s * V;\n%s", cs,
              pair ? "const float *restrict wt2 = wt + (size_t)KH * KW * C * V; /* block ob + 1 */\n" : "");
-    ConvParts p = {block, "", tap, inside, border, single, ct > 0, pair};
-    emit_blocked_conv(k, "output channels", extra, &p);
+    t->row[0] = '\0';
+    t->p = (ConvParts){t->block, t->row, t->tap, t->inside, t->border, t->single, ct > 0, pair};
+    t->what = "output channels";
+}
+
+static void emit_conv_blocked(Kernel *k) {
+    const Node *n = k->n;
+    BlockedConv c = blocked_conv_of(n);
+    bool grouped = n->a.conv.groups > 1;
+    int64_t ct = conv_channel_tile(n, c.v);
+    /* Two output blocks at a time when a row has few columns (RB at most 8,
+     * as on 7x7 maps): 2 RB accumulators, so that enough independent sums
+     * cover the FMA latency, and each input value loaded serves both. */
+    int64_t ob = (n->a.conv.out + c.v - 1) / c.v;
+    int rb = conv_column_block(k->target, c.y[3]);
+    bool pair = !grouped && !ct && ob % 2 == 0 && rb <= 8 && 2 * rb + 4 <= k->target->regs;
+    ConvText t;
+    conv_text(&t, &c, x_at(n->in[0], grouped), n->in[1]->shape.d[3], ct, pair);
+    emit_blocked_conv(k, &t);
 }
 
 /* dwconv_blocked: each output channel reads its own input channel, so a
  * vector of V channels of one pixel is one load, times one vector of V
  * weights per tap: no broadcast. */
+void dwconv_text(ConvText *t, const char *plane, const char *row) {
+    t->extra[0] = '\0';
+    snprintf(t->block, sizeof t->block,
+             "const float *restrict wk = w + (size_t)ob * KH * KW * V;\n"
+             "const float *restrict xc = %s;\n",
+             plane);
+    snprintf(t->row, sizeof t->row, "const float *restrict xr = xc + (size_t)%s * W * V;\n", row);
+    snprintf(t->tap, sizeof t->tap, "const vec wv = *(const vec *)(wk + (size_t)(kh * KW + kw) * V);\n");
+    snprintf(t->inside, sizeof t->inside,
+             "#pragma GCC unroll 16\n"
+             "for (int r = 0; r < RB; r++) acc[r] += wv * *(const vec *)(xr + (size_t)(iw0 + r * SW) * V);\n");
+    snprintf(t->border, sizeof t->border,
+             "#pragma GCC unroll 16\n"
+             "for (int r = 0; r < RB; r++) {\n"
+             "    const int iw = iw0 + r * SW;\n"
+             "    if (iw >= 0 && iw < W) acc[r] += wv * *(const vec *)(xr + (size_t)iw * V);\n"
+             "}\n");
+    snprintf(t->single, sizeof t->single,
+             "acc += *(const vec *)(wk + (size_t)(kh * KW + kw) * V) * *(const vec *)(xc + ((size_t)%s * W + iw) * V);\n",
+             row);
+    t->p = (ConvParts){t->block, t->row, t->tap, t->inside, t->border, t->single, false, false};
+    t->what = "channels";
+}
+
 static void emit_dwconv_blocked(Kernel *k) {
-    ConvParts p = {
-        "const float *restrict wk = w + (size_t)ob * KH * KW * V;\n"
-        "const float *restrict xc = x + ((size_t)n * OB + ob) * H * W * V;\n",
-        "const float *restrict xr = xc + (size_t)ih * W * V;\n",
-        "const vec wv = *(const vec *)(wk + (size_t)(kh * KW + kw) * V);\n",
-        "#pragma GCC unroll 16\n"
-        "for (int r = 0; r < RB; r++) acc[r] += wv * *(const vec *)(xr + (size_t)(iw0 + r * SW) * V);\n",
-        "#pragma GCC unroll 16\n"
-        "for (int r = 0; r < RB; r++) {\n"
-        "    const int iw = iw0 + r * SW;\n"
-        "    if (iw >= 0 && iw < W) acc[r] += wv * *(const vec *)(xr + (size_t)iw * V);\n"
-        "}\n",
-        "acc += *(const vec *)(wk + (size_t)(kh * KW + kw) * V) * *(const vec *)(xc + ((size_t)ih * W + iw) * V);\n",
-        false,
-        false,
-    };
-    emit_blocked_conv(k, "channels", "", &p);
+    ConvText t;
+    dwconv_text(&t, "x + ((size_t)n * OB + ob) * H * W * V", "ih");
+    emit_blocked_conv(k, &t);
 }
 
 /* The weight in the kernel's order, zero past the K output channels, and the
@@ -591,8 +651,7 @@ static void dump_conv_blocked(const Node *n, FILE *f) {
             a->kernel[1], a->stride[0], a->stride[1], a->pad[0], a->pad[1], a->pad[2], a->pad[3], a->dilation[0],
             a->dilation[1]);
     if (n->op == OP_CONV_BLOCKED && a->groups > 1) fprintf(f, " groups=%d", a->groups);
-    static const char *const acts[] = {"", " relu", " relu6", " silu", " sigmoid", " hardswish", " tanh", " leaky_relu"};
-    if (a->act > EPILOGUE_NONE && a->act <= EPILOGUE_LEAKY_RELU) fprintf(f, " then%s", acts[a->act]);
+    if (a->act > EPILOGUE_NONE && a->act <= EPILOGUE_LEAKY_RELU) fprintf(f, " then %s", blocked_act_name(a->act));
     if (a->act == EPILOGUE_LEAKY_RELU) fprintf(f, " slope=%g", a->act_k);
 }
 

@@ -712,6 +712,41 @@ case("op_dwconv",
                            "d": m["dwconv3"](i["x"])},
      samples=3, batch=2)
 
+case("bottleneck_chains",
+     "# the chains fuse_bottleneck fuses (batch 4 makes their expanded tensors large\n"
+     "# enough): an inverted residual with its residual, a ResNet bottleneck (dense 3x3,\n"
+     "# residual and relu) and a strided inverted residual; 53 rows run in bands of\n"
+     "# unequal height; the first conv makes the values blocked\n"
+     + net1("bottleneck_chains",
+            ["s = conv(x, 16, 3, pad = 1) as \"s\";",
+             "a = conv(s, 96, 1) as \"a1\" |> relu6;",
+             "a = dwconv(a, 3, pad = 1) as \"a2\" |> relu6;",
+             "a = s + conv(a, 16, 1) as \"a3\";",
+             "c = conv(a, 64, 1) as \"c1\" |> relu;",
+             "c = conv(c, 64, 3, pad = 1) as \"c2\" |> relu;",
+             "c = relu(conv(c, 16, 1) as \"c3\" + a);",
+             "b = conv(c, 96, 1) as \"b1\" |> relu6;",
+             "b = dwconv(b, 3, stride = 2, pad = 1) as \"b2\" |> relu6;",
+             "output y = conv(b, 24, 1) as \"b3\";"],
+            [("x", [16, 53, 53])]),
+     [("x", [16, 53, 53], 1.0, 0.0)], ["y"],
+     build=lambda: Params([("s", nn.Conv2d(16, 16, 3, padding=1)), ("a1", nn.Conv2d(16, 96, 1)), ("a2", nn.Conv2d(96, 96, 3, padding=1, groups=96)),
+                           ("a3", nn.Conv2d(96, 16, 1)),
+                           ("c1", nn.Conv2d(16, 64, 1)), ("c2", nn.Conv2d(64, 64, 3, padding=1)),
+                           ("c3", nn.Conv2d(64, 16, 1)),
+                           ("b1", nn.Conv2d(16, 96, 1)), ("b2", nn.Conv2d(96, 96, 3, stride=2, padding=1, groups=96)),
+                           ("b3", nn.Conv2d(96, 24, 1))]),
+     forward=lambda m, i: bottleneck_chains_forward(m, i["x"]),
+     samples=4, batch=4)
+
+
+def bottleneck_chains_forward(m, x):
+    x = m["s"](x)
+    a = x + m["a3"](F.relu6(m["a2"](F.relu6(m["a1"](x)))))
+    c = F.relu(m["c3"](F.relu(m["c2"](F.relu(m["c1"](a))))) + a)
+    return {"y": m["b3"](F.relu6(m["b2"](F.relu6(m["b1"](c)))))}
+
+
 case("op_deconv",
      "# transposed convolution (ConvTranspose2d), weight [in, out / groups, kh, kw]\n"
      + net1("op_deconv",
