@@ -215,7 +215,8 @@ static void store(Kernel *k, const BlockedConv *c, int depth, const char *acc, c
 
 /* The other activations (silu, sigmoid, hardswish, tanh, leaky_relu), over
  * the finished output row yr with the standalone kernel's expression
- * (activation_expr, x[i] read as yr[i] and the constant K as AK): the row
+ * (activation_expr, x[i] read as q[i], q each vector of the row, and the
+ * constant K as AK): the row
  * is still in the L1 cache, the loop vectorizes as the standalone kernel's
  * does, and each element gets the same bits. */
 static void row_epilogue_of(Kernel *k, const BlockedConv *c, int depth, const char *yr) {
@@ -227,7 +228,7 @@ static void row_epilogue_of(Kernel *k, const BlockedConv *c, int depth, const ch
     for (const char *p = e; *p && m + 16 < sizeof body;) {
         bool ident_before = p > e && (isalnum((unsigned char)p[-1]) || p[-1] == '_');
         if (!strncmp(p, "x[i]", 4) && !ident_before) {
-            m += (size_t)snprintf(body + m, sizeof body - m, "%s[i]", yr);
+            m += (size_t)snprintf(body + m, sizeof body - m, "q[i]");
             p += 4;
         } else if (*p == 'K' && !ident_before && !isalnum((unsigned char)p[1]) && p[1] != '_') {
             memcpy(body + m, "AK", 2);
@@ -238,8 +239,13 @@ static void row_epilogue_of(Kernel *k, const BlockedConv *c, int depth, const ch
         }
     }
     body[m] = 0;
-    kout(k, "%*sfor (size_t i = 0; i < (size_t)OW * V; i++) %s[i] = %s; /* the fused %s */\n", 4 * depth, "", yr, body,
-         op_name(op));
+    /* one vector of V channels at a time, through its own restrict pointer: clang 14 does not vectorize
+     * the one loop over the row's OW * V floats once the row's address comes from a work item */
+    kout(k, "%*sfor (int j = 0; j < OW; j++) { /* the fused %s */\n"
+            "%*s    float *restrict q = %s + (size_t)j * V;\n"
+            "%*s    for (int i = 0; i < V; i++) q[i] = %s;\n"
+            "%*s}\n",
+         4 * depth, "", op_name(op), 4 * depth, "", yr, 4 * depth, "", body, 4 * depth, "");
 }
 
 static void row_epilogue(Kernel *k, const BlockedConv *c, int depth) { row_epilogue_of(k, c, depth, "yr"); }
