@@ -90,6 +90,16 @@ int graph_params(Graph *g, Value ***out) {
     return n;
 }
 
+Node *graph_only_reader(Graph *g, Value *v) {
+    for (int i = 0; i < g->noutputs; i++)
+        if (g->outputs[i].v == v) return NULL;
+    Node *uses[2];
+    if (graph_uses(g, v, uses, 2) != 1) return NULL;
+    int reads = 0;
+    for (int j = 0; j < uses[0]->nin; j++) reads += uses[0]->in[j] == v;
+    return reads == 1 ? uses[0] : NULL;
+}
+
 int graph_uses(Graph *g, Value *v, Node **out, int max) {
     int n = 0;
     for (int i = 0; i < g->nnodes; i++) {

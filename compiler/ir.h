@@ -140,6 +140,10 @@ void graph_add_output(Graph *g, const char *name, Value *v, Span sp);
 int graph_params(Graph *g, Value ***out);
 /* Live nodes that read v. */
 int graph_uses(Graph *g, Value *v, Node **out, int max);
+/* The one live node that reads v, and reads it once, if v is not one of the
+ * net's outputs; else NULL (no reader, several, or v + v).  What the fusion
+ * passes ask before they fold v's reader into v's writer. */
+Node *graph_only_reader(Graph *g, Value *v);
 /* Replaces every use of `from` (node inputs and graph outputs) by `to`. */
 void graph_replace_uses(Graph *g, Value *from, Value *to);
 /* Moves n (already in g->nodes) to just before `pos`. */

@@ -47,16 +47,6 @@
 #define FUSE_MIN_BYTES (4 << 20)
 #define FUSE_MAX_WEIGHT_BYTES (1280 << 10) /* 1.25 MiB */
 
-/* The one live node that reads v, once, if v is not a net output; else NULL. */
-static Node *only_reader(Graph *g, Value *v) {
-    for (int i = 0; i < g->noutputs; i++)
-        if (g->outputs[i].v == v) return NULL;
-    Node *uses[2];
-    if (graph_uses(g, v, uses, 2) != 1) return NULL;
-    int reads = 0;
-    for (int j = 0; j < uses[0]->nin; j++) reads += uses[0]->in[j] == v;
-    return reads == 1 ? uses[0] : NULL;
-}
 
 /* A 1x1 conv_blocked of stride 1 without padding. */
 static bool pointwise(const Node *n) {
@@ -79,11 +69,11 @@ static bool fuses(const Node *expand, const Node *mid, const Node *project) {
 static bool chain(Graph *g, Node *p, Node **expand, Node **mid) {
     if (!pointwise(p)) return false;
     Node *m = p->in[0]->def;
-    if (!m || m->dead || m->nin != 3 || only_reader(g, p->in[0]) != p) return false;
+    if (!m || m->dead || m->nin != 3 || graph_only_reader(g, p->in[0]) != p) return false;
     bool dw = m->op == OP_DWCONV_BLOCKED, dense = m->op == OP_CONV_BLOCKED && m->a.conv.groups == 1;
     if (!dw && !dense) return false;
     Node *e = m->in[0]->def;
-    if (!e || e->dead || e->nin != 3 || !pointwise(e) || only_reader(g, m->in[0]) != m) return false;
+    if (!e || e->dead || e->nin != 3 || !pointwise(e) || graph_only_reader(g, m->in[0]) != m) return false;
     int v = p->out[0]->cblock;
     if (!v || e->in[0]->cblock != v || e->out[0]->cblock != v || m->out[0]->cblock != v) return false;
     /* a conv whose input channels go in tiles sums in another order than the stage's loop nest */

@@ -25,17 +25,6 @@
  */
 #include "../passes.h"
 
-/* The one live node reading v, or NULL if none, several, or v is a net output. */
-static Node *only_reader(Graph *g, Value *v) {
-    for (int i = 0; i < g->noutputs; i++)
-        if (g->outputs[i].v == v) return NULL;
-    Node *uses[2];
-    if (graph_uses(g, v, uses, 2) != 1) return NULL;
-    /* a node reading v twice (v + v) is not a residual */
-    int reads = 0;
-    for (int j = 0; j < uses[0]->nin; j++) reads += uses[0]->in[j] == v;
-    return reads == 1 ? uses[0] : NULL;
-}
 
 /* The readers of `from` read `to` instead, and `dead` dies. */
 static void bypass(Graph *g, Node *dead, Value *to) {
@@ -45,7 +34,7 @@ static void bypass(Graph *g, Node *dead, Value *to) {
 
 static bool fuse_residual(Graph *g, Node *conv) {
     Value *y = conv->out[0];
-    Node *add = only_reader(g, y);
+    Node *add = graph_only_reader(g, y);
     if (!add || add->op != OP_ADD || conv->nin != 3 || conv->a.conv.act != EPILOGUE_NONE) return false;
     Value *other = add->in[0] == y ? add->in[1] : add->in[0];
     if (other->cblock != y->cblock || !shape_eq(&other->shape, &y->shape) || add->out[0]->cblock != y->cblock)
@@ -59,7 +48,7 @@ static bool fuse_residual(Graph *g, Node *conv) {
 
 static bool fuse_activation(Graph *g, Node *conv) {
     Value *y = conv->out[0];
-    Node *act = only_reader(g, y);
+    Node *act = graph_only_reader(g, y);
     if (!act || conv->a.conv.act != EPILOGUE_NONE || act->out[0]->cblock != y->cblock) return false;
     switch (act->op) {
     case OP_RELU: conv->a.conv.act = EPILOGUE_RELU; break;
