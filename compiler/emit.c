@@ -338,8 +338,6 @@ static void layout(Emitter *m) {
     m->fname = arena_alloc(g->arena, sizeof *m->fname * (size_t)(g->nnodes ? g->nnodes : 1));
     m->items = arena_alloc(g->arena, sizeof *m->items * (size_t)(g->nnodes ? g->nnodes : 1));
     m->part = arena_alloc(g->arena, sizeof *m->part * (size_t)(g->nnodes ? g->nnodes : 1));
-    memset(m->items, 0, sizeof *m->items * (size_t)(g->nnodes ? g->nnodes : 1));
-    memset(m->part, 0, sizeof *m->part * (size_t)(g->nnodes ? g->nnodes : 1));
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
         if (n->dead) continue;
