@@ -666,9 +666,7 @@ static void emit_check(Emitter *m, const Node *n) {
     const Value *vs[IR_MAX_IN + IR_MAX_OUT];
     const char *whats[IR_MAX_IN + IR_MAX_OUT];
     int k = 0;
-    unsigned scratch = op_rules(n->op)->scratch_outputs;
     for (int j = 0; j < n->nout; j++) {
-        if (scratch >> j & 1) continue; /* workspace, not a result */
         vs[k] = n->out[j];
         whats[k] = output_name(m, n, j);
         k++;

@@ -98,12 +98,6 @@ typedef struct OpRules {
      * as batchnorm_train, with batch statistics); OP_NONE: the op itself. */
     int train_as;
 
-    /* Outputs that are the kernel's workspace, bit i for output i (the
-     * bottleneck's scratch buffers): sized and placed by the planner like any
-     * output, read by no node, and not checked by --check-numerics, since
-     * they hold whatever the last piece of work left there. */
-    unsigned scratch_outputs;
-
     /* Its kernel takes blocked (NCHW[V]c, Value.cblock) inputs and outputs
      * as well as plain ones: elementwise ops treat storage as a flat array;
      * conv reads either layout and writes either.  The layout pass gives

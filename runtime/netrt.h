@@ -239,6 +239,13 @@ typedef void (*netrt_task)(void *ctx, int64_t lo, int64_t hi);
  * returns when all are done.  Each item must write its own outputs only, so
  * the results are the same bits at any thread count.  One caller at a time. */
 void netrt_parallel(netrt_task fn, void *ctx, int64_t n);
+/* The calling thread's workspace of at least `bytes` bytes, 64-byte aligned,
+ * for a kernel's piece of work that needs buffers of its own (the fused
+ * bottleneck's band rows): kept and reused for the thread's next calls,
+ * grown when a call asks for more, freed when the thread ends (or the
+ * program, for the main thread).  Out of memory, it prints a message and
+ * ends the process with status 1. */
+void *netrt_scratch(size_t bytes);
 /* The thread count jobs use from now on (n < 1: all cores, the default). */
 void netrt_set_threads(int n);
 int netrt_threads(void);

@@ -174,3 +174,44 @@ void netrt_parallel(netrt_task fn, void *ctx, int64_t n) {
             sched_yield();
     }
 }
+
+/* ---- per-thread workspace ---------------------------------------------------- */
+
+/* Each thread's buffer, in thread-local storage.  A worker's is freed by the
+ * key's destructor when the pool joins it; the main thread's, whose
+ * destructors do not run at exit, by an exit hook. */
+static _Thread_local struct {
+    void *p;
+    size_t bytes;
+} own;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_exit(void) {
+    free(own.p);
+    own.p = NULL;
+    own.bytes = 0;
+}
+
+static void scratch_init(void) {
+    pthread_key_create(&scratch_key, free);
+    atexit(scratch_exit);
+}
+
+void *netrt_scratch(size_t bytes) {
+    if (own.p && own.bytes >= bytes) return own.p;
+    pthread_once(&scratch_once, scratch_init);
+    size_t n = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, n ? n : 64);
+    if (!p) {
+        /* No kernel can return an error: end here (_exit, since exit would
+         * join the pool's workers, this thread perhaps among them). */
+        fprintf(stderr, "netrt: out of memory for a kernel's workspace of %zu bytes\n", bytes);
+        _exit(1);
+    }
+    free(own.p);
+    own.p = p;
+    own.bytes = n;
+    pthread_setspecific(scratch_key, p);
+    return p;
+}

@@ -23,8 +23,9 @@ typedef struct ConvParts {
     const char *block;  /* per output block ob: its weights wk (and the input's plane) */
     const char *row;    /* per input row ih of a column block, or "" */
     const char *tap;    /* per tap (kh, kw) of a column block */
-    const char *inside; /* RB columns all inside the input: add to acc[0..RB) */
-    const char *border; /* some columns in the padding: add to those inside */
+    const char *inside; /* columns [RLO, RHI) all inside the input (enums of the enclosing
+                         * block: 0 and RB, or a border block's run): add to acc[RLO..RHI) */
+    const char *border; /* some columns in the padding: add to those inside, testing each */
     const char *single; /* one column (iw inside): add to acc */
     bool tiled;         /* the input channels in tiles of CT (an enum of `extra`), each tile's sums stored */
     bool pair;          /* two output blocks at a time, ob and ob + 1: acc2 beside acc (the parts add to both) */

@@ -17,13 +17,13 @@
  * chain's: the programs compute the same bits.  The rows of e1 that two
  * bands share (the middle conv's window overlaps) are computed once: the
  * next band moves them from the bottom of s1 to its top.  Only the first
- * band of a range of bands computes them all, so a range [lo, hi) of bands
- * is a piece of work independent of the others: the band loop is the
- * outermost after the samples, and a threaded kernel could give each thread
- * a range and an s1 and s2 of its own.  It is serial for now: it runs on the
- * calling thread whatever --threads says (kopen, not kopen_parallel), since
- * the scratch outputs are sized for one band and the runtime has no
- * per-thread scratch to give each thread its own.
+ * band of a range of rows computes them all, so any range of output rows is
+ * a piece of work independent of the others.  The work items are the output
+ * rows of every sample: each thread takes a range of them (netrt_parallel),
+ * cuts it into bands of at most BH rows from its first row, and works in s1
+ * and s2 of its own (netrt_scratch).  Where the bands start changes with the
+ * thread count, never what a value sums: the same bits at any count.  (Two
+ * threads compute the halo rows where their ranges meet twice.)
  *
  * Every activation fuse_epilogue puts into a conv's store works in a stage:
  * relu and relu6 on the accumulators, the others over each finished row of
@@ -117,17 +117,12 @@ static bool bottleneck_of(Node *n, Bottleneck *b) {
 
 /* ---- shape and checks --------------------------------------------------------- */
 
-/* y is the projection's output; s1 holds r1 rows of e1 and s2 a band of
- * rows of e2, each as one sample stored NCHW[V]c: [1, E, r1, W] and
- * [1, E2, BH, OW]. */
+/* y is the projection's output. */
 static bool shape_bottleneck(Graph *g, Node *n) {
     (void)g;
     Bottleneck b;
     if (!bottleneck_of(n, &b)) return false;
-    const BlockedConv *e = &b.st[0], *m = &b.st[1], *p = &b.st[2];
-    shape_set_out(n, 0, 4, p->y);
-    shape_set_out(n, 1, 4, (int64_t[]){1, e->y[1], b.r1, e->y[3]});
-    shape_set_out(n, 2, 4, (int64_t[]){1, m->y[1], b.bh, m->y[3]});
+    shape_set_out(n, 0, 4, b.st[2].y);
     char b1[128], b2[128];
     if (n->nin == 8 && !shape_eq(&n->in[7]->shape, &n->out[0]->shape)) {
         DIAG_INTERNAL("bottleneck \"%s\": residual %s is not its output's shape %s", n->name,
@@ -154,7 +149,7 @@ static const char *check_bottleneck(const Graph *g, const Node *n) {
         return "its three weights must be packed for one vector width";
     if (n->in[0]->cblock != v) return "its input must be blocked as its weights";
     for (int j = 0; j < n->nout; j++)
-        if (n->out[j]->cblock != v) return "its output and scratch buffers must be blocked as its weights";
+        if (n->out[j]->cblock != v) return "its output must be blocked as its weights";
     if (n->nin == 8 && n->in[7]->cblock != v) return "its residual must be blocked as its output";
     for (int i = 0; i < 3; i++)
         if (a->conv[i].act < EPILOGUE_NONE || a->conv[i].act > EPILOGUE_LEAKY_RELU) return "an unknown epilogue activation";
@@ -180,40 +175,44 @@ static void emit_bottleneck(Kernel *k) {
     Bottleneck b;
     bottleneck_of((Node *)k->n, &b);
     const BlockedConv *m = &b.st[1];
-    kopen(k, (const char *const[]){"x", "w1", "b1", "w2", "b2", "w3", "b3", "res"},
-          (const char *const[]){"y", "s1", "s2"});
+    kopen_parallel(k, (const char *const[]){"x", "w1", "b1", "w2", "b2", "w3", "b3", "res"},
+                   (const char *const[]){"y"}, 0, b.st[2].y[0], b.st[2].y[2]);
     kout(k, "    /* Bands of BH = %d output rows (%d bands of OH = %lld): the largest height, evened\n"
             "     * out over the bands, whose working set fits %d KiB, about half the L2 of one\n"
             "     * core, so that a band's expanded rows stay in the cache from one stage to the\n"
             "     * next.  Here %lld KiB: the input rows the expansion reads %lld KiB, s1 (R1 = %lld\n"
             "     * expanded rows, the halo included) %lld KiB, s2 (a band of the middle conv's\n"
-            "     * rows) %lld KiB, and the three weights %lld KiB, which every band reads again%s */\n",
+            "     * rows) %lld KiB, and the three weights %lld KiB, which every band reads again%s\n"
+            "     * Work items: the N * OH = %s output rows, items [t0, t1) here, cut into bands\n"
+            "     * of BH rows from t0 (netrt_parallel splits them across the threads). */\n",
          b.bh, b.nband, (long long)b.st[2].y[2], BAND_BUDGET_BYTES / 1024, (long long)(b.bytes / 1024),
          (long long)(b.x_bytes / 1024), (long long)b.r1, (long long)(b.s1_bytes / 1024),
          (long long)(b.s2_bytes / 1024), (long long)(b.w_bytes / 1024),
-         b.bytes > BAND_BUDGET_BYTES ? "\n     * (no height fits: a band is one row)." : ".");
-    kout(k, "    enum { N = %lld, OH = %lld, BH = %d, NBAND = %d };\n", (long long)b.st[0].x[0],
-         (long long)b.st[2].y[2], b.bh, b.nband);
+         b.bytes > BAND_BUDGET_BYTES ? "\n     * (no height fits: a band is one row)." : ".", k->items);
+    kout(k, "    enum { N = %lld, OH = %lld, BH = %d };\n", (long long)b.st[0].x[0], (long long)b.st[2].y[2], b.bh);
     kout(k, "    enum { R1 = %lld, R2 = BH }; /* the rows s1 and s2 hold */\n", (long long)b.r1);
     kout(k, "    enum { EB = %lld, EW = %lld, EV = %d }; /* s1's channel blocks, width and vector */\n",
          (long long)blocks(b.st[0].y[1], b.st[0].v), (long long)b.st[0].y[3], b.st[0].v);
     kout(k, "    enum { H2 = %lld, SH2 = %d, PT2 = %d, KH2 = %d, DH2 = %d }; /* the middle conv's rows and window */\n",
          (long long)m->x[2], dim_or_one(m->a->stride[0]), m->a->pad[0], m->a->kernel[0],
          dim_or_one(m->a->dilation[0]));
-    klines(k, 1, "for (int n = 0; n < N; n++) {\n"
-                 "    /* A piece of work is a range of bands [lo, hi) with an s1 and s2 of its own\n"
-                 "     * (a thread's, when threads share the bands): here all of them, on the\n"
-                 "     * calling thread (the kernel is serial). */\n"
-                 "    const int lo = 0, hi = NBAND;\n"
+    kout(k, "    enum { S1 = EB * R1 * EW * EV, S2 = %lld * R2 * %lld * EV }; /* the floats of s1 and s2 */\n",
+         (long long)blocks(m->y[1], b.st[0].v), (long long)m->y[3]);
+    klines(k, 1, "/* this thread's s1 and s2 */\n"
+                 "float *restrict s1 = netrt_scratch((S1 + S2) * sizeof(float)), *restrict s2 = s1 + S1;\n"
+                 "for (int64_t t = t0; t < t1;) { /* the rows [lo, hi) of sample n */\n"
+                 "    const int n = (int)(t / OH), lo = (int)(t % OH);\n"
+                 "    const int hi = t1 - (int64_t)n * OH < OH ? (int)(t1 - (int64_t)n * OH) : OH;\n"
+                 "    t = (int64_t)n * OH + hi;\n"
                  "    int p0 = 0, p1 = 0; /* the expanded rows [p0, p1) that s1 holds from the band before */\n"
-                 "    for (int band = lo; band < hi; band++) { /* output rows [o0, o1) */\n"
-                 "        const int o0 = band * BH, o1 = o0 + BH < OH ? o0 + BH : OH;\n"
+                 "    for (int o0 = lo; o0 < hi; o0 += BH) { /* a band: output rows [o0, o1) */\n"
+                 "        const int o1 = o0 + BH < hi ? o0 + BH : hi;\n"
                  "        /* the expanded rows [e0, e1) that the middle conv reads for them */\n"
                  "        const int top = o0 * SH2 - PT2, end = (o1 - 1) * SH2 - PT2 + (KH2 - 1) * DH2 + 1;\n"
                  "        const int e0 = top > 0 ? top : 0, e1 = end < H2 ? end : H2;\n"
                  "        /* those the band before computed, [e0, f0), move to the top of s1; the\n"
                  "         * expansion computes the others, [f0, e1) */\n"
-                 "        const int f0 = band > lo && p1 > e0 ? p1 : e0;\n"
+                 "        const int f0 = o0 > lo && p1 > e0 ? p1 : e0;\n"
                  "        if (f0 > e0)\n"
                  "            for (int eb = 0; eb < EB; eb++) {\n"
                  "                float *to = s1 + (size_t)eb * R1 * EW * EV;\n"
@@ -275,15 +274,9 @@ static int64_t macs_bottleneck(const Node *n) {
     return macs;
 }
 
-static bool batched_bottleneck(const Node *n, int i, const bool *batched) {
-    return i == 0 && batched[n->in[0]->id]; /* the scratch buffers hold one sample's rows */
-}
-
 const OpRules op_rules_BOTTLENECK = {
     .no_build = "the fuse_bottleneck pass makes it",
-    .shape = shape_bottleneck, .check = check_bottleneck, .emit = emit_bottleneck, .batched = batched_bottleneck,
-    .output_names = (const char *const[]){"the output", "the expanded rows (scratch)", "the middle rows (scratch)"},
-    .scratch_outputs = 1u << 1 | 1u << 2,
+    .shape = shape_bottleneck, .check = check_bottleneck, .emit = emit_bottleneck, .batched = op_batched_like_input0,
     .dump = dump_bottleneck, .macs = macs_bottleneck,
     .no_grad = "inference only: fuse_bottleneck does not run in training builds", .blocked_ok = true,
 };

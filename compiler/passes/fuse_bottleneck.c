@@ -14,9 +14,8 @@
  *           hold), the three convs become one bottleneck node in the place
  *           of the last (which may have moved down to its residual add in
  *           fuse_epilogue), with their weights, biases, activations and the
- *           projection's residual.  Its two extra outputs are the scratch
- *           buffers of one band, which the planner places as any value;
- *           nobody reads them.  The node is named after the block: the
+ *           projection's residual (its kernel works in a buffer of each
+ *           thread's, netrt_scratch, not in the arena).  The node is named after the block: the
  *           longest common prefix of the three convs' names, up to a dot.
  * Keeps:    the values the net computes, bit for bit: each stage is its
  *           conv's loop nest on a range of rows, the same sums in the same
