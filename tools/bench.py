@@ -4,6 +4,7 @@
     tools/bench.py [--models a,b] [--batches 1,8] [--threads T] [--all-cores N]
                    [--no-channels-last] [--no-torchscript] [--budget S] [--max-runs R]
                    [--peak GFLOPS] [--markdown FILE] [--netc PATH] [--work DIR] [--keep]
+                   [--cpus 0,1]
 
 First it measures the machine's single-core peak float32 GFLOP/s with
 tools/peak.c (compiled into the work directory with the system C compiler,
@@ -43,6 +44,14 @@ each batch size B, the run
   5. computes netc's GFLOP/s: 2 x the multiply-accumulates of a sample
      (`netc stats`) x B / netc's median time, and that as a percentage of
      the peak times T; and PyTorch's best as a percentage of the same.
+--cpus LIST runs all of it (the peak, PyTorch, netc's builds and programs)
+on those CPUs only (os.sched_setaffinity, inherited by the child
+processes).  On a shared machine the cores are not alike: on the 2-core VM
+of docs/performance.md, CPU 1 ran ResNet-18 and ResNet-50 25 to 33% slower
+than CPU 0 (the same program, pinned with taskset, alternating) while its
+FMA peak was the same, so a one-thread run that lets the scheduler place
+netc on one core and PyTorch on the other compares the cores, not the
+code.  `--cpus 0 --threads 1` puts both on the same one.
 The repetitions adapt to a time budget per measurement (--budget, seconds): R
 is how many runs fit in it, between 1 and --max-runs, so small models are
 timed many times and VGG-16 at batch 8 (about a minute a run) once; a netc
@@ -578,7 +587,18 @@ def main(argv=None):
     ap.add_argument("--keep", action="store_true", help="keep each model's files (kept anyway if it fails)")
     ap.add_argument("--seed", type=int, default=1, help="as tools/conformance.py (default 1)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed for each build and run")
+    ap.add_argument("--cpus", metavar="0,1",
+                    help="run everything on these CPUs only (default: wherever the scheduler puts it); "
+                         "--cpus 0 with --threads 1 times netc and PyTorch on the same core")
     args = ap.parse_args(argv)
+    if args.cpus:
+        try:
+            cpus = {int(c) for c in args.cpus.split(",") if c.strip()}
+            os.sched_setaffinity(0, cpus)
+        except (ValueError, OSError) as e:
+            sys.exit(f"bench: --cpus {args.cpus}: {e}")
+        if len(cpus) < args.threads:
+            sys.exit(f"bench: --threads {args.threads} on {len(cpus)} CPU(s) of --cpus {args.cpus}")
     args.netc = os.path.abspath(args.netc)
     args.work = os.path.abspath(args.work)
     if not os.access(args.netc, os.X_OK):
@@ -608,8 +628,9 @@ def main(argv=None):
     load_before = load_str()
     args.peak_gflops, peak_line = measure_peak(args)
     conditions = [
-        f"- {start}; {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__}; "
-        f"seed {args.seed}",
+        f"- {start}; {cpu_name()}, {os.cpu_count()} cores"
+        + (f" (the run on CPU(s) {args.cpus} only)" if args.cpus else "")
+        + f"; torch {torch.__version__}; seed {args.seed}",
         f"- netc {os.path.relpath(args.netc, ROOT)} -O2, compiled by {cc_version()}",
         peak_line,
         f"- PyTorch's libraries: {torch_libraries()}",
