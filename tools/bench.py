@@ -143,16 +143,19 @@ def runs_for(expected, budget, max_runs):
 
 def netc_time(prog, io, weights, xpath, ypath, warmup, runs, timeout, threads):
     """Runs the program with --repeat at `threads` threads; returns the median
-    and min ms per batch, and the output."""
-    out = run([prog, "--weights", weights, "--input", f"{io['input']}={xpath}", "--output", f"{io['output']}={ypath}",
-               "--threads", str(threads), "--repeat", str(runs), "--warmup", str(warmup)], timeout)
+    and min ms per batch, and the outputs ({name: array}; ypath has a {}
+    for the output's name)."""
+    cmd = [prog, "--weights", weights, "--input", f"{io['input']}={xpath}"]
+    for o in io["outputs"]:
+        cmd += ["--output", f"{o}={ypath.format(o)}"]
+    out = run(cmd + ["--threads", str(threads), "--repeat", str(runs), "--warmup", str(warmup)], timeout)
     m = TIMING.search(out)
     if not m:
         raise BenchError(f"{prog}: no timing line in its output:\n{conformance.tail(out)}")
     if int(m.group(4)) != runs or int(m.group(3)) != warmup:
         raise BenchError(f"{prog}: timing line '{m.group(0)}' does not match --repeat {runs} --warmup {warmup}")
     return {"median": float(m.group(5)), "min": float(m.group(6)), "runs": runs, "warmup": warmup,
-            "y": np.load(ypath)}
+            "y": {o: np.load(ypath.format(o)) for o in io["outputs"]}}
 
 
 def bench_netc(prog, io, weights, xpath, ypath, expected, args):
@@ -197,9 +200,9 @@ def set_threads(threads):
         OPENBLAS.openblas_set_num_threads(threads)
 
 
-def bench_torch(model, x, threads, warmup, args):
+def bench_torch(name, model, x, threads, warmup, args):
     """warmup calls, then as many timed calls as fit in the budget at the
-    last warm-up call's speed."""
+    last warm-up call's speed; the outputs as {name: array}."""
     set_threads(threads)
     with torch.no_grad():
         for _ in range(warmup):
@@ -211,12 +214,14 @@ def bench_torch(model, x, threads, warmup, args):
             t0 = time.perf_counter()
             y = model(x)
             times.append(time.perf_counter() - t0)
-    if isinstance(y, dict):  # torchvision's segmentation models
-        y = y["out"]
-    elif isinstance(y, tuple):  # a scripted GoogLeNet's GoogLeNetOutputs
+    if isinstance(y, tuple):  # a scripted GoogLeNet's GoogLeNetOutputs
         y = y[0]
+    if isinstance(y, dict):  # torchvision's segmentation models, YOLOv3-tiny
+        y = {k: y[k] for k in conformance.outputs(name)}
+    else:
+        y = {conformance.outputs(name)[0]: y}
     return {"median": 1e3 * statistics.median(times), "min": 1e3 * min(times), "runs": len(times),
-            "y": y.contiguous().numpy()}
+            "y": {k: v.contiguous().numpy() for k, v in y.items()}}
 
 
 # ------------------------------------------------------------------------ run
@@ -278,23 +283,32 @@ def torch_variants(model, args):
     return out
 
 
-def program_io(prog):
-    """The input's and output's names and the input's per-sample shape, from
-    the program's --help ("input  image: [S, 3, 224, 224]")."""
+def program_io(prog, name):
+    """The input's name and per-sample shape and the outputs' names, from the
+    program's --help ("input  image: [S, 3, 224, 224]", "output logits: ..."),
+    which must be the PyTorch model's (conformance.outputs)."""
     out = run([prog, "--help"], 60)
     ins = re.findall(r"^input  (\S+): \[S, ([0-9, ]+)\]$", out, re.M)
     outs = re.findall(r"^output (\S+): ", out, re.M)
-    if len(ins) != 1 or len(outs) != 1:
-        raise BenchError(f"{prog}: the benchmark needs one input and one output; --help lists "
-                         f"inputs {[i for i, _ in ins]} and outputs {outs}")
-    return {"input": ins[0][0], "output": outs[0], "shape": [int(d) for d in ins[0][1].split(",")]}
+    if len(ins) != 1 or sorted(outs) != sorted(conformance.outputs(name)):
+        raise BenchError(f"{prog}: the benchmark needs one input and the outputs {conformance.outputs(name)}; "
+                         f"--help lists inputs {[i for i, _ in ins]} and outputs {outs}")
+    return {"input": ins[0][0], "outputs": outs, "shape": [int(d) for d in ins[0][1].split(",")]}
 
 
 def rel_err(y, ref):
-    """max |y - ref| / max |ref| (inf if ref is 0 or the result not finite)."""
-    scale = float(np.abs(ref).max())
-    err = float(np.abs(y.astype(np.float64) - ref).max()) / scale if scale > 0 else float("inf")
-    return (err if np.isfinite(err) else float("inf")), scale
+    """The largest over the outputs ({name: array}, both) of max |y - ref| /
+    max |ref| (inf if a shape differs, ref is 0 or the result not finite),
+    and the first output's scale max |ref|."""
+    worst, first = 0.0, None
+    for k, r in ref.items():
+        scale = float(np.abs(r).max())
+        first = scale if first is None else first
+        if y[k].shape != r.shape or scale == 0:
+            return float("inf"), first
+        err = float(np.abs(y[k].astype(np.float64) - r).max()) / scale
+        worst = max(worst, err if np.isfinite(err) else float("inf"))
+    return worst, first
 
 
 def best_of(res):
@@ -327,10 +341,10 @@ def bench_model(name, args, macs, results, report):
             t0 = time.perf_counter()
             run([args.netc, "build", net, "-O2", "--batch", str(batch), "-o", prog], args.timeout)
             res["build"] = time.perf_counter() - t0
-            io = program_io(prog)
+            io = program_io(prog, name)
             x = torch.randn([batch] + io["shape"], generator=torch.Generator().manual_seed(args.seed + 2))
             xpath = os.path.join(work, f"input-{batch}.npy")
-            ypath = os.path.join(work, f"output-{batch}.npy")
+            ypath = os.path.join(work, f"output-{{}}-{batch}.npy")
             np.save(xpath, x.numpy().astype("<f4"))
 
             res["netc"] = bench_netc(prog, io, weights, xpath, ypath,
@@ -340,10 +354,10 @@ def bench_model(name, args, macs, results, report):
                 if v["fn"] is None:
                     continue
                 if v["key"] == "torch":
-                    res["torch"] = bench_torch(v["fn"], x, v["threads"], v["warmup"], args)
+                    res["torch"] = bench_torch(name, v["fn"], x, v["threads"], v["warmup"], args)
                     continue
                 try:  # a failure of an extra column only leaves it empty
-                    res[v["key"]] = bench_torch(v["fn"], x, v["threads"], v["warmup"], args)
+                    res[v["key"]] = bench_torch(name, v["fn"], x, v["threads"], v["warmup"], args)
                 except Exception as e:  # noqa: BLE001
                     print(f"  {name}, batch {batch}: no {v['key']} time: {type(e).__name__}: {e}", flush=True)
 
@@ -352,13 +366,14 @@ def bench_model(name, args, macs, results, report):
                 t = res.get(v["key"])
                 if v["key"] == "torch" or t is None:
                     continue
-                t["err"] = rel_err(t["y"], ref)[0] if t["y"].shape == ref.shape else float("inf")
+                t["err"] = rel_err(t["y"], ref)[0]
                 t["agrees"] = t["err"] <= TOLERANCE
                 if not t["agrees"]:
                     print(f"  {name}, batch {batch}: {v['key']}'s output differs from eager PyTorch's by "
                           f"{t['err']:.3g} of its scale: left out of the best", flush=True)
-            if y.shape != ref.shape:
-                raise BenchError(f"netc's output has shape {list(y.shape)}, PyTorch's {list(ref.shape)}")
+            for k in ref:
+                if y[k].shape != ref[k].shape:
+                    raise BenchError(f"netc's output {k} has shape {list(y[k].shape)}, PyTorch's {list(ref[k].shape)}")
             res["err"], scale = rel_err(y, ref)
             if not res["err"] <= TOLERANCE:
                 raise BenchError(f"netc and PyTorch disagree: max error {res['err']:.3g} of the output's "
