@@ -10,11 +10,10 @@ First it measures the machine's single-core peak float32 GFLOP/s with
 tools/peak.c (compiled into the work directory with the system C compiler,
 `cc -O2`; independent FMA chains at the widest vector width the CPU has, the
 best of 5 runs of 0.3 s; --peak GFLOPS gives the number instead).  Then, for
-each zoo model that torchvision has, and LeNet-5 (by default every one of
-tools/conformance.py's MODELS whose examples/<model>.net exists, and lenet5,
-in order of multiply-accumulates per sample, smallest first; --models may
-also name the models conformance.py takes from tools/zoo_reference.py) and
-each batch size B, the run
+each zoo model (by default every one of tools/conformance.py's ALL_MODELS
+whose examples/<model>.net exists, torchvision's and those it takes from
+tools/zoo_reference.py, and lenet5, in order of multiply-accumulates per
+sample, smallest first; --models picks some) and each batch size B, the run
   1. makes the PyTorch model with random weights and batchnorms as
      tools/conformance.py does (same seed; LeNet-5 is
      tools/pytorch_baseline.py's module, with random biases), writes its
@@ -580,7 +579,7 @@ def main(argv=None):
     global OPENBLAS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", metavar="A,B",
-                    help="zoo models (default: every one torchvision has, and lenet5, smallest first)")
+                    help="zoo models (default: every one, smallest first)")
     ap.add_argument("--batches", default="1,8", metavar="1,8", help="batch sizes (default 1,8)")
     ap.add_argument("--threads", type=int, default=1, help="the thread count of PyTorch and of netc's programs (default 1)")
     ap.add_argument("--all-cores", type=int, default=0, metavar="N",
@@ -625,7 +624,7 @@ def main(argv=None):
             if m not in known:
                 sys.exit(f"bench: unknown model '{m}' (the zoo models: {', '.join(known)})")
     else:
-        models = conformance.written(conformance.MODELS + list(BENCH_MODELS))
+        models = known
     macs = model_macs(args.netc, models)
     models = sorted(models, key=lambda name: macs[name])
     try:
