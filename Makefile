@@ -97,3 +97,15 @@ bench: build
 	/usr/bin/python3 tools/bench.py --netc $(BUILD)/netc --work $(BUILD)/bench \
 	    $(if $(BENCH_MODELS),--models $(BENCH_MODELS)) --batches $(BENCH_BATCHES) \
 	    --threads $(BENCH_THREADS) --budget $(BENCH_BUDGET) $(BENCH_ARGS)
+
+# Training speed against PyTorch's (tools/bench_train.py, docs/performance.md):
+# images per second of netc's trainers and of PyTorch in NCHW and
+# channels-last, LeNet-5 and the two small Fashion-MNIST nets of
+# examples/bench/ on Debian's dataset-fashion-mnist, ResNet-18 on random
+# 224x224 images.  Not part of `make test`.  BENCH_TRAIN_ARGS passes options,
+# e.g. "--models lenet5 --threads 2 --cpus 0,1 --markdown build/bench-train.md".
+BENCH_TRAIN_ARGS ?=
+.PHONY: bench-train
+bench-train: build
+	@sh scripts/install-bench-deps.sh
+	/usr/bin/python3 tools/bench_train.py --netc $(BUILD)/netc --work $(BUILD)/bench-train $(BENCH_TRAIN_ARGS)
