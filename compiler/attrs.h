@@ -144,6 +144,7 @@ typedef struct BottleneckAttrs {
 typedef struct PackAttrs {
     int vec;
     int groups; /* a grouped conv's groups (conv_blocked_span); 0 or 1 for one group or a depthwise conv */
+    bool transpose; /* the transposed, flipped weight of the input gradient (one group) */
 } PackAttrs;
 
 typedef union Attrs {

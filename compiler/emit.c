@@ -21,7 +21,8 @@
  *     followed by a netrt_check_finite of what it wrote, behind the flag;
  *   <prefix>_prepare (the F_INIT nodes), <prefix>_run (the others; in a
  *     training graph the PHASE_RUN nodes: the eval-mode forward), and for
- *     training <prefix>_grad (PHASE_GRAD: training forward, loss, backward),
+ *     training <prefix>_grad (PHASE_GRAD: training forward, loss, backward;
+ *     it calls <prefix>_prepare first, to pack the updated weights),
  *     <prefix>_update (PHASE_UPDATE: SGD), <prefix>_set_batch and
  *     <prefix>_reset_state;
  *   <prefix>_init, the tensor tables and <prefix>_model, and for training
@@ -108,7 +109,7 @@ static const char *const c_reserved[] = {
     "_Alignof", "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert",
     "_Thread_local", "main", "memcpy", "arena", "param_block", "NULL", "bool", "true", "false", "errno", "stdin",
     "stdout", "stderr", "fprintf", "argc", "argv", "state_block", "nb_active", "NMAX", "hp_lr", "hp_momentum",
-    "hp_weight_decay", "check_numerics",
+    "hp_weight_decay", "check_numerics", "train_seed", "train_step",
 };
 
 typedef struct Names {
@@ -447,8 +448,11 @@ static void emit_layout_comment(Emitter *m) {
             " * compiled batch NMAX (set by %s_set_batch). */\n"
             "enum { NMAX = %d };\nstatic int nb_active = NMAX;\n\n"
             "/* SGD's hyperparameters, read by %s_update (set through %s_train). */\n"
-            "static float hp_lr = 0.01f, hp_momentum = 0.0f, hp_weight_decay = 0.0f;\n\n",
-            m->prefix, g->batch, m->prefix, m->prefix);
+            "static float hp_lr = 0.01f, hp_momentum = 0.0f, hp_weight_decay = 0.0f;\n\n"
+            "/* Dropout's masks: those of step train_step (%s_grad counts its calls)\n"
+            " * under train_seed (the trainer's --seed; netrt_dropout_key). */\n"
+            "static uint64_t train_seed = 1, train_step;\n\n",
+            m->prefix, g->batch, m->prefix, m->prefix, m->prefix);
 }
 
 static void emit_params(Emitter *m) {
@@ -625,9 +629,13 @@ static void put_check_call(Emitter *m, const Node *n, const Value *v, const char
     size_t len = strlen(op);
     if (len > 8 && strcmp(op + len - 8, "_blocked") == 0) /* the op as the .net file has it */
         op = arena_printf(m->g->arena, "%.*s", (int)(len - 8), op);
-    if (v->cblock && v->shape.rank == 4 && !m->t) { /* blocked values exist in inference graphs only */
-        fprintf(c, "netrt_check_finite_blocked(%s, %" PRId64 ", %" PRId64 ", %" PRId64 ", %d, ", ref(m, v),
-                v->shape.d[0], v->shape.d[1], v->shape.d[2] * v->shape.d[3], v->cblock);
+    if (v->cblock && v->shape.rank == 4) { /* its logical channels; a training graph's active batch */
+        if (m->t)
+            fprintf(c, "netrt_check_finite_blocked(%s, nb_active, %" PRId64 ", %" PRId64 ", %d, ", ref(m, v),
+                    v->shape.d[1], v->shape.d[2] * v->shape.d[3], v->cblock);
+        else
+            fprintf(c, "netrt_check_finite_blocked(%s, %" PRId64 ", %" PRId64 ", %" PRId64 ", %d, ", ref(m, v),
+                    v->shape.d[0], v->shape.d[1], v->shape.d[2] * v->shape.d[3], v->cblock);
     } else if (m->per_sample[v->id] && v->shape.rank > 0 && v->shape.d[0] > 0) {
         int64_t per = numel / v->shape.d[0];
         fprintf(c, "netrt_check_finite(%s, ", ref(m, v));
@@ -846,6 +854,10 @@ static void emit_train_functions(Emitter *m) {
     fprintf(c, "/* The training-mode forward, the loss and the backward pass on the active\n"
                " * batch: fills the loss, the training logits and the gradients. */\n"
                "static void %s_grad(void)\n{\n", P);
+    bool init = false;
+    for (int i = 0; i < m->g->nnodes; i++) init |= !m->g->nodes[i]->dead && op_has(m->g->nodes[i]->op, F_INIT);
+    fputs("    train_step++;\n", c);
+    if (init) fprintf(c, "    %s_prepare(); /* the packed weights of the parameters the last update changed */\n", P);
     emit_calls(m, false, PHASE_GRAD);
     fprintf(c, "}\n\n/* One SGD step: each trained parameter and its velocity, from its gradient. */\n"
                "static void %s_update(void)\n{\n", P);
@@ -875,7 +887,8 @@ static void emit_train_descriptor(Emitter *m) {
     fprintf(c,
             "    .set_batch = %s_set_batch,\n    .grad = %s_grad,\n    .update = %s_update,\n"
             "    .reset_state = %s_reset_state,\n"
-            "    .lr = &hp_lr,\n    .momentum = &hp_momentum,\n    .weight_decay = &hp_weight_decay,\n};\n\n",
+            "    .lr = &hp_lr,\n    .momentum = &hp_momentum,\n    .weight_decay = &hp_weight_decay,\n"
+            "    .seed = &train_seed,\n    .step = &train_step,\n};\n\n",
             P, P, P, P);
 }
 

@@ -99,7 +99,7 @@ void knumel(Kernel *k, const Value *v) {
         kcount(k, "NUMEL", value_numel(v)); /* a blocked value's padded blocks too */
         return;
     }
-    kcount(k, "SAMPLE", shape_numel(s) / s->d[0]);
+    kcount(k, "SAMPLE", value_numel(v) / s->d[0]); /* a blocked value's padded blocks too */
     kactive_batch(k);
     kout(k, "    const size_t NUMEL = (size_t)N * SAMPLE;\n");
 }
@@ -161,6 +161,17 @@ void kwindow_taps(Kernel *k, int depth, const char *row, const char *body) {
     klines(k, depth + 2, body);
     klines(k, depth, "    }\n"
                     "}\n");
+}
+
+const char *krow_at(char *buf, size_t size, const Value *v, const char *name, const char *ch, const char *cs,
+                    const char *hs, const char *row, const char *ws) {
+    int b = v->cblock;
+    if (!b)
+        snprintf(buf, size, "%s + (((size_t)n * %s + %s) * %s + %s) * %s", name, cs, ch, hs, row, ws);
+    else
+        snprintf(buf, size, "%s + ((((size_t)n * ((%s + %d) / %d) + (%s) / %d) * %s + %s) * %s) * %d + (%s) %% %d", name,
+                 cs, b - 1, b, ch, b, hs, row, ws, b, ch, b);
+    return buf;
 }
 
 void kconv_output_rows(Kernel *k) {

@@ -47,6 +47,8 @@ bool grad_needed(GradCtx *c, const Value *v);
 /* A node of the backward pass, named and placed as `like`, with its
  * attributes; NULL (after an error was reported) if it could not be made. */
 Node *grad_node(GradCtx *c, Op op, const Node *like, Value **in, int nin);
+/* Stops autodiff after a rule reported an (internal) error. */
+void grad_fail(GradCtx *c);
 /* Adds gv (may be NULL) to the gradient of v. */
 void grad_accum(GradCtx *c, Value *v, Value *gv);
 /* g summed down to v's shape where n broadcast v per channel. */

@@ -103,6 +103,12 @@ typedef struct OpRules {
      * conv reads either layout and writes either.  The layout pass gives
      * blocked values only to such ops. */
     bool blocked_ok;
+    /* In a training build, its training copy and its gradient rule's ops
+     * take blocked values as its kernel does, and give each gradient the
+     * layout of its value: the training layout pass (layout_train) gives
+     * blocked values only to such ops (relu, add, maxpool, batchnorm,
+     * global_avgpool, the blocked conv). */
+    bool blocked_train;
 
     /* Its output is input 0's data as it is, under the output's shape
      * (flatten, reshape, dropout at inference): the memory planner may make

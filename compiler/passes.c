@@ -9,13 +9,14 @@ const Pass pass_table[] = {
     {"dce", pass_dce, "remove nodes whose results nothing uses"},
     {"lower_depthwise", pass_lower_depthwise, "depthwise convs (groups = channels) become dwconv nodes"},
     {"layout", pass_layout, "blocked channel layouts (NCHW[V]c) and packed weights for the target's vector convs"},
+    {"layout_train", pass_layout_train, "the layout pass for a training build, before autodiff: the ops whose gradients keep blocked values"},
     {"fuse_epilogue", pass_fuse_epilogue, "a residual add and an activation (relu, relu6, silu, sigmoid, hardswish, tanh, leaky_relu) into the blocked conv before them"},
     {"fuse_bottleneck", pass_fuse_bottleneck, "expand / middle / project conv chains into one kernel run by bands of rows"},
     {"autodiff", pass_autodiff, "add the training graph: loss, gradients and SGD updates"},
 };
 const int pass_count = sizeof pass_table / sizeof pass_table[0];
 const char *const default_pipeline = "fold_batchnorm,dce,lower_depthwise,layout,fuse_epilogue,fuse_bottleneck";
-const char *const train_pipeline = "autodiff,dce";
+const char *const train_pipeline = "layout_train,autodiff,dce";
 
 const Pass *pass_find(const char *name) {
     for (int i = 0; i < pass_count; i++)

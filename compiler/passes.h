@@ -17,6 +17,8 @@ PassResult pass_fold_batchnorm(Graph *g);
 PassResult pass_dce(Graph *g);
 /* Blocked channel layouts for the target's vector kernels (inference). */
 PassResult pass_layout(Graph *g);
+/* The same for a training build, before autodiff (passes/layout.c). */
+PassResult pass_layout_train(Graph *g);
 /* Depthwise convs (groups = channels) become dwconv nodes (inference). */
 PassResult pass_lower_depthwise(Graph *g);
 /* A residual add and a relu or relu6 after a conv_blocked, into its store. */

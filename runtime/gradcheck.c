@@ -126,8 +126,14 @@ static int parse_args(gcheck *c, int argc, char **argv) {
     return 0;
 }
 
-static double loss_now(const gcheck *c) {
+/* grad() with the masks of step 1 (dropout) every time. */
+static void grad_fixed(const gcheck *c) {
+    if (c->m->step) *c->m->step = 0;
     c->m->grad();
+}
+
+static double loss_now(const gcheck *c) {
+    grad_fixed(c);
     return (double)c->m->loss->data[0];
 }
 

@@ -316,7 +316,28 @@ typedef struct netrt_train_model {
     void (*update)(void);           /* one SGD step from the gradients */
     void (*reset_state)(void);      /* zeroes the SGD velocities */
     float *lr, *momentum, *weight_decay; /* read by update() */
+    /* Dropout's masks (netrt_dropout_mask): those of grad() call number
+     * *step (grad() adds 1 first) under *seed, the trainer's --seed.  The
+     * gradient check holds *step, so every call draws the same masks. */
+    uint64_t *seed, *step;
 } netrt_train_model;
+
+/* Dropout in training: 0 with probability p (drop_below = p * 2^32), else
+ * scale = 1 / (1 - p), for element i of the tensor whose masks of this step
+ * have key `key` (netrt_dropout_key).  A counter-based hash (splitmix64's
+ * finalizer) of the key and i rather than a stream, so that the mask does
+ * not depend on the order or the threads that compute it. */
+static inline uint64_t netrt_mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+static inline uint64_t netrt_dropout_key(uint64_t seed, uint64_t step, uint64_t node) {
+    return netrt_mix64(netrt_mix64(seed * 0x9e3779b97f4a7c15ULL + step) + node);
+}
+static inline float netrt_dropout_mask(uint64_t key, uint64_t i, uint32_t drop_below, float scale) {
+    return (uint32_t)(netrt_mix64(key + (i + 1) * 0x9e3779b97f4a7c15ULL) >> 32) < drop_below ? 0.0f : scale;
+}
 
 /* The command line of an emitted training program (docs/training.md):
  *   trainer [--data DIR | --train-images F --train-labels F [--test-images F --test-labels F]]

@@ -370,6 +370,7 @@ static int64_t param_count(const trainer *t) {
  * does: one random stream across the parameters, in order. */
 static int init_params(trainer *t) {
     const netrt_model *in = t->in;
+    if (t->m->seed) *t->m->seed = t->seed; /* dropout's masks too */
     if (t->load) {
         if (netrt_load_params(in, t->load, t->err, sizeof t->err) < 0) return -1;
     } else {
@@ -529,9 +530,10 @@ static int train(trainer *t) {
         }
         double secs = netrt_now() - start;
         if (show) netrt_progress_finish(&bar, extra);
-        printf("epoch %lld/%lld: train loss %.4f, train accuracy %.2f%%, %.0f images/s",
+        double rate = secs > 0 ? (double)S / secs : 0.0;
+        printf("epoch %lld/%lld: train loss %.4f, train accuracy %.2f%%, %.*f images/s",
                (long long)e, (long long)t->epochs, loss_sum / (double)S,
-               100.0 * (double)correct / (double)S, secs > 0 ? (double)S / secs : 0.0);
+               100.0 * (double)correct / (double)S, rate < 10 ? 2 : rate < 100 ? 1 : 0, rate);
         if (t->has_test) {
             double tl, ta;
             if (test_pass(t, &tl, &ta) < 0) {

@@ -154,6 +154,28 @@ static void emit_dropout(Kernel *k) {
     kclose(k);
 }
 
+/* Dropout in training: element i of x kept, times 1 / (1 - p), or zeroed,
+ * as netrt_dropout_mask says for this step's key of the node; the mask
+ * (0 or the scale) is the second output, for the gradient.  Plain or
+ * blocked alike (a blocked x's padded lanes stay 0). */
+static void emit_dropout_train(Kernel *k) {
+    const Node *n = k->n;
+    double p = n->a.dropout.p;
+    char buf[64];
+    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y", "mask"});
+    knumel(k, n->out[0]);
+    kout(k, "    /* p = %g: dropped below %.0f of 2^32 */\n"
+            "    const uint64_t key = netrt_dropout_key(train_seed, train_step, %d);\n"
+            "    const float scale = (float)(1.0 / (1.0 - %s));\n"
+            "    for (size_t i = 0; i < NUMEL; i++) {\n"
+            "        mask[i] = netrt_dropout_mask(key, i, %lluu, scale);\n"
+            "        y[i] = x[i] * mask[i];\n"
+            "    }\n",
+         p, p * 4294967296.0, n->id, double_literal(buf, sizeof buf, p),
+         (unsigned long long)(p * 4294967296.0 + 0.5));
+    kclose(k);
+}
+
 /* Softmax over dim 1. */
 static void emit_softmax(Kernel *k) {
     const Shape *x = in_shape(k, 0);
@@ -241,6 +263,10 @@ static void emit_softmax_grad(Kernel *k) {
 static void grad_from_output(GradCtx *c, Node *n, Value *dy, Op grad_op) {
     grad_accum(c, n->in[0], grad_out0(grad_node(c, grad_op, n, (Value *[]){dy, n->out[0]}, 2)));
 }
+static void grad_dropout_train(GradCtx *c, Node *n, Value *dy) {
+    grad_accum(c, n->in[0], grad_out0(grad_node(c, OP_MUL, n, (Value *[]){dy, n->out[1]}, 2)));
+}
+
 static void grad_relu(GradCtx *c, Node *n, Value *dy) { grad_from_output(c, n, dy, OP_RELU_GRAD); }
 static void grad_tanh(GradCtx *c, Node *n, Value *dy) { grad_from_output(c, n, dy, OP_TANH_GRAD); }
 static void grad_sigmoid(GradCtx *c, Node *n, Value *dy) { grad_from_output(c, n, dy, OP_SIGMOID_GRAD); }
@@ -254,6 +280,13 @@ static void grad_softplus(GradCtx *c, Node *n, Value *dy) {
 
 static void dump_leaky_relu(const Node *n, FILE *f) { fprintf(f, " slope=%g", n->a.leaky.slope); }
 static void dump_elu(const Node *n, FILE *f) { fprintf(f, " alpha=%g", n->a.elu.alpha); }
+/* dropout_train: the output and the mask, both shaped like x. */
+static bool shape_dropout_train(Graph *g, Node *n) {
+    (void)g;
+    shape_like(n, 1, 0);
+    return shape_like(n, 0, 0);
+}
+
 static void dump_dropout(const Node *n, FILE *f) { fprintf(f, " p=%g", n->a.dropout.p); }
 
 /* ---- the entries ---------------------------------------------------------------------- */
@@ -273,6 +306,7 @@ const OpRules op_rules_RELU = {
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_relu, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_relu,
     .blocked_ok = true, .inplace_ok = true,
+    .blocked_train = true, /* relu_grad is elementwise */
 };
 
 const OpRules op_rules_TANH = {
@@ -280,6 +314,7 @@ const OpRules op_rules_TANH = {
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_tanh, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_tanh,
     .blocked_ok = true, .inplace_ok = true,
+    .blocked_train = true, /* tanh_grad is elementwise */
 };
 
 const OpRules op_rules_SIGMOID = {
@@ -287,6 +322,7 @@ const OpRules op_rules_SIGMOID = {
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_sigmoid, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_sigmoid,
     .blocked_ok = true, .inplace_ok = true,
+    .blocked_train = true, /* sigmoid_grad is elementwise */
 };
 
 const OpRules op_rules_RELU6 = {
@@ -349,8 +385,9 @@ const OpRules op_rules_SOFTPLUS = {
 const OpRules op_rules_DROPOUT = {
     .builtins = (const Builtin[]){{"dropout", {REQUIRED("x"), DEFAULT_FLOAT("p", 0.5)}, false, build_dropout}, {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_dropout, .batched = op_batched_like_input0,
-    .dump = dump_dropout, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .dump = dump_dropout, .no_macs = NO_MACS, .no_grad = "trains as dropout_train", .train_as = OP_DROPOUT_TRAIN,
     .blocked_ok = true, .view = true,
+    .blocked_train = true, /* dropout_train and its gradient's mul are elementwise */
 };
 
 const OpRules op_rules_SOFTMAX = {
@@ -369,18 +406,21 @@ const OpRules op_rules_RELU_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
     .shape = shape_dy_same, .no_check = NO_CHECK, .emit = emit_relu_grad, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+    .blocked_ok = true, /* training builds (layout_train) */
 };
 
 const OpRules op_rules_TANH_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
     .shape = shape_dy_same, .no_check = NO_CHECK, .emit = emit_tanh_grad, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+    .blocked_ok = true, /* training builds (layout_train) */
 };
 
 const OpRules op_rules_SIGMOID_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
     .shape = shape_dy_same, .no_check = NO_CHECK, .emit = emit_sigmoid_grad, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+    .blocked_ok = true, /* training builds (layout_train) */
 };
 
 const OpRules op_rules_SOFTPLUS_GRAD = {
@@ -393,4 +433,12 @@ const OpRules op_rules_SOFTMAX_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
     .shape = shape_dy_same, .check = check_channels, .emit = emit_softmax_grad, .batched = op_batched_like_input0,
     .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+};
+
+const OpRules op_rules_DROPOUT_TRAIN = {
+    .no_build = "autodiff's training copy of the forward makes it from dropout",
+    .shape = shape_dropout_train, .no_check = NO_CHECK, .emit = emit_dropout_train, .batched = op_batched_like_input0,
+    .output_names = (const char *const[]){"the output", "the mask"},
+    .dump = dump_dropout, .no_macs = NO_MACS, .grad = grad_dropout_train,
+    .blocked_ok = true, /* elementwise */
 };

@@ -127,6 +127,16 @@ static bool shape_pack_conv(Graph *g, Node *n) {
     (void)g;
     const int64_t *w = n->in[0]->shape.d;
     int v = n->a.pack.vec, groups = n->a.pack.groups > 1 ? n->a.pack.groups : 1;
+    if (n->a.pack.transpose) { /* [K, C, kh, kw] -> [ceil(C / V), kh, kw, K, V], [ceil(C / V) * V] */
+        if (n->in[0]->shape.rank != 4 || v < 1 || groups != 1 || n->nin != 1) {
+            DIAG_INTERNAL("pack_conv \"%s\" transposed needs one conv weight of one group and a vector width", n->name);
+            return false;
+        }
+        int64_t cb = (w[1] + v - 1) / v;
+        shape_set_out(n, 0, 5, (int64_t[]){cb, w[2], w[3], w[0], v});
+        shape_set_out(n, 1, 1, (int64_t[]){cb * v});
+        return true;
+    }
     int64_t span = n->in[0]->shape.rank == 4 ? conv_blocked_span(w[0], w[1] * groups, groups, v) : 0;
     if (n->in[0]->shape.rank != 4 || v < 1 || span < 1) {
         DIAG_INTERNAL("pack_conv \"%s\" needs a conv weight and a vector width (and groups on its blocks)", n->name);
@@ -680,6 +690,24 @@ static void emit_pack_conv(Kernel *k) {
         return;
     }
     KENUM(k, {"K", w->d[0]}, {"C", w->d[1]}, {"KH", w->d[2]}, {"KW", w->d[3]}, {"V", n->a.pack.vec});
+    if (n->a.pack.transpose) {
+        /* the conv from dy's K channels to dx's C: output channel c, input
+         * channel k, tap (kh, kw) is w[k][c][KH - 1 - kh][KW - 1 - kw] */
+        kout(k, "    enum { CB = (C + V - 1) / V };\n"
+                "    for (int cb = 0; cb < CB; cb++) {\n"
+                "        for (int kh = 0; kh < KH; kh++)\n"
+                "            for (int kw = 0; kw < KW; kw++)\n"
+                "                for (int k = 0; k < K; k++)\n"
+                "                    for (int v = 0; v < V; v++) {\n"
+                "                        const int c = cb * V + v;\n"
+                "                        wp[((((size_t)cb * KH + kh) * KW + kw) * K + k) * V + v] =\n"
+                "                            c < C ? w[(((size_t)k * C + c) * KH + KH - 1 - kh) * KW + KW - 1 - kw] : 0.0f;\n"
+                "                    }\n"
+                "        for (int v = 0; v < V; v++) bp[cb * V + v] = 0.0f;\n"
+                "    }\n");
+        kclose(k);
+        return;
+    }
     kout(k, "    enum { KB = (K + V - 1) / V };\n"
             "    for (int kb = 0; kb < KB; kb++) {\n"
             "        for (int t = 0; t < KH * KW; t++)\n"
@@ -709,6 +737,95 @@ static void emit_from_blocked(Kernel *k) {
     kclose(k);
 }
 
+/* The plain x stored NCHW[V]c, its padded lanes 0. */
+static void emit_to_blocked(Kernel *k) {
+    const Value *y = k->n->out[0];
+    const Shape *s = &y->shape;
+    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
+    KENUM(k, {"N", s->d[0]}, {"C", s->d[1]}, {"S", s->d[2] * s->d[3]}, {"V", y->cblock});
+    kout(k, "    enum { CB = (C + V - 1) / V };\n"
+            "    for (int n = 0; n < N; n++)\n"
+            "        for (int c = 0; c < CB * V; c++) {\n"
+            "            float *restrict yc = y + ((size_t)n * CB + c / V) * S * V + c %% V;\n"
+            "            if (c >= C) {\n"
+            "                for (int i = 0; i < S; i++) yc[(size_t)i * V] = 0.0f;\n"
+            "                continue;\n"
+            "            }\n"
+            "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            for (int i = 0; i < S; i++) yc[(size_t)i * V] = xc[i];\n"
+            "        }\n");
+    kclose(k);
+}
+
+static const char *check_to_blocked(const Graph *g, const Node *n) {
+    (void)g;
+    if (n->in[0]->cblock || n->in[0]->shape.rank != 4) return "its input must be a plain [N, C, H, W]";
+    return n->out[0]->cblock ? NULL : "its output must be blocked";
+}
+
+/* ---- gradient rules (training builds: layout_train) ----------------------------------- */
+
+/* A conv_blocked's packed weight and bias are a pack_conv's of the conv's
+ * parameters, and their gradients are the parameters': conv_grad_weight and
+ * bias_grad read the blocked dy and write them in the parameters' shapes.
+ * The input's gradient of a conv of stride 1 and dilation 1 is a conv too,
+ * of dy with the weight transposed and flipped (packed by a pack_conv with
+ * `transpose`) and the pads that give back x's size, so the blocked kernel
+ * computes it; other convs take conv_grad_input on the blocked values. */
+static void grad_conv_blocked(GradCtx *c, Node *n, Value *dy) {
+    Value *x = n->in[0];
+    const Node *pack = n->in[1]->def;
+    if (!pack || pack->op != OP_PACK_CONV || pack->a.pack.transpose) {
+        DIAG_INTERNAL("conv_blocked \"%s\": its weight is not a pack_conv's", n->name);
+        grad_fail(c);
+        return;
+    }
+    Value *w = pack->in[0], *b = pack->nin > 1 ? pack->in[1] : NULL;
+    if (grad_needed(c, w)) grad_accum(c, w, grad_out0(grad_node(c, OP_CONV_GRAD_WEIGHT, n, (Value *[]){dy, x, w}, 3)));
+    if (b && grad_needed(c, b)) grad_accum(c, b, grad_out0(grad_node(c, OP_BIAS_GRAD, n, &dy, 1)));
+    if (!grad_needed(c, x)) return;
+    const ConvAttrs *a = &n->a.conv;
+    int kh = a->kernel[0], kw = a->kernel[1];
+    bool as_conv = dim_or_one(a->stride[0]) == 1 && dim_or_one(a->stride[1]) == 1 && dim_or_one(a->dilation[0]) == 1 &&
+                   dim_or_one(a->dilation[1]) == 1 && a->groups <= 1 && a->pad[0] < kh && a->pad[1] < kh &&
+                   a->pad[2] < kw && a->pad[3] < kw;
+    if (!as_conv) {
+        grad_accum(c, x, grad_out0(grad_node(c, OP_CONV_GRAD_INPUT, n, (Value *[]){dy, w, x}, 3)));
+        return;
+    }
+    Node site = *n;
+    site.a = (Attrs){0};
+    site.a.pack.vec = dy->cblock;
+    site.a.pack.transpose = true;
+    Node *pt = grad_node(c, OP_PACK_CONV, &site, &w, 1);
+    if (!pt) return;
+    site.a = n->a;
+    ConvAttrs *t = &site.a.conv;
+    t->out = x->shape.d[1];
+    t->pad[0] = kh - 1 - a->pad[0], t->pad[1] = kh - 1 - a->pad[1];
+    t->pad[2] = kw - 1 - a->pad[2], t->pad[3] = kw - 1 - a->pad[3];
+    t->bias = true;
+    t->act = EPILOGUE_NONE;
+    Node *dc = grad_node(c, OP_CONV_BLOCKED, &site, (Value *[]){dy, pt->out[0], pt->out[1]}, 3);
+    if (!dc) return;
+    dc->out[0]->cblock = dy->cblock;
+    Value *dx = dc->out[0];
+    if (!x->cblock) { /* the net's input (gradcheck), plain */
+        Node *p = grad_node(c, OP_FROM_BLOCKED, n, &dx, 1);
+        if (!p) return;
+        p->out[0]->cblock = 0;
+        dx = p->out[0];
+    }
+    grad_accum(c, x, dx);
+}
+
+static void grad_from_blocked(GradCtx *c, Node *n, Value *dy) {
+    Node *t = grad_node(c, OP_TO_BLOCKED, n, &dy, 1);
+    if (!t) return;
+    t->out[0]->cblock = n->in[0]->cblock;
+    grad_accum(c, n->in[0], t->out[0]);
+}
+
 /* ---- the rest of the entries' rules ------------------------------------------------- */
 
 static void dump_conv_blocked(const Node *n, FILE *f) {
@@ -722,7 +839,7 @@ static void dump_conv_blocked(const Node *n, FILE *f) {
 }
 
 static void dump_pack_conv(const Node *n, FILE *f) {
-    fprintf(f, " vec=%d", n->a.pack.vec);
+    fprintf(f, " vec=%d%s", n->a.pack.vec, n->a.pack.transpose ? " transpose" : "");
     if (n->a.pack.groups > 1) fprintf(f, " groups=%d", n->a.pack.groups);
 }
 
@@ -735,13 +852,13 @@ static int64_t macs_conv_blocked(const Node *n) {
 }
 
 #define MADE_BY_LAYOUT "the layout pass makes it"
-#define INFERENCE_ONLY "inference only: the layout pass does not run in training builds"
+#define INFERENCE_ONLY "inference only: layout_train does not make it"
 
 const OpRules op_rules_CONV_BLOCKED = {
     .no_build = MADE_BY_LAYOUT,
     .shape = shape_conv_blocked, .check = check_conv_blocked, .emit = emit_conv_blocked,
     .batched = op_batched_like_input0, .dump = dump_conv_blocked, .macs = macs_conv_blocked,
-    .no_grad = INFERENCE_ONLY, .blocked_ok = true,
+    .grad = grad_conv_blocked, .blocked_ok = true, .blocked_train = true,
 };
 
 const OpRules op_rules_DWCONV_BLOCKED = {
@@ -755,12 +872,20 @@ const OpRules op_rules_PACK_CONV = {
     .no_build = MADE_BY_LAYOUT,
     .shape = shape_pack_conv, .no_check = "any conv weight", .emit = emit_pack_conv, .batched = op_batched_never,
     .output_names = (const char *const[]){"the packed weight", "the packed bias"},
-    .dump = dump_pack_conv, .no_macs = "init-time: not counted", .no_grad = INFERENCE_ONLY,
+    .dump = dump_pack_conv, .no_macs = "init-time: not counted",
+    .no_grad = "init-time: conv_blocked's gradient rule gives the gradients of the parameters it packs",
 };
 
 const OpRules op_rules_FROM_BLOCKED = {
     .no_build = MADE_BY_LAYOUT,
     .shape = shape_same, .check = check_from_blocked, .emit = emit_from_blocked, .batched = op_batched_like_input0,
     .no_dump = "no attributes: the input's block says how to read it", .no_macs = "data movement: not counted",
-    .no_grad = INFERENCE_ONLY, .blocked_ok = true,
+    .grad = grad_from_blocked, .blocked_ok = true, .blocked_train = true,
+};
+
+const OpRules op_rules_TO_BLOCKED = {
+    .no_build = "autodiff makes it: the gradient of a from_blocked",
+    .shape = shape_same, .check = check_to_blocked, .emit = emit_to_blocked, .batched = op_batched_like_input0,
+    .no_dump = "no attributes: the output's block says how to write it", .no_macs = "data movement: not counted",
+    .no_grad = "a gradient op: not differentiated again", .blocked_ok = true,
 };

@@ -301,46 +301,141 @@ static void emit_deconv(Kernel *k) {
 /* The transposed conv: every dy element scatters through the weights to the
  * inputs its output read in the forward pass.  The tap kw is the outer loop
  * so that consecutive row updates go to different rows (updating one row at
- * shifted offsets back to back stalls on store forwarding). */
+ * shifted offsets back to back stalls on store forwarding).  dy and dx plain
+ * or blocked (layout_train: a conv_blocked's of stride 2, say). */
 static void emit_conv_grad_input(Kernel *k) {
+    const Value *dyv = k->n->in[0], *dxv = k->n->out[0];
+    char dyr[256], dxr[256];
     kopen(k, (const char *const[]){"dy", "w", "x"}, (const char *const[]){"dx"});
     conv_enum(k, in_shape(k, 2), in_shape(k, 0), in_shape(k, 1));
     kout(k, "    (void)x; /* read for its shape only */\n"
-            "    memset(dx, 0, (size_t)N * C * H * W * sizeof *dx);\n");
+            "    enum { DYS = %d, DXS = %d, DXSAMPLE = %lld }; /* column strides; floats of a dx sample */\n"
+            "    memset(dx, 0, (size_t)N * DXSAMPLE * sizeof *dx);\n",
+         kcol_stride(dyv), kcol_stride(dxv), (long long)ksample_floats(dxv));
     kconv_output_rows(k);
-    kout(k, "                    const float *restrict dyr = dy + (((size_t)n * K + k) * OH + oh) * OW;\n"
-            "                    for (int kw = 0; kw < KW; kw++) {\n");
+    kout(k, "                    const float *restrict dyr = %s;\n"
+            "                    for (int kw = 0; kw < KW; kw++) {\n",
+         krow_at(dyr, sizeof dyr, dyv, "dy", "k", "K", "OH", "oh", "OW"));
     kcol_range(k, 6, "kw * DW");
     kout(k, "                        for (int c = 0; c < CG; c++) {\n"
             "                            for (int kh = 0; kh < KH; kh++) {\n");
     kwindow_row(k, 8);
-    kout(k, "                                float *restrict dxr = dx + (((size_t)n * C + g * CG + c) * H + ih) * W;\n"
+    kout(k, "                                float *restrict dxr = %s;\n"
             "                                const float wv = w[(((size_t)k * CG + c) * KH + kh) * KW + kw];\n"
-            "                                for (int ow = lo; ow < hi; ow++) dxr[ow * SW + off] += wv * dyr[ow];\n");
+            "                                for (int ow = lo; ow < hi; ow++) dxr[(ow * SW + off) * DXS] += wv * dyr[ow * DYS];\n",
+         krow_at(dxr, sizeof dxr, dxv, "dx", "g * CG + c", "C", "H", "ih", "W"));
     kclose_blocks(k, 7, 7);
+    kclose(k);
+}
+
+/* The weight gradient of a conv of one group whose dy is blocked
+ * (layout_train's conv_blocked): vectors of V output channels.  dw[k][c]
+ * [kh][kw] sums dy[n][k][oh][ow] * x[n][c][ih][iw] over the samples and
+ * output positions; the V channels of dy's block are one vector, so a
+ * register block of RC input channels is RC accumulators, each position
+ * adding dy's vector times each channel's input value (broadcast): one
+ * load of dy and RC broadcasts for RC FMAs, the accumulator block of the
+ * scheme of blocked_conv_row turned around (GotoBLAS's microkernel on the
+ * product dy^T x, positions as the inner dimension).
+ *
+ * A work item is one output block, one block of RC input channels and one
+ * tap row kh; for each sample it goes through the KW taps of the row, each
+ * tap's RC accumulators adding up that sample's OH x OW positions, then
+ * added to the item's partial sums (a few KiB, on the stack), so that the
+ * sample's rows of dy and x (its channel blocks) are read from the cache
+ * KW times rather than the batch's from memory.  Sums in float, in sample
+ * then position order: the same bits at any thread count. */
+static void emit_conv_grad_weight_blocked(Kernel *k) {
+    const Value *dyv = k->n->in[0], *xv = k->n->in[1];
+    const Shape *x = &xv->shape, *dy = &dyv->shape, *w = in_shape(k, 2);
+    int v = dyv->cblock;
+    /* blocked x: RC = V channels, its block's lanes (those past C are zero
+     * and never stored); plain x (the net's input): the largest divisor of C
+     * up to V, so no block reads past a sample's planes */
+    int64_t rc = v;
+    if (!xv->cblock) {
+        rc = x->d[1] < v ? x->d[1] : v;
+        while (x->d[1] % rc) rc--;
+    }
+    int64_t ob = (dy->d[1] + v - 1) / v, cb = (x->d[1] + rc - 1) / rc;
+    kopen_parallel(k, (const char *const[]){"dy", "x", "w"}, (const char *const[]){"dw"}, 0, 0, ob * cb * w->d[2]);
+    conv_enum(k, x, dy, w);
+    kout(k, "    (void)w; /* read for its shape only */\n"
+            "    /* Blocking (%s): V = %d output channels per vector, RC = %lld input channels\n"
+            "     * (accumulators), work items (output block, channel block, kh): %lld */\n"
+            "    enum { V = %d, RC = %lld, OB = (K + V - 1) / V, CBK = (C + RC - 1) / RC };\n"
+            "    enum { XS = %d, XR = %s }; /* x: column stride, channel stride */\n"
+            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n",
+         k->target->name, v, (long long)rc, (long long)(ob * cb * w->d[2]), v, (long long)rc,
+         kcol_stride(xv), xv->cblock ? "1" : "H * W");
+    kout(k, "    for (int64_t t = t0; t < t1; t++) {\n"
+            "        const int ob = (int)(t / ((int64_t)CBK * KH)), c0 = (int)(t / KH %% CBK) * RC, kh = (int)(t %% KH);\n"
+            "        vec part[KW][RC]; /* the item's sums so far */\n"
+            "        for (int kw = 0; kw < KW; kw++)\n"
+            "            for (int r = 0; r < RC; r++) part[kw][r] = (vec){0};\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const float *restrict dyn = dy + ((size_t)n * OB + ob) * OH * OW * V;\n");
+    if (xv->cblock)
+        kout(k, "            const float *restrict xn = x + ((size_t)n * ((C + V - 1) / V) + c0 / V) * H * W * V + c0 %% V;\n");
+    else
+        kout(k, "            const float *restrict xn = x + ((size_t)n * C + c0) * H * W;\n");
+    kout(k, "            for (int kw = 0; kw < KW; kw++) {\n"
+            "                vec acc[RC];\n"
+            "#pragma GCC unroll 16\n"
+            "                for (int r = 0; r < RC; r++) acc[r] = (vec){0};\n");
+    kcol_range(k, 4, "kw * DW");
+    kout(k, "                for (int oh = 0; oh < OH; oh++) {\n");
+    kwindow_row(k, 5);
+    kout(k, "                    const float *restrict dyr = dyn + (size_t)oh * OW * V;\n"
+            "                    const float *restrict xr = xn + (size_t)ih * W * XS;\n"
+            "                    for (int ow = lo; ow < hi; ow++) {\n"
+            "                        const vec d = *(const vec *)(dyr + (size_t)ow * V);\n"
+            "                        const float *restrict xp = xr + (size_t)(ow * SW + off) * XS;\n"
+            "#pragma GCC unroll 16\n"
+            "                        for (int r = 0; r < RC; r++) acc[r] += d * xp[(size_t)r * XR];\n"
+            "                    }\n"
+            "                }\n"
+            "#pragma GCC unroll 16\n"
+            "                for (int r = 0; r < RC; r++) part[kw][r] += acc[r];\n"
+            "            }\n"
+            "        }\n"
+            "        for (int kw = 0; kw < KW; kw++)\n"
+            "            for (int r = 0; r < RC && c0 + r < C; r++)\n"
+            "                for (int j = 0; j < V && ob * V + j < K; j++)\n"
+            "                    dw[(((size_t)(ob * V + j) * C + c0 + r) * KH + kh) * KW + kw] = part[kw][r][j];\n"
+            "    }\n");
     kclose(k);
 }
 
 /* dw[k][c][kh][kw] = the sum over the batch and output positions of dy times
  * the input the tap read, in double: one partial sum per output column (a
- * loop that vectorizes), added up at the end. */
+ * loop that vectorizes), added up at the end.  dy and x plain or blocked
+ * (a blocked dy of one group takes emit_conv_grad_weight_blocked). */
 static void emit_conv_grad_weight(Kernel *k) {
+    const Value *dyv = k->n->in[0], *xv = k->n->in[1];
+    if (dyv->cblock && k->n->a.conv.groups <= 1 && k->target && k->target->vec > 0) {
+        emit_conv_grad_weight_blocked(k);
+        return;
+    }
+    char dyr[256], xr[256];
     kopen(k, (const char *const[]){"dy", "x", "w"}, (const char *const[]){"dw"});
     conv_enum(k, in_shape(k, 1), in_shape(k, 0), in_shape(k, 2));
     kout(k, "    (void)w; /* read for its shape only */\n"
+            "    enum { DYS = %d, XS = %d }; /* column strides */\n"
             "    for (int g = 0; g < G; g++) {\n"
             "        for (int k = g * KG; k < (g + 1) * KG; k++) {\n"
             "            for (int c = 0; c < CG; c++) {\n"
             "                for (int kh = 0; kh < KH; kh++) {\n"
-            "                    for (int kw = 0; kw < KW; kw++) {\n");
+            "                    for (int kw = 0; kw < KW; kw++) {\n",
+         kcol_stride(dyv), kcol_stride(xv));
     kcol_range(k, 6, "kw * DW");
     kout(k, "                        double acc[OW] = {0};\n"
             "                        for (int n = 0; n < N; n++) {\n"
             "                            for (int oh = 0; oh < OH; oh++) {\n");
     kwindow_row(k, 8);
-    kout(k, "                                const float *restrict dyr = dy + (((size_t)n * K + k) * OH + oh) * OW;\n"
-            "                                const float *restrict xr = x + (((size_t)n * C + g * CG + c) * H + ih) * W;\n"
-            "                                for (int ow = lo; ow < hi; ow++) acc[ow] += (double)dyr[ow] * xr[ow * SW + off];\n"
+    kout(k, "                                const float *restrict dyr = %s;\n"
+            "                                const float *restrict xr = %s;\n"
+            "                                for (int ow = lo; ow < hi; ow++) acc[ow] += (double)dyr[ow * DYS] * xr[(ow * SW + off) * XS];\n"
             "                            }\n"
             "                        }\n"
             "                        double s = 0.0;\n"
@@ -350,23 +445,39 @@ static void emit_conv_grad_weight(Kernel *k) {
             "                }\n"
             "            }\n"
             "        }\n"
-            "    }\n");
+            "    }\n",
+         krow_at(dyr, sizeof dyr, dyv, "dy", "k", "K", "OH", "oh", "OW"),
+         krow_at(xr, sizeof xr, xv, "x", "g * CG + c", "C", "H", "ih", "W"));
     kclose(k);
 }
 
-/* db[k] = the sum of dy over every dim but 1, in double. */
+/* db[k] = the sum of dy over every dim but 1, in double; dy plain, or
+ * blocked [N, K, H, W] (layout_train). */
 static void emit_bias_grad(Kernel *k) {
-    const Shape *dy = in_shape(k, 0);
+    const Value *dyv = k->n->in[0];
+    const Shape *dy = &dyv->shape;
     kopen(k, (const char *const[]){"dy"}, (const char *const[]){"db"});
     KENUM(k, {"N", dy->d[0]}, {"K", dy->d[1]}, {"S", shape_spatial(dy)});
-    kout(k, "    for (int k = 0; k < K; k++) {\n"
-            "        double s = 0.0;\n"
-            "        for (int n = 0; n < N; n++) {\n"
-            "            const float *restrict dyk = dy + ((size_t)n * K + k) * S;\n"
-            "            for (int i = 0; i < S; i++) s += dyk[i];\n"
-            "        }\n"
-            "        db[k] = (float)s;\n"
-            "    }\n");
+    if (dyv->cblock)
+        kout(k, "    enum { V = %d, KB = (K + V - 1) / V };\n"
+                "    for (int k = 0; k < K; k++) {\n"
+                "        double s = 0.0;\n"
+                "        for (int n = 0; n < N; n++) {\n"
+                "            const float *restrict dyk = dy + ((size_t)n * KB + k / V) * S * V + k %% V;\n"
+                "            for (int i = 0; i < S; i++) s += dyk[(size_t)i * V];\n"
+                "        }\n"
+                "        db[k] = (float)s;\n"
+                "    }\n",
+             dyv->cblock);
+    else
+        kout(k, "    for (int k = 0; k < K; k++) {\n"
+                "        double s = 0.0;\n"
+                "        for (int n = 0; n < N; n++) {\n"
+                "            const float *restrict dyk = dy + ((size_t)n * K + k) * S;\n"
+                "            for (int i = 0; i < S; i++) s += dyk[i];\n"
+                "        }\n"
+                "        db[k] = (float)s;\n"
+                "    }\n");
     kclose(k);
 }
 
@@ -450,6 +561,7 @@ const OpRules op_rules_CONV_GRAD_INPUT = {
     .shape = shape_dx_like_in2, .check = check_conv_grad, .emit = emit_conv_grad_input,
     .batched = op_batched_like_input0,
     .dump = dump_conv, .no_macs = NO_MACS_TRAINING, .no_grad = GRAD_OP,
+    .blocked_ok = true, /* training builds (layout_train) */
 };
 
 const OpRules op_rules_CONV_GRAD_WEIGHT = {
@@ -457,12 +569,14 @@ const OpRules op_rules_CONV_GRAD_WEIGHT = {
     .shape = shape_dx_like_in2, .check = check_conv_grad, .emit = emit_conv_grad_weight,
     .batched = op_batched_never,
     .dump = dump_conv, .no_macs = NO_MACS_TRAINING, .no_grad = GRAD_OP,
+    .blocked_ok = true, /* training builds (layout_train) */
 };
 
 const OpRules op_rules_BIAS_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
     .shape = shape_bias_grad, .check = check_channels, .emit = emit_bias_grad, .batched = op_batched_never,
     .no_dump = NO_DUMP_BIAS_GRAD, .no_macs = NO_MACS_TRAINING, .no_grad = GRAD_OP,
+    .blocked_ok = true, /* training builds (layout_train) */
 };
 
 /* A depthwise conv (groups = input channels = output channels), made from a

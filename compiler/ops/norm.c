@@ -343,10 +343,116 @@ static void emit_bn_fold(Kernel *k) {
 
 /* ---- training: batchnorm with batch statistics ----------------------------------- */
 
+/* batchnorm_train of a blocked x (layout_train): the V channels of a block
+ * side by side, the sums in vectors of doubles; each channel's sums in the
+ * order of the plain kernel's, and each element computed as it does, so the
+ * same bits.  The padded lanes of y are 0 (their scale and shift are). */
+static void emit_batchnorm_train_blocked(Kernel *k) {
+    const Value *xv = k->n->in[0];
+    const Shape *x = &xv->shape;
+    kopen_rw(k, (const char *const[]){"x", "gamma", "beta", "running_mean", "running_var"},
+             (const char *const[]){"y", "mean", "invstd"}, op_rules(k->n->op)->written_inputs);
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
+    kdouble(k, "EPS", k->n->a.bn.eps);
+    kdouble(k, "MOMENTUM", k->n->a.bn.momentum);
+    kout(k, "    enum { V = %d, CB = (C + V - 1) / V }; /* x and y are NCHW%dc */\n"
+            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    typedef double dvec __attribute__((vector_size(V * sizeof(double))));\n"
+            "    const double cnt = (double)N * S; /* values per channel */\n"
+            "    for (int cb = 0; cb < CB; cb++) {\n"
+            "        dvec s = {0};\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const float *restrict xc = x + ((size_t)n * CB + cb) * S * V;\n"
+            "            for (int i = 0; i < S; i++) s += __builtin_convertvector(*(const vec *)(xc + (size_t)i * V), dvec);\n"
+            "        }\n"
+            "        const dvec m = s / cnt;\n"
+            "        dvec q = {0};\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const float *restrict xc = x + ((size_t)n * CB + cb) * S * V;\n"
+            "            for (int i = 0; i < S; i++) {\n"
+            "                const dvec d = __builtin_convertvector(*(const vec *)(xc + (size_t)i * V), dvec) - m;\n"
+            "                q += d * d;\n"
+            "            }\n"
+            "        }\n"
+            "        vec mf = {0}, sc = {0}, bt = {0};\n"
+            "        for (int v = 0; v < V && cb * V + v < C; v++) {\n"
+            "            const int c = cb * V + v;\n"
+            "            const double var = q[v] / cnt; /* biased: normalizes the batch */\n"
+            "            const double is = 1.0 / sqrt(var + EPS);\n"
+            "            mean[c] = (float)m[v];\n"
+            "            invstd[c] = (float)is;\n"
+            "            mf[v] = (float)m[v], sc[v] = (float)(is * gamma[c]), bt[v] = beta[c];\n"
+            "            const double unbiased = cnt > 1.0 ? var * cnt / (cnt - 1.0) : var;\n"
+            "            running_mean[c] = (float)((1.0 - MOMENTUM) * running_mean[c] + MOMENTUM * m[v]);\n"
+            "            running_var[c] = (float)((1.0 - MOMENTUM) * running_var[c] + MOMENTUM * unbiased);\n"
+            "        }\n"
+            "        /* y = (x - mean) * invstd * gamma + beta */\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const float *restrict xc = x + ((size_t)n * CB + cb) * S * V;\n"
+            "            float *restrict yc = y + ((size_t)n * CB + cb) * S * V;\n"
+            "            for (int i = 0; i < S; i++) *(vec *)(yc + (size_t)i * V) = (*(const vec *)(xc + (size_t)i * V) - mf) * sc + bt;\n"
+            "        }\n"
+            "    }\n",
+         xv->cblock, xv->cblock);
+    kclose(k);
+}
+
+/* batchnorm_grad of blocked values (layout_train), as the plain kernel
+ * computes it, a block's V channels side by side (the sums in vectors of
+ * doubles): the same bits.  The padded lanes of dx are 0. */
+static void emit_batchnorm_grad_blocked(Kernel *k) {
+    const Value *xv = k->n->in[1];
+    const Shape *x = &xv->shape;
+    kopen(k, (const char *const[]){"dy", "x", "gamma", "mean", "invstd"},
+          (const char *const[]){"dx", "dgamma", "dbeta"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
+    kout(k, "    enum { V = %d, CB = (C + V - 1) / V }; /* dy, x and dx are NCHW%dc */\n"
+            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    typedef double dvec __attribute__((vector_size(V * sizeof(double))));\n"
+            "    const double cnt = (double)N * S; /* values per channel */\n"
+            "    for (int cb = 0; cb < CB; cb++) {\n"
+            "        vec mf = {0}, is = {0};\n"
+            "        for (int v = 0; v < V && cb * V + v < C; v++) mf[v] = mean[cb * V + v], is[v] = invstd[cb * V + v];\n"
+            "        dvec sdy = {0}, sdyx = {0}; /* sum(dy), sum(dy * xhat) */\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const float *restrict dyc = dy + ((size_t)n * CB + cb) * S * V;\n"
+            "            const float *restrict xc = x + ((size_t)n * CB + cb) * S * V;\n"
+            "            for (int i = 0; i < S; i++) {\n"
+            "                const dvec d = __builtin_convertvector(*(const vec *)(dyc + (size_t)i * V), dvec);\n"
+            "                sdy += d;\n"
+            "                sdyx += d * __builtin_convertvector((*(const vec *)(xc + (size_t)i * V) - mf) * is, dvec);\n"
+            "            }\n"
+            "        }\n"
+            "        /* dx = A * dy + B * (x - mean) + D */\n"
+            "        vec A = {0}, B = {0}, D = {0};\n"
+            "        for (int v = 0; v < V && cb * V + v < C; v++) {\n"
+            "            const int c = cb * V + v;\n"
+            "            dgamma[c] = (float)sdyx[v];\n"
+            "            dbeta[c] = (float)sdy[v];\n"
+            "            const double k = gamma[c] * (double)is[v] / cnt;\n"
+            "            A[v] = (float)(k * cnt), B[v] = (float)(-k * sdyx[v] * is[v]), D[v] = (float)(-k * sdy[v]);\n"
+            "        }\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const float *restrict dyc = dy + ((size_t)n * CB + cb) * S * V;\n"
+            "            const float *restrict xc = x + ((size_t)n * CB + cb) * S * V;\n"
+            "            float *restrict dxc = dx + ((size_t)n * CB + cb) * S * V;\n"
+            "            for (int i = 0; i < S; i++)\n"
+            "                *(vec *)(dxc + (size_t)i * V) = A * *(const vec *)(dyc + (size_t)i * V) + B * (*(const vec *)(xc + (size_t)i * V) - mf) + D;\n"
+            "        }\n"
+            "    }\n",
+         xv->cblock, xv->cblock);
+    kclose(k);
+}
+
 /* Statistics over (nb, H, W) per channel, in double: y uses the biased
  * variance; the running averages get momentum * the batch mean and the
- * unbiased variance (PyTorch), written in place into inputs 3 and 4. */
+ * unbiased variance (PyTorch), written in place into inputs 3 and 4.  (A
+ * blocked x: emit_batchnorm_train_blocked.) */
 static void emit_batchnorm_train(Kernel *k) {
+    if (k->n->in[0]->cblock) {
+        emit_batchnorm_train_blocked(k);
+        return;
+    }
     const Shape *x = in_shape(k, 0);
     kopen_rw(k, (const char *const[]){"x", "gamma", "beta", "running_mean", "running_var"},
              (const char *const[]){"y", "mean", "invstd"}, op_rules(k->n->op)->written_inputs);
@@ -389,8 +495,12 @@ static void emit_batchnorm_train(Kernel *k) {
 
 /* xhat = (x - mean) * invstd; dgamma = sum(dy * xhat), dbeta = sum(dy) and
  * dx = gamma * invstd / cnt * (cnt * dy - sum(dy) - xhat * sum(dy * xhat)),
- * sums over (nb, H, W) in double. */
+ * sums over (nb, H, W) in double.  (Blocked: emit_batchnorm_grad_blocked.) */
 static void emit_batchnorm_grad(Kernel *k) {
+    if (k->n->in[1]->cblock) {
+        emit_batchnorm_grad_blocked(k);
+        return;
+    }
     const Shape *x = in_shape(k, 1);
     kopen(k, (const char *const[]){"dy", "x", "gamma", "mean", "invstd"},
           (const char *const[]){"dx", "dgamma", "dbeta"});
@@ -471,6 +581,7 @@ const OpRules op_rules_BATCHNORM = {
     .dump = dump_bn, .no_macs = NO_MACS, .no_grad = TRAINS_AS_BN_TRAIN, .train_as = OP_BATCHNORM_TRAIN,
     .inplace_ok = true, /* per channel, elementwise within it */
     .blocked_ok = true, /* a blocked x gives a blocked y (the layout pass) */
+    .blocked_train = true, /* batchnorm_train and batchnorm_grad take blocked values */
 };
 
 const OpRules op_rules_BATCHNORM_TRAIN = {
@@ -479,6 +590,7 @@ const OpRules op_rules_BATCHNORM_TRAIN = {
     .batched = batched_first_output, .written_inputs = 1u << 3 | 1u << 4,
     .output_names = (const char *const[]){"the output", "the batch mean", "the batch 1/std"},
     .dump = dump_bn, .no_macs = NO_MACS, .grad = grad_batchnorm,
+    .blocked_ok = true, /* training builds (layout_train) */
 };
 
 const OpRules op_rules_BATCHNORM_GRAD = {
@@ -487,6 +599,7 @@ const OpRules op_rules_BATCHNORM_GRAD = {
     .batched = batched_first_output,
     .output_names = (const char *const[]){"the input gradient", "the weight gradient", "the bias gradient"},
     .dump = dump_bn, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+    .blocked_ok = true, /* training builds (layout_train) */
 };
 
 const OpRules op_rules_BN_FOLD = {

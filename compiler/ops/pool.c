@@ -464,14 +464,23 @@ static void emit_unpool(Kernel *k) {
  * wins as in the forward pass and PyTorch); windows overlap, so dx sums.
  * x [N, C, H, W] is input 1, dy [N, C, OH, OW] input 0. */
 static void emit_maxpool_grad(Kernel *k) {
+    const Value *dyv = k->n->in[0], *xv = k->n->in[1];
+    char xp[256], dyp[256], dxp[256];
     kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
     pool_enum(k, in_shape(k, 1), in_shape(k, 0), false);
-    kout(k, "    memset(dx, 0, (size_t)N * C * H * W * sizeof *dx);\n"
+    /* x and dx plain or blocked alike (layout_train), dy too */
+    kout(k, "    enum { XS = %d, DYS = %d, XSAMPLE = %lld }; /* column strides; floats of an x sample */\n"
+            "    memset(dx, 0, (size_t)N * XSAMPLE * sizeof *dx);\n"
             "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const float *restrict xp = x + (size_t)nc * H * W;\n"
-            "        const float *restrict dyp = dy + (size_t)nc * OH * OW;\n"
-            "        float *restrict dxp = dx + (size_t)nc * H * W;\n"
-            "        for (int oh = 0; oh < OH; oh++) {\n");
+            "        const int n = nc / C, c = nc %% C;\n"
+            "        const float *restrict xp = %s;\n"
+            "        const float *restrict dyp = %s;\n"
+            "        float *restrict dxp = %s;\n"
+            "        for (int oh = 0; oh < OH; oh++) {\n",
+         kcol_stride(xv), kcol_stride(dyv), (long long)ksample_floats(xv),
+         krow_at(xp, sizeof xp, xv, "x", "c", "C", "H", "0", "W"),
+         krow_at(dyp, sizeof dyp, dyv, "dy", "c", "C", "OH", "0", "OW"),
+         krow_at(dxp, sizeof dxp, xv, "dx", "c", "C", "H", "0", "W"));
     kwindow_rows(k, 3);
     kout(k, "            for (int ow = 0; ow < OW; ow++) {\n");
     kwindow_cols(k, 4);
@@ -479,13 +488,13 @@ static void emit_maxpool_grad(Kernel *k) {
             "                float m = -INFINITY;\n"
             "                for (int ih = h0; ih < h1; ih++)\n"
             "                    for (int iw = w0; iw < w1; iw++) {\n"
-            "                        const float v = xp[ih * W + iw];\n"
+            "                        const float v = xp[(size_t)(ih * W + iw) * XS];\n"
             "                        if (v > m || isnan(v)) {\n"
             "                            m = v;\n"
             "                            best = ih * W + iw;\n"
             "                        }\n"
             "                    }\n"
-            "                dxp[best] += dyp[oh * OW + ow];\n"
+            "                dxp[(size_t)best * XS] += dyp[(size_t)(oh * OW + ow) * DYS];\n"
             "            }\n"
             "        }\n"
             "    }\n");
@@ -496,14 +505,22 @@ static void emit_maxpool_grad(Kernel *k) {
  * in the forward pass. */
 static void emit_avgpool_grad(Kernel *k) {
     bool count_pad = k->n->a.pool.count_pad;
+    const Value *dyv = k->n->in[0], *xv = k->n->in[1];
+    char dyp[256], dxp[256];
     kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
     pool_enum(k, in_shape(k, 1), in_shape(k, 0), false);
+    /* dx plain or blocked as x (layout_train), dy too */
     kout(k, "    (void)x; /* read for its shape only */\n"
-            "    memset(dx, 0, (size_t)N * C * H * W * sizeof *dx);\n"
+            "    enum { XS = %d, DYS = %d, XSAMPLE = %lld }; /* column strides; floats of an x sample */\n"
+            "    memset(dx, 0, (size_t)N * XSAMPLE * sizeof *dx);\n"
             "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const float *restrict dyp = dy + (size_t)nc * OH * OW;\n"
-            "        float *restrict dxp = dx + (size_t)nc * H * W;\n"
-            "        for (int oh = 0; oh < OH; oh++) {\n");
+            "        const int n = nc / C, c = nc %% C;\n"
+            "        const float *restrict dyp = %s;\n"
+            "        float *restrict dxp = %s;\n"
+            "        for (int oh = 0; oh < OH; oh++) {\n",
+         kcol_stride(xv), kcol_stride(dyv), (long long)ksample_floats(xv),
+         krow_at(dyp, sizeof dyp, dyv, "dy", "c", "C", "OH", "0", "OW"),
+         krow_at(dxp, sizeof dxp, xv, "dx", "c", "C", "H", "0", "W"));
     kwindow_rows(k, 3);
     if (count_pad)
         kout(k, "            const int he = hs + KH < H + PB ? hs + KH : H + PB; /* the window in the padded input */\n");
@@ -512,21 +529,37 @@ static void emit_avgpool_grad(Kernel *k) {
     kout(k, "                if (h1 <= h0 || w1 <= w0) continue;\n");
     if (count_pad)
         kout(k, "                const int we = ws + KW < W + PR ? ws + KW : W + PR;\n"
-                "                const float g = dyp[oh * OW + ow] / (float)((he - hs) * (we - ws));\n");
+                "                const float g = dyp[(size_t)(oh * OW + ow) * DYS] / (float)((he - hs) * (we - ws));\n");
     else
-        kout(k, "                const float g = dyp[oh * OW + ow] / (float)((h1 - h0) * (w1 - w0));\n");
+        kout(k, "                const float g = dyp[(size_t)(oh * OW + ow) * DYS] / (float)((h1 - h0) * (w1 - w0));\n");
     kout(k, "                for (int ih = h0; ih < h1; ih++)\n"
-            "                    for (int iw = w0; iw < w1; iw++) dxp[ih * W + iw] += g;\n"
+            "                    for (int iw = w0; iw < w1; iw++) dxp[(size_t)(ih * W + iw) * XS] += g;\n"
             "            }\n"
             "        }\n"
             "    }\n");
     kclose(k);
 }
 
+/* dy plain [N, C, 1, 1] or [N, C]; dx as x, plain or blocked (layout_train:
+ * its padded lanes 0). */
 static void emit_global_avgpool_grad(Kernel *k) {
-    const Shape *x = in_shape(k, 1);
+    const Value *xv = k->n->in[1];
+    const Shape *x = &xv->shape;
     kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
+    if (xv->cblock) {
+        kout(k, "    (void)x; /* read for its shape only */\n"
+                "    enum { V = %d, CB = (C + V - 1) / V };\n"
+                "    for (int n = 0; n < N; n++)\n"
+                "        for (int c = 0; c < CB * V; c++) {\n"
+                "            const float g = c < C ? dy[(size_t)n * C + c] / (float)S : 0.0f;\n"
+                "            float *restrict dxp = dx + ((size_t)n * CB + c / V) * S * V + c %% V;\n"
+                "            for (int i = 0; i < S; i++) dxp[(size_t)i * V] = g;\n"
+                "        }\n",
+             xv->cblock);
+        kclose(k);
+        return;
+    }
     kout(k, "    (void)x; /* read for its shape only */\n"
             "    for (int nc = 0; nc < N * C; nc++) {\n"
             "        const float g = dy[nc] / (float)S;\n"
@@ -586,6 +619,7 @@ const OpRules op_rules_MAXPOOL = {
     .shape = shape_pool, .check = check_pool, .emit = emit_maxpool, .batched = op_batched_like_input0,
     .dump = dump_pool, .no_macs = NO_MACS, .grad = grad_maxpool,
     .blocked_ok = true, /* a blocked input gives a blocked output (the layout pass) */
+    .blocked_train = true, /* maxpool_grad takes blocked values */
 };
 
 const OpRules op_rules_AVGPOOL = {
@@ -593,6 +627,7 @@ const OpRules op_rules_AVGPOOL = {
     .shape = shape_pool, .check = check_pool, .emit = emit_avgpool, .batched = op_batched_like_input0,
     .dump = dump_avgpool, .no_macs = NO_MACS, .grad = grad_avgpool,
     .blocked_ok = true, /* a blocked input gives a blocked output (the layout pass) */
+    .blocked_train = true, /* avgpool_grad takes blocked values */
 };
 
 const OpRules op_rules_MAXPOOL_IDX = {
@@ -606,6 +641,7 @@ const OpRules op_rules_GLOBAL_AVGPOOL = {
     .shape = shape_global_pool, .check = check_global_avgpool, .emit = emit_global_avgpool,
     .batched = op_batched_like_input0, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_global_avgpool,
     .blocked_ok = true, /* a blocked input gives a plain output (the layout pass) */
+    .blocked_train = true, /* global_avgpool_grad writes x's layout */
 };
 
 const OpRules op_rules_GLOBAL_MAXPOOL = {
@@ -632,16 +668,19 @@ const OpRules op_rules_MAXPOOL_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
     .shape = shape_dx_like_in1, .check = check_pool_grad, .emit = emit_maxpool_grad,
     .batched = op_batched_like_input0, .dump = dump_pool, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+    .blocked_ok = true, /* training builds (layout_train) */
 };
 
 const OpRules op_rules_AVGPOOL_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
     .shape = shape_dx_like_in1, .check = check_pool_grad, .emit = emit_avgpool_grad,
     .batched = op_batched_like_input0, .dump = dump_avgpool, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+    .blocked_ok = true, /* training builds (layout_train) */
 };
 
 const OpRules op_rules_GLOBAL_AVGPOOL_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
     .shape = shape_dx_like_in1, .check = check_global_avgpool_grad, .emit = emit_global_avgpool_grad,
     .batched = op_batched_like_input0, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+    .blocked_ok = true, /* training builds (layout_train) */
 };

@@ -747,6 +747,7 @@ const OpRules op_rules_ADD = {
     .no_dump = NO_ATTRS, .no_macs = NO_MACS_ELEMENTWISE, .grad = grad_add,
     .blocked_ok = true, /* two operands of one shape and block, or a blocked one and a per-channel gate: the layout pass checks */
     .inplace_ok = true, /* written over the operand of the output's shape (the memory plan) */
+    .blocked_train = true, /* of one shape (layout_train): its gradient is dy */
 };
 
 const OpRules op_rules_MUL = {
@@ -755,6 +756,7 @@ const OpRules op_rules_MUL = {
     .no_dump = NO_ATTRS, .no_macs = NO_MACS_ELEMENTWISE, .grad = grad_mul,
     .blocked_ok = true, /* two operands of one shape and block, or a blocked one and a per-channel gate: the layout pass checks */
     .inplace_ok = true, /* written over the operand of the output's shape (the memory plan) */
+    .blocked_train = true, /* of one shape (layout_train): its gradients are muls of that shape */
 };
 
 const OpRules op_rules_CONCAT = {

@@ -62,11 +62,26 @@ static void fit(AD *ad) {
     ad->nvalues = n;
 }
 
+/* A node named, placed and with the attributes of `like`.  An output is
+ * stored blocked as an input of its shape is (the gradient of a value has
+ * the value's layout: relu_grad's dy and y, maxpool_grad's x), else plain,
+ * and plain where a parameter has its shape (a weight's gradient); a rule
+ * that needs another layout sets it. */
 static Node *add(AD *ad, Op op, const Node *like, Value **in, int nin) {
     Node *n = graph_add_node(ad->g, op, like->name, in, nin, &like->a, like->span);
     if (!n) {
         ad->ok = false;
         return NULL;
+    }
+    for (int j = 0; j < n->nout; j++) {
+        int cb = 0;
+        bool param = false;
+        for (int i = 0; i < nin; i++)
+            if (shape_eq(&in[i]->shape, &n->out[j]->shape)) {
+                param |= in[i]->kind == V_PARAM;
+                if (in[i]->cblock) cb = in[i]->cblock;
+            }
+        n->out[j]->cblock = param ? 0 : cb;
     }
     fit(ad);
     return n;
@@ -89,6 +104,7 @@ static void accum(AD *ad, Value *v, Value *gv) {
 bool grad_needed(GradCtx *c, const Value *v) { return needs_grad(c, v); }
 Node *grad_node(GradCtx *c, Op op, const Node *like, Value **in, int nin) { return add(c, op, like, in, nin); }
 void grad_accum(GradCtx *c, Value *v, Value *gv) { accum(c, v, gv); }
+void grad_fail(GradCtx *c) { c->ok = false; }
 
 Value *grad_unbroadcast(GradCtx *c, Node *n, Value *g, Value *v) {
     if (!g || shape_eq(&g->shape, &v->shape)) return g;
@@ -121,7 +137,10 @@ static bool copy_forward(AD *ad, int nforward) {
         for (int j = 0; j < n->nin; j++) in[j] = forward_of(ad, n->in[j]);
         Node *c = add(ad, train_op(n), n, in, n->nin);
         if (!c) return false;
-        for (int j = 0; j < n->nout; j++) ad->fwd[n->out[j]->id] = c->out[j];
+        for (int j = 0; j < n->nout; j++) {
+            c->out[j]->cblock = n->out[j]->cblock; /* stored as the inference value (layout_train) */
+            ad->fwd[n->out[j]->id] = c->out[j];
+        }
     }
     return true;
 }

@@ -1,4 +1,5 @@
-/* layout: blocked channel layouts (NCHW[V]c) for the convolutions.
+/* layout and layout_train: blocked channel layouts (NCHW[V]c) for the
+ * convolutions, of an inference build and of a training build.
  *
  * Requires: an inference graph (no training record) whose target has vector
  *           kernels (g->target->vec > 0; the pass does nothing otherwise);
@@ -27,6 +28,14 @@
  *           outputs plain.
  * Breaks:   nothing.  The planner and the emitter size a blocked value by
  *           its padded channel blocks (value_numel).
+ *
+ * layout_train does the same for a graph autodiff is to make a training
+ * graph of (before it; batchnorm not folded), within what the gradients
+ * support: only convs of one group become conv_blocked, and blocked values
+ * flow only through the ops whose training copy and gradient keep them
+ * blocked (OpRules.blocked_train), without broadcasts.  The pack_conv nodes
+ * stay init-time: a training step runs them first (the emitter's
+ * <prefix>_grad calls <prefix>_prepare), as the parameters changed.
  */
 #include <stdlib.h>
 
@@ -41,10 +50,12 @@ static bool per_channel(const Value *a, const Value *b) {
     return (t->rank == 4 && t->d[2] == 1 && t->d[3] == 1) || t->rank == 2;
 }
 
-/* Whether n's kernel may take its blocked inputs as they are. */
-static bool takes_blocked(const Node *n) {
+/* Whether n's kernel may take its blocked inputs as they are; in a training
+ * build (train) also its training copy and its gradient's kernels. */
+static bool takes_blocked(const Node *n, bool train) {
     const OpRules *r = op_rules(n->op);
     if (!r->blocked_ok || op_has(n->op, F_INIT)) return false;
+    if (train && !r->blocked_train) return false;
     if (n->op == OP_CONV_BLOCKED || n->op == OP_DWCONV_BLOCKED || n->op == OP_FROM_BLOCKED) return true;
     if (n->nout != 1) return false;
     if (n->op == OP_GLOBAL_AVGPOOL) return n->in[0]->shape.rank == 4; /* its output plain: blocked_out */
@@ -64,6 +75,7 @@ static bool takes_blocked(const Node *n) {
     /* add and mul of a blocked [N, C, H, W] value and a gate of one value per
      * sample and channel ([N, C, 1, 1] plain or blocked alike, or [N, C]) */
     if (n->nin == 2 && !shape_eq(&n->in[0]->shape, &n->in[1]->shape)) {
+        if (train) return false; /* (no blocked gradient of a broadcast yet) */
         for (int i = 0; i < 2; i++) {
             const Value *big = n->in[i], *gate = n->in[1 - i];
             if (big->cblock && per_channel(big, gate) && (!gate->cblock || gate->cblock == big->cblock)) return true;
@@ -137,9 +149,10 @@ static Value **fit(Graph *g, Value **copies, int *cap) {
     return copies;
 }
 
-PassResult pass_layout(Graph *g) {
+/* Both passes: `train` for a graph autodiff will make a training graph of. */
+static PassResult layout(Graph *g, bool train) {
     int vec = g->target ? g->target->vec : 0;
-    if (vec <= 0 || g->training) return PASS_UNCHANGED;
+    if (vec <= 0) return PASS_UNCHANGED;
     bool changed = false, ok = true;
     int cap = 0;
     Value **copies = fit(g, NULL, &cap);
@@ -151,8 +164,8 @@ PassResult pass_layout(Graph *g) {
         Node *n = g->nodes[i];
         if (n->dead || n->op == OP_FROM_BLOCKED || op_has(n->op, F_INIT)) continue;
         bool conv = n->op == OP_CONV && n->in[0]->shape.rank == 4 &&
-                    (n->a.conv.groups == 1 || grouped_fits(n, vec));
-        bool dw = n->op == OP_DWCONV && n->in[0]->cblock == vec;
+                    (n->a.conv.groups == 1 || (!train && grouped_fits(n, vec)));
+        bool dw = !train && n->op == OP_DWCONV && n->in[0]->cblock == vec;
         if (conv || dw) {
             Node *b = block_conv(g, n, vec);
             if (!b) ok = false;
@@ -163,7 +176,7 @@ PassResult pass_layout(Graph *g) {
         bool blocked_in = false;
         for (int j = 0; j < n->nin; j++) blocked_in |= n->in[j]->cblock != 0;
         if (!blocked_in) continue;
-        if (takes_blocked(n)) {
+        if (takes_blocked(n, train)) {
             for (int j = 0; j < n->nout; j++) n->out[j]->cblock = blocked_out(n, j);
             continue;
         }
@@ -189,4 +202,14 @@ PassResult pass_layout(Graph *g) {
     free(copies);
     if (!ok) return PASS_FAILED;
     return changed ? PASS_CHANGED : PASS_UNCHANGED;
+}
+
+PassResult pass_layout(Graph *g) {
+    if (g->training) return PASS_UNCHANGED; /* a training build's is layout_train */
+    return layout(g, false);
+}
+
+PassResult pass_layout_train(Graph *g) {
+    if (train_of(g)) return PASS_UNCHANGED; /* before autodiff */
+    return layout(g, true);
 }
