@@ -737,6 +737,89 @@ static void emit_from_blocked(Kernel *k) {
     kclose(k);
 }
 
+/* The input gradient of a conv of any stride and dilation (one group), on
+ * blocked values: dx[n][c][ih][iw] sums dy[n][k][oh][ow] * w[k][c][kh][kw]
+ * over the k, kh, kw for which ih = oh * SH - PT + kh * DH and iw = ow * SW -
+ * PL + kw * DW.  A vector holds V channels c of dx, so the weight comes
+ * packed by a transposing pack_conv ([C/V][kh][kw][K][V], taps flipped) and
+ * dy is broadcast, one value per k.  The columns of a dx row split into SW
+ * phases, iw = pw + SW * j: in a phase every tap whose kw fits it (SW
+ * divides pw + PL - kw * DW) reads consecutive dy columns ow = ow0 + j, so a
+ * block of RB columns j is RB accumulators as in conv_blocked, and each
+ * stored column of dx is written once (no scatter, no zeroing first).  Work
+ * items are the rows of dx of each sample and channel block; each element's
+ * sum runs over kh, kw and k in that order: the same bits at any thread
+ * count. */
+void emit_conv_grad_input_blocked(Kernel *k) {
+    const Node *n = k->n;
+    const ConvAttrs *a = &n->a.conv;
+    const Value *dyv = n->in[0], *dxv = n->out[0];
+    const Shape *dy = &dyv->shape, *x = &dxv->shape;
+    int v = dxv->cblock;
+    int64_t sw = dim_or_one(a->stride[1]);
+    int rb = conv_column_block(k->target, (x->d[3] + sw - 1) / sw);
+    int64_t cb = (x->d[1] + v - 1) / v;
+    kopen_parallel(k, (const char *const[]){"dy", "w", "x"}, (const char *const[]){"dx"}, 0, x->d[0], cb * x->d[2]);
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"K", dy->d[1]}, {"OH", dy->d[2]},
+          {"OW", dy->d[3]}, {"KH", a->kernel[0]}, {"KW", a->kernel[1]}, {"SH", dim_or_one(a->stride[0])},
+          {"SW", sw}, {"PT", a->pad[0]}, {"PL", a->pad[2]}, {"DH", dim_or_one(a->dilation[0])},
+          {"DW", dim_or_one(a->dilation[1])});
+    kout(k, "    (void)x; /* read for its shape only */\n"
+            "    /* Blocking (%s): V = %d input channels per vector, RB = %d columns of a\n"
+            "     * phase held in RB accumulators; work items: the dx rows of each sample and\n"
+            "     * channel block, [t0, t1) here */\n"
+            "    enum { V = %d, RB = %d, CB = (C + V - 1) / V, KB = (K + V - 1) / V };\n"
+            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    if (N == 0) return;\n"
+            "    for (int64_t t = t0; t < t1; t++) {\n"
+            "        const int n = (int)(t / ((int64_t)CB * H)), cb = (int)(t / H %% CB), ih = (int)(t %% H);\n"
+            "        float *restrict dxr = dx + (((size_t)n * CB + cb) * H + ih) * W * V;\n"
+            "        const float *restrict wc = w + (size_t)cb * KH * KW * K * V;\n"
+            "        for (int pw = 0; pw < SW && pw < W; pw++) {\n"
+            "            const int JW = (W - pw + SW - 1) / SW; /* the phase's columns iw = pw + SW * j */\n"
+            "            for (int j = 0; j < JW; j += RB) {\n"
+            "                const int R = JW - j < RB ? JW - j : RB; /* RB but in the last block */\n"
+            "                vec acc[RB];\n"
+            "#pragma GCC unroll 16\n"
+            "                for (int r = 0; r < RB; r++) acc[r] = (vec){0};\n"
+            "                for (int kh = 0; kh < KH; kh++) {\n"
+            "                    const int th = ih + PT - kh * DH;\n"
+            "                    if (th < 0 || th %% SH) continue;\n"
+            "                    const int oh = th / SH;\n"
+            "                    if (oh >= OH) continue;\n"
+            "                    for (int kw = 0; kw < KW; kw++) {\n"
+            "                        const int tw = pw + PL - kw * DW;\n"
+            "                        if (tw %% SW) continue; /* no dy column reaches this phase */\n"
+            "                        const int ow0 = tw / SW + j;\n"
+            "                        const float *restrict wt = wc + ((size_t)(KH - 1 - kh) * KW + (KW - 1 - kw)) * K * V;\n"
+            "                        const float *restrict dyo = dy + (((size_t)n * KB * OH + oh) * OW) * V;\n"
+            "                        if (R == RB && ow0 >= 0 && ow0 + RB - 1 < OW) { /* every column inside */\n"
+            "                            for (int k = 0; k < K; k++) {\n"
+            "                                const vec wv = *(const vec *)(wt + (size_t)k * V);\n"
+            "                                const float *restrict dp = dyo + ((size_t)(k / V) * OH * OW + ow0) * V + k %% V;\n"
+            "#pragma GCC unroll 16\n"
+            "                                for (int r = 0; r < RB; r++) acc[r] += wv * dp[(size_t)r * V];\n"
+            "                            }\n"
+            "                        } else {\n"
+            "                            for (int k = 0; k < K; k++) {\n"
+            "                                const vec wv = *(const vec *)(wt + (size_t)k * V);\n"
+            "                                const float *restrict dp = dyo + (size_t)(k / V) * OH * OW * V + k %% V;\n"
+            "                                for (int r = 0; r < R; r++) {\n"
+            "                                    const int ow = ow0 + r;\n"
+            "                                    if (ow >= 0 && ow < OW) acc[r] += wv * dp[(size_t)ow * V];\n"
+            "                                }\n"
+            "                            }\n"
+            "                        }\n"
+            "                    }\n"
+            "                }\n"
+            "                for (int r = 0; r < R; r++) *(vec *)(dxr + (size_t)(pw + SW * (j + r)) * V) = acc[r];\n"
+            "            }\n"
+            "        }\n"
+            "    }\n",
+         k->target->name, v, rb, v, rb);
+    kclose(k);
+}
+
 /* The plain x stored NCHW[V]c, its padded lanes 0. */
 static void emit_to_blocked(Kernel *k) {
     const Value *y = k->n->out[0];
@@ -771,7 +854,8 @@ static const char *check_to_blocked(const Graph *g, const Node *n) {
  * The input's gradient of a conv of stride 1 and dilation 1 is a conv too,
  * of dy with the weight transposed and flipped (packed by a pack_conv with
  * `transpose`) and the pads that give back x's size, so the blocked kernel
- * computes it; other convs take conv_grad_input on the blocked values. */
+ * computes it; other convs (strided, dilated) take conv_grad_input's
+ * blocked kernel, on that weight too (emit_conv_grad_input_blocked). */
 static void grad_conv_blocked(GradCtx *c, Node *n, Value *dy) {
     Value *x = n->in[0];
     const Node *pack = n->in[1]->def;
@@ -789,16 +873,26 @@ static void grad_conv_blocked(GradCtx *c, Node *n, Value *dy) {
     bool as_conv = dim_or_one(a->stride[0]) == 1 && dim_or_one(a->stride[1]) == 1 && dim_or_one(a->dilation[0]) == 1 &&
                    dim_or_one(a->dilation[1]) == 1 && a->groups <= 1 && a->pad[0] < kh && a->pad[1] < kh &&
                    a->pad[2] < kw && a->pad[3] < kw;
-    if (!as_conv) {
-        grad_accum(c, x, grad_out0(grad_node(c, OP_CONV_GRAD_INPUT, n, (Value *[]){dy, w, x}, 3)));
-        return;
-    }
     Node site = *n;
     site.a = (Attrs){0};
     site.a.pack.vec = dy->cblock;
     site.a.pack.transpose = true;
     Node *pt = grad_node(c, OP_PACK_CONV, &site, &w, 1);
     if (!pt) return;
+    if (!as_conv) { /* its own kernel, on the transposed weight too */
+        Node *g = grad_node(c, OP_CONV_GRAD_INPUT, n, (Value *[]){dy, pt->out[0], x}, 3);
+        if (!g) return;
+        g->out[0]->cblock = dy->cblock;
+        Value *dx = g->out[0];
+        if (!x->cblock) { /* the net's input (gradcheck), plain */
+            Node *p = grad_node(c, OP_FROM_BLOCKED, n, &dx, 1);
+            if (!p) return;
+            p->out[0]->cblock = 0;
+            dx = p->out[0];
+        }
+        grad_accum(c, x, dx);
+        return;
+    }
     site.a = n->a;
     ConvAttrs *t = &site.a.conv;
     t->out = x->shape.d[1];

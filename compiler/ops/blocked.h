@@ -72,6 +72,10 @@ void blocked_conv_row(Kernel *k, int depth, const BlockedConv *c, const ConvPart
  * false). */
 void blocked_conv_nest(Kernel *k, int depth, const BlockedConv *c, const ConvParts *p, const ConvRows *rows);
 
+/* conv_grad_input's kernel for blocked dy and dx and a weight packed by a
+ * transposing pack_conv (layout_train's strided and dilated convs). */
+void emit_conv_grad_input_blocked(Kernel *k);
+
 /* "relu", ..., "leaky_relu" for a fused activation EPILOGUE_*, "" for none. */
 const char *blocked_act_name(int act);
 

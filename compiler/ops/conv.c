@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../opkit.h"
+#include "blocked.h"
 
 /* ---- builders --------------------------------------------------------------- */
 
@@ -205,6 +206,12 @@ static const char *check_conv(const Graph *g, const Node *n) {
 static const char *check_conv_grad(const Graph *g, const Node *n) {
     (void)g;
     Value *const *in = n->in;
+    /* conv_grad_input of layout_train: a blocked dy and dx, the weight packed transposed */
+    if (n->op == OP_CONV_GRAD_INPUT && rank_is(in[1], 5))
+        return !in[0]->cblock || in[0]->cblock != n->out[0]->cblock || in[1]->shape.d[4] != in[0]->cblock ||
+                       n->a.conv.groups > 1
+                   ? "a packed weight needs a blocked dy and dx of its vector width, one group"
+                   : NULL;
     return !rank_is(in[0], 4) || !rank_is(in[1], 4) || !rank_is(in[2], 4) ? "conv needs 4-d tensors" : NULL;
 }
 
@@ -305,6 +312,10 @@ static void emit_deconv(Kernel *k) {
  * or blocked (layout_train: a conv_blocked's of stride 2, say). */
 static void emit_conv_grad_input(Kernel *k) {
     const Value *dyv = k->n->in[0], *dxv = k->n->out[0];
+    if (k->n->in[1]->shape.rank == 5) {
+        emit_conv_grad_input_blocked(k);
+        return;
+    }
     char dyr[256], dxr[256];
     kopen(k, (const char *const[]){"dy", "w", "x"}, (const char *const[]){"dx"});
     conv_enum(k, in_shape(k, 2), in_shape(k, 0), in_shape(k, 1));

@@ -124,6 +124,11 @@ def read_example(name):
         return f.read()
 
 
+def read_bench(name):
+    with open(os.path.join(EXAMPLES, "bench", name)) as f:
+        return f.read()
+
+
 def init_xavier(module):
     """netc's scheme for layers not followed by relu: Glorot uniform, gain 1
     (the biases keep PyTorch's default init, so they are not zero)."""
@@ -226,6 +231,48 @@ for _name, _samples in [("small_bn_residual", 8), ("small_bn_residual_partial", 
          build=small_bn_residual_build, forward=small_bn_residual_forward,
          batch=4, samples=_samples, init=init_he_fan_in,
          seed_name="small_bn_residual")
+
+# the training benchmark's small ResNet (examples/bench/fashion_resnet.net):
+# stride-2 3x3 convs and 1x1 projections, whose input gradients take the
+# blocked strided kernel on vector targets ---------------------------------------
+
+
+def fashion_resnet_build():
+    mods = [("conv1", nn.Conv2d(1, 16, 3, padding=1, bias=False)), ("bn1", nn.BatchNorm2d(16))]
+    cin = 16
+    for stage, w in enumerate((16, 32, 64)):
+        for i in range(2):
+            stride = 2 if stage > 0 and i == 0 else 1
+            p = f"layer{stage + 1}.{i}"
+            mods += [(p + ".conv1", nn.Conv2d(cin, w, 3, stride=stride, padding=1, bias=False)),
+                     (p + ".bn1", nn.BatchNorm2d(w)),
+                     (p + ".conv2", nn.Conv2d(w, w, 3, padding=1, bias=False)),
+                     (p + ".bn2", nn.BatchNorm2d(w))]
+            if stride != 1 or cin != w:
+                mods += [(p + ".downsample.0", nn.Conv2d(cin, w, 1, stride=stride, bias=False)),
+                         (p + ".downsample.1", nn.BatchNorm2d(w))]
+            cin = w
+    mods.append(("fc", nn.Linear(64, 10)))
+    return Params(mods)
+
+
+def fashion_resnet_forward(m, x):
+    x = F.relu(m["bn1"](m["conv1"](x)))
+    for stage in range(3):
+        for i in range(2):
+            p = f"layer{stage + 1}.{i}"
+            y = F.relu(m[p + ".bn1"](m[p + ".conv1"](x)))
+            y = m[p + ".bn2"](m[p + ".conv2"](y))
+            if hasattr(m[p], "downsample"):
+                x = m[p + ".downsample.1"](m[p + ".downsample.0"](x))
+            x = F.relu(y + x)
+    x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+    return m["fc"](x)
+
+
+case("fashion_resnet", read_bench("fashion_resnet.net"), [1, 28, 28], 10,
+     build=fashion_resnet_build, forward=fashion_resnet_forward, batch=4,
+     init=init_he_fan_in, input_fn=images_bordered)
 
 # gates: sigmoid, softmax, avgpool, mul; an MLP with sigmoid and tanh ------------
 
