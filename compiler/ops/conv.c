@@ -361,9 +361,10 @@ static void emit_conv_grad_weight_blocked(Kernel *k) {
     const Shape *x = &xv->shape, *dy = &dyv->shape, *w = in_shape(k, 2);
     int v = dyv->cblock;
     /* blocked x: RC = V channels, its block's lanes (those past C are zero
-     * and never stored); plain x (the net's input): the largest divisor of C
-     * up to V, so no block reads past a sample's planes */
+     * and never stored), or C if less; plain x (the net's input): the
+     * largest divisor of C up to V, so no block reads past a sample's planes */
     int64_t rc = v;
+    if (xv->cblock && x->d[1] < v) rc = x->d[1]; /* one block, its first C lanes */
     if (!xv->cblock) {
         rc = x->d[1] < v ? x->d[1] : v;
         while (x->d[1] % rc) rc--;
@@ -390,6 +391,41 @@ static void emit_conv_grad_weight_blocked(Kernel *k) {
         kout(k, "            const float *restrict xn = x + ((size_t)n * ((C + V - 1) / V) + c0 / V) * H * W * V + c0 %% V;\n");
     else
         kout(k, "            const float *restrict xn = x + ((size_t)n * C + c0) * H * W;\n");
+    if (rc * w->d[3] <= 24 && rc < v) {
+        /* Few input channels (the first conv's): the KW taps of the row in
+         * registers too, RC * KW accumulators, so a load of dy serves KW * RC
+         * FMAs; the columns where every tap is inside x run unchecked. */
+        kout(k, "            /* RC * KW = %lld accumulators: the row's taps side by side */\n"
+                "            enum { OW_LO = (PL + SW - 1) / SW, OW_HI0 = (W - 1 - (KW - 1) * DW + PL) / SW + 1 };\n"
+                "            enum { OW_HI = OW_HI0 < OW ? OW_HI0 : OW };\n"
+                "            vec acc[KW][RC];\n"
+                "#pragma GCC unroll 32\n"
+                "            for (int i = 0; i < KW * RC; i++) acc[i / RC][i %% RC] = (vec){0};\n",
+             (long long)(rc * w->d[3]));
+        kout(k, "            for (int oh = 0; oh < OH; oh++) {\n");
+        kwindow_row(k, 4);
+        kout(k, "                const float *restrict dyr = dyn + (size_t)oh * OW * V;\n"
+                "                const float *restrict xr = xn + (size_t)ih * W * XS;\n"
+                "                for (int ow = 0; ow < OW; ow++) {\n"
+                "                    const vec d = *(const vec *)(dyr + (size_t)ow * V);\n"
+                "                    const int iw0 = ow * SW - PL;\n"
+                "                    if (ow >= OW_LO && ow < OW_HI) { /* every tap inside */\n"
+                "#pragma GCC unroll 32\n"
+                "                        for (int i = 0; i < KW * RC; i++)\n"
+                "                            acc[i / RC][i %% RC] += d * xr[(size_t)(iw0 + i / RC * DW) * XS + (size_t)(i %% RC) * XR];\n"
+                "                    } else {\n"
+                "                        for (int kw = 0; kw < KW; kw++) {\n"
+                "                            const int iw = iw0 + kw * DW;\n"
+                "                            if (iw < 0 || iw >= W) continue;\n"
+                "                            for (int r = 0; r < RC; r++) acc[kw][r] += d * xr[(size_t)iw * XS + (size_t)r * XR];\n"
+                "                        }\n"
+                "                    }\n"
+                "                }\n"
+                "            }\n"
+                "            for (int kw = 0; kw < KW; kw++)\n"
+                "                for (int r = 0; r < RC; r++) part[kw][r] += acc[kw][r];\n"
+                "        }\n");
+    } else {
     kout(k, "            for (int kw = 0; kw < KW; kw++) {\n"
             "                vec acc[RC];\n"
             "#pragma GCC unroll 16\n"
@@ -409,8 +445,9 @@ static void emit_conv_grad_weight_blocked(Kernel *k) {
             "#pragma GCC unroll 16\n"
             "                for (int r = 0; r < RC; r++) part[kw][r] += acc[r];\n"
             "            }\n"
-            "        }\n"
-            "        for (int kw = 0; kw < KW; kw++)\n"
+            "        }\n");
+    }
+    kout(k, "        for (int kw = 0; kw < KW; kw++)\n"
             "            for (int r = 0; r < RC && c0 + r < C; r++)\n"
             "                for (int j = 0; j < V && ob * V + j < K; j++)\n"
             "                    dw[(((size_t)(ob * V + j) * C + c0 + r) * KH + kh) * KW + kw] = part[kw][r][j];\n"
@@ -469,15 +506,17 @@ static void emit_bias_grad(Kernel *k) {
     const Shape *dy = &dyv->shape;
     kopen(k, (const char *const[]){"dy"}, (const char *const[]){"db"});
     KENUM(k, {"N", dy->d[0]}, {"K", dy->d[1]}, {"S", shape_spatial(dy)});
-    if (dyv->cblock)
+    if (dyv->cblock) /* a block's V channels side by side, each summed in the plain kernel's order */
         kout(k, "    enum { V = %d, KB = (K + V - 1) / V };\n"
-                "    for (int k = 0; k < K; k++) {\n"
-                "        double s = 0.0;\n"
+                "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+                "    typedef double dvec __attribute__((vector_size(V * sizeof(double))));\n"
+                "    for (int kb = 0; kb < KB; kb++) {\n"
+                "        dvec s = {0};\n"
                 "        for (int n = 0; n < N; n++) {\n"
-                "            const float *restrict dyk = dy + ((size_t)n * KB + k / V) * S * V + k %% V;\n"
-                "            for (int i = 0; i < S; i++) s += dyk[(size_t)i * V];\n"
+                "            const float *restrict dyk = dy + ((size_t)n * KB + kb) * S * V;\n"
+                "            for (int i = 0; i < S; i++) s += __builtin_convertvector(*(const vec *)(dyk + (size_t)i * V), dvec);\n"
                 "        }\n"
-                "        db[k] = (float)s;\n"
+                "        for (int v = 0; v < V && kb * V + v < K; v++) db[kb * V + v] = (float)s[v];\n"
                 "    }\n",
              dyv->cblock);
     else

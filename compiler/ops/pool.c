@@ -463,8 +463,49 @@ static void emit_unpool(Kernel *k) {
 /* Each window's gradient goes to its first maximum (padding ignored, a NaN
  * wins as in the forward pass and PyTorch); windows overlap, so dx sums.
  * x [N, C, H, W] is input 1, dy [N, C, OH, OW] input 0. */
+/* maxpool_grad on blocked dy, x and dx (layout_train): each lane's first
+ * maximum, found as the plain kernel does, a block's V channels side by
+ * side, then each lane's dy added at its own position. */
+static void emit_maxpool_grad_blocked(Kernel *k) {
+    const Value *xv = k->n->in[1];
+    kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
+    pool_enum(k, in_shape(k, 1), in_shape(k, 0), false);
+    kout(k, "    enum { V = %d, CB = (C + V - 1) / V };\n"
+            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n"
+            "    memset(dx, 0, (size_t)N * CB * H * W * V * sizeof *dx);\n"
+            "    for (int nb = 0; nb < N * CB; nb++) {\n"
+            "        const float *restrict xp = x + (size_t)nb * H * W * V;\n"
+            "        const float *restrict dyp = dy + (size_t)nb * OH * OW * V;\n"
+            "        float *restrict dxp = dx + (size_t)nb * H * W * V;\n"
+            "        for (int oh = 0; oh < OH; oh++) {\n",
+         xv->cblock);
+    kwindow_rows(k, 3);
+    kout(k, "            for (int ow = 0; ow < OW; ow++) {\n");
+    kwindow_cols(k, 4);
+    kout(k, "                ivec best = (ivec){0} + (h0 * W + w0);\n"
+            "                vec m = (vec){0} - INFINITY;\n"
+            "                for (int ih = h0; ih < h1; ih++)\n"
+            "                    for (int iw = w0; iw < w1; iw++) {\n"
+            "                        const vec v = *(const vec *)(xp + (size_t)(ih * W + iw) * V);\n"
+            "                        const ivec take = (v > m) | (v != v); /* greater, or NaN */\n"
+            "                        m = (vec)(((ivec)v & take) | ((ivec)m & ~take));\n"
+            "                        best = ((ivec){0} + (ih * W + iw)) & take | (best & ~take);\n"
+            "                    }\n"
+            "                const float *restrict g = dyp + (size_t)(oh * OW + ow) * V;\n"
+            "                for (int v = 0; v < V; v++) dxp[(size_t)best[v] * V + v] += g[v];\n"
+            "            }\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
 static void emit_maxpool_grad(Kernel *k) {
     const Value *dyv = k->n->in[0], *xv = k->n->in[1];
+    if (xv->cblock && dyv->cblock == xv->cblock) {
+        emit_maxpool_grad_blocked(k);
+        return;
+    }
     char xp[256], dyp[256], dxp[256];
     kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
     pool_enum(k, in_shape(k, 1), in_shape(k, 0), false);
@@ -503,9 +544,48 @@ static void emit_maxpool_grad(Kernel *k) {
 
 /* Each window spreads dy / divisor over its input elements, the divisor as
  * in the forward pass. */
+/* avgpool_grad on blocked dy and dx (layout_train): the plain kernel's
+ * arithmetic, a block's V channels side by side. */
+static void emit_avgpool_grad_blocked(Kernel *k) {
+    bool count_pad = k->n->a.pool.count_pad;
+    const Value *xv = k->n->in[1];
+    kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
+    pool_enum(k, in_shape(k, 1), in_shape(k, 0), false);
+    kout(k, "    (void)x; /* read for its shape only */\n"
+            "    enum { V = %d, CB = (C + V - 1) / V };\n"
+            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    memset(dx, 0, (size_t)N * CB * H * W * V * sizeof *dx);\n"
+            "    for (int nb = 0; nb < N * CB; nb++) {\n"
+            "        const float *restrict dyp = dy + (size_t)nb * OH * OW * V;\n"
+            "        float *restrict dxp = dx + (size_t)nb * H * W * V;\n"
+            "        for (int oh = 0; oh < OH; oh++) {\n",
+         xv->cblock);
+    kwindow_rows(k, 3);
+    if (count_pad)
+        kout(k, "            const int he = hs + KH < H + PB ? hs + KH : H + PB; /* the window in the padded input */\n");
+    kout(k, "            for (int ow = 0; ow < OW; ow++) {\n");
+    kwindow_cols(k, 4);
+    kout(k, "                if (h1 <= h0 || w1 <= w0) continue;\n");
+    if (count_pad)
+        kout(k, "                const int we = ws + KW < W + PR ? ws + KW : W + PR;\n"
+                "                const vec g = *(const vec *)(dyp + (size_t)(oh * OW + ow) * V) / (float)((he - hs) * (we - ws));\n");
+    else
+        kout(k, "                const vec g = *(const vec *)(dyp + (size_t)(oh * OW + ow) * V) / (float)((h1 - h0) * (w1 - w0));\n");
+    kout(k, "                for (int ih = h0; ih < h1; ih++)\n"
+            "                    for (int iw = w0; iw < w1; iw++) *(vec *)(dxp + (size_t)(ih * W + iw) * V) += g;\n"
+            "            }\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
 static void emit_avgpool_grad(Kernel *k) {
     bool count_pad = k->n->a.pool.count_pad;
     const Value *dyv = k->n->in[0], *xv = k->n->in[1];
+    if (xv->cblock && dyv->cblock == xv->cblock) {
+        emit_avgpool_grad_blocked(k);
+        return;
+    }
     char dyp[256], dxp[256];
     kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
     pool_enum(k, in_shape(k, 1), in_shape(k, 0), false);
