@@ -598,14 +598,13 @@ static void emit_nodes(Emitter *m) {
             emit_part(m, i);
             continue;
         }
-        const char *body = text[i], *at = strstr(body, "kernel_(");
-        if (at) {
+        /* every "kernel_": the function's name, and its phases' and buffers' (kphase_open) */
+        const char *body = text[i];
+        for (const char *at; (at = strstr(body, "kernel_")) != NULL; body = at + strlen("kernel_")) {
             fwrite(body, 1, (size_t)(at - body), c);
             fputs(m->fname[i], c);
-            fputs(at + strlen("kernel_"), c);
-        } else {
-            fputs(body, c);
         }
+        fputs(body, c);
         fputc('\n', c);
         emit_part(m, i);
     }

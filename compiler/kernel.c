@@ -51,9 +51,56 @@ void kopen_parallel(Kernel *k, const char *const *in, const char *const *outs, u
 
 void kclose(Kernel *k) { kout(k, "}\n"); }
 
+void kphase_open(Kernel *k, const char *phase, const char *const *in, const char *const *outs, unsigned written) {
+    kout(k, "static void %s_%s(void *ctx, int64_t t0, int64_t t1)\n{\n"
+            "    void *const *args = ctx; /* the kernel's buffers */\n",
+         k->fname, phase);
+    int j = 0;
+    for (int i = 0; i < k->n->nin; i++, j++) {
+        if (k->inplace >> i & 1) {
+            j--;
+            continue;
+        }
+        if (in[i]) kout(k, "    %sfloat *restrict %s = args[%d];\n", written >> i & 1 ? "" : "const ", in[i], j);
+    }
+    for (int i = 0; i < k->n->nout; i++, j++)
+        if (outs[i]) kout(k, "    float *restrict %s = args[%d];\n", outs[i], j);
+}
+
+void kphase_args(Kernel *k, const char *const *in, const char *const *outs) {
+    kout(k, "    void *const args[] = {");
+    const char *sep = "";
+    for (int i = 0; i < k->n->nin; i++) {
+        if (k->inplace >> i & 1) continue;
+        kout(k, "%s(void *)%s", sep, in[i]);
+        sep = ", ";
+    }
+    for (int i = 0; i < k->n->nout; i++) {
+        kout(k, "%s%s", sep, outs[i]);
+        sep = ", ";
+    }
+    kout(k, "};\n");
+}
+
+void kphase_run(Kernel *k, const char *phase, const char *items) {
+    kout(k, "    netrt_parallel(%s_%s, (void *)args, %s);\n", k->fname, phase, items);
+}
+
 const char *kopen_elementwise(Kernel *k, const char *const *in, const char *const *outs, unsigned written,
                               const Value *v) {
     int64_t numel = value_numel(v);
+    if (k->dyn && kbatched(k, v) && v->shape.rank > 0 && v->shape.d[0] > 0 && numel >= 2 * KCHUNK) {
+        /* over the active batch: items of at most KCHUNK floats, P per sample */
+        int64_t sample = numel / v->shape.d[0], per = (sample + KCHUNK - 1) / KCHUNK;
+        kopen_parallel(k, in, outs, written, v->shape.d[0], per);
+        kcount(k, "SAMPLE", sample);
+        kout(k, "    enum { CHUNK = %d, P = %lld }; /* floats per work item; items per sample */\n"
+                "    const size_t i0 = (size_t)(t0 / P) * SAMPLE + (size_t)(t0 %% P) * CHUNK;\n"
+                "    const size_t e1 = (size_t)((t1 - 1) / P) * SAMPLE + (size_t)((t1 - 1) %% P) * CHUNK + CHUNK;\n"
+                "    const size_t i1 = e1 < (size_t)((t1 - 1) / P + 1) * SAMPLE ? e1 : (size_t)((t1 - 1) / P + 1) * SAMPLE;\n",
+             KCHUNK, (long long)per);
+        return "for (size_t i = i0; i < i1; i++)";
+    }
     if (k->dyn || numel < 2 * KCHUNK) {
         kopen_rw(k, in, outs, written);
         knumel(k, v);

@@ -53,6 +53,21 @@ void kopen(Kernel *k, const char *const *in, const char *const *outs);
  * netrt_parallel, which splits the items across the threads; the results
  * are the same bits at any thread count because no item's arithmetic
  * depends on the split. */
+/* A kernel in phases, each its own netrt_parallel over items of its own,
+ * for work with a step between (batch statistics summed per sample, then
+ * combined): kphase_open opens the function of phase `phase` (closed by
+ * kclose), named after the kernel (k->fname, then "_", then phase), whose
+ * context is the kernel's buffers as kphase_args lists them (those it
+ * does not use named NULL in `in` and `outs`); it loops
+ * over its items [t0, t1).  Phases and their file-scope buffers (named
+ * k->fname "_" something) go before the kernel's kopen; the kernel writes
+ * kphase_args once and runs a phase with kphase_run over `items` (a C
+ * expression).  The kernel itself has no items (the emitter calls it once,
+ * outside any netrt_parallel). */
+void kphase_open(Kernel *k, const char *phase, const char *const *in, const char *const *outs, unsigned written);
+void kphase_args(Kernel *k, const char *const *in, const char *const *outs);
+void kphase_run(Kernel *k, const char *phase, const char *items);
+
 void kopen_parallel(Kernel *k, const char *const *in, const char *const *outs, unsigned written, int64_t n,
                     int64_t per_sample);
 void kclose(Kernel *k);
@@ -64,9 +79,10 @@ typedef struct KConst {
 
 /* Opens an elementwise kernel over the NUMEL floats of v (knumel) and
  * returns the header of its loop over them, `for (size_t i = ...; ...; i++)`.
- * A large v (KCHUNK floats or more, not over the active batch) splits into
- * work items of KCHUNK floats (kopen_parallel), the loop running over the
- * items' floats [i0, i1); a smaller one is one plain loop. */
+ * A large v (2 KCHUNK floats or more) splits into work items of KCHUNK
+ * floats (kopen_parallel; over the active batch, P items per sample, the
+ * last of each shorter), the loop running over the items' floats [i0, i1);
+ * a smaller one is one plain loop. */
 const char *kopen_elementwise(Kernel *k, const char *const *in, const char *const *outs, unsigned written,
                               const Value *v);
 #define KCHUNK 16384

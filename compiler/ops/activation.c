@@ -162,16 +162,15 @@ static void emit_dropout_train(Kernel *k) {
     const Node *n = k->n;
     double p = n->a.dropout.p;
     char buf[64];
-    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y", "mask"});
-    knumel(k, n->out[0]);
+    const char *loop = kopen_elementwise(k, (const char *const[]){"x"}, (const char *const[]){"y", "mask"}, 0, n->out[0]);
     kout(k, "    /* p = %g: dropped below %.0f of 2^32 */\n"
             "    const uint64_t key = netrt_dropout_key(train_seed, train_step, %d);\n"
             "    const float scale = (float)(1.0 / (1.0 - %s));\n"
-            "    for (size_t i = 0; i < NUMEL; i++) {\n"
+            "    %s {\n"
             "        mask[i] = netrt_dropout_mask(key, i, %lluu, scale);\n"
             "        y[i] = x[i] * mask[i];\n"
             "    }\n",
-         p, p * 4294967296.0, n->id, double_literal(buf, sizeof buf, p),
+         p, p * 4294967296.0, n->id, double_literal(buf, sizeof buf, p), loop,
          (unsigned long long)(p * 4294967296.0 + 0.5));
     kclose(k);
 }
@@ -223,9 +222,8 @@ static void emit_log_softmax(Kernel *k) {
 /* ---- training: gradients from the op's output y ----------------------------------- */
 
 static void emit_unary_grad(Kernel *k, const char *expr) {
-    kopen(k, (const char *const[]){"dy", "y"}, (const char *const[]){"dx"});
-    knumel(k, k->n->out[0]);
-    kout(k, "    for (size_t i = 0; i < NUMEL; i++) dx[i] = %s;\n", expr);
+    const char *loop = kopen_elementwise(k, (const char *const[]){"dy", "y"}, (const char *const[]){"dx"}, 0, k->n->out[0]);
+    kout(k, "    %s dx[i] = %s;\n", loop, expr);
     kclose(k);
 }
 

@@ -281,6 +281,7 @@ void blocked_conv_consts(Kernel *k, int depth, const BlockedConv *c, const ConvT
                          {"PL", a->pad[2]}, {"DH", dim_or_one(a->dilation[0])}, {"DW", dim_or_one(a->dilation[1])}};
     if (depth == 1) { /* the kernel's own constants (kenum knows a batch that varies) */
         kenum(k, kc, sizeof kc / sizeof kc[0]);
+        if (k->dyn) kout(k, "    (void)N; /* in the count of items */\n");
     } else {
         kout(k, "%*senum { ", ind, "");
         for (size_t i = 0; i < sizeof kc / sizeof kc[0]; i++)

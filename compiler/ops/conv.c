@@ -396,8 +396,8 @@ static void emit_conv_grad_weight_blocked(Kernel *k) {
          * registers too, RC * KW accumulators, so a load of dy serves KW * RC
          * FMAs; the columns where every tap is inside x run unchecked. */
         kout(k, "            /* RC * KW = %lld accumulators: the row's taps side by side */\n"
-                "            enum { OW_LO = (PL + SW - 1) / SW, OW_HI0 = (W - 1 - (KW - 1) * DW + PL) / SW + 1 };\n"
-                "            enum { OW_HI = OW_HI0 < OW ? OW_HI0 : OW };\n"
+                "            const int OW_LO = (PL + SW - 1) / SW, OW_HI0 = (W - 1 - (KW - 1) * DW + PL) / SW + 1;\n"
+                "            const int OW_HI = OW_HI0 < OW ? OW_HI0 : OW; /* the columns where every tap is inside */\n"
                 "            vec acc[KW][RC];\n"
                 "#pragma GCC unroll 32\n"
                 "            for (int i = 0; i < KW * RC; i++) acc[i / RC][i %% RC] = (vec){0};\n",

@@ -343,104 +343,199 @@ static void emit_bn_fold(Kernel *k) {
 
 /* ---- training: batchnorm with batch statistics ----------------------------------- */
 
-/* batchnorm_train of a blocked x (layout_train): the V channels of a block
- * side by side, the sums in vectors of doubles; each channel's sums in the
- * order of the plain kernel's, and each element computed as it does, so the
- * same bits.  The padded lanes of y are 0 (their scale and shift are). */
+/* The constants and vector types of the phases of the blocked batchnorm
+ * kernels: C channels of S values per sample, V per block, CB blocks. */
+static void bn_phase_consts(Kernel *k, const Value *xv, bool sums) {
+    const Shape *x = &xv->shape;
+    kout(k, "    enum { C = %lld, S = %lld, V = %d, CB = (C + V - 1) / V };\n"
+            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n",
+         (long long)x->d[1], (long long)shape_spatial(x), xv->cblock);
+    if (sums) kout(k, "    typedef double dvec __attribute__((vector_size(V * sizeof(double))));\n");
+}
+
+/* batchnorm_train of a blocked x (layout_train), in three phases over the
+ * (sample, channel block) pairs, each a netrt_parallel split the way the
+ * convs around split theirs (by samples), so each thread reads what it
+ * wrote: the sums of x per pair (a block's V channels side by side, in
+ * doubles), combined in sample order into the mean; the sums of squared
+ * deviations, likewise into the variance; then y.  Each element's
+ * arithmetic is the plain kernel's; the sums are per sample first, so the
+ * last bits of the statistics may differ from it, and are the same at any
+ * thread count.  The padded lanes of y are 0 (their scale and shift are). */
 static void emit_batchnorm_train_blocked(Kernel *k) {
     const Value *xv = k->n->in[0];
     const Shape *x = &xv->shape;
-    kopen_rw(k, (const char *const[]){"x", "gamma", "beta", "running_mean", "running_var"},
-             (const char *const[]){"y", "mean", "invstd"}, op_rules(k->n->op)->written_inputs);
+    int v = xv->cblock;
+    int64_t cb = (x->d[1] + v - 1) / v;
+    unsigned wr = op_rules(k->n->op)->written_inputs;
+    const char *fn = k->fname;
+    kout(k, "/* %s's partial sums, V per (sample, channel block), and its mean, scale\n"
+            " * and shift per channel (the padded ones 0) */\n"
+            "static double %s_part[%lld], %s_mean[%lld];\n"
+            "static float %s_coef[3][%lld];\n\n",
+         fn, fn, (long long)(x->d[0] * cb * v), fn, (long long)(cb * v), fn, (long long)(cb * v));
+    const char *none[] = {NULL, NULL, NULL, NULL, NULL};
+    kphase_open(k, "sum", (const char *const[]){"x", NULL, NULL, NULL, NULL}, none, wr);
+    bn_phase_consts(k, xv, true);
+    kout(k, "    for (int64_t t = t0; t < t1; t++) { /* sample t / CB, block t %% CB */\n"
+            "        const float *restrict xc = x + (size_t)t * S * V;\n"
+            "        dvec s = {0};\n"
+            "        for (int i = 0; i < S; i++) s += __builtin_convertvector(*(const vec *)(xc + (size_t)i * V), dvec);\n"
+            "        memcpy(%s_part + (size_t)t * V, &s, sizeof s);\n"
+            "    }\n",
+         fn);
+    kclose(k);
+    kphase_open(k, "squares", (const char *const[]){"x", NULL, NULL, NULL, NULL}, none, wr);
+    bn_phase_consts(k, xv, true);
+    kout(k, "    for (int64_t t = t0; t < t1; t++) {\n"
+            "        const float *restrict xc = x + (size_t)t * S * V;\n"
+            "        dvec m, q = {0};\n"
+            "        memcpy(&m, %s_mean + (size_t)(t %% CB) * V, sizeof m);\n"
+            "        for (int i = 0; i < S; i++) {\n"
+            "            const dvec d = __builtin_convertvector(*(const vec *)(xc + (size_t)i * V), dvec) - m;\n"
+            "            q += d * d;\n"
+            "        }\n"
+            "        memcpy(%s_part + (size_t)t * V, &q, sizeof q);\n"
+            "    }\n",
+         fn, fn);
+    kclose(k);
+    kphase_open(k, "apply", (const char *const[]){"x", NULL, NULL, NULL, NULL}, (const char *const[]){"y", NULL, NULL},
+                wr);
+    bn_phase_consts(k, xv, false);
+    kout(k, "    for (int64_t t = t0; t < t1; t++) {\n"
+            "        const int cb = (int)(t %% CB);\n"
+            "        vec mf, sc, bt;\n"
+            "        memcpy(&mf, %s_coef[0] + cb * V, sizeof mf);\n"
+            "        memcpy(&sc, %s_coef[1] + cb * V, sizeof sc);\n"
+            "        memcpy(&bt, %s_coef[2] + cb * V, sizeof bt);\n"
+            "        const float *restrict xc = x + (size_t)t * S * V;\n"
+            "        float *restrict yc = y + (size_t)t * S * V;\n"
+            "        /* y = (x - mean) * invstd * gamma + beta */\n"
+            "        for (int i = 0; i < S; i++) *(vec *)(yc + (size_t)i * V) = (*(const vec *)(xc + (size_t)i * V) - mf) * sc + bt;\n"
+            "    }\n",
+         fn, fn, fn);
+    kclose(k);
+
+    const char *in[] = {"x", "gamma", "beta", "running_mean", "running_var"}, *out[] = {"y", "mean", "invstd"};
+    kopen_rw(k, in, out, wr);
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
     kdouble(k, "EPS", k->n->a.bn.eps);
     kdouble(k, "MOMENTUM", k->n->a.bn.momentum);
     kout(k, "    enum { V = %d, CB = (C + V - 1) / V }; /* x and y are NCHW%dc */\n"
-            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
-            "    typedef double dvec __attribute__((vector_size(V * sizeof(double))));\n"
-            "    const double cnt = (double)N * S; /* values per channel */\n"
-            "    for (int cb = 0; cb < CB; cb++) {\n"
-            "        dvec s = {0};\n"
-            "        for (int n = 0; n < N; n++) {\n"
-            "            const float *restrict xc = x + ((size_t)n * CB + cb) * S * V;\n"
-            "            for (int i = 0; i < S; i++) s += __builtin_convertvector(*(const vec *)(xc + (size_t)i * V), dvec);\n"
-            "        }\n"
-            "        const dvec m = s / cnt;\n"
-            "        dvec q = {0};\n"
-            "        for (int n = 0; n < N; n++) {\n"
-            "            const float *restrict xc = x + ((size_t)n * CB + cb) * S * V;\n"
-            "            for (int i = 0; i < S; i++) {\n"
-            "                const dvec d = __builtin_convertvector(*(const vec *)(xc + (size_t)i * V), dvec) - m;\n"
-            "                q += d * d;\n"
-            "            }\n"
-            "        }\n"
-            "        vec mf = {0}, sc = {0}, bt = {0};\n"
-            "        for (int v = 0; v < V && cb * V + v < C; v++) {\n"
-            "            const int c = cb * V + v;\n"
-            "            const double var = q[v] / cnt; /* biased: normalizes the batch */\n"
-            "            const double is = 1.0 / sqrt(var + EPS);\n"
-            "            mean[c] = (float)m[v];\n"
-            "            invstd[c] = (float)is;\n"
-            "            mf[v] = (float)m[v], sc[v] = (float)(is * gamma[c]), bt[v] = beta[c];\n"
-            "            const double unbiased = cnt > 1.0 ? var * cnt / (cnt - 1.0) : var;\n"
-            "            running_mean[c] = (float)((1.0 - MOMENTUM) * running_mean[c] + MOMENTUM * m[v]);\n"
-            "            running_var[c] = (float)((1.0 - MOMENTUM) * running_var[c] + MOMENTUM * unbiased);\n"
-            "        }\n"
-            "        /* y = (x - mean) * invstd * gamma + beta */\n"
-            "        for (int n = 0; n < N; n++) {\n"
-            "            const float *restrict xc = x + ((size_t)n * CB + cb) * S * V;\n"
-            "            float *restrict yc = y + ((size_t)n * CB + cb) * S * V;\n"
-            "            for (int i = 0; i < S; i++) *(vec *)(yc + (size_t)i * V) = (*(const vec *)(xc + (size_t)i * V) - mf) * sc + bt;\n"
-            "        }\n"
+            "    const double cnt = (double)N * S; /* values per channel */\n",
+         v, v);
+    kphase_args(k, in, out);
+    kphase_run(k, "sum", "(int64_t)N * CB");
+    kout(k, "    for (int c = 0; c < CB * V; c++) {\n"
+            "        double s = 0.0;\n"
+            "        for (int n = 0; n < N; n++) s += %s_part[((size_t)n * CB + c / V) * V + c %% V];\n"
+            "        %s_mean[c] = s / cnt;\n"
             "    }\n",
-         xv->cblock, xv->cblock);
+         fn, fn);
+    kphase_run(k, "squares", "(int64_t)N * CB");
+    kout(k, "    for (int c = 0; c < CB * V; c++) {\n"
+            "        if (c >= C) { /* the padded lanes of y: 0 */\n"
+            "            %s_coef[0][c] = %s_coef[1][c] = %s_coef[2][c] = 0.0f;\n"
+            "            continue;\n"
+            "        }\n"
+            "        double q = 0.0;\n"
+            "        for (int n = 0; n < N; n++) q += %s_part[((size_t)n * CB + c / V) * V + c %% V];\n"
+            "        const double m = %s_mean[c];\n"
+            "        const double var = q / cnt; /* biased: normalizes the batch */\n"
+            "        const double is = 1.0 / sqrt(var + EPS);\n"
+            "        mean[c] = (float)m;\n"
+            "        invstd[c] = (float)is;\n"
+            "        %s_coef[0][c] = (float)m, %s_coef[1][c] = (float)(is * gamma[c]), %s_coef[2][c] = beta[c];\n"
+            "        const double unbiased = cnt > 1.0 ? var * cnt / (cnt - 1.0) : var;\n"
+            "        running_mean[c] = (float)((1.0 - MOMENTUM) * running_mean[c] + MOMENTUM * m);\n"
+            "        running_var[c] = (float)((1.0 - MOMENTUM) * running_var[c] + MOMENTUM * unbiased);\n"
+            "    }\n",
+         fn, fn, fn, fn, fn, fn, fn, fn);
+    kphase_run(k, "apply", "(int64_t)N * CB");
     kclose(k);
 }
 
-/* batchnorm_grad of blocked values (layout_train), as the plain kernel
- * computes it, a block's V channels side by side (the sums in vectors of
- * doubles): the same bits.  The padded lanes of dx are 0. */
+/* batchnorm_grad of blocked values (layout_train), in two phases over the
+ * (sample, channel block) pairs as emit_batchnorm_train_blocked's: the sums
+ * of dy and of dy * xhat per pair, combined in sample order, then dx.  Each
+ * element's arithmetic is the plain kernel's.  The padded lanes of dx are 0. */
 static void emit_batchnorm_grad_blocked(Kernel *k) {
     const Value *xv = k->n->in[1];
     const Shape *x = &xv->shape;
-    kopen(k, (const char *const[]){"dy", "x", "gamma", "mean", "invstd"},
-          (const char *const[]){"dx", "dgamma", "dbeta"});
-    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
-    kout(k, "    enum { V = %d, CB = (C + V - 1) / V }; /* dy, x and dx are NCHW%dc */\n"
-            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
-            "    typedef double dvec __attribute__((vector_size(V * sizeof(double))));\n"
-            "    const double cnt = (double)N * S; /* values per channel */\n"
-            "    for (int cb = 0; cb < CB; cb++) {\n"
+    int v = xv->cblock;
+    int64_t cb = (x->d[1] + v - 1) / v;
+    const char *fn = k->fname;
+    kout(k, "/* %s's partial sums of dy and dy * xhat, V each per (sample, channel block),\n"
+            " * and its coefficients A, B, D per channel */\n"
+            "static double %s_part[%lld];\n"
+            "static float %s_coef[3][%lld];\n\n",
+         fn, fn, (long long)(x->d[0] * cb * v * 2), fn, (long long)(cb * v));
+    const char *none[] = {NULL, NULL, NULL};
+    kphase_open(k, "sums", (const char *const[]){"dy", "x", NULL, "mean", "invstd"}, none, 0);
+    bn_phase_consts(k, xv, true);
+    kout(k, "    for (int64_t t = t0; t < t1; t++) { /* sample t / CB, block t %% CB */\n"
+            "        const int cb = (int)(t %% CB);\n"
             "        vec mf = {0}, is = {0};\n"
             "        for (int v = 0; v < V && cb * V + v < C; v++) mf[v] = mean[cb * V + v], is[v] = invstd[cb * V + v];\n"
+            "        const float *restrict dyc = dy + (size_t)t * S * V;\n"
+            "        const float *restrict xc = x + (size_t)t * S * V;\n"
             "        dvec sdy = {0}, sdyx = {0}; /* sum(dy), sum(dy * xhat) */\n"
-            "        for (int n = 0; n < N; n++) {\n"
-            "            const float *restrict dyc = dy + ((size_t)n * CB + cb) * S * V;\n"
-            "            const float *restrict xc = x + ((size_t)n * CB + cb) * S * V;\n"
-            "            for (int i = 0; i < S; i++) {\n"
-            "                const dvec d = __builtin_convertvector(*(const vec *)(dyc + (size_t)i * V), dvec);\n"
-            "                sdy += d;\n"
-            "                sdyx += d * __builtin_convertvector((*(const vec *)(xc + (size_t)i * V) - mf) * is, dvec);\n"
-            "            }\n"
+            "        for (int i = 0; i < S; i++) {\n"
+            "            const dvec d = __builtin_convertvector(*(const vec *)(dyc + (size_t)i * V), dvec);\n"
+            "            sdy += d;\n"
+            "            sdyx += d * __builtin_convertvector((*(const vec *)(xc + (size_t)i * V) - mf) * is, dvec);\n"
             "        }\n"
-            "        /* dx = A * dy + B * (x - mean) + D */\n"
-            "        vec A = {0}, B = {0}, D = {0};\n"
-            "        for (int v = 0; v < V && cb * V + v < C; v++) {\n"
-            "            const int c = cb * V + v;\n"
-            "            dgamma[c] = (float)sdyx[v];\n"
-            "            dbeta[c] = (float)sdy[v];\n"
-            "            const double k = gamma[c] * (double)is[v] / cnt;\n"
-            "            A[v] = (float)(k * cnt), B[v] = (float)(-k * sdyx[v] * is[v]), D[v] = (float)(-k * sdy[v]);\n"
-            "        }\n"
-            "        for (int n = 0; n < N; n++) {\n"
-            "            const float *restrict dyc = dy + ((size_t)n * CB + cb) * S * V;\n"
-            "            const float *restrict xc = x + ((size_t)n * CB + cb) * S * V;\n"
-            "            float *restrict dxc = dx + ((size_t)n * CB + cb) * S * V;\n"
-            "            for (int i = 0; i < S; i++)\n"
-            "                *(vec *)(dxc + (size_t)i * V) = A * *(const vec *)(dyc + (size_t)i * V) + B * (*(const vec *)(xc + (size_t)i * V) - mf) + D;\n"
-            "        }\n"
+            "        memcpy(%s_part + (size_t)t * 2 * V, &sdy, sizeof sdy);\n"
+            "        memcpy(%s_part + (size_t)t * 2 * V + V, &sdyx, sizeof sdyx);\n"
             "    }\n",
-         xv->cblock, xv->cblock);
+         fn, fn);
+    kclose(k);
+    kphase_open(k, "dx", (const char *const[]){"dy", "x", NULL, "mean", NULL}, (const char *const[]){"dx", NULL, NULL}, 0);
+    bn_phase_consts(k, xv, false);
+    kout(k, "    for (int64_t t = t0; t < t1; t++) {\n"
+            "        const int cb = (int)(t %% CB);\n"
+            "        vec A, B, D, mf = {0};\n"
+            "        memcpy(&A, %s_coef[0] + cb * V, sizeof A);\n"
+            "        memcpy(&B, %s_coef[1] + cb * V, sizeof B);\n"
+            "        memcpy(&D, %s_coef[2] + cb * V, sizeof D);\n"
+            "        for (int v = 0; v < V && cb * V + v < C; v++) mf[v] = mean[cb * V + v];\n"
+            "        const float *restrict dyc = dy + (size_t)t * S * V;\n"
+            "        const float *restrict xc = x + (size_t)t * S * V;\n"
+            "        float *restrict dxc = dx + (size_t)t * S * V;\n"
+            "        /* dx = A * dy + B * (x - mean) + D */\n"
+            "        for (int i = 0; i < S; i++)\n"
+            "            *(vec *)(dxc + (size_t)i * V) = A * *(const vec *)(dyc + (size_t)i * V) + B * (*(const vec *)(xc + (size_t)i * V) - mf) + D;\n"
+            "    }\n",
+         fn, fn, fn);
+    kclose(k);
+
+    const char *in[] = {"dy", "x", "gamma", "mean", "invstd"}, *out[] = {"dx", "dgamma", "dbeta"};
+    kopen(k, in, out);
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
+    kout(k, "    enum { V = %d, CB = (C + V - 1) / V }; /* dy, x and dx are NCHW%dc */\n"
+            "    const double cnt = (double)N * S; /* values per channel */\n",
+         v, v);
+    kphase_args(k, in, out);
+    kphase_run(k, "sums", "(int64_t)N * CB");
+    kout(k, "    for (int c = 0; c < CB * V; c++) {\n"
+            "        if (c >= C) { /* the padded lanes of dx: 0 */\n"
+            "            %s_coef[0][c] = %s_coef[1][c] = %s_coef[2][c] = 0.0f;\n"
+            "            continue;\n"
+            "        }\n"
+            "        double sdy = 0.0, sdyx = 0.0;\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const double *p = %s_part + ((size_t)n * CB + c / V) * 2 * V + c %% V;\n"
+            "            sdy += p[0];\n"
+            "            sdyx += p[V];\n"
+            "        }\n"
+            "        dgamma[c] = (float)sdyx;\n"
+            "        dbeta[c] = (float)sdy;\n"
+            "        const float is = invstd[c];\n"
+            "        const double k = gamma[c] * (double)is / cnt;\n"
+            "        %s_coef[0][c] = (float)(k * cnt), %s_coef[1][c] = (float)(-k * sdyx * is), %s_coef[2][c] = (float)(-k * sdy);\n"
+            "    }\n",
+         fn, fn, fn, fn, fn, fn, fn);
+    kphase_run(k, "dx", "(int64_t)N * CB");
     kclose(k);
 }
 

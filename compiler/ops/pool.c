@@ -206,6 +206,7 @@ static void emit_maxpool_blocked(Kernel *k) {
     kopen_parallel(k, (const char *const[]){"x"}, (const char *const[]){"y"}, 0, y->d[0],
                    (y->d[1] + v - 1) / v * y->d[2]);
     pool_enum(k, in_shape(k, 0), y, true);
+    if (k->dyn) kout(k, "    (void)N; /* in the count of items */\n");
     kout(k, "    enum { V = %d, CB = (C + V - 1) / V };\n"
             "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
             "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n"
@@ -490,7 +491,7 @@ static void emit_maxpool_grad_blocked(Kernel *k) {
             "                        const vec v = *(const vec *)(xp + (size_t)(ih * W + iw) * V);\n"
             "                        const ivec take = (v > m) | (v != v); /* greater, or NaN */\n"
             "                        m = (vec)(((ivec)v & take) | ((ivec)m & ~take));\n"
-            "                        best = ((ivec){0} + (ih * W + iw)) & take | (best & ~take);\n"
+            "                        best = (((ivec){0} + (ih * W + iw)) & take) | (best & ~take);\n"
             "                    }\n"
             "                const float *restrict g = dyp + (size_t)(oh * OW + ow) * V;\n"
             "                for (int v = 0; v < V; v++) dxp[(size_t)best[v] * V + v] += g[v];\n"
