@@ -113,6 +113,13 @@ typedef struct EluAttrs {
     double alpha;
 } EluAttrs;
 
+/* act_grad: the activation it differentiates, and its constant (leaky_relu's
+ * slope, elu's alpha). */
+typedef struct ActGradAttrs {
+    int of; /* an Op */
+    double k;
+} ActGradAttrs;
+
 /* dropout (the identity at inference; p kept for the record). */
 typedef struct DropoutAttrs {
     double p;
@@ -163,6 +170,7 @@ typedef union Attrs {
     LeakyReluAttrs leaky;
     EluAttrs elu;
     DropoutAttrs dropout;
+    ActGradAttrs actgrad;
     YoloAttrs yolo;
     NmsAttrs nms;
     PackAttrs pack;

@@ -256,6 +256,79 @@ static void emit_softmax_grad(Kernel *k) {
     kclose(k);
 }
 
+/* The gradients of the activations that act_grad computes, from dy and the
+ * input x, as PyTorch's backward functions (hardtanh_backward for relu6,
+ * leaky_relu_backward, elu_backward, silu_backward, gelu_backward with
+ * approximate='none', hardsigmoid_backward, hardswish_backward); K is the
+ * node's k. */
+static const struct {
+    Op of;
+    const char *expr;
+} act_grads[] = {
+    {OP_RELU6, "x[i] > 0.0f && x[i] < 6.0f ? dy[i] : 0.0f"},
+    {OP_LEAKY_RELU, "x[i] > 0.0f ? dy[i] : dy[i] * K"},
+    {OP_ELU, "netrt_selectf(x[i] > 0.0f, dy[i], dy[i] * K * netrt_expf(x[i]))"},
+    {OP_SILU, "dy[i] * netrt_sigmoidf(x[i]) * (1.0f + x[i] * (1.0f - netrt_sigmoidf(x[i])))"},
+    /* d/dx x Phi(x) = Phi(x) + x phi(x) */
+    {OP_GELU, "dy[i] * (0.5f * (1.0f + netrt_erff(x[i] * 0.70710678118654752f)) + "
+              "x[i] * 0.39894228040143268f * netrt_expf(-0.5f * x[i] * x[i]))"},
+    {OP_HARDSIGMOID, "x[i] > -3.0f && x[i] < 3.0f ? dy[i] / 6.0f : 0.0f"},
+    {OP_HARDSWISH, "x[i] < -3.0f ? 0.0f : x[i] <= 3.0f ? dy[i] * (x[i] / 3.0f + 0.5f) : dy[i]"},
+};
+
+static const char *act_grad_expr(int of) {
+    for (size_t i = 0; i < sizeof act_grads / sizeof act_grads[0]; i++)
+        if ((int)act_grads[i].of == of) return act_grads[i].expr;
+    return NULL;
+}
+
+static const char *check_act_grad(const Graph *g, const Node *n) {
+    (void)g;
+    return act_grad_expr(n->a.actgrad.of) ? NULL : "not the gradient of an activation act_grad knows";
+}
+
+static void emit_act_grad(Kernel *k) {
+    const char *loop = kopen_elementwise(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"}, 0, k->n->out[0]);
+    kout(k, "    /* the gradient of %s */\n", op_name((Op)k->n->a.actgrad.of));
+    if (k->n->a.actgrad.of == OP_LEAKY_RELU || k->n->a.actgrad.of == OP_ELU) {
+        kdouble(k, "KD", k->n->a.actgrad.k);
+        kout(k, "    const float K = (float)KD;\n");
+    }
+    kout(k, "    %s dx[i] = %s;\n", loop, act_grad_expr(k->n->a.actgrad.of));
+    kclose(k);
+}
+
+/* Log-softmax over dim 1: dx = dy - exp(y) * (the sum over channels of dy). */
+static void emit_log_softmax_grad(Kernel *k) {
+    const Shape *y = in_shape(k, 1);
+    kopen(k, (const char *const[]){"dy", "y"}, (const char *const[]){"dx"});
+    KENUM(k, {"N", y->d[0]}, {"C", y->rank > 1 ? y->d[1] : 1}, {"S", shape_spatial(y)});
+    kout(k, "    for (int n = 0; n < N; n++) {\n"
+            "        for (int s = 0; s < S; s++) {\n"
+            "            const size_t o = (size_t)n * C * S + s;\n"
+            "            double sum = 0.0;\n"
+            "            for (int c = 0; c < C; c++) sum += dy[o + (size_t)c * S];\n"
+            "            for (int c = 0; c < C; c++)\n"
+            "                dx[o + (size_t)c * S] = dy[o + (size_t)c * S] - netrt_expf(y[o + (size_t)c * S]) * (float)sum;\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
+/* The activations act_grad differentiates: from the input. */
+static void grad_act(GradCtx *c, Node *n, Value *dy) {
+    Node site = *n;
+    site.a = (Attrs){0};
+    site.a.actgrad.of = n->op;
+    site.a.actgrad.k = n->op == OP_LEAKY_RELU ? n->a.leaky.slope : n->op == OP_ELU ? n->a.elu.alpha : 0.0;
+    grad_accum(c, n->in[0], grad_out0(grad_node(c, OP_ACT_GRAD, &site, (Value *[]){dy, n->in[0]}, 2)));
+}
+
+static void dump_act_grad(const Node *n, FILE *f) {
+    fprintf(f, " of=%s", op_name((Op)n->a.actgrad.of));
+    if (n->a.actgrad.of == OP_LEAKY_RELU || n->a.actgrad.of == OP_ELU) fprintf(f, " k=%g", n->a.actgrad.k);
+}
+
 /* ---- gradient rules: from the op's output ------------------------------------------- */
 
 static void grad_from_output(GradCtx *c, Node *n, Value *dy, Op grad_op) {
@@ -269,6 +342,7 @@ static void grad_relu(GradCtx *c, Node *n, Value *dy) { grad_from_output(c, n, d
 static void grad_tanh(GradCtx *c, Node *n, Value *dy) { grad_from_output(c, n, dy, OP_TANH_GRAD); }
 static void grad_sigmoid(GradCtx *c, Node *n, Value *dy) { grad_from_output(c, n, dy, OP_SIGMOID_GRAD); }
 static void grad_softmax(GradCtx *c, Node *n, Value *dy) { grad_from_output(c, n, dy, OP_SOFTMAX_GRAD); }
+static void grad_log_softmax(GradCtx *c, Node *n, Value *dy) { grad_from_output(c, n, dy, OP_LOG_SOFTMAX_GRAD); }
 /* softplus's gradient reads its input. */
 static void grad_softplus(GradCtx *c, Node *n, Value *dy) {
     grad_accum(c, n->in[0], grad_out0(grad_node(c, OP_SOFTPLUS_GRAD, n, (Value *[]){dy, n->in[0]}, 2)));
@@ -326,51 +400,58 @@ const OpRules op_rules_SIGMOID = {
 const OpRules op_rules_RELU6 = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("relu6"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_relu6, .batched = op_batched_like_input0,
-    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_act,
     .blocked_ok = true, .inplace_ok = true,
+    .blocked_train = true, /* act_grad is elementwise */
 };
 
 const OpRules op_rules_LEAKY_RELU = {
     .builtins = (const Builtin[]){{"leaky_relu", {REQUIRED("x"), DEFAULT_FLOAT("slope", 0.01)}, false, build_unary_k},
                                   {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_leaky_relu, .batched = op_batched_like_input0,
-    .dump = dump_leaky_relu, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .dump = dump_leaky_relu, .no_macs = NO_MACS, .grad = grad_act,
     .blocked_ok = true, .inplace_ok = true,
+    .blocked_train = true, /* act_grad is elementwise */
 };
 
 const OpRules op_rules_ELU = {
     .builtins = (const Builtin[]){{"elu", {REQUIRED("x"), DEFAULT_FLOAT("alpha", 1.0)}, false, build_unary_k}, {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_elu, .batched = op_batched_like_input0,
-    .dump = dump_elu, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .dump = dump_elu, .no_macs = NO_MACS, .grad = grad_act,
     .blocked_ok = true, .inplace_ok = true,
+    .blocked_train = true, /* act_grad is elementwise */
 };
 
 const OpRules op_rules_SILU = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("silu"), UNARY_BUILTIN("swish"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_silu, .batched = op_batched_like_input0,
-    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_act,
     .blocked_ok = true, .inplace_ok = true,
+    .blocked_train = true, /* act_grad is elementwise */
 };
 
 const OpRules op_rules_GELU = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("gelu"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_gelu, .batched = op_batched_like_input0,
-    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_act,
     .blocked_ok = true, .inplace_ok = true,
+    .blocked_train = true, /* act_grad is elementwise */
 };
 
 const OpRules op_rules_HARDSIGMOID = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("hardsigmoid"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_hardsigmoid, .batched = op_batched_like_input0,
-    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_act,
     .blocked_ok = true, .inplace_ok = true,
+    .blocked_train = true, /* act_grad is elementwise */
 };
 
 const OpRules op_rules_HARDSWISH = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("hardswish"), {0}},
     .shape = shape_same, .no_check = NO_CHECK, .emit = emit_hardswish, .batched = op_batched_like_input0,
-    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_act,
     .blocked_ok = true, .inplace_ok = true,
+    .blocked_train = true, /* act_grad is elementwise */
 };
 
 const OpRules op_rules_SOFTPLUS = {
@@ -397,7 +478,7 @@ const OpRules op_rules_SOFTMAX = {
 const OpRules op_rules_LOG_SOFTMAX = {
     .builtins = (const Builtin[]){UNARY_BUILTIN("log_softmax"), {0}},
     .shape = shape_softmax, .check = check_batch, .emit = emit_log_softmax, .batched = op_batched_like_input0,
-    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_log_softmax,
 };
 
 const OpRules op_rules_RELU_GRAD = {
@@ -439,4 +520,17 @@ const OpRules op_rules_DROPOUT_TRAIN = {
     .output_names = (const char *const[]){"the output", "the mask"},
     .dump = dump_dropout, .no_macs = NO_MACS, .grad = grad_dropout_train,
     .blocked_ok = true, /* elementwise */
+};
+
+const OpRules op_rules_ACT_GRAD = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_dy_same, .check = check_act_grad, .emit = emit_act_grad, .batched = op_batched_like_input0,
+    .dump = dump_act_grad, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+    .blocked_ok = true, /* elementwise: training builds (layout_train) */
+};
+
+const OpRules op_rules_LOG_SOFTMAX_GRAD = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_dy_same, .check = check_channels, .emit = emit_log_softmax_grad,
+    .batched = op_batched_like_input0, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
 };

@@ -350,7 +350,8 @@ static void emit_conv_grad_input(Kernel *k) {
  * product dy^T x, positions as the inner dimension).
  *
  * A work item is one output block, one block of RC input channels and one
- * tap row kh; for each sample it goes through the KW taps of the row, each
+ * tap row kh (and one tap of it, when that makes fewer than 8 items); for
+ * each sample it goes through the KW taps of the row, each
  * tap's RC accumulators adding up that sample's OH x OW positions, then
  * added to the item's partial sums (a few KiB, on the stack), so that the
  * sample's rows of dy and x (its channel blocks) are read from the cache
@@ -370,18 +371,25 @@ static void emit_conv_grad_weight_blocked(Kernel *k) {
         while (x->d[1] % rc) rc--;
     }
     int64_t ob = (dy->d[1] + v - 1) / v, cb = (x->d[1] + rc - 1) / rc;
-    kopen_parallel(k, (const char *const[]){"dy", "x", "w"}, (const char *const[]){"dw"}, 0, 0, ob * cb * w->d[2]);
+    bool taps_in_regs = rc * w->d[3] <= 24 && rc < v;
+    /* Fewer than 8 items (a layer of one block of 16 channels has 3): one
+     * tap per item, so that two threads or four share the work evenly. */
+    int64_t tw = !taps_in_regs && ob * cb * w->d[2] < 8 ? w->d[3] : 1;
+    kopen_parallel(k, (const char *const[]){"dy", "x", "w"}, (const char *const[]){"dw"}, 0, 0,
+                   ob * cb * w->d[2] * tw);
     conv_enum(k, x, dy, w);
     kout(k, "    (void)w; /* read for its shape only */\n"
             "    /* Blocking (%s): V = %d output channels per vector, RC = %lld input channels\n"
-            "     * (accumulators), work items (output block, channel block, kh): %lld */\n"
-            "    enum { V = %d, RC = %lld, OB = (K + V - 1) / V, CBK = (C + RC - 1) / RC };\n"
+            "     * (accumulators), work items (output block, channel block, kh%s): %lld */\n"
+            "    enum { V = %d, RC = %lld, OB = (K + V - 1) / V, CBK = (C + RC - 1) / RC, TW = %lld };\n"
             "    enum { XS = %d, XR = %s }; /* x: column stride, channel stride */\n"
             "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n",
-         k->target->name, v, (long long)rc, (long long)(ob * cb * w->d[2]), v, (long long)rc,
-         kcol_stride(xv), xv->cblock ? "1" : "H * W");
+         k->target->name, v, (long long)rc, tw > 1 ? ", kw" : "", (long long)(ob * cb * w->d[2] * tw), v,
+         (long long)rc, (long long)tw, kcol_stride(xv), xv->cblock ? "1" : "H * W");
     kout(k, "    for (int64_t t = t0; t < t1; t++) {\n"
-            "        const int ob = (int)(t / ((int64_t)CBK * KH)), c0 = (int)(t / KH %% CBK) * RC, kh = (int)(t %% KH);\n"
+            "        const int64_t u = t / TW; /* TW > 1: item t is tap kw = t %% TW of item u */\n"
+            "        const int ob = (int)(u / ((int64_t)CBK * KH)), c0 = (int)(u / KH %% CBK) * RC, kh = (int)(u %% KH);\n"
+            "        const int kw0 = TW > 1 ? (int)(t %% TW) : 0, kw1 = TW > 1 ? kw0 + 1 : KW; /* its taps */\n"
             "        vec part[KW][RC]; /* the item's sums so far */\n"
             "        for (int kw = 0; kw < KW; kw++)\n"
             "            for (int r = 0; r < RC; r++) part[kw][r] = (vec){0};\n"
@@ -391,7 +399,7 @@ static void emit_conv_grad_weight_blocked(Kernel *k) {
         kout(k, "            const float *restrict xn = x + ((size_t)n * ((C + V - 1) / V) + c0 / V) * H * W * V + c0 %% V;\n");
     else
         kout(k, "            const float *restrict xn = x + ((size_t)n * C + c0) * H * W;\n");
-    if (rc * w->d[3] <= 24 && rc < v) {
+    if (taps_in_regs) {
         /* Few input channels (the first conv's): the KW taps of the row in
          * registers too, RC * KW accumulators, so a load of dy serves KW * RC
          * FMAs; the columns where every tap is inside x run unchecked. */
@@ -426,7 +434,7 @@ static void emit_conv_grad_weight_blocked(Kernel *k) {
                 "                for (int r = 0; r < RC; r++) part[kw][r] += acc[kw][r];\n"
                 "        }\n");
     } else {
-    kout(k, "            for (int kw = 0; kw < KW; kw++) {\n"
+    kout(k, "            for (int kw = kw0; kw < kw1; kw++) {\n"
             "                vec acc[RC];\n"
             "#pragma GCC unroll 16\n"
             "                for (int r = 0; r < RC; r++) acc[r] = (vec){0};\n");
@@ -447,7 +455,7 @@ static void emit_conv_grad_weight_blocked(Kernel *k) {
             "            }\n"
             "        }\n");
     }
-    kout(k, "        for (int kw = 0; kw < KW; kw++)\n"
+    kout(k, "        for (int kw = kw0; kw < kw1; kw++)\n"
             "            for (int r = 0; r < RC && c0 + r < C; r++)\n"
             "                for (int j = 0; j < V && ob * V + j < K; j++)\n"
             "                    dw[(((size_t)(ob * V + j) * C + c0 + r) * KH + kh) * KW + kw] = part[kw][r][j];\n"

@@ -195,6 +195,12 @@ static const char *check_batchnorm_grad(const Graph *g, const Node *n) {
                                                                        : NULL;
 }
 
+/* lrn_grad: dx like x (input 1). */
+static bool shape_lrn_grad(Graph *g, Node *n) {
+    (void)g;
+    return shape_like(n, 0, 1);
+}
+
 /* ---- kernels ------------------------------------------------------------------- */
 
 /* batchnorm (eval mode). */
@@ -315,6 +321,53 @@ static void emit_lrn(Kernel *k) {
             "        }\n"
             "    }\n");
     kclose(k);
+}
+
+/* lrn's gradient: with d_c = k + alpha / size * (the sum of x^2 over c's
+ * window), y_c = x_c d_c^-beta, and channel i in the windows of the c in
+ * [i - (size - 1) / 2, i + size / 2]:
+ *   dx_i = dy_i d_i^-beta - 2 alpha beta / size * x_i * sum over those c of
+ *          dy_c x_c d_c^(-beta - 1),
+ * in double, d recomputed from x as the forward kernel computes it. */
+static void emit_lrn_grad(Kernel *k) {
+    const Node *n = k->n;
+    const Shape *x = in_shape(k, 1);
+    kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)}, {"SIZE", n->a.lrn.size});
+    kdouble(k, "ALPHA", n->a.lrn.alpha);
+    kdouble(k, "BETA", n->a.lrn.beta);
+    kdouble(k, "KK", n->a.lrn.k);
+    kout(k, "    double d[C], t[C]; /* one position's d_c and dy_c x_c d_c^(-beta - 1) */\n"
+            "    for (int n = 0; n < N; n++) {\n"
+            "        const float *restrict xn = x + (size_t)n * C * S, *restrict dyn = dy + (size_t)n * C * S;\n"
+            "        float *restrict dxn = dx + (size_t)n * C * S;\n"
+            "        for (int i = 0; i < S; i++) {\n"
+            "            for (int c = 0; c < C; c++) {\n"
+            "                const int c0 = c - SIZE / 2 > 0 ? c - SIZE / 2 : 0;\n"
+            "                const int c1 = c + (SIZE - 1) / 2 < C - 1 ? c + (SIZE - 1) / 2 : C - 1;\n"
+            "                double q = 0.0;\n"
+            "                for (int j = c0; j <= c1; j++) {\n"
+            "                    const double v = xn[(size_t)j * S + i];\n"
+            "                    q += v * v;\n"
+            "                }\n"
+            "                d[c] = KK + ALPHA * q / SIZE;\n"
+            "                t[c] = (double)dyn[(size_t)c * S + i] * xn[(size_t)c * S + i] * pow(d[c], -BETA - 1.0);\n"
+            "            }\n"
+            "            for (int c = 0; c < C; c++) {\n"
+            "                const int c0 = c - (SIZE - 1) / 2 > 0 ? c - (SIZE - 1) / 2 : 0;\n"
+            "                const int c1 = c + SIZE / 2 < C - 1 ? c + SIZE / 2 : C - 1;\n"
+            "                double u = 0.0;\n"
+            "                for (int j = c0; j <= c1; j++) u += t[j];\n"
+            "                dxn[(size_t)c * S + i] = (float)(dyn[(size_t)c * S + i] * pow(d[c], -BETA) -\n"
+            "                                                 2.0 * ALPHA * BETA / SIZE * xn[(size_t)c * S + i] * u);\n"
+            "            }\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
+static void grad_lrn(GradCtx *c, Node *n, Value *dy) {
+    grad_accum(c, n->in[0], grad_out0(grad_node(c, OP_LRN_GRAD, n, (Value *[]){dy, n->in[0]}, 2)));
 }
 
 /* bn_fold (init time).
@@ -732,5 +785,11 @@ const OpRules op_rules_LRN = {
                                    build_lrn},
                                   {0}},
     .shape = shape_lrn, .check = check_nchw, .emit = emit_lrn, .batched = op_batched_like_input0,
-    .dump = dump_lrn, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .dump = dump_lrn, .no_macs = NO_MACS, .grad = grad_lrn,
+};
+
+const OpRules op_rules_LRN_GRAD = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_lrn_grad, .check = check_channels, .emit = emit_lrn_grad, .batched = batched_first_output,
+    .dump = dump_lrn, .no_macs = NO_MACS, .no_grad = GRAD_OP,
 };

@@ -650,6 +650,29 @@ static void emit_global_avgpool_grad(Kernel *k) {
     kclose(k);
 }
 
+/* Each window spreads dy / its size over its input elements (PyTorch's
+ * windows, as the forward kernel's; neighbouring windows may overlap). */
+static void emit_adaptive_avgpool_grad(Kernel *k) {
+    const Shape *x = in_shape(k, 1), *y = in_shape(k, 0);
+    kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"OH", y->d[2]}, {"OW", y->d[3]});
+    kout(k, "    (void)x; /* read for its shape only */\n"
+            "    memset(dx, 0, (size_t)N * C * H * W * sizeof *dx);\n"
+            "    for (int nc = 0; nc < N * C; nc++) {\n"
+            "        float *restrict dxp = dx + (size_t)nc * H * W;\n"
+            "        for (int oh = 0; oh < OH; oh++) {\n"
+            "            const int h0 = (int)((long long)oh * H / OH), h1 = (int)(((long long)(oh + 1) * H + OH - 1) / OH);\n"
+            "            for (int ow = 0; ow < OW; ow++) {\n"
+            "                const int w0 = (int)((long long)ow * W / OW), w1 = (int)(((long long)(ow + 1) * W + OW - 1) / OW);\n"
+            "                const float g = dy[((size_t)nc * OH + oh) * OW + ow] / (float)((h1 - h0) * (w1 - w0));\n"
+            "                for (int ih = h0; ih < h1; ih++)\n"
+            "                    for (int iw = w0; iw < w1; iw++) dxp[(size_t)ih * W + iw] += g;\n"
+            "            }\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
 /* ---- gradient rules: from the op's input ------------------------------------------- */
 
 /* Ops whose gradient reads the input (or only its shape). */
@@ -659,6 +682,9 @@ static void grad_from_input(GradCtx *c, Node *n, Value *dy, Op grad_op) {
 static void grad_maxpool(GradCtx *c, Node *n, Value *dy) { grad_from_input(c, n, dy, OP_MAXPOOL_GRAD); }
 static void grad_avgpool(GradCtx *c, Node *n, Value *dy) { grad_from_input(c, n, dy, OP_AVGPOOL_GRAD); }
 static void grad_global_avgpool(GradCtx *c, Node *n, Value *dy) { grad_from_input(c, n, dy, OP_GLOBAL_AVGPOOL_GRAD); }
+static void grad_adaptive_avgpool(GradCtx *c, Node *n, Value *dy) {
+    grad_from_input(c, n, dy, OP_ADAPTIVE_AVGPOOL_GRAD);
+}
 
 /* ---- attributes ----------------------------------------------------------------------- */
 
@@ -735,7 +761,7 @@ const OpRules op_rules_ADAPTIVE_AVGPOOL = {
     .builtins = (const Builtin[]){{"adaptive_avgpool", {REQUIRED("x"), REQUIRED("size")}, false, build_adaptive_pool},
                                   {0}},
     .shape = shape_adaptive_pool, .check = check_pool, .emit = emit_adaptive_avgpool,
-    .batched = op_batched_like_input0, .dump = dump_adaptive_avgpool, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .batched = op_batched_like_input0, .dump = dump_adaptive_avgpool, .no_macs = NO_MACS, .grad = grad_adaptive_avgpool,
 };
 
 const OpRules op_rules_UNPOOL = {
@@ -764,4 +790,10 @@ const OpRules op_rules_GLOBAL_AVGPOOL_GRAD = {
     .shape = shape_dx_like_in1, .check = check_global_avgpool_grad, .emit = emit_global_avgpool_grad,
     .batched = op_batched_like_input0, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
     .blocked_ok = true, /* training builds (layout_train) */
+};
+
+const OpRules op_rules_ADAPTIVE_AVGPOOL_GRAD = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_dx_like_in1, .check = check_pool_grad, .emit = emit_adaptive_avgpool_grad,
+    .batched = op_batched_like_input0, .dump = dump_adaptive_avgpool, .no_macs = NO_MACS, .no_grad = GRAD_OP,
 };

@@ -371,6 +371,16 @@ static const char *check_slice(const Graph *g, const Node *n) {
     return NULL;
 }
 
+/* slice_grad: as slice's, on x (input 1). */
+static const char *check_slice_grad(const Graph *g, const Node *n) {
+    (void)g;
+    const Shape *x = &n->in[1]->shape;
+    const SliceAttrs *a = &n->a.slice;
+    if (x->rank < 2 || a->start < 0 || a->end > x->d[1] || a->start >= a->end)
+        return "needs [N, C, ...] and 0 <= start < end <= C";
+    return NULL;
+}
+
 static const char *check_channel_shuffle(const Graph *g, const Node *n) {
     (void)g;
     const Shape *x = &n->in[0]->shape;
@@ -565,6 +575,19 @@ static void emit_slice(Kernel *k) {
     kclose(k);
 }
 
+/* slice's gradient: dy into channels [START, START + K) of a zero dx. */
+static void emit_slice_grad(Kernel *k) {
+    const Shape *x = in_shape(k, 1);
+    const SliceAttrs *a = &k->n->a.slice;
+    kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)}, {"START", a->start}, {"K", a->end - a->start});
+    kout(k, "    (void)x; /* read for its shape only */\n"
+            "    memset(dx, 0, (size_t)N * C * S * sizeof *dx);\n"
+            "    for (int n = 0; n < N; n++)\n"
+            "        memcpy(dx + ((size_t)n * C + START) * S, dy + (size_t)n * K * S, (size_t)K * S * sizeof *dx);\n");
+    kclose(k);
+}
+
 /* As x.view(N, G, C/G, ...).transpose(1, 2): input channel g * CG + j goes to j * G + g. */
 static void emit_channel_shuffle(Kernel *k) {
     const Shape *x = in_shape(k, 0);
@@ -722,6 +745,40 @@ static void dump_upsample(const Node *n, FILE *f) {
             (long long)a->size[1]);
 }
 
+/* ---- gradient rules: concat, slice, channel_shuffle ----------------------------------- */
+
+/* Each input of a concat gets the channels of dy it filled. */
+static void grad_concat(GradCtx *c, Node *n, Value *dy) {
+    int64_t off = 0;
+    for (int i = 0; i < n->nin; i++) {
+        int64_t ci = n->in[i]->shape.d[1];
+        if (grad_needed(c, n->in[i])) {
+            Node site = *n;
+            site.a = (Attrs){0};
+            site.a.slice.start = off, site.a.slice.end = off + ci;
+            grad_accum(c, n->in[i], grad_out0(grad_node(c, OP_SLICE, &site, &dy, 1)));
+        }
+        off += ci;
+    }
+}
+
+static void grad_slice(GradCtx *c, Node *n, Value *dy) {
+    grad_accum(c, n->in[0], grad_out0(grad_node(c, OP_SLICE_GRAD, n, (Value *[]){dy, n->in[0]}, 2)));
+}
+
+/* Shuffling C channels in G groups is undone by shuffling in C / G groups. */
+static void grad_channel_shuffle(GradCtx *c, Node *n, Value *dy) {
+    Node site = *n;
+    site.a = (Attrs){0};
+    site.a.shuffle.groups = (int)(n->in[0]->shape.d[1] / n->a.shuffle.groups);
+    grad_accum(c, n->in[0], grad_out0(grad_node(c, OP_CHANNEL_SHUFFLE, &site, &dy, 1)));
+}
+
+static bool shape_slice_grad(Graph *g, Node *n) {
+    (void)g;
+    return shape_like(n, 0, 1);
+}
+
 /* ---- the entries ---------------------------------------------------------------------- */
 
 #define NO_ATTRS "no attributes"
@@ -762,7 +819,7 @@ const OpRules op_rules_MUL = {
 const OpRules op_rules_CONCAT = {
     .builtins = (const Builtin[]){{"concat", {REQUIRED("...")}, true, build_concat}, {0}},
     .shape = shape_concat, .check = check_concat, .emit = emit_concat, .batched = op_batched_like_input0,
-    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_concat,
     .blocked_ok = true, /* inputs blocked alike, whole blocks: the layout pass checks */
 };
 
@@ -770,14 +827,14 @@ const OpRules op_rules_SLICE = {
     .builtins = (const Builtin[]){{"slice", {REQUIRED("x"), REQUIRED("start"), REQUIRED("end")}, false, build_slice},
                                   {0}},
     .shape = shape_slice, .check = check_slice, .emit = emit_slice, .batched = op_batched_like_input0,
-    .dump = dump_slice, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .dump = dump_slice, .no_macs = NO_MACS, .grad = grad_slice,
 };
 
 const OpRules op_rules_CHANNEL_SHUFFLE = {
     .builtins = (const Builtin[]){{"channel_shuffle", {REQUIRED("x"), REQUIRED("groups")}, false, build_channel_shuffle},
                                   {0}},
     .shape = shape_channel_shuffle, .check = check_channel_shuffle, .emit = emit_channel_shuffle,
-    .batched = op_batched_like_input0, .dump = dump_channel_shuffle, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .batched = op_batched_like_input0, .dump = dump_channel_shuffle, .no_macs = NO_MACS, .grad = grad_channel_shuffle,
 };
 
 const OpRules op_rules_RESHAPE = {
@@ -813,4 +870,10 @@ const OpRules op_rules_REDUCE_LIKE = {
     .no_build = MADE_BY_AUTODIFF,
     .shape = shape_dx_like_in1, .check = check_reduce_like, .emit = emit_reduce_like,
     .batched = batched_like_input1, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+};
+
+const OpRules op_rules_SLICE_GRAD = {
+    .no_build = "a gradient op: autodiff makes it",
+    .shape = shape_slice_grad, .check = check_slice_grad, .emit = emit_slice_grad, .batched = op_batched_like_input0,
+    .dump = dump_slice, .no_macs = NO_MACS, .no_grad = "a gradient op: not differentiated again",
 };

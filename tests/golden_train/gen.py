@@ -274,6 +274,58 @@ case("fashion_resnet", read_bench("fashion_resnet.net"), [1, 28, 28], 10,
      build=fashion_resnet_build, forward=fashion_resnet_forward, batch=4,
      init=init_he_fan_in, input_fn=images_bordered)
 
+# the gradients of the other activations and the tensor ops: relu6,
+# leaky_relu, elu, silu, gelu, hardswish, hardsigmoid, log_softmax, slice,
+# concat, channel_shuffle, lrn, adaptive_avgpool (overlapping windows), a
+# same-shape product -------------------------------------------------------------
+
+GRAD_OPS_NET = """\
+# training golden test: the gradients of relu6, leaky_relu, elu, silu, gelu,
+# hardswish, hardsigmoid, log_softmax, slice, concat, channel_shuffle, lrn,
+# adaptive_avgpool (overlapping windows on 8x8 -> 3x3) and x * y.
+net grad_ops {
+    input image: [3, 8, 8];
+    x = conv(image, 8, 3, pad = 1) as "conv0";
+    a = slice(x, 0, 4) |> relu6;
+    b = slice(x, 4, 8) |> leaky_relu(0.2);
+    x = concat(a, b) |> channel_shuffle(2) |> elu(0.7);
+    x = conv(x, 8, 3, pad = 1) as "conv1" |> silu |> lrn(3, alpha = 0.01, beta = 0.75, k = 2.0);
+    x = conv(x, 8, 1) as "conv2" |> gelu |> hardswish;
+    y = conv(x, 8, 1) as "conv3" |> hardsigmoid;
+    x = x * y |> log_softmax |> adaptive_avgpool(3) |> flatten;
+    output logits = linear(x, 5) as "fc";
+}
+"""
+
+
+def grad_ops_build():
+    return Params([("conv0", nn.Conv2d(3, 8, 3, padding=1)),
+                   ("conv1", nn.Conv2d(8, 8, 3, padding=1)),
+                   ("conv2", nn.Conv2d(8, 8, 1)),
+                   ("conv3", nn.Conv2d(8, 8, 1)),
+                   ("fc", nn.Linear(72, 5))])
+
+
+def grad_ops_forward(m, x):
+    x = m["conv0"](x)
+    a = F.relu6(x[:, :4])
+    b = F.leaky_relu(x[:, 4:], 0.2)
+    x = torch.cat([a, b], 1)
+    n, c, h, w = x.shape
+    x = x.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+    x = F.elu(x, 0.7)
+    x = F.local_response_norm(F.silu(m["conv1"](x)), 3, alpha=0.01, beta=0.75, k=2.0)
+    x = F.hardswish(F.gelu(m["conv2"](x)))
+    y = F.hardsigmoid(m["conv3"](x))
+    x = F.log_softmax(x * y, dim=1)
+    x = torch.flatten(F.adaptive_avg_pool2d(x, 3), 1)
+    return m["fc"](x)
+
+
+case("grad_ops", GRAD_OPS_NET, [3, 8, 8], 5,
+     build=grad_ops_build, forward=grad_ops_forward, batch=3, init=init_xavier,
+     input_fn=lambda g, shape: torch.randn(shape, generator=g) * 2.0)
+
 # gates: sigmoid, softmax, avgpool, mul; an MLP with sigmoid and tanh ------------
 
 MLP_NET = """\
