@@ -109,7 +109,7 @@ static const char *const c_reserved[] = {
     "_Alignof", "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert",
     "_Thread_local", "main", "memcpy", "arena", "param_block", "NULL", "bool", "true", "false", "errno", "stdin",
     "stdout", "stderr", "fprintf", "argc", "argv", "state_block", "nb_active", "NMAX", "hp_lr", "hp_momentum",
-    "hp_weight_decay", "check_numerics", "train_seed", "train_step",
+    "hp_weight_decay", "check_numerics", "train_seed", "train_step", "train_no_dropout",
 };
 
 typedef struct Names {
@@ -451,7 +451,8 @@ static void emit_layout_comment(Emitter *m) {
             "static float hp_lr = 0.01f, hp_momentum = 0.0f, hp_weight_decay = 0.0f;\n\n"
             "/* Dropout's masks: those of step train_step (%s_grad counts its calls)\n"
             " * under train_seed (the trainer's --seed; netrt_dropout_key). */\n"
-            "static uint64_t train_seed = 1, train_step;\n\n",
+            "static uint64_t train_seed = 1, train_step;\n"
+            "static bool train_no_dropout; /* --no-dropout: dropout is the identity in training too */\n\n",
             m->prefix, g->batch, m->prefix, m->prefix, m->prefix);
 }
 
@@ -887,7 +888,7 @@ static void emit_train_descriptor(Emitter *m) {
             "    .set_batch = %s_set_batch,\n    .grad = %s_grad,\n    .update = %s_update,\n"
             "    .reset_state = %s_reset_state,\n"
             "    .lr = &hp_lr,\n    .momentum = &hp_momentum,\n    .weight_decay = &hp_weight_decay,\n"
-            "    .seed = &train_seed,\n    .step = &train_step,\n};\n\n",
+            "    .seed = &train_seed,\n    .step = &train_step,\n    .no_dropout = &train_no_dropout,\n};\n\n",
             P, P, P, P);
 }
 

@@ -320,6 +320,7 @@ typedef struct netrt_train_model {
      * *step (grad() adds 1 first) under *seed, the trainer's --seed.  The
      * gradient check holds *step, so every call draws the same masks. */
     uint64_t *seed, *step;
+    bool *no_dropout; /* --no-dropout: dropout is the identity in training too */
 } netrt_train_model;
 
 /* Dropout in training: 0 with probability p (drop_below = p * 2^32), else

@@ -39,7 +39,7 @@ void netrt_init_fill(netrt_init_scheme scheme, double fan_in, double fan_out, ne
 enum {
     O_DATA, O_TRAIN_IMAGES, O_TRAIN_LABELS, O_TEST_IMAGES, O_TEST_LABELS, O_EPOCHS, O_LR,
     O_MOMENTUM, O_WEIGHT_DECAY, O_SEED, O_LIMIT, O_TEST_LIMIT, O_NO_SHUFFLE, O_LOAD, O_SAVE,
-    O_GRADS_OUT, O_QUIET, O_CHECK_NUMERICS, O_THREADS, O_HELP, O_COUNT
+    O_GRADS_OUT, O_QUIET, O_CHECK_NUMERICS, O_THREADS, O_NO_DROPOUT, O_HELP, O_COUNT
 };
 
 static const netrt_opt train_opts[O_COUNT] = {
@@ -62,6 +62,7 @@ static const netrt_opt train_opts[O_COUNT] = {
     [O_QUIET] = {"--quiet", false},
     [O_CHECK_NUMERICS] = {"--check-numerics", false},
     [O_THREADS] = {"--threads", true},
+    [O_NO_DROPOUT] = {"--no-dropout", false},
     [O_HELP] = {"--help", false},
 };
 
@@ -116,7 +117,7 @@ static void usage(const trainer *t, FILE *out) {
             "          [--test-images F --test-labels F]] [--epochs E] [--lr LR] [--momentum M]\n"
             "          [--weight-decay WD] [--seed S] [--limit N] [--test-limit N] [--no-shuffle]\n"
             "          [--load FILE] [--save FILE] [--grads-out FILE] [--quiet] [--check-numerics]\n"
-            "          [--threads N]\n\n"
+            "          [--threads N] [--no-dropout]\n\n"
             "Trains the network '%s' (compiled from %s, batch %d) with softmax cross-entropy\n"
             "and SGD with momentum (PyTorch's CrossEntropyLoss and SGD), then tests it.\n\n"
             "  --data DIR             IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
@@ -131,7 +132,7 @@ static void usage(const trainer *t, FILE *out) {
             "  --lr LR                learning rate (default 0.01)\n"
             "  --momentum M           SGD momentum (default 0.9)\n"
             "  --weight-decay WD      L2 penalty (default 0)\n"
-            "  --seed S               seeds the initialization and the shuffling (default 1)\n"
+            "  --seed S               seeds the initialization, the shuffling and dropout (default 1)\n"
             "  --limit N              train on the first N training images only\n"
             "  --test-limit N         test on the first N test images only\n"
             "  --no-shuffle           keep the training images in file order\n"
@@ -142,6 +143,8 @@ static void usage(const trainer *t, FILE *out) {
             "  --check-numerics       stop at the first op that computes a NaN or an Inf\n"
             "  --threads N            threads the kernels split their work across (default: all\n"
             "                         cores); any N computes the same bits\n"
+            "  --no-dropout           dropout off in training too (to compare gradients with a\n"
+            "                         framework's, or to fit a tiny set)\n"
             "  --help                 this message\n\n",
             t->prog, in->name ? in->name : "?", in->source ? in->source : "?", in->batch);
     for (int i = 0; i < in->ninputs; i++)
@@ -189,6 +192,10 @@ static int parse_args(trainer *t, int argc, char **argv) {
         case O_QUIET: t->quiet = true; break;
         case O_CHECK_NUMERICS: t->check_numerics = true; break;
         case O_THREADS: rc = netrt_opt_threads(flag, val, t->err, sizeof t->err); break;
+        case O_NO_DROPOUT:
+            if (!t->m->no_dropout) return netrt_errorf(t->err, sizeof t->err, "--no-dropout: this program has no dropout switch");
+            *t->m->no_dropout = true;
+            break;
         case O_HELP: t->help = true; break;
         }
         if (rc < 0) return -1;

@@ -165,13 +165,14 @@ static void emit_dropout_train(Kernel *k) {
     const char *loop = kopen_elementwise(k, (const char *const[]){"x"}, (const char *const[]){"y", "mask"}, 0, n->out[0]);
     kout(k, "    /* p = %g: dropped below %.0f of 2^32 */\n"
             "    const uint64_t key = netrt_dropout_key(train_seed, train_step, %d);\n"
-            "    const float scale = (float)(1.0 / (1.0 - %s));\n"
+            "    const float scale = train_no_dropout ? 1.0f : (float)(1.0 / (1.0 - %s));\n"
+            "    const uint32_t below = train_no_dropout ? 0u : %lluu; /* --no-dropout: none */\n"
             "    %s {\n"
-            "        mask[i] = netrt_dropout_mask(key, i, %lluu, scale);\n"
+            "        mask[i] = netrt_dropout_mask(key, i, below, scale);\n"
             "        y[i] = x[i] * mask[i];\n"
             "    }\n",
-         p, p * 4294967296.0, n->id, double_literal(buf, sizeof buf, p), loop,
-         (unsigned long long)(p * 4294967296.0 + 0.5));
+         p, p * 4294967296.0, n->id, double_literal(buf, sizeof buf, p),
+         (unsigned long long)(p * 4294967296.0 + 0.5), loop);
     kclose(k);
 }
 
