@@ -196,7 +196,9 @@ static void dump_nms(const Node *n, FILE *f) {
 /* ---- the entries ---------------------------------------------------------------------- */
 
 #define NO_MACS "no multiply-accumulates counted"
-#define NO_GRAD "inference only: a training build rejects it at its line"
+/* Why the detection ops have no gradient (a training build quotes it). */
+#define NO_GRAD_DECODE "inference only: training a detector needs a target-assignment loss, which netc does not have"
+#define NO_GRAD_NMS "not differentiable: it selects boxes"
 
 const OpRules op_rules_YOLO_DECODE = {
     .builtins = (const Builtin[]){{"yolo_decode",
@@ -204,7 +206,7 @@ const OpRules op_rules_YOLO_DECODE = {
                                    false, build_yolo_decode},
                                   {0}},
     .shape = shape_yolo_decode, .check = check_yolo_decode, .emit = emit_yolo_decode,
-    .batched = op_batched_like_input0, .dump = dump_yolo_decode, .no_macs = NO_MACS, .no_grad = NO_GRAD,
+    .batched = op_batched_like_input0, .dump = dump_yolo_decode, .no_macs = NO_MACS, .no_grad = NO_GRAD_DECODE,
 };
 
 const OpRules op_rules_NMS = {
@@ -214,5 +216,5 @@ const OpRules op_rules_NMS = {
                                    false, build_nms},
                                   {0}},
     .shape = shape_nms, .check = check_nms, .emit = emit_nms, .batched = op_batched_like_input0,
-    .dump = dump_nms, .no_macs = NO_MACS, .no_grad = NO_GRAD,
+    .dump = dump_nms, .no_macs = NO_MACS, .no_grad = NO_GRAD_NMS,
 };

@@ -130,7 +130,11 @@ static bool copy_forward(AD *ad, int nforward) {
         Node *n = g->nodes[i];
         if (n->dead || op_has(n->op, F_INIT)) continue;
         if (!op_rules(train_op(n))->grad) {
-            diag_error(n->span, "training: the op '%s' has no gradient rule yet", op_name(n->op));
+            const char *why = op_rules(train_op(n))->no_grad;
+            if (why && strncmp(why, "no gradient rule yet", 20) != 0) /* a reason, not a gap */
+                diag_error(n->span, "training: the op '%s' has no gradient (%s)", op_name(n->op), why);
+            else
+                diag_error(n->span, "training: the op '%s' has no gradient rule yet", op_name(n->op));
             return false;
         }
         Value *in[IR_MAX_IN];
