@@ -231,10 +231,13 @@ def read_safetensors(path):
 
 def train_grads(name, m, x, y, dtype):
     """{parameter name: gradient} of the mean cross-entropy of one batch, the
-    module in training mode (batch statistics) but its dropouts off."""
+    module in training mode (batch statistics) but its dropouts off, and
+    EfficientNet's stochastic depth (torchvision.ops.StochasticDepth, which
+    the .net file leaves out: the identity at inference) too."""
+    from torchvision.ops import StochasticDepth
     m = m.to(dtype).train()
     for mod in m.modules():
-        if isinstance(mod, torch.nn.Dropout):
+        if isinstance(mod, (torch.nn.Dropout, StochasticDepth)):
             mod.eval()
     m.zero_grad()
     logits = forward(name, m, x.to(dtype))[outputs(name)[0]]
