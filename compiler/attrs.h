@@ -45,6 +45,8 @@ typedef struct LinearAttrs {
 typedef struct BatchnormAttrs {
     double eps;
     double momentum; /* the running averages' update (training) */
+    bool relu;       /* fuse_train: batchnorm_train's output is relu'd; batchnorm_grad's dy
+                      * counts where its sixth input (the relu's output) is positive */
 } BatchnormAttrs;
 
 /* layernorm, instancenorm. */

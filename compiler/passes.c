@@ -13,10 +13,11 @@ const Pass pass_table[] = {
     {"fuse_epilogue", pass_fuse_epilogue, "a residual add and an activation (relu, relu6, silu, sigmoid, hardswish, tanh, leaky_relu) into the blocked conv before them"},
     {"fuse_bottleneck", pass_fuse_bottleneck, "expand / middle / project conv chains into one kernel run by bands of rows"},
     {"autodiff", pass_autodiff, "add the training graph: loss, gradients and SGD updates"},
+    {"fuse_train", pass_fuse_train, "relu into a training step's blocked batchnorm_train, and relu_grad into its batchnorm_grad"},
 };
 const int pass_count = sizeof pass_table / sizeof pass_table[0];
 const char *const default_pipeline = "fold_batchnorm,dce,lower_depthwise,layout,fuse_epilogue,fuse_bottleneck";
-const char *const train_pipeline = "layout_train,autodiff,dce";
+const char *const train_pipeline = "layout_train,autodiff,fuse_train,dce";
 
 const Pass *pass_find(const char *name) {
     for (int i = 0; i < pass_count; i++)

@@ -19,6 +19,8 @@ PassResult pass_dce(Graph *g);
 PassResult pass_layout(Graph *g);
 /* The same for a training build, before autodiff (passes/layout.c). */
 PassResult pass_layout_train(Graph *g);
+/* relu into a training step's blocked batchnorms (passes/fuse_train.c). */
+PassResult pass_fuse_train(Graph *g);
 /* Depthwise convs (groups = channels) become dwconv nodes (inference). */
 PassResult pass_lower_depthwise(Graph *g);
 /* A residual add and a relu or relu6 after a conv_blocked, into its store. */

@@ -75,3 +75,11 @@ Value *train_velocity(const Graph *g, const Value *p) {
     const TrainParam *r = find_param(train_of(g), p);
     return r ? r->velocity : NULL;
 }
+
+void train_replace_grad(Graph *g, const Value *from, Value *to) {
+    Training *t = g->training;
+    for (int i = 0; t && i < t->nparams; i++)
+        if (t->params[i].grad == from) t->params[i].grad = to;
+    for (int i = 0; t && i < t->ninputs; i++)
+        if (t->inputs[i].grad == from) t->inputs[i].grad = to;
+}

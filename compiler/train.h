@@ -83,6 +83,9 @@ void train_set_grad(Graph *g, Value *v, Value *grad);
 void train_set_velocity(Graph *g, Value *p, Value *velocity);
 /* The recorded gradient of a parameter or input, NULL if none (or if g is not a training graph). */
 Value *train_grad(const Graph *g, const Value *v);
+/* A pass that replaces value `from` by `to` (a fusion): the record names
+ * `to` wherever it named `from` as a gradient. */
+void train_replace_grad(Graph *g, const Value *from, Value *to);
 /* The recorded velocity of a parameter, NULL if none. */
 Value *train_velocity(const Graph *g, const Value *p);
 

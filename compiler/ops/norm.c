@@ -191,8 +191,21 @@ static const char *check_bn_fold(const Graph *g, const Node *n) {
 static const char *check_batchnorm_grad(const Graph *g, const Node *n) {
     (void)g;
     const Shape *x = &n->in[0]->shape;
+    if ((n->nin == 6) != n->a.bn.relu) return "a fused relu (fuse_train) needs the relu's output, and only then";
+    if (n->a.bn.relu && (!n->in[1]->cblock || n->in[5]->cblock != n->in[1]->cblock ||
+                         !shape_eq(&n->in[5]->shape, x)))
+        return "a fused relu needs blocked dy, x and y alike";
     return n->in[1]->shape.rank < 2 || !shape_eq(x, &n->in[1]->shape) ? "needs dy and x of one shape [N, C, ...]"
                                                                        : NULL;
+}
+
+static const char *check_batchnorm_train(const Graph *g, const Node *n) {
+    const char *why = check_channels(g, n);
+    if (why) return why;
+    if (n->nin == 6 && (!n->a.bn.relu || n->in[5]->cblock != n->in[0]->cblock ||
+                        !shape_eq(&n->in[5]->shape, &n->in[0]->shape)))
+        return "a residual (fuse_train) comes with the relu, blocked as x";
+    return n->a.bn.relu && !n->in[0]->cblock ? "a fused relu (fuse_train) needs a blocked x" : NULL;
 }
 
 /* lrn_grad: dx like x (input 1). */
@@ -419,6 +432,7 @@ static void emit_batchnorm_train_blocked(Kernel *k) {
     const Value *xv = k->n->in[0];
     const Shape *x = &xv->shape;
     int v = xv->cblock;
+    bool relu = k->n->a.bn.relu;
     int64_t cb = (x->d[1] + v - 1) / v;
     unsigned wr = op_rules(k->n->op)->written_inputs;
     const char *fn = k->fname;
@@ -428,7 +442,7 @@ static void emit_batchnorm_train_blocked(Kernel *k) {
             "static float %s_coef[3][%lld];\n\n",
          fn, fn, (long long)(x->d[0] * cb * v), fn, (long long)(cb * v), fn, (long long)(cb * v));
     const char *none[] = {NULL, NULL, NULL, NULL, NULL};
-    kphase_open(k, "sum", (const char *const[]){"x", NULL, NULL, NULL, NULL}, none, wr);
+    kphase_open(k, "sum", (const char *const[]){"x", NULL, NULL, NULL, NULL, NULL}, none, wr);
     bn_phase_consts(k, xv, true);
     kout(k, "    for (int64_t t = t0; t < t1; t++) { /* sample t / CB, block t %% CB */\n"
             "        const float *restrict xc = x + (size_t)t * S * V;\n"
@@ -438,7 +452,7 @@ static void emit_batchnorm_train_blocked(Kernel *k) {
             "    }\n",
          fn);
     kclose(k);
-    kphase_open(k, "squares", (const char *const[]){"x", NULL, NULL, NULL, NULL}, none, wr);
+    kphase_open(k, "squares", (const char *const[]){"x", NULL, NULL, NULL, NULL, NULL}, none, wr);
     bn_phase_consts(k, xv, true);
     kout(k, "    for (int64_t t = t0; t < t1; t++) {\n"
             "        const float *restrict xc = x + (size_t)t * S * V;\n"
@@ -452,9 +466,11 @@ static void emit_batchnorm_train_blocked(Kernel *k) {
             "    }\n",
          fn, fn);
     kclose(k);
-    kphase_open(k, "apply", (const char *const[]){"x", NULL, NULL, NULL, NULL}, (const char *const[]){"y", NULL, NULL},
-                wr);
+    bool res = k->n->nin == 6; /* a residual added before the relu (fuse_train) */
+    kphase_open(k, "apply", (const char *const[]){"x", NULL, NULL, NULL, NULL, res ? "res" : NULL},
+                (const char *const[]){"y", NULL, NULL}, wr);
     bn_phase_consts(k, xv, false);
+    if (relu) kout(k, "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n");
     kout(k, "    for (int64_t t = t0; t < t1; t++) {\n"
             "        const int cb = (int)(t %% CB);\n"
             "        vec mf, sc, bt;\n"
@@ -463,13 +479,20 @@ static void emit_batchnorm_train_blocked(Kernel *k) {
             "        memcpy(&bt, %s_coef[2] + cb * V, sizeof bt);\n"
             "        const float *restrict xc = x + (size_t)t * S * V;\n"
             "        float *restrict yc = y + (size_t)t * S * V;\n"
-            "        /* y = (x - mean) * invstd * gamma + beta */\n"
-            "        for (int i = 0; i < S; i++) *(vec *)(yc + (size_t)i * V) = (*(const vec *)(xc + (size_t)i * V) - mf) * sc + bt;\n"
+            "        /* y = (x - mean) * invstd * gamma + beta%s */\n"
+            "        for (int i = 0; i < S; i++) {\n"
+            "            %svec a = (*(const vec *)(xc + (size_t)i * V) - mf) * sc + bt;\n"
+            "%s%s"
+            "            *(vec *)(yc + (size_t)i * V) = a;\n"
+            "        }\n"
             "    }\n",
-         fn, fn, fn);
+         fn, fn, fn, res ? ", plus the residual, then relu (fuse_train)" : relu ? ", then relu (fuse_train)" : "",
+         relu ? "" : "const ",
+         res ? "            a += *(const vec *)(res + (size_t)t * S * V + (size_t)i * V);\n" : "",
+         relu ? "            a = (vec)((ivec)a & ~(a < 0.0f)); /* relu: x < 0 ? 0 : x */\n" : "");
     kclose(k);
 
-    const char *in[] = {"x", "gamma", "beta", "running_mean", "running_var"}, *out[] = {"y", "mean", "invstd"};
+    const char *in[] = {"x", "gamma", "beta", "running_mean", "running_var", "res"}, *out[] = {"y", "mean", "invstd"};
     kopen_rw(k, in, out, wr);
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
     kdouble(k, "EPS", k->n->a.bn.eps);
@@ -516,6 +539,10 @@ static void emit_batchnorm_grad_blocked(Kernel *k) {
     const Value *xv = k->n->in[1];
     const Shape *x = &xv->shape;
     int v = xv->cblock;
+    bool relu = k->n->a.bn.relu; /* dy counts where input 5, the relu's output, is positive */
+    /* dy's vector at i, masked by the relu's output (fuse_train) */
+    const char *dy_at = relu ? "(vec)((ivec) * (const vec *)(dyc + (size_t)i * V) & (*(const vec *)(yr + (size_t)i * V) > 0.0f))"
+                             : "*(const vec *)(dyc + (size_t)i * V)";
     int64_t cb = (x->d[1] + v - 1) / v;
     const char *fn = k->fname;
     kout(k, "/* %s's partial sums of dy and dy * xhat, V each per (sample, channel block),\n"
@@ -524,27 +551,31 @@ static void emit_batchnorm_grad_blocked(Kernel *k) {
             "static float %s_coef[3][%lld];\n\n",
          fn, fn, (long long)(x->d[0] * cb * v * 2), fn, (long long)(cb * v));
     const char *none[] = {NULL, NULL, NULL};
-    kphase_open(k, "sums", (const char *const[]){"dy", "x", NULL, "mean", "invstd"}, none, 0);
+    kphase_open(k, "sums", (const char *const[]){"dy", "x", NULL, "mean", "invstd", relu ? "y" : NULL}, none, 0);
     bn_phase_consts(k, xv, true);
+    if (relu) kout(k, "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n");
     kout(k, "    for (int64_t t = t0; t < t1; t++) { /* sample t / CB, block t %% CB */\n"
             "        const int cb = (int)(t %% CB);\n"
             "        vec mf = {0}, is = {0};\n"
             "        for (int v = 0; v < V && cb * V + v < C; v++) mf[v] = mean[cb * V + v], is[v] = invstd[cb * V + v];\n"
             "        const float *restrict dyc = dy + (size_t)t * S * V;\n"
             "        const float *restrict xc = x + (size_t)t * S * V;\n"
+            "%s"
             "        dvec sdy = {0}, sdyx = {0}; /* sum(dy), sum(dy * xhat) */\n"
             "        for (int i = 0; i < S; i++) {\n"
-            "            const dvec d = __builtin_convertvector(*(const vec *)(dyc + (size_t)i * V), dvec);\n"
+            "            const dvec d = __builtin_convertvector(%s, dvec);\n"
             "            sdy += d;\n"
             "            sdyx += d * __builtin_convertvector((*(const vec *)(xc + (size_t)i * V) - mf) * is, dvec);\n"
             "        }\n"
             "        memcpy(%s_part + (size_t)t * 2 * V, &sdy, sizeof sdy);\n"
             "        memcpy(%s_part + (size_t)t * 2 * V + V, &sdyx, sizeof sdyx);\n"
             "    }\n",
-         fn, fn);
+         relu ? "        const float *restrict yr = y + (size_t)t * S * V; /* the relu's output */\n" : "", dy_at, fn, fn);
     kclose(k);
-    kphase_open(k, "dx", (const char *const[]){"dy", "x", NULL, "mean", NULL}, (const char *const[]){"dx", NULL, NULL}, 0);
+    kphase_open(k, "dx", (const char *const[]){"dy", "x", NULL, "mean", NULL, relu ? "y" : NULL},
+                (const char *const[]){"dx", NULL, NULL}, 0);
     bn_phase_consts(k, xv, false);
+    if (relu) kout(k, "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n");
     kout(k, "    for (int64_t t = t0; t < t1; t++) {\n"
             "        const int cb = (int)(t %% CB);\n"
             "        vec A, B, D, mf = {0};\n"
@@ -555,14 +586,15 @@ static void emit_batchnorm_grad_blocked(Kernel *k) {
             "        const float *restrict dyc = dy + (size_t)t * S * V;\n"
             "        const float *restrict xc = x + (size_t)t * S * V;\n"
             "        float *restrict dxc = dx + (size_t)t * S * V;\n"
+            "%s"
             "        /* dx = A * dy + B * (x - mean) + D */\n"
             "        for (int i = 0; i < S; i++)\n"
-            "            *(vec *)(dxc + (size_t)i * V) = A * *(const vec *)(dyc + (size_t)i * V) + B * (*(const vec *)(xc + (size_t)i * V) - mf) + D;\n"
+            "            *(vec *)(dxc + (size_t)i * V) = A * %s + B * (*(const vec *)(xc + (size_t)i * V) - mf) + D;\n"
             "    }\n",
-         fn, fn, fn);
+         fn, fn, fn, relu ? "        const float *restrict yr = y + (size_t)t * S * V; /* the relu's output */\n" : "", dy_at);
     kclose(k);
 
-    const char *in[] = {"dy", "x", "gamma", "mean", "invstd"}, *out[] = {"dx", "dgamma", "dbeta"};
+    const char *in[] = {"dy", "x", "gamma", "mean", "invstd", "y"}, *out[] = {"dx", "dgamma", "dbeta"};
     kopen(k, in, out);
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
     kout(k, "    enum { V = %d, CB = (C + V - 1) / V }; /* dy, x and dx are NCHW%dc */\n"
@@ -700,7 +732,7 @@ static void grad_batchnorm(GradCtx *c, Node *n, Value *dy) {
 
 /* ---- attributes ----------------------------------------------------------------------- */
 
-static void dump_bn(const Node *n, FILE *f) { fprintf(f, " eps=%g", n->a.bn.eps); }
+static void dump_bn(const Node *n, FILE *f) { fprintf(f, " eps=%g%s", n->a.bn.eps, n->a.bn.relu ? " relu" : ""); }
 static void dump_norm(const Node *n, FILE *f) {
     fprintf(f, " eps=%g%s", n->a.norm.eps, n->a.norm.affine ? "" : " noaffine");
 }
@@ -734,7 +766,7 @@ const OpRules op_rules_BATCHNORM = {
 
 const OpRules op_rules_BATCHNORM_TRAIN = {
     .no_build = MADE_BY_TRAINING_COPY,
-    .shape = shape_batchnorm_train, .check = check_channels, .emit = emit_batchnorm_train,
+    .shape = shape_batchnorm_train, .check = check_batchnorm_train, .emit = emit_batchnorm_train,
     .batched = batched_first_output, .written_inputs = 1u << 3 | 1u << 4,
     .output_names = (const char *const[]){"the output", "the batch mean", "the batch 1/std"},
     .dump = dump_bn, .no_macs = NO_MACS, .grad = grad_batchnorm,
