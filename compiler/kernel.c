@@ -210,17 +210,6 @@ void kwindow_taps(Kernel *k, int depth, const char *row, const char *body) {
                     "}\n");
 }
 
-const char *krow_at(char *buf, size_t size, const Value *v, const char *name, const char *ch, const char *cs,
-                    const char *hs, const char *row, const char *ws) {
-    int b = v->cblock;
-    if (!b)
-        snprintf(buf, size, "%s + (((size_t)n * %s + %s) * %s + %s) * %s", name, cs, ch, hs, row, ws);
-    else
-        snprintf(buf, size, "%s + ((((size_t)n * ((%s + %d) / %d) + (%s) / %d) * %s + %s) * %s) * %d + (%s) %% %d", name,
-                 cs, b - 1, b, ch, b, hs, row, ws, b, ch, b);
-    return buf;
-}
-
 void kconv_output_rows(Kernel *k) {
     klines(k, 1,
           "for (int n = 0; n < N; n++) {\n"

@@ -154,16 +154,8 @@ void kwindow_taps(Kernel *k, int depth, const char *row, const char *body);
 void kwindow_rows(Kernel *k, int depth);
 void kwindow_cols(Kernel *k, int depth);
 
-/* Training kernels on plain or blocked values (layout_train): the address
- * of row `row` of channel `ch` of sample n of the [N, C, H, W] value v,
- * named `name` in the kernel, C, H and W being the kernel's constants cs,
- * hs and ws (expressions all), written into buf (returned); plain, or
- * NCHW[V]c, where consecutive columns are kcol_stride(v) = V floats apart. */
-const char *krow_at(char *buf, size_t size, const Value *v, const char *name, const char *ch, const char *cs,
-                    const char *hs, const char *row, const char *ws);
+/* The distance between two columns of v: 1 plain, V blocked (NCHW[V]c). */
 static inline int kcol_stride(const Value *v) { return v->cblock ? v->cblock : 1; }
-/* The floats of one sample of v (its padded blocks if blocked). */
-static inline int64_t ksample_floats(const Value *v) { return value_numel(v) / v->shape.d[0]; }
 
 /* The output rows of a grouped conv: four loops, over the samples n, the
  * groups g, the output channels k of group g and the output rows oh, opened

@@ -240,21 +240,30 @@ static void emit_softplus_grad(Kernel *k) {
     kclose(k);
 }
 
-/* Softmax over dim 1: dx = y * (dy - sum over channels of dy * y). */
-static void emit_softmax_grad(Kernel *k) {
+/* The gradients of softmax and log_softmax over dim 1, from the output y:
+ * for each sample and position, a sum over the channels (in double), then
+ * each channel's dx from it, `term` and `dx` written with c and acc. */
+static void emit_channel_sum_grad(Kernel *k, const char *term, const char *dx) {
     const Shape *y = in_shape(k, 1);
     kopen(k, (const char *const[]){"dy", "y"}, (const char *const[]){"dx"});
     KENUM(k, {"N", y->d[0]}, {"C", y->rank > 1 ? y->d[1] : 1}, {"S", shape_spatial(y)});
     kout(k, "    for (int n = 0; n < N; n++) {\n"
             "        for (int s = 0; s < S; s++) {\n"
             "            const size_t o = (size_t)n * C * S + s;\n"
-            "            double dot = 0.0;\n"
-            "            for (int c = 0; c < C; c++) dot += (double)dy[o + (size_t)c * S] * y[o + (size_t)c * S];\n"
+            "            double acc = 0.0;\n"
+            "            for (int c = 0; c < C; c++) acc += %s;\n"
             "            for (int c = 0; c < C; c++)\n"
-            "                dx[o + (size_t)c * S] = y[o + (size_t)c * S] * (dy[o + (size_t)c * S] - (float)dot);\n"
+            "                dx[o + (size_t)c * S] = %s;\n"
             "        }\n"
-            "    }\n");
+            "    }\n",
+         term, dx);
     kclose(k);
+}
+
+/* Softmax: dx = y * (dy - sum over channels of dy * y). */
+static void emit_softmax_grad(Kernel *k) {
+    emit_channel_sum_grad(k, "(double)dy[o + (size_t)c * S] * y[o + (size_t)c * S]",
+                          "y[o + (size_t)c * S] * (dy[o + (size_t)c * S] - (float)acc)");
 }
 
 /* The gradients of the activations that act_grad computes, from dy and the
@@ -299,21 +308,10 @@ static void emit_act_grad(Kernel *k) {
     kclose(k);
 }
 
-/* Log-softmax over dim 1: dx = dy - exp(y) * (the sum over channels of dy). */
+/* Log-softmax: dx = dy - exp(y) * (the sum over channels of dy). */
 static void emit_log_softmax_grad(Kernel *k) {
-    const Shape *y = in_shape(k, 1);
-    kopen(k, (const char *const[]){"dy", "y"}, (const char *const[]){"dx"});
-    KENUM(k, {"N", y->d[0]}, {"C", y->rank > 1 ? y->d[1] : 1}, {"S", shape_spatial(y)});
-    kout(k, "    for (int n = 0; n < N; n++) {\n"
-            "        for (int s = 0; s < S; s++) {\n"
-            "            const size_t o = (size_t)n * C * S + s;\n"
-            "            double sum = 0.0;\n"
-            "            for (int c = 0; c < C; c++) sum += dy[o + (size_t)c * S];\n"
-            "            for (int c = 0; c < C; c++)\n"
-            "                dx[o + (size_t)c * S] = dy[o + (size_t)c * S] - netrt_expf(y[o + (size_t)c * S]) * (float)sum;\n"
-            "        }\n"
-            "    }\n");
-    kclose(k);
+    emit_channel_sum_grad(k, "dy[o + (size_t)c * S]",
+                          "dy[o + (size_t)c * S] - netrt_expf(y[o + (size_t)c * S]) * (float)acc");
 }
 
 /* The activations act_grad differentiates: from the input. */

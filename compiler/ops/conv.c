@@ -212,6 +212,11 @@ static const char *check_conv_grad(const Graph *g, const Node *n) {
                        n->a.conv.groups > 1
                    ? "a packed weight needs a blocked dy and dx of its vector width, one group"
                    : NULL;
+    if (n->op == OP_CONV_GRAD_INPUT && (in[0]->cblock || n->out[0]->cblock))
+        return "blocked values need the weight packed transposed";
+    if (n->op == OP_CONV_GRAD_WEIGHT && in[1]->cblock && !in[0]->cblock) return "a blocked x needs a blocked dy";
+    if (n->op == OP_CONV_GRAD_WEIGHT && in[0]->cblock && n->a.conv.groups > 1)
+        return "the blocked weight gradient is of one group";
     return !rank_is(in[0], 4) || !rank_is(in[1], 4) || !rank_is(in[2], 4) ? "conv needs 4-d tensors" : NULL;
 }
 
@@ -308,33 +313,27 @@ static void emit_deconv(Kernel *k) {
 /* The transposed conv: every dy element scatters through the weights to the
  * inputs its output read in the forward pass.  The tap kw is the outer loop
  * so that consecutive row updates go to different rows (updating one row at
- * shifted offsets back to back stalls on store forwarding).  dy and dx plain
- * or blocked (layout_train: a conv_blocked's of stride 2, say). */
+ * shifted offsets back to back stalls on store forwarding).  (Blocked dy
+ * and dx: emit_conv_grad_input_blocked.) */
 static void emit_conv_grad_input(Kernel *k) {
-    const Value *dyv = k->n->in[0], *dxv = k->n->out[0];
-    if (k->n->in[1]->shape.rank == 5) {
+    if (k->n->in[1]->shape.rank == 5) { /* blocked dy and dx, the weight packed transposed */
         emit_conv_grad_input_blocked(k);
         return;
     }
-    char dyr[256], dxr[256];
     kopen(k, (const char *const[]){"dy", "w", "x"}, (const char *const[]){"dx"});
     conv_enum(k, in_shape(k, 2), in_shape(k, 0), in_shape(k, 1));
     kout(k, "    (void)x; /* read for its shape only */\n"
-            "    enum { DYS = %d, DXS = %d, DXSAMPLE = %lld }; /* column strides; floats of a dx sample */\n"
-            "    memset(dx, 0, (size_t)N * DXSAMPLE * sizeof *dx);\n",
-         kcol_stride(dyv), kcol_stride(dxv), (long long)ksample_floats(dxv));
+            "    memset(dx, 0, (size_t)N * C * H * W * sizeof *dx);\n");
     kconv_output_rows(k);
-    kout(k, "                    const float *restrict dyr = %s;\n"
-            "                    for (int kw = 0; kw < KW; kw++) {\n",
-         krow_at(dyr, sizeof dyr, dyv, "dy", "k", "K", "OH", "oh", "OW"));
+    kout(k, "                    const float *restrict dyr = dy + (((size_t)n * K + k) * OH + oh) * OW;\n"
+            "                    for (int kw = 0; kw < KW; kw++) {\n");
     kcol_range(k, 6, "kw * DW");
     kout(k, "                        for (int c = 0; c < CG; c++) {\n"
             "                            for (int kh = 0; kh < KH; kh++) {\n");
     kwindow_row(k, 8);
-    kout(k, "                                float *restrict dxr = %s;\n"
+    kout(k, "                                float *restrict dxr = dx + (((size_t)n * C + g * CG + c) * H + ih) * W;\n"
             "                                const float wv = w[(((size_t)k * CG + c) * KH + kh) * KW + kw];\n"
-            "                                for (int ow = lo; ow < hi; ow++) dxr[(ow * SW + off) * DXS] += wv * dyr[ow * DYS];\n",
-         krow_at(dxr, sizeof dxr, dxv, "dx", "g * CG + c", "C", "H", "ih", "W"));
+            "                                for (int ow = lo; ow < hi; ow++) dxr[ow * SW + off] += wv * dyr[ow];\n");
     kclose_blocks(k, 7, 7);
     kclose(k);
 }
@@ -468,30 +467,26 @@ static void emit_conv_grad_weight_blocked(Kernel *k) {
  * loop that vectorizes), added up at the end.  dy and x plain or blocked
  * (a blocked dy of one group takes emit_conv_grad_weight_blocked). */
 static void emit_conv_grad_weight(Kernel *k) {
-    const Value *dyv = k->n->in[0], *xv = k->n->in[1];
-    if (dyv->cblock && k->n->a.conv.groups <= 1 && k->target && k->target->vec > 0) {
+    if (k->n->in[0]->cblock) { /* a conv_blocked's (layout_train: one group, a vector target) */
         emit_conv_grad_weight_blocked(k);
         return;
     }
-    char dyr[256], xr[256];
     kopen(k, (const char *const[]){"dy", "x", "w"}, (const char *const[]){"dw"});
     conv_enum(k, in_shape(k, 1), in_shape(k, 0), in_shape(k, 2));
     kout(k, "    (void)w; /* read for its shape only */\n"
-            "    enum { DYS = %d, XS = %d }; /* column strides */\n"
             "    for (int g = 0; g < G; g++) {\n"
             "        for (int k = g * KG; k < (g + 1) * KG; k++) {\n"
             "            for (int c = 0; c < CG; c++) {\n"
             "                for (int kh = 0; kh < KH; kh++) {\n"
-            "                    for (int kw = 0; kw < KW; kw++) {\n",
-         kcol_stride(dyv), kcol_stride(xv));
+            "                    for (int kw = 0; kw < KW; kw++) {\n");
     kcol_range(k, 6, "kw * DW");
     kout(k, "                        double acc[OW] = {0};\n"
             "                        for (int n = 0; n < N; n++) {\n"
             "                            for (int oh = 0; oh < OH; oh++) {\n");
     kwindow_row(k, 8);
-    kout(k, "                                const float *restrict dyr = %s;\n"
-            "                                const float *restrict xr = %s;\n"
-            "                                for (int ow = lo; ow < hi; ow++) acc[ow] += (double)dyr[ow * DYS] * xr[(ow * SW + off) * XS];\n"
+    kout(k, "                                const float *restrict dyr = dy + (((size_t)n * K + k) * OH + oh) * OW;\n"
+            "                                const float *restrict xr = x + (((size_t)n * C + g * CG + c) * H + ih) * W;\n"
+            "                                for (int ow = lo; ow < hi; ow++) acc[ow] += (double)dyr[ow] * xr[ow * SW + off];\n"
             "                            }\n"
             "                        }\n"
             "                        double s = 0.0;\n"
@@ -501,9 +496,7 @@ static void emit_conv_grad_weight(Kernel *k) {
             "                }\n"
             "            }\n"
             "        }\n"
-            "    }\n",
-         krow_at(dyr, sizeof dyr, dyv, "dy", "k", "K", "OH", "oh", "OW"),
-         krow_at(xr, sizeof xr, xv, "x", "g * CG + c", "C", "H", "ih", "W"));
+            "    }\n");
     kclose(k);
 }
 

@@ -157,6 +157,8 @@ static const char *check_global_avgpool(const Graph *g, const Node *n) {
 
 static const char *check_pool_grad(const Graph *g, const Node *n) {
     (void)g;
+    if (n->in[0]->cblock != n->in[1]->cblock || n->out[0]->cblock != n->in[1]->cblock)
+        return "dy, x and dx must be blocked alike (layout_train) or plain";
     return n->in[0]->shape.rank != 4 || n->in[1]->shape.rank != 4 ? "pooling needs [N, C, H, W]" : NULL;
 }
 
@@ -502,27 +504,18 @@ static void emit_maxpool_grad_blocked(Kernel *k) {
 }
 
 static void emit_maxpool_grad(Kernel *k) {
-    const Value *dyv = k->n->in[0], *xv = k->n->in[1];
-    if (xv->cblock && dyv->cblock == xv->cblock) {
+    if (k->n->in[1]->cblock) { /* blocked x, dy and dx (layout_train) */
         emit_maxpool_grad_blocked(k);
         return;
     }
-    char xp[256], dyp[256], dxp[256];
     kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
     pool_enum(k, in_shape(k, 1), in_shape(k, 0), false);
-    /* x and dx plain or blocked alike (layout_train), dy too */
-    kout(k, "    enum { XS = %d, DYS = %d, XSAMPLE = %lld }; /* column strides; floats of an x sample */\n"
-            "    memset(dx, 0, (size_t)N * XSAMPLE * sizeof *dx);\n"
+    kout(k, "    memset(dx, 0, (size_t)N * C * H * W * sizeof *dx);\n"
             "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const int n = nc / C, c = nc %% C;\n"
-            "        const float *restrict xp = %s;\n"
-            "        const float *restrict dyp = %s;\n"
-            "        float *restrict dxp = %s;\n"
-            "        for (int oh = 0; oh < OH; oh++) {\n",
-         kcol_stride(xv), kcol_stride(dyv), (long long)ksample_floats(xv),
-         krow_at(xp, sizeof xp, xv, "x", "c", "C", "H", "0", "W"),
-         krow_at(dyp, sizeof dyp, dyv, "dy", "c", "C", "OH", "0", "OW"),
-         krow_at(dxp, sizeof dxp, xv, "dx", "c", "C", "H", "0", "W"));
+            "        const float *restrict xp = x + (size_t)nc * H * W;\n"
+            "        const float *restrict dyp = dy + (size_t)nc * OH * OW;\n"
+            "        float *restrict dxp = dx + (size_t)nc * H * W;\n"
+            "        for (int oh = 0; oh < OH; oh++) {\n");
     kwindow_rows(k, 3);
     kout(k, "            for (int ow = 0; ow < OW; ow++) {\n");
     kwindow_cols(k, 4);
@@ -530,13 +523,13 @@ static void emit_maxpool_grad(Kernel *k) {
             "                float m = -INFINITY;\n"
             "                for (int ih = h0; ih < h1; ih++)\n"
             "                    for (int iw = w0; iw < w1; iw++) {\n"
-            "                        const float v = xp[(size_t)(ih * W + iw) * XS];\n"
+            "                        const float v = xp[ih * W + iw];\n"
             "                        if (v > m || isnan(v)) {\n"
             "                            m = v;\n"
             "                            best = ih * W + iw;\n"
             "                        }\n"
             "                    }\n"
-            "                dxp[(size_t)best * XS] += dyp[(size_t)(oh * OW + ow) * DYS];\n"
+            "                dxp[best] += dyp[oh * OW + ow];\n"
             "            }\n"
             "        }\n"
             "    }\n");
@@ -544,64 +537,27 @@ static void emit_maxpool_grad(Kernel *k) {
 }
 
 /* Each window spreads dy / divisor over its input elements, the divisor as
- * in the forward pass. */
-/* avgpool_grad on blocked dy and dx (layout_train): the plain kernel's
- * arithmetic, a block's V channels side by side. */
-static void emit_avgpool_grad_blocked(Kernel *k) {
-    bool count_pad = k->n->a.pool.count_pad;
-    const Value *xv = k->n->in[1];
-    kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
-    pool_enum(k, in_shape(k, 1), in_shape(k, 0), false);
-    kout(k, "    (void)x; /* read for its shape only */\n"
-            "    enum { V = %d, CB = (C + V - 1) / V };\n"
-            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
-            "    memset(dx, 0, (size_t)N * CB * H * W * V * sizeof *dx);\n"
-            "    for (int nb = 0; nb < N * CB; nb++) {\n"
-            "        const float *restrict dyp = dy + (size_t)nb * OH * OW * V;\n"
-            "        float *restrict dxp = dx + (size_t)nb * H * W * V;\n"
-            "        for (int oh = 0; oh < OH; oh++) {\n",
-         xv->cblock);
-    kwindow_rows(k, 3);
-    if (count_pad)
-        kout(k, "            const int he = hs + KH < H + PB ? hs + KH : H + PB; /* the window in the padded input */\n");
-    kout(k, "            for (int ow = 0; ow < OW; ow++) {\n");
-    kwindow_cols(k, 4);
-    kout(k, "                if (h1 <= h0 || w1 <= w0) continue;\n");
-    if (count_pad)
-        kout(k, "                const int we = ws + KW < W + PR ? ws + KW : W + PR;\n"
-                "                const vec g = *(const vec *)(dyp + (size_t)(oh * OW + ow) * V) / (float)((he - hs) * (we - ws));\n");
-    else
-        kout(k, "                const vec g = *(const vec *)(dyp + (size_t)(oh * OW + ow) * V) / (float)((h1 - h0) * (w1 - w0));\n");
-    kout(k, "                for (int ih = h0; ih < h1; ih++)\n"
-            "                    for (int iw = w0; iw < w1; iw++) *(vec *)(dxp + (size_t)(ih * W + iw) * V) += g;\n"
-            "            }\n"
-            "        }\n"
-            "    }\n");
-    kclose(k);
-}
-
+ * in the forward pass.  On blocked dy and dx (layout_train) the same
+ * arithmetic, a block's V channels side by side in vectors. */
 static void emit_avgpool_grad(Kernel *k) {
-    bool count_pad = k->n->a.pool.count_pad;
-    const Value *dyv = k->n->in[0], *xv = k->n->in[1];
-    if (xv->cblock && dyv->cblock == xv->cblock) {
-        emit_avgpool_grad_blocked(k);
-        return;
-    }
-    char dyp[256], dxp[256];
+    bool count_pad = k->n->a.pool.count_pad, blocked = k->n->in[1]->cblock != 0;
+    /* a plane of x and dy: one channel's (float), or one block's V (vec) */
+    const char *t = blocked ? "vec" : "float", *planes = blocked ? "N * CB" : "N * C", *v = blocked ? " * V" : "";
+    const char *g = blocked ? "*(const vec *)(dyp + (size_t)(oh * OW + ow) * V)" : "dyp[oh * OW + ow]";
+    const char *upd = blocked ? "*(vec *)(dxp + (size_t)(ih * W + iw) * V) += g" : "dxp[ih * W + iw] += g";
     kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
     pool_enum(k, in_shape(k, 1), in_shape(k, 0), false);
-    /* dx plain or blocked as x (layout_train), dy too */
-    kout(k, "    (void)x; /* read for its shape only */\n"
-            "    enum { XS = %d, DYS = %d, XSAMPLE = %lld }; /* column strides; floats of an x sample */\n"
-            "    memset(dx, 0, (size_t)N * XSAMPLE * sizeof *dx);\n"
-            "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const int n = nc / C, c = nc %% C;\n"
-            "        const float *restrict dyp = %s;\n"
-            "        float *restrict dxp = %s;\n"
+    kout(k, "    (void)x; /* read for its shape only */\n");
+    if (blocked)
+        kout(k, "    enum { V = %d, CB = (C + V - 1) / V }; /* dy and dx are NCHW%dc */\n"
+                "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n",
+             k->n->in[1]->cblock, k->n->in[1]->cblock);
+    kout(k, "    memset(dx, 0, (size_t)%s * H * W%s * sizeof *dx);\n"
+            "    for (int p = 0; p < %s; p++) {\n"
+            "        const float *restrict dyp = dy + (size_t)p * OH * OW%s;\n"
+            "        float *restrict dxp = dx + (size_t)p * H * W%s;\n"
             "        for (int oh = 0; oh < OH; oh++) {\n",
-         kcol_stride(xv), kcol_stride(dyv), (long long)ksample_floats(xv),
-         krow_at(dyp, sizeof dyp, dyv, "dy", "c", "C", "OH", "0", "OW"),
-         krow_at(dxp, sizeof dxp, xv, "dx", "c", "C", "H", "0", "W"));
+         planes, v, planes, v, v);
     kwindow_rows(k, 3);
     if (count_pad)
         kout(k, "            const int he = hs + KH < H + PB ? hs + KH : H + PB; /* the window in the padded input */\n");
@@ -610,14 +566,14 @@ static void emit_avgpool_grad(Kernel *k) {
     kout(k, "                if (h1 <= h0 || w1 <= w0) continue;\n");
     if (count_pad)
         kout(k, "                const int we = ws + KW < W + PR ? ws + KW : W + PR;\n"
-                "                const float g = dyp[(size_t)(oh * OW + ow) * DYS] / (float)((he - hs) * (we - ws));\n");
+                "                const %s g = %s / (float)((he - hs) * (we - ws));\n", t, g);
     else
-        kout(k, "                const float g = dyp[(size_t)(oh * OW + ow) * DYS] / (float)((h1 - h0) * (w1 - w0));\n");
+        kout(k, "                const %s g = %s / (float)((h1 - h0) * (w1 - w0));\n", t, g);
     kout(k, "                for (int ih = h0; ih < h1; ih++)\n"
-            "                    for (int iw = w0; iw < w1; iw++) dxp[(size_t)(ih * W + iw) * XS] += g;\n"
+            "                    for (int iw = w0; iw < w1; iw++) %s;\n"
             "            }\n"
             "        }\n"
-            "    }\n");
+            "    }\n", upd);
     kclose(k);
 }
 
