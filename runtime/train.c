@@ -39,7 +39,7 @@ void netrt_init_fill(netrt_init_scheme scheme, double fan_in, double fan_out, ne
 enum {
     O_DATA, O_TRAIN_IMAGES, O_TRAIN_LABELS, O_TEST_IMAGES, O_TEST_LABELS, O_EPOCHS, O_LR,
     O_MOMENTUM, O_WEIGHT_DECAY, O_SEED, O_LIMIT, O_TEST_LIMIT, O_NO_SHUFFLE, O_LOAD, O_SAVE,
-    O_GRADS_OUT, O_QUIET, O_CHECK_NUMERICS, O_THREADS, O_NO_DROPOUT, O_HELP, O_COUNT
+    O_GRADS_OUT, O_QUIET, O_CHECK_NUMERICS, O_THREADS, O_NO_DROPOUT, O_SCHEDULE, O_WARMUP, O_HELP, O_COUNT
 };
 
 static const netrt_opt train_opts[O_COUNT] = {
@@ -63,6 +63,8 @@ static const netrt_opt train_opts[O_COUNT] = {
     [O_CHECK_NUMERICS] = {"--check-numerics", false},
     [O_THREADS] = {"--threads", true},
     [O_NO_DROPOUT] = {"--no-dropout", false},
+    [O_SCHEDULE] = {"--schedule", true},
+    [O_WARMUP] = {"--warmup", true},
     [O_HELP] = {"--help", false},
 };
 
@@ -84,6 +86,16 @@ typedef struct {
     const char *files[4]; /* --train-images, --train-labels, --test-images, --test-labels */
     int64_t epochs, limit, test_limit;
     double lr, momentum, weight_decay;
+    /* --schedule: the learning rate of each epoch (PyTorch's schedulers,
+     * stepped once per epoch), and --warmup: a linear ramp over the first
+     * steps (LinearLR stepped per batch), the two multiplied (as
+     * ChainedScheduler does) */
+    enum { SCHED_NONE, SCHED_STEP, SCHED_MULTISTEP, SCHED_COSINE } sched;
+    double gamma, eta_min;
+    int64_t step_size, t_max, milestones[16];
+    int nmilestones;
+    int64_t warmup;
+    double warmup_start;
     uint64_t seed;
     bool shuffle, quiet, help, check_numerics;
     /* data and model facts */
@@ -109,6 +121,106 @@ static char *dup_str(const char *s) {
     return d;
 }
 
+/* A number from text up to `end` (or the string's end), into v. */
+static bool sched_number(const char *p, const char *end, double *v) {
+    char buf[64];
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (n == 0 || n >= sizeof buf) return false;
+    memcpy(buf, p, n);
+    buf[n] = 0;
+    char *e;
+    *v = strtod(buf, &e);
+    return *e == 0 && isfinite(*v);
+}
+
+/* --schedule step:N[:GAMMA] | multistep:M1,M2,...[:GAMMA] | cosine[:T_MAX[:ETA_MIN]]
+ * (PyTorch's StepLR, MultiStepLR and CosineAnnealingLR, stepped per epoch;
+ * gamma 0.1, T_max the epochs and eta_min 0 by default). */
+static int parse_schedule(trainer *t, const char *val) {
+    const char *colon = strchr(val, ':');
+    size_t kind = colon ? (size_t)(colon - val) : strlen(val);
+    const char *rest = colon ? colon + 1 : NULL;
+    double v;
+    t->gamma = 0.1;
+    if (kind == 4 && !strncmp(val, "step", 4) && rest) {
+        const char *c2 = strchr(rest, ':');
+        if (!sched_number(rest, c2, &v) || v < 1 || v != floor(v)) goto bad;
+        t->step_size = (int64_t)v;
+        if (c2 && !sched_number(c2 + 1, NULL, &t->gamma)) goto bad;
+        t->sched = SCHED_STEP;
+        return 0;
+    }
+    if (kind == 9 && !strncmp(val, "multistep", 9) && rest) {
+        const char *c2 = strchr(rest, ':');
+        const char *end = c2 ? c2 : rest + strlen(rest);
+        for (const char *p = rest; p < end;) {
+            const char *comma = memchr(p, ',', (size_t)(end - p));
+            const char *stop = comma ? comma : end;
+            if (t->nmilestones == 16 || !sched_number(p, stop, &v) || v < 1 || v != floor(v) ||
+                (t->nmilestones && v <= t->milestones[t->nmilestones - 1]))
+                goto bad;
+            t->milestones[t->nmilestones++] = (int64_t)v;
+            p = comma ? comma + 1 : end;
+        }
+        if (c2 && !sched_number(c2 + 1, NULL, &t->gamma)) goto bad;
+        t->sched = SCHED_MULTISTEP;
+        return 0;
+    }
+    if (kind == 6 && !strncmp(val, "cosine", 6)) {
+        if (rest) {
+            const char *c2 = strchr(rest, ':');
+            if (!sched_number(rest, c2, &v) || v < 1 || v != floor(v)) goto bad;
+            t->t_max = (int64_t)v;
+            if (c2 && (!sched_number(c2 + 1, NULL, &t->eta_min) || t->eta_min < 0)) goto bad;
+        }
+        t->sched = SCHED_COSINE;
+        return 0;
+    }
+bad:
+    return netrt_errorf(t->err, sizeof t->err,
+                        "--schedule: expected step:N[:GAMMA], multistep:M1,M2,...[:GAMMA] (increasing) or "
+                        "cosine[:T_MAX[:ETA_MIN]], not '%s'", val);
+}
+
+/* --warmup N[:START]: the rate ramps linearly from START (default 0.1) times
+ * itself at the first step to itself at step N (LinearLR). */
+static int parse_warmup(trainer *t, const char *val) {
+    const char *colon = strchr(val, ':');
+    double v;
+    t->warmup_start = 0.1;
+    if (!sched_number(val, colon, &v) || v < 1 || v != floor(v) ||
+        (colon && (!sched_number(colon + 1, NULL, &t->warmup_start) || t->warmup_start <= 0 || t->warmup_start > 1)))
+        return netrt_errorf(t->err, sizeof t->err, "--warmup: expected N[:START], N steps >= 1 and 0 < START <= 1, not '%s'", val);
+    t->warmup = (int64_t)v;
+    return 0;
+}
+
+/* The learning rate of epoch e (0-based, PyTorch's last_epoch) at step
+ * `step` (0-based, counted over the whole run). */
+static double lr_at(const trainer *t, int64_t e, int64_t step) {
+    double lr = t->lr;
+    switch (t->sched) {
+    case SCHED_NONE: break;
+    case SCHED_STEP: lr *= pow(t->gamma, (double)(e / t->step_size)); break;
+    case SCHED_MULTISTEP: {
+        int k = 0;
+        while (k < t->nmilestones && t->milestones[k] <= e) k++;
+        lr *= pow(t->gamma, k);
+        break;
+    }
+    case SCHED_COSINE: {
+        int64_t tmax = t->t_max ? t->t_max : t->epochs;
+        lr = t->eta_min + (t->lr - t->eta_min) * (1.0 + cos(3.14159265358979323846 * (double)e / (double)tmax)) / 2.0;
+        break;
+    }
+    }
+    if (t->warmup) {
+        int64_t i = step < t->warmup ? step : t->warmup;
+        lr *= t->warmup_start + (1.0 - t->warmup_start) * (double)i / (double)t->warmup;
+    }
+    return lr;
+}
+
 static void usage(const trainer *t, FILE *out) {
     const netrt_model *in = t->in;
     char sh[160];
@@ -117,7 +229,7 @@ static void usage(const trainer *t, FILE *out) {
             "          [--test-images F --test-labels F]] [--epochs E] [--lr LR] [--momentum M]\n"
             "          [--weight-decay WD] [--seed S] [--limit N] [--test-limit N] [--no-shuffle]\n"
             "          [--load FILE] [--save FILE] [--grads-out FILE] [--quiet] [--check-numerics]\n"
-            "          [--threads N] [--no-dropout]\n\n"
+            "          [--threads N] [--schedule S] [--warmup N[:START]] [--no-dropout]\n\n"
             "Trains the network '%s' (compiled from %s, batch %d) with softmax cross-entropy\n"
             "and SGD with momentum (PyTorch's CrossEntropyLoss and SGD), then tests it.\n\n"
             "  --data DIR             IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
@@ -143,6 +255,11 @@ static void usage(const trainer *t, FILE *out) {
             "  --check-numerics       stop at the first op that computes a NaN or an Inf\n"
             "  --threads N            threads the kernels split their work across (default: all\n"
             "                         cores); any N computes the same bits\n"
+            "  --schedule S           the learning rate per epoch, as PyTorch's schedulers: step:N[:GAMMA]\n"
+            "                         (StepLR), multistep:M1,M2,...[:GAMMA] (MultiStepLR), cosine[:T_MAX\n"
+            "                         [:ETA_MIN]] (CosineAnnealingLR; T_MAX the epochs); GAMMA 0.1\n"
+            "  --warmup N[:START]     times a linear ramp from START (0.1) to 1 over the first N steps\n"
+            "                         (LinearLR); the rate shows in the progress and epoch lines\n"
             "  --no-dropout           dropout off in training too (to compare gradients with a\n"
             "                         framework's, or to fit a tiny set)\n"
             "  --help                 this message\n\n",
@@ -192,6 +309,8 @@ static int parse_args(trainer *t, int argc, char **argv) {
         case O_QUIET: t->quiet = true; break;
         case O_CHECK_NUMERICS: t->check_numerics = true; break;
         case O_THREADS: rc = netrt_opt_threads(flag, val, t->err, sizeof t->err); break;
+        case O_SCHEDULE: rc = parse_schedule(t, val); break;
+        case O_WARMUP: rc = parse_warmup(t, val); break;
         case O_NO_DROPOUT:
             if (!t->m->no_dropout) return netrt_errorf(t->err, sizeof t->err, "--no-dropout: this program has no dropout switch");
             *t->m->no_dropout = true;
@@ -487,6 +606,7 @@ static int train(trainer *t) {
     netrt_rng_seed(&shuffle_rng, t->seed + 1); /* a stream apart from the initialization's */
     bool show = !t->quiet && isatty(fileno(stderr));
     print_header(t);
+    int64_t step = 0; /* optimizer steps so far: the warm-up's position */
     for (int64_t e = 1; e <= t->epochs; e++) {
         double start = netrt_now();
         for (int64_t s = 0; s < S; s++) t->order[s] = s;
@@ -501,11 +621,13 @@ static int train(trainer *t) {
         netrt_progress bar;
         snprintf(label, sizeof label, "epoch %lld/%lld", (long long)e, (long long)t->epochs);
         if (show) netrt_progress_start(&bar, label, S);
-        double loss_sum = 0;
+        double loss_sum = 0, lr = t->lr, lr_first = lr_at(t, e - 1, step);
         int64_t correct = 0, batch = 0;
         for (int64_t s0 = 0; s0 < S; s0 += N) {
             int64_t nb = S - s0 < N ? S - s0 : N;
             batch++;
+            lr = lr_at(t, e - 1, step++);
+            *m->lr = (float)lr;
             load_batch(t, &t->train, t->order, s0, nb, true);
             m->grad();
             if (numerics_failed(t) < 0) {
@@ -530,8 +652,8 @@ static int train(trainer *t) {
             for (int64_t r = 0; r < nb; r++)
                 correct += arg_max(m->train_logits->data + r * K, K) == (int64_t)m->labels->data[r];
             if (show) {
-                snprintf(extra, sizeof extra, "loss %.3f acc %.1f%%", loss_sum / (double)(s0 + nb),
-                         100.0 * (double)correct / (double)(s0 + nb));
+                snprintf(extra, sizeof extra, "loss %.3f acc %.1f%% lr %.3g", loss_sum / (double)(s0 + nb),
+                         100.0 * (double)correct / (double)(s0 + nb), lr);
                 netrt_progress_update(&bar, s0 + nb, extra);
             }
         }
@@ -541,6 +663,12 @@ static int train(trainer *t) {
         printf("epoch %lld/%lld: train loss %.4f, train accuracy %.2f%%, %.*f images/s",
                (long long)e, (long long)t->epochs, loss_sum / (double)S,
                100.0 * (double)correct / (double)S, rate < 10 ? 2 : rate < 100 ? 1 : 0, rate);
+        if (t->sched != SCHED_NONE || t->warmup) { /* the rate of the epoch's first and last steps */
+            char a[32], b[32];
+            snprintf(a, sizeof a, "%.6g", lr_first);
+            snprintf(b, sizeof b, "%.6g", lr);
+            printf(strcmp(a, b) ? ", lr %s to %s" : ", lr %s", a, b);
+        }
         if (t->has_test) {
             double tl, ta;
             if (test_pass(t, &tl, &ta) < 0) {
