@@ -629,6 +629,27 @@ static void emit_adaptive_avgpool_grad(Kernel *k) {
     kclose(k);
 }
 
+/* global_maxpool's gradient: each plane's dy at its first maximum (found
+ * as the forward kernel finds it, NaN winning), zeros elsewhere. */
+static void emit_global_maxpool_grad(Kernel *k) {
+    const Shape *x = in_shape(k, 1);
+    kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
+    kout(k, "    memset(dx, 0, (size_t)N * C * S * sizeof *dx);\n"
+            "    for (int nc = 0; nc < N * C; nc++) {\n"
+            "        const float *restrict xp = x + (size_t)nc * S;\n"
+            "        float m = xp[0];\n"
+            "        int best = 0;\n"
+            "        for (int i = 1; i < S; i++)\n"
+            "            if (xp[i] > m || isnan(xp[i])) {\n"
+            "                m = xp[i];\n"
+            "                best = i;\n"
+            "            }\n"
+            "        dx[(size_t)nc * S + best] = dy[nc];\n"
+            "    }\n");
+    kclose(k);
+}
+
 /* ---- gradient rules: from the op's input ------------------------------------------- */
 
 /* Ops whose gradient reads the input (or only its shape). */
@@ -638,6 +659,7 @@ static void grad_from_input(GradCtx *c, Node *n, Value *dy, Op grad_op) {
 static void grad_maxpool(GradCtx *c, Node *n, Value *dy) { grad_from_input(c, n, dy, OP_MAXPOOL_GRAD); }
 static void grad_avgpool(GradCtx *c, Node *n, Value *dy) { grad_from_input(c, n, dy, OP_AVGPOOL_GRAD); }
 static void grad_global_avgpool(GradCtx *c, Node *n, Value *dy) { grad_from_input(c, n, dy, OP_GLOBAL_AVGPOOL_GRAD); }
+static void grad_global_maxpool(GradCtx *c, Node *n, Value *dy) { grad_from_input(c, n, dy, OP_GLOBAL_MAXPOOL_GRAD); }
 static void grad_adaptive_avgpool(GradCtx *c, Node *n, Value *dy) {
     grad_from_input(c, n, dy, OP_ADAPTIVE_AVGPOOL_GRAD);
 }
@@ -710,7 +732,7 @@ const OpRules op_rules_GLOBAL_AVGPOOL = {
 const OpRules op_rules_GLOBAL_MAXPOOL = {
     .builtins = (const Builtin[]){{"global_maxpool", {REQUIRED("x")}, false, build_unary}, {0}},
     .shape = shape_global_pool, .check = check_pool, .emit = emit_global_maxpool,
-    .batched = op_batched_like_input0, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .batched = op_batched_like_input0, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_global_maxpool,
 };
 
 const OpRules op_rules_ADAPTIVE_AVGPOOL = {
@@ -752,4 +774,10 @@ const OpRules op_rules_ADAPTIVE_AVGPOOL_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
     .shape = shape_dx_like_in1, .check = check_pool_grad, .emit = emit_adaptive_avgpool_grad,
     .batched = op_batched_like_input0, .dump = dump_adaptive_avgpool, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+};
+
+const OpRules op_rules_GLOBAL_MAXPOOL_GRAD = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_dx_like_in1, .check = check_global_avgpool_grad, .emit = emit_global_maxpool_grad,
+    .batched = op_batched_like_input0, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
 };

@@ -602,6 +602,20 @@ static void emit_channel_shuffle(Kernel *k) {
     kclose(k);
 }
 
+/* pad's gradient: the part of dy over x, without the padding. */
+static void emit_pad_grad(Kernel *k) {
+    const Shape *x = in_shape(k, 1), *y = in_shape(k, 0);
+    const int *p = k->n->a.pad.pad;
+    kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"OH", y->d[2]}, {"OW", y->d[3]},
+          {"PT", p[0]}, {"PL", p[2]});
+    kout(k, "    (void)x; /* read for its shape only */\n"
+            "    for (int nc = 0; nc < N * C; nc++)\n"
+            "        for (int h = 0; h < H; h++)\n"
+            "            memcpy(dx + ((size_t)nc * H + h) * W, dy + ((size_t)nc * OH + h + PT) * OW + PL, (size_t)W * sizeof *dx);\n");
+    kclose(k);
+}
+
 static void emit_pad(Kernel *k) {
     const Shape *x = in_shape(k, 0), *y = out_shape(k, 0);
     const int *p = k->n->a.pad.pad;
@@ -774,6 +788,16 @@ static void grad_channel_shuffle(GradCtx *c, Node *n, Value *dy) {
     grad_accum(c, n->in[0], grad_out0(grad_node(c, OP_CHANNEL_SHUFFLE, &site, &dy, 1)));
 }
 
+static void grad_pad(GradCtx *c, Node *n, Value *dy) {
+    grad_accum(c, n->in[0], grad_out0(grad_node(c, OP_PAD_GRAD, n, (Value *[]){dy, n->in[0]}, 2)));
+}
+
+static const char *check_pad_grad(const Graph *g, const Node *n) {
+    (void)g;
+    return n->in[0]->shape.rank != 4 || n->in[1]->shape.rank != 4 ? "pad needs [N, C, H, W]" : NULL;
+}
+
+/* slice_grad and pad_grad: dx shaped like x (input 1). */
 static bool shape_slice_grad(Graph *g, Node *n) {
     (void)g;
     return shape_like(n, 0, 1);
@@ -840,14 +864,14 @@ const OpRules op_rules_CHANNEL_SHUFFLE = {
 const OpRules op_rules_RESHAPE = {
     .builtins = (const Builtin[]){{"reshape", {REQUIRED("x"), REQUIRED("dims")}, false, build_reshape}, {0}},
     .shape = shape_reshape, .check = check_reshape, .emit = emit_flatten, .batched = op_batched_like_input0,
-    .no_dump = RESHAPE_DUMP, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .no_dump = RESHAPE_DUMP, .no_macs = NO_MACS, .grad = grad_flatten, /* the same data: reshape_grad */
     .view = true,
 };
 
 const OpRules op_rules_PAD = {
     .builtins = (const Builtin[]){{"pad", {REQUIRED("x"), REQUIRED("pad")}, false, build_pad}, {0}},
     .shape = shape_pad, .check = check_pad, .emit = emit_pad, .batched = op_batched_like_input0,
-    .dump = dump_pad, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .dump = dump_pad, .no_macs = NO_MACS, .grad = grad_pad,
 };
 
 const OpRules op_rules_UPSAMPLE = {
@@ -876,4 +900,10 @@ const OpRules op_rules_SLICE_GRAD = {
     .no_build = "a gradient op: autodiff makes it",
     .shape = shape_slice_grad, .check = check_slice_grad, .emit = emit_slice_grad, .batched = op_batched_like_input0,
     .dump = dump_slice, .no_macs = NO_MACS, .no_grad = "a gradient op: not differentiated again",
+};
+
+const OpRules op_rules_PAD_GRAD = {
+    .no_build = "a gradient op: autodiff makes it",
+    .shape = shape_slice_grad, .check = check_pad_grad, .emit = emit_pad_grad, .batched = op_batched_like_input0,
+    .dump = dump_pad, .no_macs = NO_MACS, .no_grad = "a gradient op: not differentiated again",
 };

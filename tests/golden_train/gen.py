@@ -326,6 +326,43 @@ case("grad_ops", GRAD_OPS_NET, [3, 8, 8], 5,
      build=grad_ops_build, forward=grad_ops_forward, batch=3, init=init_xavier,
      input_fn=lambda g, shape: torch.randn(shape, generator=g) * 2.0)
 
+# reshape, pad and global_maxpool ----------------------------------------------------
+
+GRAD_OPS2_NET = """\
+# training golden test: the gradients of reshape, pad (asymmetric) and
+# global_maxpool.
+net grad_ops2 {
+    input image: [3, 6, 6];
+    x = conv(image, 4, 3, pad = 1) as "conv0" |> tanh |> pad([1, 0, 2, 1]);
+    x = conv(x, 6, 3) as "conv1" |> tanh;
+    m = global_maxpool(x) |> flatten;
+    r = reshape(x, [6, 35]) |> reshape([210]);
+    h = linear(r, 6) as "fc0" |> tanh;
+    output logits = linear(h + m, 5) as "fc1";
+}
+"""
+
+
+def grad_ops2_build():
+    return Params([("conv0", nn.Conv2d(3, 4, 3, padding=1)),
+                   ("conv1", nn.Conv2d(4, 6, 3)),
+                   ("fc0", nn.Linear(210, 6)),
+                   ("fc1", nn.Linear(6, 5))])
+
+
+def grad_ops2_forward(m, x):
+    x = F.pad(torch.tanh(m["conv0"](x)), (2, 1, 1, 0))  # left, right, top, bottom
+    x = torch.tanh(m["conv1"](x))
+    mx = torch.flatten(F.adaptive_max_pool2d(x, 1), 1)
+    r = x.reshape(x.shape[0], 6, 35).reshape(x.shape[0], 210)
+    h = torch.tanh(m["fc0"](r))
+    return m["fc1"](h + mx)
+
+
+case("grad_ops2", GRAD_OPS2_NET, [3, 6, 6], 5,
+     build=grad_ops2_build, forward=grad_ops2_forward, batch=3, init=init_xavier,
+     input_fn=lambda g, shape: torch.randn(shape, generator=g))
+
 # gates: sigmoid, softmax, avgpool, mul; an MLP with sigmoid and tanh ------------
 
 MLP_NET = """\
