@@ -4,13 +4,13 @@
 # torch.optim.lr_scheduler: its first line the trainer's flags, then the
 # rate of each epoch's first and last step), a small net trains 7 epochs of
 # 2 steps at lr 0.1 and its epoch lines must end in those rates.
-#   schedules.sh NETC WORKDIR
+#   schedules.sh NETC EXAMPLES_DIR WORK_DIR (the examples are not used: the
+#   net is a golden training case's)
 set -eu
-netc=$1
-work=$2
+netc=$1 work=$3
 here=$(cd "$(dirname "$0")" && pwd)
 data=$here/../golden_train/small_bn_residual
-mkdir -p "$work"
+rm -rf "$work" && mkdir -p "$work"
 "$netc" build --train "$data/model.net" --batch 4 -o "$work/trainer"
 status=0
 for f in "$here"/schedules/*.txt; do
