@@ -630,12 +630,9 @@ static void put_check_call(Emitter *m, const Node *n, const Value *v, const char
     if (len > 8 && strcmp(op + len - 8, "_blocked") == 0) /* the op as the .net file has it */
         op = arena_printf(m->g->arena, "%.*s", (int)(len - 8), op);
     if (v->cblock && v->shape.rank == 4) { /* its logical channels; a training graph's active batch */
-        if (m->t)
-            fprintf(c, "netrt_check_finite_blocked(%s, nb_active, %" PRId64 ", %" PRId64 ", %d, ", ref(m, v),
-                    v->shape.d[1], v->shape.d[2] * v->shape.d[3], v->cblock);
-        else
-            fprintf(c, "netrt_check_finite_blocked(%s, %" PRId64 ", %" PRId64 ", %" PRId64 ", %d, ", ref(m, v),
-                    v->shape.d[0], v->shape.d[1], v->shape.d[2] * v->shape.d[3], v->cblock);
+        const char *batch = m->t ? "nb_active" : arena_printf(m->g->arena, "%" PRId64, v->shape.d[0]);
+        fprintf(c, "netrt_check_finite_blocked(%s, %s, %" PRId64 ", %" PRId64 ", %d, ", ref(m, v), batch,
+                v->shape.d[1], v->shape.d[2] * v->shape.d[3], v->cblock);
     } else if (m->per_sample[v->id] && v->shape.rank > 0 && v->shape.d[0] > 0) {
         int64_t per = numel / v->shape.d[0];
         fprintf(c, "netrt_check_finite(%s, ", ref(m, v));

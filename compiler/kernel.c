@@ -55,13 +55,11 @@ void kphase_open(Kernel *k, const char *phase, const char *const *in, const char
     kout(k, "static void %s_%s(void *ctx, int64_t t0, int64_t t1)\n{\n"
             "    void *const *args = ctx; /* the kernel's buffers */\n",
          k->fname, phase);
-    int j = 0;
-    for (int i = 0; i < k->n->nin; i++, j++) {
-        if (k->inplace >> i & 1) {
-            j--;
-            continue;
-        }
+    int j = 0; /* the buffer's place in args: kphase_args leaves out inputs written over (Kernel.inplace) */
+    for (int i = 0; i < k->n->nin; i++) {
+        if (k->inplace >> i & 1) continue;
         if (in[i]) kout(k, "    %sfloat *restrict %s = args[%d];\n", written >> i & 1 ? "" : "const ", in[i], j);
+        j++;
     }
     for (int i = 0; i < k->n->nout; i++, j++)
         if (outs[i]) kout(k, "    float *restrict %s = args[%d];\n", outs[i], j);

@@ -26,6 +26,9 @@ bool shape_want_param(Node *n, int i, int rank, const int64_t *d, const char *wh
 int64_t shape_window_out(Node *n, int64_t in, int k, int s, int p0, int p1, int d, bool ceil_mode, const char *axis);
 /* The rule of ops whose output has the shape of input 0. */
 bool shape_same(Graph *g, Node *n);
+/* The rule of the gradient ops whose output dx has the shape of input 1
+ * (the forward op's input x: pooling, slice, pad, lrn, reshape). */
+bool shape_like_input1(Graph *g, Node *n);
 
 /* ---- shared kernel expressions ---------------------------------------------------
  * The elementwise expression, in x[i], of the activations tanh, sigmoid, silu,

@@ -123,6 +123,11 @@ typedef struct OpRules {
     bool inplace_ok;
 } OpRules;
 
+/* An op's no_grad while it lacks a gradient rule (a gap, not a reason):
+ * autodiff's message says "no gradient rule yet" for it, and quotes any
+ * other no_grad as the reason the op has none. */
+#define NO_GRAD_YET "no gradient rule yet: a training build rejects it at its line"
+
 typedef struct OpInfo {
     const char *name;
     int min_inputs, max_inputs, outputs;

@@ -133,6 +133,14 @@ static bool sched_number(const char *p, const char *end, double *v) {
     return *e == 0 && isfinite(*v);
 }
 
+/* A whole number from 1 up (epochs, steps), from text up to `end`, into n. */
+static bool sched_count(const char *p, const char *end, int64_t *n) {
+    double v;
+    if (!sched_number(p, end, &v) || v < 1 || v > 1e15 || v != floor(v)) return false;
+    *n = (int64_t)v;
+    return true;
+}
+
 /* --schedule step:N[:GAMMA] | multistep:M1,M2,...[:GAMMA] | cosine[:T_MAX[:ETA_MIN]]
  * (PyTorch's StepLR, MultiStepLR and CosineAnnealingLR, stepped per epoch;
  * gamma 0.1, T_max the epochs and eta_min 0 by default). */
@@ -140,12 +148,10 @@ static int parse_schedule(trainer *t, const char *val) {
     const char *colon = strchr(val, ':');
     size_t kind = colon ? (size_t)(colon - val) : strlen(val);
     const char *rest = colon ? colon + 1 : NULL;
-    double v;
     t->gamma = 0.1;
     if (kind == 4 && !strncmp(val, "step", 4) && rest) {
         const char *c2 = strchr(rest, ':');
-        if (!sched_number(rest, c2, &v) || v < 1 || v != floor(v)) goto bad;
-        t->step_size = (int64_t)v;
+        if (!sched_count(rest, c2, &t->step_size)) goto bad;
         if (c2 && !sched_number(c2 + 1, NULL, &t->gamma)) goto bad;
         t->sched = SCHED_STEP;
         return 0;
@@ -156,10 +162,11 @@ static int parse_schedule(trainer *t, const char *val) {
         for (const char *p = rest; p < end;) {
             const char *comma = memchr(p, ',', (size_t)(end - p));
             const char *stop = comma ? comma : end;
-            if (t->nmilestones == 16 || !sched_number(p, stop, &v) || v < 1 || v != floor(v) ||
-                (t->nmilestones && v <= t->milestones[t->nmilestones - 1]))
+            int64_t m;
+            if (t->nmilestones == 16 || !sched_count(p, stop, &m) ||
+                (t->nmilestones && m <= t->milestones[t->nmilestones - 1]))
                 goto bad;
-            t->milestones[t->nmilestones++] = (int64_t)v;
+            t->milestones[t->nmilestones++] = m;
             p = comma ? comma + 1 : end;
         }
         if (c2 && !sched_number(c2 + 1, NULL, &t->gamma)) goto bad;
@@ -169,8 +176,7 @@ static int parse_schedule(trainer *t, const char *val) {
     if (kind == 6 && !strncmp(val, "cosine", 6)) {
         if (rest) {
             const char *c2 = strchr(rest, ':');
-            if (!sched_number(rest, c2, &v) || v < 1 || v != floor(v)) goto bad;
-            t->t_max = (int64_t)v;
+            if (!sched_count(rest, c2, &t->t_max)) goto bad;
             if (c2 && (!sched_number(c2 + 1, NULL, &t->eta_min) || t->eta_min < 0)) goto bad;
         }
         t->sched = SCHED_COSINE;
@@ -186,12 +192,10 @@ bad:
  * itself at the first step to itself at step N (LinearLR). */
 static int parse_warmup(trainer *t, const char *val) {
     const char *colon = strchr(val, ':');
-    double v;
     t->warmup_start = 0.1;
-    if (!sched_number(val, colon, &v) || v < 1 || v != floor(v) ||
+    if (!sched_count(val, colon, &t->warmup) ||
         (colon && (!sched_number(colon + 1, NULL, &t->warmup_start) || t->warmup_start <= 0 || t->warmup_start > 1)))
         return netrt_errorf(t->err, sizeof t->err, "--warmup: expected N[:START], N steps >= 1 and 0 < START <= 1, not '%s'", val);
-    t->warmup = (int64_t)v;
     return 0;
 }
 

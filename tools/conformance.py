@@ -211,24 +211,6 @@ def cmd_names(args):
 
 # -------------------------------------------------------------------------- run
 
-def read_safetensors(path):
-    """{name: float32 array} of a safetensors file (netc writes float32 only)."""
-    import json
-    import struct
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    body = data[8 + n:]
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        out[k] = np.frombuffer(body[a:b], dtype="<f4").reshape(v["shape"])
-    return out
-
-
 def train_grads(name, m, x, y, dtype):
     """{parameter name: gradient} of the mean cross-entropy of one batch, the
     module in training mode (batch statistics) but its dropouts off, and
@@ -256,7 +238,7 @@ def grad_error(got, ref):
         g = got.get(k)
         if g is None or list(g.shape) != list(r.shape):
             return float("inf"), k
-        e = float((torch.as_tensor(np.asarray(g, dtype=np.float64)) - r).norm()) / scale if scale > 0 else 0.0
+        e = float((g.double() - r).norm()) / scale if scale > 0 else 0.0
         if not e <= worst:
             worst, at = e, k
     return worst, at
@@ -280,7 +262,7 @@ def conform_train(name, args, m, net, work, weights, res, fail):
     np.save(ypath, y.numpy().astype("<i8"))
     ref = train_grads(name, m, x, y, torch.float64)
     f32 = train_grads(name, m, x, y, torch.float32)
-    res["train.f32"] = grad_error({k: v.numpy() for k, v in f32.items()}, ref)[0]
+    res["train.f32"] = grad_error(f32, ref)[0]
     prog = os.path.join(work, "trainer")
     build = [args.netc, "build", "--train", net, "-o", prog, "-O2", "--batch", str(TRAIN_BATCH)]
     if args.target:
@@ -303,7 +285,7 @@ def conform_train(name, args, m, net, work, weights, res, fail):
     for threads in args.run_threads[1:]:
         if got[threads] != got[first]:
             fail(f"training: the gradients differ between --threads {first} and --threads {threads}")
-    err, at = grad_error(read_safetensors(os.path.join(work, f"grads-{first}.safetensors")), ref)
+    err, at = grad_error(t2s.read_safetensors(os.path.join(work, f"grads-{first}.safetensors")), ref)
     res["train.err"] = err
     limit = max(TRAIN_TOLERANCE, TRAIN_FACTOR * res["train.f32"])
     res["train.limit"] = limit

@@ -220,24 +220,30 @@ static void emit_log_softmax(Kernel *k) {
     kclose(k);
 }
 
-/* ---- training: gradients from the op's output y ----------------------------------- */
+/* ---- training: elementwise gradients ---------------------------------------------- */
 
-static void emit_unary_grad(Kernel *k, const char *expr) {
-    const char *loop = kopen_elementwise(k, (const char *const[]){"dy", "y"}, (const char *const[]){"dx"}, 0, k->n->out[0]);
+/* dx[i] = expr, from dy and input 1 named `from` (the op's output y or its
+ * input x), and with a constant kv, the float K; `of` (or NULL) names the
+ * op differentiated in a comment. */
+static void emit_unary_grad(Kernel *k, const char *from, const char *expr, const double *kv, const char *of) {
+    const char *loop = kopen_elementwise(k, (const char *const[]){"dy", from}, (const char *const[]){"dx"}, 0, k->n->out[0]);
+    if (of) kout(k, "    /* the gradient of %s */\n", of);
+    if (kv) {
+        kdouble(k, "KD", *kv);
+        kout(k, "    const float K = (float)KD;\n");
+    }
     kout(k, "    %s dx[i] = %s;\n", loop, expr);
     kclose(k);
 }
 
-static void emit_relu_grad(Kernel *k) { emit_unary_grad(k, "y[i] > 0.0f ? dy[i] : 0.0f"); }
-static void emit_tanh_grad(Kernel *k) { emit_unary_grad(k, "dy[i] * (1.0f - y[i] * y[i])"); }
-static void emit_sigmoid_grad(Kernel *k) { emit_unary_grad(k, "dy[i] * y[i] * (1.0f - y[i])"); }
+/* From the output y. */
+static void emit_relu_grad(Kernel *k) { emit_unary_grad(k, "y", "y[i] > 0.0f ? dy[i] : 0.0f", NULL, NULL); }
+static void emit_tanh_grad(Kernel *k) { emit_unary_grad(k, "y", "dy[i] * (1.0f - y[i] * y[i])", NULL, NULL); }
+static void emit_sigmoid_grad(Kernel *k) { emit_unary_grad(k, "y", "dy[i] * y[i] * (1.0f - y[i])", NULL, NULL); }
 
 /* From the input x: dy * sigmoid(x), dy above the threshold (softplus_backward). */
 static void emit_softplus_grad(Kernel *k) {
-    kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
-    knumel(k, k->n->out[0]);
-    kout(k, "    for (size_t i = 0; i < NUMEL; i++) dx[i] = netrt_selectf(x[i] > 20.0f, dy[i], dy[i] * netrt_sigmoidf(x[i]));\n");
-    kclose(k);
+    emit_unary_grad(k, "x", "netrt_selectf(x[i] > 20.0f, dy[i], dy[i] * netrt_sigmoidf(x[i]))", NULL, NULL);
 }
 
 /* The gradients of softmax and log_softmax over dim 1, from the output y:
@@ -271,41 +277,37 @@ static void emit_softmax_grad(Kernel *k) {
  * leaky_relu_backward, elu_backward, silu_backward, gelu_backward with
  * approximate='none', hardsigmoid_backward, hardswish_backward); K is the
  * node's k. */
-static const struct {
+static const struct ActGrad {
     Op of;
+    bool k; /* the expression reads the constant K (ActGradAttrs.k) */
     const char *expr;
 } act_grads[] = {
-    {OP_RELU6, "x[i] > 0.0f && x[i] < 6.0f ? dy[i] : 0.0f"},
-    {OP_LEAKY_RELU, "x[i] > 0.0f ? dy[i] : dy[i] * K"},
-    {OP_ELU, "netrt_selectf(x[i] > 0.0f, dy[i], dy[i] * K * netrt_expf(x[i]))"},
-    {OP_SILU, "dy[i] * netrt_sigmoidf(x[i]) * (1.0f + x[i] * (1.0f - netrt_sigmoidf(x[i])))"},
+    {OP_RELU6, false, "x[i] > 0.0f && x[i] < 6.0f ? dy[i] : 0.0f"},
+    {OP_LEAKY_RELU, true, "x[i] > 0.0f ? dy[i] : dy[i] * K"},
+    {OP_ELU, true, "netrt_selectf(x[i] > 0.0f, dy[i], dy[i] * K * netrt_expf(x[i]))"},
+    {OP_SILU, false, "dy[i] * netrt_sigmoidf(x[i]) * (1.0f + x[i] * (1.0f - netrt_sigmoidf(x[i])))"},
     /* d/dx x Phi(x) = Phi(x) + x phi(x) */
-    {OP_GELU, "dy[i] * (0.5f * (1.0f + netrt_erff(x[i] * 0.70710678118654752f)) + "
-              "x[i] * 0.39894228040143268f * netrt_expf(-0.5f * x[i] * x[i]))"},
-    {OP_HARDSIGMOID, "x[i] > -3.0f && x[i] < 3.0f ? dy[i] / 6.0f : 0.0f"},
-    {OP_HARDSWISH, "x[i] < -3.0f ? 0.0f : x[i] <= 3.0f ? dy[i] * (x[i] / 3.0f + 0.5f) : dy[i]"},
+    {OP_GELU, false, "dy[i] * (0.5f * (1.0f + netrt_erff(x[i] * 0.70710678118654752f)) + "
+                     "x[i] * 0.39894228040143268f * netrt_expf(-0.5f * x[i] * x[i]))"},
+    {OP_HARDSIGMOID, false, "x[i] > -3.0f && x[i] < 3.0f ? dy[i] / 6.0f : 0.0f"},
+    {OP_HARDSWISH, false, "x[i] < -3.0f ? 0.0f : x[i] <= 3.0f ? dy[i] * (x[i] / 3.0f + 0.5f) : dy[i]"},
 };
 
-static const char *act_grad_expr(int of) {
+static const struct ActGrad *act_grad_of(int of) {
     for (size_t i = 0; i < sizeof act_grads / sizeof act_grads[0]; i++)
-        if ((int)act_grads[i].of == of) return act_grads[i].expr;
+        if ((int)act_grads[i].of == of) return &act_grads[i];
     return NULL;
 }
 
 static const char *check_act_grad(const Graph *g, const Node *n) {
     (void)g;
-    return act_grad_expr(n->a.actgrad.of) ? NULL : "not the gradient of an activation act_grad knows";
+    return act_grad_of(n->a.actgrad.of) ? NULL : "not the gradient of an activation act_grad knows";
 }
 
+/* The gradient of the activation `of`, from its input x. */
 static void emit_act_grad(Kernel *k) {
-    const char *loop = kopen_elementwise(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"}, 0, k->n->out[0]);
-    kout(k, "    /* the gradient of %s */\n", op_name((Op)k->n->a.actgrad.of));
-    if (k->n->a.actgrad.of == OP_LEAKY_RELU || k->n->a.actgrad.of == OP_ELU) {
-        kdouble(k, "KD", k->n->a.actgrad.k);
-        kout(k, "    const float K = (float)KD;\n");
-    }
-    kout(k, "    %s dx[i] = %s;\n", loop, act_grad_expr(k->n->a.actgrad.of));
-    kclose(k);
+    const struct ActGrad *a = act_grad_of(k->n->a.actgrad.of);
+    emit_unary_grad(k, "x", a->expr, a->k ? &k->n->a.actgrad.k : NULL, op_name(a->of));
 }
 
 /* Log-softmax: dx = dy - exp(y) * (the sum over channels of dy). */
@@ -324,8 +326,9 @@ static void grad_act(GradCtx *c, Node *n, Value *dy) {
 }
 
 static void dump_act_grad(const Node *n, FILE *f) {
+    const struct ActGrad *a = act_grad_of(n->a.actgrad.of);
     fprintf(f, " of=%s", op_name((Op)n->a.actgrad.of));
-    if (n->a.actgrad.of == OP_LEAKY_RELU || n->a.actgrad.of == OP_ELU) fprintf(f, " k=%g", n->a.actgrad.k);
+    if (a && a->k) fprintf(f, " k=%g", n->a.actgrad.k);
 }
 
 /* ---- gradient rules: from the op's output ------------------------------------------- */
@@ -365,7 +368,6 @@ static void dump_dropout(const Node *n, FILE *f) { fprintf(f, " p=%g", n->a.drop
 #define NO_ATTRS "no attributes"
 #define NO_MACS "elementwise: no multiply-accumulates counted"
 #define NO_CHECK "any shape: the kernel loops over NUMEL elements"
-#define NO_GRAD_YET "no gradient rule yet: a training build rejects it at its line"
 #define MADE_BY_AUTODIFF "a gradient op: autodiff makes it"
 #define GRAD_OP "a gradient op: not differentiated again"
 

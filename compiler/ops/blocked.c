@@ -880,28 +880,19 @@ static void grad_conv_blocked(GradCtx *c, Node *n, Value *dy) {
     site.a.pack.transpose = true;
     Node *pt = grad_node(c, OP_PACK_CONV, &site, &w, 1);
     if (!pt) return;
-    if (!as_conv) { /* its own kernel, on the transposed weight too */
-        Node *g = grad_node(c, OP_CONV_GRAD_INPUT, n, (Value *[]){dy, pt->out[0], x}, 3);
-        if (!g) return;
-        g->out[0]->cblock = dy->cblock;
-        Value *dx = g->out[0];
-        if (!x->cblock) { /* the net's input (gradcheck), plain */
-            Node *p = grad_node(c, OP_FROM_BLOCKED, n, &dx, 1);
-            if (!p) return;
-            p->out[0]->cblock = 0;
-            dx = p->out[0];
-        }
-        grad_accum(c, x, dx);
-        return;
+    Node *dc;
+    if (as_conv) {
+        site.a = n->a;
+        ConvAttrs *t = &site.a.conv;
+        t->out = x->shape.d[1];
+        t->pad[0] = kh - 1 - a->pad[0], t->pad[1] = kh - 1 - a->pad[1];
+        t->pad[2] = kw - 1 - a->pad[2], t->pad[3] = kw - 1 - a->pad[3];
+        t->bias = true;
+        t->act = EPILOGUE_NONE;
+        dc = grad_node(c, OP_CONV_BLOCKED, &site, (Value *[]){dy, pt->out[0], pt->out[1]}, 3);
+    } else { /* its own kernel, on the transposed weight too */
+        dc = grad_node(c, OP_CONV_GRAD_INPUT, n, (Value *[]){dy, pt->out[0], x}, 3);
     }
-    site.a = n->a;
-    ConvAttrs *t = &site.a.conv;
-    t->out = x->shape.d[1];
-    t->pad[0] = kh - 1 - a->pad[0], t->pad[1] = kh - 1 - a->pad[1];
-    t->pad[2] = kw - 1 - a->pad[2], t->pad[3] = kw - 1 - a->pad[3];
-    t->bias = true;
-    t->act = EPILOGUE_NONE;
-    Node *dc = grad_node(c, OP_CONV_BLOCKED, &site, (Value *[]){dy, pt->out[0], pt->out[1]}, 3);
     if (!dc) return;
     dc->out[0]->cblock = dy->cblock;
     Value *dx = dc->out[0];

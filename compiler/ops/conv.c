@@ -575,7 +575,6 @@ static int64_t macs_deconv(const Node *n) {
 /* ---- the entries ---------------------------------------------------------------------- */
 
 #define NO_MACS_TRAINING "a training op: not counted"
-#define NO_GRAD_YET "no gradient rule yet: a training build rejects it at its line"
 #define MADE_BY_AUTODIFF "a gradient op: autodiff makes it"
 #define GRAD_OP "a gradient op: not differentiated again"
 #define NO_DUMP_BIAS_GRAD "no attributes of its own: the forward op's, copied by autodiff, are not printed"

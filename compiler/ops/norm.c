@@ -208,12 +208,6 @@ static const char *check_batchnorm_train(const Graph *g, const Node *n) {
     return n->a.bn.relu && !n->in[0]->cblock ? "a fused relu (fuse_train) needs a blocked x" : NULL;
 }
 
-/* lrn_grad: dx like x (input 1). */
-static bool shape_lrn_grad(Graph *g, Node *n) {
-    (void)g;
-    return shape_like(n, 0, 1);
-}
-
 /* ---- kernels ------------------------------------------------------------------- */
 
 /* batchnorm (eval mode). */
@@ -743,7 +737,6 @@ static void dump_lrn(const Node *n, FILE *f) {
 /* ---- the entries ---------------------------------------------------------------------- */
 
 #define NO_MACS "a normalization: no multiply-accumulates counted"
-#define NO_GRAD_YET "no gradient rule yet: a training build rejects it at its line"
 #define TRAINS_AS_BN_TRAIN "trains as batchnorm_train"
 #define MADE_BY_AUTODIFF "a gradient op: autodiff makes it"
 #define MADE_BY_TRAINING_COPY "autodiff's training copy of the forward makes it from batchnorm"
@@ -822,6 +815,6 @@ const OpRules op_rules_LRN = {
 
 const OpRules op_rules_LRN_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
-    .shape = shape_lrn_grad, .check = check_channels, .emit = emit_lrn_grad, .batched = batched_first_output,
+    .shape = shape_like_input1, .check = check_channels, .emit = emit_lrn_grad, .batched = batched_first_output,
     .dump = dump_lrn, .no_macs = NO_MACS, .no_grad = GRAD_OP,
 };

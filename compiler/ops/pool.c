@@ -129,12 +129,6 @@ static bool shape_adaptive_pool(Graph *g, Node *n) {
     return true;
 }
 
-/* A gradient shaped as the forward op's input (input 1). */
-static bool shape_dx_like_in1(Graph *g, Node *n) {
-    (void)g;
-    return shape_like(n, 0, 1);
-}
-
 /* ---- emission checks ------------------------------------------------------------ */
 
 static const char *check_pool(const Graph *g, const Node *n) {
@@ -390,8 +384,15 @@ static void emit_global_maxpool(Kernel *k) {
                         "        y[nc] = m;\n");
 }
 
-/* PyTorch's adaptive windows: output row i averages input rows
- * [floor(i * H / OH), ceil((i + 1) * H / OH)), columns alike; in double. */
+/* PyTorch's adaptive windows: output row oh covers input rows [h0, h1) =
+ * [floor(oh * H / OH), ceil((oh + 1) * H / OH)), columns alike (the
+ * forward kernel and the gradient's). */
+static const char adaptive_rows[] =
+    "const int h0 = (int)((long long)oh * H / OH), h1 = (int)(((long long)(oh + 1) * H + OH - 1) / OH);";
+static const char adaptive_cols[] =
+    "const int w0 = (int)((long long)ow * W / OW), w1 = (int)(((long long)(ow + 1) * W + OW - 1) / OW);";
+
+/* adaptive_avgpool: each output averages its window, in double. */
 static void emit_adaptive_avgpool(Kernel *k) {
     const Shape *x = in_shape(k, 0), *y = out_shape(k, 0);
     kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
@@ -399,16 +400,17 @@ static void emit_adaptive_avgpool(Kernel *k) {
     kout(k, "    for (int nc = 0; nc < N * C; nc++) {\n"
             "        const float *restrict xp = x + (size_t)nc * H * W;\n"
             "        for (int oh = 0; oh < OH; oh++) {\n"
-            "            const int h0 = (int)((long long)oh * H / OH), h1 = (int)(((long long)(oh + 1) * H + OH - 1) / OH);\n"
+            "            %s\n"
             "            for (int ow = 0; ow < OW; ow++) {\n"
-            "                const int w0 = (int)((long long)ow * W / OW), w1 = (int)(((long long)(ow + 1) * W + OW - 1) / OW);\n"
+            "                %s\n"
             "                double s = 0.0;\n"
             "                for (int ih = h0; ih < h1; ih++)\n"
             "                    for (int iw = w0; iw < w1; iw++) s += xp[(size_t)ih * W + iw];\n"
             "                y[((size_t)nc * OH + oh) * OW + ow] = (float)(s / ((h1 - h0) * (w1 - w0)));\n"
             "            }\n"
             "        }\n"
-            "    }\n");
+            "    }\n",
+         adaptive_rows, adaptive_cols);
     kclose(k);
 }
 
@@ -463,9 +465,6 @@ static void emit_unpool(Kernel *k) {
 
 /* ---- training: pooling gradients ----------------------------------------------------- */
 
-/* Each window's gradient goes to its first maximum (padding ignored, a NaN
- * wins as in the forward pass and PyTorch); windows overlap, so dx sums.
- * x [N, C, H, W] is input 1, dy [N, C, OH, OW] input 0. */
 /* maxpool_grad on blocked dy, x and dx (layout_train): each lane's first
  * maximum, found as the plain kernel does, a block's V channels side by
  * side, then each lane's dy added at its own position. */
@@ -503,6 +502,9 @@ static void emit_maxpool_grad_blocked(Kernel *k) {
     kclose(k);
 }
 
+/* Each window's gradient goes to its first maximum (padding ignored, a NaN
+ * wins as in the forward pass and PyTorch); windows overlap, so dx sums.
+ * x [N, C, H, W] is input 1, dy [N, C, OH, OW] input 0. */
 static void emit_maxpool_grad(Kernel *k) {
     if (k->n->in[1]->cblock) { /* blocked x, dy and dx (layout_train) */
         emit_maxpool_grad_blocked(k);
@@ -617,15 +619,16 @@ static void emit_adaptive_avgpool_grad(Kernel *k) {
             "    for (int nc = 0; nc < N * C; nc++) {\n"
             "        float *restrict dxp = dx + (size_t)nc * H * W;\n"
             "        for (int oh = 0; oh < OH; oh++) {\n"
-            "            const int h0 = (int)((long long)oh * H / OH), h1 = (int)(((long long)(oh + 1) * H + OH - 1) / OH);\n"
+            "            %s\n"
             "            for (int ow = 0; ow < OW; ow++) {\n"
-            "                const int w0 = (int)((long long)ow * W / OW), w1 = (int)(((long long)(ow + 1) * W + OW - 1) / OW);\n"
+            "                %s\n"
             "                const float g = dy[((size_t)nc * OH + oh) * OW + ow] / (float)((h1 - h0) * (w1 - w0));\n"
             "                for (int ih = h0; ih < h1; ih++)\n"
             "                    for (int iw = w0; iw < w1; iw++) dxp[(size_t)ih * W + iw] += g;\n"
             "            }\n"
             "        }\n"
-            "    }\n");
+            "    }\n",
+         adaptive_rows, adaptive_cols);
     kclose(k);
 }
 
@@ -687,7 +690,6 @@ static void dump_adaptive_avgpool(const Node *n, FILE *f) {
 
 #define NO_ATTRS "no attributes"
 #define NO_MACS "pooling: compares and sums, no multiply-accumulates counted"
-#define NO_GRAD_YET "no gradient rule yet: a training build rejects it at its line"
 #define MADE_BY_AUTODIFF "a gradient op: autodiff makes it"
 #define GRAD_OP "a gradient op: not differentiated again"
 
@@ -751,33 +753,33 @@ const OpRules op_rules_UNPOOL = {
 
 const OpRules op_rules_MAXPOOL_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
-    .shape = shape_dx_like_in1, .check = check_pool_grad, .emit = emit_maxpool_grad,
+    .shape = shape_like_input1, .check = check_pool_grad, .emit = emit_maxpool_grad,
     .batched = op_batched_like_input0, .dump = dump_pool, .no_macs = NO_MACS, .no_grad = GRAD_OP,
     .blocked_ok = true, /* training builds (layout_train) */
 };
 
 const OpRules op_rules_AVGPOOL_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
-    .shape = shape_dx_like_in1, .check = check_pool_grad, .emit = emit_avgpool_grad,
+    .shape = shape_like_input1, .check = check_pool_grad, .emit = emit_avgpool_grad,
     .batched = op_batched_like_input0, .dump = dump_avgpool, .no_macs = NO_MACS, .no_grad = GRAD_OP,
     .blocked_ok = true, /* training builds (layout_train) */
 };
 
 const OpRules op_rules_GLOBAL_AVGPOOL_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
-    .shape = shape_dx_like_in1, .check = check_global_avgpool_grad, .emit = emit_global_avgpool_grad,
+    .shape = shape_like_input1, .check = check_global_avgpool_grad, .emit = emit_global_avgpool_grad,
     .batched = op_batched_like_input0, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
     .blocked_ok = true, /* training builds (layout_train) */
 };
 
 const OpRules op_rules_ADAPTIVE_AVGPOOL_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
-    .shape = shape_dx_like_in1, .check = check_pool_grad, .emit = emit_adaptive_avgpool_grad,
+    .shape = shape_like_input1, .check = check_pool_grad, .emit = emit_adaptive_avgpool_grad,
     .batched = op_batched_like_input0, .dump = dump_adaptive_avgpool, .no_macs = NO_MACS, .no_grad = GRAD_OP,
 };
 
 const OpRules op_rules_GLOBAL_MAXPOOL_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
-    .shape = shape_dx_like_in1, .check = check_global_avgpool_grad, .emit = emit_global_maxpool_grad,
+    .shape = shape_like_input1, .check = check_global_avgpool_grad, .emit = emit_global_maxpool_grad,
     .batched = op_batched_like_input0, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
 };

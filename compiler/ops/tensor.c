@@ -309,12 +309,6 @@ static bool shape_upsample(Graph *g, Node *n) {
     return true;
 }
 
-/* A gradient op whose output has the shape of its second input. */
-static bool shape_dx_like_in1(Graph *g, Node *n) {
-    (void)g;
-    return shape_like(n, 0, 1);
-}
-
 /* ---- add, mul with per-channel broadcast -------------------------------------- */
 
 typedef enum { B_SAME, B_SAMPLE_CHANNEL, B_CHANNEL, B_SCALAR, B_BAD } Bcast;
@@ -362,23 +356,22 @@ static const char *check_concat(const Graph *g, const Node *n) {
     return why;
 }
 
-static const char *check_slice(const Graph *g, const Node *n) {
-    (void)g;
-    const Shape *x = &n->in[0]->shape;
-    const SliceAttrs *a = &n->a.slice;
+/* Whether channels [start, end) of x exist (slice, and slice_grad's x). */
+static const char *slice_bounds(const Shape *x, const SliceAttrs *a) {
     if (x->rank < 2 || a->start < 0 || a->end > x->d[1] || a->start >= a->end)
         return "needs [N, C, ...] and 0 <= start < end <= C";
     return NULL;
 }
 
+static const char *check_slice(const Graph *g, const Node *n) {
+    (void)g;
+    return slice_bounds(&n->in[0]->shape, &n->a.slice);
+}
+
 /* slice_grad: as slice's, on x (input 1). */
 static const char *check_slice_grad(const Graph *g, const Node *n) {
     (void)g;
-    const Shape *x = &n->in[1]->shape;
-    const SliceAttrs *a = &n->a.slice;
-    if (x->rank < 2 || a->start < 0 || a->end > x->d[1] || a->start >= a->end)
-        return "needs [N, C, ...] and 0 <= start < end <= C";
-    return NULL;
+    return slice_bounds(&n->in[1]->shape, &n->a.slice);
 }
 
 static const char *check_channel_shuffle(const Graph *g, const Node *n) {
@@ -797,12 +790,6 @@ static const char *check_pad_grad(const Graph *g, const Node *n) {
     return n->in[0]->shape.rank != 4 || n->in[1]->shape.rank != 4 ? "pad needs [N, C, H, W]" : NULL;
 }
 
-/* slice_grad and pad_grad: dx shaped like x (input 1). */
-static bool shape_slice_grad(Graph *g, Node *n) {
-    (void)g;
-    return shape_like(n, 0, 1);
-}
-
 /* ---- the entries ---------------------------------------------------------------------- */
 
 #define NO_ATTRS "no attributes"
@@ -810,7 +797,6 @@ static bool shape_slice_grad(Graph *g, Node *n) {
 #define NO_MACS "data movement: no multiply-accumulates counted"
 #define NO_MACS_ELEMENTWISE "elementwise: no multiply-accumulates counted"
 #define NO_CHECK "any shape: the kernel copies NUMEL elements"
-#define NO_GRAD_YET "no gradient rule yet: a training build rejects it at its line"
 #define MADE_BY_OPERATORS "made by the operators + and *"
 #define MADE_BY_AUTODIFF "a gradient op: autodiff makes it"
 #define GRAD_OP "a gradient op: not differentiated again"
@@ -886,24 +872,24 @@ const OpRules op_rules_UPSAMPLE = {
 
 const OpRules op_rules_RESHAPE_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
-    .shape = shape_dx_like_in1, .check = check_reshape_grad, .emit = emit_reshape_grad,
+    .shape = shape_like_input1, .check = check_reshape_grad, .emit = emit_reshape_grad,
     .batched = op_batched_like_input0, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
 };
 
 const OpRules op_rules_REDUCE_LIKE = {
     .no_build = MADE_BY_AUTODIFF,
-    .shape = shape_dx_like_in1, .check = check_reduce_like, .emit = emit_reduce_like,
+    .shape = shape_like_input1, .check = check_reduce_like, .emit = emit_reduce_like,
     .batched = batched_like_input1, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
 };
 
 const OpRules op_rules_SLICE_GRAD = {
     .no_build = "a gradient op: autodiff makes it",
-    .shape = shape_slice_grad, .check = check_slice_grad, .emit = emit_slice_grad, .batched = op_batched_like_input0,
+    .shape = shape_like_input1, .check = check_slice_grad, .emit = emit_slice_grad, .batched = op_batched_like_input0,
     .dump = dump_slice, .no_macs = NO_MACS, .no_grad = "a gradient op: not differentiated again",
 };
 
 const OpRules op_rules_PAD_GRAD = {
     .no_build = "a gradient op: autodiff makes it",
-    .shape = shape_slice_grad, .check = check_pad_grad, .emit = emit_pad_grad, .batched = op_batched_like_input0,
+    .shape = shape_like_input1, .check = check_pad_grad, .emit = emit_pad_grad, .batched = op_batched_like_input0,
     .dump = dump_pad, .no_macs = NO_MACS, .no_grad = "a gradient op: not differentiated again",
 };

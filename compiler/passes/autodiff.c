@@ -131,7 +131,7 @@ static bool copy_forward(AD *ad, int nforward) {
         if (n->dead || op_has(n->op, F_INIT)) continue;
         if (!op_rules(train_op(n))->grad) {
             const char *why = op_rules(train_op(n))->no_grad;
-            if (why && strncmp(why, "no gradient rule yet", 20) != 0) /* a reason, not a gap */
+            if (why && strcmp(why, NO_GRAD_YET) != 0) /* a reason, not a gap */
                 diag_error(n->span, "training: the op '%s' has no gradient (%s)", op_name(n->op), why);
             else
                 diag_error(n->span, "training: the op '%s' has no gradient rule yet", op_name(n->op));
