@@ -127,6 +127,17 @@ typedef struct DropoutAttrs {
     double p;
 } DropoutAttrs;
 
+/* loss (the identity at inference: it names the training loss of the net's
+ * output), xent_loss, xent_grad, bce_loss, bce_grad, mse_loss, mse_grad. */
+enum { LOSS_CROSS_ENTROPY, LOSS_BCE_WITH_LOGITS, LOSS_MSE };
+typedef struct LossAttrs {
+    int kind;               /* LOSS_* */
+    double label_smoothing; /* cross_entropy: the default of the trainer's --label-smoothing */
+    int64_t ignore_index;   /* cross_entropy: a label that counts for nothing (PyTorch's -100) */
+    int nweight;            /* cross_entropy: K class weights, or 0 for none */
+    const float *weight;    /* the graph arena's */
+} LossAttrs;
+
 /* yolo_decode. */
 typedef struct YoloAttrs {
     int64_t classes;
@@ -172,6 +183,7 @@ typedef union Attrs {
     LeakyReluAttrs leaky;
     EluAttrs elu;
     DropoutAttrs dropout;
+    LossAttrs loss;
     ActGradAttrs actgrad;
     YoloAttrs yolo;
     NmsAttrs nms;

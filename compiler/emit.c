@@ -10,10 +10,9 @@
  *     regions that the memory plan (plan.c) shares between values whose
  *     live ranges do not overlap (EmitOptions.no_plan: a region per value),
  *     listed in a comment table with each value's offset and live range;
- *   training graphs: the state block (SGD velocities, zeroed by init and
- *     <prefix>_reset_state), the active batch nb_active (at most NMAX, the
- *     compiled batch) and the hyperparameters hp_lr, hp_momentum and
- *     hp_weight_decay;
+ *   training graphs: the state block (the optimizer's moments, zeroed by
+ *     init and <prefix>_reset_state), the active batch nb_active (at most
+ *     NMAX, the compiled batch) and the hyperparameters hp (netrt_hparams);
  *   the parameters: one block allocated by init, or with embedded weights
  *     one initialized static array per parameter;
  *   one static function per live node;
@@ -23,10 +22,10 @@
  *     training graph the PHASE_RUN nodes: the eval-mode forward), and for
  *     training <prefix>_grad (PHASE_GRAD: training forward, loss, backward;
  *     it calls <prefix>_prepare first, to pack the updated weights),
- *     <prefix>_update (PHASE_UPDATE: SGD), <prefix>_set_batch and
+ *     <prefix>_update (PHASE_UPDATE: the optimizer's step), <prefix>_set_batch and
  *     <prefix>_reset_state;
  *   <prefix>_init, the tensor tables and <prefix>_model, and for training
- *     the gradient, initialization and input-gradient tables and the
+ *     the gradient, moment, initialization and input-gradient tables and the
  *     netrt_train_model <prefix>_train;
  *   <prefix>_load and <prefix>_infer, and main() if asked for, declared
  *     NETRT_BASELINE_ISA (netrt.h) since it runs before the CPU check.
@@ -108,8 +107,7 @@ static const char *const c_reserved[] = {
     "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "_Alignas",
     "_Alignof", "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert",
     "_Thread_local", "main", "memcpy", "arena", "param_block", "NULL", "bool", "true", "false", "errno", "stdin",
-    "stdout", "stderr", "fprintf", "argc", "argv", "state_block", "nb_active", "NMAX", "hp_lr", "hp_momentum",
-    "hp_weight_decay", "check_numerics", "train_seed", "train_step", "train_no_dropout",
+    "stdout", "stderr", "fprintf", "argc", "argv", "state_block", "nb_active", "NMAX", "hp", "check_numerics", "train_seed", "train_step", "train_no_dropout",
 };
 
 typedef struct Names {
@@ -432,6 +430,7 @@ static void emit_layout_comment(Emitter *m) {
     }
     fputs(" */\nstatic float *arena;\n\n", c);
     if (!m->t) return;
+    char ls[64];
 
     fprintf(c,
             "/* Training state: one block of %" PRId64 " floats, zero at start and after\n"
@@ -447,13 +446,17 @@ static void emit_layout_comment(Emitter *m) {
             "/* Every kernel runs on the active batch: nb_active samples, at most the\n"
             " * compiled batch NMAX (set by %s_set_batch). */\n"
             "enum { NMAX = %d };\nstatic int nb_active = NMAX;\n\n"
-            "/* SGD's hyperparameters, read by %s_update (set through %s_train). */\n"
-            "static float hp_lr = 0.01f, hp_momentum = 0.0f, hp_weight_decay = 0.0f;\n\n"
+            "/* The optimizer's hyperparameters, read by %s_update, and the loss's\n"
+            " * label smoothing (set through %s_train.hp; netrt.h). */\n"
+            "static netrt_hparams hp = {.lr = 0.01f, .grad_scale = 1.0f, .beta1 = 0.9f, .beta2 = 0.999f,\n"
+            "                          .eps = 1e-8f, .bias1 = 1.0f, .bias2_sqrt = 1.0f, .first_step = true,\n"
+            "                          .label_smoothing = %sf};\n\n"
             "/* Dropout's masks: those of step train_step (%s_grad counts its calls)\n"
             " * under train_seed (the trainer's --seed; netrt_dropout_key). */\n"
             "static uint64_t train_seed = 1, train_step;\n"
             "static bool train_no_dropout; /* --no-dropout: dropout is the identity in training too */\n\n",
-            m->prefix, g->batch, m->prefix, m->prefix, m->prefix);
+            m->prefix, g->batch, m->prefix, m->prefix, double_literal(ls, sizeof ls, m->t->lossa.label_smoothing),
+            m->prefix);
 }
 
 static void emit_params(Emitter *m) {
@@ -788,6 +791,18 @@ static void emit_train_tables(Emitter *m) {
             put_tensor_init(c, v->name, &v->shape);
             fputs(",\n", c);
         }
+        for (int k = 1; k <= 2; k++) {
+            fprintf(c, "};\n\n/* Per parameter: the optimizer's %s (NULL data when it is not trained). */\n"
+                       "static netrt_tensor %s_moment%d[%d] = {\n",
+                    k == 1 ? "first moment (SGD's momentum buffer)" : "second moment (Adam's)", P, k, m->nparams);
+            for (int i = 0; i < g->nvalues; i++) {
+                Value *v = g->values[i];
+                if (v->kind != V_PARAM) continue;
+                fputs("    ", c);
+                put_tensor_init(c, v->name, &v->shape);
+                fputs(",\n", c);
+            }
+        }
         fprintf(c, "};\n\n/* Per parameter: how netc init and the trainer fill it (PyTorch's fans). */\n"
                    "static const netrt_param_init %s_inits[%d] = {\n", P, m->nparams);
         static const char *const schemes[] = {"NETRT_INIT_NONE", "NETRT_INIT_ZERO", "NETRT_INIT_ONE",
@@ -815,6 +830,12 @@ static void emit_train_tables(Emitter *m) {
         }
         fputs("};\n\n", c);
     }
+    const LossAttrs *la = &m->t->lossa;
+    if (la->nweight) {
+        fprintf(c, "/* The loss's class weights. */\nstatic const float %s_class_weights[%d] = {", P, la->nweight);
+        for (int i = 0; i < la->nweight; i++) fprintf(c, "%s%.9gf", i ? ", " : "", (double)la->weight[i]);
+        fputs("};\n\n", c);
+    }
     emit_tensor(m, "labels", "labels", m->t->labels);
     emit_tensor(m, "loss", "loss", m->t->loss);
     emit_tensor(m, "train_logits", g->noutputs ? g->outputs[0].name : "logits", m->t->logits);
@@ -834,6 +855,10 @@ static void emit_train_pointers(Emitter *m) {
         if (v->kind != V_PARAM) continue;
         Value *grad = train_grad(g, v);
         if (grad) fprintf(c, "    %s_grads[%d].data = %s;\n", P, k, ref_or_null(m, grad));
+        for (int j = 1; j <= 2; j++) {
+            Value *mo = train_moment(g, v, j);
+            if (mo) fprintf(c, "    %s_moment%d[%d].data = %s;\n", P, j, k, ref_or_null(m, mo));
+        }
         k++;
     }
     for (int i = 0; i < m->nin; i++) {
@@ -856,16 +881,22 @@ static void emit_train_functions(Emitter *m) {
     fputs("    train_step++;\n", c);
     if (init) fprintf(c, "    %s_prepare(); /* the packed weights of the parameters the last update changed */\n", P);
     emit_calls(m, false, PHASE_GRAD);
-    fprintf(c, "}\n\n/* One SGD step: each trained parameter and its velocity, from its gradient. */\n"
+    fprintf(c, "}\n\n/* One optimizer step: each trained parameter and its moments, from its gradient. */\n"
                "static void %s_update(void)\n{\n", P);
     emit_calls(m, false, PHASE_UPDATE);
     fprintf(c, "}\n\n/* The active batch for run and grad, clamped to [1, NMAX]. */\n"
                "static void %s_set_batch(int nb) { nb_active = nb < 1 ? 1 : nb > NMAX ? NMAX : nb; }\n\n"
-               "/* Zeroes the training state (the SGD velocities). */\n"
+               "/* Zeroes the training state (the optimizer's moments). */\n"
                "static void %s_reset_state(void)\n{\n"
                "    if (state_block) memset(state_block, 0, (size_t)%" PRId64 " * sizeof(float));\n}\n\n",
             P, P, m->state_floats ? m->state_floats : 1);
 }
+
+static const char *const loss_kinds[] = {
+    [LOSS_CROSS_ENTROPY] = "NETRT_LOSS_CROSS_ENTROPY",
+    [LOSS_BCE_WITH_LOGITS] = "NETRT_LOSS_BCE_WITH_LOGITS",
+    [LOSS_MSE] = "NETRT_LOSS_MSE",
+};
 
 static void emit_train_descriptor(Emitter *m) {
     const Training *t = m->t;
@@ -873,9 +904,10 @@ static void emit_train_descriptor(Emitter *m) {
     const char *P = m->prefix;
     fprintf(c, "const netrt_train_model %s_train = {\n    .infer = &%s_model,\n", P, P);
     if (m->nparams)
-        fprintf(c, "    .grads = %s_grads,\n    .inits = %s_inits,\n", P, P);
+        fprintf(c, "    .grads = %s_grads,\n    .moment1 = %s_moment1,\n    .moment2 = %s_moment2,\n"
+                   "    .inits = %s_inits,\n", P, P, P, P);
     else
-        fputs("    .grads = NULL,\n    .inits = NULL,\n", c);
+        fputs("    .grads = NULL,\n    .moment1 = NULL,\n    .moment2 = NULL,\n    .inits = NULL,\n", c);
     fprintf(c, "    .input_grads = %s%s,\n", m->nin ? P : "NULL", m->nin ? "_input_grads" : "");
     fprintf(c, "    .labels = %s%s%s,\n", t->labels ? "&" : "", t->labels ? P : "NULL", t->labels ? "_labels" : "");
     fprintf(c, "    .loss = %s%s%s,\n", t->loss ? "&" : "", t->loss ? P : "NULL", t->loss ? "_loss" : "");
@@ -884,9 +916,11 @@ static void emit_train_descriptor(Emitter *m) {
     fprintf(c,
             "    .set_batch = %s_set_batch,\n    .grad = %s_grad,\n    .update = %s_update,\n"
             "    .reset_state = %s_reset_state,\n"
-            "    .lr = &hp_lr,\n    .momentum = &hp_momentum,\n    .weight_decay = &hp_weight_decay,\n"
+            "    .hp = &hp,\n    .loss_kind = %s,\n    .ignore_index = %" PRId64 ",\n"
+            "    .class_weights = %s%s,\n"
             "    .seed = &train_seed,\n    .step = &train_step,\n    .no_dropout = &train_no_dropout,\n};\n\n",
-            P, P, P, P);
+            P, P, P, P, loss_kinds[t->lossa.kind], t->lossa.ignore_index, t->lossa.nweight ? P : "NULL",
+            t->lossa.nweight ? "_class_weights" : "");
 }
 
 static void emit_runtime(Emitter *m) {

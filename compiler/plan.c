@@ -77,7 +77,8 @@ static void find_used(const Graph *g, bool *used) {
         mark(used, t->logits);
         for (int i = 0; i < t->nparams; i++) {
             mark(used, t->params[i].grad);
-            mark(used, t->params[i].velocity);
+            mark(used, t->params[i].moment1);
+            mark(used, t->params[i].moment2);
         }
         for (int i = 0; i < t->ninputs; i++) mark(used, t->inputs[i].grad);
     }

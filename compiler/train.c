@@ -21,6 +21,7 @@ bool train_frozen(const Graph *g, const Value *p) {
 Training *train_begin(Graph *g) {
     Training *t = train_request(g);
     t->built = true;
+    t->lossa = (LossAttrs){.kind = LOSS_CROSS_ENTROPY, .ignore_index = -100}; /* autodiff sets the net's */
     return t;
 }
 
@@ -58,7 +59,11 @@ void train_set_grad(Graph *g, Value *v, Value *grad) {
     }
 }
 
-void train_set_velocity(Graph *g, Value *p, Value *velocity) { param_record(g, p)->velocity = velocity; }
+void train_set_moments(Graph *g, Value *p, Value *moment1, Value *moment2) {
+    TrainParam *r = param_record(g, p);
+    r->moment1 = moment1;
+    r->moment2 = moment2;
+}
 
 Value *train_grad(const Graph *g, const Value *v) {
     const Training *t = train_of(g);
@@ -71,9 +76,9 @@ Value *train_grad(const Graph *g, const Value *v) {
     return r ? r->grad : NULL;
 }
 
-Value *train_velocity(const Graph *g, const Value *p) {
+Value *train_moment(const Graph *g, const Value *p, int k) {
     const TrainParam *r = find_param(train_of(g), p);
-    return r ? r->velocity : NULL;
+    return !r ? NULL : k == 1 ? r->moment1 : r->moment2;
 }
 
 void train_replace_grad(Graph *g, const Value *from, Value *to) {

@@ -2,8 +2,8 @@
  * IR rather than in its Values and Graph.
  *
  * The IR (ir.h) knows nodes, values and phases; which value is the loss,
- * which the labels, and which value is the gradient or the SGD velocity of
- * which parameter is training's business, and lives here.  A Graph holds at
+ * which the labels, and which values are the gradient and the optimizer's
+ * moments of which parameter is training's business, and lives here.  A Graph holds at
  * most a pointer to one record, g->training:
  *
  *   NULL       an inference graph, and nobody asked for anything else;
@@ -21,8 +21,8 @@
  * points at belongs to the graph.  It holds Value pointers, never value ids,
  * so graph_compact's renumbering leaves it valid; graph_compact and dce keep
  * the values it names that nothing else keeps (labels, loss, training logits,
- * input gradients); parameters and velocities (V_STATE) always stay, and a
- * parameter's gradient is read by its sgd_update, which is never dead.  The
+ * input gradients); parameters and moments (V_STATE) always stay, and a
+ * parameter's gradient is read by its optim_update, which is never dead.  The
  * verifier checks that every value it names is in the graph.
  */
 #ifndef NETC_TRAIN_H
@@ -36,7 +36,8 @@
 typedef struct TrainParam {
     Value *param;    /* V_PARAM */
     Value *grad;     /* d loss / d param, shaped like it (PHASE_GRAD); NULL for none */
-    Value *velocity; /* V_STATE: its SGD momentum buffer, zero at start (PHASE_UPDATE); NULL for none */
+    Value *moment1;  /* V_STATE: SGD's momentum buffer or Adam's first moment, zero at start; NULL for none */
+    Value *moment2;  /* V_STATE: Adam's second moment, zero at start; NULL for none */
 } TrainParam;
 
 /* A net input whose gradient the training graph computes (gradcheck). */
@@ -48,13 +49,15 @@ typedef struct TrainInput {
 struct Training {
     /* The request, read by autodiff: set before it runs. */
     bool input_grads; /* also compute d loss / d each net input (netc gradcheck) */
-    Value **frozen;   /* parameters not to train: no gradient, no velocity, no update */
+    Value **frozen;   /* parameters not to train: no gradient, no moments, no update */
     int nfrozen, cap_frozen;
 
     /* The training graph, made by autodiff.  Until `built`, only the request means anything. */
     bool built;
-    Value *labels; /* V_INPUT [N], outside g->inputs: class indices as floats, filled by the trainer */
-    Value *loss;   /* [1], PHASE_GRAD: the mean cross-entropy of the batch */
+    Value *labels; /* V_INPUT outside g->inputs, filled by the trainer: class indices as floats
+                    * ([N], or [N, H, W] for per-position logits), or targets shaped like the output */
+    Value *loss;   /* [1], PHASE_GRAD: the loss of the batch (a mean) */
+    LossAttrs lossa; /* which loss, and its options (the net's loss(...), else cross-entropy) */
     Value *logits; /* the net's output computed in training mode, PHASE_GRAD */
     TrainParam *params; /* the trained parameters, in value order (frozen ones and those no gradient reaches are not) */
     int nparams, cap_params;
@@ -79,14 +82,14 @@ static inline Training *train_of(const Graph *g) {
 /* Records grad as d loss / d v, v a parameter (its TrainParam, added if it
  * has none) or a net input (a TrainInput).  Other values have no record. */
 void train_set_grad(Graph *g, Value *v, Value *grad);
-/* Records the SGD velocity of parameter p. */
-void train_set_velocity(Graph *g, Value *p, Value *velocity);
+/* Records the optimizer's moments of parameter p. */
+void train_set_moments(Graph *g, Value *p, Value *moment1, Value *moment2);
 /* The recorded gradient of a parameter or input, NULL if none (or if g is not a training graph). */
 Value *train_grad(const Graph *g, const Value *v);
 /* A pass that replaces value `from` by `to` (a fusion): the record names
  * `to` wherever it named `from` as a gradient. */
 void train_replace_grad(Graph *g, const Value *from, Value *to);
-/* The recorded velocity of a parameter, NULL if none. */
-Value *train_velocity(const Graph *g, const Value *p);
+/* The recorded first (k = 1) or second (k = 2) moment of a parameter, NULL if none. */
+Value *train_moment(const Graph *g, const Value *p, int k);
 
 #endif

@@ -35,7 +35,8 @@ static bool training_in_graph(const Graph *g) {
     for (int i = 0; i < t->nfrozen; i++) ok = ok && in_graph(g, t->frozen[i]);
     for (int i = 0; i < t->nparams; i++)
         ok = ok && in_graph(g, t->params[i].param) && in_graph(g, t->params[i].grad) &&
-             in_graph(g, t->params[i].velocity);
+             in_graph(g, t->params[i].moment1) &&
+             in_graph(g, t->params[i].moment2);
     for (int i = 0; i < t->ninputs; i++) ok = ok && in_graph(g, t->inputs[i].input) && in_graph(g, t->inputs[i].grad);
     return ok;
 }

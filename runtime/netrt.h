@@ -299,6 +299,33 @@ typedef struct netrt_param_init {
     double fan_in, fan_out; /* PyTorch's: dim 1 and dim 0 times the receptive field */
 } netrt_param_init;
 
+/* The loss a training program computes (the net's `loss(...)`, else
+ * cross-entropy): its labels are class indices ([N] for [N, K] logits, [N,
+ * H, W] for [N, K, H, W]), or for the other two, targets shaped like the
+ * output. */
+typedef enum {
+    NETRT_LOSS_CROSS_ENTROPY, /* F.cross_entropy (class weights, ignore_index, label smoothing) */
+    NETRT_LOSS_BCE_WITH_LOGITS, /* F.binary_cross_entropy_with_logits, mean over elements */
+    NETRT_LOSS_MSE,           /* F.mse_loss, mean over elements */
+} netrt_loss_kind;
+
+typedef enum { NETRT_SGD, NETRT_ADAM, NETRT_ADAMW } netrt_optimizer;
+
+/* What an emitted training program's update() and loss read, set by the
+ * trainer before each step (PyTorch's torch.optim semantics). */
+typedef struct netrt_hparams {
+    netrt_optimizer optimizer;
+    float lr, weight_decay;                 /* every optimizer */
+    bool no_bias_decay;                     /* no weight decay for 1-d parameters (biases, norms' weights) */
+    float momentum, dampening;              /* SGD */
+    bool nesterov;                          /* SGD */
+    bool first_step;                        /* SGD: the momentum buffer starts as the first gradient */
+    float beta1, beta2, eps;                /* Adam, AdamW */
+    float bias1, bias2_sqrt;                /* Adam, AdamW: 1 - beta1^t and sqrt(1 - beta2^t) at step t */
+    float grad_scale;                       /* every gradient times this (clipping by global norm; 1: none) */
+    float label_smoothing;                  /* cross-entropy */
+} netrt_hparams;
+
 /* What an emitted training program exposes (netc build --train).  `infer` is
  * the inference side (eval-mode batchnorm; its params are the ones trained);
  * its run() also works on the active batch.  Arrays run parallel to
@@ -314,8 +341,13 @@ typedef struct netrt_train_model {
     void (*set_batch)(int nb);      /* the active batch, 1 <= nb <= infer->batch; for grad() and infer->run() */
     void (*grad)(void);             /* forward in training mode, loss and backward: fills loss, logits, grads */
     void (*update)(void);           /* one SGD step from the gradients */
-    void (*reset_state)(void);      /* zeroes the SGD velocities */
-    float *lr, *momentum, *weight_decay; /* read by update() */
+    void (*reset_state)(void);      /* zeroes the optimizer's state (every moment) */
+    netrt_hparams *hp;              /* read by update() and grad()'s loss */
+    netrt_tensor *moment1, *moment2; /* per param: SGD's momentum buffer or Adam's first moment, and
+                                        Adam's second (NULL data if frozen) */
+    netrt_loss_kind loss_kind;
+    int64_t ignore_index;           /* cross-entropy: a label that counts for nothing */
+    const float *class_weights;     /* cross-entropy: K weights, or NULL */
     /* Dropout's masks (netrt_dropout_mask): those of grad() call number
      * *step (grad() adds 1 first) under *seed, the trainer's --seed.  The
      * gradient check holds *step, so every call draws the same masks. */
@@ -359,6 +391,34 @@ int netrt_train_main(int argc, char **argv, const netrt_train_model *m);
 int netrt_gradcheck_main(int argc, char **argv, const netrt_train_model *m);
 
 /* ---- helpers shared by the runtime's own files ---------------------------- */
+
+/* The trainer's metrics (metrics.c) of outputs against labels, summed over a
+ * set: the loss (in double, as the emitted loss: its class weights, ignored
+ * label and label smoothing), the accuracy (of the arg-max class at each
+ * labelled position; for bce_with_logits, of each element's sign against the
+ * target's side of 0.5; none for mse), and with a confusion matrix, the
+ * per-class accuracy and IoU. */
+typedef struct netrt_metrics {
+    netrt_loss_kind kind;
+    int64_t classes, per; /* K (cross-entropy); label values per sample */
+    int64_t ignore_index;
+    const float *weights;
+    double label_smoothing;
+    double loss_num, loss_den;
+    int64_t correct, counted;
+    int64_t *confusion; /* [K][K] by true, predicted class, or NULL */
+} netrt_metrics;
+/* Empty metrics for m's loss (and a K x K confusion matrix if asked); -1 if out of memory. */
+int netrt_metrics_init(netrt_metrics *mt, const netrt_train_model *m, bool confusion);
+void netrt_metrics_free(netrt_metrics *mt);
+/* Adds nb samples: out the model's output, labels as m->labels holds them;
+ * the loss only if `loss`. */
+void netrt_metrics_add(netrt_metrics *mt, const float *out, const float *labels, int64_t nb, bool loss);
+double netrt_metrics_loss(const netrt_metrics *mt);
+bool netrt_metrics_has_accuracy(const netrt_metrics *mt);
+double netrt_metrics_accuracy(const netrt_metrics *mt); /* percent */
+double netrt_metrics_miou(const netrt_metrics *mt);     /* percent, over the classes seen; NaN without a matrix */
+void netrt_metrics_print_confusion(const netrt_metrics *mt, FILE *f, bool iou);
 
 #if defined(__GNUC__) || defined(__clang__)
 #define NETRT_PRINTF(f, a) __attribute__((format(printf, f, a)))

@@ -2,11 +2,14 @@
  * netrt_train_main, the command line of a training program emitted by
  * `netc build --train` (its options read through cli.c).
  *
- * The emitted code owns the forward and backward passes and the SGD step
- * (grad() and update()); this file only drives them: it reads the data,
- * initializes or loads the parameters, cuts the (shuffled) training set into
- * batches, reports progress, evaluates on the test set after each epoch, and
- * writes the parameters or the gradients of one batch. */
+ * The emitted code owns the forward and backward passes, the loss and the
+ * optimizer's step (grad() and update()); this file only drives them: it
+ * reads the data, initializes or loads the parameters, cuts the (shuffled)
+ * training set into batches, sets the step's hyperparameters (the rate's
+ * schedule, Adam's bias corrections, the clipping factor of the gradients'
+ * global norm), reports progress, evaluates on the test set after each
+ * epoch (metrics.c), and writes the parameters or the gradients of one
+ * batch. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -39,7 +42,9 @@ void netrt_init_fill(netrt_init_scheme scheme, double fan_in, double fan_out, ne
 enum {
     O_DATA, O_TRAIN_IMAGES, O_TRAIN_LABELS, O_TEST_IMAGES, O_TEST_LABELS, O_EPOCHS, O_LR,
     O_MOMENTUM, O_WEIGHT_DECAY, O_SEED, O_LIMIT, O_TEST_LIMIT, O_NO_SHUFFLE, O_LOAD, O_SAVE,
-    O_GRADS_OUT, O_QUIET, O_CHECK_NUMERICS, O_THREADS, O_NO_DROPOUT, O_SCHEDULE, O_WARMUP, O_HELP, O_COUNT
+    O_GRADS_OUT, O_QUIET, O_CHECK_NUMERICS, O_THREADS, O_NO_DROPOUT, O_SCHEDULE, O_WARMUP, O_OPTIMIZER,
+    O_DAMPENING, O_NESTEROV, O_BETAS, O_EPS, O_NO_BIAS_DECAY, O_CLIP, O_LABEL_SMOOTHING, O_CONFUSION, O_HELP,
+    O_COUNT
 };
 
 static const netrt_opt train_opts[O_COUNT] = {
@@ -65,12 +70,22 @@ static const netrt_opt train_opts[O_COUNT] = {
     [O_NO_DROPOUT] = {"--no-dropout", false},
     [O_SCHEDULE] = {"--schedule", true},
     [O_WARMUP] = {"--warmup", true},
+    [O_OPTIMIZER] = {"--optimizer", true},
+    [O_DAMPENING] = {"--dampening", true},
+    [O_NESTEROV] = {"--nesterov", false},
+    [O_BETAS] = {"--betas", true},
+    [O_EPS] = {"--eps", true},
+    [O_NO_BIAS_DECAY] = {"--no-bias-decay", false},
+    [O_CLIP] = {"--clip-grad-norm", true},
+    [O_LABEL_SMOOTHING] = {"--label-smoothing", true},
+    [O_CONFUSION] = {"--confusion", false},
     [O_HELP] = {"--help", false},
 };
 
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
 
-/* A labelled set of images. */
+/* A labelled set of images: labels are class indices (one per sample, or
+ * per position for per-position logits) or targets shaped like the output. */
 typedef struct {
     char *images_path, *labels_path; /* owned */
     netrt_array images, labels;
@@ -85,7 +100,9 @@ typedef struct {
     const char *data_dir, *load, *save, *grads_out;
     const char *files[4]; /* --train-images, --train-labels, --test-images, --test-labels */
     int64_t epochs, limit, test_limit;
-    double lr, momentum, weight_decay;
+    double lr, momentum, weight_decay, dampening, beta1, beta2, eps, clip, label_smoothing;
+    netrt_optimizer optimizer;
+    bool lr_given, wd_given, nesterov, no_bias_decay, confusion, smoothing_given;
     /* --schedule: the learning rate of each epoch (PyTorch's schedulers,
      * stepped once per epoch), and --warmup: a linear ramp over the first
      * steps (LinearLR stepped per batch), the two multiplied (as
@@ -102,7 +119,9 @@ typedef struct {
     dataset train, test;
     bool has_test;
     int64_t per;     /* values per input sample */
-    int64_t classes; /* K: the last dimension of train_logits */
+    netrt_loss_kind loss;
+    int64_t classes; /* cross-entropy: K, dimension 1 of the logits (0 for the other losses) */
+    int64_t lper;    /* label values per sample: positions per sample (cross-entropy), or the output's size */
     int64_t *order;  /* the epoch's permutation of the training samples */
     char err[1024];
 } trainer;
@@ -199,6 +218,26 @@ static int parse_warmup(trainer *t, const char *val) {
     return 0;
 }
 
+/* --optimizer sgd|adam|adamw. */
+static int parse_optimizer(trainer *t, const char *val) {
+    static const char *const names[] = {[NETRT_SGD] = "sgd", [NETRT_ADAM] = "adam", [NETRT_ADAMW] = "adamw"};
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(val, names[k])) {
+            t->optimizer = (netrt_optimizer)k;
+            return 0;
+        }
+    return netrt_errorf(t->err, sizeof t->err, "--optimizer: expected sgd, adam or adamw, not '%s'", val);
+}
+
+/* --betas B1,B2: Adam's averaging coefficients, each in [0, 1). */
+static int parse_betas(trainer *t, const char *val) {
+    const char *comma = strchr(val, ',');
+    if (!comma || !sched_number(val, comma, &t->beta1) || !sched_number(comma + 1, NULL, &t->beta2) ||
+        !(t->beta1 >= 0 && t->beta1 < 1) || !(t->beta2 >= 0 && t->beta2 < 1))
+        return netrt_errorf(t->err, sizeof t->err, "--betas: expected B1,B2, each in [0, 1), not '%s'", val);
+    return 0;
+}
+
 /* The learning rate of epoch e (0-based, PyTorch's last_epoch) at step
  * `step` (0-based, counted over the whole run). */
 static double lr_at(const trainer *t, int64_t e, int64_t step) {
@@ -225,6 +264,10 @@ static double lr_at(const trainer *t, int64_t e, int64_t step) {
     return lr;
 }
 
+static const char *loss_name(netrt_loss_kind k) {
+    return k == NETRT_LOSS_MSE ? "mse" : k == NETRT_LOSS_BCE_WITH_LOGITS ? "bce_with_logits" : "cross_entropy";
+}
+
 static void usage(const trainer *t, FILE *out) {
     const netrt_model *in = t->in;
     char sh[160];
@@ -233,21 +276,38 @@ static void usage(const trainer *t, FILE *out) {
             "          [--test-images F --test-labels F]] [--epochs E] [--lr LR] [--momentum M]\n"
             "          [--weight-decay WD] [--seed S] [--limit N] [--test-limit N] [--no-shuffle]\n"
             "          [--load FILE] [--save FILE] [--grads-out FILE] [--quiet] [--check-numerics]\n"
-            "          [--threads N] [--schedule S] [--warmup N[:START]] [--no-dropout]\n\n"
-            "Trains the network '%s' (compiled from %s, batch %d) with softmax cross-entropy\n"
-            "and SGD with momentum (PyTorch's CrossEntropyLoss and SGD), then tests it.\n\n"
+            "          [--threads N] [--schedule S] [--warmup N[:START]] [--no-dropout]\n"
+            "          [--optimizer sgd|adam|adamw] [--dampening D] [--nesterov] [--betas B1,B2]\n"
+            "          [--eps E] [--no-bias-decay] [--clip-grad-norm MAX] [--label-smoothing S]\n"
+            "          [--confusion]\n\n"
+            "Trains the network '%s' (compiled from %s, batch %d) with its loss (%s)\n"
+            "and an optimizer of torch.optim's (SGD with momentum by default), then tests it.\n\n"
             "  --data DIR             IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
             "                         t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each may be\n"
             "                         .gz); default " DEFAULT_DATA "\n"
             "  --train-images FILE    training images (.npy or IDX): float32 [S, ...] or uint8,\n"
             "                         scaled to [0, 1]\n"
-            "  --train-labels FILE    their class indices (any integer dtype)\n"
+            "  --train-labels FILE    their class indices (any integer dtype; [S] or, for per-position\n"
+            "                         scores, label maps [S, H, W]), or the targets (bce_with_logits,\n"
+            "                         mse: [S, ...] shaped like the output)\n"
             "  --test-images FILE     test images and labels, evaluated after each epoch\n"
             "  --test-labels FILE\n"
             "  --epochs E             passes over the training set (default 1)\n"
-            "  --lr LR                learning rate (default 0.01)\n"
+            "  --lr LR                learning rate (default 0.01; Adam and AdamW 0.001)\n"
+            "  --optimizer O          sgd (default), adam or adamw (torch.optim's)\n"
             "  --momentum M           SGD momentum (default 0.9)\n"
-            "  --weight-decay WD      L2 penalty (default 0)\n"
+            "  --dampening D          SGD dampening (default 0)\n"
+            "  --nesterov             SGD with Nesterov momentum\n"
+            "  --betas B1,B2          Adam's and AdamW's betas (default 0.9,0.999)\n"
+            "  --eps E                Adam's and AdamW's eps (default 1e-8)\n"
+            "  --weight-decay WD      weight decay (default 0; AdamW 0.01): added to the gradient\n"
+            "                         (SGD, Adam) or decoupled (AdamW)\n"
+            "  --no-bias-decay        no weight decay for 1-d parameters (biases, norms' weights)\n"
+            "  --clip-grad-norm MAX   scale the gradients so that their global norm is at most MAX\n"
+            "                         (clip_grad_norm_)\n"
+            "  --label-smoothing S    cross-entropy's label smoothing (default: the net's, else 0)\n"
+            "  --confusion            after training, per-class accuracy and the confusion matrix\n"
+            "                         (and per-class IoU for per-position scores) on the test set\n"
             "  --seed S               seeds the initialization, the shuffling and dropout (default 1)\n"
             "  --limit N              train on the first N training images only\n"
             "  --test-limit N         test on the first N test images only\n"
@@ -267,11 +327,11 @@ static void usage(const trainer *t, FILE *out) {
             "  --no-dropout           dropout off in training too (to compare gradients with a\n"
             "                         framework's, or to fit a tiny set)\n"
             "  --help                 this message\n\n",
-            t->prog, in->name ? in->name : "?", in->source ? in->source : "?", in->batch);
+            t->prog, in->name ? in->name : "?", in->source ? in->source : "?", in->batch, loss_name(t->loss));
     for (int i = 0; i < in->ninputs; i++)
         fprintf(out, "input  %s: %s per sample\n", in->inputs[i].name,
                 netrt_shape_str(in->inputs[i].rank - 1, in->inputs[i].shape + 1, sh, sizeof sh));
-    fprintf(out, "classes: %lld\n", (long long)t->classes);
+    if (t->classes) fprintf(out, "classes: %lld\n", (long long)t->classes);
 }
 
 static int parse_args(trainer *t, int argc, char **argv) {
@@ -291,13 +351,34 @@ static int parse_args(trainer *t, int argc, char **argv) {
             t->files[o - O_TRAIN_IMAGES] = val;
             break;
         case O_EPOCHS: rc = netrt_opt_int(flag, val, 0, &t->epochs, t->err, sizeof t->err); break;
-        case O_LR: rc = netrt_opt_double(flag, val, 0, &t->lr, t->err, sizeof t->err); break;
+        case O_LR:
+            rc = netrt_opt_double(flag, val, 0, &t->lr, t->err, sizeof t->err);
+            t->lr_given = true;
+            break;
         case O_MOMENTUM:
             rc = netrt_opt_double(flag, val, 0, &t->momentum, t->err, sizeof t->err);
             break;
         case O_WEIGHT_DECAY:
             rc = netrt_opt_double(flag, val, 0, &t->weight_decay, t->err, sizeof t->err);
+            t->wd_given = true;
             break;
+        case O_OPTIMIZER: rc = parse_optimizer(t, val); break;
+        case O_DAMPENING: rc = netrt_opt_double(flag, val, 0, &t->dampening, t->err, sizeof t->err); break;
+        case O_NESTEROV: t->nesterov = true; break;
+        case O_BETAS: rc = parse_betas(t, val); break;
+        case O_EPS: rc = netrt_opt_double(flag, val, 0, &t->eps, t->err, sizeof t->err); break;
+        case O_NO_BIAS_DECAY: t->no_bias_decay = true; break;
+        case O_CLIP:
+            rc = netrt_opt_double(flag, val, 0, &t->clip, t->err, sizeof t->err);
+            if (rc == 0 && !(t->clip > 0)) rc = netrt_errorf(t->err, sizeof t->err, "--clip-grad-norm must be positive");
+            break;
+        case O_LABEL_SMOOTHING:
+            rc = netrt_opt_double(flag, val, 0, &t->label_smoothing, t->err, sizeof t->err);
+            if (rc == 0 && t->label_smoothing > 1)
+                rc = netrt_errorf(t->err, sizeof t->err, "--label-smoothing must be in [0, 1], got %g", t->label_smoothing);
+            t->smoothing_given = true;
+            break;
+        case O_CONFUSION: t->confusion = true; break;
         case O_SEED:
             rc = netrt_opt_int(flag, val, 0, &n, t->err, sizeof t->err);
             t->seed = (uint64_t)n;
@@ -324,6 +405,23 @@ static int parse_args(trainer *t, int argc, char **argv) {
         if (rc < 0) return -1;
     }
     if (t->help) return 0;
+    if (t->optimizer == NETRT_SGD && t->nesterov && (t->momentum <= 0 || t->dampening != 0))
+        return netrt_errorf(t->err, sizeof t->err, "--nesterov needs a momentum above 0 and no dampening (as PyTorch's SGD)");
+    if (t->optimizer != NETRT_SGD && (t->nesterov || t->dampening != 0))
+        return netrt_errorf(t->err, sizeof t->err, "--nesterov and --dampening are SGD's options, not %s's",
+                            t->optimizer == NETRT_ADAM ? "Adam" : "AdamW");
+    if (t->smoothing_given && t->loss != NETRT_LOSS_CROSS_ENTROPY)
+        return netrt_errorf(t->err, sizeof t->err, "--label-smoothing is for cross-entropy; this net's loss is %s",
+                            t->loss == NETRT_LOSS_MSE ? "mse" : "bce_with_logits");
+    if (t->confusion && t->loss != NETRT_LOSS_CROSS_ENTROPY)
+        return netrt_errorf(t->err, sizeof t->err, "--confusion needs class scores (a cross-entropy loss)");
+    if (t->smoothing_given)
+        t->m->hp->label_smoothing = (float)t->label_smoothing;
+    else
+        t->label_smoothing = t->m->hp->label_smoothing; /* the net's loss(..., label_smoothing = S) */
+    /* PyTorch's defaults where the optimizer changes them */
+    if (!t->lr_given && t->optimizer != NETRT_SGD) t->lr = 0.001;
+    if (!t->wd_given && t->optimizer == NETRT_ADAMW) t->weight_decay = 0.01;
     const char **f = t->files;
     if (t->data_dir && (f[0] || f[1] || f[2] || f[3]))
         return netrt_errorf(t->err, sizeof t->err,
@@ -363,8 +461,49 @@ static char *data_file(trainer *t, const char *dir, const char *name) {
     return NULL;
 }
 
-/* Reads a data set's images and labels and checks them against the model:
- * per-sample shape, as many labels as images, labels in [0, K). */
+/* Checks labels l (read from lp) against the model, for S images: class
+ * indices, an integer array [S] (or [S, H, W] label maps for per-position
+ * scores) in [0, K) or the ignored label; or targets, a number array shaped
+ * [S, ...] as the output (in [0, 1] for bce_with_logits). */
+static int check_labels(trainer *t, const netrt_array *l, const char *lp, int64_t S, const char *images) {
+    const netrt_tensor *want = t->m->labels;
+    char sh[160], wsh[160];
+    bool ce = t->loss == NETRT_LOSS_CROSS_ENTROPY;
+    bool shape_ok = l->rank == want->rank && l->shape[0] == S;
+    for (int i = 1; shape_ok && i < want->rank; i++) shape_ok = l->shape[i] == want->shape[i];
+    if ((ce && !netrt_dtype_is_int(l->dtype)) || !shape_ok) {
+        if (l->rank == want->rank && l->shape[0] != S && (!ce || netrt_dtype_is_int(l->dtype)))
+            return netrt_errorf(t->err, sizeof t->err, "%s: %lld labels for %lld images in %s", lp,
+                                (long long)l->shape[0], (long long)S, images);
+        netrt_batch_shape_str(want, wsh, sizeof wsh);
+        return netrt_errorf(t->err, sizeof t->err, "%s: %s must be %s array %s, got %s of shape %s", lp,
+                            ce ? "labels" : "targets", ce ? "an integer" : "a number", wsh, netrt_dtype_name(l->dtype),
+                            netrt_shape_str(l->rank, l->shape, sh, sizeof sh));
+    }
+    int64_t n = S * t->lper;
+    for (int64_t i = 0; i < n; i++) {
+        if (ce) {
+            int64_t c = netrt_array_int_at(l, i);
+            if ((c < 0 || c >= t->classes) && c != t->m->ignore_index)
+                return netrt_errorf(t->err, sizeof t->err,
+                                    "%s: label %lld of sample %lld is out of range (the model has %lld classes, 0 to "
+                                    "%lld%s)",
+                                    lp, (long long)c, (long long)(i / t->lper), (long long)t->classes,
+                                    (long long)t->classes - 1, t->m->ignore_index != -100 ? ", or the ignored label" : "");
+        } else {
+            float v;
+            netrt_array_to_f32(l, 1, i, 1, &v);
+            if (netrt_dtype_is_int(l->dtype)) v = (float)netrt_array_int_at(l, i);
+            if (!isfinite(v) || (t->loss == NETRT_LOSS_BCE_WITH_LOGITS && !(v >= 0 && v <= 1)))
+                return netrt_errorf(t->err, sizeof t->err, "%s: target %lld of sample %lld is %g (%s)", lp,
+                                    (long long)(i % t->lper), (long long)(i / t->lper), (double)v,
+                                    t->loss == NETRT_LOSS_MSE ? "not finite" : "bce_with_logits needs [0, 1]");
+        }
+    }
+    return 0;
+}
+
+/* Reads a data set's images and labels and checks them against the model. */
 static int read_set(trainer *t, dataset *d, const char *what, int64_t limit) {
     const netrt_tensor *x = &t->in->inputs[0];
     if (netrt_array_read(d->images_path, &d->images, t->err, sizeof t->err) < 0 ||
@@ -373,28 +512,10 @@ static int read_set(trainer *t, dataset *d, const char *what, int64_t limit) {
     int64_t S = d->images.shape[0];
     if (S <= 0)
         return netrt_errorf(t->err, sizeof t->err, "%s: no %s images", d->images_path, what);
-    const char *lp = d->labels_path;
-    netrt_array *l = &d->labels;
-    if (netrt_array_read(lp, l, t->err, sizeof t->err) < 0) return -1;
-    if (!netrt_dtype_is_int(l->dtype) || l->rank != 1) {
-        char sh[160];
-        return netrt_errorf(t->err, sizeof t->err,
-                            "%s: labels must be a 1-d integer array, got %s of shape %s", lp,
-                            netrt_dtype_name(l->dtype), netrt_shape_str(l->rank, l->shape, sh, sizeof sh));
-    }
-    if (l->shape[0] != S)
-        return netrt_errorf(t->err, sizeof t->err, "%s: %lld labels for %lld images in %s", lp,
-                            (long long)l->shape[0], (long long)S, d->images_path);
+    if (netrt_array_read(d->labels_path, &d->labels, t->err, sizeof t->err) < 0 ||
+        check_labels(t, &d->labels, d->labels_path, S, d->images_path) < 0)
+        return -1;
     d->count = limit > 0 && limit < S ? limit : S;
-    for (int64_t s = 0; s < S; s++) {
-        int64_t c = netrt_array_int_at(l, s);
-        if (c < 0 || c >= t->classes)
-            return netrt_errorf(t->err, sizeof t->err,
-                                "%s: label %lld of sample %lld is out of range (the model has %lld "
-                                "classes, 0 to %lld)",
-                                lp, (long long)c, (long long)s, (long long)t->classes,
-                                (long long)t->classes - 1);
-    }
     return 0;
 }
 
@@ -441,18 +562,28 @@ static int check_model(trainer *t) {
                             "the model has %d inputs; training needs exactly one", in->ninputs);
     if (in->batch < 1 || in->noutputs < 1 || !m->train_logits || m->train_logits->rank < 1 ||
         !m->grad || !m->update || !m->set_batch || !m->grads || !m->inits || !m->labels ||
-        !m->loss || !m->lr || !m->momentum || !m->weight_decay)
+        !m->labels->rank || !m->loss || !m->hp || !m->moment1 || !m->moment2)
         return netrt_errorf(t->err, sizeof t->err, "the model is not a training program");
     const netrt_tensor *lg = m->train_logits;
-    t->classes = lg->shape[lg->rank - 1];
+    t->loss = m->loss_kind;
+    t->classes = t->loss == NETRT_LOSS_CROSS_ENTROPY && lg->rank >= 2 ? lg->shape[1] : 0;
+    t->lper = netrt_numel(m->labels->rank - 1, m->labels->shape + 1);
     t->per = netrt_numel(in->inputs[0].rank - 1, in->inputs[0].shape + 1);
     int64_t out_per = netrt_numel(in->outputs[0].rank - 1, in->outputs[0].shape + 1);
-    if (t->classes < 1 || out_per != t->classes)
+    int64_t want = t->classes ? t->classes * t->lper : t->lper;
+    if (out_per != want || want < 1 || out_per != netrt_numel(lg->rank - 1, lg->shape + 1))
         return netrt_errorf(t->err, sizeof t->err,
-                            "the model's output '%s' has %lld values per sample, its training "
-                            "logits %lld",
-                            in->outputs[0].name, (long long)out_per, (long long)t->classes);
+                            "the model's output '%s' has %lld values per sample, its training logits and labels "
+                            "make %lld", in->outputs[0].name, (long long)out_per, (long long)want);
     return 0;
+}
+
+/* Values s * per .. (s + 1) * per of labels or targets a, as floats. */
+static void labels_to_f32(const netrt_array *a, int64_t per, int64_t s, float *dst) {
+    if (netrt_dtype_is_int(a->dtype))
+        for (int64_t i = 0; i < per; i++) dst[i] = (float)netrt_array_int_at(a, s * per + i);
+    else
+        netrt_array_to_f32(a, per, s, 1, dst);
 }
 
 /* Puts samples idx[0 .. nb) of d into the model's input and labels, zeroing
@@ -461,16 +592,16 @@ static int check_model(trainer *t) {
 static void load_batch(trainer *t, const dataset *d, const int64_t *idx, int64_t first, int64_t nb,
                        bool labels) {
     const netrt_model *in = t->in;
-    int64_t N = in->batch, per = t->per;
+    int64_t N = in->batch, per = t->per, lper = t->lper;
     float *x = in->inputs[0].data;
     float *y = labels ? t->m->labels->data : NULL;
     for (int64_t r = 0; r < nb; r++) {
         int64_t s = idx ? idx[first + r] : first + r;
         netrt_array_to_f32(&d->images, per, s, 1, x + r * per);
-        if (y) y[r] = (float)netrt_array_int_at(&d->labels, s);
+        if (y) labels_to_f32(&d->labels, lper, s, y + r * lper);
     }
     memset(x + nb * per, 0, (size_t)((N - nb) * per) * sizeof(float));
-    if (y) memset(y + nb, 0, (size_t)(N - nb) * sizeof(float));
+    if (y) memset(y + nb * lper, 0, (size_t)((N - nb) * lper) * sizeof(float));
     t->m->set_batch((int)nb);
     netrt_numerics_batch(d == &t->test ? "test sample" : "training sample", idx, first, nb);
 }
@@ -479,14 +610,6 @@ static void load_batch(trainer *t, const dataset *d, const int64_t *idx, int64_t
 static int numerics_failed(trainer *t) {
     const char *msg = netrt_numerics_error();
     return msg ? netrt_errorf(t->err, sizeof t->err, "%s", msg) : 0;
-}
-
-/* The arg-max of a row (the first on ties). */
-static int64_t arg_max(const float *row, int64_t k) {
-    int64_t c = 0;
-    for (int64_t i = 1; i < k; i++)
-        if (row[i] > row[c]) c = i;
-    return c;
 }
 
 static int64_t param_count(const trainer *t) {
@@ -547,36 +670,33 @@ static int write_grads(trainer *t) {
     return 0;
 }
 
-/* The mean cross-entropy and the accuracy of the inference program (eval
- * mode) on the test set; log-softmax in double.  -1 after a --check-numerics
- * failure. */
-static int test_pass(trainer *t, double *loss, double *acc) {
+/* The loss and metrics of the inference program (eval mode) on the test
+ * set, into mt (initialized here; the caller frees it).  -1 after a
+ * --check-numerics failure. */
+static int test_pass(trainer *t, netrt_metrics *mt, bool confusion) {
     const netrt_model *in = t->in;
     const dataset *d = &t->test;
-    int64_t N = in->batch, K = t->classes, correct = 0;
-    double sum = 0;
+    int64_t N = in->batch;
+    if (netrt_metrics_init(mt, t->m, confusion || t->lper > 1) < 0)
+        return netrt_errorf(t->err, sizeof t->err, "out of memory");
     if (in->prepare) in->prepare(); /* derived values of the updated parameters */
     if (numerics_failed(t) < 0) return -1;
     for (int64_t s0 = 0; s0 < d->count; s0 += N) {
         int64_t nb = d->count - s0 < N ? d->count - s0 : N;
-        load_batch(t, d, NULL, s0, nb, false);
+        load_batch(t, d, NULL, s0, nb, true);
         in->run();
         if (numerics_failed(t) < 0) return -1;
-        for (int64_t r = 0; r < nb; r++) {
-            const float *row = in->outputs[0].data + r * K;
-            int64_t y = netrt_array_int_at(&d->labels, s0 + r);
-            double mx = row[0];
-            for (int64_t k = 1; k < K; k++)
-                if (row[k] > mx) mx = row[k];
-            double se = 0;
-            for (int64_t k = 0; k < K; k++) se += exp((double)row[k] - mx);
-            sum += mx + log(se) - (double)row[y];
-            correct += arg_max(row, K) == y;
-        }
+        netrt_metrics_add(mt, in->outputs[0].data, t->m->labels->data, nb, true);
     }
-    *loss = sum / (double)d->count;
-    *acc = 100.0 * (double)correct / (double)d->count;
     return 0;
+}
+
+/* "; test loss L, test accuracy A% (mean IoU M%) (n images)" */
+static void print_test(const trainer *t, const netrt_metrics *mt, const char *sep) {
+    printf("%stest loss %.4f", sep, netrt_metrics_loss(mt));
+    if (netrt_metrics_has_accuracy(mt)) printf(", test accuracy %.2f%%", netrt_metrics_accuracy(mt));
+    if (t->lper > 1 && mt->confusion) printf(", mean IoU %.2f%%", netrt_metrics_miou(mt));
+    printf(" (%lld images)", (long long)t->test.count);
 }
 
 static void print_header(const trainer *t) {
@@ -587,9 +707,19 @@ static void print_header(const trainer *t) {
            in->batch, (long long)t->train.count,
            netrt_shape_str(in->inputs[0].rank - 1, in->inputs[0].shape + 1, sh, sizeof sh));
     if (t->has_test) printf(", %lld test images", (long long)t->test.count);
-    printf("; %lld epoch%s, lr %g, momentum %g, weight decay %g, seed %llu%s; ",
-           (long long)t->epochs, t->epochs == 1 ? "" : "s", t->lr, t->momentum, t->weight_decay,
-           (unsigned long long)t->seed, t->shuffle ? "" : ", no shuffling");
+    printf("; %lld epoch%s, loss %s", (long long)t->epochs, t->epochs == 1 ? "" : "s", loss_name(t->loss));
+    if (t->label_smoothing > 0) printf(" (label smoothing %g)", t->label_smoothing);
+    if (t->optimizer == NETRT_SGD) {
+        printf(", SGD lr %g, momentum %g", t->lr, t->momentum);
+        if (t->dampening > 0) printf(", dampening %g", t->dampening);
+        if (t->nesterov) printf(", Nesterov");
+    } else {
+        printf(", %s lr %g, betas %g,%g, eps %g", t->optimizer == NETRT_ADAM ? "Adam" : "AdamW", t->lr, t->beta1,
+               t->beta2, t->eps);
+    }
+    printf(", weight decay %g%s", t->weight_decay, t->no_bias_decay ? " (not of biases and norms)" : "");
+    if (t->clip > 0) printf(", gradients clipped to norm %g", t->clip);
+    printf(", seed %llu%s; ", (unsigned long long)t->seed, t->shuffle ? "" : ", no shuffling");
     if (t->load)
         printf("weights from %s\n", t->load);
     else
@@ -597,13 +727,47 @@ static void print_header(const trainer *t) {
     fflush(stdout);
 }
 
+/* The global L2 norm of the trained parameters' gradients, in double. */
+static double grad_norm(const trainer *t) {
+    double sum = 0;
+    for (int i = 0; i < t->in->nparams; i++) {
+        const float *g = t->m->grads[i].data;
+        if (!g) continue;
+        int64_t n = netrt_numel(t->in->params[i].rank, t->in->params[i].shape);
+        for (int64_t k = 0; k < n; k++) sum += (double)g[k] * g[k];
+    }
+    return sqrt(sum);
+}
+
+/* The hyperparameters of optimizer step `step` (1-based, counted over the
+ * run) at rate lr, and the clipping factor of this step's gradients. */
+static void set_step(trainer *t, int64_t step, double lr) {
+    netrt_hparams *hp = t->m->hp;
+    hp->lr = (float)lr;
+    hp->first_step = step == 1;
+    hp->bias1 = (float)(1.0 - pow(t->beta1, (double)step));
+    hp->bias2_sqrt = (float)sqrt(1.0 - pow(t->beta2, (double)step));
+    hp->grad_scale = 1.0f;
+    if (t->clip > 0) {
+        double c = t->clip / (grad_norm(t) + 1e-6); /* clip_grad_norm_'s */
+        if (c < 1) hp->grad_scale = (float)c;
+    }
+}
+
 static int train(trainer *t) {
     const netrt_train_model *m = t->m;
     const netrt_model *in = t->in;
-    int64_t S = t->train.count, N = in->batch, K = t->classes;
-    *m->lr = (float)t->lr;
-    *m->momentum = (float)t->momentum;
-    *m->weight_decay = (float)t->weight_decay;
+    int64_t S = t->train.count, N = in->batch;
+    netrt_hparams *hp = m->hp;
+    hp->optimizer = t->optimizer;
+    hp->momentum = (float)t->momentum;
+    hp->dampening = (float)t->dampening;
+    hp->nesterov = t->nesterov;
+    hp->weight_decay = (float)t->weight_decay;
+    hp->no_bias_decay = t->no_bias_decay;
+    hp->beta1 = (float)t->beta1;
+    hp->beta2 = (float)t->beta2;
+    hp->eps = (float)t->eps;
     if (!(t->order = malloc((size_t)S * sizeof *t->order)))
         return netrt_errorf(t->err, sizeof t->err, "out of memory");
     netrt_rng shuffle_rng;
@@ -611,6 +775,7 @@ static int train(trainer *t) {
     bool show = !t->quiet && isatty(fileno(stderr));
     print_header(t);
     int64_t step = 0; /* optimizer steps so far: the warm-up's position */
+    netrt_metrics tm = {0};
     for (int64_t e = 1; e <= t->epochs; e++) {
         double start = netrt_now();
         for (int64_t s = 0; s < S; s++) t->order[s] = s;
@@ -626,12 +791,13 @@ static int train(trainer *t) {
         snprintf(label, sizeof label, "epoch %lld/%lld", (long long)e, (long long)t->epochs);
         if (show) netrt_progress_start(&bar, label, S);
         double loss_sum = 0, lr = t->lr, lr_first = lr_at(t, e - 1, step);
-        int64_t correct = 0, batch = 0;
+        int64_t batch = 0;
+        netrt_metrics train_m;
+        if (netrt_metrics_init(&train_m, m, false) < 0) return netrt_errorf(t->err, sizeof t->err, "out of memory");
         for (int64_t s0 = 0; s0 < S; s0 += N) {
             int64_t nb = S - s0 < N ? S - s0 : N;
             batch++;
             lr = lr_at(t, e - 1, step++);
-            *m->lr = (float)lr;
             load_batch(t, &t->train, t->order, s0, nb, true);
             m->grad();
             if (numerics_failed(t) < 0) {
@@ -647,26 +813,29 @@ static int train(trainer *t) {
                                     isnan(loss) ? "NaN" : "infinite", (long long)e,
                                     (long long)batch);
             }
+            set_step(t, step, lr);
             m->update();
             if (numerics_failed(t) < 0) {
                 if (show) fputc('\n', stderr);
                 return -1;
             }
             loss_sum += (double)loss * (double)nb;
-            for (int64_t r = 0; r < nb; r++)
-                correct += arg_max(m->train_logits->data + r * K, K) == (int64_t)m->labels->data[r];
+            netrt_metrics_add(&train_m, m->train_logits->data, m->labels->data, nb, false);
             if (show) {
-                snprintf(extra, sizeof extra, "loss %.3f acc %.1f%% lr %.3g", loss_sum / (double)(s0 + nb),
-                         100.0 * (double)correct / (double)(s0 + nb), lr);
+                int k = snprintf(extra, sizeof extra, "loss %.3f", loss_sum / (double)(s0 + nb));
+                if (netrt_metrics_has_accuracy(&train_m))
+                    k += snprintf(extra + k, sizeof extra - (size_t)k, " acc %.1f%%", netrt_metrics_accuracy(&train_m));
+                snprintf(extra + k, sizeof extra - (size_t)k, " lr %.3g", lr);
                 netrt_progress_update(&bar, s0 + nb, extra);
             }
         }
         double secs = netrt_now() - start;
         if (show) netrt_progress_finish(&bar, extra);
         double rate = secs > 0 ? (double)S / secs : 0.0;
-        printf("epoch %lld/%lld: train loss %.4f, train accuracy %.2f%%, %.*f images/s",
-               (long long)e, (long long)t->epochs, loss_sum / (double)S,
-               100.0 * (double)correct / (double)S, rate < 10 ? 2 : rate < 100 ? 1 : 0, rate);
+        printf("epoch %lld/%lld: train loss %.4f", (long long)e, (long long)t->epochs, loss_sum / (double)S);
+        if (netrt_metrics_has_accuracy(&train_m)) printf(", train accuracy %.2f%%", netrt_metrics_accuracy(&train_m));
+        netrt_metrics_free(&train_m);
+        printf(", %.*f images/s", rate < 10 ? 2 : rate < 100 ? 1 : 0, rate);
         if (t->sched != SCHED_NONE || t->warmup) { /* the rate of the epoch's first and last steps */
             char a[32], b[32];
             snprintf(a, sizeof a, "%.6g", lr_first);
@@ -674,23 +843,28 @@ static int train(trainer *t) {
             printf(strcmp(a, b) ? ", lr %s to %s" : ", lr %s", a, b);
         }
         if (t->has_test) {
-            double tl, ta;
-            if (test_pass(t, &tl, &ta) < 0) {
+            bool last = e == t->epochs;
+            netrt_metrics_free(&tm);
+            if (test_pass(t, &tm, last && t->confusion) < 0) {
                 printf("\n");
+                netrt_metrics_free(&tm);
                 return -1;
             }
-            printf("; test loss %.4f, test accuracy %.2f%% (%lld images)", tl, ta,
-                   (long long)t->test.count);
+            print_test(t, &tm, "; ");
         }
         printf("\n");
         fflush(stdout);
     }
     if (t->epochs == 0 && t->has_test) {
-        double tl, ta;
-        if (test_pass(t, &tl, &ta) < 0) return -1;
-        printf("test loss %.4f, test accuracy %.2f%% (%lld images)\n", tl, ta,
-               (long long)t->test.count);
+        if (test_pass(t, &tm, t->confusion) < 0) {
+            netrt_metrics_free(&tm);
+            return -1;
+        }
+        print_test(t, &tm, "");
+        printf("\n");
     }
+    if (t->confusion && t->has_test) netrt_metrics_print_confusion(&tm, stdout, t->lper > 1);
+    netrt_metrics_free(&tm);
     if (t->save) {
         if (netrt_st_write(t->save, in->params, in->nparams, t->err, sizeof t->err) < 0) return -1;
         printf("saved %d parameter tensors to %s\n", in->nparams, t->save);
@@ -716,6 +890,8 @@ static int run_trainer(trainer *t, int argc, char **argv) {
         return 0;
     }
     if (read_data(t) < 0) return -1;
+    if (t->confusion && !t->has_test && !t->grads_out)
+        return netrt_errorf(t->err, sizeof t->err, "--confusion needs a test set (--data, or --test-images and --test-labels)");
     if ((t->save && check_writable(t, t->save) < 0) ||
         (t->grads_out && check_writable(t, t->grads_out) < 0))
         return -1;
@@ -728,8 +904,8 @@ static int run_trainer(trainer *t, int argc, char **argv) {
 
 int netrt_train_main(int argc, char **argv, const netrt_train_model *m) {
     trainer t = {
-        .m = m, .in = m->infer, .epochs = 1, .lr = 0.01, .momentum = 0.9, .seed = 1,
-        .shuffle = true,
+        .m = m, .in = m->infer, .epochs = 1, .lr = 0.01, .momentum = 0.9, .beta1 = 0.9, .beta2 = 0.999,
+        .eps = 1e-8, .seed = 1, .shuffle = true,
     };
     t.prog = netrt_prog_name(argc, argv, m->infer->name);
     /* first: the emitted code may use instructions this CPU lacks */

@@ -1,28 +1,34 @@
 /* autodiff: reverse-mode automatic differentiation; an inference graph
  * becomes a training graph.
  *
- * Requires: a verified inference graph whose single output is [N, K] logits,
- *           with no batchnorm folded (fold_batchnorm must not run before it).
+ * Requires: a verified inference graph with a single output, with no
+ *           batchnorm folded (fold_batchnorm must not run before it).  The
+ *           output may end in `loss(...)` (a LOSS node), which says which
+ *           loss to train with; else the loss is cross-entropy, and the output
+ *           must be class scores [N, K] (or [N, K, H, W], per position).
  * Does:     keeps the inference nodes as they are (PHASE_RUN: the eval-mode
  *           forward the trainer tests with), then adds, in PHASE_GRAD,
  *             - a copy of the forward in training mode (BATCHNORM becomes
- *               BATCHNORM_TRAIN: batch statistics, running averages updated),
- *             - the loss: softmax cross-entropy of the copied logits against
- *               the labels (a new [N] value), averaged over the batch,
+ *               BATCHNORM_TRAIN: batch statistics, running averages updated);
+ *               the LOSS node's copy is left for dce,
+ *             - the loss of the copied output (LOSS's input) against the
+ *               labels (a new value: class indices, or targets shaped like
+ *               the output): xent_loss, bce_loss or mse_loss, and its gradient,
  *             - the backward: for each copied node, last to first, the
  *               gradient rule of its op (its registry entry's grad) adds the nodes
  *               computing its inputs' gradients from its outputs'; a value
  *               used several times sums its gradients with ADD;
- *           and in PHASE_UPDATE an SGD_UPDATE per trainable parameter, with
- *           a velocity (V_STATE) for momentum.  Fills the graph's training
- *           record (train.h; the request's, if one was made): labels, loss,
- *           training logits, and for each trained parameter its gradient and
- *           velocity (and each input's gradient when the request asks for
- *           input_grads).  Frozen parameters (the request's) get none.
+ *           and in PHASE_UPDATE an OPTIM_UPDATE per trainable parameter, with
+ *           two moments (V_STATE).  Fills the graph's training record
+ *           (train.h; the request's, if one was made): labels, loss and its
+ *           kind, training logits, and for each trained parameter its
+ *           gradient and moments (and each input's gradient when the request
+ *           asks for input_grads).  Frozen parameters (the request's) get none.
  * Keeps:    the inference nodes and outputs; parameter names.
  * Breaks:   nothing; leaves gradients nobody needs (of the first layer's
  *           input, say) for dce.  A net using an op without a gradient rule
- *           is rejected, naming the op and its line.
+ *           is rejected, naming the op and its line; so is a loss(...)
+ *           anywhere but at the end of the output.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -149,13 +155,52 @@ static bool copy_forward(AD *ad, int nforward) {
     return true;
 }
 
+/* The loss the net asks for: the attributes of the LOSS node that makes its
+ * output, or cross-entropy's defaults.  Reports a LOSS elsewhere, and an
+ * output cross-entropy cannot take. */
+static bool choose_loss(Graph *g, LossAttrs *a, Value **scores) {
+    Value *out = g->outputs[0].v;
+    Node *end = out->def && out->def->op == OP_LOSS ? out->def : NULL;
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = g->nodes[i];
+        if (!n->dead && n->op == OP_LOSS && n != end) {
+            diag_error(n->span, "loss(...) must be the last call of the net's output");
+            return false;
+        }
+    }
+    *a = end ? end->a.loss : (LossAttrs){.kind = LOSS_CROSS_ENTROPY, .ignore_index = -100};
+    *scores = end ? end->in[0] : out;
+    if (a->kind == LOSS_CROSS_ENTROPY && (*scores)->shape.rank != 2 && (*scores)->shape.rank != 4) {
+        char b[128];
+        diag_error(g->outputs[0].span,
+                   "training with cross-entropy needs the net's output to be class scores [K] or [K, H, W], got %s",
+                   value_sample_str(*scores, b, sizeof b));
+        return false;
+    }
+    return true;
+}
+
+/* The labels' shape: the class index of each sample ([N]) or position ([N,
+ * H, W]) for cross-entropy, else the output's. */
+static Shape labels_shape(const LossAttrs *a, const Value *scores) {
+    if (a->kind != LOSS_CROSS_ENTROPY) return scores->shape;
+    Shape s = scores->shape;
+    s.rank--;
+    for (int i = 1; i < s.rank; i++) s.d[i] = scores->shape.d[i + 1];
+    return s;
+}
+
+static const Op loss_ops[][2] = {
+    [LOSS_CROSS_ENTROPY] = {OP_XENT_LOSS, OP_XENT_GRAD},
+    [LOSS_BCE_WITH_LOGITS] = {OP_BCE_LOSS, OP_BCE_GRAD},
+    [LOSS_MSE] = {OP_MSE_LOSS, OP_MSE_GRAD},
+};
+
 PassResult pass_autodiff(Graph *g) {
     if (train_of(g)) return PASS_UNCHANGED;
-    if (g->noutputs != 1 || g->outputs[0].v->shape.rank != 2) {
-        char b[128];
-        diag_error(g->noutputs ? g->outputs[0].span : (Span){0, 0},
-                   "training needs the net's one output to be the class scores [K], got %s",
-                   g->noutputs == 1 ? value_sample_str(g->outputs[0].v, b, sizeof b) : "several outputs");
+    if (g->noutputs != 1) {
+        diag_error(g->noutputs ? g->outputs[1].span : (Span){0, 0},
+                   "training needs a net with one output (the one the loss is of), got %d", g->noutputs);
         return PASS_FAILED;
     }
     for (int i = 0; i < g->nnodes; i++)
@@ -163,6 +208,9 @@ PassResult pass_autodiff(Graph *g) {
             diag_error(g->nodes[i]->span, "training: batchnorm folding must not run before autodiff");
             return PASS_FAILED;
         }
+    LossAttrs lossa;
+    Value *scores;
+    if (!choose_loss(g, &lossa, &scores)) return PASS_FAILED;
     Training *t = train_begin(g);
     AD ad = {.g = g, .t = t, .ok = true};
     fit(&ad);
@@ -170,15 +218,18 @@ PassResult pass_autodiff(Graph *g) {
     Span out_span = g->outputs[0].span;
 
     graph_set_phase(g, PHASE_GRAD);
-    t->labels = graph_add_value(g, V_INPUT, "labels", shape_make(1, (int64_t[]){g->batch}), out_span);
+    t->lossa = lossa;
+    t->labels = graph_add_value(g, V_INPUT, lossa.kind == LOSS_CROSS_ENTROPY ? "labels" : "targets",
+                                labels_shape(&lossa, scores), out_span);
     fit(&ad);
     bool ok = copy_forward(&ad, nforward);
     if (ok) {
-        Value *logits = forward_of(&ad, g->outputs[0].v); /* may be an input itself */
+        Value *logits = forward_of(&ad, scores); /* may be an input itself */
         t->logits = logits;
-        Node loss_site = {.name = "loss", .span = out_span};
-        Node *loss = add(&ad, OP_XENT_LOSS, &loss_site, (Value *[]){logits, t->labels}, 2);
-        Node *dlogits = add(&ad, OP_XENT_GRAD, &loss_site, (Value *[]){logits, t->labels}, 2);
+        Node loss_site = {.name = "loss", .span = out_span, .a.loss = lossa};
+        const Op *ops = loss_ops[lossa.kind];
+        Node *loss = add(&ad, ops[0], &loss_site, (Value *[]){logits, t->labels}, 2);
+        Node *dlogits = add(&ad, ops[1], &loss_site, (Value *[]){logits, t->labels}, 2);
         ok = loss && dlogits;
         if (ok) {
             t->loss = loss->out[0];
@@ -187,7 +238,6 @@ PassResult pass_autodiff(Graph *g) {
         /* Backward over the training-mode copies, last to first. */
         for (int i = g->nnodes - 1; ok && i >= nforward; i--) {
             Node *n = g->nodes[i];
-            if (n->op == OP_XENT_LOSS || n->op == OP_XENT_GRAD) continue;
             Value *dy = ad.grad[n->out[0]->id];
             if (dy && op_rules(n->op)->grad) op_rules(n->op)->grad(&ad, n, dy);
             ok = ad.ok;
@@ -202,12 +252,12 @@ PassResult pass_autodiff(Graph *g) {
             if (v->kind == V_INPUT && v != t->labels && t->input_grads) train_set_grad(g, v, dv);
             if (v->kind != V_PARAM || train_frozen(g, v)) continue;
             ntrained++;
-            Value *velocity =
-                graph_add_value(g, V_STATE, arena_printf(g->arena, "%s.velocity", v->name), v->shape, v->span);
+            Value *m1 = graph_add_value(g, V_STATE, arena_printf(g->arena, "%s.moment1", v->name), v->shape, v->span);
+            Value *m2 = graph_add_value(g, V_STATE, arena_printf(g->arena, "%s.moment2", v->name), v->shape, v->span);
             train_set_grad(g, v, dv);
-            train_set_velocity(g, v, velocity);
+            train_set_moments(g, v, m1, m2);
             Node site = {.name = v->name, .span = v->span};
-            ok = add(&ad, OP_SGD_UPDATE, &site, (Value *[]){v, dv, velocity}, 3) != NULL;
+            ok = add(&ad, OP_OPTIM_UPDATE, &site, (Value *[]){v, dv, m1, m2}, 4) != NULL;
         }
         /* A gradient check of input gradients needs no parameter; training does. */
         if (ok && ntrained == 0 && !t->input_grads) {

@@ -61,7 +61,7 @@ START_TEST(training_graph_structure) {
             ck_assert_ptr_null(train_grad(g, p));
             continue;
         }
-        Value *grad = train_grad(g, p), *velocity = train_velocity(g, p);
+        Value *grad = train_grad(g, p), *velocity = train_moment(g, p, 1);
         ck_assert_msg(grad != NULL, "no gradient for %s", p->name);
         ck_assert(shape_eq(&grad->shape, &p->shape));
         ck_assert_ptr_nonnull(velocity);
@@ -70,7 +70,7 @@ START_TEST(training_graph_structure) {
     }
     ck_assert_int_eq(trained, 5); /* conv weight, bn weight and bias, linear weight and bias */
     ck_assert_int_eq(t->nparams, trained);
-    ck_assert_int_eq(count_phase(g, OP_SGD_UPDATE, PHASE_UPDATE), trained);
+    ck_assert_int_eq(count_phase(g, OP_OPTIM_UPDATE, PHASE_UPDATE), trained);
     /* No input gradient unless asked for: dce removed it. */
     ck_assert_ptr_null(train_grad(g, g->inputs[0]));
     ck_assert_int_eq(t->ninputs, 0);
@@ -106,8 +106,8 @@ START_TEST(frozen_parameters_get_no_update) {
     train_freeze(g, find_param(g, "unit0.batchnorm0.bias"));
     ck_assert(run_pipeline(g, train_pipeline, true, NULL, NULL));
     ck_assert_ptr_null(train_grad(g, w));
-    ck_assert_ptr_null(train_velocity(g, w));
-    ck_assert_int_eq(count_phase(g, OP_SGD_UPDATE, PHASE_UPDATE), 2);
+    ck_assert_ptr_null(train_moment(g, w, 1));
+    ck_assert_int_eq(count_phase(g, OP_OPTIM_UPDATE, PHASE_UPDATE), 2);
     /* Nothing needs a gradient below the frozen layers any more. */
     ck_assert_int_eq(count_phase(g, OP_CONV_GRAD_WEIGHT, PHASE_GRAD), 0);
     ck_assert_int_eq(count_phase(g, OP_BATCHNORM_GRAD, PHASE_GRAD), 0);
@@ -133,19 +133,19 @@ START_TEST(the_record_survives_compaction) {
     const Training *t = train_of(g);
     ck_assert_ptr_nonnull(t);
     int nvalues = g->nvalues, np = t->nparams;
-    Value *velocity = t->params[np - 1].velocity, *loss = t->loss;
+    Value *velocity = t->params[np - 1].moment1, *loss = t->loss;
     int velocity_id = velocity->id;
     ck_assert(run_pipeline(g, "dce", true, NULL, NULL));
     ck_assert_int_lt(g->nvalues, nvalues);
     ck_assert_ptr_eq(train_of(g), t);
     ck_assert_int_eq(t->nparams, np);
-    ck_assert_ptr_eq(t->params[np - 1].velocity, velocity);
+    ck_assert_ptr_eq(t->params[np - 1].moment1, velocity);
     ck_assert_int_lt(velocity->id, velocity_id); /* renumbered */
     ck_assert_ptr_eq(t->loss, loss);
     ck_assert(in_graph(g, t->loss) && in_graph(g, t->logits) && in_graph(g, t->labels));
     for (int i = 0; i < np; i++) {
         ck_assert(in_graph(g, t->params[i].param) && in_graph(g, t->params[i].grad));
-        ck_assert(in_graph(g, t->params[i].velocity));
+        ck_assert(in_graph(g, t->params[i].moment1));
         ck_assert_ptr_eq(train_grad(g, t->params[i].param), t->params[i].grad);
     }
     graph_free(g);
@@ -155,14 +155,14 @@ END_TEST
 
 START_TEST(the_loss_needs_class_scores) {
     Source *src;
-    Graph *g = compile_text("net t { input x: [3, 4, 4]; output y = conv(x, 2, 1); }", 2, &src);
+    Graph *g = compile_text("net t { input x: [3, 4, 4]; output y = conv(x, 2, 1) |> reshape([2, 4, 2, 2]); }", 2, &src);
     ck_assert_ptr_nonnull(g);
     capture_begin();
     bool ok = run_pipeline(g, train_pipeline, true, NULL, NULL);
     const char *msg = capture_end();
     ck_assert(!ok);
-    ck_assert_msg(strstr(msg, "test.net:1:29: error: training needs the net's one output to be the class scores [K], "
-                              "got [2, 4, 4]") != NULL,
+    ck_assert_msg(strstr(msg, "test.net:1:29: error: training with cross-entropy needs the net's output to be class "
+                              "scores [K] or [K, H, W], got [2, 4, 2, 2]") != NULL,
                   "%s", msg);
     graph_free(g);
     source_free(src);

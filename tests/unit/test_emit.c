@@ -111,6 +111,8 @@ static Attrs eps_attrs(double eps) {
 }
 
 static const Attrs none = {0};
+/* cross-entropy's loss nodes: no class weights, PyTorch's ignored label -100 */
+static const Attrs xent = {.loss = {.kind = LOSS_CROSS_ENTROPY, .ignore_index = -100}};
 
 /* ---- data and the reference interpreter ------------------------------------------ */
 
@@ -1069,9 +1071,9 @@ static const char train_driver_src[] =
     "    for (int i = 0; i < m->ninputs; i++) if (!rd(in, &m->inputs[i])) return 3;\n"
     "    if (t->labels && !rd(in, t->labels)) return 3;\n"
     "    t->set_batch(atoi(argv[3]));\n"
-    "    *t->lr = strtof(argv[5], NULL);\n"
-    "    *t->momentum = strtof(argv[6], NULL);\n"
-    "    *t->weight_decay = strtof(argv[7], NULL);\n"
+    "    t->hp->lr = strtof(argv[5], NULL);\n"
+    "    t->hp->momentum = strtof(argv[6], NULL);\n"
+    "    t->hp->weight_decay = strtof(argv[7], NULL);\n"
     "    m->run();\n"
     "    for (int s = atoi(argv[4]); s > 0; s--) {\n"
     "        t->grad();\n"
@@ -1459,9 +1461,9 @@ START_TEST(other_grads) {
         Value *z = input(&t, "logits", shp(2, N, 5));
         Value *l = labels(&t);
         Training *tr = train_of(t.g);
-        tr->loss = NODE(&t, OP_XENT_LOSS, "loss", none, z, l);
+        tr->loss = NODE(&t, OP_XENT_LOSS, "loss", xent, z, l);
         tr->logits = z;
-        train_set_grad(t.g, z, NODE(&t, OP_XENT_GRAD, "loss", none, z, l));
+        train_set_grad(t.g, z, NODE(&t, OP_XENT_GRAD, "loss", xent, z, l));
         graph_add_output(t.g, "loss", tr->loss, line_span(2));
         break;
     }
@@ -1501,8 +1503,9 @@ START_TEST(sgd_update) {
     Value *vel[2];
     for (int i = 0; i < 2; i++) {
         vel[i] = state(&t, i ? "b.velocity" : "w.velocity", p[i]->shape);
-        train_set_velocity(t.g, p[i], vel[i]);
-        node_n(&t, OP_SGD_UPDATE, p[i]->name, none, 3, (Value *[]){p[i], gr[i], vel[i]});
+        Value *m2 = state(&t, i ? "b.moment2" : "w.moment2", p[i]->shape);
+        train_set_moments(t.g, p[i], vel[i], m2);
+        node_n(&t, OP_OPTIM_UPDATE, p[i]->name, none, 4, (Value *[]){p[i], gr[i], vel[i], m2});
         graph_add_output(t.g, vel[i]->name, vel[i], line_span(2));
     }
     emit_build_train(&t);
@@ -1566,9 +1569,9 @@ START_TEST(small_net) {
     Value *z = NODE(&t, OP_LINEAR, "fc", la, fl, fw, fb);
     Value *l = labels(&t);
     Training *tr = train_of(g);
-    tr->loss = NODE(&t, OP_XENT_LOSS, "loss", none, z, l);
+    tr->loss = NODE(&t, OP_XENT_LOSS, "loss", xent, z, l);
     tr->logits = z;
-    Value *dz = NODE(&t, OP_XENT_GRAD, "loss", none, z, l);
+    Value *dz = NODE(&t, OP_XENT_GRAD, "loss", xent, z, l);
     train_set_grad(t.g, fw, NODE(&t, OP_LINEAR_GRAD_WEIGHT, "fc", la, dz, fl));
     train_set_grad(t.g, fb, NODE(&t, OP_BIAS_GRAD, "fc", la, dz));
     Value *dfl = NODE(&t, OP_LINEAR_GRAD_INPUT, "fc", la, dz, fw);
@@ -1586,10 +1589,12 @@ START_TEST(small_net) {
     Value *trained[] = {cw, cb, bw, bb, fw, fb};
     for (int i = 0; i < 6; i++) {
         Value *v = state(&t, arena_printf(g->arena, "%s.velocity", trained[i]->name), trained[i]->shape);
-        train_set_velocity(g, trained[i], v);
-        node_n(&t, OP_SGD_UPDATE, trained[i]->name, none, 3, (Value *[]){trained[i], train_grad(g, trained[i]), v});
+        Value *v2 = state(&t, arena_printf(g->arena, "%s.moment2", trained[i]->name), trained[i]->shape);
+        train_set_moments(g, trained[i], v, v2);
+        node_n(&t, OP_OPTIM_UPDATE, trained[i]->name, none, 4,
+               (Value *[]){trained[i], train_grad(g, trained[i]), v, v2});
     }
-    graph_add_output(g, "conv.weight.velocity", train_velocity(g, cw), line_span(2));
+    graph_add_output(g, "conv.weight.velocity", train_moment(g, cw, 1), line_span(2));
     graph_set_phase(g, PHASE_RUN);
 
     emit_build_train(&t);
@@ -1644,10 +1649,10 @@ START_TEST(small_net) {
     ck_assert_ptr_nonnull(strstr(text, "static netrt_tensor small_loss = {\"loss\", 1, {1}, NULL};"));
     ck_assert_ptr_nonnull(strstr(text, "static netrt_tensor small_train_logits = {\"logits\", 2, {3, 4}, NULL};"));
     ck_assert_ptr_nonnull(strstr(text, "    .ninputs = 1,\n"));
-    ck_assert_ptr_nonnull(strstr(text, "    .lr = &hp_lr,\n"));
+    ck_assert_ptr_nonnull(strstr(text, "    .hp = &hp,\n"));
     ck_assert_ptr_nonnull(strstr(text, "static void n0_conv_conv(const float *restrict x,"));
     ck_assert_ptr_nonnull(strstr(text, "float *restrict running_mean, float *restrict running_var, float *restrict y,"));
-    ck_assert_ptr_nonnull(strstr(text, "(float *restrict p, const float *restrict grad, float *restrict v)\n"));
+    ck_assert_ptr_nonnull(strstr(text, "(float *restrict p, const float *restrict grad, float *restrict m, float *restrict v)\n"));
     ck_assert_ptr_nonnull(strstr(h, "void small_infer(const float *x, float *logits, float *conv_weight_velocity);"));
     ck_assert_ptr_nonnull(strstr(h, "extern const netrt_train_model small_train;"));
     /* run, grad and update call their phases' nodes */
@@ -1655,7 +1660,7 @@ START_TEST(small_net) {
     char *update = strstr(text, "static void small_update(void)"), *end = strstr(text, "small_set_batch(int nb)");
     ck_assert(run && grad && update && end && run < grad && grad < update && update < end);
     ck_assert(strstr(run, "_batchnorm_bn(") < grad && strstr(run, "_batchnorm_train_bn(") > grad);
-    ck_assert(strstr(grad, "_xent_grad_loss(") < update && strstr(grad, "_sgd_update_") > update);
+    ck_assert(strstr(grad, "_xent_grad_loss(") < update && strstr(grad, "_optim_update_") > update);
     free(text);
     free(h);
     t_free(&t);
@@ -1671,9 +1676,9 @@ START_TEST(train_mains) {
     la.linear.out = 3;
     Value *w = param(&t, "fc.weight", shp(2, 3, 3));
     Value *y = NODE(&t, OP_LINEAR, "fc", la, z, w);
-    train_of(t.g)->loss = NODE(&t, OP_XENT_LOSS, "loss", none, y, l);
+    train_of(t.g)->loss = NODE(&t, OP_XENT_LOSS, "loss", xent, y, l);
     train_of(t.g)->logits = y;
-    train_set_grad(t.g, w, NODE(&t, OP_LINEAR_GRAD_WEIGHT, "fc", la, NODE(&t, OP_XENT_GRAD, "loss", none, y, l), z));
+    train_set_grad(t.g, w, NODE(&t, OP_LINEAR_GRAD_WEIGHT, "fc", la, NODE(&t, OP_XENT_GRAD, "loss", xent, y, l), z));
     graph_add_output(t.g, "y", y, line_span(2));
     static const struct {
         EmitMain kind;
@@ -1708,7 +1713,7 @@ START_TEST(train_mains) {
     ck_assert(!ok);
     ck_assert_ptr_nonnull(strstr(msg, "a training program needs a training graph"));
     Value *p = param(&u, "p", shp(1, 3));
-    node_n(&u, OP_SGD_UPDATE, "p", none, 3, (Value *[]){p, p, p});
+    node_n(&u, OP_OPTIM_UPDATE, "p", none, 4, (Value *[]){p, p, p, p});
     capture_begin();
     ok = emit(&u, NULL);
     msg = capture_end();

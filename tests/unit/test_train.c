@@ -39,7 +39,8 @@ enum { N = 8, D = 4, K = 3 };
 static float W[K * D], b[K], tag[1];             /* params; tag is frozen (no gradient) */
 static float gW[K * D], gb[K], vW[K * D], vb[K]; /* gradients and SGD velocities */
 static float x[N * D], gx[N * D], lab[N], loss_v[1], logits[N * K], out[N * K];
-static float lr_v, mom_v, wd_v;
+static netrt_hparams hp_v; /* the model's hyperparameters, set by the trainer */
+static float vb2[K], vW2[K * D]; /* the second moments (unused by this SGD) */
 
 /* What the runtime did to the model. */
 static int active = N, grads, updates, runs, prepares, resets, init_fail;
@@ -52,6 +53,10 @@ static netrt_tensor params[3] = {
     {"fc.weight", 2, {K, D}, W}, {"fc.bias", 1, {K}, b}, {"tag", 1, {1}, tag}};
 static netrt_tensor grad_ts[3] = {
     {"fc.weight", 2, {K, D}, gW}, {"fc.bias", 1, {K}, gb}, {"tag", 1, {1}, NULL}};
+static netrt_tensor moment1_ts[3] = {
+    {"fc.weight", 2, {K, D}, vW}, {"fc.bias", 1, {K}, vb}, {"tag", 1, {1}, NULL}};
+static netrt_tensor moment2_ts[3] = {
+    {"fc.weight", 2, {K, D}, vW2}, {"fc.bias", 1, {K}, vb2}, {"tag", 1, {1}, NULL}};
 static const netrt_param_init inits[3] = {
     {NETRT_INIT_XAVIER, D, K}, {NETRT_INIT_ZERO, 0, 0}, {NETRT_INIT_ONE, 0, 0}};
 static netrt_tensor inputs[1] = {{"x", 4, {N, 1, 2, 2}, x}};
@@ -133,12 +138,12 @@ static void m_grad_wrong(void) { grad_with(-1); }
 static void m_update(void) {
     updates++;
     for (int i = 0; i < K * D; i++) {
-        vW[i] = mom_v * vW[i] + gW[i] + wd_v * W[i];
-        W[i] -= lr_v * vW[i];
+        vW[i] = hp_v.momentum * vW[i] + gW[i] + hp_v.weight_decay * W[i];
+        W[i] -= hp_v.lr * vW[i];
     }
     for (int i = 0; i < K; i++) {
-        vb[i] = mom_v * vb[i] + gb[i] + wd_v * b[i];
-        b[i] -= lr_v * vb[i];
+        vb[i] = hp_v.momentum * vb[i] + gb[i] + hp_v.weight_decay * b[i];
+        b[i] -= hp_v.lr * vb[i];
     }
 }
 static void m_reset(void) {
@@ -157,7 +162,8 @@ static const netrt_train_model model = {
     .infer = &infer, .grads = grad_ts, .inits = inits, .input_grads = input_grads,
     .labels = &labels_t, .loss = &loss_t, .train_logits = &logits_t,
     .set_batch = m_set_batch, .grad = m_grad, .update = m_update, .reset_state = m_reset,
-    .lr = &lr_v, .momentum = &mom_v, .weight_decay = &wd_v,
+    .hp = &hp_v, .moment1 = moment1_ts, .moment2 = moment2_ts, .loss_kind = NETRT_LOSS_CROSS_ENTROPY,
+    .ignore_index = -100,
 };
 static netrt_train_model wrong_model; /* model with m_grad_wrong, set up in main */
 
@@ -366,11 +372,11 @@ START_TEST(train_separable) {
     ck_assert_int_ge(prepares, 1);
     ck_assert_int_eq(grads, 5 * 38); /* ceil(300 / 8) batches per epoch */
     ck_assert_int_eq(updates, grads);
-    ck_assert_float_eq(lr_v, 0.2f);
-    ck_assert_float_eq(mom_v, 0.9f);
-    ck_assert_float_eq(wd_v, 0.0f);
+    ck_assert_float_eq(hp_v.lr, 0.2f);
+    ck_assert_float_eq(hp_v.momentum, 0.9f);
+    ck_assert_float_eq(hp_v.weight_decay, 0.0f);
     ck_assert_msg(strstr(out_text, "training softreg (softreg.net): 15 parameters, batch 8; 300 "
-                                   "training images [1, 2, 2], 90 test images; 5 epochs, lr 0.2, "
+                                   "training images [1, 2, 2], 90 test images; 5 epochs, loss cross_entropy, SGD lr 0.2, "
                                    "momentum 0.9, weight decay 0, seed 3") != NULL,
                   "stdout: %s", out_text);
     for (int e = 1; e <= 5; e++) {
@@ -388,9 +394,9 @@ START_TEST(train_separable) {
     rc = train("--train-images", xi, "--train-labels", yi, "--limit", "8", "--momentum", "0.5",
                "--weight-decay", "1e-4", "--lr", "0");
     ck_assert_msg(rc == 0, "stderr: %s", err_text);
-    ck_assert_float_eq(mom_v, 0.5f);
-    ck_assert_float_eq(wd_v, 1e-4f);
-    ck_assert_float_eq(lr_v, 0.0f);
+    ck_assert_float_eq(hp_v.momentum, 0.5f);
+    ck_assert_float_eq(hp_v.weight_decay, 1e-4f);
+    ck_assert_float_eq(hp_v.lr, 0.0f);
 }
 END_TEST
 
@@ -790,7 +796,7 @@ START_TEST(train_errors) {
                    "--train-images", x5, "--train-labels", yi);
     ck_train_fails("e_x5.npy: input 'x' has shape [20, 5]", "--train-images", xi, "--train-labels", yi,
                    "--test-images", x5, "--test-labels", yi);
-    ck_train_fails("labels must be a 1-d integer array", "--train-images", xi, "--train-labels",
+    ck_train_fails("labels must be an integer array [S], got F32 of shape [20, 1, 2, 2]", "--train-images", xi, "--train-labels",
                    xi);
     ck_train_fails("no-such.npy: No such file or directory", "--train-images", tpath("no-such.npy"),
                    "--train-labels", yi);
