@@ -450,12 +450,12 @@ static void emit_layout_comment(Emitter *m) {
             " * label smoothing (set through %s_train.hp; netrt.h). */\n"
             "static netrt_hparams hp = {.lr = 0.01f, .grad_scale = 1.0f, .beta1 = 0.9f, .beta2 = 0.999f,\n"
             "                          .eps = 1e-8f, .bias1 = 1.0f, .bias2_sqrt = 1.0f, .first_step = true,\n"
-            "                          .label_smoothing = %sf};\n\n"
+            "                          .label_smoothing = %s};\n\n"
             "/* Dropout's masks: those of step train_step (%s_grad counts its calls)\n"
             " * under train_seed (the trainer's --seed; netrt_dropout_key). */\n"
             "static uint64_t train_seed = 1, train_step;\n"
             "static bool train_no_dropout; /* --no-dropout: dropout is the identity in training too */\n\n",
-            m->prefix, g->batch, m->prefix, m->prefix, double_literal(ls, sizeof ls, m->t->lossa.label_smoothing),
+            m->prefix, g->batch, m->prefix, m->prefix, float_literal(ls, sizeof ls, m->t->lossa.label_smoothing),
             m->prefix);
 }
 
@@ -833,7 +833,8 @@ static void emit_train_tables(Emitter *m) {
     const LossAttrs *la = &m->t->lossa;
     if (la->nweight) {
         fprintf(c, "/* The loss's class weights. */\nstatic const float %s_class_weights[%d] = {", P, la->nweight);
-        for (int i = 0; i < la->nweight; i++) fprintf(c, "%s%.9gf", i ? ", " : "", (double)la->weight[i]);
+        char buf[64];
+        for (int i = 0; i < la->nweight; i++) fprintf(c, "%s%s", i ? ", " : "", float_literal(buf, sizeof buf, la->weight[i]));
         fputs("};\n\n", c);
     }
     emit_tensor(m, "labels", "labels", m->t->labels);

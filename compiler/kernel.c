@@ -155,6 +155,13 @@ const char *double_literal(char *buf, size_t n, double v) {
     return buf;
 }
 
+const char *float_literal(char *buf, size_t n, double v) {
+    snprintf(buf, n - 3, "%.9g", v);
+    if (!strpbrk(buf, ".eEn")) strcat(buf, ".0");
+    strcat(buf, "f");
+    return buf;
+}
+
 void kdouble(Kernel *k, const char *name, double v) {
     char buf[64];
     kout(k, "    const double %s = %s;\n", name, double_literal(buf, sizeof buf, v));

@@ -105,6 +105,8 @@ void knumel(Kernel *k, const Value *v);
 void kdouble(Kernel *k, const char *name, double v);
 /* A double as an exact C literal, into buf. */
 const char *double_literal(char *buf, size_t n, double v);
+/* v rounded to float as a C float literal ("0.100000001f", "1.0f"), into buf; returns buf. */
+const char *float_literal(char *buf, size_t n, double v);
 /* Whether v's first dimension is the batch (training graphs). */
 bool kbatched(const Kernel *k, const Value *v);
 

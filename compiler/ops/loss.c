@@ -147,15 +147,15 @@ static void put_class_weights(Kernel *k, const char **wc, const char **wk, const
     }
     kout(k, "    static const float W[K] = {");
     double sum = 0;
+    char buf[64];
     for (int i = 0; i < a->nweight; i++) {
-        kout(k, "%s%.9gf", i ? ", " : "", (double)a->weight[i]);
+        kout(k, "%s%s", i ? ", " : "", float_literal(buf, sizeof buf, a->weight[i]));
         sum += a->weight[i];
     }
     kout(k, "}; /* the class weights */\n");
     *wc = "(double)W[c]";
     *wk = "(double)W[k]";
     *wsum = "WSUM";
-    char buf[64];
     kout(k, "    const double WSUM = %s;\n", double_literal(buf, sizeof buf, sum));
 }
 
@@ -253,8 +253,7 @@ static void emit_xent_grad(Kernel *k) {
  * PER values each. */
 static void put_elementwise_loss_shape(Kernel *k) {
     const Shape *z = &k->n->in[0]->shape;
-    KENUM(k, {"N", z->d[0]});
-    kcount(k, "PER", shape_numel(z) / (z->d[0] ? z->d[0] : 1));
+    KENUM(k, {"N", z->d[0]}, {"PER", shape_numel(z) / (z->d[0] ? z->d[0] : 1)});
 }
 
 /* F.binary_cross_entropy_with_logits, the mean over every element:

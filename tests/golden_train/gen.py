@@ -19,27 +19,33 @@ Layout of one case, tests/golden_train/<case>/:
     model.net                  the netc program (one input, one output: the
                                logits)
     config                     `batch B`, `lr LR`, `momentum M`,
-                               `weight_decay WD`, one per line
+                               `weight_decay WD`, one per line; and
+                               `epochs E` and `flags ...` (more trainer
+                               options: the optimizer, its settings,
+                               clipping, the schedule) where a case has them
     weights.safetensors        initial parameters, float32, under netc's
                                names (state_dict keys without
                                num_batches_tracked; batchnorm running stats
                                included and random)
     train_images.npy           float32 [S, C, H, W] (or [S, D]), S = 2B or
                                2B - 1 samples
-    train_labels.npy           int64 [S]
-    expected_loss.npy          float32 [1]: mean cross-entropy on the first
-                               batch (samples 0..B-1), batchnorm in training
-                               mode
+    train_labels.npy           int64 [S] (or label maps [S, H, W]), or the
+                               float32 targets of bce_with_logits and mse
+    expected_loss.npy          float32 [1]: the loss on the first batch
+                               (samples 0..B-1), batchnorm in training mode
     expected_grads.safetensors the gradient of that loss for every parameter
                                (no running stats), before any update; the
                                weight decay term is NOT included
-    expected_params.safetensors every entry of weights.safetensors after two
-                               SGD steps: step 1 on samples 0..B-1, step 2 on
-                               samples B..S-1 (B - 1 samples when S = 2B - 1)
+    expected_params.safetensors every entry of weights.safetensors after the
+                               steps: for each of E epochs (default 1), one
+                               step per batch in file order (samples 0..B-1,
+                               B..2B-1, ...; the last batch may be short)
 
-The two steps are PyTorch's: model.train(), nn.CrossEntropyLoss() (the mean
-over the batch), torch.optim.SGD(params, lr, momentum, weight_decay) over
-every parameter (weights, biases, batchnorm weights and biases alike), the
+The steps are PyTorch's: model.train(), the case's loss (default
+nn.CrossEntropyLoss(), the mean over the batch) and optimizer (default
+torch.optim.SGD(params, lr, momentum, weight_decay) over every parameter:
+weights, biases, batchnorm weights and biases alike), clip_grad_norm_ between
+backward and step when a case clips, the schedule stepped once per epoch; the
 batchnorm's momentum 0.1 with the unbiased variance in running_var. They run
 in float64 (model.double(), float32 data widened) from the float32 files,
 and the results are rounded to float32.
@@ -90,11 +96,19 @@ class TrainCase:
     batch: B; samples: S (2B or 2B - 1); init(module): weight init after
     PyTorch's default; input_fn(generator, shape): the images (default
     randn); seed_name: the name seeding weights and data (default name);
-    lr, momentum, weight_decay: SGD's."""
+    lr, momentum, weight_decay: SGD's. For the other losses and optimizers:
+    loss_fn(out, y) -> loss (default cross-entropy); labels_fn(generator,
+    S) -> labels or targets (default class indices [S]); optim(params) ->
+    a torch.optim optimizer (default SGD with lr, momentum, weight_decay);
+    sched(optimizer) -> an LR scheduler stepped per epoch, or None; clip:
+    clip_grad_norm_'s max_norm, or None; epochs; flags: the trainer options
+    that ask for the same (written to config)."""
 
     def __init__(self, name, net, in_shape, classes, build, forward, batch,
                  samples=None, init=None, input_fn=None, seed_name=None,
-                 lr=0.05, momentum=0.9, weight_decay=0.0005):
+                 lr=0.05, momentum=0.9, weight_decay=0.0005, loss_fn=None,
+                 labels_fn=None, optim=None, sched=None, clip=None, epochs=1,
+                 flags=""):
         self.name = name
         self.net = net
         self.in_shape = list(in_shape)
@@ -103,13 +117,23 @@ class TrainCase:
         self.forward = forward
         self.batch = batch
         self.samples = 2 * batch if samples is None else samples
-        assert batch < self.samples <= 2 * batch
+        assert batch <= self.samples
         self.init = init
         self.input_fn = input_fn
         self.seed_name = seed_name or name
         self.lr = lr
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.loss_fn = loss_fn
+        self.labels_fn = labels_fn
+        self.optim = optim
+        self.sched = sched
+        self.clip = clip
+        self.epochs = epochs
+        self.flags = flags
+        # the formulas check_by_hand recomputes hold for the default setup only
+        self.plain = (loss_fn is None and optim is None and sched is None and clip is None
+                      and epochs == 1 and self.samples <= 2 * batch)
 
 
 CASES = []
@@ -398,33 +422,170 @@ case("mlp_sigmoid_softmax", MLP_NET, [2, 4, 4], 5,
      build=mlp_build, forward=mlp_forward, batch=3, init=init_xavier,
      input_fn=lambda g, shape: torch.randn(shape, generator=g) * 1.5 + 0.3)
 
+# losses, optimizers, clipping and schedules -----------------------------------------
+
+LOSS_XENT_NET = """\
+# training golden test: cross-entropy with class weights, label smoothing and
+# an ignored label (-1); SGD with Nesterov momentum, weight decay but not of
+# the biases (--no-bias-decay); five steps, the last on a short batch.
+net loss_xent {
+    input x: [12];
+    h = linear(x, 16) |> tanh;
+    output logits = linear(h, 5)
+        |> loss("cross_entropy", label_smoothing = 0.1, weight = [1.0, 2.0, 0.5, 1.5, 1.0], ignore_index = -1);
+}
+"""
+
+
+def mlp2_build(d, h, k):
+    return lambda: Params([("linear0", nn.Linear(d, h)), ("linear1", nn.Linear(h, k))])
+
+
+def loss_xent_forward(m, x):
+    return m["linear1"](torch.tanh(m["linear0"](x)))
+
+
+def labels_some_ignored(classes, ignored, rate, shape=()):
+    def make(gen, count):
+        y = torch.randint(0, classes, [count] + list(shape), generator=gen, dtype=torch.int64)
+        drop = torch.rand([count] + list(shape), generator=gen) < rate
+        y[drop] = ignored
+        y.view(count, -1)[:, 0] = y.view(count, -1)[:, 0].clamp(min=0) % classes  # every sample counts somewhere
+        return y
+    return make
+
+
+def no_bias_decay_groups(m, wd):
+    """PyTorch's usual split: no weight decay for 1-d parameters."""
+    decay = [p for p in m.parameters() if p.dim() > 1]
+    rest = [p for p in m.parameters() if p.dim() <= 1]
+    return [{"params": decay, "weight_decay": wd}, {"params": rest, "weight_decay": 0.0}]
+
+
+case("loss_xent", LOSS_XENT_NET, [12], 5, build=mlp2_build(12, 16, 5), forward=loss_xent_forward,
+     batch=4, samples=18, init=init_xavier, lr=0.05, momentum=0.9, weight_decay=1e-3,
+     loss_fn=lambda z, y: F.cross_entropy(z, y, weight=torch.tensor([1.0, 2.0, 0.5, 1.5, 1.0], dtype=z.dtype),
+                                          ignore_index=-1, label_smoothing=0.1),
+     labels_fn=labels_some_ignored(5, -1, 0.2),
+     optim=lambda m: torch.optim.SGD(no_bias_decay_groups(m, 1e-3), lr=0.05, momentum=0.9, nesterov=True),
+     flags="--nesterov --no-bias-decay")
+
+LOSS_SEG_NET = """\
+# training golden test: per-pixel cross-entropy ([4, 8, 8] scores against
+# [8, 8] label maps) with class weights and the ignored label 255; Adam with
+# L2 weight decay, gradients clipped to a global norm of 0.5.
+net loss_seg {
+    input image: [3, 8, 8];
+    x = conv(image, 8, 3, pad = 1) as "conv0" |> relu;
+    output scores = conv(x, 4, 1) as "head"
+        |> loss("cross_entropy", weight = [0.5, 1.0, 2.0, 1.0], ignore_index = 255);
+}
+"""
+
+
+def loss_seg_build():
+    return Params([("conv0", nn.Conv2d(3, 8, 3, padding=1)), ("head", nn.Conv2d(8, 4, 1))])
+
+
+def loss_seg_forward(m, x):
+    return m["head"](F.relu(m["conv0"](x)))
+
+
+case("loss_seg", LOSS_SEG_NET, [3, 8, 8], 4, build=loss_seg_build, forward=loss_seg_forward,
+     batch=2, samples=6, init=init_he_fan_in, lr=0.01, momentum=0.0, weight_decay=1e-4,
+     loss_fn=lambda z, y: F.cross_entropy(z, y, weight=torch.tensor([0.5, 1.0, 2.0, 1.0], dtype=z.dtype),
+                                          ignore_index=255),
+     labels_fn=labels_some_ignored(4, 255, 0.1, shape=(8, 8)),
+     optim=lambda m: torch.optim.Adam(m.parameters(), lr=0.01, weight_decay=1e-4),
+     clip=0.5, flags="--optimizer adam --clip-grad-norm 0.5")
+
+LOSS_BCE_NET = """\
+# training golden test: binary cross-entropy with logits (six labels per
+# sample); AdamW with its betas and eps, a cosine schedule over 3 epochs.
+net loss_bce {
+    input x: [10];
+    h = linear(x, 12) |> relu;
+    output logits = linear(h, 6) |> loss("bce_with_logits");
+}
+"""
+
+
+def targets_bernoulli(k):
+    return lambda gen, count: (torch.rand([count, k], generator=gen) < 0.4).float()
+
+
+case("loss_bce", LOSS_BCE_NET, [10], 6, build=mlp2_build(10, 12, 6),
+     forward=lambda m, x: m["linear1"](F.relu(m["linear0"](x))),
+     batch=3, samples=6, init=init_xavier, lr=0.01, momentum=0.0, weight_decay=0.05,
+     loss_fn=nn.BCEWithLogitsLoss(), labels_fn=targets_bernoulli(6),
+     optim=lambda m: torch.optim.AdamW(m.parameters(), lr=0.01, betas=(0.8, 0.99), eps=1e-6,
+                                       weight_decay=0.05),
+     sched=lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=3), epochs=3,
+     flags="--optimizer adamw --betas 0.8,0.99 --eps 1e-6 --schedule cosine")
+
+LOSS_MSE_NET = """\
+# training golden test: mean squared error against three targets per sample;
+# SGD with dampening.
+net loss_mse {
+    input image: [2, 6, 6];
+    x = conv(image, 4, 3) as "conv0" |> tanh |> global_avgpool |> flatten;
+    output y = linear(x, 3) as "fc" |> loss("mse");
+}
+"""
+
+
+def loss_mse_build():
+    return Params([("conv0", nn.Conv2d(2, 4, 3)), ("fc", nn.Linear(4, 3))])
+
+
+case("loss_mse", LOSS_MSE_NET, [2, 6, 6], 3, build=loss_mse_build,
+     forward=lambda m, x: m["fc"](torch.flatten(F.adaptive_avg_pool2d(torch.tanh(m["conv0"](x)), 1), 1)),
+     batch=4, samples=16, init=init_xavier, lr=0.1, momentum=0.9, weight_decay=0.01,
+     loss_fn=nn.MSELoss(), labels_fn=lambda gen, count: torch.randn([count, 3], generator=gen),
+     optim=lambda m: torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, dampening=0.3,
+                                     weight_decay=0.01),
+     flags="--dampening 0.3")
+
 CASE_NAMES = [c.name for c in CASES]
 
 
 # ---------------------------------------------------------------- training
 
 def train_two_steps(c, m0, x, y, dtype):
-    """Two SGD steps from a copy of m0 in dtype. Returns (loss on batch 1,
-    loss on batch 2, [(param, grad on batch 1)], [(name, value)] after the
-    two steps, [(param, grad on batch 2)]); all in state_dict order."""
+    """The case's steps from a copy of m0 in dtype (E epochs of one step per
+    batch, in order). Returns (loss on batch 1, loss on batch 2, [(param,
+    grad on batch 1)], [(name, value)] after the steps, [(param, grad on
+    batch 2)]); all in state_dict order."""
     m = copy.deepcopy(m0).to(dtype)
     m.train()
     x = x.to(dtype)
+    if y.is_floating_point():
+        y = y.to(dtype)
     names = dict(m.named_parameters())
     order = [k for k, _ in param_list(m) if k in names]
-    opt = torch.optim.SGD(m.parameters(), lr=c.lr, momentum=c.momentum,
-                          weight_decay=c.weight_decay)
-    loss_fn = nn.CrossEntropyLoss()
+    if c.optim:
+        opt = c.optim(m)
+    else:
+        opt = torch.optim.SGD(m.parameters(), lr=c.lr, momentum=c.momentum,
+                              weight_decay=c.weight_decay)
+    sched = c.sched(opt) if c.sched else None
+    loss_fn = c.loss_fn or nn.CrossEntropyLoss()
     losses, grads = [], []
-    for lo, hi in [(0, c.batch), (c.batch, c.samples)]:
-        opt.zero_grad()
-        loss = loss_fn(c.forward(m, x[lo:hi]), y[lo:hi])
-        loss.backward()
-        losses.append(loss.detach().clone())
-        grads.append([(k, names[k].grad.detach().clone()) for k in order])
-        opt.step()
+    for _ in range(c.epochs):
+        for lo in range(0, c.samples, c.batch):
+            hi = min(lo + c.batch, c.samples)
+            opt.zero_grad()
+            loss = loss_fn(c.forward(m, x[lo:hi]), y[lo:hi])
+            loss.backward()
+            losses.append(loss.detach().clone())
+            grads.append([(k, names[k].grad.detach().clone()) for k in order])
+            if c.clip:
+                torch.nn.utils.clip_grad_norm_(m.parameters(), c.clip)
+            opt.step()
+        if sched:
+            sched.step()
     params = [(k, v.detach().clone()) for k, v in param_list(m)]
-    return losses[0], losses[1], grads[0], params, grads[1]
+    return losses[0], losses[1 % len(losses)], grads[0], params, grads[1 % len(grads)]
 
 
 def batchnorm_inputs(c, m0, x):
@@ -521,21 +682,30 @@ def generate(c):
     randomize_batchnorm(m, gen)
     weights = to_f32(param_list(m))
 
-    full = [2 * c.batch] + c.in_shape
+    count = max(2 * c.batch, c.samples)
+    full = [count] + c.in_shape
     x = (c.input_fn(gen, full) if c.input_fn else torch.randn(full, generator=gen)).float()
-    y = torch.randint(0, c.classes, [2 * c.batch], generator=gen, dtype=torch.int64)
+    if c.labels_fn:
+        y = c.labels_fn(gen, count)
+    else:
+        y = torch.randint(0, c.classes, [count], generator=gen, dtype=torch.int64)
     x, y = x[:c.samples].contiguous(), y[:c.samples].contiguous()
 
     loss1, loss2, grads, params, grads2 = train_two_steps(c, m, x, y, torch.float64)
-    check_by_hand(c, m, x, y, loss1, grads, params, grads2)
+    if c.plain:
+        check_by_hand(c, m, x, y, loss1, grads, params, grads2)
     pnames = set(dict(m.named_parameters()))
     assert [k for k, _ in grads] == [k for k, _ in weights if k in pnames]
     assert [k for k, _ in params] == [k for k, _ in weights]
 
     write_text(os.path.join(d, "model.net"), c.net)
-    write_text(os.path.join(d, "config"),
-               f"batch {c.batch}\nlr {c.lr}\nmomentum {c.momentum}\n"
-               f"weight_decay {c.weight_decay}\n")
+    config = (f"batch {c.batch}\nlr {c.lr}\nmomentum {c.momentum}\n"
+              f"weight_decay {c.weight_decay}\n")
+    if c.epochs != 1:
+        config += f"epochs {c.epochs}\n"
+    if c.flags:
+        config += f"flags {c.flags}\n"
+    write_text(os.path.join(d, "config"), config)
     files = [("weights.safetensors", weights),
              ("expected_grads.safetensors", to_f32(grads)),
              ("expected_params.safetensors", to_f32(params))]
@@ -543,7 +713,7 @@ def generate(c):
         write_safetensors(os.path.join(d, f), pairs)
         check_safetensors(os.path.join(d, f), pairs)
     arrays = [("train_images.npy", x.numpy().astype("<f4")),
-              ("train_labels.npy", y.numpy().astype("<i8")),
+              ("train_labels.npy", y.numpy().astype("<f4" if y.is_floating_point() else "<i8")),
               ("expected_loss.npy", np.array([float(loss1)], dtype="<f4"))]
     for f, a in arrays:
         np.save(os.path.join(d, f), a)
