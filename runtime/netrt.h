@@ -87,6 +87,8 @@ typedef struct netrt_st_file {
     netrt_st_entry *entries;
     void *buffer; /* the whole file */
     size_t size;
+    int nmeta;
+    char **meta; /* the header's __metadata__: key 0, value 0, key 1, ... */
 } netrt_st_file;
 
 /* Reads and validates a whole file (header length, JSON, dtypes, shapes,
@@ -94,6 +96,8 @@ typedef struct netrt_st_file {
 int netrt_st_open(const char *path, netrt_st_file *out, char *err, size_t errlen);
 void netrt_st_close(netrt_st_file *f);
 const netrt_st_entry *netrt_st_find(const netrt_st_file *f, const char *name);
+/* The __metadata__ value of key, or NULL. */
+const char *netrt_st_meta(const netrt_st_file *f, const char *key);
 
 /* A named float32 tensor in memory. */
 typedef struct netrt_tensor {
@@ -108,8 +112,17 @@ bool netrt_dtype_is_float(netrt_dtype t); /* F32, F64, F16 or BF16 */
  * to numel float32 values in dst. */
 void netrt_st_entry_to_f32(const netrt_st_entry *e, float *dst);
 
+/* Checks that f holds exactly the tensors ts (any float dtype, their shapes;
+ * a PyTorch batchnorm's num_batches_tracked is let through), naming path in
+ * the message; reads nothing into ts. */
+int netrt_st_check(const netrt_tensor *ts, int n, const netrt_st_file *f, const char *path, char *err,
+                   size_t errlen);
+
 /* Writes float32 tensors (atomically, as netrt_npy_write). */
 int netrt_st_write(const char *path, const netrt_tensor *ts, int n, char *err, size_t errlen);
+/* The same, with more __metadata__ entries: nmeta key, value pairs in meta_kv. */
+int netrt_st_write_meta(const char *path, const netrt_tensor *ts, int n, const char *const *meta_kv, int nmeta,
+                        char *err, size_t errlen);
 
 /* ---- random numbers (xoshiro256**, seeded by splitmix64) ------------------ */
 
@@ -391,6 +404,24 @@ int netrt_train_main(int argc, char **argv, const netrt_train_model *m);
 int netrt_gradcheck_main(int argc, char **argv, const netrt_train_model *m);
 
 /* ---- helpers shared by the runtime's own files ---------------------------- */
+
+/* Where a training run is, for --checkpoint and --resume (checkpoint.c, the
+ * format described there). */
+typedef struct netrt_train_state {
+    int64_t epoch;         /* epochs done */
+    int64_t step;          /* optimizer steps done */
+    uint64_t grad_calls;   /* grad() calls (m->step): dropout's masks */
+    uint64_t seed;         /* the run's --seed */
+    netrt_rng shuffle;     /* the shuffling generator after `epoch` epochs */
+    netrt_optimizer optimizer;
+} netrt_train_state;
+/* Writes m's parameters, its optimizer's moments and s (atomically). */
+int netrt_checkpoint_write(const char *path, const netrt_train_model *m, const netrt_train_state *s, char *err,
+                           size_t errlen);
+/* Reads them back into m and s; checks everything first, so that a bad file
+ * changes nothing. */
+int netrt_checkpoint_read(const char *path, const netrt_train_model *m, netrt_train_state *s, char *err,
+                          size_t errlen);
 
 /* The trainer's metrics (metrics.c) of outputs against labels, summed over a
  * set: the loss (in double, as the emitted loss: its class weights, ignored

@@ -64,19 +64,19 @@ static bool is_batch_counter(const netrt_st_entry *e) {
     return n == k || e->name[n - k - 1] == '.';
 }
 
-static const netrt_tensor *find_param(const netrt_model *m, const char *name) {
-    for (int i = 0; i < m->nparams; i++)
-        if (strcmp(m->params[i].name, name) == 0) return &m->params[i];
+static const netrt_tensor *find_tensor(const netrt_tensor *ts, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(ts[i].name, name) == 0) return &ts[i];
     return NULL;
 }
 
-/* Checks every parameter and every tensor of the file before changing any
- * parameter, so a failed load leaves the model as it was. */
-static int check_params(const netrt_model *m, const netrt_st_file *f, const char *path, char *err,
-                        size_t errlen) {
+/* Checks every tensor before anything is read, so a failed load leaves the
+ * model as it was. */
+int netrt_st_check(const netrt_tensor *ts, int n, const netrt_st_file *f, const char *path, char *err,
+                   size_t errlen) {
     char want[160], got[160];
-    for (int i = 0; i < m->nparams; i++) {
-        const netrt_tensor *p = &m->params[i];
+    for (int i = 0; i < n; i++) {
+        const netrt_tensor *p = &ts[i];
         const netrt_st_entry *e = netrt_st_find(f, p->name);
         netrt_shape_str(p->rank, p->shape, want, sizeof want);
         if (!e)
@@ -93,7 +93,7 @@ static int check_params(const netrt_model *m, const netrt_st_file *f, const char
                                 want);
     }
     for (int i = 0; i < f->count; i++)
-        if (!find_param(m, f->entries[i].name) && !is_batch_counter(&f->entries[i]))
+        if (!find_tensor(ts, n, f->entries[i].name) && !is_batch_counter(&f->entries[i]))
             return netrt_errorf(err, errlen,
                                 "%s: unexpected tensor '%s' (the model has no such parameter)",
                                 path, f->entries[i].name);
@@ -103,7 +103,7 @@ static int check_params(const netrt_model *m, const netrt_st_file *f, const char
 int netrt_load_params(const netrt_model *m, const char *path, char *err, size_t errlen) {
     netrt_st_file f;
     if (netrt_st_open(path, &f, err, errlen) < 0) return -1;
-    int rc = check_params(m, &f, path, err, errlen);
+    int rc = netrt_st_check(m->params, m->nparams, &f, path, err, errlen);
     for (int i = 0; rc == 0 && i < m->nparams; i++) {
         const netrt_tensor *p = &m->params[i];
         netrt_st_entry_to_f32(netrt_st_find(&f, p->name), p->data);

@@ -145,6 +145,44 @@ static int check_coverage(const char *path, const netrt_st_entry *es, span *span
 }
 
 /* Parses the JSON header of a file already in f->buffer. */
+/* The header's "__metadata__": an object of strings (the format's), kept as
+ * key, value pairs in one allocation. */
+static int read_metadata(const char *path, netrt_st_file *f, json_t *meta, char *err, size_t errlen) {
+    if (!json_is_object(meta))
+        return netrt_errorf(err, errlen, "%s: __metadata__ is %s, not an object of strings", path, json_kind(meta));
+    size_t n = 0, bytes = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(meta, key, v) {
+        if (!json_is_string(v))
+            return netrt_errorf(err, errlen, "%s: __metadata__ entry '%s' is %s, not a string", path, key, json_kind(v));
+        n++;
+        bytes += strlen(key) + strlen(json_string_value(v)) + 2;
+    }
+    if (n > 4096) return netrt_errorf(err, errlen, "%s: too many __metadata__ entries", path);
+    f->meta = malloc(2 * n * sizeof *f->meta + bytes + 1);
+    if (!f->meta) return netrt_errorf(err, errlen, "%s: out of memory", path);
+    char *p = (char *)(f->meta + 2 * n);
+    int i = 0;
+    json_object_foreach(meta, key, v) {
+        const char *pair[2] = {key, json_string_value(v)};
+        for (int k = 0; k < 2; k++) {
+            size_t len = strlen(pair[k]) + 1;
+            memcpy(p, pair[k], len);
+            f->meta[i++] = p;
+            p += len;
+        }
+    }
+    f->nmeta = (int)n;
+    return 0;
+}
+
+const char *netrt_st_meta(const netrt_st_file *f, const char *key) {
+    for (int i = 0; i < f->nmeta; i++)
+        if (strcmp(f->meta[2 * i], key) == 0) return f->meta[2 * i + 1];
+    return NULL;
+}
+
 static int parse_header(const char *path, netrt_st_file *f, size_t hlen, char *err,
                         size_t errlen) {
     const char *text = (const char *)f->buffer + 8;
@@ -167,7 +205,10 @@ static int parse_header(const char *path, netrt_st_file *f, size_t hlen, char *e
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v) {
-        if (strcmp(key, "__metadata__") == 0) continue;
+        if (strcmp(key, "__metadata__") == 0) {
+            if (read_metadata(path, f, v, err, errlen) < 0) goto done;
+            continue;
+        }
         count++;
         names += strlen(key) + 1;
     }
@@ -234,6 +275,7 @@ int netrt_st_open(const char *path, netrt_st_file *out, char *err, size_t errlen
 void netrt_st_close(netrt_st_file *f) {
     if (!f) return;
     free(f->entries);
+    free(f->meta);
     free(f->buffer);
     memset(f, 0, sizeof *f);
 }
@@ -245,11 +287,13 @@ const netrt_st_entry *netrt_st_find(const netrt_st_file *f, const char *name) {
 }
 
 /* Builds the JSON header for netrt_st_write; NULL after an error. */
-static char *write_header(const char *path, const netrt_tensor *ts, int n, char *err,
-                          size_t errlen) {
+static char *write_header(const char *path, const netrt_tensor *ts, int n, const char *const *meta_kv,
+                          int nmeta, char *err, size_t errlen) {
     json_t *root = json_object(), *meta = json_pack("{s:s}", "format", "pt");
     char *text = NULL;
-    if (!root || !meta || json_object_set_new(root, "__metadata__", meta) < 0) {
+    bool ok = root && meta;
+    for (int i = 0; ok && i < nmeta; i++) ok = json_object_set_new(meta, meta_kv[2 * i], json_string(meta_kv[2 * i + 1])) == 0;
+    if (!ok || json_object_set_new(root, "__metadata__", meta) < 0) {
         json_decref(root);
         netrt_errorf(err, errlen, "%s: out of memory", path);
         return NULL;
@@ -295,7 +339,12 @@ fail:
 }
 
 int netrt_st_write(const char *path, const netrt_tensor *ts, int n, char *err, size_t errlen) {
-    char *text = write_header(path, ts, n, err, errlen);
+    return netrt_st_write_meta(path, ts, n, NULL, 0, err, errlen);
+}
+
+int netrt_st_write_meta(const char *path, const netrt_tensor *ts, int n, const char *const *meta_kv, int nmeta,
+                        char *err, size_t errlen) {
+    char *text = write_header(path, ts, n, meta_kv, nmeta, err, errlen);
     if (!text) return -1;
     /* Pad the header with spaces so the data starts 8-byte aligned. */
     size_t len = strlen(text), hlen = (len + 7) / 8 * 8;

@@ -43,8 +43,8 @@ enum {
     O_DATA, O_TRAIN_IMAGES, O_TRAIN_LABELS, O_TEST_IMAGES, O_TEST_LABELS, O_EPOCHS, O_LR,
     O_MOMENTUM, O_WEIGHT_DECAY, O_SEED, O_LIMIT, O_TEST_LIMIT, O_NO_SHUFFLE, O_LOAD, O_SAVE,
     O_GRADS_OUT, O_QUIET, O_CHECK_NUMERICS, O_THREADS, O_NO_DROPOUT, O_SCHEDULE, O_WARMUP, O_OPTIMIZER,
-    O_DAMPENING, O_NESTEROV, O_BETAS, O_EPS, O_NO_BIAS_DECAY, O_CLIP, O_LABEL_SMOOTHING, O_CONFUSION, O_HELP,
-    O_COUNT
+    O_DAMPENING, O_NESTEROV, O_BETAS, O_EPS, O_NO_BIAS_DECAY, O_CLIP, O_LABEL_SMOOTHING, O_CONFUSION,
+    O_CHECKPOINT, O_RESUME, O_HELP, O_COUNT
 };
 
 static const netrt_opt train_opts[O_COUNT] = {
@@ -79,6 +79,8 @@ static const netrt_opt train_opts[O_COUNT] = {
     [O_CLIP] = {"--clip-grad-norm", true},
     [O_LABEL_SMOOTHING] = {"--label-smoothing", true},
     [O_CONFUSION] = {"--confusion", false},
+    [O_CHECKPOINT] = {"--checkpoint", true},
+    [O_RESUME] = {"--resume", true},
     [O_HELP] = {"--help", false},
 };
 
@@ -97,7 +99,7 @@ typedef struct {
     const netrt_model *in; /* m->infer */
     const char *prog;
     /* options */
-    const char *data_dir, *load, *save, *grads_out;
+    const char *data_dir, *load, *save, *grads_out, *checkpoint, *resume;
     const char *files[4]; /* --train-images, --train-labels, --test-images, --test-labels */
     int64_t epochs, limit, test_limit;
     double lr, momentum, weight_decay, dampening, beta1, beta2, eps, clip, label_smoothing;
@@ -107,14 +109,17 @@ typedef struct {
      * stepped once per epoch), and --warmup: a linear ramp over the first
      * steps (LinearLR stepped per batch), the two multiplied (as
      * ChainedScheduler does) */
-    enum { SCHED_NONE, SCHED_STEP, SCHED_MULTISTEP, SCHED_COSINE } sched;
+    enum { SCHED_NONE, SCHED_STEP, SCHED_MULTISTEP, SCHED_COSINE, SCHED_ONECYCLE } sched;
     double gamma, eta_min;
+    double max_lr, pct_start; /* one-cycle (OneCycleLR stepped per batch): the peak, the rising part */
+    int64_t total_steps;      /* one-cycle: epochs times batches per epoch */
     int64_t step_size, t_max, milestones[16];
     int nmilestones;
     int64_t warmup;
     double warmup_start;
     uint64_t seed;
-    bool shuffle, quiet, help, check_numerics;
+    bool shuffle, quiet, help, check_numerics, seed_given;
+    netrt_train_state resumed; /* --resume: where the run stood (epoch 0, step 0 otherwise) */
     /* data and model facts */
     dataset train, test;
     bool has_test;
@@ -162,7 +167,10 @@ static bool sched_count(const char *p, const char *end, int64_t *n) {
 
 /* --schedule step:N[:GAMMA] | multistep:M1,M2,...[:GAMMA] | cosine[:T_MAX[:ETA_MIN]]
  * (PyTorch's StepLR, MultiStepLR and CosineAnnealingLR, stepped per epoch;
- * gamma 0.1, T_max the epochs and eta_min 0 by default). */
+ * gamma 0.1, T_max the epochs and eta_min 0 by default) | onecycle:MAX_LR
+ * [:PCT_START] (OneCycleLR, stepped per batch, with its defaults otherwise:
+ * pct_start 0.3, cosine annealing, div_factor 25, final_div_factor 1e4, the
+ * momentum (SGD's, Adam's beta1) cycled between 0.95 and 0.85). */
 static int parse_schedule(trainer *t, const char *val) {
     const char *colon = strchr(val, ':');
     size_t kind = colon ? (size_t)(colon - val) : strlen(val);
@@ -192,6 +200,14 @@ static int parse_schedule(trainer *t, const char *val) {
         t->sched = SCHED_MULTISTEP;
         return 0;
     }
+    if (kind == 8 && !strncmp(val, "onecycle", 8) && rest) {
+        const char *c2 = strchr(rest, ':');
+        t->pct_start = 0.3;
+        if (!sched_number(rest, c2, &t->max_lr) || !(t->max_lr > 0)) goto bad;
+        if (c2 && (!sched_number(c2 + 1, NULL, &t->pct_start) || !(t->pct_start > 0 && t->pct_start < 1))) goto bad;
+        t->sched = SCHED_ONECYCLE;
+        return 0;
+    }
     if (kind == 6 && !strncmp(val, "cosine", 6)) {
         if (rest) {
             const char *c2 = strchr(rest, ':');
@@ -203,8 +219,8 @@ static int parse_schedule(trainer *t, const char *val) {
     }
 bad:
     return netrt_errorf(t->err, sizeof t->err,
-                        "--schedule: expected step:N[:GAMMA], multistep:M1,M2,...[:GAMMA] (increasing) or "
-                        "cosine[:T_MAX[:ETA_MIN]], not '%s'", val);
+                        "--schedule: expected step:N[:GAMMA], multistep:M1,M2,...[:GAMMA] (increasing), "
+                        "cosine[:T_MAX[:ETA_MIN]] or onecycle:MAX_LR[:PCT_START], not '%s'", val);
 }
 
 /* --warmup N[:START]: the rate ramps linearly from START (default 0.1) times
@@ -238,12 +254,40 @@ static int parse_betas(trainer *t, const char *val) {
     return 0;
 }
 
+/* OneCycleLR's value at step `step` (0-based) between the phase values:
+ * from a at the start to b (the peak) at the end of the first phase, then to
+ * c at the last step, by cosine annealing. */
+static double onecycle_at(const trainer *t, int64_t step, double a, double b, double c) {
+    double end1 = t->pct_start * (double)t->total_steps - 1, end2 = (double)t->total_steps - 1, pct, from, to;
+    if ((double)step <= end1) {
+        pct = (double)step / end1;
+        from = a;
+        to = b;
+    } else {
+        pct = ((double)step - end1) / (end2 - end1);
+        from = b;
+        to = c;
+    }
+    return to + (from - to) / 2.0 * (cos(3.14159265358979323846 * pct) + 1.0);
+}
+
+/* The momentum (SGD's, or Adam's beta1) at step `step`: cycled by one-cycle. */
+static double momentum_at(const trainer *t, int64_t step) {
+    if (t->sched != SCHED_ONECYCLE) return t->optimizer == NETRT_SGD ? t->momentum : t->beta1;
+    return onecycle_at(t, step, 0.95, 0.85, 0.95);
+}
+
 /* The learning rate of epoch e (0-based, PyTorch's last_epoch) at step
  * `step` (0-based, counted over the whole run). */
 static double lr_at(const trainer *t, int64_t e, int64_t step) {
     double lr = t->lr;
     switch (t->sched) {
     case SCHED_NONE: break;
+    case SCHED_ONECYCLE: {
+        double initial = t->max_lr / 25.0;
+        lr = onecycle_at(t, step, initial, t->max_lr, initial / 1e4);
+        break;
+    }
     case SCHED_STEP: lr *= pow(t->gamma, (double)(e / t->step_size)); break;
     case SCHED_MULTISTEP: {
         int k = 0;
@@ -279,7 +323,7 @@ static void usage(const trainer *t, FILE *out) {
             "          [--threads N] [--schedule S] [--warmup N[:START]] [--no-dropout]\n"
             "          [--optimizer sgd|adam|adamw] [--dampening D] [--nesterov] [--betas B1,B2]\n"
             "          [--eps E] [--no-bias-decay] [--clip-grad-norm MAX] [--label-smoothing S]\n"
-            "          [--confusion]\n\n"
+            "          [--confusion] [--checkpoint FILE] [--resume FILE]\n\n"
             "Trains the network '%s' (compiled from %s, batch %d) with its loss (%s)\n"
             "and an optimizer of torch.optim's (SGD with momentum by default), then tests it.\n\n"
             "  --data DIR             IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
@@ -321,11 +365,17 @@ static void usage(const trainer *t, FILE *out) {
             "                         cores); any N computes the same bits\n"
             "  --schedule S           the learning rate per epoch, as PyTorch's schedulers: step:N[:GAMMA]\n"
             "                         (StepLR), multistep:M1,M2,...[:GAMMA] (MultiStepLR), cosine[:T_MAX\n"
-            "                         [:ETA_MIN]] (CosineAnnealingLR; T_MAX the epochs); GAMMA 0.1\n"
+            "                         [:ETA_MIN]] (CosineAnnealingLR; T_MAX the epochs); GAMMA 0.1;\n"
+            "                         onecycle:MAX_LR[:PCT] (OneCycleLR per batch, PCT 0.3; it also\n"
+            "                         cycles the momentum, or Adam's beta1, from 0.95 to 0.85 and back)\n"
             "  --warmup N[:START]     times a linear ramp from START (0.1) to 1 over the first N steps\n"
             "                         (LinearLR); the rate shows in the progress and epoch lines\n"
             "  --no-dropout           dropout off in training too (to compare gradients with a\n"
             "                         framework's, or to fit a tiny set)\n"
+            "  --checkpoint FILE      after each epoch, write the parameters, the optimizer's state,\n"
+            "                         the epoch, the step and the random state (safetensors)\n"
+            "  --resume FILE          continue the run a checkpoint stopped (same options; --epochs is\n"
+            "                         the total): the result is the one of an uninterrupted run\n"
             "  --help                 this message\n\n",
             t->prog, in->name ? in->name : "?", in->source ? in->source : "?", in->batch, loss_name(t->loss));
     for (int i = 0; i < in->ninputs; i++)
@@ -379,9 +429,12 @@ static int parse_args(trainer *t, int argc, char **argv) {
             t->smoothing_given = true;
             break;
         case O_CONFUSION: t->confusion = true; break;
+        case O_CHECKPOINT: t->checkpoint = val; break;
+        case O_RESUME: t->resume = val; break;
         case O_SEED:
             rc = netrt_opt_int(flag, val, 0, &n, t->err, sizeof t->err);
             t->seed = (uint64_t)n;
+            t->seed_given = true;
             break;
         case O_LIMIT: rc = netrt_opt_int(flag, val, 1, &t->limit, t->err, sizeof t->err); break;
         case O_TEST_LIMIT:
@@ -435,6 +488,10 @@ static int parse_args(trainer *t, int argc, char **argv) {
     if (f[2] && !f[0])
         return netrt_errorf(t->err, sizeof t->err,
                             "--test-images needs --train-images (or use --data DIR)");
+    if (t->resume && t->load)
+        return netrt_errorf(t->err, sizeof t->err, "--resume cannot be combined with --load (the checkpoint has the parameters)");
+    if (t->grads_out && (t->checkpoint || t->resume))
+        return netrt_errorf(t->err, sizeof t->err, "--grads-out cannot be combined with --checkpoint or --resume");
     if (t->grads_out && t->save)
         return netrt_errorf(t->err, sizeof t->err,
                             "--grads-out cannot be combined with --save (it writes the "
@@ -619,12 +676,35 @@ static int64_t param_count(const trainer *t) {
     return n;
 }
 
-/* Parameters: loaded (--load) or initialized from the seed as `netc init`
- * does: one random stream across the parameters, in order. */
+/* --resume: the parameters, the optimizer's moments and where the run
+ * stood, from the checkpoint (which must be of a run with this optimizer and
+ * seed). */
+static int resume_run(trainer *t) {
+    netrt_train_state *r = &t->resumed;
+    if (netrt_checkpoint_read(t->resume, t->m, r, t->err, sizeof t->err) < 0) return -1;
+    static const char *const names[] = {[NETRT_SGD] = "sgd", [NETRT_ADAM] = "adam", [NETRT_ADAMW] = "adamw"};
+    if (r->optimizer != t->optimizer)
+        return netrt_errorf(t->err, sizeof t->err, "%s: the checkpoint is of a run with --optimizer %s, not %s",
+                            t->resume, names[r->optimizer], names[t->optimizer]);
+    if (t->seed_given && r->seed != t->seed)
+        return netrt_errorf(t->err, sizeof t->err, "%s: the checkpoint is of a run with --seed %llu, not %llu",
+                            t->resume, (unsigned long long)r->seed, (unsigned long long)t->seed);
+    if (r->epoch > t->epochs)
+        return netrt_errorf(t->err, sizeof t->err, "%s: the checkpoint is after epoch %lld, past --epochs %lld",
+                            t->resume, (long long)r->epoch, (long long)t->epochs);
+    t->seed = r->seed;
+    if (t->m->step) *t->m->step = r->grad_calls;
+    return 0;
+}
+
+/* Parameters: resumed (--resume), loaded (--load) or initialized from the
+ * seed as `netc init` does: one random stream across the parameters, in
+ * order. */
 static int init_params(trainer *t) {
     const netrt_model *in = t->in;
-    if (t->m->seed) *t->m->seed = t->seed; /* dropout's masks too */
-    if (t->load) {
+    if (t->resume) {
+        if (resume_run(t) < 0) return -1;
+    } else if (t->load) {
         if (netrt_load_params(in, t->load, t->err, sizeof t->err) < 0) return -1;
     } else {
         netrt_rng rng;
@@ -636,6 +716,7 @@ static int init_params(trainer *t) {
                             netrt_numel(p->rank, p->shape));
         }
     }
+    if (t->m->seed) *t->m->seed = t->seed; /* dropout's masks too */
     if (in->prepare) in->prepare();
     return numerics_failed(t);
 }
@@ -743,9 +824,14 @@ static double grad_norm(const trainer *t) {
  * run) at rate lr, and the clipping factor of this step's gradients. */
 static void set_step(trainer *t, int64_t step, double lr) {
     netrt_hparams *hp = t->m->hp;
+    double mu = momentum_at(t, step - 1);
     hp->lr = (float)lr;
     hp->first_step = step == 1;
-    hp->bias1 = (float)(1.0 - pow(t->beta1, (double)step));
+    if (t->optimizer == NETRT_SGD)
+        hp->momentum = (float)mu;
+    else
+        hp->beta1 = (float)mu;
+    hp->bias1 = (float)(1.0 - pow(mu, (double)step));
     hp->bias2_sqrt = (float)sqrt(1.0 - pow(t->beta2, (double)step));
     hp->grad_scale = 1.0f;
     if (t->clip > 0) {
@@ -773,10 +859,17 @@ static int train(trainer *t) {
     netrt_rng shuffle_rng;
     netrt_rng_seed(&shuffle_rng, t->seed + 1); /* a stream apart from the initialization's */
     bool show = !t->quiet && isatty(fileno(stderr));
+    t->total_steps = t->epochs * ((S + N - 1) / N);
     print_header(t);
     int64_t step = 0; /* optimizer steps so far: the warm-up's position */
+    if (t->resume) {
+        shuffle_rng = t->resumed.shuffle;
+        step = t->resumed.step;
+        printf("resumed from %s after epoch %lld (%lld steps)\n", t->resume, (long long)t->resumed.epoch,
+               (long long)step);
+    }
     netrt_metrics tm = {0};
-    for (int64_t e = 1; e <= t->epochs; e++) {
+    for (int64_t e = t->resumed.epoch + 1; e <= t->epochs; e++) {
         double start = netrt_now();
         for (int64_t s = 0; s < S; s++) t->order[s] = s;
         if (t->shuffle)
@@ -854,8 +947,16 @@ static int train(trainer *t) {
         }
         printf("\n");
         fflush(stdout);
+        if (t->checkpoint) {
+            netrt_train_state st = {.epoch = e, .step = step, .grad_calls = m->step ? *m->step : 0,
+                                    .seed = t->seed, .shuffle = shuffle_rng, .optimizer = t->optimizer};
+            if (netrt_checkpoint_write(t->checkpoint, m, &st, t->err, sizeof t->err) < 0) {
+                netrt_metrics_free(&tm);
+                return -1;
+            }
+        }
     }
-    if (t->epochs == 0 && t->has_test) {
+    if (t->resumed.epoch >= t->epochs && t->has_test) {
         if (test_pass(t, &tm, t->confusion) < 0) {
             netrt_metrics_free(&tm);
             return -1;
@@ -892,7 +993,7 @@ static int run_trainer(trainer *t, int argc, char **argv) {
     if (read_data(t) < 0) return -1;
     if (t->confusion && !t->has_test && !t->grads_out)
         return netrt_errorf(t->err, sizeof t->err, "--confusion needs a test set (--data, or --test-images and --test-labels)");
-    if ((t->save && check_writable(t, t->save) < 0) ||
+    if ((t->save && check_writable(t, t->save) < 0) || (t->checkpoint && check_writable(t, t->checkpoint) < 0) ||
         (t->grads_out && check_writable(t, t->grads_out) < 0))
         return -1;
     if (netrt_set_check_numerics(t->in, t->check_numerics, t->err, sizeof t->err) < 0) return -1;

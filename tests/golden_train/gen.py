@@ -108,7 +108,7 @@ class TrainCase:
                  samples=None, init=None, input_fn=None, seed_name=None,
                  lr=0.05, momentum=0.9, weight_decay=0.0005, loss_fn=None,
                  labels_fn=None, optim=None, sched=None, clip=None, epochs=1,
-                 flags=""):
+                 flags="", sched_per_step=False):
         self.name = name
         self.net = net
         self.in_shape = list(in_shape)
@@ -131,6 +131,7 @@ class TrainCase:
         self.clip = clip
         self.epochs = epochs
         self.flags = flags
+        self.sched_per_step = sched_per_step
         # the formulas check_by_hand recomputes hold for the default setup only
         self.plain = (loss_fn is None and optim is None and sched is None and clip is None
                       and epochs == 1 and self.samples <= 2 * batch)
@@ -546,6 +547,29 @@ case("loss_mse", LOSS_MSE_NET, [2, 6, 6], 3, build=loss_mse_build,
                                      weight_decay=0.01),
      flags="--dampening 0.3")
 
+SCHED_NET = """\
+# training golden test: the one-cycle schedule (OneCycleLR stepped per batch,
+# its momentum cycled from 0.95 to 0.85 and back) over 2 epochs of 3 steps,
+# with SGD (the momentum) and with Adam (beta1).
+net NAME {
+    input x: [8];
+    h = linear(x, 10) |> tanh;
+    output logits = linear(h, 4);
+}
+"""
+
+for _name, _opt, _flags in [
+        ("sched_onecycle_sgd",
+         lambda m: torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4), ""),
+        ("sched_onecycle_adam",
+         lambda m: torch.optim.Adam(m.parameters(), lr=0.1, weight_decay=1e-4), "--optimizer adam ")]:
+    case(_name, SCHED_NET.replace("NAME", _name), [8], 4, build=mlp2_build(8, 10, 4),
+         forward=lambda m, x: m["linear1"](torch.tanh(m["linear0"](x))),
+         batch=4, samples=12, init=init_xavier, lr=0.1, momentum=0.9, weight_decay=1e-4,
+         optim=_opt, epochs=2, sched_per_step=True,
+         sched=lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.2, total_steps=6),
+         flags=_flags + "--schedule onecycle:0.2")
+
 CASE_NAMES = [c.name for c in CASES]
 
 
@@ -582,7 +606,9 @@ def train_two_steps(c, m0, x, y, dtype):
             if c.clip:
                 torch.nn.utils.clip_grad_norm_(m.parameters(), c.clip)
             opt.step()
-        if sched:
+            if sched and c.sched_per_step:
+                sched.step()
+        if sched and not c.sched_per_step:
             sched.step()
     params = [(k, v.detach().clone()) for k, v in param_list(m)]
     return losses[0], losses[1 % len(losses)], grads[0], params, grads[1 % len(grads)]

@@ -31,13 +31,22 @@ CASES = {
     "warmup": ("--warmup 5", None, (5, 0.1)),
     "warmup_cosine": ("--schedule cosine --warmup 3:0.25",
                       lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, EPOCHS), (3, 0.25)),
+    # stepped per batch (BATCH marks it): the whole run is EPOCHS * STEPS steps
+    "onecycle": ("--schedule onecycle:0.4", ("BATCH", lambda o: torch.optim.lr_scheduler.OneCycleLR(
+        o, max_lr=0.4, total_steps=EPOCHS * STEPS)), None),
+    "onecycle_pct": ("--schedule onecycle:0.25:0.5", ("BATCH", lambda o: torch.optim.lr_scheduler.OneCycleLR(
+        o, max_lr=0.25, total_steps=EPOCHS * STEPS, pct_start=0.5)), None),
 }
 
 
 def rates(epoch_sched, warmup):
     """[(first, last)] per epoch: the rate each optimizer step uses."""
     p = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([p], lr=LR)
+    opt = torch.optim.SGD([p], lr=LR, momentum=0.9)
+    per_batch = None
+    if isinstance(epoch_sched, tuple):
+        per_batch = epoch_sched[1](opt)
+        epoch_sched = None
     epoch = epoch_sched(opt) if epoch_sched else None
     base = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)  # the warm-up's factor alone
     warm = torch.optim.lr_scheduler.LinearLR(base, start_factor=warmup[1], total_iters=warmup[0]) if warmup else None
@@ -48,6 +57,8 @@ def rates(epoch_sched, warmup):
             factor = base.param_groups[0]["lr"] if warm else 1.0
             used.append(opt.param_groups[0]["lr"] * factor)
             opt.step()
+            if per_batch:
+                per_batch.step()
             if warm:
                 base.step()
                 warm.step()
