@@ -1,7 +1,7 @@
 /* Convolutions: conv (and dwconv, a conv with one group per input channel),
- * deconv (PyTorch's ConvTranspose2d), and the gradients of conv: of its
- * input, of its weight, and of a bias (bias_grad, which linear's gradient
- * uses too).
+ * deconv (PyTorch's ConvTranspose2d), the gradients of conv: of its input,
+ * of its weight, and of a bias (bias_grad, which linear's and deconv's
+ * gradients use too), and deconv's input and weight gradients.
  *
  * Each op is its registry entry (ops.h): the builtins that make it, its
  * shape, emission and gradient, and the statements of what it lacks. */
@@ -220,6 +220,14 @@ static const char *check_conv_grad(const Graph *g, const Node *n) {
     return !rank_is(in[0], 4) || !rank_is(in[1], 4) || !rank_is(in[2], 4) ? "conv needs 4-d tensors" : NULL;
 }
 
+/* deconv's gradients: plain 4-d dy, x and weight (deconv has no blocked kernel). */
+static const char *check_deconv_grad(const Graph *g, const Node *n) {
+    (void)g;
+    for (int i = 0; i < 3; i++)
+        if (!rank_is(n->in[i], 4) || n->in[i]->cblock) return "deconv's gradients need plain 4-d tensors";
+    return n->out[0]->cblock ? "deconv's gradients need plain 4-d tensors" : NULL;
+}
+
 static const char *check_channels(const Graph *g, const Node *n) {
     (void)g;
     return n->in[0]->shape.rank < 2 ? "needs [N, C, ...]" : NULL;
@@ -264,6 +272,15 @@ static void emit_conv(Kernel *k) {
     kclose(k);
 }
 
+/* The input columns iw in [lo, hi) whose output column ow = iw * SW + off
+ * of deconv's tap kw falls inside [0, OW): the forward kernel and the two
+ * gradients' loops over one tap. */
+static const char deconv_cols[] =
+    "const int off = kw * DW - PL; /* ow = iw * SW + off */\n"
+    "const int lo = off < 0 ? (SW - 1 - off) / SW : 0;\n"
+    "const int end = (OW - off + SW - 1) / SW;\n"
+    "const int hi = end < W ? end : W;\n";
+
 /* Each input pixel scatters its kernel-weighted value: input (ih, iw) reaches
  * output (ih * SH - PT + kh * DH, iw * SW - PL + kw * DW).  For one tap the
  * valid input columns iw in [lo, hi) keep the output column inside [0, OW). */
@@ -292,12 +309,9 @@ static void emit_deconv(Kernel *k) {
             "                        const int oh = ih * SH - PT + kh * DH;\n"
             "                        if (oh < 0 || oh >= OH) continue;\n"
             "                        float *restrict yr = yp + (size_t)oh * OW;\n"
-            "                        for (int kw = 0; kw < KW; kw++) {\n"
-            "                            const int off = kw * DW - PL; /* ow = iw * SW + off */\n"
-            "                            const int lo = off < 0 ? (SW - 1 - off) / SW : 0;\n"
-            "                            const int end = (OW - off + SW - 1) / SW;\n"
-            "                            const int hi = end < W ? end : W;\n"
-            "                            const float wv = wp[kh * KW + kw];\n"
+            "                        for (int kw = 0; kw < KW; kw++) {\n");
+    klines(k, 7, deconv_cols);
+    kout(k, "                            const float wv = wp[kh * KW + kw];\n"
             "                            for (int iw = lo; iw < hi; iw++) yr[iw * SW + off] += wv * xr[iw];\n"
             "                        }\n"
             "                    }\n"
@@ -532,6 +546,75 @@ static void emit_bias_grad(Kernel *k) {
     kclose(k);
 }
 
+/* deconv's input gradient: the conv of dy with the deconv's weight, each
+ * input pixel (ih, iw) gathering dy at every output (ih * SH - PT + kh * DH,
+ * iw * SW - PL + kw * DW) it reached in the forward pass, times the tap's
+ * weight w[c][kg][kh][kw], over the KG output channels of its group. */
+static void emit_deconv_grad_input(Kernel *k) {
+    kopen(k, (const char *const[]){"dy", "w", "x"}, (const char *const[]){"dx"});
+    conv_enum(k, in_shape(k, 2), in_shape(k, 0), in_shape(k, 1));
+    kout(k, "    (void)x; /* read for its shape only */\n"
+            "    for (int n = 0; n < N; n++) {\n"
+            "        for (int c = 0; c < C; c++) {\n"
+            "            const int g = c / CG;\n"
+            "            const float *restrict wc = w + (size_t)c * KG * KH * KW;\n"
+            "            for (int ih = 0; ih < H; ih++) {\n"
+            "                float *restrict dxr = dx + (((size_t)n * C + c) * H + ih) * W;\n"
+            "                for (int iw = 0; iw < W; iw++) dxr[iw] = 0.0f;\n"
+            "                for (int kg = 0; kg < KG; kg++) {\n"
+            "                    const float *restrict dyp = dy + ((size_t)n * K + g * KG + kg) * OH * OW;\n"
+            "                    for (int kh = 0; kh < KH; kh++) {\n"
+            "                        const int oh = ih * SH - PT + kh * DH;\n"
+            "                        if (oh < 0 || oh >= OH) continue;\n"
+            "                        const float *restrict dyr = dyp + (size_t)oh * OW;\n"
+            "                        for (int kw = 0; kw < KW; kw++) {\n");
+    klines(k, 7, deconv_cols);
+    kout(k, "                            const float wv = wc[(kg * KH + kh) * KW + kw];\n"
+            "                            for (int iw = lo; iw < hi; iw++) dxr[iw] += wv * dyr[iw * SW + off];\n"
+            "                        }\n"
+            "                    }\n"
+            "                }\n"
+            "            }\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
+/* deconv's weight gradient: dw[c][kg][kh][kw] = the sum over the batch and
+ * the input pixels of x[n][c][ih][iw] times dy at the output the tap sent
+ * it to, in double: one partial sum per input column (a loop that
+ * vectorizes), added up at the end. */
+static void emit_deconv_grad_weight(Kernel *k) {
+    kopen(k, (const char *const[]){"dy", "x", "w"}, (const char *const[]){"dw"});
+    conv_enum(k, in_shape(k, 1), in_shape(k, 0), in_shape(k, 2));
+    kout(k, "    (void)w; /* read for its shape only */\n"
+            "    for (int c = 0; c < C; c++) {\n"
+            "        const int g = c / CG;\n"
+            "        for (int kg = 0; kg < KG; kg++) {\n"
+            "            for (int kh = 0; kh < KH; kh++) {\n"
+            "                for (int kw = 0; kw < KW; kw++) {\n");
+    klines(k, 5, deconv_cols);
+    kout(k, "                    double acc[W] = {0};\n"
+            "                    for (int n = 0; n < N; n++) {\n"
+            "                        const float *restrict xp = x + ((size_t)n * C + c) * H * W;\n"
+            "                        const float *restrict dyp = dy + ((size_t)n * K + g * KG + kg) * OH * OW;\n"
+            "                        for (int ih = 0; ih < H; ih++) {\n"
+            "                            const int oh = ih * SH - PT + kh * DH;\n"
+            "                            if (oh < 0 || oh >= OH) continue;\n"
+            "                            const float *restrict xr = xp + (size_t)ih * W, *restrict dyr = dyp + (size_t)oh * OW;\n"
+            "                            for (int iw = lo; iw < hi; iw++) acc[iw] += (double)xr[iw] * dyr[iw * SW + off];\n"
+            "                        }\n"
+            "                    }\n"
+            "                    double s = 0.0;\n"
+            "                    for (int iw = lo; iw < hi; iw++) s += acc[iw];\n"
+            "                    dw[(((size_t)c * KG + kg) * KH + kh) * KW + kw] = (float)s;\n"
+            "                }\n"
+            "            }\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
 /* ---- gradient rules ------------------------------------------------------------------ */
 
 static void grad_conv(GradCtx *c, Node *n, Value *dy) {
@@ -540,6 +623,18 @@ static void grad_conv(GradCtx *c, Node *n, Value *dy) {
         grad_accum(c, x, grad_out0(grad_node(c, OP_CONV_GRAD_INPUT, n, (Value *[]){dy, w, x}, 3)));
     if (grad_needed(c, w))
         grad_accum(c, w, grad_out0(grad_node(c, OP_CONV_GRAD_WEIGHT, n, (Value *[]){dy, x, w}, 3)));
+    if (n->nin == 3 && grad_needed(c, n->in[2]))
+        grad_accum(c, n->in[2], grad_out0(grad_node(c, OP_BIAS_GRAD, n, &dy, 1)));
+}
+
+/* deconv: its input and weight gradients, and its bias's as conv's (the
+ * sum of dy per output channel). */
+static void grad_deconv(GradCtx *c, Node *n, Value *dy) {
+    Value *x = n->in[0], *w = n->in[1];
+    if (grad_needed(c, x))
+        grad_accum(c, x, grad_out0(grad_node(c, OP_DECONV_GRAD_INPUT, n, (Value *[]){dy, w, x}, 3)));
+    if (grad_needed(c, w))
+        grad_accum(c, w, grad_out0(grad_node(c, OP_DECONV_GRAD_WEIGHT, n, (Value *[]){dy, x, w}, 3)));
     if (n->nin == 3 && grad_needed(c, n->in[2]))
         grad_accum(c, n->in[2], grad_out0(grad_node(c, OP_BIAS_GRAD, n, &dy, 1)));
 }
@@ -603,7 +698,7 @@ const OpRules op_rules_DECONV = {
                                    false, build_deconv},
                                   {0}},
     .shape = shape_deconv, .check = check_conv, .emit = emit_deconv, .batched = op_batched_like_input0,
-    .dump = dump_deconv, .macs = macs_deconv, .no_grad = NO_GRAD_YET,
+    .dump = dump_deconv, .macs = macs_deconv, .grad = grad_deconv,
 };
 
 const OpRules op_rules_CONV_GRAD_INPUT = {
@@ -636,4 +731,18 @@ const OpRules op_rules_DWCONV = {
     .no_build = "lower_depthwise makes it from a conv (dwconv in the language is a conv)",
     .shape = shape_conv, .check = check_conv, .emit = emit_conv, .batched = op_batched_like_input0,
     .dump = dump_conv, .macs = macs_conv, .no_grad = "inference only: lower_depthwise does not run in training builds",
+};
+
+const OpRules op_rules_DECONV_GRAD_INPUT = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_dx_like_in2, .check = check_deconv_grad, .emit = emit_deconv_grad_input,
+    .batched = op_batched_like_input0,
+    .dump = dump_deconv, .no_macs = NO_MACS_TRAINING, .no_grad = GRAD_OP,
+};
+
+const OpRules op_rules_DECONV_GRAD_WEIGHT = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_dx_like_in2, .check = check_deconv_grad, .emit = emit_deconv_grad_weight,
+    .batched = op_batched_never,
+    .dump = dump_deconv, .no_macs = NO_MACS_TRAINING, .no_grad = GRAD_OP,
 };

@@ -1,7 +1,7 @@
 /* Normalizations: batchnorm (eval mode with running statistics, and in
  * training with batch statistics and its gradient), the init-time folding
  * of a batchnorm into the conv or linear before it, layernorm, instancenorm
- * and local response normalization.
+ * and local response normalization, and the gradients of the last three.
  *
  * Each op is its registry entry (ops.h): the builtins that make it, its
  * shape, emission and gradient, and the statements of what it lacks. */
@@ -155,6 +155,14 @@ static bool shape_batchnorm_grad(Graph *g, Node *n) {
     return shape_like(n, 2, 2);
 }
 
+/* layernorm_grad_affine and instancenorm_grad_affine: dweight and dbias
+ * shaped like the weight (input 2). */
+static bool shape_norm_grad_affine(Graph *g, Node *n) {
+    (void)g;
+    shape_like(n, 0, 2);
+    return shape_like(n, 1, 2);
+}
+
 /* ---- emission checks ------------------------------------------------------------ */
 
 static const char *check_channels(const Graph *g, const Node *n) {
@@ -180,6 +188,21 @@ static const char *check_nchw(const Graph *g, const Node *n) {
     (void)g;
     return n->in[0]->shape.rank != 4 || n->nin == 2 ? "needs [N, C, H, W] (and both or neither of weight and bias)"
                                                      : NULL;
+}
+
+/* The gradients of layernorm and instancenorm: plain dy and x of one shape,
+ * [N, ...] (layernorm) or [N, C, H, W] (instancenorm), and a weight (input
+ * 2) of the forward op's. */
+static const char *check_norm_grad(const Graph *g, const Node *n) {
+    (void)g;
+    const Shape *x = &n->in[1]->shape;
+    bool instance = n->op == OP_INSTANCENORM_GRAD || n->op == OP_INSTANCENORM_GRAD_AFFINE;
+    if (x->rank < 2 || (instance && x->rank != 4) || !shape_eq(x, &n->in[0]->shape))
+        return "needs dy and x of one shape, [N, C, H, W] for instancenorm";
+    if (n->in[0]->cblock || n->in[1]->cblock) return "needs plain dy and x";
+    if (n->nin < 3) return NULL;
+    int64_t want = instance ? x->d[1] : shape_numel(x) / x->d[0];
+    return shape_numel(&n->in[2]->shape) != want ? "needs a weight per channel (instancenorm) or per element" : NULL;
 }
 
 static const char *check_bn_fold(const Graph *g, const Node *n) {
@@ -266,6 +289,18 @@ static void emit_batchnorm(Kernel *k) {
     kclose(k);
 }
 
+/* The mean m and 1 / sqrt(var + eps) `is` of the S values at xs, the
+ * variance biased, in double: layernorm's and instancenorm's forward
+ * kernel and their gradients, so that the gradients see the statistics the
+ * forward pass used, to the bit. */
+static const char norm_stats[] =
+    "double sum = 0.0;\n"
+    "for (int i = 0; i < S; i++) sum += xs[i];\n"
+    "const double mean = sum / S;\n"
+    "double q = 0.0;\n"
+    "for (int i = 0; i < S; i++) q += (xs[i] - mean) * (xs[i] - mean);\n"
+    "const float m = (float)mean, is = (float)(1.0 / sqrt(q / S + EPS));\n";
+
 /* Mean and biased variance of each of the N * G runs of S values, in double;
  * y = (x - mean) / sqrt(var + eps), then times weight plus bias: per element
  * of the sample (layernorm, G = 1) or per channel (instancenorm, G = C). */
@@ -279,13 +314,8 @@ static void emit_norm(Kernel *k, int64_t groups, bool per_channel) {
     kout(k, "    for (int n = 0; n < N; n++) {\n"
             "        for (int g = 0; g < G; g++) {\n"
             "            const float *restrict xs = x + ((size_t)n * G + g) * S;\n"
-            "            float *restrict ys = y + ((size_t)n * G + g) * S;\n"
-            "            double sum = 0.0;\n"
-            "            for (int i = 0; i < S; i++) sum += xs[i];\n"
-            "            const double mean = sum / S;\n"
-            "            double q = 0.0;\n"
-            "            for (int i = 0; i < S; i++) q += (xs[i] - mean) * (xs[i] - mean);\n"
-            "            const float m = (float)mean, is = (float)(1.0 / sqrt(q / S + EPS));\n");
+            "            float *restrict ys = y + ((size_t)n * G + g) * S;\n");
+    klines(k, 3, norm_stats);
     if (!affine)
         kout(k, "            for (int i = 0; i < S; i++) ys[i] = (xs[i] - m) * is;\n");
     else if (per_channel)
@@ -300,6 +330,100 @@ static void emit_norm(Kernel *k, int64_t groups, bool per_channel) {
 
 static void emit_layernorm(Kernel *k) { emit_norm(k, 1, false); }
 static void emit_instancenorm(Kernel *k) { emit_norm(k, in_shape(k, 0)->d[1], true); }
+
+/* The input gradient of layernorm (G = 1, a weight per element) and
+ * instancenorm (G = C, a weight per channel), as PyTorch's: over each of the
+ * N * G runs of S values, with xhat = (x - m) * is and g = dy * weight (dy
+ * without affine),
+ *   dx = is * (g - mean(g) - xhat * mean(g * xhat)),
+ * the means in double. */
+static void emit_norm_grad(Kernel *k, int64_t groups, bool per_channel) {
+    const Shape *x = in_shape(k, 1);
+    const char *wt = k->n->nin < 3 ? "" : per_channel ? " * w[g]" : " * w[i]";
+    kopen(k, (const char *const[]){"dy", "x", "w"}, (const char *const[]){"dx"});
+    KENUM(k, {"N", x->d[0]}, {"G", groups}, {"S", shape_numel(x) / x->d[0] / groups});
+    kdouble(k, "EPS", k->n->a.norm.eps);
+    kout(k, "    for (int n = 0; n < N; n++) {\n"
+            "        for (int g = 0; g < G; g++) {\n"
+            "            const float *restrict xs = x + ((size_t)n * G + g) * S;\n"
+            "            const float *restrict dys = dy + ((size_t)n * G + g) * S;\n"
+            "            float *restrict dxs = dx + ((size_t)n * G + g) * S;\n");
+    klines(k, 3, norm_stats);
+    kout(k, "            double sg = 0.0, sgx = 0.0; /* sums of g and g * xhat */\n"
+            "            for (int i = 0; i < S; i++) {\n"
+            "                const double gi = (double)dys[i]%s;\n"
+            "                sg += gi;\n"
+            "                sgx += gi * ((xs[i] - m) * is);\n"
+            "            }\n"
+            "            const double a = sg / S, b = sgx / S;\n"
+            "            for (int i = 0; i < S; i++) {\n"
+            "                const double xhat = (xs[i] - m) * is;\n"
+            "                dxs[i] = (float)(is * ((double)dys[i]%s - a - xhat * b));\n"
+            "            }\n"
+            "        }\n"
+            "    }\n",
+         wt, wt);
+    kclose(k);
+}
+
+static void emit_layernorm_grad(Kernel *k) { emit_norm_grad(k, 1, false); }
+static void emit_instancenorm_grad(Kernel *k) { emit_norm_grad(k, in_shape(k, 1)->d[1], true); }
+
+/* layernorm's weight and bias gradients, each shaped like a sample:
+ * dw[i] = the sum over the batch of dy * xhat, db[i] = that of dy, in
+ * double; each sample's statistics first, as the forward kernel computes
+ * them (NB: the compiled batch, the most samples a run has). */
+static void emit_layernorm_grad_affine(Kernel *k) {
+    const Shape *x = in_shape(k, 1);
+    kopen(k, (const char *const[]){"dy", "x", "w"}, (const char *const[]){"dw", "db"});
+    KENUM(k, {"N", x->d[0]}, {"NB", x->d[0]}, {"S", shape_numel(x) / x->d[0]});
+    kdouble(k, "EPS", k->n->a.norm.eps);
+    kout(k, "    (void)w; /* read for its shape only */\n"
+            "    float mean_of[NB], is_of[NB]; /* each sample's mean and 1 / std */\n"
+            "    for (int n = 0; n < N; n++) {\n"
+            "        const float *restrict xs = x + (size_t)n * S;\n");
+    klines(k, 2, norm_stats);
+    kout(k, "        mean_of[n] = m;\n"
+            "        is_of[n] = is;\n"
+            "    }\n"
+            "    for (int i = 0; i < S; i++) {\n"
+            "        double sw = 0.0, sb = 0.0;\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const double d = dy[(size_t)n * S + i];\n"
+            "            sw += d * ((x[(size_t)n * S + i] - mean_of[n]) * is_of[n]);\n"
+            "            sb += d;\n"
+            "        }\n"
+            "        dw[i] = (float)sw;\n"
+            "        db[i] = (float)sb;\n"
+            "    }\n");
+    kclose(k);
+}
+
+/* instancenorm's weight and bias gradients, one per channel: dw[c] = the
+ * sum over the batch and H x W of dy * xhat, db[c] = that of dy, in double,
+ * each (sample, channel)'s statistics as the forward kernel computes them. */
+static void emit_instancenorm_grad_affine(Kernel *k) {
+    const Shape *x = in_shape(k, 1);
+    kopen(k, (const char *const[]){"dy", "x", "w"}, (const char *const[]){"dw", "db"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
+    kdouble(k, "EPS", k->n->a.norm.eps);
+    kout(k, "    (void)w; /* read for its shape only */\n"
+            "    for (int c = 0; c < C; c++) {\n"
+            "        double sw = 0.0, sb = 0.0;\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const float *restrict xs = x + ((size_t)n * C + c) * S;\n"
+            "            const float *restrict dys = dy + ((size_t)n * C + c) * S;\n");
+    klines(k, 3, norm_stats);
+    kout(k, "            for (int i = 0; i < S; i++) {\n"
+            "                sw += (double)dys[i] * ((xs[i] - m) * is);\n"
+            "                sb += dys[i];\n"
+            "            }\n"
+            "        }\n"
+            "        dw[c] = (float)sw;\n"
+            "        db[c] = (float)sb;\n"
+            "    }\n");
+    kclose(k);
+}
 
 /* torch.nn.LocalResponseNorm: the squares summed over the channel window
  * [c - SIZE/2, c + (SIZE-1)/2] (zeros beyond the edges), divided by SIZE. */
@@ -724,6 +848,26 @@ static void grad_batchnorm(GradCtx *c, Node *n, Value *dy) {
     grad_accum(c, n->in[2], b->out[2]);
 }
 
+/* layernorm and instancenorm: dx (through the weight when affine), and the
+ * weight's and bias's gradients from one node. */
+static void grad_norm(GradCtx *c, Node *n, Value *dy, Op grad_op, Op affine_op) {
+    Value *in[3] = {dy, n->in[0], n->nin == 3 ? n->in[1] : NULL};
+    if (grad_needed(c, n->in[0])) grad_accum(c, n->in[0], grad_out0(grad_node(c, grad_op, n, in, n->nin == 3 ? 3 : 2)));
+    if (n->nin == 3 && (grad_needed(c, n->in[1]) || grad_needed(c, n->in[2]))) {
+        Node *p = grad_node(c, affine_op, n, in, 3);
+        if (!p) return;
+        grad_accum(c, n->in[1], p->out[0]);
+        grad_accum(c, n->in[2], p->out[1]);
+    }
+}
+
+static void grad_layernorm(GradCtx *c, Node *n, Value *dy) {
+    grad_norm(c, n, dy, OP_LAYERNORM_GRAD, OP_LAYERNORM_GRAD_AFFINE);
+}
+static void grad_instancenorm(GradCtx *c, Node *n, Value *dy) {
+    grad_norm(c, n, dy, OP_INSTANCENORM_GRAD, OP_INSTANCENORM_GRAD_AFFINE);
+}
+
 /* ---- attributes ----------------------------------------------------------------------- */
 
 static void dump_bn(const Node *n, FILE *f) { fprintf(f, " eps=%g%s", n->a.bn.eps, n->a.bn.relu ? " relu" : ""); }
@@ -789,7 +933,7 @@ const OpRules op_rules_LAYERNORM = {
                                    build_norm},
                                   {0}},
     .shape = shape_layernorm, .check = check_layernorm, .emit = emit_layernorm, .batched = op_batched_like_input0,
-    .dump = dump_norm, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .dump = dump_norm, .no_macs = NO_MACS, .grad = grad_layernorm,
 };
 
 const OpRules op_rules_INSTANCENORM = {
@@ -799,7 +943,7 @@ const OpRules op_rules_INSTANCENORM = {
                                    build_norm},
                                   {0}},
     .shape = shape_instancenorm, .check = check_nchw, .emit = emit_instancenorm, .batched = op_batched_like_input0,
-    .dump = dump_norm, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .dump = dump_norm, .no_macs = NO_MACS, .grad = grad_instancenorm,
 };
 
 const OpRules op_rules_LRN = {
@@ -817,4 +961,32 @@ const OpRules op_rules_LRN_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
     .shape = shape_like_input1, .check = check_channels, .emit = emit_lrn_grad, .batched = batched_first_output,
     .dump = dump_lrn, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+};
+
+const OpRules op_rules_LAYERNORM_GRAD = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_like_input1, .check = check_norm_grad, .emit = emit_layernorm_grad,
+    .batched = op_batched_like_input0, .dump = dump_norm, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+};
+
+const OpRules op_rules_LAYERNORM_GRAD_AFFINE = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_norm_grad_affine, .check = check_norm_grad, .emit = emit_layernorm_grad_affine,
+    .batched = op_batched_never,
+    .output_names = (const char *const[]){"the weight gradient", "the bias gradient"},
+    .dump = dump_norm, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+};
+
+const OpRules op_rules_INSTANCENORM_GRAD = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_like_input1, .check = check_norm_grad, .emit = emit_instancenorm_grad,
+    .batched = op_batched_like_input0, .dump = dump_norm, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+};
+
+const OpRules op_rules_INSTANCENORM_GRAD_AFFINE = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_norm_grad_affine, .check = check_norm_grad, .emit = emit_instancenorm_grad_affine,
+    .batched = op_batched_never,
+    .output_names = (const char *const[]){"the weight gradient", "the bias gradient"},
+    .dump = dump_norm, .no_macs = NO_MACS, .no_grad = GRAD_OP,
 };

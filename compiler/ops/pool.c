@@ -1,6 +1,6 @@
 /* Pooling: maxpool and avgpool over sliding windows, maxpool_idx and unpool
  * (PyTorch's return_indices and MaxUnpool2d), the global and adaptive pools,
- * and the gradients of those that train (maxpool, avgpool, global_avgpool).
+ * and their gradients.
  *
  * Each op is its registry entry (ops.h): the builtins that make it, its
  * shape, emission and gradient, and the statements of what it lacks. */
@@ -129,6 +129,12 @@ static bool shape_adaptive_pool(Graph *g, Node *n) {
     return true;
 }
 
+/* maxpool_idx_grad: dx shaped like x (input 2). */
+static bool shape_maxpool_idx_grad(Graph *g, Node *n) {
+    (void)g;
+    return shape_like(n, 0, 2);
+}
+
 /* ---- emission checks ------------------------------------------------------------ */
 
 static const char *check_pool(const Graph *g, const Node *n) {
@@ -160,6 +166,20 @@ static const char *check_global_avgpool_grad(const Graph *g, const Node *n) {
     (void)g;
     const Shape *dy = &n->in[0]->shape, *x = &n->in[1]->shape;
     return x->rank < 2 || shape_numel(dy) != x->d[0] * x->d[1] ? "needs dy [N, C, 1, 1] and x [N, C, ...]" : NULL;
+}
+
+/* maxpool_idx_grad and unpool_grad: plain [N, C, H, W] dy and indices of the
+ * shape of the values (of dy for maxpool_idx_grad, of dx for unpool_grad),
+ * whose planes agree in N and C with the other's. */
+static const char *check_index_grad(const Graph *g, const Node *n) {
+    (void)g;
+    const Shape *dy = &n->in[0]->shape, *idx = &n->in[1]->shape, *dx = &n->out[0]->shape;
+    if (dy->rank != 4 || idx->rank != 4 || dx->rank != 4 || n->in[0]->cblock || n->in[1]->cblock)
+        return "needs plain [N, C, H, W] dy and indices";
+    const Shape *values = n->op == OP_MAXPOOL_IDX_GRAD ? dy : dx;
+    return !shape_eq(idx, values) || dy->d[0] != dx->d[0] || dy->d[1] != dx->d[1]
+               ? "needs indices of the values' shape, and dy and dx of the same N and C"
+               : NULL;
 }
 
 /* ---- kernels ------------------------------------------------------------------- */
@@ -653,6 +673,45 @@ static void emit_global_maxpool_grad(Kernel *k) {
     kclose(k);
 }
 
+/* maxpool_idx's gradient: zeros, and each window's dy added at the index
+ * the forward pass found (windows overlap: two may share an index), as
+ * PyTorch's max_pool2d_with_indices_backward scatters it.  An index outside
+ * the plane (maxpool_idx makes none) is skipped. */
+static void emit_maxpool_idx_grad(Kernel *k) {
+    const Shape *x = in_shape(k, 2), *y = in_shape(k, 0);
+    kopen(k, (const char *const[]){"dy", "idx", "x"}, (const char *const[]){"dx"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)}, {"OS", shape_spatial(y)});
+    kout(k, "    (void)x; /* read for its shape only */\n"
+            "    memset(dx, 0, (size_t)N * C * S * sizeof *dx);\n"
+            "    for (int nc = 0; nc < N * C; nc++) {\n"
+            "        const float *restrict dyp = dy + (size_t)nc * OS, *restrict ip = idx + (size_t)nc * OS;\n"
+            "        float *restrict dxp = dx + (size_t)nc * S;\n"
+            "        for (int i = 0; i < OS; i++) {\n"
+            "            const float f = ip[i];\n"
+            "            if (f >= 0.0f && f < (float)S) dxp[(int)f] += dyp[i];\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
+/* unpool's gradient to its values: each value's dy from the position its
+ * index put it at (PyTorch's gather), 0 for an index outside the [OH, OW]
+ * plane, which the forward pass skipped. */
+static void emit_unpool_grad(Kernel *k) {
+    const Shape *dy = in_shape(k, 0), *x = in_shape(k, 1);
+    kopen(k, (const char *const[]){"dy", "idx"}, (const char *const[]){"dx"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)}, {"OS", shape_spatial(dy)});
+    kout(k, "    for (int nc = 0; nc < N * C; nc++) {\n"
+            "        const float *restrict dyp = dy + (size_t)nc * OS, *restrict ip = idx + (size_t)nc * S;\n"
+            "        float *restrict dxp = dx + (size_t)nc * S;\n"
+            "        for (int i = 0; i < S; i++) {\n"
+            "            const float f = ip[i];\n"
+            "            dxp[i] = f >= 0.0f && f < (float)OS ? dyp[(int)f] : 0.0f;\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
 /* ---- gradient rules: from the op's input ------------------------------------------- */
 
 /* Ops whose gradient reads the input (or only its shape). */
@@ -665,6 +724,18 @@ static void grad_global_avgpool(GradCtx *c, Node *n, Value *dy) { grad_from_inpu
 static void grad_global_maxpool(GradCtx *c, Node *n, Value *dy) { grad_from_input(c, n, dy, OP_GLOBAL_MAXPOOL_GRAD); }
 static void grad_adaptive_avgpool(GradCtx *c, Node *n, Value *dy) {
     grad_from_input(c, n, dy, OP_ADAPTIVE_AVGPOOL_GRAD);
+}
+
+/* maxpool_idx: dy of the values scattered by the indices (output 1, which
+ * has no gradient itself). */
+static void grad_maxpool_idx(GradCtx *c, Node *n, Value *dy) {
+    grad_accum(c, n->in[0], grad_out0(grad_node(c, OP_MAXPOOL_IDX_GRAD, n, (Value *[]){dy, n->out[1], n->in[0]}, 3)));
+}
+
+/* unpool: dy gathered by the indices for the values; none for the indices
+ * or for like (read for its shape). */
+static void grad_unpool(GradCtx *c, Node *n, Value *dy) {
+    grad_accum(c, n->in[0], grad_out0(grad_node(c, OP_UNPOOL_GRAD, n, (Value *[]){dy, n->in[1]}, 2)));
 }
 
 /* ---- attributes ----------------------------------------------------------------------- */
@@ -720,7 +791,7 @@ const OpRules op_rules_AVGPOOL = {
 const OpRules op_rules_MAXPOOL_IDX = {
     .builtins = (const Builtin[]){{"maxpool_idx", {POOL_ARGS}, false, build_pool}, {0}},
     .shape = shape_pool_idx, .check = check_pool, .emit = emit_maxpool_idx, .batched = op_batched_like_input0,
-    .output_names = maxpool_idx_outputs, .dump = dump_pool, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .output_names = maxpool_idx_outputs, .dump = dump_pool, .no_macs = NO_MACS, .grad = grad_maxpool_idx,
 };
 
 const OpRules op_rules_GLOBAL_AVGPOOL = {
@@ -748,7 +819,7 @@ const OpRules op_rules_UNPOOL = {
     .builtins = (const Builtin[]){{"unpool", {REQUIRED("x"), REQUIRED("indices"), REQUIRED("like")}, false, build_unpool},
                                   {0}},
     .shape = shape_unpool, .check = check_pool, .emit = emit_unpool, .batched = op_batched_like_input0,
-    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .no_dump = NO_ATTRS, .no_macs = NO_MACS, .grad = grad_unpool,
 };
 
 const OpRules op_rules_MAXPOOL_GRAD = {
@@ -781,5 +852,17 @@ const OpRules op_rules_ADAPTIVE_AVGPOOL_GRAD = {
 const OpRules op_rules_GLOBAL_MAXPOOL_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
     .shape = shape_like_input1, .check = check_global_avgpool_grad, .emit = emit_global_maxpool_grad,
+    .batched = op_batched_like_input0, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+};
+
+const OpRules op_rules_MAXPOOL_IDX_GRAD = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_maxpool_idx_grad, .check = check_index_grad, .emit = emit_maxpool_idx_grad,
+    .batched = op_batched_like_input0, .dump = dump_pool, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+};
+
+const OpRules op_rules_UNPOOL_GRAD = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_like_input1, .check = check_index_grad, .emit = emit_unpool_grad,
     .batched = op_batched_like_input0, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
 };

@@ -1,6 +1,7 @@
 /* Tensor plumbing: flatten and reshape, add and mul with per-channel
  * broadcast, concat, slice, channel_shuffle, pad and upsample, and the
- * gradient ops of reshapes and broadcasts (reshape_grad, reduce_like).
+ * gradient ops of reshapes and broadcasts (reshape_grad, reduce_like), of
+ * slice, pad and upsample.
  *
  * Each op is its registry entry (ops.h): the builtins that make it, its
  * shape, emission and gradient, and the statements of what it lacks. */
@@ -622,49 +623,94 @@ static void emit_pad(Kernel *k) {
     kclose(k);
 }
 
-/* F.interpolate: nearest takes source floor(o * scale) in float, as PyTorch's
- * kernel; bilinear (align_corners false) the source (o + 0.5) * scale - 0.5,
- * clamped at 0, between its two neighbours. */
-static void emit_upsample(Kernel *k) {
+/* upsample's source coordinates, as F.interpolate maps them: nearest takes
+ * source floor(o * scale) in float, as PyTorch's kernel (row ih of output
+ * row oh, column iw of output column ow); bilinear (align_corners false) the
+ * source (o + 0.5) * scale - 0.5, clamped at 0, between its two neighbours
+ * h0 and h1 (equal at the last row), at lh of the way from h0 (columns w0,
+ * w1, lw alike).  The forward kernel and the gradient's. */
+static const char nearest_row[] = "const int hf = (int)floorf((float)oh * (float)SCALE_H), ih = hf < H - 1 ? hf : H - 1;\n";
+static const char nearest_col[] = "const int wf = (int)floorf((float)ow * (float)SCALE_W), iw = wf < W - 1 ? wf : W - 1;\n";
+static const char bilinear_row[] = "double sh = (oh + 0.5) * SCALE_H - 0.5;\n"
+                                   "if (sh < 0) sh = 0;\n"
+                                   "const int h0 = (int)sh, h1 = h0 < H - 1 ? h0 + 1 : h0;\n"
+                                   "const float lh = (float)(sh - h0);\n";
+static const char bilinear_col[] = "double sw = (ow + 0.5) * SCALE_W - 0.5;\n"
+                                   "if (sw < 0) sw = 0;\n"
+                                   "const int w0 = (int)sw, w1 = w0 < W - 1 ? w0 + 1 : w0;\n"
+                                   "const float lw = (float)(sw - w0);\n";
+
+/* The constants of upsample and its gradient: x [N, C, H, W], y (or dy)
+ * [N, C, OH, OW] and the scales (input / output size). */
+static void upsample_enum(Kernel *k, const Shape *x, const Shape *y) {
     const UpsampleAttrs *a = &k->n->a.upsample;
-    const Shape *x = in_shape(k, 0), *y = out_shape(k, 0);
-    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"OH", y->d[2]}, {"OW", y->d[3]});
     kdouble(k, "SCALE_H", a->scale[0]);
     kdouble(k, "SCALE_W", a->scale[1]);
+}
+
+/* F.interpolate, nearest or bilinear (the coordinates above). */
+static void emit_upsample(Kernel *k) {
+    const UpsampleAttrs *a = &k->n->a.upsample;
+    kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
+    upsample_enum(k, in_shape(k, 0), out_shape(k, 0));
+    kout(k, "    for (int nc = 0; nc < N * C; nc++) {\n"
+            "        const float *restrict xp = x + (size_t)nc * H * W;\n"
+            "        for (int oh = 0; oh < OH; oh++) {\n");
     if (a->mode == UPSAMPLE_NEAREST) {
-        kout(k, "    for (int nc = 0; nc < N * C; nc++) {\n"
-                "        const float *restrict xp = x + (size_t)nc * H * W;\n"
-                "        for (int oh = 0; oh < OH; oh++) {\n"
-                "            const int hf = (int)floorf((float)oh * (float)SCALE_H), ih = hf < H - 1 ? hf : H - 1;\n"
-                "            float *restrict yr = y + ((size_t)nc * OH + oh) * OW;\n"
-                "            for (int ow = 0; ow < OW; ow++) {\n"
-                "                const int wf = (int)floorf((float)ow * (float)SCALE_W), iw = wf < W - 1 ? wf : W - 1;\n"
-                "                yr[ow] = xp[(size_t)ih * W + iw];\n"
-                "            }\n"
-                "        }\n"
-                "    }\n");
+        klines(k, 3, nearest_row);
+        kout(k, "            float *restrict yr = y + ((size_t)nc * OH + oh) * OW;\n"
+                "            for (int ow = 0; ow < OW; ow++) {\n");
+        klines(k, 4, nearest_col);
+        kout(k, "                yr[ow] = xp[(size_t)ih * W + iw];\n");
     } else {
-        kout(k, "    for (int nc = 0; nc < N * C; nc++) {\n"
-                "        const float *restrict xp = x + (size_t)nc * H * W;\n"
-                "        for (int oh = 0; oh < OH; oh++) {\n"
-                "            double sh = (oh + 0.5) * SCALE_H - 0.5;\n"
-                "            if (sh < 0) sh = 0;\n"
-                "            const int h0 = (int)sh, h1 = h0 < H - 1 ? h0 + 1 : h0;\n"
-                "            const float lh = (float)(sh - h0);\n"
-                "            const float *restrict r0 = xp + (size_t)h0 * W, *restrict r1 = xp + (size_t)h1 * W;\n"
+        klines(k, 3, bilinear_row);
+        kout(k, "            const float *restrict r0 = xp + (size_t)h0 * W, *restrict r1 = xp + (size_t)h1 * W;\n"
                 "            float *restrict yr = y + ((size_t)nc * OH + oh) * OW;\n"
-                "            for (int ow = 0; ow < OW; ow++) {\n"
-                "                double sw = (ow + 0.5) * SCALE_W - 0.5;\n"
-                "                if (sw < 0) sw = 0;\n"
-                "                const int w0 = (int)sw, w1 = w0 < W - 1 ? w0 + 1 : w0;\n"
-                "                const float lw = (float)(sw - w0);\n"
-                "                yr[ow] = (1.0f - lh) * ((1.0f - lw) * r0[w0] + lw * r0[w1]) +\n"
-                "                         lh * ((1.0f - lw) * r1[w0] + lw * r1[w1]);\n"
-                "            }\n"
-                "        }\n"
-                "    }\n");
+                "            for (int ow = 0; ow < OW; ow++) {\n");
+        klines(k, 4, bilinear_col);
+        kout(k, "                yr[ow] = (1.0f - lh) * ((1.0f - lw) * r0[w0] + lw * r0[w1]) +\n"
+                "                         lh * ((1.0f - lw) * r1[w0] + lw * r1[w1]);\n");
     }
+    kout(k, "            }\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
+/* upsample's gradient: each output's dy goes back to the input values the
+ * forward pass read for it, nearest to its source, bilinear to its four
+ * neighbours by their weights (summed where outputs share a source, and
+ * where the neighbours coincide at the last row or column). */
+static void emit_upsample_grad(Kernel *k) {
+    const UpsampleAttrs *a = &k->n->a.upsample;
+    kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
+    upsample_enum(k, in_shape(k, 1), in_shape(k, 0));
+    kout(k, "    (void)x; /* read for its shape only */\n"
+            "    memset(dx, 0, (size_t)N * C * H * W * sizeof *dx);\n"
+            "    for (int nc = 0; nc < N * C; nc++) {\n"
+            "        float *restrict dxp = dx + (size_t)nc * H * W;\n"
+            "        for (int oh = 0; oh < OH; oh++) {\n");
+    if (a->mode == UPSAMPLE_NEAREST) {
+        klines(k, 3, nearest_row);
+        kout(k, "            const float *restrict dyr = dy + ((size_t)nc * OH + oh) * OW;\n"
+                "            for (int ow = 0; ow < OW; ow++) {\n");
+        klines(k, 4, nearest_col);
+        kout(k, "                dxp[(size_t)ih * W + iw] += dyr[ow];\n");
+    } else {
+        klines(k, 3, bilinear_row);
+        kout(k, "            const float *restrict dyr = dy + ((size_t)nc * OH + oh) * OW;\n"
+                "            for (int ow = 0; ow < OW; ow++) {\n");
+        klines(k, 4, bilinear_col);
+        kout(k, "                const float g0 = (1.0f - lh) * dyr[ow], g1 = lh * dyr[ow]; /* rows h0 and h1's shares */\n"
+                "                dxp[(size_t)h0 * W + w0] += (1.0f - lw) * g0;\n"
+                "                dxp[(size_t)h0 * W + w1] += lw * g0;\n"
+                "                dxp[(size_t)h1 * W + w0] += (1.0f - lw) * g1;\n"
+                "                dxp[(size_t)h1 * W + w1] += lw * g1;\n");
+    }
+    kout(k, "            }\n"
+            "        }\n"
+            "    }\n");
     kclose(k);
 }
 
@@ -785,6 +831,20 @@ static void grad_pad(GradCtx *c, Node *n, Value *dy) {
     grad_accum(c, n->in[0], grad_out0(grad_node(c, OP_PAD_GRAD, n, (Value *[]){dy, n->in[0]}, 2)));
 }
 
+static void grad_upsample(GradCtx *c, Node *n, Value *dy) {
+    grad_accum(c, n->in[0], grad_out0(grad_node(c, OP_UPSAMPLE_GRAD, n, (Value *[]){dy, n->in[0]}, 2)));
+}
+
+/* upsample_grad: plain dy and x of rank 4, dy of upsample's output size. */
+static const char *check_upsample_grad(const Graph *g, const Node *n) {
+    (void)g;
+    const Shape *dy = &n->in[0]->shape, *x = &n->in[1]->shape;
+    const UpsampleAttrs *a = &n->a.upsample;
+    if (dy->rank != 4 || x->rank != 4 || n->in[0]->cblock || n->in[1]->cblock) return "upsample needs plain [N, C, H, W]";
+    return dy->d[2] != a->size[0] || dy->d[3] != a->size[1] || dy->d[1] != x->d[1] ? "dy must have upsample's output shape"
+                                                                                    : NULL;
+}
+
 static const char *check_pad_grad(const Graph *g, const Node *n) {
     (void)g;
     return n->in[0]->shape.rank != 4 || n->in[1]->shape.rank != 4 ? "pad needs [N, C, H, W]" : NULL;
@@ -867,7 +927,7 @@ const OpRules op_rules_UPSAMPLE = {
                                    false, build_upsample},
                                   {0}},
     .shape = shape_upsample, .check = check_upsample, .emit = emit_upsample, .batched = op_batched_like_input0,
-    .dump = dump_upsample, .no_macs = NO_MACS, .no_grad = NO_GRAD_YET,
+    .dump = dump_upsample, .no_macs = NO_MACS, .grad = grad_upsample,
 };
 
 const OpRules op_rules_RESHAPE_GRAD = {
@@ -892,4 +952,10 @@ const OpRules op_rules_PAD_GRAD = {
     .no_build = "a gradient op: autodiff makes it",
     .shape = shape_like_input1, .check = check_pad_grad, .emit = emit_pad_grad, .batched = op_batched_like_input0,
     .dump = dump_pad, .no_macs = NO_MACS, .no_grad = "a gradient op: not differentiated again",
+};
+
+const OpRules op_rules_UPSAMPLE_GRAD = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_like_input1, .check = check_upsample_grad, .emit = emit_upsample_grad,
+    .batched = op_batched_like_input0, .dump = dump_upsample, .no_macs = NO_MACS, .no_grad = GRAD_OP,
 };

@@ -388,6 +388,78 @@ case("grad_ops2", GRAD_OPS2_NET, [3, 6, 6], 5,
      build=grad_ops2_build, forward=grad_ops2_forward, batch=3, init=init_xavier,
      input_fn=lambda g, shape: torch.randn(shape, generator=g))
 
+# deconv, layernorm, instancenorm, upsample, maxpool_idx and unpool ------------------
+
+GRAD_OPS3_NET = """\
+# training golden test: the gradients of deconv (stride 2 and padding; and
+# grouped, dilated, with unequal padding and an output_pad smaller than the
+# dilation, not the stride), layernorm (on an image and on features; affine
+# and not), instancenorm (affine and not), upsample (nearest by a scale up
+# and down, bilinear by a scale and to a size), maxpool_idx (non-overlapping
+# and overlapping windows) and unpool.
+net grad_ops3 {
+    input image: [3, 6, 6];
+    x = conv(image, 4, 3, pad = 1) as "conv0" |> tanh;
+    r = maxpool_idx(x, 2);
+    v = instancenorm(r[0]) as "in0" |> tanh;
+    s = maxpool_idx(x, 3, stride = 2, pad = 1)[0] |> upsample(2, "bilinear");
+    u = unpool(v, r[1], x) + s;
+    a = deconv(u, 4, 4, stride = 2, pad = 1) as "deconv0" |> tanh;
+    b = instancenorm(x, affine = false) |> upsample(2);
+    c = upsample(a + b, size = [7, 9], mode = "bilinear") |> layernorm as "ln0";
+    e = deconv(c, 6, 3, pad = [1, 2], output_pad = 1, groups = 2, dilation = 2) as "deconv1";
+    f = e |> tanh |> upsample(0.5) |> layernorm(affine = false) |> avgpool(2) |> flatten;
+    h = linear(f, 8) as "fc0" |> layernorm as "ln1";
+    output logits = linear(h, 5) as "fc1";
+}
+"""
+
+
+def grad_ops3_build():
+    return Params([("conv0", nn.Conv2d(3, 4, 3, padding=1)),
+                   ("in0", nn.InstanceNorm2d(4, affine=True)),
+                   ("deconv0", nn.ConvTranspose2d(4, 4, 4, stride=2, padding=1)),
+                   ("ln0", nn.LayerNorm([4, 7, 9])),
+                   ("deconv1", nn.ConvTranspose2d(4, 6, 3, padding=(1, 2), output_padding=1, groups=2,
+                                                  dilation=2)),
+                   ("fc0", nn.Linear(24, 8)),
+                   ("ln1", nn.LayerNorm(8)),
+                   ("fc1", nn.Linear(8, 5))])
+
+
+def grad_ops3_init(module):
+    """Glorot uniform conv and linear weights; the norms' weights and biases
+    away from 1 and 0, so that their gradients carry them."""
+    init_xavier(module)
+    gen = torch.Generator().manual_seed(11)
+    for m in module.modules():
+        if isinstance(m, (nn.LayerNorm, nn.InstanceNorm2d)):
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.rand(m.bias.shape, generator=gen) - 0.5)
+
+
+def grad_ops3_forward(m, x):
+    x = torch.tanh(m["conv0"](x))
+    v, idx = F.max_pool2d(x, 2, return_indices=True)
+    v = torch.tanh(m["in0"](v))
+    s = F.interpolate(F.max_pool2d(x, 3, stride=2, padding=1), scale_factor=2, mode="bilinear",
+                      align_corners=False)
+    u = F.max_unpool2d(v, idx, 2, output_size=x.shape[2:]) + s
+    a = torch.tanh(m["deconv0"](u))
+    b = F.interpolate(F.instance_norm(x), scale_factor=2, mode="nearest")
+    c = m["ln0"](F.interpolate(a + b, size=(7, 9), mode="bilinear", align_corners=False))
+    e = m["deconv1"](c)
+    f = F.interpolate(torch.tanh(e), scale_factor=0.5, mode="nearest")
+    f = torch.flatten(F.avg_pool2d(F.layer_norm(f, f.shape[1:]), 2), 1)
+    h = m["ln1"](m["fc0"](f))
+    return m["fc1"](h)
+
+
+case("grad_ops3", GRAD_OPS3_NET, [3, 6, 6], 5,
+     build=grad_ops3_build, forward=grad_ops3_forward, batch=3, init=grad_ops3_init,
+     input_fn=lambda g, shape: torch.randn(shape, generator=g))
+
 # gates: sigmoid, softmax, avgpool, mul; an MLP with sigmoid and tanh ------------
 
 MLP_NET = """\
