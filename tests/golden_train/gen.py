@@ -619,6 +619,61 @@ case("loss_mse", LOSS_MSE_NET, [2, 6, 6], 3, build=loss_mse_build,
                                      weight_decay=0.01),
      flags="--dampening 0.3")
 
+# the small U-Net of examples/unet_small.net: per-pixel cross-entropy with an
+# ignored label through maxpool, deconv (2x2, stride 2), concat skips and
+# batchnorm -----------------------------------------------------------------------
+
+
+def edited(text, edits):
+    """text with each (old, new) replaced; old must occur exactly once."""
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
+
+
+# the example at half width (8, 16, 32 channels), for a small committed case
+UNET_EDITS = [("double_conv(image, 16)", "double_conv(image, 8)"), ("double_conv(32) as \"enc2\"", "double_conv(16) as \"enc2\""),
+              ("double_conv(64)", "double_conv(32)"), ("deconv(mid, 32, 2", "deconv(mid, 16, 2"),
+              ("double_conv(32) as \"dec2\"", "double_conv(16) as \"dec2\""), ("deconv(dec2, 16, 2", "deconv(dec2, 8, 2"),
+              ("double_conv(16) as \"dec1\"", "double_conv(8) as \"dec1\"")]
+
+
+def unet_build():
+    mods = []
+
+    def double_conv(p, cin, c):
+        mods.extend([(p + ".conv0", nn.Conv2d(cin, c, 3, padding=1, bias=False)), (p + ".batchnorm0", nn.BatchNorm2d(c)),
+                     (p + ".conv1", nn.Conv2d(c, c, 3, padding=1, bias=False)), (p + ".batchnorm1", nn.BatchNorm2d(c))])
+
+    double_conv("enc1", 1, 8)
+    double_conv("enc2", 8, 16)
+    double_conv("mid", 16, 32)
+    mods.append(("up2", nn.ConvTranspose2d(32, 16, 2, stride=2)))
+    double_conv("dec2", 32, 16)
+    mods.append(("up1", nn.ConvTranspose2d(16, 8, 2, stride=2)))
+    double_conv("dec1", 16, 8)
+    mods.append(("head", nn.Conv2d(8, 11, 1)))
+    return Params(mods)
+
+
+def unet_forward(m, x):
+    def dc(p, x):
+        x = F.relu(m[p + ".batchnorm0"](m[p + ".conv0"](x)))
+        return F.relu(m[p + ".batchnorm1"](m[p + ".conv1"](x)))
+    e1 = dc("enc1", x)
+    e2 = dc("enc2", F.max_pool2d(e1, 2))
+    mid = dc("mid", F.max_pool2d(e2, 2))
+    d2 = dc("dec2", torch.cat([m["up2"](mid), e2], 1))
+    d1 = dc("dec1", torch.cat([m["up1"](d2), e1], 1))
+    return m["head"](d1)
+
+
+case("unet_small", edited(read_example("unet_small.net"), UNET_EDITS), [1, 28, 28], 11, build=unet_build, forward=unet_forward,
+     batch=2, samples=4, init=init_he_fan_in, input_fn=images_bordered,
+     loss_fn=lambda z, y: F.cross_entropy(z, y, ignore_index=255),
+     labels_fn=labels_some_ignored(11, 255, 0.05, shape=(28, 28)))
+
 SCHED_NET = """\
 # training golden test: the one-cycle schedule (OneCycleLR stepped per batch,
 # its momentum cycled from 0.95 to 0.85 and back) over 2 epochs of 3 steps,
