@@ -405,6 +405,16 @@ int netrt_gradcheck_main(int argc, char **argv, const netrt_train_model *m);
 
 /* ---- helpers shared by the runtime's own files ---------------------------- */
 
+/* A background thread running one job at a time (background.c): post
+ * returns at once (after waiting for the previous job), wait returns when
+ * the job is done; free waits for it and stops the thread.  NULL from new if
+ * no thread could be started. */
+typedef struct netrt_bg netrt_bg;
+netrt_bg *netrt_bg_new(void);
+void netrt_bg_post(netrt_bg *b, void (*fn)(void *), void *arg);
+void netrt_bg_wait(netrt_bg *b);
+void netrt_bg_free(netrt_bg *b);
+
 /* Where a training run is, for --checkpoint and --resume (checkpoint.c, the
  * format described there). */
 typedef struct netrt_train_state {

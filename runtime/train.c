@@ -94,6 +94,16 @@ typedef struct {
     int64_t count; /* samples used (after --limit) */
 } dataset;
 
+/* Samples idx[first .. first + nb) of d (idx NULL: first .. first + nb), as
+ * floats into x (per values each) and y (the labels, lper each; NULL for
+ * none). */
+typedef struct batch_job {
+    const dataset *d;
+    const int64_t *idx;
+    int64_t first, nb, per, lper;
+    float *x, *y;
+} batch_job;
+
 typedef struct {
     const netrt_train_model *m;
     const netrt_model *in; /* m->infer */
@@ -128,6 +138,9 @@ typedef struct {
     int64_t classes; /* cross-entropy: K, dimension 1 of the logits (0 for the other losses) */
     int64_t lper;    /* label values per sample: positions per sample (cross-entropy), or the output's size */
     int64_t *order;  /* the epoch's permutation of the training samples */
+    netrt_bg *bg;    /* the thread gathering the next training batch (NULL: none) */
+    batch_job job;   /* the batch it gathers */
+    float *stage_x, *stage_y; /* where: a batch of inputs and of labels */
     char err[1024];
 } trainer;
 
@@ -643,24 +656,55 @@ static void labels_to_f32(const netrt_array *a, int64_t per, int64_t s, float *d
         netrt_array_to_f32(a, per, s, 1, dst);
 }
 
+static void gather(void *arg) {
+    const batch_job *j = arg;
+    for (int64_t r = 0; r < j->nb; r++) {
+        int64_t s = j->idx ? j->idx[j->first + r] : j->first + r;
+        netrt_array_to_f32(&j->d->images, j->per, s, 1, j->x + r * j->per);
+        if (j->y) labels_to_f32(&j->d->labels, j->lper, s, j->y + r * j->lper);
+    }
+}
+
+/* After the model's input and labels hold nb samples: zeroes the rest of the
+ * batch and makes nb the active batch. */
+static void commit_batch(trainer *t, const dataset *d, const int64_t *idx, int64_t first, int64_t nb, bool labels) {
+    int64_t N = t->in->batch, per = t->per, lper = t->lper;
+    memset(t->in->inputs[0].data + nb * per, 0, (size_t)((N - nb) * per) * sizeof(float));
+    if (labels) memset(t->m->labels->data + nb * lper, 0, (size_t)((N - nb) * lper) * sizeof(float));
+    t->m->set_batch((int)nb);
+    netrt_numerics_batch(d == &t->test ? "test sample" : "training sample", idx, first, nb);
+}
+
 /* Puts samples idx[0 .. nb) of d into the model's input and labels, zeroing
  * the rest of the batch, and makes nb the active batch.  idx NULL means
  * samples first .. first + nb. */
 static void load_batch(trainer *t, const dataset *d, const int64_t *idx, int64_t first, int64_t nb,
                        bool labels) {
-    const netrt_model *in = t->in;
-    int64_t N = in->batch, per = t->per, lper = t->lper;
-    float *x = in->inputs[0].data;
-    float *y = labels ? t->m->labels->data : NULL;
-    for (int64_t r = 0; r < nb; r++) {
-        int64_t s = idx ? idx[first + r] : first + r;
-        netrt_array_to_f32(&d->images, per, s, 1, x + r * per);
-        if (y) labels_to_f32(&d->labels, lper, s, y + r * lper);
-    }
-    memset(x + nb * per, 0, (size_t)((N - nb) * per) * sizeof(float));
-    if (y) memset(y + nb * lper, 0, (size_t)((N - nb) * lper) * sizeof(float));
-    t->m->set_batch((int)nb);
-    netrt_numerics_batch(d == &t->test ? "test sample" : "training sample", idx, first, nb);
+    batch_job j = {d, idx, first, nb, t->per, t->lper, t->in->inputs[0].data, labels ? t->m->labels->data : NULL};
+    gather(&j);
+    commit_batch(t, d, idx, first, nb, labels);
+}
+
+/* The training batches, prepared ahead: while the model computes on one
+ * batch, the background thread gathers the next into the staging buffers
+ * (without a thread, each batch is gathered when it is needed). */
+static void prefetch_post(trainer *t, int64_t first) {
+    int64_t S = t->train.count, N = t->in->batch;
+    t->job = (batch_job){&t->train, t->order, first, S - first < N ? S - first : N, t->per, t->lper, t->stage_x, t->stage_y};
+    if (t->bg) netrt_bg_post(t->bg, gather, &t->job);
+}
+
+/* Batch `first` (posted before) into the model, and the next one posted. */
+static void prefetch_take(trainer *t, int64_t first) {
+    batch_job *j = &t->job;
+    if (t->bg)
+        netrt_bg_wait(t->bg);
+    else
+        gather(j);
+    memcpy(t->in->inputs[0].data, j->x, (size_t)(j->nb * t->per) * sizeof(float));
+    memcpy(t->m->labels->data, j->y, (size_t)(j->nb * t->lper) * sizeof(float));
+    commit_batch(t, &t->train, t->order, first, j->nb, true);
+    if (first + j->nb < t->train.count) prefetch_post(t, first + j->nb);
 }
 
 /* After a call into the model: the --check-numerics failure, if any. */
@@ -854,8 +898,11 @@ static int train(trainer *t) {
     hp->beta1 = (float)t->beta1;
     hp->beta2 = (float)t->beta2;
     hp->eps = (float)t->eps;
-    if (!(t->order = malloc((size_t)S * sizeof *t->order)))
+    t->stage_x = malloc((size_t)(N * t->per) * sizeof(float));
+    t->stage_y = malloc((size_t)(N * t->lper) * sizeof(float));
+    if (!(t->order = malloc((size_t)S * sizeof *t->order)) || !t->stage_x || !t->stage_y)
         return netrt_errorf(t->err, sizeof t->err, "out of memory");
+    t->bg = netrt_bg_new(); /* NULL: the batches are gathered in turn */
     netrt_rng shuffle_rng;
     netrt_rng_seed(&shuffle_rng, t->seed + 1); /* a stream apart from the initialization's */
     bool show = !t->quiet && isatty(fileno(stderr));
@@ -887,11 +934,12 @@ static int train(trainer *t) {
         int64_t batch = 0;
         netrt_metrics train_m;
         if (netrt_metrics_init(&train_m, m, false) < 0) return netrt_errorf(t->err, sizeof t->err, "out of memory");
+        prefetch_post(t, 0);
         for (int64_t s0 = 0; s0 < S; s0 += N) {
             int64_t nb = S - s0 < N ? S - s0 : N;
             batch++;
             lr = lr_at(t, e - 1, step++);
-            load_batch(t, &t->train, t->order, s0, nb, true);
+            prefetch_take(t, s0);
             m->grad();
             if (numerics_failed(t) < 0) {
                 if (show) fputc('\n', stderr);
@@ -1020,9 +1068,12 @@ int netrt_train_main(int argc, char **argv, const netrt_train_model *m) {
         fflush(stdout);
         fprintf(stderr, "%s: error: %s\n", t.prog, t.err);
     }
+    netrt_bg_free(t.bg); /* first: it may be gathering from the data */
     dataset_free(&t.train);
     dataset_free(&t.test);
     free(t.order);
+    free(t.stage_x);
+    free(t.stage_y);
     if (m->infer->fini) m->infer->fini();
     return rc < 0 ? 1 : 0;
 }
