@@ -736,19 +736,25 @@ static void put_tensor_init(FILE *c, const char *name, const Shape *s) {
     fputs(", NULL}", c);
 }
 
+/* One tensor row per parameter, in value order (the params table and the
+ * training tables parallel to it; their data pointers set by init). */
+static void put_param_rows(Emitter *m) {
+    for (int i = 0; i < m->g->nvalues; i++) {
+        Value *v = m->g->values[i];
+        if (v->kind != V_PARAM) continue;
+        fputs("    ", m->c);
+        put_tensor_init(m->c, v->name, &v->shape);
+        fputs(",\n", m->c);
+    }
+}
+
 static void emit_tensor_table(Emitter *m, const char *what, int count) {
     Graph *g = m->g;
     FILE *c = m->c;
     if (count == 0) return;
     fprintf(c, "static netrt_tensor %s_%s[%d] = {\n", m->prefix, what, count);
     if (strcmp(what, "params") == 0) {
-        for (int i = 0; i < g->nvalues; i++) {
-            Value *v = g->values[i];
-            if (v->kind != V_PARAM) continue;
-            fputs("    ", c);
-            put_tensor_init(c, v->name, &v->shape);
-            fputs(",\n", c);
-        }
+        put_param_rows(m);
     } else if (strcmp(what, "inputs") == 0) {
         for (int i = 0; i < m->nin; i++) {
             Value *v = m->in[i];
@@ -784,24 +790,12 @@ static void emit_train_tables(Emitter *m) {
     if (m->nparams) {
         fprintf(c, "/* Per parameter: its gradient (NULL data when it is not trained). */\n"
                    "static netrt_tensor %s_grads[%d] = {\n", P, m->nparams);
-        for (int i = 0; i < g->nvalues; i++) {
-            Value *v = g->values[i];
-            if (v->kind != V_PARAM) continue;
-            fputs("    ", c);
-            put_tensor_init(c, v->name, &v->shape);
-            fputs(",\n", c);
-        }
+        put_param_rows(m);
         for (int k = 1; k <= 2; k++) {
             fprintf(c, "};\n\n/* Per parameter: the optimizer's %s (NULL data when it is not trained). */\n"
                        "static netrt_tensor %s_moment%d[%d] = {\n",
                     k == 1 ? "first moment (SGD's momentum buffer)" : "second moment (Adam's)", P, k, m->nparams);
-            for (int i = 0; i < g->nvalues; i++) {
-                Value *v = g->values[i];
-                if (v->kind != V_PARAM) continue;
-                fputs("    ", c);
-                put_tensor_init(c, v->name, &v->shape);
-                fputs(",\n", c);
-            }
+            put_param_rows(m);
         }
         fprintf(c, "};\n\n/* Per parameter: how netc init and the trainer fill it (PyTorch's fans). */\n"
                    "static const netrt_param_init %s_inits[%d] = {\n", P, m->nparams);

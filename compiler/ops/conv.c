@@ -617,26 +617,23 @@ static void emit_deconv_grad_weight(Kernel *k) {
 
 /* ---- gradient rules ------------------------------------------------------------------ */
 
-static void grad_conv(GradCtx *c, Node *n, Value *dy) {
+/* conv and deconv: the input's gradient (grad_input: dy, w, x), the
+ * weight's (grad_weight: dy, x, w) and the bias's, the sum of dy per output
+ * channel. */
+static void grad_conv_like(GradCtx *c, Node *n, Value *dy, Op grad_input, Op grad_weight) {
     Value *x = n->in[0], *w = n->in[1];
-    if (grad_needed(c, x))
-        grad_accum(c, x, grad_out0(grad_node(c, OP_CONV_GRAD_INPUT, n, (Value *[]){dy, w, x}, 3)));
-    if (grad_needed(c, w))
-        grad_accum(c, w, grad_out0(grad_node(c, OP_CONV_GRAD_WEIGHT, n, (Value *[]){dy, x, w}, 3)));
+    if (grad_needed(c, x)) grad_accum(c, x, grad_out0(grad_node(c, grad_input, n, (Value *[]){dy, w, x}, 3)));
+    if (grad_needed(c, w)) grad_accum(c, w, grad_out0(grad_node(c, grad_weight, n, (Value *[]){dy, x, w}, 3)));
     if (n->nin == 3 && grad_needed(c, n->in[2]))
         grad_accum(c, n->in[2], grad_out0(grad_node(c, OP_BIAS_GRAD, n, &dy, 1)));
 }
 
-/* deconv: its input and weight gradients, and its bias's as conv's (the
- * sum of dy per output channel). */
+static void grad_conv(GradCtx *c, Node *n, Value *dy) {
+    grad_conv_like(c, n, dy, OP_CONV_GRAD_INPUT, OP_CONV_GRAD_WEIGHT);
+}
+
 static void grad_deconv(GradCtx *c, Node *n, Value *dy) {
-    Value *x = n->in[0], *w = n->in[1];
-    if (grad_needed(c, x))
-        grad_accum(c, x, grad_out0(grad_node(c, OP_DECONV_GRAD_INPUT, n, (Value *[]){dy, w, x}, 3)));
-    if (grad_needed(c, w))
-        grad_accum(c, w, grad_out0(grad_node(c, OP_DECONV_GRAD_WEIGHT, n, (Value *[]){dy, x, w}, 3)));
-    if (n->nin == 3 && grad_needed(c, n->in[2]))
-        grad_accum(c, n->in[2], grad_out0(grad_node(c, OP_BIAS_GRAD, n, &dy, 1)));
+    grad_conv_like(c, n, dy, OP_DECONV_GRAD_INPUT, OP_DECONV_GRAD_WEIGHT);
 }
 
 /* ---- attributes ----------------------------------------------------------------------- */

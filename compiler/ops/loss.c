@@ -249,56 +249,43 @@ static void emit_xent_grad(Kernel *k) {
     kclose(k);
 }
 
-/* The constants of an elementwise loss: N samples (the active batch) of
- * PER values each. */
-static void put_elementwise_loss_shape(Kernel *k) {
+/* The losses over every element, in double, z the output and t the target:
+ * each element's term and its derivative by z (the mean's gradient is that
+ * over the count).  F.binary_cross_entropy_with_logits's term in its stable
+ * form; F.mse_loss's. */
+static const struct {
+    Op loss, grad;
+    const char *term, *dterm;
+} elementwise_losses[] = {
+    {OP_BCE_LOSS, OP_BCE_GRAD, "(z > 0.0 ? z : 0.0) - z * t + log1p(exp(-fabs(z)))", "1.0 / (1.0 + exp(-z)) - t"},
+    {OP_MSE_LOSS, OP_MSE_GRAD, "(z - t) * (z - t)", "2.0 * (z - t)"},
+};
+
+/* The mean of the loss's term over the N samples' (the active batch) PER
+ * elements; or, for the gradient op, each element's derivative over the
+ * count. */
+static void emit_elementwise_loss(Kernel *k) {
     const Shape *z = &k->n->in[0]->shape;
+    size_t i = 0;
+    while (elementwise_losses[i].loss != k->n->op && elementwise_losses[i].grad != k->n->op) i++;
+    bool grad = elementwise_losses[i].grad == k->n->op;
+    kopen(k, (const char *const[]){"out", "targets"}, (const char *const[]){grad ? "dout" : "loss"});
     KENUM(k, {"N", z->d[0]}, {"PER", shape_numel(z) / (z->d[0] ? z->d[0] : 1)});
-}
-
-/* F.binary_cross_entropy_with_logits, the mean over every element:
- * max(z, 0) - z * t + log(1 + exp(-|z|)), in double. */
-static void emit_bce_loss(Kernel *k) {
-    kopen(k, (const char *const[]){"logits", "targets"}, (const char *const[]){"loss"});
-    put_elementwise_loss_shape(k);
-    kout(k, "    double total = 0.0;\n"
-            "    for (size_t i = 0; i < (size_t)N * PER; i++) {\n"
-            "        const double z = logits[i], t = targets[i];\n"
-            "        total += (z > 0.0 ? z : 0.0) - z * t + log1p(exp(-fabs(z)));\n"
-            "    }\n"
-            "    loss[0] = (float)(total / ((double)N * PER));\n");
-    kclose(k);
-}
-
-/* Its gradient: (sigmoid(z) - t) / count. */
-static void emit_bce_grad(Kernel *k) {
-    kopen(k, (const char *const[]){"logits", "targets"}, (const char *const[]){"dlogits"});
-    put_elementwise_loss_shape(k);
-    kout(k, "    const double inv = 1.0 / ((double)N * PER);\n"
-            "    for (size_t i = 0; i < (size_t)N * PER; i++)\n"
-            "        dlogits[i] = (float)((1.0 / (1.0 + exp(-(double)logits[i])) - targets[i]) * inv);\n");
-    kclose(k);
-}
-
-/* F.mse_loss, the mean of (y - t)^2 over every element, in double. */
-static void emit_mse_loss(Kernel *k) {
-    kopen(k, (const char *const[]){"y", "targets"}, (const char *const[]){"loss"});
-    put_elementwise_loss_shape(k);
-    kout(k, "    double total = 0.0;\n"
-            "    for (size_t i = 0; i < (size_t)N * PER; i++) {\n"
-            "        const double d = (double)y[i] - targets[i];\n"
-            "        total += d * d;\n"
-            "    }\n"
-            "    loss[0] = (float)(total / ((double)N * PER));\n");
-    kclose(k);
-}
-
-/* Its gradient: 2 (y - t) / count. */
-static void emit_mse_grad(Kernel *k) {
-    kopen(k, (const char *const[]){"y", "targets"}, (const char *const[]){"dy"});
-    put_elementwise_loss_shape(k);
-    kout(k, "    const double scale = 2.0 / ((double)N * PER);\n"
-            "    for (size_t i = 0; i < (size_t)N * PER; i++) dy[i] = (float)(((double)y[i] - targets[i]) * scale);\n");
+    if (grad)
+        kout(k, "    const double inv = 1.0 / ((double)N * PER);\n"
+                "    for (size_t i = 0; i < (size_t)N * PER; i++) {\n"
+                "        const double z = out[i], t = targets[i];\n"
+                "        dout[i] = (float)((%s) * inv);\n"
+                "    }\n",
+             elementwise_losses[i].dterm);
+    else
+        kout(k, "    double total = 0.0;\n"
+                "    for (size_t i = 0; i < (size_t)N * PER; i++) {\n"
+                "        const double z = out[i], t = targets[i];\n"
+                "        total += %s;\n"
+                "    }\n"
+                "    loss[0] = (float)(total / ((double)N * PER));\n",
+             elementwise_losses[i].term);
     kclose(k);
 }
 
@@ -408,25 +395,25 @@ const OpRules op_rules_XENT_GRAD = {
 
 const OpRules op_rules_BCE_LOSS = {
     .no_build = MADE_BY_AUTODIFF,
-    .shape = shape_elementwise_loss, .check = check_elementwise_loss, .emit = emit_bce_loss,
+    .shape = shape_elementwise_loss, .check = check_elementwise_loss, .emit = emit_elementwise_loss,
     .batched = op_batched_never, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
 };
 
 const OpRules op_rules_BCE_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
-    .shape = shape_elementwise_loss, .check = check_elementwise_loss, .emit = emit_bce_grad,
+    .shape = shape_elementwise_loss, .check = check_elementwise_loss, .emit = emit_elementwise_loss,
     .batched = op_batched_like_input0, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
 };
 
 const OpRules op_rules_MSE_LOSS = {
     .no_build = MADE_BY_AUTODIFF,
-    .shape = shape_elementwise_loss, .check = check_elementwise_loss, .emit = emit_mse_loss,
+    .shape = shape_elementwise_loss, .check = check_elementwise_loss, .emit = emit_elementwise_loss,
     .batched = op_batched_never, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
 };
 
 const OpRules op_rules_MSE_GRAD = {
     .no_build = MADE_BY_AUTODIFF,
-    .shape = shape_elementwise_loss, .check = check_elementwise_loss, .emit = emit_mse_grad,
+    .shape = shape_elementwise_loss, .check = check_elementwise_loss, .emit = emit_elementwise_loss,
     .batched = op_batched_like_input0, .no_dump = NO_ATTRS, .no_macs = NO_MACS, .no_grad = GRAD_OP,
 };
 
