@@ -304,7 +304,29 @@ START_TEST(st_metadata) {
     write_st(p, "{}", 0, NULL);
     ck_assert_int_eq(netrt_st_open(p, &f, err, sizeof err), 0);
     ck_assert_int_eq(f.count, 0);
+    ck_assert_ptr_null(netrt_st_meta(&f, "format"));
     netrt_st_close(&f);
+
+    /* Written metadata reads back (with the format's "pt"), beside the tensors. */
+    float v[3] = {1, 2, 3};
+    netrt_tensor t = {"w", 1, {3}, v};
+    const char *kv[] = {"netc", "checkpoint 1", "epoch", "2", "empty", ""};
+    ck_assert_int_eq(netrt_st_write_meta(p, &t, 1, kv, 3, err, sizeof err), 0);
+    ck_assert_int_eq(netrt_st_open(p, &f, err, sizeof err), 0);
+    ck_assert_int_eq(f.count, 1);
+    ck_assert_int_eq(f.nmeta, 4);
+    ck_assert_str_eq(netrt_st_meta(&f, "format"), "pt");
+    ck_assert_str_eq(netrt_st_meta(&f, "netc"), "checkpoint 1");
+    ck_assert_str_eq(netrt_st_meta(&f, "epoch"), "2");
+    ck_assert_str_eq(netrt_st_meta(&f, "empty"), "");
+    ck_assert_ptr_null(netrt_st_meta(&f, "step"));
+    netrt_st_close(&f);
+
+    /* The format allows only strings in __metadata__. */
+    write_st(p, "{\"__metadata__\": {\"epoch\": 2}}", 0, NULL);
+    ck_assert_err(netrt_st_open(p, &f, err, sizeof err), "__metadata__ entry 'epoch' is an integer, not a string");
+    write_st(p, "{\"__metadata__\": [\"pt\"]}", 0, NULL);
+    ck_assert_err(netrt_st_open(p, &f, err, sizeof err), "__metadata__ is an array, not an object of strings");
 }
 END_TEST
 
