@@ -210,16 +210,23 @@ def cmd_names(args):
 
 # -------------------------------------------------------------------------- run
 
-def train_grads(name, m, x, y, dtype):
-    """{parameter name: gradient} of the mean cross-entropy of one batch, the
-    module in training mode (batch statistics) but its dropouts off, and
-    EfficientNet's stochastic depth (torchvision.ops.StochasticDepth, which
-    the .net file leaves out: the identity at inference) too."""
+def train_mode(m):
+    """Puts the module in training mode (batch statistics) as the trainer's
+    --no-dropout runs it: its dropouts off, and EfficientNet's stochastic
+    depth (torchvision.ops.StochasticDepth, which the .net file leaves out:
+    the identity at inference) too.  Returns m."""
     from torchvision.ops import StochasticDepth
-    m = m.to(dtype).train()
+    m.train()
     for mod in m.modules():
         if isinstance(mod, (torch.nn.Dropout, StochasticDepth)):
             mod.eval()
+    return m
+
+
+def train_grads(name, m, x, y, dtype):
+    """{parameter name: gradient} of the mean cross-entropy of one batch, the
+    module in training mode but its dropouts off (train_mode)."""
+    m = train_mode(m.to(dtype))
     m.zero_grad()
     logits = forward(name, m, x.to(dtype))[outputs(name)[0]]
     torch.nn.functional.cross_entropy(logits, y).backward()

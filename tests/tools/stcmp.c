@@ -2,11 +2,21 @@
  * training tests judge agreement with PyTorch.
  *
  *   stcmp got.safetensors expected.safetensors [tol]
+ *   stcmp --sampled got.safetensors expected.safetensors [tol]
  *
  * Every tensor of the expected file must be in got, with the same shape;
  * each passes when its largest absolute difference is at most tol (default
  * 1e-4) times its scale, the largest absolute expected value.  Prints a line
- * per tensor; exit 0 if all pass. */
+ * per tensor; exit 0 if all pass.
+ *
+ * --sampled: the expected file is in the sampled format of
+ * tests/golden_train/gen_zoo.py (the golden training cases of the zoo
+ * models): for a tensor of n values, the entry of its name is float32
+ * [m + 2], the flat tensor strided, flat[::k] with k = ceil(n / 32) and
+ * m = ceil(n / k), then the L2 norm of all n values, then the scale.  got
+ * holds the full tensors; each passes when its values at the same strided
+ * positions are within tol x scale of the expected ones and its L2 norm
+ * within tol x max(norm, scale) of the expected norm. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +31,41 @@ static double at(const netrt_st_entry *e, int64_t i) {
     return f;
 }
 
+#define SAMPLES 32
+
+/* One tensor of the sampled format: 0 if it passes. */
+static int cmp_sampled(const netrt_st_entry *g, const netrt_st_entry *w, double tol) {
+    char b1[128];
+    int64_t n = netrt_numel(g->rank, g->shape), k = (n + SAMPLES - 1) / SAMPLES;
+    if (k < 1) k = 1;
+    int64_t m = (n + k - 1) / k;
+    if (w->rank != 1 || w->shape[0] != m + 2 || !(g->dtype == NETRT_F32 || g->dtype == NETRT_F64) ||
+        !(w->dtype == NETRT_F32 || w->dtype == NETRT_F64)) {
+        printf("%-40s got %s %s (%lld samples), expected %lld samples: FAIL\n", w->name,
+               netrt_shape_str(g->rank, g->shape, b1, sizeof b1), netrt_dtype_name(g->dtype), (long long)m,
+               (long long)(w->rank == 1 ? w->shape[0] - 2 : -1));
+        return 1;
+    }
+    double norm = 0, worst = 0, scale = at(w, m + 1), want_norm = at(w, m);
+    for (int64_t i = 0; i < n; i++) norm += at(g, i) * at(g, i);
+    norm = sqrt(norm);
+    for (int64_t j = 0; j < m; j++) {
+        double d = fabs(at(g, j * k) - at(w, j));
+        if (!(d <= worst)) worst = isnan(d) ? INFINITY : d;
+    }
+    double dn = fabs(norm - want_norm), nscale = fmax(want_norm, scale);
+    bool ok = scale > 0 && worst <= tol * scale && dn <= tol * nscale;
+    printf("%-40s %8lld values, %3lld sampled: max abs diff %.3g, scale %.3g, relative %.3g; norm %.6g, "
+           "relative %.3g: %s\n", w->name, (long long)n, (long long)m, worst, scale, worst / scale, norm,
+           dn / nscale, ok ? "ok" : "FAIL");
+    return !ok;
+}
+
 int main(int argc, char **argv) {
+    bool sampled = argc > 1 && strcmp(argv[1], "--sampled") == 0;
+    if (sampled) argc--, argv++;
     if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: stcmp got.safetensors expected.safetensors [tol]\n");
+        fprintf(stderr, "usage: stcmp [--sampled] got.safetensors expected.safetensors [tol]\n");
         return 2;
     }
     double tol = argc == 4 ? atof(argv[3]) : 1e-4;
@@ -40,6 +82,10 @@ int main(int argc, char **argv) {
         if (!g) {
             printf("%-40s missing from %s: FAIL\n", w->name, argv[1]);
             failed++;
+            continue;
+        }
+        if (sampled) {
+            failed += cmp_sampled(g, w, tol);
             continue;
         }
         bool same = g->rank == w->rank && (g->dtype == NETRT_F32 || g->dtype == NETRT_F64) &&
