@@ -62,13 +62,13 @@ parameters on its own.  At a batch of 2 the batchnorms of a deep net
 normalize over few values and amplify rounding, and an activation within
 rounding of a relu kink flips a channel's gradient: for some models
 PyTorch's float32 gradients differ from float64 by 1e-4 to 9e-4 of their
-scale.  Two steps of SGD at lr 0.01 from these random initializations move
-MobileNetV1, MobileNetV2, GoogLeNet and ShuffleNetV2 by more than their
+scale.  Two steps of SGD at lr 0.01 from these random initializations would
+move MobileNetV1, MobileNetV2, GoogLeNet and ShuffleNetV2 by more than their
 weights' scale (gradients of 10 to 80 through batchnorms over 2 samples),
-and the second step, taken on the wrecked net, is ill-conditioned: PyTorch's
-float32 parameters then differ from float64 by 6 to 11% (0.7 to 9% even at
-lr 0.001), so their SGD tolerances are loose (0.25 to 0.5); their gradients
-and AdamW parameters are checked tightly.  Likewise AdamW on parameters with
+and the second step, taken on the wrecked net, would be ill-conditioned
+(PyTorch's float32 parameters 6 to 11% off its float64 ones), so those four
+take SGD at lr 1e-4 (SGD_LR); their SGD tolerances are then 1.5e-3 to 3.5e-2.
+Likewise AdamW on parameters with
 tiny gradient elements (sign-like first steps) gives DenseNet, EfficientNet,
 MobileNetV2 and VGG-16-BN tolerances of 1 to 18%.
 The script prints, per model, PyTorch's float32 errors and the tolerances.
@@ -115,7 +115,21 @@ FLOOR = 1e-3          # of the file's largest scale: stcmp --sampled's rule
 TOLERANCE = 1e-4
 TOL_FACTOR = 4
 SGD = dict(lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4)
-SGD_FLAGS = "--optimizer sgd --lr 0.01 --momentum 0.9 --nesterov --weight-decay 1e-4"
+# The nets whose random initializations give gradients of 10 to 80 at batch
+# 2 take SGD at a smaller rate: at 0.01 the first step moves weights by more
+# than their scale and the second is ill-conditioned (PyTorch's own float32
+# off its float64 by 6-11%), which tests nothing.
+SGD_LR = {"googlenet": 1e-4, "mobilenet_v1": 1e-4, "mobilenet_v2": 1e-4, "shufflenet_v2_x1_0": 1e-4}
+
+
+def sgd_of(name):
+    return dict(SGD, lr=SGD_LR.get(name, SGD["lr"]))
+
+
+def sgd_flags(name):
+    return f"--optimizer sgd --lr {sgd_of(name)['lr']:g} --momentum 0.9 --nesterov --weight-decay 1e-4"
+
+
 ADAMW = dict(lr=1e-3, weight_decay=0.01)
 ADAMW_FLAGS = "--optimizer adamw --lr 1e-3 --weight-decay 0.01 --schedule cosine"
 
@@ -171,7 +185,7 @@ def train(model, weights, x, y, dtype, optim):
     m = conformance.train_mode(load_module(model, weights).to(dtype))
     params = dict(m.named_parameters())
     if optim == "sgd":
-        opt = torch.optim.SGD(m.parameters(), **SGD)
+        opt = torch.optim.SGD(m.parameters(), **sgd_of(model.name))
         sched = None
     else:
         opt = torch.optim.AdamW(m.parameters(), **ADAMW)
@@ -285,7 +299,7 @@ def generate(model):
         tols[k] = tolerance(errs[k][0])
 
     rel = os.path.relpath(model.golden, d)
-    config = (f"golden {rel}\nbatch {BATCH}\nepochs {EPOCHS}\nsgd {SGD_FLAGS}\nadamw {ADAMW_FLAGS}\n"
+    config = (f"golden {rel}\nbatch {BATCH}\nepochs {EPOCHS}\nsgd {sgd_flags(model.name)}\nadamw {ADAMW_FLAGS}\n"
               + "".join(f"tol_{k} {tols[k]:g}\n" for k in ("loss", "grads", "sgd", "adamw")))
     _golden.write_text(os.path.join(d, "config"), config)
     # label maps as uint8 (the trainer takes any integer dtype): an eighth of int64's bytes
