@@ -136,13 +136,13 @@ static const char *check_optim_update(const Graph *g, const Node *n) {
 /* ---- kernels ------------------------------------------------------------------- */
 
 /* The class weights as a constant array W[K], if the loss has them; the
- * expressions of weight c and of their sum, into wc and wsum. */
+ * expressions of weight c, of weight k and (wsum not NULL) of their sum. */
 static void put_class_weights(Kernel *k, const char **wc, const char **wk, const char **wsum) {
     const LossAttrs *a = &k->n->a.loss;
     if (!a->nweight) {
         *wc = "1.0";
         *wk = "1.0";
-        *wsum = "(double)K";
+        if (wsum) *wsum = "(double)K";
         return;
     }
     kout(k, "    static const float W[K] = {");
@@ -155,8 +155,9 @@ static void put_class_weights(Kernel *k, const char **wc, const char **wk, const
     kout(k, "}; /* the class weights */\n");
     *wc = "(double)W[c]";
     *wk = "(double)W[k]";
+    if (!wsum) return;
     *wsum = "WSUM";
-    kout(k, "    const double WSUM = %s;\n", double_literal(buf, sizeof buf, sum));
+    kout(k, "    const double WSUM = %s; /* their sum */\n", double_literal(buf, sizeof buf, sum));
 }
 
 /* The constants of a cross-entropy kernel: N, K and S, the positions per
@@ -179,9 +180,8 @@ static void put_xent_shape(Kernel *k) {
 static void emit_xent_loss(Kernel *k) {
     kopen(k, (const char *const[]){"logits", "labels"}, (const char *const[]){"loss"});
     put_xent_shape(k);
-    const char *wc, *wk, *wsum;
-    put_class_weights(k, &wc, &wk, &wsum);
-    (void)wsum;
+    const char *wc, *wk;
+    put_class_weights(k, &wc, &wk, NULL);
     kout(k, "    const double eps = hp.label_smoothing;\n"
             "    double nll = 0.0, smooth = 0.0, count = 0.0;\n"
             "    for (int n = 0; n < N; n++)\n"
