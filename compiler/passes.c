@@ -17,7 +17,7 @@ const Pass pass_table[] = {
 };
 const int pass_count = sizeof pass_table / sizeof pass_table[0];
 const char *const default_pipeline = "fold_batchnorm,dce,lower_depthwise,layout,fuse_epilogue,fuse_bottleneck";
-const char *const train_pipeline = "layout_train,autodiff,fuse_train,dce";
+const char *const train_pipeline = "layout_train,autodiff,fuse_train,fuse_epilogue,dce";
 
 const Pass *pass_find(const char *name) {
     for (int i = 0; i < pass_count; i++)

@@ -83,6 +83,7 @@ Value *train_moment(const Graph *g, const Value *p, int k) {
 
 void train_replace_grad(Graph *g, const Value *from, Value *to) {
     Training *t = g->training;
+    if (t && t->logits == from) t->logits = to;
     for (int i = 0; t && i < t->nparams; i++)
         if (t->params[i].grad == from) t->params[i].grad = to;
     for (int i = 0; t && i < t->ninputs; i++)

@@ -45,7 +45,7 @@ static const char usage[] =
     "          and the activation memory with and without the memory plan\n"
     "\n"
     "common options: --batch N (default 1), --passes P1,P2 (default fold_batchnorm,dce,lower_depthwise,layout,fuse_epilogue,fuse_bottleneck; with --train\n"
-    "layout_train,autodiff,fuse_train,dce), --no-verify, --no-plan (build, emit, gradcheck: a buffer per value, no memory plan),\n"
+    "layout_train,autodiff,fuse_train,fuse_epilogue,dce), --no-verify, --no-plan (build, emit, gradcheck: a buffer per value, no memory plan),\n"
     "--target generic|avx2|avx512|native (build, emit, gradcheck, dump, stats: the CPU to compile for; default\n"
     "native, the best this CPU has; a program exits with a message on a CPU that lacks its target)\n"
     "build uses $CC or clang with the target's -march and $NETC_CFLAGS added; the program runs as\n"

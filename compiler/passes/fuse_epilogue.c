@@ -17,18 +17,28 @@
  *               instead.
  *           The add and the activation die, so their outputs are never
  *           written and read back.  A conv output that is one of the net's
- *           outputs, or that several nodes read, is left alone.
+ *           outputs, or that several nodes read, is left alone.  In a
+ *           training graph (the train pipeline runs it after fuse_train) the
+ *           same holds for the training forward's convs, and the input
+ *           gradients' conv_blocked (layout_train) takes the other gradient
+ *           of a value used twice (a residual block's input) as its
+ *           residual, the add of the two gradients dying; an activation whose
+ *           gradient reads its input (silu, say) is not fused, since then
+ *           the conv's output has two readers.
  * Keeps:    the values the net computes, bit for bit: the conv adds the
  *           residual to its finished sum and applies the activation after,
  *           as the two nodes did, with the same expression.
  * Breaks:   nothing.
  */
 #include "../passes.h"
+#include "../train.h"
 
-
-/* The readers of `from` read `to` instead, and `dead` dies. */
+/* The readers of `dead`'s output read `to` instead, and `dead` dies; in a
+ * training graph its record too (the output may be a gradient it names, or
+ * the training logits). */
 static void bypass(Graph *g, Node *dead, Value *to) {
     graph_replace_uses(g, dead->out[0], to);
+    train_replace_grad(g, dead->out[0], to);
     dead->dead = true;
 }
 
