@@ -4,7 +4,7 @@ same data, same thread count (issue 11's measuring stick).
 
     tools/bench_train.py [--models lenet5,fashion_vgg,fashion_resnet,resnet18]
                          [--threads T] [--epochs E] [--cpus 0] [--markdown FILE]
-                         [--netc PATH] [--work DIR] [--keep]
+                         [--netc PATH] [--work DIR] [--keep] [--scaling K]
 
 For each model, at its batch size (LeNet-5 64, the two small Fashion-MNIST
 nets of examples/bench/ 32, ResNet-18 at 224x224 8, issue 11's settings):
@@ -23,6 +23,11 @@ nets of examples/bench/ 32, ResNet-18 at 224x224 8, issue 11's settings):
      shuffle each epoch, the last partial batch used; in NCHW, and in
      channels-last memory format (model and each batch converted); each
      epoch timed over its training loop.
+With --threads T > 1 and --scaling K, netc's trainer also runs K pairs of
+back-to-back runs at one thread and at T (unpinned), and the median of the
+pairs' ratios is its speed-up from the second thread (the cores of a
+shared VM change speed over minutes, so a one-thread table and a T-thread
+table taken minutes apart measure the machine as much as the program).
 For both, the figure is the median images/s of the epochs after the first
 (the first warms caches and allocators; with --epochs 1, the one epoch).
 The ratio is netc's over PyTorch's best of the two formats: above 1 where
@@ -146,22 +151,37 @@ def per_second(rates):
     return statistics.median(rates[1:] if len(rates) > 1 else rates)
 
 
-def bench_netc(name, args, work, xp, yp):
+def bench_netc(name, args, work, xp, yp, threads=None):
+    """netc's images/s at --threads (or `threads`); builds the trainer unless
+    it is there already."""
     net, batch = os.path.join(ROOT, MODELS[name][0]), MODELS[name][1]
     prog = os.path.join(work, "trainer")
     t0 = time.perf_counter()
-    b = subprocess.run([args.netc, "build", "--train", net, "-O2", "--batch", str(batch), "-o", prog],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=args.timeout)
+    if not os.path.exists(prog):
+        b = subprocess.run([args.netc, "build", "--train", net, "-O2", "--batch", str(batch), "-o", prog],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=args.timeout)
+        if b.returncode != 0:
+            raise bench.BenchError("netc build --train failed:\n" + b.stdout.decode("utf-8", "replace").strip())
     build = time.perf_counter() - t0
-    if b.returncode != 0:
-        raise bench.BenchError("netc build --train failed:\n" + b.stdout.decode("utf-8", "replace").strip())
     out = bench.run([prog, "--train-images", xp, "--train-labels", yp, "--epochs", str(args.epochs),
-                     "--lr", "0.01", "--momentum", "0.9", "--threads", str(args.threads), "--quiet"],
+                     "--lr", "0.01", "--momentum", "0.9", "--threads", str(threads or args.threads), "--quiet"],
                     args.timeout)
     rates = [float(m.group(3)) for m in EPOCH.finditer(out)]
     if len(rates) != args.epochs:
         raise bench.BenchError(f"{prog}: {len(rates)} epoch lines for {args.epochs} epochs:\n{out.strip()}")
     return {"rate": per_second(rates), "rates": rates, "build": build}
+
+
+def scaling(name, args, work, xp, yp):
+    """netc's speed-up from one thread to --threads: --scaling pairs of runs,
+    one thread then --threads, back to back (so that both see the machine
+    as it is), and the median of the pairs' ratios."""
+    pairs = []
+    for _ in range(args.scaling):
+        one = bench_netc(name, args, work, xp, yp, threads=1)["rate"]
+        many = bench_netc(name, args, work, xp, yp)["rate"]
+        pairs.append((one, many))
+    return pairs
 
 
 def bench_torch(name, args, x, y, channels_last):
@@ -225,6 +245,9 @@ def main(argv=None):
     ap.add_argument("--work", default=os.path.join(ROOT, "build", "bench-train"), help="default build/bench-train")
     ap.add_argument("--keep", action="store_true", help="keep the data and trainers")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--scaling", type=int, default=0, metavar="K",
+                    help="with --threads T > 1: also K back-to-back pairs of netc runs at 1 and T threads, "
+                         "and the median speed-up")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed for each build and run")
     args = ap.parse_args(argv)
     args.netc, args.work = os.path.abspath(args.netc), os.path.abspath(args.work)
@@ -266,16 +289,26 @@ def main(argv=None):
             lines = str(e).strip().replace(ROOT + "/", "").splitlines()
             r["note"] = "netc: " + lines[1 if len(lines) > 1 else 0][:120]
             failed.append(name)
+        if args.scaling and args.threads > 1 and name not in failed:
+            pairs = scaling(name, args, work, xp, yp)
+            r["scaling"] = statistics.median(b / a for a, b in pairs)
+            print(f"{name}: netc at 1 and {args.threads} threads, back to back: "
+                  + ", ".join(f"{a:,.0f} / {b:,.0f}" for a, b in pairs)
+                  + f" images/s; median speed-up {r['scaling']:.2f}", flush=True)
         r["nchw"] = bench_torch(name, args, x, y, False)["rate"]
         r["cl"] = bench_torch(name, args, x, y, True)["rate"]
         rows.append(r)
         print(table([r]).splitlines()[-1], flush=True)
         if not args.keep and name not in failed:
             shutil.rmtree(work, ignore_errors=True)
+    for r in rows:
+        if "scaling" in r:
+            conditions.append(f"- {r['model']}: netc's median speed-up from 1 to {args.threads} threads "
+                              f"in {args.scaling} back-to-back pairs: {r['scaling']:.2f}")
     conditions.append(f"- load average after the run: {bench.load_str()}")
     print()
     print(table(rows))
-    print(conditions[-1])
+    print("\n".join(c for c in conditions if "speed-up" in c or "after the run" in c))
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write("\n".join(conditions) + "\n\n" + table(rows) + "\n")
