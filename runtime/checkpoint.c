@@ -9,9 +9,10 @@
  *   - in __metadata__ (strings): "format" "pt", "netc" "checkpoint 1",
  *     "model" (the net's name), "optimizer" (sgd, adam, adamw), "epoch"
  *     (epochs done), "step" (optimizer steps done), "grad_calls" (grad()
- *     calls: dropout's masks), "seed" (the run's --seed) and "shuffle" (the
+ *     calls: dropout's masks), "seed" (the run's --seed), "shuffle" (the
  *     shuffling generator's state after those epochs: four 64-bit words in
- *     hex).
+ *     hex), and the run's "epochs" (its total), "schedule" and "warmup" (the
+ *     options' text, "" for none), which a resumed run must repeat.
  * netrt_st_write writes it atomically (a temporary file renamed), so a run
  * stopped while writing leaves the previous checkpoint whole. */
 #include <inttypes.h>
@@ -67,17 +68,18 @@ int netrt_checkpoint_write(const char *path, const netrt_train_model *m, const n
     char *names;
     netrt_tensor *ts = checkpoint_tensors(m, &n, &names);
     if (!ts) return netrt_errorf(err, errlen, "%s: out of memory", path);
-    char epoch[32], step[32], calls[32], seed[32], shuffle[80];
+    char epoch[32], step[32], calls[32], seed[32], shuffle[80], epochs[32];
     snprintf(epoch, sizeof epoch, "%" PRId64, s->epoch);
     snprintf(step, sizeof step, "%" PRId64, s->step);
     snprintf(calls, sizeof calls, "%" PRIu64, s->grad_calls);
     snprintf(seed, sizeof seed, "%" PRIu64, s->seed);
+    snprintf(epochs, sizeof epochs, "%" PRId64, s->epochs);
     snprintf(shuffle, sizeof shuffle, "%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64, s->shuffle.s[0],
              s->shuffle.s[1], s->shuffle.s[2], s->shuffle.s[3]);
     const char *meta[] = {
         "netc", FORMAT, "model", m->infer->name ? m->infer->name : "?",
         "optimizer", optimizer_names[s->optimizer], "epoch", epoch, "step", step, "grad_calls", calls,
-        "seed", seed, "shuffle", shuffle,
+        "seed", seed, "shuffle", shuffle, "epochs", epochs, "schedule", s->schedule, "warmup", s->warmup,
     };
     int rc = netrt_st_write_meta(path, ts, n, meta, (int)(sizeof meta / sizeof *meta / 2), err, errlen);
     free(ts);
@@ -107,14 +109,16 @@ int netrt_checkpoint_read(const char *path, const netrt_train_model *m, netrt_tr
     netrt_tensor *ts = NULL;
     const char *fmt = netrt_st_meta(&f, "netc"), *opt = netrt_st_meta(&f, "optimizer");
     const char *shuffle = netrt_st_meta(&f, "shuffle");
-    uint64_t epoch, step, calls, seed;
+    uint64_t epoch, step, calls, seed, epochs;
+    const char *schedule = netrt_st_meta(&f, "schedule"), *warmup = netrt_st_meta(&f, "warmup");
     if (!fmt || strcmp(fmt, FORMAT) != 0) {
         rc = netrt_errorf(err, errlen, "%s: not a netc checkpoint (its __metadata__ has no \"netc\": \"" FORMAT "\")",
                           path);
         goto done;
     }
     if (meta_u64(&f, path, "epoch", &epoch, err, errlen) < 0 || meta_u64(&f, path, "step", &step, err, errlen) < 0 ||
-        meta_u64(&f, path, "grad_calls", &calls, err, errlen) < 0 || meta_u64(&f, path, "seed", &seed, err, errlen) < 0) {
+        meta_u64(&f, path, "grad_calls", &calls, err, errlen) < 0 || meta_u64(&f, path, "seed", &seed, err, errlen) < 0 ||
+        meta_u64(&f, path, "epochs", &epochs, err, errlen) < 0) {
         rc = -1;
         goto done;
     }
@@ -123,6 +127,11 @@ int netrt_checkpoint_read(const char *path, const netrt_train_model *m, netrt_tr
     if (k == 3) {
         rc = netrt_errorf(err, errlen, "%s: not a netc checkpoint: __metadata__ 'optimizer' is %s%s%s", path,
                           opt ? "'" : "missing", opt ? opt : "", opt ? "'" : "");
+        goto done;
+    }
+    if (!schedule || !warmup || strlen(schedule) >= sizeof s->schedule || strlen(warmup) >= sizeof s->warmup) {
+        rc = netrt_errorf(err, errlen, "%s: not a netc checkpoint: __metadata__ 'schedule' or 'warmup' %s", path,
+                          !schedule || !warmup ? "missing" : "too long");
         goto done;
     }
     netrt_rng rng;
@@ -138,7 +147,9 @@ int netrt_checkpoint_read(const char *path, const netrt_train_model *m, netrt_tr
     if ((rc = netrt_st_check(ts, n, &f, path, err, errlen)) < 0) goto done;
     for (int i = 0; i < n; i++) netrt_st_entry_to_f32(netrt_st_find(&f, ts[i].name), ts[i].data);
     *s = (netrt_train_state){.epoch = (int64_t)epoch, .step = (int64_t)step, .grad_calls = calls, .seed = seed,
-                             .shuffle = rng, .optimizer = (netrt_optimizer)k};
+                             .shuffle = rng, .optimizer = (netrt_optimizer)k, .epochs = (int64_t)epochs};
+    memcpy(s->schedule, schedule, strlen(schedule) + 1);
+    memcpy(s->warmup, warmup, strlen(warmup) + 1);
 done:
     free(ts);
     free(names);

@@ -424,6 +424,8 @@ typedef struct netrt_train_state {
     uint64_t seed;         /* the run's --seed */
     netrt_rng shuffle;     /* the shuffling generator after `epoch` epochs */
     netrt_optimizer optimizer;
+    int64_t epochs;        /* the run's --epochs (its total) */
+    char schedule[96], warmup[32]; /* the run's --schedule and --warmup ("" for none) */
 } netrt_train_state;
 /* Writes m's parameters, its optimizer's moments and s (atomically). */
 int netrt_checkpoint_write(const char *path, const netrt_train_model *m, const netrt_train_state *s, char *err,

@@ -110,6 +110,7 @@ typedef struct {
     const char *prog;
     /* options */
     const char *data_dir, *load, *save, *grads_out, *checkpoint, *resume;
+    const char *schedule_text, *warmup_text; /* --schedule and --warmup as given (checkpoints keep them) */
     const char *files[4]; /* --train-images, --train-labels, --test-images, --test-labels */
     int64_t epochs, limit, test_limit;
     double lr, momentum, weight_decay, dampening, beta1, beta2, eps, clip, label_smoothing;
@@ -460,8 +461,18 @@ static int parse_args(trainer *t, int argc, char **argv) {
         case O_QUIET: t->quiet = true; break;
         case O_CHECK_NUMERICS: t->check_numerics = true; break;
         case O_THREADS: rc = netrt_opt_threads(flag, val, t->err, sizeof t->err); break;
-        case O_SCHEDULE: rc = parse_schedule(t, val); break;
-        case O_WARMUP: rc = parse_warmup(t, val); break;
+        case O_SCHEDULE:
+            if (strlen(val) >= sizeof t->resumed.schedule)
+                return netrt_errorf(t->err, sizeof t->err, "--schedule: '%.40s...' is too long", val);
+            rc = parse_schedule(t, val);
+            t->schedule_text = val;
+            break;
+        case O_WARMUP:
+            if (strlen(val) >= sizeof t->resumed.warmup)
+                return netrt_errorf(t->err, sizeof t->err, "--warmup: '%.20s...' is too long", val);
+            rc = parse_warmup(t, val);
+            t->warmup_text = val;
+            break;
         case O_NO_DROPOUT:
             if (!t->m->no_dropout) return netrt_errorf(t->err, sizeof t->err, "--no-dropout: this program has no dropout switch");
             *t->m->no_dropout = true;
@@ -736,6 +747,19 @@ static int resume_run(trainer *t) {
     if (r->epoch > t->epochs)
         return netrt_errorf(t->err, sizeof t->err, "%s: the checkpoint is after epoch %lld, past --epochs %lld",
                             t->resume, (long long)r->epoch, (long long)t->epochs);
+    /* the rate must continue the same curve */
+    const char *sched = t->schedule_text ? t->schedule_text : "", *warm = t->warmup_text ? t->warmup_text : "";
+    if (strcmp(r->schedule, sched) != 0 || strcmp(r->warmup, warm) != 0)
+        return netrt_errorf(t->err, sizeof t->err,
+                            "%s: the checkpoint is of a run with --schedule '%s' --warmup '%s', not '%s' '%s' (resume "
+                            "with the same options)",
+                            t->resume, r->schedule, r->warmup, sched, warm);
+    bool by_total = t->sched == SCHED_ONECYCLE || (t->sched == SCHED_COSINE && t->t_max == 0);
+    if (by_total && r->epochs != t->epochs)
+        return netrt_errorf(t->err, sizeof t->err,
+                            "%s: the checkpoint is of a run of --epochs %lld, whose --schedule '%s' spans them all; "
+                            "resume with --epochs %lld",
+                            t->resume, (long long)r->epochs, sched, (long long)r->epochs);
     t->seed = r->seed;
     if (t->m->step) *t->m->step = r->grad_calls;
     return 0;
@@ -997,7 +1021,10 @@ static int train(trainer *t) {
         fflush(stdout);
         if (t->checkpoint) {
             netrt_train_state st = {.epoch = e, .step = step, .grad_calls = m->step ? *m->step : 0,
-                                    .seed = t->seed, .shuffle = shuffle_rng, .optimizer = t->optimizer};
+                                    .seed = t->seed, .shuffle = shuffle_rng, .optimizer = t->optimizer,
+                                    .epochs = t->epochs};
+            snprintf(st.schedule, sizeof st.schedule, "%s", t->schedule_text ? t->schedule_text : "");
+            snprintf(st.warmup, sizeof st.warmup, "%s", t->warmup_text ? t->warmup_text : "");
             if (netrt_checkpoint_write(t->checkpoint, m, &st, t->err, sizeof t->err) < 0) {
                 netrt_metrics_free(&tm);
                 return -1;

@@ -7,7 +7,8 @@
 # the schedule (cosine over 3 epochs with a warm-up) continues where it was.
 # The resumed part runs on 2 threads (any thread count computes the same
 # bits).  Then the errors: a file that is not a checkpoint, another
-# optimizer.
+# optimizer, another schedule, and another --epochs where the schedule
+# spans the run (one-cycle).
 #   resume.sh NETC EXAMPLES_DIR WORK_DIR
 set -eu
 netc=$1 examples=$2 work=$3
@@ -31,4 +32,9 @@ if "$work/trainer" "$@" --epochs 3 --resume "$work/straight.safetensors" 2>"$wor
 grep -q "straight.safetensors: not a netc checkpoint" "$work/err"
 if "$work/trainer" --limit 320 --optimizer sgd --epochs 3 --resume "$work/ck.safetensors" 2>"$work/err"; then exit 1; fi
 grep -q "ck.safetensors: the checkpoint is of a run with --optimizer adamw, not sgd" "$work/err"
+if "$work/trainer" "$@" --epochs 3 --schedule cosine:4 --resume "$work/ck.safetensors" 2>"$work/err"; then exit 1; fi
+grep -q "ck.safetensors: the checkpoint is of a run with --schedule 'cosine:3' --warmup '4', not 'cosine:4' '4'" "$work/err"
+"$work/trainer" --limit 64 --epochs 2 --schedule onecycle:0.01 --quiet --checkpoint "$work/oc.safetensors" >/dev/null
+if "$work/trainer" --limit 64 --epochs 3 --schedule onecycle:0.01 --resume "$work/oc.safetensors" 2>"$work/err"; then exit 1; fi
+grep -q "oc.safetensors: the checkpoint is of a run of --epochs 2, whose --schedule 'onecycle:0.01' spans them all; resume with --epochs 2" "$work/err"
 echo "errors: ok"
