@@ -138,6 +138,13 @@ typedef struct LossAttrs {
     const float *weight;    /* the graph arena's */
 } LossAttrs;
 
+/* PyTorch's ignore_index default (a label no class has). */
+enum { LOSS_IGNORE_NONE = -100 };
+/* The loss of a net without loss(...): cross-entropy with PyTorch's defaults. */
+static inline LossAttrs loss_attrs_default(void) {
+    return (LossAttrs){.kind = LOSS_CROSS_ENTROPY, .ignore_index = LOSS_IGNORE_NONE};
+}
+
 /* yolo_decode. */
 typedef struct YoloAttrs {
     int64_t classes;

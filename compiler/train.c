@@ -21,7 +21,7 @@ bool train_frozen(const Graph *g, const Value *p) {
 Training *train_begin(Graph *g) {
     Training *t = train_request(g);
     t->built = true;
-    t->lossa = (LossAttrs){.kind = LOSS_CROSS_ENTROPY, .ignore_index = -100}; /* autodiff sets the net's */
+    t->lossa = loss_attrs_default(); /* autodiff sets the net's */
     return t;
 }
 
@@ -81,7 +81,7 @@ Value *train_moment(const Graph *g, const Value *p, int k) {
     return !r ? NULL : k == 1 ? r->moment1 : r->moment2;
 }
 
-void train_replace_grad(Graph *g, const Value *from, Value *to) {
+void train_replace_value(Graph *g, const Value *from, Value *to) {
     Training *t = g->training;
     if (t && t->logits == from) t->logits = to;
     for (int i = 0; t && i < t->nparams; i++)

@@ -88,7 +88,7 @@ void train_set_moments(Graph *g, Value *p, Value *moment1, Value *moment2);
 Value *train_grad(const Graph *g, const Value *v);
 /* A pass that replaces value `from` by `to` (a fusion): the record names
  * `to` wherever it named `from` as a gradient or as the training logits. */
-void train_replace_grad(Graph *g, const Value *from, Value *to);
+void train_replace_value(Graph *g, const Value *from, Value *to);
 /* The recorded first (k = 1) or second (k = 2) moment of a parameter, NULL if none. */
 Value *train_moment(const Graph *g, const Value *p, int k);
 

@@ -24,7 +24,10 @@
 
 #define FORMAT "checkpoint 1"
 
-static const char *const optimizer_names[] = {[NETRT_SGD] = "sgd", [NETRT_ADAM] = "adam", [NETRT_ADAMW] = "adamw"};
+const char *netrt_optimizer_name(netrt_optimizer o) {
+    static const char *const names[] = {[NETRT_SGD] = "sgd", [NETRT_ADAM] = "adam", [NETRT_ADAMW] = "adamw"};
+    return (unsigned)o < 3 ? names[o] : "?";
+}
 
 /* The checkpoint's tensors: the parameters, then the two moments of each
  * trained one (names malloc'd into *names; free both arrays).  NULL if out
@@ -78,7 +81,7 @@ int netrt_checkpoint_write(const char *path, const netrt_train_model *m, const n
              s->shuffle.s[1], s->shuffle.s[2], s->shuffle.s[3]);
     const char *meta[] = {
         "netc", FORMAT, "model", m->infer->name ? m->infer->name : "?",
-        "optimizer", optimizer_names[s->optimizer], "epoch", epoch, "step", step, "grad_calls", calls,
+        "optimizer", netrt_optimizer_name(s->optimizer), "epoch", epoch, "step", step, "grad_calls", calls,
         "seed", seed, "shuffle", shuffle, "epochs", epochs, "schedule", s->schedule, "warmup", s->warmup,
     };
     int rc = netrt_st_write_meta(path, ts, n, meta, (int)(sizeof meta / sizeof *meta / 2), err, errlen);
@@ -123,7 +126,7 @@ int netrt_checkpoint_read(const char *path, const netrt_train_model *m, netrt_tr
         goto done;
     }
     int k = 0;
-    while (k < 3 && !(opt && strcmp(opt, optimizer_names[k]) == 0)) k++;
+    while (k < 3 && !(opt && strcmp(opt, netrt_optimizer_name((netrt_optimizer)k)) == 0)) k++;
     if (k == 3) {
         rc = netrt_errorf(err, errlen, "%s: not a netc checkpoint: __metadata__ 'optimizer' is %s%s%s", path,
                           opt ? "'" : "missing", opt ? opt : "", opt ? "'" : "");

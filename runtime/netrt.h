@@ -323,6 +323,8 @@ typedef enum {
 } netrt_loss_kind;
 
 typedef enum { NETRT_SGD, NETRT_ADAM, NETRT_ADAMW } netrt_optimizer;
+/* "sgd", "adam", "adamw": the trainer's --optimizer names (checkpoint.c). */
+const char *netrt_optimizer_name(netrt_optimizer o);
 
 /* What an emitted training program's update() and loss read, set by the
  * trainer before each step (PyTorch's torch.optim semantics). */

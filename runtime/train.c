@@ -250,9 +250,8 @@ static int parse_warmup(trainer *t, const char *val) {
 
 /* --optimizer sgd|adam|adamw. */
 static int parse_optimizer(trainer *t, const char *val) {
-    static const char *const names[] = {[NETRT_SGD] = "sgd", [NETRT_ADAM] = "adam", [NETRT_ADAMW] = "adamw"};
     for (int k = 0; k < 3; k++)
-        if (!strcmp(val, names[k])) {
+        if (!strcmp(val, netrt_optimizer_name((netrt_optimizer)k))) {
             t->optimizer = (netrt_optimizer)k;
             return 0;
         }
@@ -542,6 +541,14 @@ static char *data_file(trainer *t, const char *dir, const char *name) {
     return NULL;
 }
 
+/* Values s * per .. (s + 1) * per of labels or targets a, as floats. */
+static void labels_to_f32(const netrt_array *a, int64_t per, int64_t s, float *dst) {
+    if (netrt_dtype_is_int(a->dtype))
+        for (int64_t i = 0; i < per; i++) dst[i] = (float)netrt_array_int_at(a, s * per + i);
+    else
+        netrt_array_to_f32(a, per, s, 1, dst);
+}
+
 /* Checks labels l (read from lp) against the model, for S images: class
  * indices, an integer array [S] (or [S, H, W] label maps for per-position
  * scores) in [0, K) or the ignored label; or targets, a number array shaped
@@ -573,8 +580,7 @@ static int check_labels(trainer *t, const netrt_array *l, const char *lp, int64_
                                     (long long)t->classes - 1, t->m->ignore_index != -100 ? ", or the ignored label" : "");
         } else {
             float v;
-            netrt_array_to_f32(l, 1, i, 1, &v);
-            if (netrt_dtype_is_int(l->dtype)) v = (float)netrt_array_int_at(l, i);
+            labels_to_f32(l, 1, i, &v);
             if (!isfinite(v) || (t->loss == NETRT_LOSS_BCE_WITH_LOGITS && !(v >= 0 && v <= 1)))
                 return netrt_errorf(t->err, sizeof t->err, "%s: target %lld of sample %lld is %g (%s)", lp,
                                     (long long)(i % t->lper), (long long)(i / t->lper), (double)v,
@@ -659,14 +665,6 @@ static int check_model(trainer *t) {
     return 0;
 }
 
-/* Values s * per .. (s + 1) * per of labels or targets a, as floats. */
-static void labels_to_f32(const netrt_array *a, int64_t per, int64_t s, float *dst) {
-    if (netrt_dtype_is_int(a->dtype))
-        for (int64_t i = 0; i < per; i++) dst[i] = (float)netrt_array_int_at(a, s * per + i);
-    else
-        netrt_array_to_f32(a, per, s, 1, dst);
-}
-
 static void gather(void *arg) {
     const batch_job *j = arg;
     for (int64_t r = 0; r < j->nb; r++) {
@@ -737,10 +735,9 @@ static int64_t param_count(const trainer *t) {
 static int resume_run(trainer *t) {
     netrt_train_state *r = &t->resumed;
     if (netrt_checkpoint_read(t->resume, t->m, r, t->err, sizeof t->err) < 0) return -1;
-    static const char *const names[] = {[NETRT_SGD] = "sgd", [NETRT_ADAM] = "adam", [NETRT_ADAMW] = "adamw"};
     if (r->optimizer != t->optimizer)
         return netrt_errorf(t->err, sizeof t->err, "%s: the checkpoint is of a run with --optimizer %s, not %s",
-                            t->resume, names[r->optimizer], names[t->optimizer]);
+                            t->resume, netrt_optimizer_name(r->optimizer), netrt_optimizer_name(t->optimizer));
     if (t->seed_given && r->seed != t->seed)
         return netrt_errorf(t->err, sizeof t->err, "%s: the checkpoint is of a run with --seed %llu, not %llu",
                             t->resume, (unsigned long long)r->seed, (unsigned long long)t->seed);

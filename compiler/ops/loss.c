@@ -26,7 +26,7 @@ static Node *build_loss(BuildCtx *c) {
     if (kind.k != E_STRING)
         build_fail(c, build_span(c, 1), "loss's kind must be a string, got %s", argval_kind_name(kind.k));
     Attrs a = {0};
-    a.loss.ignore_index = -100;
+    a.loss = loss_attrs_default();
     int k = 0;
     while (k < 3 && strcmp(kind.s, loss_names[k]) != 0) k++;
     if (k == 3)
@@ -356,7 +356,7 @@ static void dump_loss(const Node *n, FILE *f) {
     fprintf(f, " %s", loss_names[a->kind]);
     if (a->kind != LOSS_CROSS_ENTROPY) return;
     if (a->label_smoothing > 0) fprintf(f, " label_smoothing=%g", a->label_smoothing);
-    if (a->ignore_index != -100) fprintf(f, " ignore_index=%" PRId64, a->ignore_index);
+    if (a->ignore_index != LOSS_IGNORE_NONE) fprintf(f, " ignore_index=%" PRId64, a->ignore_index);
     if (a->nweight) {
         fputs(" weight=[", f);
         for (int i = 0; i < a->nweight; i++) fprintf(f, "%s%g", i ? "," : "", (double)a->weight[i]);

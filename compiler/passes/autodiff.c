@@ -168,7 +168,7 @@ static bool choose_loss(Graph *g, LossAttrs *a, Value **scores) {
             return false;
         }
     }
-    *a = end ? end->a.loss : (LossAttrs){.kind = LOSS_CROSS_ENTROPY, .ignore_index = -100};
+    *a = end ? end->a.loss : loss_attrs_default();
     *scores = end ? end->in[0] : out;
     if (a->kind == LOSS_CROSS_ENTROPY && (*scores)->shape.rank != 2 && (*scores)->shape.rank != 4) {
         char b[128];

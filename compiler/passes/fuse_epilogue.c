@@ -38,7 +38,7 @@
  * the training logits). */
 static void bypass(Graph *g, Node *dead, Value *to) {
     graph_replace_uses(g, dead->out[0], to);
-    train_replace_grad(g, dead->out[0], to);
+    train_replace_value(g, dead->out[0], to);
     dead->dead = true;
 }
 

@@ -75,7 +75,7 @@ static bool fuse_backward(Graph *g, Node *bg) {
     for (int j = 0; j < 3; j++) {
         f->out[j]->cblock = bg->out[j]->cblock;
         graph_replace_uses(g, bg->out[j], f->out[j]);
-        train_replace_grad(g, bg->out[j], f->out[j]);
+        train_replace_value(g, bg->out[j], f->out[j]);
     }
     bg->dead = true;
     rg->dead = true;
