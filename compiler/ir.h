@@ -158,6 +158,8 @@ void graph_compact(Graph *g);
 bool graph_verify(Graph *g, const char *after_pass);
 /* Text form, one line per value and node, for `netc dump`. */
 void graph_dump(Graph *g, FILE *f);
+/* The graph in Graphviz's DOT language, for `netc dot` (dot.c). */
+void graph_dot(Graph *g, FILE *f);
 
 /* New nodes get this phase (graph_add_node); PHASE_RUN unless changed. */
 void graph_set_phase(Graph *g, Phase p);

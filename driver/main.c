@@ -40,6 +40,7 @@ static const char usage[] =
     "  emit    write the C and its header        -o model.c [--batch N] [--embed w.safetensors] [--main]\n"
     "  init    write initialized parameters      -o w.safetensors [--seed S]\n"
     "  dump    print the IR                      [--after PASS|eval] [--train] [--list-passes]\n"
+    "  dot     the graph in Graphviz's DOT       [-o F.dot] [--svg F.svg] [--after PASS|eval] [--train]\n"
     "  params  list parameter names and shapes, as in a PyTorch state_dict\n"
     "  stats   per-layer output shapes, parameters and multiply-accumulates, with totals,\n"
     "          and the activation memory with and without the memory plan\n"
@@ -53,6 +54,7 @@ static const char usage[] =
 
 typedef struct Options {
     const char *cmd, *input, *output, *embed, *after, *passes, *cc, *opt;
+    const char *svg; /* dot: the picture, rendered by Graphviz's dot */
     const Target *target; /* --target, resolved ("native": the host's) */
     int batch;
     unsigned long long seed;
@@ -105,6 +107,7 @@ static int parse_options(int argc, char **argv, Options *o) {
             o->seed = (unsigned long long)v;
         } else if (strcmp(a, "--embed") == 0) { VALUE(); o->embed = next; }
         else if (strcmp(a, "--after") == 0) { VALUE(); o->after = next; }
+        else if (strcmp(a, "--svg") == 0) { VALUE(); o->svg = next; }
         else if (strcmp(a, "--passes") == 0) { VALUE(); o->passes = next; }
         else if (strcmp(a, "--cc") == 0) { VALUE(); o->cc = next; }
         else if (strcmp(a, "--target") == 0) {
@@ -326,6 +329,72 @@ static int cmd_gradcheck(const Options *o, Graph *g) {
     return status;
 }
 
+/* Writes len bytes to path whole or not at all (a temporary file, renamed). */
+static bool write_whole(const char *path, const char *data, size_t len) {
+    char *tmp = malloc(strlen(path) + 16);
+    sprintf(tmp, "%s.tmp%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    bool ok = f && fwrite(data, 1, len, f) == len;
+    if (f && fclose(f) != 0) ok = false;
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok) {
+        diag_plain_error("cannot write '%s': %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    return ok;
+}
+
+/* netc dot: the graph after the pipeline, or after --after PASS ("eval": as
+ * the evaluator built it), in DOT to -o FILE or standard output; --svg F
+ * also renders it with Graphviz's dot (not a dependency of netc's own: the
+ * message says how to install it). */
+static int cmd_dot(const Options *o, Graph *g) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (!m) return 1;
+    bool ok;
+    if (o->after && strcmp(o->after, "eval") == 0) {
+        ok = !o->verify || graph_verify(g, "building the graph");
+        if (ok) graph_dot(g, m);
+    } else if (o->after) {
+        ok = run_pipeline_writing(g, o->passes, o->verify, o->after, graph_dot, m);
+    } else {
+        ok = run_pipeline(g, o->passes, o->verify, NULL, NULL);
+        if (ok) graph_dot(g, m);
+    }
+    fclose(m);
+    if (ok && o->output) ok = write_whole(o->output, text, len);
+    else if (ok && !o->svg) fwrite(text, 1, len, stdout);
+    if (ok && o->svg) {
+        char dir[] = "/tmp/netc-dot-XXXXXX";
+        if (!mkdtemp(dir)) {
+            diag_plain_error("cannot make a temporary directory: %s", strerror(errno));
+            free(text);
+            return 1;
+        }
+        char in[PATH_MAX], out[PATH_MAX];
+        snprintf(in, sizeof in, "%s/graph.dot", dir);
+        snprintf(out, sizeof out, "%s/graph.svg", dir);
+        ok = write_whole(in, text, len);
+        if (ok) {
+            char *argv[] = {"dot", "-Tsvg", in, "-o", out, NULL};
+            int rc = run_command(argv);
+            if (rc == 127)
+                diag_plain_error("--svg needs Graphviz's dot, which is not installed (Debian: apt-get install graphviz)");
+            else if (rc != 0)
+                diag_plain_error("Graphviz's dot failed on the graph (status %d)", rc);
+            ok = rc == 0 && move_file(out, o->svg);
+        }
+        unlink(in);
+        unlink(out);
+        rmdir(dir);
+    }
+    free(text);
+    return ok ? 0 : 1;
+}
+
 static int cmd_emit(const Options *o, Graph *g) {
     char *h_path = with_ext(o->output, ".h");
     EmitMain kind = !o->with_main ? EMIT_MAIN_NONE : o->train ? EMIT_MAIN_TRAIN : EMIT_MAIN_INFER;
@@ -364,8 +433,8 @@ int main(int argc, char **argv) {
     bool is_build = strcmp(o.cmd, "build") == 0, is_emit = strcmp(o.cmd, "emit") == 0,
          is_init = strcmp(o.cmd, "init") == 0, is_dump = strcmp(o.cmd, "dump") == 0,
          is_params = strcmp(o.cmd, "params") == 0, is_gradcheck = strcmp(o.cmd, "gradcheck") == 0,
-         is_stats = strcmp(o.cmd, "stats") == 0;
-    if (!(is_build || is_emit || is_init || is_dump || is_params || is_gradcheck || is_stats))
+         is_stats = strcmp(o.cmd, "stats") == 0, is_dot = strcmp(o.cmd, "dot") == 0;
+    if (!(is_build || is_emit || is_init || is_dump || is_params || is_gradcheck || is_stats || is_dot))
         return bad_usage("unknown command '%s'", o.cmd);
     if (is_dump && o.list_passes) {
         for (int i = 0; i < pass_count; i++) printf("%-16s %s\n", pass_table[i].name, pass_table[i].summary);
@@ -376,7 +445,7 @@ int main(int argc, char **argv) {
 
     Source *src = NULL;
     /* init and params describe the parameters as written: no passes. */
-    Graph *g = compile_graph(&o, &src, !(is_dump || is_init || is_params || is_stats));
+    Graph *g = compile_graph(&o, &src, !(is_dump || is_init || is_params || is_stats || is_dot));
     if (!g) {
         source_free(src);
         return exit_status(1);
@@ -386,6 +455,7 @@ int main(int argc, char **argv) {
     else if (is_emit) rc = cmd_emit(&o, g);
     else if (is_init) rc = init_write(g, o.seed, o.output) ? 0 : 1;
     else if (is_params) rc = cmd_params(g);
+    else if (is_dot) rc = cmd_dot(&o, g);
     else if (is_stats) {
         /* the table as the net declares it; the memory of the graph as emitted */
         stats_print(g, stdout);
