@@ -49,7 +49,8 @@ static const char usage[] =
     "layout_train,autodiff,fuse_train,fuse_epilogue,dce), --no-verify, --no-plan (build, emit, gradcheck: a buffer per value, no memory plan),\n"
     "--target generic|avx2|avx512|native (build, emit, gradcheck, dump, stats: the CPU to compile for; default\n"
     "native, the best this CPU has; a program exits with a message on a CPU that lacks its target)\n"
-    "build uses $CC or clang with the target's -march and $NETC_CFLAGS added; the program runs as\n"
+    "build uses $CC or clang with the target's -march and $NETC_CFLAGS added, and the runtime that\n"
+    "netc --print-runtime shows; the program runs as\n"
     "  prog --weights w.safetensors --input x.npy --output y.npy\n";
 
 typedef struct Options {
@@ -225,14 +226,50 @@ static int run_command(char *const argv[]) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* Where the runtime is: $NETC_RUNTIME_INCLUDE and $NETC_RUNTIME_LIB if set;
+ * else, for an installed netc, beside it (<prefix>/bin/netc with
+ * <prefix>/include/netrt/netrt.h and <prefix>/lib/libnetrt.a, found from
+ * /proc/self/exe, so that an installed tree can move); else the source and
+ * build trees netc was built in. */
+typedef struct {
+    char include[PATH_MAX + 32], lib[PATH_MAX + 32];
+} RuntimePaths;
+
+static const RuntimePaths *runtime_paths(void) {
+    static RuntimePaths p;
+    static bool done;
+    if (done) return &p;
+    done = true;
+    snprintf(p.include, sizeof p.include, "%s", NETC_RUNTIME_INCLUDE);
+    snprintf(p.lib, sizeof p.lib, "%s", NETC_RUNTIME_LIB);
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0; /* <prefix>/bin */
+            char inc[PATH_MAX + 32], lib[PATH_MAX + 32], hdr[PATH_MAX + 48];
+            snprintf(inc, sizeof inc, "%s/../include/netrt", exe);
+            snprintf(lib, sizeof lib, "%s/../lib/libnetrt.a", exe);
+            snprintf(hdr, sizeof hdr, "%s/netrt.h", inc);
+            if (access(hdr, R_OK) == 0 && access(lib, R_OK) == 0) {
+                if (!realpath(inc, p.include)) snprintf(p.include, sizeof p.include, "%s", inc);
+                if (!realpath(lib, p.lib)) snprintf(p.lib, sizeof p.lib, "%s", lib);
+            }
+        }
+    }
+    return &p;
+}
+
 static const char *runtime_include(void) {
     const char *d = getenv("NETC_RUNTIME_INCLUDE");
-    return d ? d : NETC_RUNTIME_INCLUDE;
+    return d ? d : runtime_paths()->include;
 }
 
 static const char *runtime_lib(void) {
     const char *l = getenv("NETC_RUNTIME_LIB");
-    return l ? l : NETC_RUNTIME_LIB;
+    return l ? l : runtime_paths()->lib;
 }
 
 /* Moves a finished file into place (rename, or copy across file systems). */
@@ -422,6 +459,10 @@ int main(int argc, char **argv) {
     Options o;
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(usage, stdout);
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "--print-runtime") == 0) { /* where build looks (the install test) */
+        printf("include %s\nlib %s\n", runtime_include(), runtime_lib());
         return 0;
     }
     if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
