@@ -4,7 +4,7 @@
 # the source and build trees), and there
 #   1. the installed netc says it uses the installed runtime, and builds
 #      LeNet-5 into a program whose output equals the build tree's program's;
-#   2. the C of `netc emit --main` compiles against the runtime through
+#   2. the C of `netc emit --main` compiles (by $CC or clang, as netc build) against the runtime through
 #      pkg-config (netrt.pc), and gives the same output;
 #   3. a CMake project finds it with find_package(netrt) and does the same.
 # usage: install.sh BUILD_DIR SOURCE_DIR NPYCMP
@@ -13,6 +13,7 @@ build=$1 src=$2 npycmp=$3
 work=$(mktemp -d /tmp/netc-install-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 unset NETC_RUNTIME_INCLUDE NETC_RUNTIME_LIB
+extra=${NETC_CFLAGS:-} # a sanitizer build's runtime needs its -fsanitize= in what links it
 cmake --install "$build" --prefix "$work/first" >/dev/null
 mv "$work/first" "$work/prefix" # installed trees can move
 p=$work/prefix
@@ -40,14 +41,15 @@ data=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 "$p/bin/netc" emit lenet5.net -o model.c --batch 2 --target generic --main
 cc_flags=$(PKG_CONFIG_PATH="$p/lib/pkgconfig" pkg-config --cflags --libs netrt)
 # shellcheck disable=SC2086
-cc -std=c11 -O2 model.c -o prog_pc $cc_flags
+"${CC:-clang}" -std=c11 -O2 $extra model.c -o prog_pc $cc_flags
 ./prog_pc --weights w.safetensors --input "image=$data" --limit 4 --output pc.npy >/dev/null
 "$npycmp" pc.npy ref.npy 0
 
 # 3. find_package(netrt)
 mkdir consumer
 cp "$src/tests/install/consumer/CMakeLists.txt" consumer/
-cmake -S consumer -B consumer/build -DCMAKE_PREFIX_PATH="$p" -DMODEL_C="$work/model.c" >/dev/null
+cmake -S consumer -B consumer/build -DCMAKE_PREFIX_PATH="$p" -DMODEL_C="$work/model.c" \
+    -DCMAKE_C_COMPILER="${CC:-clang}" -DCMAKE_C_FLAGS="$extra" -DCMAKE_EXE_LINKER_FLAGS="$extra" >/dev/null
 cmake --build consumer/build >/dev/null
 consumer/build/prog --weights w.safetensors --input "image=$data" --limit 4 --output cm.npy >/dev/null
 "$npycmp" cm.npy ref.npy 0
