@@ -2,10 +2,12 @@
 #   find_package(netrt REQUIRED)
 #   target_link_libraries(prog PRIVATE netrt::netrt)
 # gives the runtime's headers and links it with what it needs (jansson, zlib,
-# threads, libm).  The C that netc emits for a target other than generic also
+# libpng, libjpeg, threads, libm).  The C that netc emits for a target other than generic also
 # needs that target's -march (netc emit's first lines say which).
 include(CMakeFindDependencyMacro)
 find_dependency(ZLIB)
+find_dependency(PNG)
+find_dependency(JPEG)
 find_dependency(Threads)
 find_dependency(PkgConfig)
 pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)

@@ -71,6 +71,19 @@ int netrt_idx_read(const char *path, netrt_array *out, char *err, size_t errlen)
 /* Reads an array from .npy or IDX (.gz or not), chosen by content. */
 int netrt_array_read(const char *path, netrt_array *out, char *err, size_t errlen);
 
+/* ---- images (image.c): PNG and JPEG as model inputs ----------------------- */
+
+struct netrt_tensor;
+/* Whether the file starts as a PNG or a JPEG does. */
+bool netrt_is_image(const char *path);
+/* Reads n image files as one float32 array [n, C, H, W] for input t ([N, C,
+ * H, W], C 1 or 3): grey or RGB, resized to H x W and scaled to [0, 1] as
+ * torchvision's Resize((H, W)) and ToTensor do on a Pillow image, then (x -
+ * mean[c]) / std[c] if mean and std are given (C values each).  The array
+ * owns its data. */
+int netrt_images_read(const char *const *paths, int n, const struct netrt_tensor *t, const float *mean,
+                      const float *std, netrt_array *out, char *err, size_t errlen);
+
 /* ---- safetensors --------------------------------------------------------- */
 
 typedef struct netrt_st_entry {

@@ -384,7 +384,7 @@ static void build(T *t, const char *driver) {
                   "gcc rejected %s/model.c", t->dir);
     ck_assert_msg(sh("clang %s -O0 -c '%s/model.c' -o '%s/model_O0.o'", warn, t->dir, t->dir) == 0,
                   "clang -O0 rejected %s/model.c", t->dir);
-    ck_assert_msg(sh("clang %s -O2 $NETC_CFLAGS -DMODEL=%s_model -DTRAIN=%s_train '%s/model.c' '%s/driver.c' '%s' -ljansson -lz -lpthread -lm -o '%s/prog'",
+    ck_assert_msg(sh("clang %s -O2 $NETC_CFLAGS -DMODEL=%s_model -DTRAIN=%s_train '%s/model.c' '%s/driver.c' '%s' -ljansson -lpng -ljpeg -lz -lpthread -lm -o '%s/prog'",
                      warn, emit_prefix(t->g), emit_prefix(t->g), t->dir, t->dir, NETC_RUNTIME_LIB, t->dir) == 0,
                   "clang rejected %s", t->dir);
 }
