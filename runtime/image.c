@@ -37,6 +37,10 @@
 
 #include "netrt.h"
 
+/* The largest image read: 64 Mi pixels (192 MiB as RGB), past any photo a
+ * net classifies, and a bound on what a corrupt header can make us allocate. */
+#define MAX_PIXELS (1u << 26)
+
 /* An 8-bit image, c interleaved channels (1 or 3) per pixel.  Owns px. */
 typedef struct {
     int w, h, c;
@@ -95,10 +99,10 @@ static int read_png(FILE *f, const char *path, image8 *im, char *err, size_t err
     png_set_strip_alpha(p);
     png_read_update_info(p, info);
     int c = png_get_channels(p, info);
-    if (w == 0 || h == 0 || w > 1u << 15 || h > 1u << 15 || (c != 1 && c != 3)) {
+    if (w == 0 || h == 0 || (uint64_t)w * h > MAX_PIXELS || (c != 1 && c != 3)) {
         png_destroy_read_struct(&p, &info, NULL);
-        return netrt_errorf(err, errlen, "%s: a PNG image of %ux%u pixels and %d channels cannot be read", path,
-                            (unsigned)w, (unsigned)h, c);
+        return netrt_errorf(err, errlen, "%s: a PNG image of %ux%u pixels and %d channels cannot be read (at most %d "
+                            "megapixels, grey or RGB)", path, (unsigned)w, (unsigned)h, c, MAX_PIXELS >> 20);
     }
     px = malloc((size_t)w * h * (size_t)c);
     rows = malloc(sizeof *rows * h);
@@ -123,7 +127,12 @@ static void jpeg_fail(j_common_ptr cinfo) {
     cinfo->err->format_message(cinfo, e->msg);
     longjmp(e->jump, 1);
 }
-static void jpeg_quiet(j_common_ptr cinfo, int level) { (void)cinfo, (void)level; }
+/* libjpeg's warnings (a truncated file, corrupt data it would fill in with
+ * grey) are errors here, as Pillow's are by default; its trace messages
+ * (level > 0) are ignored. */
+static void jpeg_strict(j_common_ptr cinfo, int level) {
+    if (level < 0) jpeg_fail(cinfo);
+}
 
 static int read_jpeg(FILE *f, const char *path, image8 *im, char *err, size_t errlen) {
     struct jpeg_decompress_struct d;
@@ -131,7 +140,7 @@ static int read_jpeg(FILE *f, const char *path, image8 *im, char *err, size_t er
     unsigned char *volatile px = NULL;
     d.err = jpeg_std_error(&e.pub);
     e.pub.error_exit = jpeg_fail;
-    e.pub.emit_message = jpeg_quiet;
+    e.pub.emit_message = jpeg_strict;
     if (setjmp(e.jump)) {
         jpeg_destroy_decompress(&d);
         free(px);
@@ -148,10 +157,10 @@ static int read_jpeg(FILE *f, const char *path, image8 *im, char *err, size_t er
     }
     jpeg_start_decompress(&d);
     int w = (int)d.output_width, h = (int)d.output_height, c = d.output_components;
-    if (w <= 0 || h <= 0 || w > 1 << 15 || h > 1 << 15 || (c != 1 && c != 3)) {
+    if (w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > MAX_PIXELS || (c != 1 && c != 3)) {
         jpeg_destroy_decompress(&d);
-        return netrt_errorf(err, errlen, "%s: a JPEG image of %dx%d pixels and %d channels cannot be read", path, w,
-                            h, c);
+        return netrt_errorf(err, errlen, "%s: a JPEG image of %dx%d pixels and %d channels cannot be read (at most %d "
+                            "megapixels, grey or RGB)", path, w, h, c, MAX_PIXELS >> 20);
     }
     px = malloc((size_t)w * (size_t)h * (size_t)c);
     if (!px) {
