@@ -280,7 +280,7 @@ static int build_program(const Options *o, Graph *g, EmitMain kind, const char *
         if (g->target->cflag) argv[argc++] = (char *)g->target->cflag;
         for (char *save = NULL, *f = strtok_r(extra, " ", &save); f && argc < 50; f = strtok_r(NULL, " ", &save))
             argv[argc++] = f;
-        const char *tail[] = {c_path, runtime_lib(), "-ljansson", "-lz", "-lpthread", "-lm", "-o", exe, NULL};
+        const char *tail[] = {c_path, runtime_lib(), "-ljansson", "-lpng16", "-lz", "-lpthread", "-lm", "-o", exe, NULL};
         for (int i = 0; tail[i]; i++) argv[argc++] = (char *)tail[i];
         argv[argc] = NULL;
         int rc = run_command(argv);
