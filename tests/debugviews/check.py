@@ -17,6 +17,8 @@
   --init-calibrate 1    every conv and linear output (and 2 E[y^2] of a
                         fused conv+relu) has variance 1 +- 0.1 on the batch,
                         as printed and as --monitor measures at step 1
+  --monitor warnings    a layer of dead ReLUs and its weight's vanishing
+                        gradient are reported, and nothing else
   bad options           one line on stderr, exit status 1, nothing written
 
     check.py NETC PNGDUMP SRC_DIR WORK_DIR
@@ -194,6 +196,26 @@ for target in ("native", "generic"):
         seen += 1
     if seen != 4:
         fail("%s: %d calibrated layers in monitor.csv" % (target, seen))
+
+# the monitor's warnings: every conv0 unit dead (biases -100) makes its ReLU
+# output dead and the gradients of its parameters and of conv1's weight (whose
+# input is zero) zero; linear0's ReLU, 7 of 16 dead, is below the threshold
+w = read_st(os.path.join(mon_src, "weights.safetensors"))
+w["conv0.bias"] = [-100.0] * 6
+shapes = {"conv0.weight": [6, 1, 3, 3], "conv0.bias": [6], "conv1.weight": [8, 6, 3, 3], "conv1.bias": [8],
+          "linear0.weight": [16, 288], "linear0.bias": [16], "linear1.weight": [10, 16], "linear1.bias": [10]}
+dead = os.path.join(work, "dead.safetensors")
+write_st(dead, [(n, shapes[n], w[n]) for n in shapes])
+md = os.path.join(work, "dead-mon")
+os.makedirs(md)
+out = run([os.path.join(work, "calib-generic"), "--train-images", mx, "--train-labels", my, "--load", dead,
+           "--epochs", "1", "--quiet", "--monitor", md, "--monitor-every", "1"]).stdout
+for want in ("monitor: warning: step 1: 6 of the 6 units of 'relu0' (relu) are dead ReLUs (zero for the whole batch)",
+             "monitor: warning: step 1: the gradient of 'conv0.weight' vanishes (norm 0, weight norm "):
+    if want not in out:
+        fail("no warning '%s' in:\n%s" % (want, out))
+if "'relu2'" in out or "'linear0.weight'" in out:
+    fail("a warning for a layer that is not dead:\n" + out)
 
 # bad options: one line, exit status 1, nothing written
 bad = [["--show-inputs", os.path.join(work, "show")],
