@@ -47,6 +47,7 @@
 #include "init.h"
 #include "kernel.h"
 #include "plan.h"
+#include "taps.h"
 #include "train.h"
 
 /* Whether the op's emit rule can emit n; reports an internal error at the
@@ -296,6 +297,8 @@ typedef struct Emitter {
     bool *per_sample;    /* by value id: [N, ...] (inference) or [nb_active, ...] (training) */
     Value **in;          /* the model's inputs: g->inputs without the labels */
     int nin;
+    int *tap;            /* by node index: its tap number (taps.h), -1 if none; training graphs */
+    int ntaps;
 } Emitter;
 
 /* The C expression for v's buffer. */
@@ -724,6 +727,7 @@ static void emit_calls(Emitter *m, bool init, Phase phase) {
             fputs(");\n", m->c);
         }
         emit_check(m, n);
+        if (m->tap && m->tap[i] >= 0) fprintf(m->c, "    if (tap_on) netrt_tap(%d, %s);\n", m->tap[i], ref(m, n->out[0]));
     }
 }
 
@@ -913,9 +917,40 @@ static void emit_train_descriptor(Emitter *m) {
             "    .reset_state = %s_reset_state,\n"
             "    .hp = &hp,\n    .loss_kind = %s,\n    .ignore_index = %" PRId64 ",\n"
             "    .class_weights = %s%s,\n"
-            "    .seed = &train_seed,\n    .step = &train_step,\n    .no_dropout = &train_no_dropout,\n};\n\n",
+            "    .seed = &train_seed,\n    .step = &train_step,\n    .no_dropout = &train_no_dropout,\n"
+            "    .ntaps = %d,\n    .taps = %s%s,\n    .tap_on = &tap_on,\n};\n\n",
             P, P, P, P, loss_kinds[t->lossa.kind], t->lossa.ignore_index, t->lossa.nweight ? P : "NULL",
-            t->lossa.nweight ? "_class_weights" : "");
+            t->lossa.nweight ? "_class_weights" : "", m->ntaps, m->ntaps ? P : "NULL", m->ntaps ? "_taps" : "");
+}
+
+/* The taps of a training graph (taps.h): their numbers by node, the tap_on
+ * flag and the table the descriptor points at. */
+static void emit_taps(Emitter *m) {
+    Graph *g = m->g;
+    FILE *c = m->c;
+    int loss_index = g->nnodes;
+    for (int i = 0; i < g->nnodes; i++)
+        if (!g->nodes[i]->dead && m->t->loss && g->nodes[i]->out[0] == m->t->loss) loss_index = i;
+    m->tap = arena_alloc(g->arena, sizeof *m->tap * (size_t)(g->nnodes ? g->nnodes : 1));
+    fprintf(c, "/* Taps (--monitor, --init-calibrate): while set, grad() passes each layer's\n"
+               " * output to netrt_tap right after its kernel. */\nstatic bool tap_on;\n\n");
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = g->nodes[i];
+        TapKind k;
+        m->tap[i] = -1;
+        if (plan_is_view(m->plan, n) || !tap_of(g, n, i, loss_index, &k)) continue;
+        if (m->ntaps == 0) fprintf(c, "/* Per tap: the layer, its kind and its layout. */\nstatic const netrt_tap_info %s_taps[] = {\n", m->prefix);
+        const Value *v = n->out[0];
+        fputs("    {", c);
+        put_string(c, n->name ? n->name : "");
+        fputs(", ", c);
+        put_string(c, k.kind);
+        fprintf(c, ", %s, %s, %d, ", k.relu ? "true" : "false", k.preact ? "true" : "false", v->shape.rank);
+        put_dims(c, &v->shape);
+        fprintf(c, ", %d},\n", v->cblock);
+        m->tap[i] = m->ntaps++;
+    }
+    if (m->ntaps) fputs("};\n\n", c);
 }
 
 static void emit_runtime(Emitter *m) {
@@ -927,6 +962,7 @@ static void emit_runtime(Emitter *m) {
                " * netrt_check_finite looks for NaN and Inf in what the node wrote, and the\n"
                " * first one found is reported and ends the function. */\n"
                "static bool check_numerics;\n\n", P);
+    if (m->t) emit_taps(m);
     fprintf(c, "/* Computes the derived values (folded weights) once the parameters are loaded. */\n"
                "static void %s_prepare(void)\n{\n", P);
     emit_calls(m, true, PHASE_RUN);

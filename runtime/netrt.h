@@ -381,7 +381,45 @@ typedef struct netrt_train_model {
      * gradient check holds *step, so every call draws the same masks. */
     uint64_t *seed, *step;
     bool *no_dropout; /* --no-dropout: dropout is the identity in training too */
+    /* Taps (debugging views: --monitor, --init-calibrate; netc's
+     * compiler/taps.c chooses them): while *tap_on, grad() calls
+     * netrt_tap(k, value) right after the kernel that writes tap k, a layer's
+     * output in the training forward.  Zero cost when off: one predictable
+     * branch per tap.  tap_on NULL: the program has no taps. */
+    int ntaps;
+    const struct netrt_tap_info *taps;
+    bool *tap_on;
 } netrt_train_model;
+
+/* ---- taps (tap.c): per-layer values of a training step ---------------------- */
+
+/* One tap: the output of a node of the training forward, read by
+ * netrt_tap_at in its layout (a blocked value is not converted by the
+ * emitted code). */
+typedef struct netrt_tap_info {
+    const char *name;   /* the node's .net instance name: "conv0", "layer1.0.relu" */
+    const char *kind;   /* "conv", "conv+relu" (fused: post-activation), "linear", "batchnorm", "relu", ... */
+    bool relu;          /* the values are a ReLU's output (fused or not) */
+    bool preact;        /* a conv or linear output before any activation (--init-calibrate) */
+    int rank;
+    int64_t shape[NETRT_MAX_RANK]; /* logical [N, C, ...], N the compiled batch */
+    int cblock;         /* 0: plain C order; V: NCHW[V]c (rank 4: ceil(C / V) blocks of V channels) */
+} netrt_tap_info;
+
+/* What the runtime does with a tap: k indexes m->taps, data its buffer,
+ * valid until the kernel after it runs. */
+typedef void (*netrt_tap_fn)(void *ctx, int k, const float *data);
+/* Called by emitted code (behind tap_on): passes the tap to the function set
+ * by netrt_tap_set; nothing if none. */
+void netrt_tap(int k, const float *data);
+/* Sets the function (NULL: none) and turns m's taps on (fn) or off. */
+void netrt_tap_set(const netrt_train_model *m, netrt_tap_fn fn, void *ctx);
+/* Values per sample, channels (dimension 1) and positions per channel of a tap. */
+int64_t netrt_tap_per(const netrt_tap_info *t);
+int64_t netrt_tap_channels(const netrt_tap_info *t);
+/* Copies sample s of tap t (at data) into dst in logical C order (channel-
+ * major), converting a blocked layout. */
+void netrt_tap_sample(const netrt_tap_info *t, const float *data, int64_t s, float *dst);
 
 /* Dropout in training: 0 with probability p (drop_below = p * 2^32), else
  * scale = 1 / (1 - p), for element i of the tensor whose masks of this step
