@@ -1259,7 +1259,7 @@ static char *join_path(trainer *t, const char *dir, const char *name) {
 }
 
 static int show_inputs_write(trainer *t) {
-    int64_t c, h, w;
+    int64_t c = 1, h = 1, w = 1; /* check_debug_opts made sure the input is an image */
     input_image(t, &c, &h, &w);
     if (t->nshown == 0) return netrt_errorf(t->err, sizeof t->err, "--show-inputs: no training batch was fed");
     char *path = join_path(t, t->show_dir, "inputs.png");
@@ -1438,7 +1438,7 @@ static int worst_write(trainer *t) {
         snprintf(caps[j], 32, "T%lld P%lld %d%%", (long long)rows[j].label, (long long)rows[j].pred,
                  (int)lround(100 * rows[j].p_pred));
     }
-    int64_t c, h, w;
+    int64_t c = 1, h = 1, w = 1; /* check_debug_opts made sure the input is an image */
     input_image(t, &c, &h, &w);
     if (netrt_png_sheet(png, imgs, n, c, h, w, (const char *const *)caps, t->err, sizeof t->err) < 0) goto done;
     FILE *f = netrt_atomic_open(csv, &tmp, t->err, sizeof t->err);
