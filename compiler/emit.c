@@ -804,16 +804,22 @@ static void emit_train_tables(Emitter *m) {
         fprintf(c, "};\n\n/* Per parameter: how netc init and the trainer fill it (PyTorch's fans). */\n"
                    "static const netrt_param_init %s_inits[%d] = {\n", P, m->nparams);
         static const char *const schemes[] = {"NETRT_INIT_NONE", "NETRT_INIT_ZERO", "NETRT_INIT_ONE",
-                                              "NETRT_INIT_XAVIER", "NETRT_INIT_HE"};
+                                              "NETRT_INIT_XAVIER", "NETRT_INIT_HE",
+                                              /* initialization (issue 12) */
+                                              "NETRT_INIT_CONSTANT", "NETRT_INIT_UNIFORM", "NETRT_INIT_NORMAL",
+                                              "NETRT_INIT_XAVIER_UNIFORM", "NETRT_INIT_XAVIER_NORMAL",
+                                              "NETRT_INIT_KAIMING_UNIFORM", "NETRT_INIT_KAIMING_NORMAL",
+                                              "NETRT_INIT_LECUN_NORMAL", "NETRT_INIT_ORTHOGONAL"};
         for (int i = 0; i < g->nvalues; i++) {
             Value *v = g->values[i];
             if (v->kind != V_PARAM) continue;
-            double fan_in, fan_out;
-            param_fans(&v->shape, &fan_in, &fan_out);
+            netrt_param_init pi = init_param_desc(v);
             unsigned k = (unsigned)v->init < sizeof schemes / sizeof *schemes ? (unsigned)v->init : 0;
-            fprintf(c, "    {%s, %.17g, %.17g}, /* ", schemes[k], fan_in, fan_out);
+            char what[96];
+            fprintf(c, "    {%s, %.17g, %.17g, %.17g, %.17g, %" PRId64 "}, /* ", schemes[k], pi.fan_in, pi.fan_out,
+                    pi.a, pi.b, pi.rows);
             put_comment_text(c, v->name);
-            fputs(" */\n", c);
+            fprintf(c, ": %s */\n", netrt_init_describe(&pi, what, sizeof what));
         }
         fputs("};\n\n", c);
     }
@@ -918,9 +924,15 @@ static void emit_train_descriptor(Emitter *m) {
             "    .hp = &hp,\n    .loss_kind = %s,\n    .ignore_index = %" PRId64 ",\n"
             "    .class_weights = %s%s,\n"
             "    .seed = &train_seed,\n    .step = &train_step,\n    .no_dropout = &train_no_dropout,\n"
-            "    .ntaps = %d,\n    .taps = %s%s,\n    .tap_on = &tap_on,\n};\n\n",
+            "    .ntaps = %d,\n    .taps = %s%s,\n    .tap_on = &tap_on,\n",
             P, P, P, P, loss_kinds[t->lossa.kind], t->lossa.ignore_index, t->lossa.nweight ? P : "NULL",
             t->lossa.nweight ? "_class_weights" : "", m->ntaps, m->ntaps ? P : "NULL", m->ntaps ? "_taps" : "");
+    /* initialization (issue 12): --output-bias */
+    const char *ob = init_output_bias(t->logits);
+    fputs("    .output_bias = ", c);
+    if (ob) put_string(c, ob);
+    else fputs("NULL", c);
+    fputs(",\n};\n\n", c);
 }
 
 /* The taps of a training graph (taps.h): their numbers by node, the tap_on

@@ -41,7 +41,7 @@ static const char usage[] =
     "  init    write initialized parameters      -o w.safetensors [--seed S]\n"
     "  dump    print the IR                      [--after PASS|eval] [--train] [--list-passes]\n"
     "  dot     the graph in Graphviz's DOT       [-o F.dot] [--svg F.svg] [--after PASS|eval] [--train]\n"
-    "  params  list parameter names and shapes, as in a PyTorch state_dict\n"
+    "  params  list parameter names and shapes, as in a PyTorch state_dict; --init: and how each is initialized\n"
     "  stats   per-layer output shapes, parameters and multiply-accumulates, with totals,\n"
     "          and the activation memory with and without the memory plan\n"
     "\n"
@@ -60,6 +60,7 @@ typedef struct Options {
     int batch;
     unsigned long long seed;
     bool verify, with_main, list_passes, train, no_plan;
+    bool show_init; /* params --init (initialization, issue 12) */
     char **rest; /* after "--": passed to the program gradcheck runs */
     int nrest;
 } Options;
@@ -125,6 +126,7 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (strcmp(a, "--list-passes") == 0) o->list_passes = true;
         else if (strcmp(a, "--train") == 0) o->train = true;
         else if (strcmp(a, "--no-plan") == 0) o->no_plan = true;
+        else if (strcmp(a, "--init") == 0) o->show_init = true;
         else if (strcmp(a, "--") == 0) {
             o->rest = argv + i + 1;
             o->nrest = argc - i - 1;
@@ -440,11 +442,15 @@ static int cmd_emit(const Options *o, Graph *g) {
     return status;
 }
 
-static int cmd_params(Graph *g) {
+static int cmd_params(Graph *g, bool show_init) {
     Value **ps;
     int n = graph_params(g, &ps);
-    char b[160];
-    for (int i = 0; i < n; i++) printf("%s %s\n", ps[i]->name, shape_str(&ps[i]->shape, b, sizeof b));
+    char b[160], d[96];
+    for (int i = 0; i < n; i++) {
+        netrt_param_init pi = init_param_desc(ps[i]);
+        printf("%s %s%s%s\n", ps[i]->name, shape_str(&ps[i]->shape, b, sizeof b), show_init ? " " : "",
+               show_init ? netrt_init_describe(&pi, d, sizeof d) : "");
+    }
     return 0;
 }
 
@@ -495,7 +501,7 @@ int main(int argc, char **argv) {
     else if (is_gradcheck) rc = cmd_gradcheck(&o, g);
     else if (is_emit) rc = cmd_emit(&o, g);
     else if (is_init) rc = init_write(g, o.seed, o.output) ? 0 : 1;
-    else if (is_params) rc = cmd_params(g);
+    else if (is_params) rc = cmd_params(g, o.show_init);
     else if (is_dot) rc = cmd_dot(&o, g);
     else if (is_stats) {
         /* the table as the net declares it; the memory of the graph as emitted */

@@ -312,6 +312,17 @@ typedef enum {
     NETRT_INIT_NONE, NETRT_INIT_ZERO, NETRT_INIT_ONE,
     NETRT_INIT_XAVIER, /* Glorot uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)) */
     NETRT_INIT_HE,     /* He (Kaiming) normal, fan_in mode: N(0, 2 / fan_in) */
+    /* Initialization (issue 12): torch.nn.init's schemes, with their
+     * arguments in netrt_param_init's a and b (runtime/init.c). */
+    NETRT_INIT_CONSTANT,        /* a */
+    NETRT_INIT_UNIFORM,         /* U(a, b) */
+    NETRT_INIT_NORMAL,          /* N(a, b^2): mean a, std b */
+    NETRT_INIT_XAVIER_UNIFORM,  /* gain a: U(-g sqrt(6 / (fan_in + fan_out)), +...) */
+    NETRT_INIT_XAVIER_NORMAL,   /* gain a: N(0, g^2 * 2 / (fan_in + fan_out)) */
+    NETRT_INIT_KAIMING_UNIFORM, /* gain a, fan b (0 fan_in, 1 fan_out): U(-g sqrt(3 / fan), +...) */
+    NETRT_INIT_KAIMING_NORMAL,  /* gain a, fan b: N(0, g^2 / fan) */
+    NETRT_INIT_LECUN_NORMAL,    /* N(0, 1 / fan_in) */
+    NETRT_INIT_ORTHOGONAL,      /* gain a: rows x (n / rows), orthonormal rows or columns */
 } netrt_init_scheme;
 
 /* Fills n floats of one parameter, drawing from r. */
@@ -323,7 +334,18 @@ void netrt_init_fill(netrt_init_scheme scheme, double fan_in, double fan_out, ne
 typedef struct netrt_param_init {
     netrt_init_scheme scheme;
     double fan_in, fan_out; /* PyTorch's: dim 1 and dim 0 times the receptive field */
+    /* Initialization (issue 12): the scheme's arguments (see
+     * netrt_init_scheme) and the parameter's dim 0 (orthogonal's rows). */
+    double a, b;
+    int64_t rows;
 } netrt_param_init;
+
+/* Fills the n floats of one parameter as pi says, drawing from r (the
+ * trainer, the gradient check and `netc init` share it). */
+void netrt_init_param(const netrt_param_init *pi, netrt_rng *r, float *data, int64_t n);
+/* A short description of pi ("kaiming_normal(fan_out, gain 1.41421)") in
+ * buf; returns buf. */
+const char *netrt_init_describe(const netrt_param_init *pi, char *buf, size_t size);
 
 /* The loss a training program computes (the net's `loss(...)`, else
  * cross-entropy): its labels are class indices ([N] for [N, K] logits, [N,
@@ -389,6 +411,10 @@ typedef struct netrt_train_model {
     int ntaps;
     const struct netrt_tap_info *taps;
     bool *tap_on;
+    /* Initialization (issue 12): the classifier's output bias, the bias of
+     * the last conv or linear before the loss (--output-bias frequencies),
+     * by its parameter name, or NULL if the net has none. */
+    const char *output_bias;
 } netrt_train_model;
 
 /* ---- taps (tap.c): per-layer values of a training step ---------------------- */

@@ -1,5 +1,4 @@
-/* Training: parameter initialization (shared with `netc init`), and
- * netrt_train_main, the command line of a training program emitted by
+/* Training (parameter initialization: init.c): netrt_train_main, the command line of a training program emitted by
  * `netc build --train` (its options read through cli.c).
  *
  * The emitted code owns the forward and backward passes, the loss and the
@@ -20,22 +19,6 @@
 #include <unistd.h>
 
 #include "netrt_debug.h"
-
-/* ---- parameter initialization ---------------------------------------------- */
-
-void netrt_init_fill(netrt_init_scheme scheme, double fan_in, double fan_out, netrt_rng *r,
-                     float *data, int64_t n) {
-    double a = fan_in + fan_out > 0 ? sqrt(6.0 / (fan_in + fan_out)) : 0.0;
-    double sd = fan_in > 0 ? sqrt(2.0 / fan_in) : 0.0;
-    for (int64_t k = 0; k < n; k++) {
-        switch (scheme) {
-        case NETRT_INIT_ONE: data[k] = 1; break;
-        case NETRT_INIT_XAVIER: data[k] = (float)((2 * netrt_rng_uniform(r) - 1) * a); break;
-        case NETRT_INIT_HE: data[k] = (float)(netrt_rng_normal(r) * sd); break;
-        default: data[k] = 0; break;
-        }
-    }
-}
 
 /* ---- the trainer ------------------------------------------------------------------ */
 
@@ -828,8 +811,7 @@ static int init_params(trainer *t) {
         for (int i = 0; i < in->nparams; i++) {
             const netrt_tensor *p = &in->params[i];
             const netrt_param_init *pi = &t->m->inits[i];
-            netrt_init_fill(pi->scheme, pi->fan_in, pi->fan_out, &rng, p->data,
-                            netrt_numel(p->rank, p->shape));
+            netrt_init_param(pi, &rng, p->data, netrt_numel(p->rank, p->shape));
         }
     }
     if (t->m->seed) *t->m->seed = t->seed; /* dropout's masks too */
