@@ -1638,10 +1638,10 @@ START_TEST(small_net) {
     char *text = slurp(path);
     snprintf(path, sizeof path, "%s/model.h", t.dir);
     char *h = slurp(path);
-    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_HE, 18, 27}, /* conv.weight */\n"));
-    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_ZERO, 3, 3}, /* conv.bias */\n"));
-    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_ONE, 3, 3}, /* bn.running_var */\n"));
-    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_XAVIER, 27, 4}, /* fc.weight */\n"));
+    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_HE, 18, 27, 0, 0, 3}, /* conv.weight: kaiming_normal(fan_in, gain 1.41421) */\n"));
+    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_ZERO, 3, 3, 0, 0, 3}, /* conv.bias: zeros */\n"));
+    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_ONE, 3, 3, 0, 0, 3}, /* bn.running_var: ones */\n"));
+    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_XAVIER, 27, 4, 0, 0, 4}, /* fc.weight: xavier_uniform(gain 1) */\n"));
     ck_assert_ptr_nonnull(strstr(text, "small_grads[3].data = arena + "));
     ck_assert_ptr_null(strstr(text, "small_grads[4].data")); /* bn.running_mean: frozen */
     ck_assert_ptr_null(strstr(text, "small_grads[5].data"));
