@@ -473,6 +473,13 @@ static inline float netrt_dropout_mask(uint64_t key, uint64_t i, uint32_t drop_b
  * status. */
 int netrt_train_main(int argc, char **argv, const netrt_train_model *m);
 
+/* --output-bias frequencies (initialization, issue 12; output_bias.c): sets
+ * m->output_bias to the log of the class frequencies, counts[k] labels of
+ * class k (a class with none counts as half a label), prints them in one
+ * line on stdout and reruns prepare.  Returns 0, or -1 with a message. */
+int netrt_output_bias_frequencies(const netrt_train_model *m, const double *counts, int64_t k, const char *prog,
+                                  char *err, size_t errlen);
+
 /* The gradient check (netc gradcheck): compares the gradients grad() computes
  * with central finite differences of the loss along random directions, for
  * every parameter tensor and every input; prints the worst relative error per

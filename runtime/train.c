@@ -29,6 +29,7 @@ enum {
     O_DAMPENING, O_NESTEROV, O_BETAS, O_EPS, O_NO_BIAS_DECAY, O_CLIP, O_LABEL_SMOOTHING, O_CONFUSION,
     O_CHECKPOINT, O_RESUME,
     O_MONITOR, O_MONITOR_EVERY, O_OVERFIT, O_RANDOM_INPUTS, O_SHOW_INPUTS, O_WORST, O_INIT_CALIBRATE, /* debugging views */
+    O_OUTPUT_BIAS, /* initialization */
     O_HELP, O_COUNT
 };
 
@@ -64,6 +65,7 @@ static const netrt_opt train_opts[O_COUNT] = {
     [O_CLIP] = {"--clip-grad-norm", true},
     [O_LABEL_SMOOTHING] = {"--label-smoothing", true},
     [O_CONFUSION] = {"--confusion", false},
+    [O_OUTPUT_BIAS] = {"--output-bias", true},
     [O_CHECKPOINT] = {"--checkpoint", true},
     [O_RESUME] = {"--resume", true},
     [O_MONITOR] = {"--monitor", true},
@@ -122,6 +124,7 @@ typedef struct {
     double warmup_start;
     uint64_t seed;
     bool shuffle, quiet, help, check_numerics, seed_given;
+    bool output_bias; /* --output-bias frequencies (initialization) */
     netrt_train_state resumed; /* --resume: where the run stood (epoch 0, step 0 otherwise) */
     /* data and model facts */
     dataset train, test;
@@ -347,7 +350,7 @@ static void usage(const trainer *t, FILE *out) {
             "          [--eps E] [--no-bias-decay] [--clip-grad-norm MAX] [--label-smoothing S]\n"
             "          [--confusion] [--checkpoint FILE] [--resume FILE]\n"
             "          [--monitor DIR [--monitor-every K]] [--overfit N] [--random-inputs]\n"
-            "          [--show-inputs DIR K] [--worst DIR K] [--init-calibrate K]\n\n"
+            "          [--show-inputs DIR K] [--worst DIR K] [--init-calibrate K]\n          [--output-bias frequencies]\n\n"
             "Trains the network '%s' (compiled from %s, batch %d) with its loss (%s)\n"
             "and an optimizer of torch.optim's (SGD with momentum by default), then tests it.\n\n"
             "  --data DIR             IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
@@ -376,6 +379,8 @@ static void usage(const trainer *t, FILE *out) {
             "  --label-smoothing S    cross-entropy's label smoothing (default: the net's, else 0)\n"
             "  --confusion            after training, per-class accuracy and the confusion matrix\n"
             "                         (and per-class IoU for per-position scores) on the test set\n"
+            "  --output-bias frequencies  the output layer's bias set to the log of the training\n"
+            "                         labels' class frequencies (after initializing or --load)\n"
             "  --seed S               seeds the initialization, the shuffling and dropout (default 1)\n"
             "  --limit N              train on the first N training images only\n"
             "  --test-limit N         test on the first N test images only\n"
@@ -471,6 +476,11 @@ static int parse_args(trainer *t, int argc, char **argv) {
             break;
         case O_CONFUSION: t->confusion = true; break;
         case O_CHECKPOINT: t->checkpoint = val; break;
+        case O_OUTPUT_BIAS:
+            if (strcmp(val, "frequencies") != 0)
+                return netrt_errorf(t->err, sizeof t->err, "--output-bias: unknown value '%s' (the only one is frequencies)", val);
+            t->output_bias = true;
+            break;
         case O_RESUME: t->resume = val; break;
         case O_SEED:
             rc = netrt_opt_int(flag, val, 0, &n, t->err, sizeof t->err);
@@ -523,6 +533,10 @@ static int parse_args(trainer *t, int argc, char **argv) {
                             t->loss == NETRT_LOSS_MSE ? "mse" : "bce_with_logits");
     if (t->confusion && t->loss != NETRT_LOSS_CROSS_ENTROPY)
         return netrt_errorf(t->err, sizeof t->err, "--confusion needs class scores (a cross-entropy loss)");
+    if (t->output_bias && t->loss != NETRT_LOSS_CROSS_ENTROPY)
+        return netrt_errorf(t->err, sizeof t->err, "--output-bias frequencies needs class scores (a cross-entropy loss)");
+    if (t->output_bias && t->resume)
+        return netrt_errorf(t->err, sizeof t->err, "--output-bias sets the starting bias; --resume continues a run");
     if (t->smoothing_given)
         t->m->hp->label_smoothing = (float)t->label_smoothing;
     else
@@ -1099,6 +1113,23 @@ static int check_writable(trainer *t, const char *path) {
     return 0;
 }
 
+/* --output-bias frequencies: the training labels counted per class (those
+ * equal to ignore_index not at all), then output_bias.c. */
+static int output_bias(trainer *t) {
+    const netrt_array *l = &t->train.labels;
+    int64_t k = t->classes, n = netrt_numel(l->rank, l->shape);
+    double *counts = calloc((size_t)k + 1, sizeof *counts);
+    if (!counts) return netrt_errorf(t->err, sizeof t->err, "out of memory");
+    for (int64_t i = 0; i < n && i < t->train.count * t->lper; i++) {
+        float v;
+        labels_to_f32(l, 1, i, &v);
+        if ((int64_t)v != t->m->ignore_index && v >= 0 && (int64_t)v < k) counts[(int64_t)v] += 1;
+    }
+    int rc = netrt_output_bias_frequencies(t->m, counts, k, t->prog, t->err, sizeof t->err);
+    free(counts);
+    return rc;
+}
+
 static int run_trainer(trainer *t, int argc, char **argv) {
     if (check_model(t) < 0 || parse_args(t, argc, argv) < 0) return -1;
     if (t->help) {
@@ -1114,6 +1145,7 @@ static int run_trainer(trainer *t, int argc, char **argv) {
     if (netrt_set_check_numerics(t->in, t->check_numerics, t->err, sizeof t->err) < 0) return -1;
     if (t->m->reset_state) t->m->reset_state();
     if (init_params(t) < 0) return -1;
+    if (t->output_bias && output_bias(t) < 0) return -1;
     if (t->grads_out) return write_grads(t);
     if (debug_before_training(t) < 0) return -1;
     return train(t);

@@ -41,3 +41,16 @@ with open(os.path.join(here, "cases.txt"), "w") as f:
 with open(os.path.join(here, "wrong_cases.txt"), "w") as f:
     f.write("# wrong.net's parameters against stats.net's references: each must fail\n")
     f.write("kn.weight ref/kn.npy\nxu.weight ref/xu.npy\n")
+
+# --output-bias frequencies: an unbalanced label set of 4 classes, one of
+# them absent (it counts as half a label), and the frequencies softmax(b)
+# must equal.
+g = torch.Generator().manual_seed(5)
+labels = torch.cat([torch.full((600,), 0), torch.full((250,), 1), torch.full((150,), 2)])
+labels = labels[torch.randperm(len(labels), generator=g)]
+images = torch.rand((len(labels), 6), generator=g)
+counts = torch.bincount(labels, minlength=4).double()
+counts[counts == 0] = 0.5
+np.save(os.path.join(here, "ob_images.npy"), images.numpy().astype(np.float32))
+np.save(os.path.join(here, "ob_labels.npy"), labels.numpy().astype(np.int64))
+np.save(os.path.join(here, "ob_freqs.npy"), (counts / counts.sum()).numpy().astype(np.float32))

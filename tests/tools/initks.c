@@ -3,12 +3,16 @@
  * Kolmogorov-Smirnov test, and checks orthogonal ones for W W^T = gain^2 I.
  *
  *   initks weights.safetensors cases.txt DIR
+ *   initks --softmax weights.safetensors NAME freqs.npy
  *
  * cases.txt has one line per parameter: `NAME REF.npy` or `NAME REF.npy
  * orthogonal GAIN`; REF.npy (in DIR) holds PyTorch's draw for the same
  * shape.  The test rejects at level 0.001: D > 1.949 sqrt((n + m) / (n m))
  * (the asymptotic critical value c(0.001) = sqrt(-ln(0.0005) / 2)).  Prints
- * one line per case; exit status 1 if any fails or a file is bad. */
+ * one line per case; exit status 1 if any fails or a file is bad.
+ *
+ * --softmax: the softmax of the 1-d tensor NAME (an output bias set by the
+ * trainer's --output-bias frequencies) must equal freqs.npy within 1e-6. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,9 +55,40 @@ static double orth_error(const float *w, int64_t rows, int64_t cols, double g) {
     return worst;
 }
 
+static int softmax_check(const char *st_path, const char *name, const char *freqs) {
+    char err[512];
+    netrt_st_file st;
+    netrt_array f;
+    if (netrt_st_open(st_path, &st, err, sizeof err) < 0 || netrt_npy_read(freqs, &f, err, sizeof err) < 0) {
+        fprintf(stderr, "initks: error: %s\n", err);
+        return 1;
+    }
+    const netrt_st_entry *e = netrt_st_find(&st, name);
+    int64_t k = e ? netrt_numel(e->rank, e->shape) : 0;
+    if (!e || e->dtype != NETRT_F32 || f.dtype != NETRT_F32 || netrt_numel(f.rank, f.shape) != k) {
+        fprintf(stderr, "initks: error: no float32 %s with as many values as %s\n", name, freqs);
+        return 1;
+    }
+    const float *b = e->data, *want = f.data;
+    double mx = -INFINITY, sum = 0, worst = 0;
+    for (int64_t i = 0; i < k; i++) mx = b[i] > mx ? b[i] : mx;
+    for (int64_t i = 0; i < k; i++) sum += exp(b[i] - mx);
+    for (int64_t i = 0; i < k; i++) {
+        double p = exp(b[i] - mx) / sum, d = fabs(p - want[i]);
+        printf("class %lld: softmax(b) %.7f, frequency %.7f\n", (long long)i, p, (double)want[i]);
+        if (d > worst) worst = d;
+    }
+    printf("largest difference %.2e (tolerance 1e-6): %s\n", worst, worst <= 1e-6 ? "ok" : "FAIL");
+    netrt_array_free(&f);
+    netrt_st_close(&st);
+    return worst <= 1e-6 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 5 && strcmp(argv[1], "--softmax") == 0) return softmax_check(argv[2], argv[3], argv[4]);
     if (argc != 4) {
-        fprintf(stderr, "usage: initks weights.safetensors cases.txt DIR\n");
+        fprintf(stderr, "usage: initks weights.safetensors cases.txt DIR\n"
+                        "       initks --softmax weights.safetensors NAME freqs.npy\n");
         return 1;
     }
     char err[512];
