@@ -93,7 +93,7 @@ static const char *word_of(const Ast *n) {
 
 static _Noreturn void unknown_scheme(Eval *e, Span sp, const char *name) {
     const char *best = NULL;
-    int best_d = 0;
+    int best_d = 1000;
     for (int i = 0; i < NSCHEMES; i++) consider_suggestion(name, schemes[i].name, &best, &best_d);
     if (best) eval_fail(e, sp, "unknown initialization '%s'; did you mean '%s'?", name, best);
     eval_fail(e, sp, "unknown initialization '%s' (the schemes: %s)", name, scheme_list());

@@ -54,3 +54,22 @@ counts[counts == 0] = 0.5
 np.save(os.path.join(here, "ob_images.npy"), images.numpy().astype(np.float32))
 np.save(os.path.join(here, "ob_labels.npy"), labels.numpy().astype(np.int64))
 np.save(os.path.join(here, "ob_freqs.npy"), (counts / counts.sum()).numpy().astype(np.float32))
+
+# tests/lit/init_syntax.net: the constant biases netc init must write
+# (torch.full), as safetensors (its format written here: the Debian python3
+# has no safetensors package).
+import json
+import struct
+
+consts = [("stem.bias", 16, 0.5), ("u0.a.bias", 16, 0.2), ("u0.bn.weight", 16, 0.0), ("gate.bias", 16, 1.0),
+          ("tail.bias", 8, 0.1), ("side.bias", 8, 0.01), ("dec.bias", 4, 0.01), ("fc1.bias", 32, 0.1)]
+header, blob = {}, b""
+for name, n, v in consts:
+    data = torch.full((n,), v, dtype=torch.float32).numpy().tobytes()
+    header[name] = {"dtype": "F32", "shape": [n], "data_offsets": [len(blob), len(blob) + len(data)]}
+    blob += data
+h = json.dumps(header).encode()
+h += b" " * (-len(h) % 8)
+lit_inputs = os.path.join(here, "..", "lit", "Inputs")
+with open(os.path.join(lit_inputs, "init_syntax_constants.safetensors"), "wb") as f:
+    f.write(struct.pack("<Q", len(h)) + h + blob)
