@@ -1182,9 +1182,11 @@ int netrt_train_main(int argc, char **argv, const netrt_train_model *m) {
 
 /* ---- debugging views (netrt_debug.h; docs/training.md, "Debugging views") ---------- */
 
-/* An existing directory for a view's files. */
+/* A directory for a view's files: made if missing (not its parents). */
 static int want_dir(trainer *t, const char *flag, const char *dir) {
     struct stat st;
+    if (stat(dir, &st) != 0 && errno == ENOENT && mkdir(dir, 0777) != 0)
+        return netrt_errorf(t->err, sizeof t->err, "%s %s: cannot make the directory: %s", flag, dir, strerror(errno));
     if (stat(dir, &st) != 0) return netrt_errorf(t->err, sizeof t->err, "%s %s: %s", flag, dir, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return netrt_errorf(t->err, sizeof t->err, "%s %s: not a directory", flag, dir);
     return 0;

@@ -220,7 +220,7 @@ if "'relu2'" in out or "'linear0.weight'" in out:
 # bad options: one line, exit status 1, nothing written
 bad = [["--show-inputs", os.path.join(work, "show")],
        ["--show-inputs", os.path.join(work, "show"), "0"],
-       ["--monitor", os.path.join(work, "missing")],
+       ["--monitor", os.path.join(work, "missing", "deeper")],  # a view's directory is made, not its parents
        ["--monitor-every", "5"],
        ["--overfit", "4", "--limit", "3"],
        ["--init-calibrate", "x"],
@@ -230,4 +230,9 @@ for args in bad:
     p = run([tr] + data + args + ["--epochs", "1"], ok=False)
     if p.returncode != 1 or len(p.stderr.splitlines()) != 1 or "error:" not in p.stderr or sorted(os.listdir(work)) != before:
         fail("%s: exit status %d, stderr %r" % (" ".join(args), p.returncode, p.stderr))
+# a missing directory (its parent there) is made
+made = os.path.join(work, "made")
+run([tr] + data + ["--monitor", made, "--epochs", "1"])
+if not os.path.isfile(os.path.join(made, "monitor.html")):
+    fail("--monitor did not make its directory " + made)
 print("ok: --show-inputs, --worst, --random-inputs, --init-calibrate and %d bad options" % len(bad))
