@@ -75,6 +75,9 @@ typedef struct Value {
      * block c / V; the lanes past C in the last block hold anything, and no
      * kernel reads them as channels.  The shape stays the logical one. */
     int cblock;
+    /* Transfer learning (compiler/freeze.c): a V_PARAM the net's `freeze`
+     * statement or `--freeze` names; a training build does not train it. */
+    bool freeze;
 } Value;
 
 /* Op attributes: Attrs, a union of a struct per kind of op (attrs.h). */

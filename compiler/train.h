@@ -92,4 +92,15 @@ void train_replace_value(Graph *g, const Value *from, Value *to);
 /* The recorded first (k = 1) or second (k = 2) moment of a parameter, NULL if none. */
 Value *train_moment(const Graph *g, const Value *p, int k);
 
+/* ---- transfer learning: freezing by name pattern (freeze.c) ----------------- */
+
+/* Marks (Value.freeze) every parameter whose name matches the glob pattern
+ * (fnmatch(3): `*`, `?`, `[...]`; `*` also matches dots, so "conv*" takes
+ * conv1.weight and conv1.bias); returns how many matched.  The net's
+ * `freeze` statements (the evaluator) and `--freeze` (the driver) call it. */
+int freeze_mark(Graph *g, const char *pattern);
+/* Asks autodiff not to train each marked parameter (train_freeze); for a
+ * training build, before autodiff. */
+void freeze_request(Graph *g);
+
 #endif

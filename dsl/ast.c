@@ -344,6 +344,12 @@ Ast *ast_return(AstProgram *p, Span sp, Ast *value) {
     return n;
 }
 
+Ast *ast_freeze(AstProgram *p, Span sp, AstList patterns) {
+    Ast *n = ast_new(p, A_FREEZE, sp);
+    n->list = patterns;
+    return n;
+}
+
 /* ---- top level ------------------------------------------------------------ */
 
 Ast *ast_block(AstProgram *p, Span sp, Span name_sp, const char *name, AstList params,
@@ -413,6 +419,7 @@ const char *ast_kind_name(AstKind k) {
     case A_FOR: return "for";
     case A_IF: return "if";
     case A_RETURN: return "return";
+    case A_FREEZE: return "freeze";
     case A_BLOCK: return "block";
     case A_NET: return "net";
     }

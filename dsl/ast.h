@@ -40,6 +40,7 @@ typedef enum {
     A_FOR,      /* for name in a..b { list } */
     A_IF,       /* if a { list } else { list2 }  (else-if is an A_IF alone in list2) */
     A_RETURN,   /* return a; */
+    A_FREEZE,   /* freeze list;  (parameter name patterns, compiler/freeze.c) */
     /* top level */
     A_BLOCK,    /* block name(params) { list }; params in list2 (A_NAME or A_KWARG) */
     A_NET,      /* net name { list } */
@@ -119,6 +120,7 @@ Ast *ast_for(AstProgram *p, Span sp, Span name_sp, const char *name, Ast *from, 
              AstList body);
 Ast *ast_if(AstProgram *p, Span sp, Ast *cond, AstList then, AstList els);
 Ast *ast_return(AstProgram *p, Span sp, Ast *value);
+Ast *ast_freeze(AstProgram *p, Span sp, AstList patterns);
 /* Top level: params are A_NAME or A_KWARG (a parameter with its default). */
 Ast *ast_block(AstProgram *p, Span sp, Span name_sp, const char *name, AstList params,
                AstList body);

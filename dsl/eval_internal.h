@@ -63,6 +63,14 @@ typedef struct InputDecl {
     struct InputDecl *next;
 } InputDecl;
 
+/* A `freeze` statement's pattern, matched against the parameters once the
+ * whole net is built (compiler/freeze.c). */
+typedef struct FreezeDecl {
+    const char *pattern;
+    Span span;
+    struct FreezeDecl *next;
+} FreezeDecl;
+
 typedef struct Warned {
     Span span;
     struct Warned *next;
@@ -84,6 +92,7 @@ typedef struct Eval {
     InputDecl *input_decls;
     Warned *warned;
     BuildCtx bc; /* the builders' context: graph, arena and hooks (call_builtin fills the rest) */
+    FreezeDecl *freezes; /* the `freeze` statements' patterns, last first */
 } Eval;
 
 /* ---- errors (eval.c) --------------------------------------------------------- */

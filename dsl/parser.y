@@ -11,6 +11,7 @@
  *             | "for" IDENT "in" expr ".." expr body
  *             | if
  *             | "return" expr ";"
+ *             | "freeze" expr { "," expr } ";"     (parameter name patterns)
  *             | expr ";" ;
  *   if        = "if" expr body [ "else" ( body | if ) ] ;
  *
@@ -115,6 +116,7 @@ static ptrdiff_t netc_tnamerr(char *res, const char *str);
 %token <str> STRING "string"
 %token NET "net" BLOCK "block" INPUT "input" OUTPUT "output" FOR "for" IN "in"
 %token IF "if" ELSE "else" RETURN "return" AS "as" TRUE "true" FALSE "false"
+%token FREEZE "freeze"
 %token PIPE "|>" OROR "||" ANDAND "&&" EQ "==" NE "!=" LE "<=" GE ">=" DOTDOT ".."
 
 %left PIPE
@@ -181,6 +183,7 @@ stmt:
                                 { $$ = ast_for(prog, @$, @2, $2, $4, $6, $7); }
 |   if_stmt
 |   RETURN expr ';'             { $$ = ast_return(prog, @$, $2); }
+|   FREEZE expr_list ';'        { $$ = ast_freeze(prog, @$, $2); }
 |   expr ';'                    { $$ = ast_expr_stmt(prog, @$, $1); }
 |   error ';'                   { $$ = NULL; yyerrok; }
 ;
