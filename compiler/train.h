@@ -9,7 +9,8 @@
  *   NULL       an inference graph, and nobody asked for anything else;
  *   requested  train_request() made it before autodiff, to ask for input
  *              gradients (the driver, for netc gradcheck) or to freeze
- *              parameters (tests; there is no command-line option); the
+ *              parameters (freeze_request: the net's freeze statement and
+ *              netc build --freeze, for training builds only); the
  *              graph is still an inference graph: train_of() is NULL;
  *   built      the autodiff pass (or a test building a training graph by
  *              hand, through train_begin) filled the result; train_of()
