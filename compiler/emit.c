@@ -457,7 +457,9 @@ static void emit_layout_comment(Emitter *m) {
             "static bool train_no_dropout; /* --no-dropout: dropout is the identity in training too */\n\n",
             m->prefix, g->batch, m->prefix, m->prefix, float_literal(ls, sizeof ls, m->t->lossa.label_smoothing),
             m->prefix);
-    if (m->nparams) /* transfer learning */
+    bool updates = false; /* transfer learning: whether update() has optimizer steps */
+    for (int i = 0; i < g->nnodes; i++) updates |= !g->nodes[i]->dead && g->nodes[i]->op == OP_OPTIM_UPDATE;
+    if (updates)
         fprintf(c, "/* The rate of the parameter %s_update is at, as a multiple of hp.lr: its\n"
                    " * group's (the trainer's --lr-for; %s_train.lr_mult). */\n"
                    "static float lr_group = 1.0f;\nstatic float %s_lr_mult[%d]; /* per parameter, with the training tables */\n\n",
