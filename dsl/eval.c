@@ -457,9 +457,10 @@ static void exec_at(Eval *e, const Ast *s) {
             EVal v = eval_expr(e, p);
             if (v.k != E_STRING)
                 eval_fail(e, p->span, "freeze takes parameter name patterns (strings such as \"conv1.*\")");
-            FreezeDecl *d = arena_alloc(e->arena, sizeof *d);
-            *d = (FreezeDecl){arena_strdup(e->arena, v.s), p->span, e->freezes};
-            e->freezes = d;
+            FreezeDecl *d = arena_alloc(e->arena, sizeof *d), **end = &e->freezes;
+            *d = (FreezeDecl){arena_strdup(e->arena, v.s), p->span, NULL};
+            while (*end) end = &(*end)->next; /* in source order: the first bad pattern is reported */
+            *end = d;
         }
         break;
     case A_RETURN:

@@ -92,7 +92,7 @@ typedef struct Eval {
     InputDecl *input_decls;
     Warned *warned;
     BuildCtx bc; /* the builders' context: graph, arena and hooks (call_builtin fills the rest) */
-    FreezeDecl *freezes; /* the `freeze` statements' patterns, last first */
+    FreezeDecl *freezes; /* the `freeze` statements' patterns, in source order */
 } Eval;
 
 /* ---- errors (eval.c) --------------------------------------------------------- */
