@@ -23,6 +23,12 @@ test: build
 demo: build
 	@sh scripts/demo.sh $(BUILD)
 
+# Transfer learning on Fashion-MNIST (scripts/demo-transfer.sh): features of
+# classes 0-4 reused for classes 5-9 from 100 images, three ways side by side.
+.PHONY: demo-transfer
+demo-transfer: build
+	@sh scripts/demo-transfer.sh $(BUILD)
+
 clean:
 	rm -rf $(BUILD)
 

@@ -108,7 +108,7 @@ static const char *const c_reserved[] = {
     "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "_Alignas",
     "_Alignof", "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert",
     "_Thread_local", "main", "memcpy", "arena", "param_block", "NULL", "bool", "true", "false", "errno", "stdin",
-    "stdout", "stderr", "fprintf", "argc", "argv", "state_block", "nb_active", "NMAX", "hp", "check_numerics", "train_seed", "train_step", "train_no_dropout",
+    "stdout", "stderr", "fprintf", "argc", "argv", "state_block", "nb_active", "NMAX", "hp", "check_numerics", "train_seed", "train_step", "train_no_dropout", "lr_group",
 };
 
 typedef struct Names {
@@ -460,6 +460,13 @@ static void emit_layout_comment(Emitter *m) {
             "static bool train_no_dropout; /* --no-dropout: dropout is the identity in training too */\n\n",
             m->prefix, g->batch, m->prefix, m->prefix, float_literal(ls, sizeof ls, m->t->lossa.label_smoothing),
             m->prefix);
+    bool updates = false; /* transfer learning: whether update() has optimizer steps */
+    for (int i = 0; i < g->nnodes; i++) updates |= !g->nodes[i]->dead && g->nodes[i]->op == OP_OPTIM_UPDATE;
+    if (updates)
+        fprintf(c, "/* The rate of the parameter %s_update is at, as a multiple of hp.lr: its\n"
+                   " * group's (the trainer's --lr-for; %s_train.lr_mult). */\n"
+                   "static float lr_group = 1.0f;\nstatic float %s_lr_mult[%d]; /* per parameter, with the training tables */\n\n",
+                m->prefix, m->prefix, m->prefix, m->nparams);
 }
 
 static void emit_params(Emitter *m) {
@@ -705,6 +712,13 @@ static void emit_check(Emitter *m, const Node *n) {
 
 /* The calls of the F_INIT nodes (init true) or of the others; in a training
  * graph, of the others in `phase`. */
+/* p's index in the params table (parameters in value order). */
+static int param_index(const Emitter *m, const Value *p) {
+    int k = 0;
+    for (int i = 0; i < m->g->nvalues && m->g->values[i] != p; i++) k += m->g->values[i]->kind == V_PARAM;
+    return k;
+}
+
 static void emit_calls(Emitter *m, bool init, Phase phase) {
     Graph *g = m->g;
     for (int i = 0; i < g->nnodes; i++) {
@@ -715,6 +729,8 @@ static void emit_calls(Emitter *m, bool init, Phase phase) {
             fprintf(m->c, "    /* n%d %s: a view of %s, nothing to run */\n", n->id, op_name(n->op), ref(m, n->in[0]));
             continue;
         }
+        if (n->op == OP_OPTIM_UPDATE) /* transfer learning: the parameter's group's rate */
+            fprintf(m->c, "    lr_group = %s_lr_mult[%d];\n", m->prefix, param_index(m, n->in[0]));
         if (m->part[i]) {
             fprintf(m->c, "    netrt_parallel(%s, NULL, %s);\n", m->part[i], m->items[i]);
         } else if (m->items[i]) { /* all its items here, in this thread */
@@ -821,6 +837,16 @@ static void emit_train_tables(Emitter *m) {
             put_comment_text(c, v->name);
             fprintf(c, ": %s */\n", netrt_init_describe(&pi, what, sizeof what));
         }
+        fputs("};\n\n", c);
+        /* transfer learning */
+        fprintf(c, "/* Per parameter: whether the net froze it (no gradient, no update), and its\n"
+                   " * rate as a multiple of hp.lr (the trainer's --lr-for groups). */\n"
+                   "static const bool %s_frozen[%d] = {", P, m->nparams);
+        for (int i = 0, k = 0; i < g->nvalues; i++)
+            if (g->values[i]->kind == V_PARAM)
+                fprintf(c, "%s%s", k++ ? ", " : "", train_frozen(g, g->values[i]) ? "true" : "false");
+        fprintf(c, "};\nstatic float %s_lr_mult[%d] = {", P, m->nparams);
+        for (int k = 0; k < m->nparams; k++) fprintf(c, "%s1.0f", k ? ", " : "");
         fputs("};\n\n", c);
     }
     if (m->nin) {
@@ -932,7 +958,10 @@ static void emit_train_descriptor(Emitter *m) {
     fputs("    .output_bias = ", c);
     if (ob) put_string(c, ob);
     else fputs("NULL", c);
-    fputs(",\n};\n\n", c);
+    fputs(",\n", c);
+    if (m->nparams) /* transfer learning */
+        fprintf(c, "    .frozen = %s_frozen,\n    .lr_mult = %s_lr_mult,\n", P, P);
+    fputs("};\n\n", c);
 }
 
 /* The taps of a training graph (taps.h): their numbers by node, the tap_on
@@ -1199,7 +1228,8 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
     for (size_t i = 0; i < sizeof globals / sizeof *globals; i++)
         names_add(&m.names, arena_printf(g->arena, "%s_%s", m.prefix, globals[i]));
     static const char *const train_globals[] = {"grad", "update", "set_batch", "reset_state", "train", "grads",
-                                                "inits", "input_grads", "labels", "loss", "train_logits"};
+                                                "inits", "input_grads", "labels", "loss", "train_logits",
+                                                "frozen", "lr_mult"};
     for (size_t i = 0; m.t && i < sizeof train_globals / sizeof *train_globals; i++)
         names_add(&m.names, arena_printf(g->arena, "%s_%s", m.prefix, train_globals[i]));
     m.in = arena_alloc(g->arena, sizeof *m.in * (size_t)(g->ninputs + 1));

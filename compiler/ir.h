@@ -85,6 +85,9 @@ typedef struct Value {
      * a ReLU, leaves it alone). */
     double init_a, init_b;
     bool init_given;
+    /* Transfer learning (compiler/freeze.c): a V_PARAM the net's `freeze`
+     * statement or `--freeze` names; a training build does not train it. */
+    bool freeze;
 } Value;
 
 /* Op attributes: Attrs, a union of a struct per kind of op (attrs.h). */

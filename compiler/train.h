@@ -9,7 +9,8 @@
  *   NULL       an inference graph, and nobody asked for anything else;
  *   requested  train_request() made it before autodiff, to ask for input
  *              gradients (the driver, for netc gradcheck) or to freeze
- *              parameters (tests; there is no command-line option); the
+ *              parameters (freeze_request: the net's freeze statement and
+ *              netc build --freeze, for training builds only); the
  *              graph is still an inference graph: train_of() is NULL;
  *   built      the autodiff pass (or a test building a training graph by
  *              hand, through train_begin) filled the result; train_of()
@@ -91,5 +92,16 @@ Value *train_grad(const Graph *g, const Value *v);
 void train_replace_value(Graph *g, const Value *from, Value *to);
 /* The recorded first (k = 1) or second (k = 2) moment of a parameter, NULL if none. */
 Value *train_moment(const Graph *g, const Value *p, int k);
+
+/* ---- transfer learning: freezing by name pattern (freeze.c) ----------------- */
+
+/* Marks (Value.freeze) every parameter whose name matches the glob pattern
+ * (fnmatch(3): `*`, `?`, `[...]`; `*` also matches dots, so "conv*" takes
+ * conv1.weight and conv1.bias); returns how many matched.  The net's
+ * `freeze` statements (the evaluator) and `--freeze` (the driver) call it. */
+int freeze_mark(Graph *g, const char *pattern);
+/* Asks autodiff not to train each marked parameter (train_freeze); for a
+ * training build, before autodiff. */
+void freeze_request(Graph *g);
 
 #endif

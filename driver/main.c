@@ -35,7 +35,8 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  build   make an inference program        -o prog [--batch N] [-O0|-O2] [--embed w.safetensors] [--cc CC]\n"
-    "          or, with --train, a training program (docs/training.md)\n"
+    "          or, with --train, a training program (docs/training.md); --freeze PATTERN[,PATTERN]\n"
+    "          (repeatable) trains no parameter whose name matches (as the net's freeze statement)\n"
     "  gradcheck  check the emitted gradients against finite differences [--batch N] [-- program options]\n"
     "  emit    write the C and its header        -o model.c [--batch N] [--embed w.safetensors] [--main]\n"
     "  init    write initialized parameters      -o w.safetensors [--seed S]\n"
@@ -63,6 +64,9 @@ typedef struct Options {
     bool show_init; /* params --init (initialization, issue 12) */
     char **rest; /* after "--": passed to the program gradcheck runs */
     int nrest;
+    /* transfer learning: --freeze patterns as given (each may hold several, comma-separated) */
+    const char *freeze[64];
+    int nfreeze;
 } Options;
 
 static int bad_usage(const char *fmt, const char *arg) {
@@ -112,6 +116,11 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (strcmp(a, "--svg") == 0) { VALUE(); o->svg = next; }
         else if (strcmp(a, "--passes") == 0) { VALUE(); o->passes = next; }
         else if (strcmp(a, "--cc") == 0) { VALUE(); o->cc = next; }
+        else if (strcmp(a, "--freeze") == 0) {
+            VALUE();
+            if (o->nfreeze == (int)(sizeof o->freeze / sizeof *o->freeze)) return bad_usage("too many %s options", a);
+            o->freeze[o->nfreeze++] = next;
+        }
         else if (strcmp(a, "--target") == 0) {
             VALUE();
             if (!(o->target = target_find(next))) {
@@ -138,9 +147,38 @@ static int parse_options(int argc, char **argv, Options *o) {
 #undef VALUE
     }
     if (strcmp(o->cmd, "gradcheck") == 0) o->train = true;
+    if (o->nfreeze && !o->train) return bad_usage("%s is for training builds (build --train, dump --train, gradcheck)", "--freeze");
     if (!o->target) o->target = target_host();
     if (!o->passes) o->passes = o->train ? train_pipeline : default_pipeline;
     return 0;
+}
+
+/* --freeze: marks the parameters each pattern names (an error if one names
+ * none), then, for a training build, asks autodiff not to train the marked
+ * ones (those of the net's freeze statements too). */
+static bool apply_freeze(const Options *o, Graph *g) {
+    for (int i = 0; i < o->nfreeze; i++) {
+        const char *s = o->freeze[i];
+        while (true) {
+            size_t n = strcspn(s, ",");
+            char pat[512];
+            if (n == 0 || n >= sizeof pat) {
+                fprintf(stderr, "netc: error: --freeze: %s pattern in '%s'\n", n ? "a too long" : "an empty", o->freeze[i]);
+                return false;
+            }
+            memcpy(pat, s, n);
+            pat[n] = 0;
+            if (freeze_mark(g, pat) == 0) {
+                fprintf(stderr, "netc: error: --freeze: the pattern '%s' matches no parameter (netc params lists them)\n",
+                        pat);
+                return false;
+            }
+            if (!s[n]) break;
+            s += n + 1;
+        }
+    }
+    if (o->train) freeze_request(g);
+    return true;
 }
 
 /* The front half every command shares: .net file -> verified graph.  The
@@ -155,6 +193,10 @@ static Graph *compile_graph(const Options *o, Source **src, bool run_passes) {
     ast_free(ast);
     if (!g) return NULL;
     g->target = o->target; /* before the passes, which may choose by it */
+    if (!apply_freeze(o, g)) {
+        graph_free(g);
+        return NULL;
+    }
     init_choose_schemes(g);
     /* the gradient check also checks the input's gradient: ask autodiff for it */
     if (strcmp(o->cmd, "gradcheck") == 0) train_request(g)->input_grads = true;

@@ -358,6 +358,12 @@ Ast *ast_init_stmt(AstProgram *p, Span sp, Span word_sp, const char *word, AstLi
     return n;
 }
 
+Ast *ast_freeze(AstProgram *p, Span sp, AstList patterns) {
+    Ast *n = ast_new(p, A_FREEZE, sp);
+    n->list = patterns;
+    return n;
+}
+
 /* ---- top level ------------------------------------------------------------ */
 
 Ast *ast_block(AstProgram *p, Span sp, Span name_sp, const char *name, AstList params,
@@ -428,6 +434,7 @@ const char *ast_kind_name(AstKind k) {
     case A_IF: return "if";
     case A_RETURN: return "return";
     case A_INIT: return "init";
+    case A_FREEZE: return "freeze";
     case A_BLOCK: return "block";
     case A_NET: return "net";
     }

@@ -10,6 +10,7 @@
  * is in builtins.c, instance names and "did you mean" in naming.c, the
  * warnings in lint.c; eval_internal.h is what they share. */
 #include "eval_internal.h"
+#include "../compiler/train.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -454,6 +455,19 @@ static void exec_at(Eval *e, const Ast *s) {
             exec_list(e, &s->list2);
         break;
     case A_INIT: exec_init_defaults(e, s); break;
+    case A_FREEZE:
+        if (e->frame->block) eval_fail(e, s->span, "'freeze' is only allowed in the net, not in a block");
+        for (int i = 0; i < s->list.n; i++) {
+            const Ast *p = s->list.items[i];
+            EVal v = eval_expr(e, p);
+            if (v.k != E_STRING)
+                eval_fail(e, p->span, "freeze takes parameter name patterns (strings such as \"conv1.*\")");
+            FreezeDecl *d = arena_alloc(e->arena, sizeof *d), **end = &e->freezes;
+            *d = (FreezeDecl){arena_strdup(e->arena, v.s), p->span, NULL};
+            while (*end) end = &(*end)->next; /* in source order: the first bad pattern is reported */
+            *end = d;
+        }
+        break;
     case A_RETURN:
         if (!e->frame->block) eval_fail(e, s->span, "'return' outside a block");
         e->frame->ret = eval_expr(e, s->a);
@@ -533,6 +547,11 @@ Graph *eval_program(const AstProgram *p, int batch) {
     if (e.g->ninputs == 0) eval_fail(&e, p->net->name_span, "net '%s' has no input", p->net->name);
     if (e.g->noutputs == 0) eval_fail(&e, p->net->name_span, "net '%s' has no output", p->net->name);
     init_apply_defaults(e.g, e.init_defaults);
+    /* each pattern must name a parameter of the finished net */
+    for (const FreezeDecl *d = e.freezes; d; d = d->next)
+        if (freeze_mark(e.g, d->pattern) == 0)
+            eval_fail(&e, d->span, "freeze: the pattern \"%s\" matches no parameter (netc params lists them)",
+                      d->pattern);
     warn_unused_blocks(&e);
     warn_unused(&e);
     arena_free(e.arena);

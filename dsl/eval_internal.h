@@ -64,6 +64,14 @@ typedef struct InputDecl {
     struct InputDecl *next;
 } InputDecl;
 
+/* A `freeze` statement's pattern, matched against the parameters once the
+ * whole net is built (compiler/freeze.c). */
+typedef struct FreezeDecl {
+    const char *pattern;
+    Span span;
+    struct FreezeDecl *next;
+} FreezeDecl;
+
 typedef struct Warned {
     Span span;
     struct Warned *next;
@@ -88,6 +96,7 @@ typedef struct Eval {
     /* Initialization (issue 12): the net-wide `init` defaults, by InitKey, and where each was given. */
     InitChoice init_defaults[INIT_KEY_COUNT];
     Span init_default_spans[INIT_KEY_COUNT];
+    FreezeDecl *freezes; /* the `freeze` statements' patterns, in source order */
 } Eval;
 
 /* ---- errors (eval.c) --------------------------------------------------------- */

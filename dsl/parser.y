@@ -12,6 +12,7 @@
  *             | if
  *             | "return" expr ";"
  *             | "init" IDENT "=" expr { "," IDENT "=" expr } ";"   ("init" is not reserved)
+ *             | "freeze" expr { "," expr } ";"     (parameter name patterns)
  *             | expr ";" ;
  *   if        = "if" expr body [ "else" ( body | if ) ] ;
  *
@@ -116,6 +117,7 @@ static ptrdiff_t netc_tnamerr(char *res, const char *str);
 %token <str> STRING "string"
 %token NET "net" BLOCK "block" INPUT "input" OUTPUT "output" FOR "for" IN "in"
 %token IF "if" ELSE "else" RETURN "return" AS "as" TRUE "true" FALSE "false"
+%token FREEZE "freeze"
 %token PIPE "|>" OROR "||" ANDAND "&&" EQ "==" NE "!=" LE "<=" GE ">=" DOTDOT ".."
 
 %left PIPE
@@ -183,6 +185,7 @@ stmt:
 |   if_stmt
 |   RETURN expr ';'             { $$ = ast_return(prog, @$, $2); }
 |   IDENT init_items ';'        { $$ = ast_init_stmt(prog, @$, @1, $1, $2); }
+|   FREEZE expr_list ';'        { $$ = ast_freeze(prog, @$, $2); }
 |   expr ';'                    { $$ = ast_expr_stmt(prog, @$, $1); }
 |   error ';'                   { $$ = NULL; yyerrok; }
 ;

@@ -415,6 +415,12 @@ typedef struct netrt_train_model {
      * the last conv or linear before the loss (--output-bias frequencies),
      * by its parameter name, or NULL if the net has none. */
     const char *output_bias;
+    /* Transfer learning (transfer.c): per param, whether the net froze it (its
+     * `freeze` statement, netc build --freeze: no gradient, no update), and
+     * its learning rate as a multiple of hp->lr, read by update() (the
+     * trainer's --lr-for groups; 1 otherwise). */
+    const bool *frozen;
+    float *lr_mult;
 } netrt_train_model;
 
 /* ---- taps (tap.c): per-layer values of a training step ---------------------- */
@@ -479,6 +485,33 @@ int netrt_train_main(int argc, char **argv, const netrt_train_model *m);
  * line on stdout and reruns prepare.  Returns 0, or -1 with a message. */
 int netrt_output_bias_frequencies(const netrt_train_model *m, const double *counts, int64_t k, const char *prog,
                                   char *err, size_t errlen);
+/* Transfer learning in the trainer (transfer.c).
+ * netrt_load_partial: --load F --partial: loads each parameter of m whose
+ * name and shape the file has (loaded[i] set), leaves the others as they are
+ * (the caller initialized them), and prints to out the lists loaded,
+ * initialized (not in the file), skipped (shapes differ, both shown) and the
+ * file's tensors the net does not have. */
+int netrt_load_partial(const netrt_model *m, const char *path, bool *loaded, FILE *out, char *err, size_t errlen);
+/* --lr-for PATTERN=RATE: a glob over parameter names and its rate. */
+typedef struct netrt_lr_group {
+    char pattern[256];
+    double rate;
+} netrt_lr_group;
+int netrt_lr_group_parse(const char *val, netrt_lr_group *g, char *err, size_t errlen);
+/* group_of[i]: the first group whose pattern matches parameter i, or -1; a
+ * pattern that matches no parameter is an error. */
+int netrt_lr_groups_assign(const netrt_model *m, const netrt_lr_group *groups, int ngroups, int *group_of, char *err,
+                           size_t errlen);
+/* --classes LO-HI (or one class). */
+int netrt_class_range_parse(const char *val, int64_t *lo, int64_t *hi, char *err, size_t errlen);
+/* Keeps, in order, the samples whose label is in [lo, hi] (at most per_class
+ * of each class if per_class > 0), relabelled c - lo (I64); compacts images
+ * in place.  Returns the count kept, -1 after an error (none kept, labels not
+ * [S] integers). */
+int64_t netrt_filter_classes(netrt_array *images, netrt_array *labels, int64_t lo, int64_t hi, int64_t per_class,
+                             const char *path, char *err, size_t errlen);
+/* "frozen: T parameter tensors, V values (...)" if the net froze any. */
+void netrt_print_frozen(const netrt_train_model *m, FILE *out);
 
 /* The gradient check (netc gradcheck): compares the gradients grad() computes
  * with central finite differences of the loss along random directions, for

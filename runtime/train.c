@@ -30,6 +30,7 @@ enum {
     O_CHECKPOINT, O_RESUME,
     O_MONITOR, O_MONITOR_EVERY, O_OVERFIT, O_RANDOM_INPUTS, O_SHOW_INPUTS, O_WORST, O_INIT_CALIBRATE, /* debugging views */
     O_OUTPUT_BIAS, /* initialization */
+    O_PARTIAL, O_LR_FOR, O_CLASSES, O_PER_CLASS, /* transfer learning (transfer.c) */
     O_HELP, O_COUNT
 };
 
@@ -76,6 +77,10 @@ static const netrt_opt train_opts[O_COUNT] = {
     [O_WORST] = {"--worst", true},
     [O_INIT_CALIBRATE] = {"--init-calibrate", true},
     [O_HELP] = {"--help", false},
+    [O_PARTIAL] = {"--partial", false},
+    [O_LR_FOR] = {"--lr-for", true},
+    [O_CLASSES] = {"--classes", true},
+    [O_PER_CLASS] = {"--per-class", true},
 };
 
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
@@ -133,6 +138,11 @@ typedef struct {
     netrt_loss_kind loss;
     int64_t classes; /* cross-entropy: K, dimension 1 of the logits (0 for the other losses) */
     int64_t lper;    /* label values per sample: positions per sample (cross-entropy), or the output's size */
+    /* transfer learning (transfer.c): --partial, --lr-for groups, --classes LO-HI and --per-class N */
+    bool partial;
+    netrt_lr_group lr_groups[16];
+    int nlr_groups, lr_group_tensors[16]; /* the parameter tensors each group got */
+    int64_t class_lo, class_hi, per_class; /* class_hi < 0: no --classes */
     int64_t *order;  /* the epoch's permutation of the training samples */
     netrt_bg *bg;    /* the thread gathering the next training batch (NULL: none) */
     batch_job job;   /* the batch it gathers */
@@ -350,7 +360,8 @@ static void usage(const trainer *t, FILE *out) {
             "          [--eps E] [--no-bias-decay] [--clip-grad-norm MAX] [--label-smoothing S]\n"
             "          [--confusion] [--checkpoint FILE] [--resume FILE]\n"
             "          [--monitor DIR [--monitor-every K]] [--overfit N] [--random-inputs]\n"
-            "          [--show-inputs DIR K] [--worst DIR K] [--init-calibrate K]\n          [--output-bias frequencies]\n\n"
+            "          [--show-inputs DIR K] [--worst DIR K] [--init-calibrate K]\n          [--output-bias frequencies]\n"
+            "          [--partial] [--lr-for PATTERN=LR] [--classes LO-HI] [--per-class N]\n\n"
             "Trains the network '%s' (compiled from %s, batch %d) with its loss (%s)\n"
             "and an optimizer of torch.optim's (SGD with momentum by default), then tests it.\n\n"
             "  --data DIR             IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
@@ -386,6 +397,12 @@ static void usage(const trainer *t, FILE *out) {
             "  --test-limit N         test on the first N test images only\n"
             "  --no-shuffle           keep the training images in file order\n"
             "  --load FILE            start from these safetensors parameters\n"
+            "  --partial              with --load: load the parameters the file has with the net's\n"
+            "                         shape, initialize the others from the seed, list both\n"
+            "  --lr-for PATTERN=LR    the learning rate of the parameters whose names match the glob\n"
+            "                         (repeatable; the first match wins; schedules scale it as --lr)\n"
+            "  --classes LO-HI        use only the samples of classes LO to HI, relabelled 0 to HI-LO\n"
+            "  --per-class N          and at most the first N training samples of each class\n"
             "  --save FILE            write the trained parameters (safetensors)\n"
             "  --grads-out FILE       write the gradients of the first batch and exit\n"
             "  --quiet                no progress bar\n"
@@ -519,6 +536,15 @@ static int parse_args(trainer *t, int argc, char **argv) {
         case O_INIT_CALIBRATE:
             rc = parse_debug_opt(t, o, flag, val, argc, argv, &i);
             break;
+        case O_PARTIAL: t->partial = true; break;
+        case O_LR_FOR:
+            if (t->nlr_groups == (int)(sizeof t->lr_groups / sizeof *t->lr_groups))
+                return netrt_errorf(t->err, sizeof t->err, "--lr-for: at most %d groups",
+                                    (int)(sizeof t->lr_groups / sizeof *t->lr_groups));
+            rc = netrt_lr_group_parse(val, &t->lr_groups[t->nlr_groups++], t->err, sizeof t->err);
+            break;
+        case O_CLASSES: rc = netrt_class_range_parse(val, &t->class_lo, &t->class_hi, t->err, sizeof t->err); break;
+        case O_PER_CLASS: rc = netrt_opt_int(flag, val, 1, &t->per_class, t->err, sizeof t->err); break;
         }
         if (rc < 0) return -1;
     }
@@ -557,6 +583,19 @@ static int parse_args(trainer *t, int argc, char **argv) {
     if (f[2] && !f[0])
         return netrt_errorf(t->err, sizeof t->err,
                             "--test-images needs --train-images (or use --data DIR)");
+    if (t->partial && !t->load) return netrt_errorf(t->err, sizeof t->err, "--partial needs --load FILE");
+    if (t->per_class && t->class_hi < 0)
+        return netrt_errorf(t->err, sizeof t->err, "--per-class needs --classes LO-HI");
+    if (t->nlr_groups && !(t->lr > 0))
+        return netrt_errorf(t->err, sizeof t->err, "--lr-for needs a positive --lr (the groups' rates are its multiples)");
+    if (t->nlr_groups) {
+        int group_of[t->in->nparams + 1];
+        if (netrt_lr_groups_assign(t->in, t->lr_groups, t->nlr_groups, group_of, t->err, sizeof t->err) < 0) return -1;
+        for (int i = 0; i < t->in->nparams && t->m->lr_mult; i++) {
+            t->m->lr_mult[i] = group_of[i] < 0 ? 1.0f : (float)(t->lr_groups[group_of[i]].rate / t->lr);
+            if (group_of[i] >= 0) t->lr_group_tensors[group_of[i]]++;
+        }
+    }
     if (t->resume && t->load)
         return netrt_errorf(t->err, sizeof t->err, "--resume cannot be combined with --load (the checkpoint has the parameters)");
     if (t->grads_out && (t->checkpoint || t->resume))
@@ -646,9 +685,13 @@ static int read_set(trainer *t, dataset *d, const char *what, int64_t limit) {
     int64_t S = d->images.shape[0];
     if (S <= 0)
         return netrt_errorf(t->err, sizeof t->err, "%s: no %s images", d->images_path, what);
-    if (netrt_array_read(d->labels_path, &d->labels, t->err, sizeof t->err) < 0 ||
-        check_labels(t, &d->labels, d->labels_path, S, d->images_path) < 0)
-        return -1;
+    if (netrt_array_read(d->labels_path, &d->labels, t->err, sizeof t->err) < 0) return -1;
+    if (t->class_hi >= 0) { /* --classes, --per-class (the test set: every sample of the classes) */
+        S = netrt_filter_classes(&d->images, &d->labels, t->class_lo, t->class_hi, d == &t->train ? t->per_class : 0,
+                                 d->labels_path, t->err, sizeof t->err);
+        if (S < 0) return -1;
+    }
+    if (check_labels(t, &d->labels, d->labels_path, S, d->images_path) < 0) return -1;
     d->count = limit > 0 && limit < S ? limit : S;
     return 0;
 }
@@ -817,9 +860,9 @@ static int init_params(trainer *t) {
     const netrt_model *in = t->in;
     if (t->resume) {
         if (resume_run(t) < 0) return -1;
-    } else if (t->load) {
+    } else if (t->load && !t->partial) {
         if (netrt_load_params(in, t->load, t->err, sizeof t->err) < 0) return -1;
-    } else {
+    } else { /* --partial: the initialization of every parameter, then those the file has */
         netrt_rng rng;
         netrt_rng_seed(&rng, t->seed);
         for (int i = 0; i < in->nparams; i++) {
@@ -827,6 +870,8 @@ static int init_params(trainer *t) {
             const netrt_param_init *pi = &t->m->inits[i];
             netrt_init_param(pi, &rng, p->data, netrt_numel(p->rank, p->shape));
         }
+        bool loaded[in->nparams + 1];
+        if (t->partial && netrt_load_partial(in, t->load, loaded, stdout, t->err, sizeof t->err) < 0) return -1;
     }
     if (t->m->seed) *t->m->seed = t->seed; /* dropout's masks too */
     if (in->prepare) in->prepare();
@@ -914,9 +959,15 @@ static void print_header(const trainer *t) {
     if (t->clip > 0) printf(", gradients clipped to norm %g", t->clip);
     printf(", seed %llu%s; ", (unsigned long long)t->seed, t->shuffle ? "" : ", no shuffling");
     if (t->load)
-        printf("weights from %s\n", t->load);
+        printf("weights from %s%s\n", t->load, t->partial ? " (partial: the rest initialized from the seed)" : "");
     else
         printf("weights initialized from the seed\n");
+    netrt_print_frozen(t->m, stdout); /* transfer learning */
+    for (int k = 0; k < t->nlr_groups; k++) {
+        int n = t->lr_group_tensors[k];
+        printf("--lr-for %s: lr %g (%d parameter tensor%s)\n", t->lr_groups[k].pattern, t->lr_groups[k].rate, n,
+               n == 1 ? "" : "s");
+    }
     fflush(stdout);
 }
 
@@ -1154,7 +1205,7 @@ static int run_trainer(trainer *t, int argc, char **argv) {
 int netrt_train_main(int argc, char **argv, const netrt_train_model *m) {
     trainer t = {
         .m = m, .in = m->infer, .epochs = 1, .lr = 0.01, .momentum = 0.9, .beta1 = 0.9, .beta2 = 0.999,
-        .eps = 1e-8, .seed = 1, .shuffle = true,
+        .eps = 1e-8, .seed = 1, .shuffle = true, .class_hi = -1,
     };
     t.prog = netrt_prog_name(argc, argv, m->infer->name);
     /* first: the emitted code may use instructions this CPU lacks */

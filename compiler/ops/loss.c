@@ -294,7 +294,8 @@ static void emit_elementwise_loss(Kernel *k) {
  * `hp`, set by the trainer).  g is the gradient times hp.grad_scale (the
  * global-norm clipping factor), plus weight_decay * p for SGD and Adam;
  * AdamW decays p itself.  A 1-d parameter (a bias, a norm's weight) has no
- * decay under hp.no_bias_decay.
+ * decay under hp.no_bias_decay.  The rate is hp.lr times lr_group, the
+ * parameter's group's multiple (the trainer's --lr-for), set before the call.
  *   SGD:   m = momentum * m + (1 - dampening) * g (m = g at the first step),
  *          p -= lr * (nesterov ? g + momentum * m : m)
  *   Adam:  m = beta1 * m + (1 - beta1) * g, v = beta2 * v + (1 - beta2) * g^2,
@@ -303,7 +304,7 @@ static void emit_optim_update(Kernel *k) {
     const Value *p = k->n->in[0];
     const char *loop = kopen_elementwise(k, (const char *const[]){"p", "grad", "m", "v"}, NULL,
                                          op_rules(OP_OPTIM_UPDATE)->written_inputs, p);
-    kout(k, "    const float lr = hp.lr, scale = hp.grad_scale;\n");
+    kout(k, "    const float lr = hp.lr * lr_group, scale = hp.grad_scale; /* lr_group: --lr-for */\n");
     if (p->shape.rank <= 1)
         kout(k, "    const float wd = hp.no_bias_decay ? 0.0f : hp.weight_decay; /* a 1-d parameter */\n");
     else

@@ -289,6 +289,34 @@ static void emit_batchnorm(Kernel *k) {
     kclose(k);
 }
 
+/* batchnorm_eval_grad: dx = dy * s per channel, s = weight / sqrt(var + eps)
+ * computed as emit_batchnorm computes it (a frozen batchnorm's gradient,
+ * transfer learning); dy and dx plain, or blocked alike (NCHW[V]c, the
+ * padded lanes of s 0). */
+static void emit_batchnorm_eval_grad(Kernel *k) {
+    const Value *dyv = k->n->in[0];
+    const Shape *x = &dyv->shape;
+    int V = dyv->cblock ? dyv->cblock : 1;
+    kopen(k, (const char *const[]){"dy", "gamma", "var"}, (const char *const[]){"dx"});
+    KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)}, {"V", V});
+    kdouble(k, "EPS", k->n->a.bn.eps);
+    kout(k, "    enum { CB = (C + V - 1) / V }; /* V > 1: dy and dx are NCHW[V]c */\n"
+            "    for (int cb = 0; cb < CB; cb++) {\n"
+            "        float s[V];\n"
+            "        for (int v = 0; v < V; v++) {\n"
+            "            const int c = cb * V + v;\n"
+            "            s[v] = c < C ? (float)(1.0 / sqrt((double)var[c] + EPS)) * gamma[c] : 0.0f;\n"
+            "        }\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const float *restrict g = dy + ((size_t)n * CB + cb) * S * V;\n"
+            "            float *restrict d = dx + ((size_t)n * CB + cb) * S * V;\n"
+            "            for (int i = 0; i < S; i++)\n"
+            "                for (int v = 0; v < V; v++) d[(size_t)i * V + v] = g[(size_t)i * V + v] * s[v];\n"
+            "        }\n"
+            "    }\n");
+    kclose(k);
+}
+
 /* The mean m and 1 / sqrt(var + eps) `is` of the S values at xs, the
  * variance biased, in double: layernorm's and instancenorm's forward
  * kernel and their gradients, so that the gradients see the statistics the
@@ -848,6 +876,25 @@ static void grad_batchnorm(GradCtx *c, Node *n, Value *dy) {
     grad_accum(c, n->in[2], b->out[2]);
 }
 
+/* A batchnorm autodiff leaves in eval mode (weight and bias frozen): the
+ * input's gradient only. */
+static void grad_batchnorm_eval(GradCtx *c, Node *n, Value *dy) {
+    if (grad_needed(c, n->in[0]))
+        grad_accum(c, n->in[0], grad_out0(grad_node(c, OP_BATCHNORM_EVAL_GRAD, n, (Value *[]){dy, n->in[1], n->in[4]}, 3)));
+}
+
+static bool shape_batchnorm_eval_grad(Graph *g, Node *n) {
+    (void)g;
+    return shape_like(n, 0, 0);
+}
+
+static const char *check_batchnorm_eval_grad(const Graph *g, const Node *n) {
+    const char *why = check_channels(g, n);
+    if (why) return why;
+    if (n->in[0]->cblock != n->out[0]->cblock) return "its output must be blocked as its input";
+    return n->in[0]->cblock && n->in[0]->shape.rank != 4 ? "a blocked input must be [N, C, H, W]" : NULL;
+}
+
 /* layernorm and instancenorm: dx (through the weight when affine), and the
  * weight's and bias's gradients from one node. */
 static void grad_norm(GradCtx *c, Node *n, Value *dy, Op grad_op, Op affine_op) {
@@ -895,7 +942,6 @@ static int fused_bn_grad(const Node *n, const char **parts, int max) {
 /* ---- the entries ---------------------------------------------------------------------- */
 
 #define NO_MACS "a normalization: no multiply-accumulates counted"
-#define TRAINS_AS_BN_TRAIN "trains as batchnorm_train"
 #define MADE_BY_AUTODIFF "a gradient op: autodiff makes it"
 #define MADE_BY_TRAINING_COPY "autodiff's training copy of the forward makes it from batchnorm"
 #define MADE_BY_FOLD "made by the fold_batchnorm pass"
@@ -909,7 +955,8 @@ const OpRules op_rules_BATCHNORM = {
                                    build_batchnorm},
                                   {0}},
     .shape = shape_batchnorm, .check = check_batchnorm, .emit = emit_batchnorm, .batched = op_batched_like_input0,
-    .dump = dump_bn, .no_macs = NO_MACS, .no_grad = TRAINS_AS_BN_TRAIN, .train_as = OP_BATCHNORM_TRAIN,
+    .dump = dump_bn, .no_macs = NO_MACS, .train_as = OP_BATCHNORM_TRAIN,
+    .grad = grad_batchnorm_eval, /* only when autodiff keeps it in eval mode (frozen) */
     .inplace_ok = true, /* per channel, elementwise within it */
     .blocked_ok = true, /* a blocked x gives a blocked y (the layout pass) */
     .blocked_train = true, /* batchnorm_train and batchnorm_grad take blocked values */
@@ -930,6 +977,13 @@ const OpRules op_rules_BATCHNORM_GRAD = {
     .batched = batched_first_output,
     .output_names = (const char *const[]){"the input gradient", "the weight gradient", "the bias gradient"},
     .dump = dump_bn, .no_macs = NO_MACS, .no_grad = GRAD_OP, .fused = fused_bn_grad,
+    .blocked_ok = true, /* training builds (layout_train) */
+};
+
+const OpRules op_rules_BATCHNORM_EVAL_GRAD = {
+    .no_build = MADE_BY_AUTODIFF,
+    .shape = shape_batchnorm_eval_grad, .check = check_batchnorm_eval_grad, .emit = emit_batchnorm_eval_grad,
+    .batched = op_batched_like_input0, .dump = dump_bn, .no_macs = NO_MACS, .no_grad = GRAD_OP,
     .blocked_ok = true, /* training builds (layout_train) */
 };
 

@@ -23,7 +23,14 @@
  *           (train.h; the request's, if one was made): labels, loss and its
  *           kind, training logits, and for each trained parameter its
  *           gradient and moments (and each input's gradient when the request
- *           asks for input_grads).  Frozen parameters (the request's) get none.
+ *           asks for input_grads).  Frozen parameters (the request's) get none,
+ *           and the backward is pruned below the lowest trainable one: a
+ *           value of the training copy needs a gradient only if something
+ *           trainable (a parameter not frozen, an input gradcheck asks for)
+ *           reaches it.  A batchnorm whose weight and bias are both frozen
+ *           stays in eval mode in the copy (running statistics, not updated;
+ *           PyTorch's .eval() for that layer); its input's gradient is
+ *           batchnorm_eval_grad (dy times weight / sqrt(running_var + eps)).
  * Keeps:    the inference nodes and outputs; parameter names.
  * Breaks:   nothing; leaves gradients nobody needs (of the first layer's
  *           input, say) for dce.  A net using an op without a gradient rule
@@ -43,14 +50,15 @@ struct GradCtx {
     const Training *t; /* the request: frozen parameters, input gradients; the labels */
     Value **fwd;  /* by value id: the training-mode copy of an inference value */
     Value **grad; /* by value id: d loss / d value, summed so far */
-    int nvalues;  /* size of both arrays (ids of values made before the pass) */
+    bool *live;   /* by value id: something trainable reaches the value (its gradient is needed) */
+    int nvalues;  /* size of the arrays (ids of values made before the pass) */
     bool ok;
 };
 typedef struct GradCtx AD;
 
 static bool needs_grad(AD *ad, const Value *v) {
     switch (v->kind) {
-    case V_ACT: return true;
+    case V_ACT: return ad->live[v->id];
     case V_PARAM: return !train_frozen(ad->g, v);
     case V_INPUT: return ad->t->input_grads && v != ad->t->labels;
     default: return false;
@@ -63,8 +71,10 @@ static void fit(AD *ad) {
     if (n <= ad->nvalues) return;
     ad->fwd = realloc(ad->fwd, sizeof *ad->fwd * (size_t)n);
     ad->grad = realloc(ad->grad, sizeof *ad->grad * (size_t)n);
+    ad->live = realloc(ad->live, sizeof *ad->live * (size_t)n);
     memset(ad->fwd + ad->nvalues, 0, sizeof *ad->fwd * (size_t)(n - ad->nvalues));
     memset(ad->grad + ad->nvalues, 0, sizeof *ad->grad * (size_t)(n - ad->nvalues));
+    memset(ad->live + ad->nvalues, 0, sizeof *ad->live * (size_t)(n - ad->nvalues));
     ad->nvalues = n;
 }
 
@@ -117,8 +127,10 @@ Value *grad_unbroadcast(GradCtx *c, Node *n, Value *g, Value *v) {
     return grad_out0(add(c, OP_REDUCE_LIKE, n, (Value *[]){g, v}, 2));
 }
 
-/* The op a training build's forward copy of n uses. */
-static Op train_op(const Node *n) {
+/* The op a training build's forward copy of n uses: a batchnorm whose weight
+ * and bias are both frozen stays in eval mode (transfer learning). */
+static Op train_op(const AD *ad, const Node *n) {
+    if (n->op == OP_BATCHNORM && train_frozen(ad->g, n->in[1]) && train_frozen(ad->g, n->in[2])) return OP_BATCHNORM;
     Op t = (Op)op_rules(n->op)->train_as;
     return t != OP_NONE ? t : n->op;
 }
@@ -134,9 +146,16 @@ static bool copy_forward(AD *ad, int nforward) {
     Graph *g = ad->g;
     for (int i = 0; i < nforward; i++) {
         Node *n = g->nodes[i];
-        if (n->dead || op_has(n->op, F_INIT)) continue;
-        if (!op_rules(train_op(n))->grad) {
-            const char *why = op_rules(train_op(n))->no_grad;
+        if (n->dead) continue;
+        if (op_has(n->op, F_INIT)) { /* packed weights: live where their parameters are */
+            bool live = false;
+            for (int j = 0; j < n->nin; j++) live |= ad->live[n->in[j]->id] || needs_grad(ad, n->in[j]);
+            for (int j = 0; j < n->nout; j++) ad->live[n->out[j]->id] = live;
+            continue;
+        }
+        Op op = train_op(ad, n);
+        if (!op_rules(op)->grad) {
+            const char *why = op_rules(op)->no_grad;
             if (why && strcmp(why, NO_GRAD_YET) != 0) /* a reason, not a gap */
                 diag_error(n->span, "training: the op '%s' has no gradient (%s)", op_name(n->op), why);
             else
@@ -144,12 +163,17 @@ static bool copy_forward(AD *ad, int nforward) {
             return false;
         }
         Value *in[IR_MAX_IN];
-        for (int j = 0; j < n->nin; j++) in[j] = forward_of(ad, n->in[j]);
-        Node *c = add(ad, train_op(n), n, in, n->nin);
+        bool live = false; /* whether anything trainable reaches the copy's outputs */
+        for (int j = 0; j < n->nin; j++) {
+            in[j] = forward_of(ad, n->in[j]);
+            live |= ad->live[in[j]->id] || needs_grad(ad, in[j]);
+        }
+        Node *c = add(ad, op, n, in, n->nin);
         if (!c) return false;
         for (int j = 0; j < n->nout; j++) {
             c->out[j]->cblock = n->out[j]->cblock; /* stored as the inference value (layout_train) */
             ad->fwd[n->out[j]->id] = c->out[j];
+            ad->live[c->out[j]->id] = live;
         }
     }
     return true;
@@ -268,5 +292,6 @@ PassResult pass_autodiff(Graph *g) {
     graph_set_phase(g, PHASE_RUN);
     free(ad.fwd);
     free(ad.grad);
+    free(ad.live);
     return ok ? PASS_CHANGED : PASS_FAILED;
 }

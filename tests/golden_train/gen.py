@@ -53,6 +53,7 @@ and the results are rounded to float32.
 
 import argparse
 import copy
+import fnmatch
 import importlib.util
 import os
 import sys
@@ -102,13 +103,17 @@ class TrainCase:
     a torch.optim optimizer (default SGD with lr, momentum, weight_decay);
     sched(optimizer) -> an LR scheduler stepped per epoch, or None; clip:
     clip_grad_norm_'s max_norm, or None; epochs; flags: the trainer options
-    that ask for the same (written to config)."""
+    that ask for the same (written to config). freeze: glob patterns
+    (fnmatch) of parameters not to train, as the net's `freeze` statement
+    (transfer learning): they get requires_grad False and no optimizer
+    state, and a batchnorm whose weight and bias both match is put in eval
+    mode (running statistics, not updated), as one does in PyTorch."""
 
     def __init__(self, name, net, in_shape, classes, build, forward, batch,
                  samples=None, init=None, input_fn=None, seed_name=None,
                  lr=0.05, momentum=0.9, weight_decay=0.0005, loss_fn=None,
                  labels_fn=None, optim=None, sched=None, clip=None, epochs=1,
-                 flags="", sched_per_step=False):
+                 flags="", sched_per_step=False, freeze=()):
         self.name = name
         self.net = net
         self.in_shape = list(in_shape)
@@ -132,9 +137,13 @@ class TrainCase:
         self.epochs = epochs
         self.flags = flags
         self.sched_per_step = sched_per_step
+        self.freeze = list(freeze)
         # the formulas check_by_hand recomputes hold for the default setup only
         self.plain = (loss_fn is None and optim is None and sched is None and clip is None
-                      and epochs == 1 and self.samples <= 2 * batch)
+                      and epochs == 1 and self.samples <= 2 * batch and not self.freeze)
+
+    def frozen(self, name):
+        return any(fnmatch.fnmatchcase(name, p) for p in self.freeze)
 
 
 CASES = []
@@ -697,6 +706,60 @@ for _name, _opt, _flags in [
          sched=lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.2, total_steps=6),
          flags=_flags + "--schedule onecycle:0.2")
 
+# transfer learning: frozen layers, frozen batchnorms in eval mode, per-group rates
+
+TRANSFER_NET = """\
+# training golden test of transfer learning{what}
+net transfer {{
+    input image: [3, 8, 8];{freeze}
+    x = conv(image, 6, 3, pad = 1, bias = false) |> batchnorm |> relu |> maxpool(2);
+    x = conv(x, 8, 3, pad = 1{bias}) |> batchnorm |> relu;
+    x = global_avgpool(x) |> flatten;
+    output logits = linear(x, 10) as "fc";
+}}
+"""
+
+
+def transfer_build(bias):
+    """conv1's bias only where batchnorm1 is frozen: before a batchnorm in
+    training mode its gradient is zero up to rounding."""
+    return lambda: Params([("conv0", nn.Conv2d(3, 6, 3, padding=1, bias=False)), ("batchnorm0", nn.BatchNorm2d(6)),
+                           ("conv1", nn.Conv2d(6, 8, 3, padding=1, bias=bias)), ("batchnorm1", nn.BatchNorm2d(8)),
+                           ("fc", nn.Linear(8, 10))])
+
+
+def transfer_forward(m, x):
+    x = F.max_pool2d(F.relu(m["batchnorm0"](m["conv0"](x))), 2)
+    x = F.relu(m["batchnorm1"](m["conv1"](x)))
+    return m["fc"](torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+case("transfer_freeze",
+     TRANSFER_NET.format(what=""": the first conv and every batchnorm frozen
+# (the batchnorms then run in eval mode: running statistics, not updated).
+# conv1, below the frozen batchnorm1, is trained, so its gradient passes
+# through batchnorm_eval_grad; conv0's backward is pruned.""",
+                         freeze='\n    freeze "conv0.*", "batchnorm*";', bias=""),
+     [3, 8, 8], 10, build=transfer_build(True), forward=transfer_forward, batch=4, init=init_he_fan_in,
+     freeze=["conv0.*", "batchnorm*"])
+
+
+def two_rate_groups(m):
+    """fc at its own rate (0.01), the rest at the optimizer's (0.05)."""
+    head = [p for k, p in m.named_parameters() if k.startswith("fc.")]
+    rest = [p for k, p in m.named_parameters() if not k.startswith("fc.")]
+    return torch.optim.SGD([{"params": head, "lr": 0.01}, {"params": rest}], lr=0.05, momentum=0.9,
+                           weight_decay=0.0005)
+
+
+case("transfer_lr_for",
+     TRANSFER_NET.format(what=""": per-group learning rates, --lr-for "fc.*=0.01"
+# beside --lr 0.05 (torch.optim.SGD with two param groups), under a step
+# schedule that halves both every epoch (StepLR), over 2 epochs.""", freeze="", bias=", bias = false"),
+     [3, 8, 8], 10, build=transfer_build(False), forward=transfer_forward, batch=4, init=init_he_fan_in,
+     optim=two_rate_groups, sched=lambda o: torch.optim.lr_scheduler.StepLR(o, 1, gamma=0.5), epochs=2,
+     flags="--lr-for fc.*=0.01 --schedule step:1:0.5")
+
 CASE_NAMES = [c.name for c in CASES]
 
 
@@ -709,15 +772,21 @@ def train_two_steps(c, m0, x, y, dtype):
     batch 2)]); all in state_dict order."""
     m = copy.deepcopy(m0).to(dtype)
     m.train()
+    # transfer learning: frozen parameters, and frozen batchnorms in eval mode
+    for k, p in m.named_parameters():
+        p.requires_grad_(not c.frozen(k))
+    for k, mod in m.named_modules():
+        if isinstance(mod, nn.modules.batchnorm._BatchNorm) and c.frozen(k + ".weight") and c.frozen(k + ".bias"):
+            mod.eval()
     x = x.to(dtype)
     if y.is_floating_point():
         y = y.to(dtype)
-    names = dict(m.named_parameters())
+    names = {k: p for k, p in m.named_parameters() if p.requires_grad}
     order = [k for k, _ in param_list(m) if k in names]
     if c.optim:
         opt = c.optim(m)
     else:
-        opt = torch.optim.SGD(m.parameters(), lr=c.lr, momentum=c.momentum,
+        opt = torch.optim.SGD([names[k] for k in order], lr=c.lr, momentum=c.momentum,
                               weight_decay=c.weight_decay)
     sched = c.sched(opt) if c.sched else None
     loss_fn = c.loss_fn or nn.CrossEntropyLoss()
@@ -847,7 +916,7 @@ def generate(c):
     loss1, loss2, grads, params, grads2 = train_two_steps(c, m, x, y, torch.float64)
     if c.plain:
         check_by_hand(c, m, x, y, loss1, grads, params, grads2)
-    pnames = set(dict(m.named_parameters()))
+    pnames = {k for k in dict(m.named_parameters()) if not c.frozen(k)}
     assert [k for k, _ in grads] == [k for k, _ in weights if k in pnames]
     assert [k for k, _ in params] == [k for k, _ in weights]
 

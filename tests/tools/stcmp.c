@@ -3,6 +3,7 @@
  *
  *   stcmp got.safetensors expected.safetensors [tol]
  *   stcmp --sampled got.safetensors expected.safetensors [tol]
+ *   stcmp --names GLOB got.safetensors expected.safetensors [tol]
  *
  * Every tensor of the expected file must be in got, with the same shape;
  * each passes when its largest absolute difference is at most tol (default
@@ -16,7 +17,13 @@
  * m = ceil(n / k), then the L2 norm of all n values, then the scale.  got
  * holds the full tensors; each passes when its values at the same strided
  * positions are within tol x scale of the expected ones and its L2 norm
- * within tol x max(norm, scale) of the expected norm. */
+ * within tol x max(norm, scale) of the expected norm.
+ *
+ * --names GLOB: only the expected tensors whose names match (fnmatch; at
+ * least one must): with tol 0, that the frozen parameters of a training run
+ * are the loaded ones to the bit (tests/training/transfer.sh). */
+#define _POSIX_C_SOURCE 200809L
+#include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,8 +71,13 @@ static int cmp_sampled(const netrt_st_entry *g, const netrt_st_entry *w, double 
 int main(int argc, char **argv) {
     bool sampled = argc > 1 && strcmp(argv[1], "--sampled") == 0;
     if (sampled) argc--, argv++;
+    const char *names = NULL;
+    if (argc > 2 && strcmp(argv[1], "--names") == 0) {
+        names = argv[2];
+        argc -= 2, argv += 2;
+    }
     if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: stcmp [--sampled] got.safetensors expected.safetensors [tol]\n");
+        fprintf(stderr, "usage: stcmp [--sampled | --names GLOB] got.safetensors expected.safetensors [tol]\n");
         return 2;
     }
     double tol = argc == 4 ? atof(argv[3]) : 1e-4;
@@ -75,10 +87,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "stcmp: %s\n", err);
         return 1;
     }
-    int failed = 0;
+    int failed = 0, compared = 0;
     for (int t = 0; t < want.count; t++) {
         const netrt_st_entry *w = &want.entries[t], *g = netrt_st_find(&got, w->name);
         char b1[128], b2[128];
+        if (names && fnmatch(names, w->name, 0) != 0) continue;
+        compared++;
         if (!g) {
             printf("%-40s missing from %s: FAIL\n", w->name, argv[1]);
             failed++;
@@ -112,5 +126,9 @@ int main(int argc, char **argv) {
     }
     netrt_st_close(&got);
     netrt_st_close(&want);
+    if (compared == 0) {
+        printf("no tensor of %s matches '%s': FAIL\n", argv[2], names ? names : "*");
+        return 1;
+    }
     return failed ? 1 : 0;
 }
