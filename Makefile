@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test demo clean
+.PHONY: all deps configure build test demo clean install
 
 all: build
 
@@ -25,6 +25,12 @@ demo: build
 
 clean:
 	rm -rf $(BUILD)
+
+# netc, libnetrt, its headers, netrt.pc and the CMake package netrt under
+# PREFIX (docs/installation.md).
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 # The whole suite with netc, libnetrt and the emitted programs built with
 # AddressSanitizer and UndefinedBehaviorSanitizer.

@@ -6,6 +6,7 @@
  *     %3 = conv "conv0" (%0, %1, %2) out=6 kernel=5x5 stride=1x1 pad=2,2,2,2 -> [1, 6, 28, 28]   # lenet5.net:4
  *     output logits = %20
  */
+#include "init.h"
 #include "ir.h"
 #include "train.h"
 
@@ -20,7 +21,11 @@ void graph_dump(Graph *g, FILE *f) {
         Value *v = g->values[i];
         if (v->kind != V_INPUT && v->kind != V_PARAM && v->kind != V_STATE) continue;
         fprintf(f, "  %-6s %%%d %s %s", kind_names[v->kind], v->id, v->name, shape_str(&v->shape, b, sizeof b));
-        if (v->kind == V_PARAM) fprintf(f, " init=%s", init_names[v->init]);
+        char d[96];
+        netrt_param_init pi = init_param_desc(v);
+        /* the schemes of issue 12 (initialization) with their arguments */
+        if (v->kind == V_PARAM)
+            fprintf(f, " init=%s", v->init <= INIT_HE ? init_names[v->init] : netrt_init_describe(&pi, d, sizeof d));
         fprintf(f, "\n");
     }
     for (int i = 0; i < g->nnodes; i++) {

@@ -47,6 +47,7 @@
 #include "init.h"
 #include "kernel.h"
 #include "plan.h"
+#include "taps.h"
 #include "train.h"
 
 /* Whether the op's emit rule can emit n; reports an internal error at the
@@ -296,6 +297,8 @@ typedef struct Emitter {
     bool *per_sample;    /* by value id: [N, ...] (inference) or [nb_active, ...] (training) */
     Value **in;          /* the model's inputs: g->inputs without the labels */
     int nin;
+    int *tap;            /* by node index: its tap number (taps.h), -1 if none; training graphs */
+    int ntaps;
 } Emitter;
 
 /* The C expression for v's buffer. */
@@ -724,6 +727,7 @@ static void emit_calls(Emitter *m, bool init, Phase phase) {
             fputs(");\n", m->c);
         }
         emit_check(m, n);
+        if (m->tap && m->tap[i] >= 0) fprintf(m->c, "    if (tap_on) netrt_tap(%d, %s);\n", m->tap[i], ref(m, n->out[0]));
     }
 }
 
@@ -800,16 +804,22 @@ static void emit_train_tables(Emitter *m) {
         fprintf(c, "};\n\n/* Per parameter: how netc init and the trainer fill it (PyTorch's fans). */\n"
                    "static const netrt_param_init %s_inits[%d] = {\n", P, m->nparams);
         static const char *const schemes[] = {"NETRT_INIT_NONE", "NETRT_INIT_ZERO", "NETRT_INIT_ONE",
-                                              "NETRT_INIT_XAVIER", "NETRT_INIT_HE"};
+                                              "NETRT_INIT_XAVIER", "NETRT_INIT_HE",
+                                              /* initialization (issue 12) */
+                                              "NETRT_INIT_CONSTANT", "NETRT_INIT_UNIFORM", "NETRT_INIT_NORMAL",
+                                              "NETRT_INIT_XAVIER_UNIFORM", "NETRT_INIT_XAVIER_NORMAL",
+                                              "NETRT_INIT_KAIMING_UNIFORM", "NETRT_INIT_KAIMING_NORMAL",
+                                              "NETRT_INIT_LECUN_NORMAL", "NETRT_INIT_ORTHOGONAL"};
         for (int i = 0; i < g->nvalues; i++) {
             Value *v = g->values[i];
             if (v->kind != V_PARAM) continue;
-            double fan_in, fan_out;
-            param_fans(&v->shape, &fan_in, &fan_out);
+            netrt_param_init pi = init_param_desc(v);
             unsigned k = (unsigned)v->init < sizeof schemes / sizeof *schemes ? (unsigned)v->init : 0;
-            fprintf(c, "    {%s, %.17g, %.17g}, /* ", schemes[k], fan_in, fan_out);
+            char what[96];
+            fprintf(c, "    {%s, %.17g, %.17g, %.17g, %.17g, %" PRId64 "}, /* ", schemes[k], pi.fan_in, pi.fan_out,
+                    pi.a, pi.b, pi.rows);
             put_comment_text(c, v->name);
-            fputs(" */\n", c);
+            fprintf(c, ": %s */\n", netrt_init_describe(&pi, what, sizeof what));
         }
         fputs("};\n\n", c);
     }
@@ -913,9 +923,46 @@ static void emit_train_descriptor(Emitter *m) {
             "    .reset_state = %s_reset_state,\n"
             "    .hp = &hp,\n    .loss_kind = %s,\n    .ignore_index = %" PRId64 ",\n"
             "    .class_weights = %s%s,\n"
-            "    .seed = &train_seed,\n    .step = &train_step,\n    .no_dropout = &train_no_dropout,\n};\n\n",
+            "    .seed = &train_seed,\n    .step = &train_step,\n    .no_dropout = &train_no_dropout,\n"
+            "    .ntaps = %d,\n    .taps = %s%s,\n    .tap_on = &tap_on,\n",
             P, P, P, P, loss_kinds[t->lossa.kind], t->lossa.ignore_index, t->lossa.nweight ? P : "NULL",
-            t->lossa.nweight ? "_class_weights" : "");
+            t->lossa.nweight ? "_class_weights" : "", m->ntaps, m->ntaps ? P : "NULL", m->ntaps ? "_taps" : "");
+    /* initialization (issue 12): --output-bias */
+    const char *ob = init_output_bias(t->logits);
+    fputs("    .output_bias = ", c);
+    if (ob) put_string(c, ob);
+    else fputs("NULL", c);
+    fputs(",\n};\n\n", c);
+}
+
+/* The taps of a training graph (taps.h): their numbers by node, the tap_on
+ * flag and the table the descriptor points at. */
+static void emit_taps(Emitter *m) {
+    Graph *g = m->g;
+    FILE *c = m->c;
+    int loss_index = g->nnodes;
+    for (int i = 0; i < g->nnodes; i++)
+        if (!g->nodes[i]->dead && m->t->loss && g->nodes[i]->out[0] == m->t->loss) loss_index = i;
+    m->tap = arena_alloc(g->arena, sizeof *m->tap * (size_t)(g->nnodes ? g->nnodes : 1));
+    fprintf(c, "/* Taps (--monitor, --init-calibrate): while set, grad() passes each layer's\n"
+               " * output to netrt_tap right after its kernel. */\nstatic bool tap_on;\n\n");
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = g->nodes[i];
+        TapKind k;
+        m->tap[i] = -1;
+        if (plan_is_view(m->plan, n) || !tap_of(g, n, i, loss_index, &k)) continue;
+        if (m->ntaps == 0) fprintf(c, "/* Per tap: the layer, its kind and its layout. */\nstatic const netrt_tap_info %s_taps[] = {\n", m->prefix);
+        const Value *v = n->out[0];
+        fputs("    {", c);
+        put_string(c, n->name ? n->name : "");
+        fputs(", ", c);
+        put_string(c, k.kind);
+        fprintf(c, ", %s, %s, %d, ", k.relu ? "true" : "false", k.preact ? "true" : "false", v->shape.rank);
+        put_dims(c, &v->shape);
+        fprintf(c, ", %d},\n", v->cblock);
+        m->tap[i] = m->ntaps++;
+    }
+    if (m->ntaps) fputs("};\n\n", c);
 }
 
 static void emit_runtime(Emitter *m) {
@@ -927,6 +974,7 @@ static void emit_runtime(Emitter *m) {
                " * netrt_check_finite looks for NaN and Inf in what the node wrote, and the\n"
                " * first one found is reported and ends the function. */\n"
                "static bool check_numerics;\n\n", P);
+    if (m->t) emit_taps(m);
     fprintf(c, "/* Computes the derived values (folded weights) once the parameters are loaded. */\n"
                "static void %s_prepare(void)\n{\n", P);
     emit_calls(m, true, PHASE_RUN);

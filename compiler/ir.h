@@ -56,6 +56,11 @@ typedef enum {
     INIT_ONE,
     INIT_XAVIER,  /* Glorot uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)) */
     INIT_HE,      /* He (Kaiming) normal for ReLU: N(0, 2 / fan_in) */
+    /* Initialization (issue 12): torch.nn.init's schemes, chosen in the
+     * language (`init = ...`), with their arguments in Value's init_a and
+     * init_b as runtime/netrt.h's netrt_init_scheme says. */
+    INIT_CONSTANT, INIT_UNIFORM, INIT_NORMAL, INIT_XAVIER_UNIFORM, INIT_XAVIER_NORMAL,
+    INIT_KAIMING_UNIFORM, INIT_KAIMING_NORMAL, INIT_LECUN_NORMAL, INIT_ORTHOGONAL,
 } ParamInit;
 
 typedef struct Node Node;
@@ -75,6 +80,11 @@ typedef struct Value {
      * block c / V; the lanes past C in the last block hold anything, and no
      * kernel reads them as channels.  The shape stays the logical one. */
     int cblock;
+    /* Initialization (issue 12), V_PARAM only: the scheme's arguments, and
+     * whether the .net chose the scheme (then netc's own choice, He before
+     * a ReLU, leaves it alone). */
+    double init_a, init_b;
+    bool init_given;
 } Value;
 
 /* Op attributes: Attrs, a union of a struct per kind of op (attrs.h). */
@@ -158,6 +168,8 @@ void graph_compact(Graph *g);
 bool graph_verify(Graph *g, const char *after_pass);
 /* Text form, one line per value and node, for `netc dump`. */
 void graph_dump(Graph *g, FILE *f);
+/* The graph in Graphviz's DOT language, for `netc dot` (dot.c). */
+void graph_dot(Graph *g, FILE *f);
 
 /* New nodes get this phase (graph_add_node); PHASE_RUN unless changed. */
 void graph_set_phase(Graph *g, Phase p);

@@ -121,7 +121,21 @@ typedef struct OpRules {
      * and layout, when the memory planner finds that input dead after the
      * node (Kernel.inplace, plan.h): the elementwise ops and batchnorm. */
     bool inplace_ok;
+
+    /* The source ops a fusion pass folded into n, in the order they apply
+     * ("conv", "add", "relu"), at most max of them, and how many: `netc dot`
+     * draws a node computing several as a cluster.  Absent for ops that
+     * compute one (a batchnorm folded into a conv's weights is seen apart,
+     * through the init-time node that folds it). */
+    int (*fused)(const struct Node *n, const char **parts, int max);
 } OpRules;
+
+/* For fused rules: appends part s to parts[0 .. max) at n; returns n + 1
+ * (the count, which may pass max: the caller keeps the first max). */
+static inline int fused_part(const char **parts, int n, int max, const char *s) {
+    if (n < max) parts[n] = s;
+    return n + 1;
+}
 
 /* An op's no_grad while it lacks a gradient rule (a gap, not a reason):
  * autodiff's message says "no gradient rule yet" for it, and quotes any

@@ -26,11 +26,16 @@ const Pass *pass_find(const char *name) {
 }
 
 bool run_pipeline(Graph *g, const char *pipeline, bool verify, const char *dump_after, FILE *dump) {
+    return run_pipeline_writing(g, pipeline, verify, dump_after, graph_dump, dump);
+}
+
+bool run_pipeline_writing(Graph *g, const char *pipeline, bool verify, const char *dump_after,
+                          void (*write)(Graph *g, FILE *f), FILE *dump) {
     char *list = strdup(pipeline);
     bool ok = true, dumped = dump_after == NULL;
     if (verify && !graph_verify(g, "building the graph")) ok = false;
     if (dump_after && strcmp(dump_after, "none") == 0) {
-        graph_dump(g, dump);
+        write(g, dump);
         dumped = true;
     }
     for (char *save = NULL, *name = strtok_r(list, ",", &save); ok && name; name = strtok_r(NULL, ",", &save)) {
@@ -53,7 +58,7 @@ bool run_pipeline(Graph *g, const char *pipeline, bool verify, const char *dump_
         graph_compact(g);
         if (verify && !graph_verify(g, p->name)) ok = false;
         if (dump_after && strcmp(dump_after, p->name) == 0) {
-            graph_dump(g, dump);
+            write(g, dump);
             dumped = true;
         }
     }

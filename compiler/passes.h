@@ -40,7 +40,7 @@ extern const Pass pass_table[];
 extern const int pass_count;
 /* The inference pipeline, comma-separated: "fold_batchnorm,dce,lower_depthwise,layout,fuse_epilogue,fuse_bottleneck". */
 extern const char *const default_pipeline;
-/* The training pipeline: "autodiff,dce" (no batchnorm folding). */
+/* The training pipeline: "layout_train,autodiff,fuse_train,fuse_epilogue,dce" (no batchnorm folding). */
 extern const char *const train_pipeline;
 
 const Pass *pass_find(const char *name);
@@ -52,5 +52,9 @@ const Pass *pass_find(const char *name);
  * fails without reporting an error, or reports one and goes on, is an
  * internal error naming it. */
 bool run_pipeline(Graph *g, const char *pipeline, bool verify, const char *dump_after, FILE *dump);
+/* As run_pipeline, with `write` (graph_dump, graph_dot) writing the graph to
+ * f after the pass dump_after ("none": before the first). */
+bool run_pipeline_writing(Graph *g, const char *pipeline, bool verify, const char *dump_after,
+                          void (*write)(Graph *g, FILE *f), FILE *f);
 
 #endif

@@ -40,7 +40,8 @@ static const char usage[] =
     "  emit    write the C and its header        -o model.c [--batch N] [--embed w.safetensors] [--main]\n"
     "  init    write initialized parameters      -o w.safetensors [--seed S]\n"
     "  dump    print the IR                      [--after PASS|eval] [--train] [--list-passes]\n"
-    "  params  list parameter names and shapes, as in a PyTorch state_dict\n"
+    "  dot     the graph in Graphviz's DOT       [-o F.dot] [--svg F.svg] [--after PASS|eval] [--train]\n"
+    "  params  list parameter names and shapes, as in a PyTorch state_dict; --init: and how each is initialized\n"
     "  stats   per-layer output shapes, parameters and multiply-accumulates, with totals,\n"
     "          and the activation memory with and without the memory plan\n"
     "\n"
@@ -48,15 +49,18 @@ static const char usage[] =
     "layout_train,autodiff,fuse_train,fuse_epilogue,dce), --no-verify, --no-plan (build, emit, gradcheck: a buffer per value, no memory plan),\n"
     "--target generic|avx2|avx512|native (build, emit, gradcheck, dump, stats: the CPU to compile for; default\n"
     "native, the best this CPU has; a program exits with a message on a CPU that lacks its target)\n"
-    "build uses $CC or clang with the target's -march and $NETC_CFLAGS added; the program runs as\n"
+    "build uses $CC or clang with the target's -march and $NETC_CFLAGS added, and the runtime that\n"
+    "netc --print-runtime shows; the program runs as\n"
     "  prog --weights w.safetensors --input x.npy --output y.npy\n";
 
 typedef struct Options {
     const char *cmd, *input, *output, *embed, *after, *passes, *cc, *opt;
+    const char *svg; /* dot: the picture, rendered by Graphviz's dot */
     const Target *target; /* --target, resolved ("native": the host's) */
     int batch;
     unsigned long long seed;
     bool verify, with_main, list_passes, train, no_plan;
+    bool show_init; /* params --init (initialization, issue 12) */
     char **rest; /* after "--": passed to the program gradcheck runs */
     int nrest;
 } Options;
@@ -105,6 +109,7 @@ static int parse_options(int argc, char **argv, Options *o) {
             o->seed = (unsigned long long)v;
         } else if (strcmp(a, "--embed") == 0) { VALUE(); o->embed = next; }
         else if (strcmp(a, "--after") == 0) { VALUE(); o->after = next; }
+        else if (strcmp(a, "--svg") == 0) { VALUE(); o->svg = next; }
         else if (strcmp(a, "--passes") == 0) { VALUE(); o->passes = next; }
         else if (strcmp(a, "--cc") == 0) { VALUE(); o->cc = next; }
         else if (strcmp(a, "--target") == 0) {
@@ -121,6 +126,7 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (strcmp(a, "--list-passes") == 0) o->list_passes = true;
         else if (strcmp(a, "--train") == 0) o->train = true;
         else if (strcmp(a, "--no-plan") == 0) o->no_plan = true;
+        else if (strcmp(a, "--init") == 0) o->show_init = true;
         else if (strcmp(a, "--") == 0) {
             o->rest = argv + i + 1;
             o->nrest = argc - i - 1;
@@ -222,14 +228,50 @@ static int run_command(char *const argv[]) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* Where the runtime is: $NETC_RUNTIME_INCLUDE and $NETC_RUNTIME_LIB if set;
+ * else, for an installed netc, beside it (<prefix>/bin/netc with
+ * <prefix>/include/netrt/netrt.h and <prefix>/lib/libnetrt.a, found from
+ * /proc/self/exe, so that an installed tree can move); else the source and
+ * build trees netc was built in. */
+typedef struct {
+    char include[PATH_MAX + 32], lib[PATH_MAX + 32];
+} RuntimePaths;
+
+static const RuntimePaths *runtime_paths(void) {
+    static RuntimePaths p;
+    static bool done;
+    if (done) return &p;
+    done = true;
+    snprintf(p.include, sizeof p.include, "%s", NETC_RUNTIME_INCLUDE);
+    snprintf(p.lib, sizeof p.lib, "%s", NETC_RUNTIME_LIB);
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0; /* <prefix>/bin */
+            char inc[PATH_MAX + 32], lib[PATH_MAX + 32], hdr[PATH_MAX + 48];
+            snprintf(inc, sizeof inc, "%s/../include/netrt", exe);
+            snprintf(lib, sizeof lib, "%s/../lib/libnetrt.a", exe);
+            snprintf(hdr, sizeof hdr, "%s/netrt.h", inc);
+            if (access(hdr, R_OK) == 0 && access(lib, R_OK) == 0) {
+                if (!realpath(inc, p.include)) snprintf(p.include, sizeof p.include, "%s", inc);
+                if (!realpath(lib, p.lib)) snprintf(p.lib, sizeof p.lib, "%s", lib);
+            }
+        }
+    }
+    return &p;
+}
+
 static const char *runtime_include(void) {
     const char *d = getenv("NETC_RUNTIME_INCLUDE");
-    return d ? d : NETC_RUNTIME_INCLUDE;
+    return d ? d : runtime_paths()->include;
 }
 
 static const char *runtime_lib(void) {
     const char *l = getenv("NETC_RUNTIME_LIB");
-    return l ? l : NETC_RUNTIME_LIB;
+    return l ? l : runtime_paths()->lib;
 }
 
 /* Moves a finished file into place (rename, or copy across file systems). */
@@ -280,7 +322,7 @@ static int build_program(const Options *o, Graph *g, EmitMain kind, const char *
         if (g->target->cflag) argv[argc++] = (char *)g->target->cflag;
         for (char *save = NULL, *f = strtok_r(extra, " ", &save); f && argc < 50; f = strtok_r(NULL, " ", &save))
             argv[argc++] = f;
-        const char *tail[] = {c_path, runtime_lib(), "-ljansson", "-lz", "-lpthread", "-lm", "-o", exe, NULL};
+        const char *tail[] = {c_path, runtime_lib(), "-ljansson", "-lpng", "-ljpeg", "-lz", "-lpthread", "-lm", "-o", exe, NULL};
         for (int i = 0; tail[i]; i++) argv[argc++] = (char *)tail[i];
         argv[argc] = NULL;
         int rc = run_command(argv);
@@ -326,6 +368,72 @@ static int cmd_gradcheck(const Options *o, Graph *g) {
     return status;
 }
 
+/* Writes len bytes to path whole or not at all (a temporary file, renamed). */
+static bool write_whole(const char *path, const char *data, size_t len) {
+    char *tmp = malloc(strlen(path) + 16);
+    sprintf(tmp, "%s.tmp%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    bool ok = f && fwrite(data, 1, len, f) == len;
+    if (f && fclose(f) != 0) ok = false;
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok) {
+        diag_plain_error("cannot write '%s': %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    return ok;
+}
+
+/* netc dot: the graph after the pipeline, or after --after PASS ("eval": as
+ * the evaluator built it), in DOT to -o FILE or standard output; --svg F
+ * also renders it with Graphviz's dot (not a dependency of netc's own: the
+ * message says how to install it). */
+static int cmd_dot(const Options *o, Graph *g) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (!m) return 1;
+    bool ok;
+    if (o->after && strcmp(o->after, "eval") == 0) {
+        ok = !o->verify || graph_verify(g, "building the graph");
+        if (ok) graph_dot(g, m);
+    } else if (o->after) {
+        ok = run_pipeline_writing(g, o->passes, o->verify, o->after, graph_dot, m);
+    } else {
+        ok = run_pipeline(g, o->passes, o->verify, NULL, NULL);
+        if (ok) graph_dot(g, m);
+    }
+    fclose(m);
+    if (ok && o->output) ok = write_whole(o->output, text, len);
+    else if (ok && !o->svg) fwrite(text, 1, len, stdout);
+    if (ok && o->svg) {
+        char dir[] = "/tmp/netc-dot-XXXXXX";
+        if (!mkdtemp(dir)) {
+            diag_plain_error("cannot make a temporary directory: %s", strerror(errno));
+            free(text);
+            return 1;
+        }
+        char in[PATH_MAX], out[PATH_MAX];
+        snprintf(in, sizeof in, "%s/graph.dot", dir);
+        snprintf(out, sizeof out, "%s/graph.svg", dir);
+        ok = write_whole(in, text, len);
+        if (ok) {
+            char *argv[] = {"dot", "-Tsvg", in, "-o", out, NULL};
+            int rc = run_command(argv);
+            if (rc == 127)
+                diag_plain_error("--svg needs Graphviz's dot, which is not installed (Debian: apt-get install graphviz)");
+            else if (rc != 0)
+                diag_plain_error("Graphviz's dot failed on the graph (status %d)", rc);
+            ok = rc == 0 && move_file(out, o->svg);
+        }
+        unlink(in);
+        unlink(out);
+        rmdir(dir);
+    }
+    free(text);
+    return ok ? 0 : 1;
+}
+
 static int cmd_emit(const Options *o, Graph *g) {
     char *h_path = with_ext(o->output, ".h");
     EmitMain kind = !o->with_main ? EMIT_MAIN_NONE : o->train ? EMIT_MAIN_TRAIN : EMIT_MAIN_INFER;
@@ -334,11 +442,15 @@ static int cmd_emit(const Options *o, Graph *g) {
     return status;
 }
 
-static int cmd_params(Graph *g) {
+static int cmd_params(Graph *g, bool show_init) {
     Value **ps;
     int n = graph_params(g, &ps);
-    char b[160];
-    for (int i = 0; i < n; i++) printf("%s %s\n", ps[i]->name, shape_str(&ps[i]->shape, b, sizeof b));
+    char b[160], d[96];
+    for (int i = 0; i < n; i++) {
+        netrt_param_init pi = init_param_desc(ps[i]);
+        printf("%s %s%s%s\n", ps[i]->name, shape_str(&ps[i]->shape, b, sizeof b), show_init ? " " : "",
+               show_init ? netrt_init_describe(&pi, d, sizeof d) : "");
+    }
     return 0;
 }
 
@@ -355,6 +467,10 @@ int main(int argc, char **argv) {
         fputs(usage, stdout);
         return 0;
     }
+    if (argc >= 2 && strcmp(argv[1], "--print-runtime") == 0) { /* where build looks (the install test) */
+        printf("include %s\nlib %s\n", runtime_include(), runtime_lib());
+        return 0;
+    }
     if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
         printf("netc %s\n", NETC_VERSION);
         return 0;
@@ -364,8 +480,8 @@ int main(int argc, char **argv) {
     bool is_build = strcmp(o.cmd, "build") == 0, is_emit = strcmp(o.cmd, "emit") == 0,
          is_init = strcmp(o.cmd, "init") == 0, is_dump = strcmp(o.cmd, "dump") == 0,
          is_params = strcmp(o.cmd, "params") == 0, is_gradcheck = strcmp(o.cmd, "gradcheck") == 0,
-         is_stats = strcmp(o.cmd, "stats") == 0;
-    if (!(is_build || is_emit || is_init || is_dump || is_params || is_gradcheck || is_stats))
+         is_stats = strcmp(o.cmd, "stats") == 0, is_dot = strcmp(o.cmd, "dot") == 0;
+    if (!(is_build || is_emit || is_init || is_dump || is_params || is_gradcheck || is_stats || is_dot))
         return bad_usage("unknown command '%s'", o.cmd);
     if (is_dump && o.list_passes) {
         for (int i = 0; i < pass_count; i++) printf("%-16s %s\n", pass_table[i].name, pass_table[i].summary);
@@ -376,7 +492,7 @@ int main(int argc, char **argv) {
 
     Source *src = NULL;
     /* init and params describe the parameters as written: no passes. */
-    Graph *g = compile_graph(&o, &src, !(is_dump || is_init || is_params || is_stats));
+    Graph *g = compile_graph(&o, &src, !(is_dump || is_init || is_params || is_stats || is_dot));
     if (!g) {
         source_free(src);
         return exit_status(1);
@@ -385,7 +501,8 @@ int main(int argc, char **argv) {
     else if (is_gradcheck) rc = cmd_gradcheck(&o, g);
     else if (is_emit) rc = cmd_emit(&o, g);
     else if (is_init) rc = init_write(g, o.seed, o.output) ? 0 : 1;
-    else if (is_params) rc = cmd_params(g);
+    else if (is_params) rc = cmd_params(g, o.show_init);
+    else if (is_dot) rc = cmd_dot(&o, g);
     else if (is_stats) {
         /* the table as the net declares it; the memory of the graph as emitted */
         stats_print(g, stdout);

@@ -344,6 +344,20 @@ Ast *ast_return(AstProgram *p, Span sp, Ast *value) {
     return n;
 }
 
+Ast *ast_init_stmt(AstProgram *p, Span sp, Span word_sp, const char *word, AstList items) {
+    if (strcmp(word, "init") != 0) {
+        diag_error(word_sp, "syntax error, unexpected identifier after '%s' (the only statement that starts with "
+                            "two names is `init key = scheme, ...;`)",
+                   word);
+        return NULL;
+    }
+    Ast *n = ast_new(p, A_INIT, sp);
+    n->name = "init";
+    n->name_span = word_sp;
+    n->list = items;
+    return n;
+}
+
 /* ---- top level ------------------------------------------------------------ */
 
 Ast *ast_block(AstProgram *p, Span sp, Span name_sp, const char *name, AstList params,
@@ -413,6 +427,7 @@ const char *ast_kind_name(AstKind k) {
     case A_FOR: return "for";
     case A_IF: return "if";
     case A_RETURN: return "return";
+    case A_INIT: return "init";
     case A_BLOCK: return "block";
     case A_NET: return "net";
     }

@@ -40,6 +40,7 @@ typedef enum {
     A_FOR,      /* for name in a..b { list } */
     A_IF,       /* if a { list } else { list2 }  (else-if is an A_IF alone in list2) */
     A_RETURN,   /* return a; */
+    A_INIT,     /* init key = a, ...;  list: A_KWARG items (initialization, issue 12) */
     /* top level */
     A_BLOCK,    /* block name(params) { list }; params in list2 (A_NAME or A_KWARG) */
     A_NET,      /* net name { list } */
@@ -119,6 +120,9 @@ Ast *ast_for(AstProgram *p, Span sp, Span name_sp, const char *name, Ast *from, 
              AstList body);
 Ast *ast_if(AstProgram *p, Span sp, Ast *cond, AstList then, AstList els);
 Ast *ast_return(AstProgram *p, Span sp, Ast *value);
+/* `init key = scheme, ...;`: word is the statement's first name, which must
+ * be "init" (else a syntax error at word_sp); items are A_KWARG. */
+Ast *ast_init_stmt(AstProgram *p, Span sp, Span word_sp, const char *word, AstList items);
 /* Top level: params are A_NAME or A_KWARG (a parameter with its default). */
 Ast *ast_block(AstProgram *p, Span sp, Span name_sp, const char *name, AstList params,
                AstList body);

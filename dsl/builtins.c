@@ -123,6 +123,13 @@ static EVal default_value(const ArgSpec *a) {
  * list, or gathered into one list if b is variadic. */
 EVal call_builtin(Eval *e, const Builtin *b, Op op, const Ast *call, const char *as_name) {
     if (b->variadic) return call_variadic(e, b, op, call, as_name);
+    /* initialization (issue 12): init and bias_init, read here for every op that makes parameters */
+    const Ast *init, *bias_init;
+    call = init_args_take(e, call, &init, &bias_init);
+    InitChoice wc = {0}, bc = {0};
+    if (init) init_choice_from_ast(e, init->a, &wc);
+    if (bias_init) init_choice_from_ast(e, bias_init->a, &bc);
+    int first = e->g->nvalues;
     const char *names[BUILD_MAX_ARGS];
     int nnames = 0;
     while (nnames < BUILD_MAX_ARGS && b->args[nnames].name) {
@@ -144,7 +151,9 @@ EVal call_builtin(Eval *e, const Builtin *b, Op op, const Ast *call, const char 
         }
         args[i] = default_value(&b->args[i]);
     }
-    return run_builder(e, b, op, args, spans, as_name, call->span);
+    EVal r = run_builder(e, b, op, args, spans, as_name, call->span);
+    init_args_apply(e, b->name, init, bias_init, &wc, &bc, first);
+    return r;
 }
 
 /* ---- the compile-time functions ------------------------------------------------ */

@@ -78,6 +78,8 @@ static const char *format_value(Eval *e, EVal v, Span sp, char *buf, size_t n) {
 
 /* ---- environments ----------------------------------------------------------- */
 
+bool eval_has_var(Eval *e, const char *name);
+
 static Binding *lookup(Frame *f, const char *name) {
     for (Binding *b = f->vars; b; b = b->next)
         if (strcmp(b->name, name) == 0) return b;
@@ -378,6 +380,8 @@ static EVal eval_expr_at(Eval *e, const Ast *n) {
     }
 }
 
+bool eval_has_var(Eval *e, const char *name) { return lookup(e->frame, name) != NULL; }
+
 /* ---- statements ------------------------------------------------------------------ */
 
 static void exec_at(Eval *e, const Ast *s) {
@@ -449,6 +453,7 @@ static void exec_at(Eval *e, const Ast *s) {
         else
             exec_list(e, &s->list2);
         break;
+    case A_INIT: exec_init_defaults(e, s); break;
     case A_RETURN:
         if (!e->frame->block) eval_fail(e, s->span, "'return' outside a block");
         e->frame->ret = eval_expr(e, s->a);
@@ -527,6 +532,7 @@ Graph *eval_program(const AstProgram *p, int batch) {
     exec_list(&e, &p->net->list);
     if (e.g->ninputs == 0) eval_fail(&e, p->net->name_span, "net '%s' has no input", p->net->name);
     if (e.g->noutputs == 0) eval_fail(&e, p->net->name_span, "net '%s' has no output", p->net->name);
+    init_apply_defaults(e.g, e.init_defaults);
     warn_unused_blocks(&e);
     warn_unused(&e);
     arena_free(e.arena);

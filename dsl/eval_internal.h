@@ -13,6 +13,7 @@
 #include "eval.h"
 
 #include "../compiler/build.h"
+#include "../compiler/init.h"
 
 #include <setjmp.h>
 
@@ -84,6 +85,9 @@ typedef struct Eval {
     InputDecl *input_decls;
     Warned *warned;
     BuildCtx bc; /* the builders' context: graph, arena and hooks (call_builtin fills the rest) */
+    /* Initialization (issue 12): the net-wide `init` defaults, by InitKey, and where each was given. */
+    InitChoice init_defaults[INIT_KEY_COUNT];
+    Span init_default_spans[INIT_KEY_COUNT];
 } Eval;
 
 /* ---- errors (eval.c) --------------------------------------------------------- */
@@ -148,4 +152,18 @@ void note_use(Eval *e, const Ast *s, Value *v);
 void warn_unused_blocks(Eval *e);
 void warn_unused(Eval *e);
 
+/* ---- initialization (init_syntax.c, issue 12) ---------------------------------- */
+/* Whether a variable of that name is bound where evaluation is (eval.c). */
+bool eval_has_var(Eval *e, const char *name);
+/* A scheme as written (a name, a call, a number) into c. */
+void init_choice_from_ast(Eval *e, const Ast *n, InitChoice *c);
+/* call without its `init` and `bias_init` arguments (call itself if it has
+ * neither); *init and *bias_init get them (A_KWARG) or NULL. */
+const Ast *init_args_take(Eval *e, const Ast *call, const Ast **init, const Ast **bias_init);
+/* Sets the weight's and the bias's scheme (wc, bc, for the arguments that
+ * are not NULL) among the parameters made since value `first` by op. */
+void init_args_apply(Eval *e, const char *op, const Ast *init, const Ast *bias_init, const InitChoice *wc,
+                     const InitChoice *bc, int first);
+/* The net-wide `init key = scheme, ...;` statement. */
+void exec_init_defaults(Eval *e, const Ast *s);
 #endif

@@ -11,6 +11,7 @@
  *             | "for" IDENT "in" expr ".." expr body
  *             | if
  *             | "return" expr ";"
+ *             | "init" IDENT "=" expr { "," IDENT "=" expr } ";"   ("init" is not reserved)
  *             | expr ";" ;
  *   if        = "if" expr body [ "else" ( body | if ) ] ;
  *
@@ -127,7 +128,7 @@ static ptrdiff_t netc_tnamerr(char *res, const char *str);
 %precedence UNARY
 
 %type <node> item stmt if_stmt param expr postfix primary arg
-%type <list> stmts body params param_list else_part args arg_list exprs expr_list
+%type <list> init_items stmts body params param_list else_part args arg_list exprs expr_list
 
 %%
 
@@ -181,8 +182,17 @@ stmt:
                                 { $$ = ast_for(prog, @$, @2, $2, $4, $6, $7); }
 |   if_stmt
 |   RETURN expr ';'             { $$ = ast_return(prog, @$, $2); }
+|   IDENT init_items ';'        { $$ = ast_init_stmt(prog, @$, @1, $1, $2); }
 |   expr ';'                    { $$ = ast_expr_stmt(prog, @$, $1); }
 |   error ';'                   { $$ = NULL; yyerrok; }
+;
+
+init_items:
+    IDENT '=' expr              { $$ = ast_list_empty(); Ast *k = ast_kwarg(prog, @$, $1, $3); k->name_span = @1;
+                                  ast_list_push(prog, &$$, k); }
+|   init_items ',' IDENT '=' expr
+                                { $$ = $1; Ast *k = ast_kwarg(prog, (Span){@3.begin, @5.end}, $3, $5); k->name_span = @3;
+                                  ast_list_push(prog, &$$, k); }
 ;
 
 if_stmt:

@@ -148,8 +148,7 @@ static int setup(gcheck *c) {
     netrt_rng_seed(&rng, (uint64_t)c->seed);
     for (int i = 0; i < in->nparams; i++) {
         const netrt_tensor *p = &in->params[i];
-        netrt_init_fill(m->inits[i].scheme, m->inits[i].fan_in, m->inits[i].fan_out, &rng, p->data,
-                        netrt_numel(p->rank, p->shape));
+        netrt_init_param(&m->inits[i], &rng, p->data, netrt_numel(p->rank, p->shape));
     }
     if (in->prepare) in->prepare();
     if (m->reset_state) m->reset_state();

@@ -6,6 +6,8 @@
  * outputs and prints the predictions. */
 #define _POSIX_C_SOURCE 200809L
 
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,6 +22,13 @@ typedef struct {
     const char *weights, *labels_path;
     const char *classes;                /* "name0,name1,..." or NULL */
     const char **in_files, **out_files; /* per model input / output, or NULL */
+    const char ***in_more;              /* per input: more image files after the first (a batch), or NULL */
+    int *n_more;
+    int last_input;                     /* the input the latest --input bound (-1: none) */
+    float norm[6];                      /* --normalize: C means then C standard deviations (C <= 3) */
+    int nnorm;
+    const char *norm_text;
+    char *class_text;                   /* --classes FILE, read: names separated by newlines */
     int64_t limit;                      /* 0: all samples */
     int64_t repeat, warmup;             /* --repeat R (0: not timed), --warmup W */
     bool print, help, check_numerics;
@@ -40,6 +49,11 @@ static void job_free(job *j) {
     free(j->out);
     free(j->in_files);
     free(j->out_files);
+    if (j->in_more)
+        for (int i = 0; i < j->m->ninputs; i++) free(j->in_more[i]);
+    free(j->in_more);
+    free(j->n_more);
+    free(j->class_text);
 }
 
 static int64_t per_sample(const netrt_tensor *t) { return netrt_numel(t->rank - 1, t->shape + 1); }
@@ -49,17 +63,25 @@ static void usage(const job *j, FILE *out) {
     char sh[160];
     fprintf(out,
             "usage: %s%s --input [NAME=]FILE ... [--output [NAME=]FILE ...]\n"
-            "       [--limit N] [--labels FILE] [--print] [--classes A,B,...] [--check-numerics]\n"
+            "       [--limit N] [--labels FILE] [--print] [--classes A,B,...|FILE] [--normalize M,S]\n"
+            "       [--check-numerics]\n"
             "       [--repeat R [--warmup W]] [--threads N]\n\n"
             "Runs the network '%s' (compiled from %s, batch %d) on the samples of the input\n"
-            "arrays: float32 .npy [S, ...], or uint8 (.npy or IDX, gzip or not) scaled to [0, 1].\n\n"
+            "arrays: float32 .npy [S, ...], or uint8 (.npy or IDX, gzip or not) scaled to [0, 1];\n"
+            "or on PNG and JPEG images: grey or RGB as the input's channels say, resized to its\n"
+            "height and width (bilinear, as torchvision's Resize), scaled to [0, 1].\n\n"
             "  --weights FILE         safetensors parameters%s\n"
-            "  --input [NAME=]FILE    an input array (NAME may be left out with one input)\n"
+            "  --input [NAME=]FILE    an input array (NAME may be left out with one input), or\n"
+            "                         images: --input a.png b.jpg ... runs them as one batch\n"
+            "  --normalize M,S        images: (x - M) / S after scaling, for every channel; or\n"
+            "                         M1,M2,M3,S1,S2,S3 per channel (torchvision's Normalize)\n"
             "  --output [NAME=]FILE   write an output as float32 .npy\n"
             "  --limit N              run only the first N samples\n"
             "  --labels FILE          integer labels (.npy or IDX): print predictions and accuracy\n"
-            "  --print                print each sample's arg-max class\n"
-            "  --classes A,B,...      class names to print beside the class numbers\n"
+            "  --print                print each sample's top 5 classes with their probabilities\n"
+            "                         (the softmax of the output, unless it already is one)\n"
+            "  --classes A,B,...      class names to print beside the class numbers, or a file of\n"
+            "                         them, one per line\n"
             "  --check-numerics       stop at the first op that computes a NaN or an Inf\n"
             "  --repeat R             time the inference: run each batch W + R times, time the\n"
             "                         last R, print the median and min ms per batch on stderr\n"
@@ -106,6 +128,35 @@ static int bind(job *j, const char *spec, const char *kind, const netrt_tensor *
     if (files[idx])
         return netrt_errorf(j->err, sizeof j->err, "%s '%s' given twice", kind, ts[idx].name);
     files[idx] = file;
+    return idx;
+}
+
+/* --normalize M,S (every channel) or M1,...,MC,S1,...,SC: 2 or 6 numbers,
+ * the standard deviations positive; checked against the input's channels
+ * when the images are read. */
+static int parse_normalize(job *j, const char *val) {
+    j->norm_text = val;
+    j->nnorm = 0;
+    for (const char *p = val;;) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || j->nnorm == 6 || !(v > -1e30 && v < 1e30))
+            return netrt_errorf(j->err, sizeof j->err,
+                                "--normalize: expected MEAN,STD or one mean per channel then one standard "
+                                "deviation per channel (M1,M2,M3,S1,S2,S3), not '%s'",
+                                val);
+        j->norm[j->nnorm++] = (float)v;
+        if (*end == '\0') break;
+        if (*end != ',') return netrt_errorf(j->err, sizeof j->err, "--normalize: unexpected '%s' in '%s'", end, val);
+        p = end + 1;
+    }
+    if (j->nnorm != 2 && j->nnorm != 6)
+        return netrt_errorf(j->err, sizeof j->err, "--normalize: expected 2 or 6 numbers, got %d in '%s'", j->nnorm,
+                            val);
+    for (int k = j->nnorm / 2; k < j->nnorm; k++)
+        if (!(j->norm[k] > 0))
+            return netrt_errorf(j->err, sizeof j->err, "--normalize: a standard deviation must be positive, got %g",
+                                (double)j->norm[k]);
     return 0;
 }
 
@@ -113,12 +164,22 @@ static int parse_args(job *j, int argc, char **argv) {
     const netrt_model *m = j->m;
     bool warmup_given = false;
     j->warmup = 1;
+    j->last_input = -1;
     for (int i = 1; i < argc; i++) {
         char flag[32];
         const char *arg = argv[i], *val = NULL, *eq = strchr(arg, '=');
         if (!strcmp(arg, "-h")) arg = "--help";
+        if (strncmp(arg, "--", 2) != 0 && j->last_input >= 0) { /* --input a.png b.png ...: one batch */
+            int k = j->last_input;
+            const char **more = realloc(j->in_more[k], sizeof *more * (size_t)(j->n_more[k] + 1));
+            if (!more) return netrt_errorf(j->err, sizeof j->err, "out of memory");
+            more[j->n_more[k]++] = arg;
+            j->in_more[k] = more;
+            continue;
+        }
         if (strncmp(arg, "--", 2) != 0)
             return netrt_errorf(j->err, sizeof j->err, "unexpected argument '%s' (see --help)", arg);
+        j->last_input = -1;
         size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
         if (len >= sizeof flag)
             return netrt_errorf(j->err, sizeof j->err, "unknown option '%s' (see --help)", arg);
@@ -129,7 +190,7 @@ static int parse_args(job *j, int argc, char **argv) {
                      !strcmp(flag, "--output") || !strcmp(flag, "--limit") ||
                      !strcmp(flag, "--labels") || !strcmp(flag, "--classes") ||
                      !strcmp(flag, "--repeat") || !strcmp(flag, "--warmup") ||
-                     !strcmp(flag, "--threads");
+                     !strcmp(flag, "--threads") || !strcmp(flag, "--normalize");
         if (takes && !val) {
             if (i + 1 >= argc)
                 return netrt_errorf(j->err, sizeof j->err, "option %s needs a value", flag);
@@ -143,7 +204,7 @@ static int parse_args(job *j, int argc, char **argv) {
         } else if (!strcmp(flag, "--labels")) {
             j->labels_path = val;
         } else if (!strcmp(flag, "--input")) {
-            if (bind(j, val, "input", m->inputs, m->ninputs, j->in_files) < 0) return -1;
+            if ((j->last_input = bind(j, val, "input", m->inputs, m->ninputs, j->in_files)) < 0) return -1;
         } else if (!strcmp(flag, "--output")) {
             if (bind(j, val, "output", m->outputs, m->noutputs, j->out_files) < 0) return -1;
         } else if (!strcmp(flag, "--limit")) {
@@ -167,6 +228,8 @@ static int parse_args(job *j, int argc, char **argv) {
         } else if (!strcmp(flag, "--classes")) {
             j->classes = val;
             j->print = true;
+        } else if (!strcmp(flag, "--normalize")) {
+            if (parse_normalize(j, val) < 0) return -1;
         } else if (!strcmp(flag, "--print")) {
             j->print = true;
         } else if (!strcmp(flag, "--check-numerics")) {
@@ -180,7 +243,7 @@ static int parse_args(job *j, int argc, char **argv) {
     if (j->help) return 0;
     if (warmup_given && !j->repeat)
         return netrt_errorf(j->err, sizeof j->err, "--warmup needs --repeat R");
-    if (!j->weights && !m->embedded)
+    if (!j->weights && !m->embedded && m->nparams > 0)
         return netrt_errorf(j->err, sizeof j->err,
                             "missing --weights FILE (the model has no embedded weights)");
     for (int i = 0; i < m->ninputs; i++)
@@ -197,8 +260,44 @@ static int parse_args(job *j, int argc, char **argv) {
 /* Reads input i and checks its dtype and per-sample shape. */
 static int read_input(job *j, int i) {
     const char *path = j->in_files[i];
+    const netrt_tensor *t = &j->m->inputs[i];
+    if (netrt_is_image(path)) { /* PNG or JPEG: with the files after it, one batch */
+        int n = 1 + j->n_more[i];
+        const char **paths = malloc(sizeof *paths * (size_t)n);
+        if (!paths) return netrt_errorf(j->err, sizeof j->err, "out of memory");
+        paths[0] = path;
+        for (int k = 1; k < n; k++) paths[k] = j->in_more[i][k - 1];
+        const float *mean = NULL, *std = NULL;
+        float buf[6];
+        if (j->nnorm) {
+            int64_t C = t->rank == 4 ? t->shape[1] : 0;
+            if (j->nnorm == 6 && C != 3) {
+                free(paths);
+                return netrt_errorf(j->err, sizeof j->err,
+                                    "--normalize %s: 3 means and 3 standard deviations, but input '%s' has %lld "
+                                    "channel(s)",
+                                    j->norm_text, t->name, (long long)C);
+            }
+            for (int c = 0; c < 3; c++) {
+                buf[c] = j->nnorm == 2 ? j->norm[0] : j->norm[c];
+                buf[3 + c] = j->nnorm == 2 ? j->norm[1] : j->norm[3 + c];
+            }
+            mean = buf, std = buf + 3;
+        }
+        int rc = netrt_images_read(paths, n, t, mean, std, &j->in[i], j->err, sizeof j->err);
+        free(paths);
+        return rc;
+    }
+    if (j->n_more[i] > 0)
+        return netrt_errorf(j->err, sizeof j->err,
+                            "unexpected argument '%s' after --input %s (several files make one batch only when "
+                            "they are PNG or JPEG images)",
+                            j->in_more[i][0], path);
+    if (j->nnorm)
+        return netrt_errorf(j->err, sizeof j->err, "--normalize applies to PNG and JPEG inputs; %s is an array",
+                            path);
     if (netrt_array_read(path, &j->in[i], j->err, sizeof j->err) < 0) return -1;
-    return netrt_check_input(&j->m->inputs[i], &j->in[i], path, j->err, sizeof j->err);
+    return netrt_check_input(t, &j->in[i], path, j->err, sizeof j->err);
 }
 
 /* Reads and checks every input and the labels; sets S. */
@@ -336,19 +435,71 @@ static int write_outputs(job *j) {
     return 0;
 }
 
-/* The name of class c in the --classes list, or "" (into buf). */
+/* The name of class c in the --classes list (names separated by commas,
+ * or by newlines when read from a file), or "" (into buf). */
 static const char *class_name(const job *j, int64_t c, char *buf, size_t n) {
     buf[0] = '\0';
-    if (!j->classes) return buf;
-    const char *p = j->classes;
+    const char *p = j->class_text ? j->class_text : j->classes;
+    if (!p) return buf;
+    const char *sep = j->class_text ? "\n" : ",";
     for (int64_t k = 0; k < c && p; k++) {
-        p = strchr(p, ',');
+        p = strchr(p, sep[0]);
         if (p) p++;
     }
     if (!p) return buf;
-    size_t len = strcspn(p, ",");
+    size_t len = strcspn(p, j->class_text ? "\r\n" : ",");
+    if (len == 0) return buf;
     snprintf(buf, n, " (%.*s)", (int)len, p);
     return buf;
+}
+
+/* --classes FILE: a file of class names, one per line (else the value is
+ * the comma-separated list itself). */
+static int read_classes(job *j) {
+    if (!j->classes) return 0;
+    FILE *f = fopen(j->classes, "rb");
+    if (!f) {
+        if (strchr(j->classes, '/') || strstr(j->classes, ".txt"))
+            return netrt_errorf(j->err, sizeof j->err, "--classes %s: cannot open: %s", j->classes, strerror(errno));
+        return 0; /* a list of names */
+    }
+    size_t cap = 4096, len = 0;
+    char *t = malloc(cap);
+    for (size_t r; t && (r = fread(t + len, 1, cap - len - 1, f)) > 0;) {
+        len += r;
+        if (len + 1 == cap) {
+            char *u = cap < ((size_t)1 << 24) ? realloc(t, cap *= 2) : NULL;
+            if (!u) {
+                free(t);
+                t = NULL;
+            }
+            t = u;
+        }
+    }
+    fclose(f);
+    if (!t) return netrt_errorf(j->err, sizeof j->err, "--classes %s: too large or out of memory", j->classes);
+    t[len] = '\0';
+    j->class_text = t;
+    return 0;
+}
+
+/* The row's class probabilities into p: the row itself if it already is a
+ * distribution (a softmax ends the net), else its softmax. */
+static void row_probabilities(const float *row, int64_t k, double *p) {
+    double sum = 0, mx = row[0];
+    bool dist = true;
+    for (int64_t i = 0; i < k; i++) {
+        dist = dist && row[i] >= 0 && row[i] <= 1;
+        sum += row[i];
+        if (row[i] > mx) mx = row[i];
+    }
+    if (dist && fabs(sum - 1.0) < 1e-3) {
+        for (int64_t i = 0; i < k; i++) p[i] = row[i];
+        return;
+    }
+    sum = 0;
+    for (int64_t i = 0; i < k; i++) sum += p[i] = exp((double)row[i] - mx);
+    for (int64_t i = 0; i < k; i++) p[i] /= sum;
 }
 
 static void print_predictions(job *j) {
@@ -356,6 +507,10 @@ static void print_predictions(job *j) {
     if (m->noutputs < 1) return;
     int64_t per = per_sample(&m->outputs[0]), correct = 0;
     if (per < 1) return;
+    double *prob = malloc(sizeof *prob * (size_t)per);
+    if (!prob) return;
+    enum { TOP = 5 };
+    bool images = m->ninputs == 1 && netrt_is_image(j->in_files[0]);
     for (int64_t s = 0; s < j->S; s++) {
         const float *row = j->out[0] + s * per;
         int64_t c = 0;
@@ -368,12 +523,31 @@ static void print_predictions(job *j) {
             printf("sample %4lld: predicted %lld%s, true %lld%s%s\n", (long long)s, (long long)c,
                    class_name(j, c, cn, sizeof cn), (long long)t, class_name(j, t, tn, sizeof tn),
                    t == c ? "" : "  <- wrong");
-        } else {
-            char cn[96];
-            printf("sample %lld: class %lld%s (%.4f)\n", (long long)s, (long long)c,
-                   class_name(j, c, cn, sizeof cn), row[c]);
+            continue;
         }
+        /* the top classes by probability, highest first (ties: the lower class) */
+        row_probabilities(row, per, prob);
+        int64_t top[TOP];
+        int ntop = 0;
+        for (; ntop < TOP && ntop < per; ntop++) {
+            int64_t best = -1;
+            for (int64_t k = 0; k < per; k++) {
+                bool taken = false;
+                for (int q = 0; q < ntop; q++) taken = taken || top[q] == k;
+                if (!taken && (best < 0 || prob[k] > prob[best])) best = k;
+            }
+            top[ntop] = best;
+        }
+        const char *file = !images ? NULL : s == 0 ? j->in_files[0] : j->in_more[0][s - 1];
+        printf("sample %lld%s%s%s:", (long long)s, file ? " (" : "", file ? file : "", file ? ")" : "");
+        for (int q = 0; q < ntop; q++) {
+            char cn[96];
+            printf("%s %lld%s %.2f%%", q ? "," : "", (long long)top[q], class_name(j, top[q], cn, sizeof cn),
+                   100.0 * prob[top[q]]);
+        }
+        printf("\n");
     }
+    free(prob);
     if (j->labels_path)
         printf("accuracy: %lld/%lld = %.1f%%\n", (long long)correct, (long long)j->S,
                100.0 * (double)correct / (double)j->S);
@@ -386,7 +560,9 @@ static int run_job(job *j, int argc, char **argv) {
     j->out_files = calloc((size_t)m->noutputs + 1, sizeof *j->out_files);
     j->in = calloc((size_t)m->ninputs + 1, sizeof *j->in);
     j->out = calloc((size_t)m->noutputs + 1, sizeof *j->out);
-    if (!j->in_files || !j->out_files || !j->in || !j->out)
+    j->in_more = calloc((size_t)m->ninputs + 1, sizeof *j->in_more);
+    j->n_more = calloc((size_t)m->ninputs + 1, sizeof *j->n_more);
+    if (!j->in_files || !j->out_files || !j->in || !j->out || !j->in_more || !j->n_more)
         return netrt_errorf(j->err, sizeof j->err, "out of memory");
     if (parse_args(j, argc, argv) < 0) return -1;
     if (j->help) {
@@ -394,7 +570,7 @@ static int run_job(job *j, int argc, char **argv) {
         return 0;
     }
     if (netrt_set_check_numerics(m, j->check_numerics, j->err, sizeof j->err) < 0) return -1;
-    if (read_data(j) < 0) return -1;
+    if (read_classes(j) < 0 || read_data(j) < 0) return -1;
     if (j->weights && netrt_load_params(m, j->weights, j->err, sizeof j->err) < 0) return -1;
     if (m->prepare) m->prepare();
     if (netrt_numerics_error()) return netrt_errorf(j->err, sizeof j->err, "%s", netrt_numerics_error());

@@ -71,6 +71,19 @@ int netrt_idx_read(const char *path, netrt_array *out, char *err, size_t errlen)
 /* Reads an array from .npy or IDX (.gz or not), chosen by content. */
 int netrt_array_read(const char *path, netrt_array *out, char *err, size_t errlen);
 
+/* ---- images (image.c): PNG and JPEG as model inputs ----------------------- */
+
+struct netrt_tensor;
+/* Whether the file starts as a PNG or a JPEG does. */
+bool netrt_is_image(const char *path);
+/* Reads n image files as one float32 array [n, C, H, W] for input t ([N, C,
+ * H, W], C 1 or 3): grey or RGB, resized to H x W and scaled to [0, 1] as
+ * torchvision's Resize((H, W)) and ToTensor do on a Pillow image, then (x -
+ * mean[c]) / std[c] if mean and std are given (C values each).  The array
+ * owns its data. */
+int netrt_images_read(const char *const *paths, int n, const struct netrt_tensor *t, const float *mean,
+                      const float *std, netrt_array *out, char *err, size_t errlen);
+
 /* ---- safetensors --------------------------------------------------------- */
 
 typedef struct netrt_st_entry {
@@ -299,6 +312,17 @@ typedef enum {
     NETRT_INIT_NONE, NETRT_INIT_ZERO, NETRT_INIT_ONE,
     NETRT_INIT_XAVIER, /* Glorot uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)) */
     NETRT_INIT_HE,     /* He (Kaiming) normal, fan_in mode: N(0, 2 / fan_in) */
+    /* Initialization (issue 12): torch.nn.init's schemes, with their
+     * arguments in netrt_param_init's a and b (runtime/init.c). */
+    NETRT_INIT_CONSTANT,        /* a */
+    NETRT_INIT_UNIFORM,         /* U(a, b) */
+    NETRT_INIT_NORMAL,          /* N(a, b^2): mean a, std b */
+    NETRT_INIT_XAVIER_UNIFORM,  /* gain a: U(-g sqrt(6 / (fan_in + fan_out)), +...) */
+    NETRT_INIT_XAVIER_NORMAL,   /* gain a: N(0, g^2 * 2 / (fan_in + fan_out)) */
+    NETRT_INIT_KAIMING_UNIFORM, /* gain a, fan b (0 fan_in, 1 fan_out): U(-g sqrt(3 / fan), +...) */
+    NETRT_INIT_KAIMING_NORMAL,  /* gain a, fan b: N(0, g^2 / fan) */
+    NETRT_INIT_LECUN_NORMAL,    /* N(0, 1 / fan_in) */
+    NETRT_INIT_ORTHOGONAL,      /* gain a: rows x (n / rows), orthonormal rows or columns */
 } netrt_init_scheme;
 
 /* Fills n floats of one parameter, drawing from r. */
@@ -310,7 +334,18 @@ void netrt_init_fill(netrt_init_scheme scheme, double fan_in, double fan_out, ne
 typedef struct netrt_param_init {
     netrt_init_scheme scheme;
     double fan_in, fan_out; /* PyTorch's: dim 1 and dim 0 times the receptive field */
+    /* Initialization (issue 12): the scheme's arguments (see
+     * netrt_init_scheme) and the parameter's dim 0 (orthogonal's rows). */
+    double a, b;
+    int64_t rows;
 } netrt_param_init;
+
+/* Fills the n floats of one parameter as pi says, drawing from r (the
+ * trainer, the gradient check and `netc init` share it). */
+void netrt_init_param(const netrt_param_init *pi, netrt_rng *r, float *data, int64_t n);
+/* A short description of pi ("kaiming_normal(fan_out, gain 1.41421)") in
+ * buf; returns buf. */
+const char *netrt_init_describe(const netrt_param_init *pi, char *buf, size_t size);
 
 /* The loss a training program computes (the net's `loss(...)`, else
  * cross-entropy): its labels are class indices ([N] for [N, K] logits, [N,
@@ -368,7 +403,49 @@ typedef struct netrt_train_model {
      * gradient check holds *step, so every call draws the same masks. */
     uint64_t *seed, *step;
     bool *no_dropout; /* --no-dropout: dropout is the identity in training too */
+    /* Taps (debugging views: --monitor, --init-calibrate; netc's
+     * compiler/taps.c chooses them): while *tap_on, grad() calls
+     * netrt_tap(k, value) right after the kernel that writes tap k, a layer's
+     * output in the training forward.  Zero cost when off: one predictable
+     * branch per tap.  tap_on NULL: the program has no taps. */
+    int ntaps;
+    const struct netrt_tap_info *taps;
+    bool *tap_on;
+    /* Initialization (issue 12): the classifier's output bias, the bias of
+     * the last conv or linear before the loss (--output-bias frequencies),
+     * by its parameter name, or NULL if the net has none. */
+    const char *output_bias;
 } netrt_train_model;
+
+/* ---- taps (tap.c): per-layer values of a training step ---------------------- */
+
+/* One tap: the output of a node of the training forward, read by
+ * netrt_tap_at in its layout (a blocked value is not converted by the
+ * emitted code). */
+typedef struct netrt_tap_info {
+    const char *name;   /* the node's .net instance name: "conv0", "layer1.0.relu" */
+    const char *kind;   /* "conv", "conv+relu" (fused: post-activation), "linear", "batchnorm", "relu", ... */
+    bool relu;          /* the values are a ReLU's output (fused or not) */
+    bool preact;        /* a conv or linear output before any activation (--init-calibrate) */
+    int rank;
+    int64_t shape[NETRT_MAX_RANK]; /* logical [N, C, ...], N the compiled batch */
+    int cblock;         /* 0: plain C order; V: NCHW[V]c (rank 4: ceil(C / V) blocks of V channels) */
+} netrt_tap_info;
+
+/* What the runtime does with a tap: k indexes m->taps, data its buffer,
+ * valid until the kernel after it runs. */
+typedef void (*netrt_tap_fn)(void *ctx, int k, const float *data);
+/* Called by emitted code (behind tap_on): passes the tap to the function set
+ * by netrt_tap_set; nothing if none. */
+void netrt_tap(int k, const float *data);
+/* Sets the function (NULL: none) and turns m's taps on (fn) or off. */
+void netrt_tap_set(const netrt_train_model *m, netrt_tap_fn fn, void *ctx);
+/* Values per sample, channels (dimension 1) and positions per channel of a tap. */
+int64_t netrt_tap_per(const netrt_tap_info *t);
+int64_t netrt_tap_channels(const netrt_tap_info *t);
+/* Copies sample s of tap t (at data) into dst in logical C order (channel-
+ * major), converting a blocked layout. */
+void netrt_tap_sample(const netrt_tap_info *t, const float *data, int64_t s, float *dst);
 
 /* Dropout in training: 0 with probability p (drop_below = p * 2^32), else
  * scale = 1 / (1 - p), for element i of the tensor whose masks of this step
@@ -395,6 +472,13 @@ static inline float netrt_dropout_mask(uint64_t key, uint64_t i, uint32_t drop_b
  * Checks the CPU first (netrt_cpu_ok with m->infer->cpu).  Returns the exit
  * status. */
 int netrt_train_main(int argc, char **argv, const netrt_train_model *m);
+
+/* --output-bias frequencies (initialization, issue 12; output_bias.c): sets
+ * m->output_bias to the log of the class frequencies, counts[k] labels of
+ * class k (a class with none counts as half a label), prints them in one
+ * line on stdout and reruns prepare.  Returns 0, or -1 with a message. */
+int netrt_output_bias_frequencies(const netrt_train_model *m, const double *counts, int64_t k, const char *prog,
+                                  char *err, size_t errlen);
 
 /* The gradient check (netc gradcheck): compares the gradients grad() computes
  * with central finite differences of the loss along random directions, for

@@ -1,5 +1,4 @@
-/* Training: parameter initialization (shared with `netc init`), and
- * netrt_train_main, the command line of a training program emitted by
+/* Training (parameter initialization: init.c): netrt_train_main, the command line of a training program emitted by
  * `netc build --train` (its options read through cli.c).
  *
  * The emitted code owns the forward and backward passes, the loss and the
@@ -21,23 +20,7 @@
 
 #include "augment.h"
 #include "holdout.h"
-#include "netrt.h"
-
-/* ---- parameter initialization ---------------------------------------------- */
-
-void netrt_init_fill(netrt_init_scheme scheme, double fan_in, double fan_out, netrt_rng *r,
-                     float *data, int64_t n) {
-    double a = fan_in + fan_out > 0 ? sqrt(6.0 / (fan_in + fan_out)) : 0.0;
-    double sd = fan_in > 0 ? sqrt(2.0 / fan_in) : 0.0;
-    for (int64_t k = 0; k < n; k++) {
-        switch (scheme) {
-        case NETRT_INIT_ONE: data[k] = 1; break;
-        case NETRT_INIT_XAVIER: data[k] = (float)((2 * netrt_rng_uniform(r) - 1) * a); break;
-        case NETRT_INIT_HE: data[k] = (float)(netrt_rng_normal(r) * sd); break;
-        default: data[k] = 0; break;
-        }
-    }
-}
+#include "netrt_debug.h"
 
 /* ---- the trainer ------------------------------------------------------------------ */
 
@@ -46,9 +29,11 @@ enum {
     O_MOMENTUM, O_WEIGHT_DECAY, O_SEED, O_LIMIT, O_TEST_LIMIT, O_NO_SHUFFLE, O_LOAD, O_SAVE,
     O_GRADS_OUT, O_QUIET, O_CHECK_NUMERICS, O_THREADS, O_NO_DROPOUT, O_SCHEDULE, O_WARMUP, O_OPTIMIZER,
     O_DAMPENING, O_NESTEROV, O_BETAS, O_EPS, O_NO_BIAS_DECAY, O_CLIP, O_LABEL_SMOOTHING, O_CONFUSION,
-    O_CHECKPOINT, O_RESUME, O_HELP,
+    O_CHECKPOINT, O_RESUME,
+    O_MONITOR, O_MONITOR_EVERY, O_OVERFIT, O_RANDOM_INPUTS, O_SHOW_INPUTS, O_WORST, O_INIT_CALIBRATE, /* debugging views */
+    O_OUTPUT_BIAS, /* initialization */
     O_AUGMENT, O_VAL_SPLIT, O_EARLY_STOP, /* data: augmentation, validation, early stopping */
-    O_COUNT
+    O_HELP, O_COUNT
 };
 
 static const netrt_opt train_opts[O_COUNT] = {
@@ -83,8 +68,16 @@ static const netrt_opt train_opts[O_COUNT] = {
     [O_CLIP] = {"--clip-grad-norm", true},
     [O_LABEL_SMOOTHING] = {"--label-smoothing", true},
     [O_CONFUSION] = {"--confusion", false},
+    [O_OUTPUT_BIAS] = {"--output-bias", true},
     [O_CHECKPOINT] = {"--checkpoint", true},
     [O_RESUME] = {"--resume", true},
+    [O_MONITOR] = {"--monitor", true},
+    [O_MONITOR_EVERY] = {"--monitor-every", true},
+    [O_OVERFIT] = {"--overfit", true},
+    [O_RANDOM_INPUTS] = {"--random-inputs", false},
+    [O_SHOW_INPUTS] = {"--show-inputs", true},
+    [O_WORST] = {"--worst", true},
+    [O_INIT_CALIBRATE] = {"--init-calibrate", true},
     [O_HELP] = {"--help", false},
     [O_AUGMENT] = {"--augment", true},
     [O_VAL_SPLIT] = {"--val-split", true},
@@ -144,6 +137,7 @@ typedef struct {
     double warmup_start;
     uint64_t seed;
     bool shuffle, quiet, help, check_numerics, seed_given;
+    bool output_bias; /* --output-bias frequencies (initialization) */
     netrt_train_state resumed; /* --resume: where the run stood (epoch 0, step 0 otherwise) */
     /* data and model facts */
     dataset train, test;
@@ -157,6 +151,15 @@ typedef struct {
     batch_job job;   /* the batch it gathers */
     float *stage_x, *stage_y; /* where: a batch of inputs and of labels */
     char err[1024];
+    /* debugging views (netrt_debug.h, docs/training.md) */
+    const char *monitor_dir, *show_dir, *worst_dir;
+    int64_t monitor_every, overfit, show_k, worst_k, calibrate_k;
+    bool random_inputs, epochs_given;
+    netrt_monitor *mon;
+    float *shown;     /* --show-inputs: the first show_k samples fed, per values each */
+    int64_t nshown;
+    int64_t overfit_epoch; /* --overfit: the epoch that reached 100% (0: not yet) */
+    double overfit_best;
     /* data: --augment */
     netrt_augment augment;
     float *aug_scratch;
@@ -168,6 +171,14 @@ typedef struct {
     int64_t *train_ids, *val_ids, ntrain, nval;
     netrt_early_stop early;
 } trainer;
+
+/* The debugging views' parts of the trainer, defined at the end of the file. */
+static int parse_debug_opt(trainer *t, int o, const char *flag, const char *val, int argc, char **argv, int *i);
+static int check_debug_opts(trainer *t);
+static void show_inputs_add(trainer *t, int64_t nb);
+static int debug_before_training(trainer *t);
+static int debug_epoch_end(trainer *t, int64_t e);
+static int debug_after_training(trainer *t);
 
 static void dataset_free(dataset *d) {
     free(d->images_path);
@@ -360,7 +371,9 @@ static void usage(const trainer *t, FILE *out) {
             "          [--threads N] [--schedule S] [--warmup N[:START]] [--no-dropout]\n"
             "          [--optimizer sgd|adam|adamw] [--dampening D] [--nesterov] [--betas B1,B2]\n"
             "          [--eps E] [--no-bias-decay] [--clip-grad-norm MAX] [--label-smoothing S]\n"
-            "          [--confusion] [--checkpoint FILE] [--resume FILE]\n\n"
+            "          [--confusion] [--checkpoint FILE] [--resume FILE]\n"
+            "          [--monitor DIR [--monitor-every K]] [--overfit N] [--random-inputs]\n"
+            "          [--show-inputs DIR K] [--worst DIR K] [--init-calibrate K]\n          [--output-bias frequencies]\n\n"
             "Trains the network '%s' (compiled from %s, batch %d) with its loss (%s)\n"
             "and an optimizer of torch.optim's (SGD with momentum by default), then tests it.\n\n"
             "  --data DIR             IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
@@ -389,6 +402,8 @@ static void usage(const trainer *t, FILE *out) {
             "  --label-smoothing S    cross-entropy's label smoothing (default: the net's, else 0)\n"
             "  --confusion            after training, per-class accuracy and the confusion matrix\n"
             "                         (and per-class IoU for per-position scores) on the test set\n"
+            "  --output-bias frequencies  the output layer's bias set to the log of the training\n"
+            "                         labels' class frequencies (after initializing or --load)\n"
             "  --seed S               seeds the initialization, the shuffling and dropout (default 1)\n"
             "  --limit N              train on the first N training images only\n"
             "  --test-limit N         test on the first N test images only\n"
@@ -413,6 +428,20 @@ static void usage(const trainer *t, FILE *out) {
             "                         the epoch, the step and the random state (safetensors)\n"
             "  --resume FILE          continue the run a checkpoint stopped (same options; --epochs is\n"
             "                         the total): the result is the one of an uninterrupted run\n"
+            "  --monitor DIR          every K-th step (--monitor-every, default 10), per layer: the\n"
+            "                         activations' and gradients' statistics and histograms, dead\n"
+            "                         ReLUs, gradient norms and update/weight ratios, into\n"
+            "                         DIR/monitor.csv, monitor_hist.csv and monitor.html; warns of\n"
+            "                         vanishing or exploding gradients and dead ReLUs\n"
+            "  --overfit N            train on the first N images (no shuffling) until they are\n"
+            "                         all classified right (eval mode), for --epochs (default 100)\n"
+            "  --random-inputs        before training, the mean prediction on Gaussian noise against\n"
+            "                         the training labels' class frequencies\n"
+            "  --show-inputs DIR K    the first K training images as fed to the net, DIR/inputs.png\n"
+            "  --worst DIR K          after training, the K test images of highest loss with their\n"
+            "                         true and predicted classes: DIR/worst.png and DIR/worst.csv\n"
+            "  --init-calibrate K     before training, scale each conv and linear weight so that its\n"
+            "                         output has unit variance on the first K batches (LSUV)\n"
             "  --augment SPEC         augment the training batches: crop=P (a random crop of the\n"
             "                         image zero-padded by P, RandomCrop) and/or flip (horizontal,\n"
             "                         probability 1/2), e.g. crop=2,flip; seeded per (seed, epoch, sample)\n"
@@ -444,7 +473,10 @@ static int parse_args(trainer *t, int argc, char **argv) {
         case O_TRAIN_IMAGES: case O_TRAIN_LABELS: case O_TEST_IMAGES: case O_TEST_LABELS:
             t->files[o - O_TRAIN_IMAGES] = val;
             break;
-        case O_EPOCHS: rc = netrt_opt_int(flag, val, 0, &t->epochs, t->err, sizeof t->err); break;
+        case O_EPOCHS:
+            rc = netrt_opt_int(flag, val, 0, &t->epochs, t->err, sizeof t->err);
+            t->epochs_given = true;
+            break;
         case O_LR:
             rc = netrt_opt_double(flag, val, 0, &t->lr, t->err, sizeof t->err);
             t->lr_given = true;
@@ -474,6 +506,11 @@ static int parse_args(trainer *t, int argc, char **argv) {
             break;
         case O_CONFUSION: t->confusion = true; break;
         case O_CHECKPOINT: t->checkpoint = val; break;
+        case O_OUTPUT_BIAS:
+            if (strcmp(val, "frequencies") != 0)
+                return netrt_errorf(t->err, sizeof t->err, "--output-bias: unknown value '%s' (the only one is frequencies)", val);
+            t->output_bias = true;
+            break;
         case O_RESUME: t->resume = val; break;
         case O_SEED:
             rc = netrt_opt_int(flag, val, 0, &n, t->err, sizeof t->err);
@@ -508,6 +545,10 @@ static int parse_args(trainer *t, int argc, char **argv) {
             *t->m->no_dropout = true;
             break;
         case O_HELP: t->help = true; break;
+        case O_MONITOR: case O_MONITOR_EVERY: case O_OVERFIT: case O_RANDOM_INPUTS: case O_SHOW_INPUTS: case O_WORST:
+        case O_INIT_CALIBRATE:
+            rc = parse_debug_opt(t, o, flag, val, argc, argv, &i);
+            break;
         case O_AUGMENT: rc = netrt_augment_parse(val, &t->augment, t->err, sizeof t->err); break;
         case O_VAL_SPLIT:
             rc = netrt_opt_double(flag, val, 0, &t->val_split, t->err, sizeof t->err);
@@ -529,6 +570,10 @@ static int parse_args(trainer *t, int argc, char **argv) {
                             t->loss == NETRT_LOSS_MSE ? "mse" : "bce_with_logits");
     if (t->confusion && t->loss != NETRT_LOSS_CROSS_ENTROPY)
         return netrt_errorf(t->err, sizeof t->err, "--confusion needs class scores (a cross-entropy loss)");
+    if (t->output_bias && t->loss != NETRT_LOSS_CROSS_ENTROPY)
+        return netrt_errorf(t->err, sizeof t->err, "--output-bias frequencies needs class scores (a cross-entropy loss)");
+    if (t->output_bias && t->resume)
+        return netrt_errorf(t->err, sizeof t->err, "--output-bias sets the starting bias; --resume continues a run");
     if (t->smoothing_given)
         t->m->hp->label_smoothing = (float)t->label_smoothing;
     else
@@ -558,6 +603,7 @@ static int parse_args(trainer *t, int argc, char **argv) {
         return netrt_errorf(t->err, sizeof t->err, "--resume cannot be combined with --load (the checkpoint has the parameters)");
     if (t->grads_out && (t->checkpoint || t->resume))
         return netrt_errorf(t->err, sizeof t->err, "--grads-out cannot be combined with --checkpoint or --resume");
+    if (check_debug_opts(t) < 0) return -1;
     if (t->grads_out && t->save)
         return netrt_errorf(t->err, sizeof t->err,
                             "--grads-out cannot be combined with --save (it writes the "
@@ -668,7 +714,7 @@ static int read_data(trainer *t) {
                                 stat(dir, &st) != 0 ? strerror(errno) : "not a directory");
     }
     /* --grads-out needs no test set. */
-    int nfiles = t->grads_out ? 2 : 4;
+    int nfiles = t->grads_out || t->overfit ? 2 : 4; /* --overfit: the training images are the test */
     for (int k = 0; k < nfiles; k++) {
         if (from_dir) {
             if (!(*slots[k] = data_file(t, dir, idx_names[k]))) return -1;
@@ -778,6 +824,7 @@ static void prefetch_take(trainer *t, int64_t first) {
     memcpy(t->in->inputs[0].data, j->x, (size_t)(j->nb * t->per) * sizeof(float));
     memcpy(t->m->labels->data, j->y, (size_t)(j->nb * t->lper) * sizeof(float));
     commit_batch(t, &t->train, t->order, first, j->nb, true);
+    if (t->show_dir) show_inputs_add(t, j->nb); /* the batch as the net sees it */
     if (first + j->nb < t->ntrain) prefetch_post(t, first + j->nb);
 }
 
@@ -842,8 +889,7 @@ static int init_params(trainer *t) {
         for (int i = 0; i < in->nparams; i++) {
             const netrt_tensor *p = &in->params[i];
             const netrt_param_init *pi = &t->m->inits[i];
-            netrt_init_fill(pi->scheme, pi->fan_in, pi->fan_out, &rng, p->data,
-                            netrt_numel(p->rank, p->shape));
+            netrt_init_param(pi, &rng, p->data, netrt_numel(p->rank, p->shape));
         }
     }
     if (t->m->seed) *t->m->seed = t->seed; /* dropout's masks too */
@@ -1025,9 +1071,9 @@ static int train(trainer *t) {
                (long long)step);
     }
     netrt_metrics tm = {0};
-    int stop = 0; /* --early-stop: 1 when it stops the run */
+    int early_stopped = 0; /* --early-stop: 1 when it stops the run */
     int64_t last_epoch = t->resumed.epoch;
-    for (int64_t e = t->resumed.epoch + 1; e <= t->epochs && !stop; e++) {
+    for (int64_t e = t->resumed.epoch + 1; e <= t->epochs && !early_stopped; e++) {
         last_epoch = e;
         double start = netrt_now();
         t->epoch = e;
@@ -1053,11 +1099,13 @@ static int train(trainer *t) {
             batch++;
             lr = lr_at(t, e - 1, step++);
             prefetch_take(t, s0);
+            bool watched = t->mon && netrt_monitor_begin(t->mon, step, e, nb);
             m->grad();
             if (numerics_failed(t) < 0) {
                 if (show) fputc('\n', stderr);
                 return -1;
             }
+            if (watched) netrt_monitor_after_grad(t->mon);
             float loss = m->loss->data[0];
             if (!isfinite(loss)) {
                 if (show) fputc('\n', stderr);
@@ -1073,6 +1121,7 @@ static int train(trainer *t) {
                 if (show) fputc('\n', stderr);
                 return -1;
             }
+            if (watched) netrt_monitor_after_update(t->mon, stdout);
             loss_sum += (double)loss * (double)nb;
             netrt_metrics_add(&train_m, m->train_logits->data, m->labels->data, nb, false);
             if (show) {
@@ -1102,10 +1151,10 @@ static int train(trainer *t) {
             if (vrc == 0) {
                 printf("; val loss %.4f", netrt_metrics_loss(&vm));
                 if (netrt_metrics_has_accuracy(&vm)) printf(", val accuracy %.2f%%", netrt_metrics_accuracy(&vm));
-                if (t->early.patience) stop = netrt_early_stop_update(&t->early, in, e, netrt_metrics_loss(&vm));
+                if (t->early.patience) early_stopped = netrt_early_stop_update(&t->early, in, e, netrt_metrics_loss(&vm));
             }
             netrt_metrics_free(&vm);
-            if (vrc < 0 || stop < 0) {
+            if (vrc < 0 || early_stopped < 0) {
                 printf("\n");
                 netrt_metrics_free(&tm);
                 return vrc < 0 ? -1 : netrt_errorf(t->err, sizeof t->err, "out of memory");
@@ -1134,9 +1183,15 @@ static int train(trainer *t) {
                 return -1;
             }
         }
-        if (stop)
+        if (early_stopped)
             printf("early stop: the validation loss has not improved for %lld epoch%s\n", (long long)t->early.patience,
                    t->early.patience == 1 ? "" : "s");
+        int stop = debug_epoch_end(t, e);
+        if (stop < 0) {
+            netrt_metrics_free(&tm);
+            return -1;
+        }
+        if (stop > 0) break;
     }
     if (t->early.patience && t->early.best_epoch) { /* data: the best epoch's parameters */
         printf("best epoch %lld: val loss %.4f", (long long)t->early.best_epoch, t->early.best_loss);
@@ -1165,6 +1220,7 @@ static int train(trainer *t) {
     }
     if (t->confusion && t->has_test) netrt_metrics_print_confusion(&tm, stdout, t->lper > 1);
     netrt_metrics_free(&tm);
+    if (debug_after_training(t) < 0) return -1;
     if (t->save) {
         if (netrt_st_write(t->save, in->params, in->nparams, t->err, sizeof t->err) < 0) return -1;
         printf("saved %d parameter tensors to %s\n", in->nparams, t->save);
@@ -1183,6 +1239,23 @@ static int check_writable(trainer *t, const char *path) {
     return 0;
 }
 
+/* --output-bias frequencies: the training labels counted per class (those
+ * equal to ignore_index not at all), then output_bias.c. */
+static int output_bias(trainer *t) {
+    const netrt_array *l = &t->train.labels;
+    int64_t k = t->classes, n = netrt_numel(l->rank, l->shape);
+    double *counts = calloc((size_t)k + 1, sizeof *counts);
+    if (!counts) return netrt_errorf(t->err, sizeof t->err, "out of memory");
+    for (int64_t i = 0; i < n && i < t->train.count * t->lper; i++) {
+        float v;
+        labels_to_f32(l, 1, i, &v);
+        if ((int64_t)v != t->m->ignore_index && v >= 0 && (int64_t)v < k) counts[(int64_t)v] += 1;
+    }
+    int rc = netrt_output_bias_frequencies(t->m, counts, k, t->prog, t->err, sizeof t->err);
+    free(counts);
+    return rc;
+}
+
 static int run_trainer(trainer *t, int argc, char **argv) {
     if (check_model(t) < 0 || parse_args(t, argc, argv) < 0) return -1;
     if (t->help) {
@@ -1198,7 +1271,9 @@ static int run_trainer(trainer *t, int argc, char **argv) {
     if (netrt_set_check_numerics(t->in, t->check_numerics, t->err, sizeof t->err) < 0) return -1;
     if (t->m->reset_state) t->m->reset_state();
     if (init_params(t) < 0) return -1;
+    if (t->output_bias && output_bias(t) < 0) return -1;
     if (t->grads_out) return write_grads(t);
+    if (debug_before_training(t) < 0) return -1;
     return train(t);
 }
 
@@ -1229,6 +1304,324 @@ int netrt_train_main(int argc, char **argv, const netrt_train_model *m) {
     free(t.train_ids);
     free(t.val_ids);
     netrt_early_stop_free(&t.early);
+    netrt_monitor_free(t.mon);
+    free(t.shown);
     if (m->infer->fini) m->infer->fini();
     return rc < 0 ? 1 : 0;
+}
+
+/* ---- debugging views (netrt_debug.h; docs/training.md, "Debugging views") ---------- */
+
+/* A directory for a view's files: made if missing (not its parents). */
+static int want_dir(trainer *t, const char *flag, const char *dir) {
+    struct stat st;
+    if (stat(dir, &st) != 0 && errno == ENOENT && mkdir(dir, 0777) != 0)
+        return netrt_errorf(t->err, sizeof t->err, "%s %s: cannot make the directory: %s", flag, dir, strerror(errno));
+    if (stat(dir, &st) != 0) return netrt_errorf(t->err, sizeof t->err, "%s %s: %s", flag, dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return netrt_errorf(t->err, sizeof t->err, "%s %s: not a directory", flag, dir);
+    return 0;
+}
+
+static int parse_debug_opt(trainer *t, int o, const char *flag, const char *val, int argc, char **argv, int *i) {
+    switch (o) {
+    case O_MONITOR: t->monitor_dir = val; return 0;
+    case O_MONITOR_EVERY: return netrt_opt_int(flag, val, 1, &t->monitor_every, t->err, sizeof t->err);
+    case O_OVERFIT: return netrt_opt_int(flag, val, 1, &t->overfit, t->err, sizeof t->err);
+    case O_RANDOM_INPUTS: t->random_inputs = true; return 0;
+    case O_INIT_CALIBRATE: return netrt_opt_int(flag, val, 1, &t->calibrate_k, t->err, sizeof t->err);
+    case O_SHOW_INPUTS: case O_WORST: { /* DIR K: the count is the next argument */
+        if (*i + 1 >= argc || argv[*i + 1][0] == '-')
+            return netrt_errorf(t->err, sizeof t->err, "%s needs a directory and a count: %s DIR K", flag, flag);
+        int64_t *k = o == O_SHOW_INPUTS ? &t->show_k : &t->worst_k;
+        if (o == O_SHOW_INPUTS)
+            t->show_dir = val;
+        else
+            t->worst_dir = val;
+        return netrt_opt_int(flag, argv[++*i], 1, k, t->err, sizeof t->err);
+    }
+    }
+    return 0;
+}
+
+/* The per-sample image shape of the input: c, h, w; false if it is not an image. */
+static bool input_image(const trainer *t, int64_t *c, int64_t *h, int64_t *w) {
+    const netrt_tensor *x = &t->in->inputs[0];
+    if (x->rank == 4) {
+        *c = x->shape[1], *h = x->shape[2], *w = x->shape[3];
+        return true;
+    }
+    if (x->rank == 3) {
+        *c = 1, *h = x->shape[1], *w = x->shape[2];
+        return true;
+    }
+    return false;
+}
+
+static int check_debug_opts(trainer *t) {
+    int64_t c, h, w;
+    if (t->monitor_every && !t->monitor_dir)
+        return netrt_errorf(t->err, sizeof t->err, "--monitor-every needs --monitor DIR");
+    if (!t->monitor_every) t->monitor_every = 10;
+    if ((t->monitor_dir && want_dir(t, "--monitor", t->monitor_dir) < 0) ||
+        (t->show_dir && want_dir(t, "--show-inputs", t->show_dir) < 0) ||
+        (t->worst_dir && want_dir(t, "--worst", t->worst_dir) < 0))
+        return -1;
+    if ((t->show_dir || t->worst_dir) && !input_image(t, &c, &h, &w))
+        return netrt_errorf(t->err, sizeof t->err, "%s needs an image input [C, H, W] or [H, W]; '%s' is not one",
+                            t->show_dir ? "--show-inputs" : "--worst", t->in->inputs[0].name);
+    bool classes = t->loss == NETRT_LOSS_CROSS_ENTROPY && t->lper == 1;
+    if ((t->worst_dir || t->random_inputs) && !classes)
+        return netrt_errorf(t->err, sizeof t->err, "%s needs class scores per sample (a cross-entropy loss)",
+                            t->worst_dir ? "--worst" : "--random-inputs");
+    if (t->grads_out && (t->monitor_dir || t->overfit || t->show_dir || t->worst_dir || t->calibrate_k || t->random_inputs))
+        return netrt_errorf(t->err, sizeof t->err, "--grads-out cannot be combined with the debugging views");
+    if (t->overfit) {
+        if (t->limit || t->resume || t->worst_dir)
+            return netrt_errorf(t->err, sizeof t->err, "--overfit N chooses the images itself: drop %s",
+                                t->limit ? "--limit" : t->resume ? "--resume" : "--worst (there is no test set)");
+        t->limit = t->overfit;
+        t->shuffle = false;
+        if (!t->epochs_given) t->epochs = 100;
+    }
+    return 0;
+}
+
+/* --show-inputs: the first show_k samples of the batches fed to grad(),
+ * taken from the model's input once the batch is complete. */
+static void show_inputs_add(trainer *t, int64_t nb) {
+    if (t->nshown >= t->show_k) return;
+    if (!t->shown && !(t->shown = malloc((size_t)(t->show_k * t->per) * sizeof(float)))) return;
+    int64_t n = t->show_k - t->nshown < nb ? t->show_k - t->nshown : nb;
+    memcpy(t->shown + t->nshown * t->per, t->in->inputs[0].data, (size_t)(n * t->per) * sizeof(float));
+    t->nshown += n;
+}
+
+static char *join_path(trainer *t, const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (!p) netrt_errorf(t->err, sizeof t->err, "out of memory");
+    else snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static int show_inputs_write(trainer *t) {
+    int64_t c = 1, h = 1, w = 1; /* check_debug_opts made sure the input is an image */
+    input_image(t, &c, &h, &w);
+    if (t->nshown == 0) return netrt_errorf(t->err, sizeof t->err, "--show-inputs: no training batch was fed");
+    char *path = join_path(t, t->show_dir, "inputs.png");
+    if (!path) return -1;
+    float lo = t->shown[0], hi = t->shown[0];
+    for (int64_t i = 0; i < t->nshown * t->per; i++) {
+        lo = t->shown[i] < lo ? t->shown[i] : lo;
+        hi = t->shown[i] > hi ? t->shown[i] : hi;
+    }
+    int rc = netrt_png_sheet(path, t->shown, t->nshown, c, h, w, NULL, t->err, sizeof t->err);
+    if (rc == 0)
+        printf("show-inputs: wrote the first %lld training images as the net sees them to %s (values %g to %g "
+               "as 0 to 255)\n", (long long)t->nshown, path, (double)lo, (double)hi);
+    free(path);
+    t->nshown = t->show_k + 1; /* written */
+    return rc;
+}
+
+/* --init-calibrate: batch b of the first K batches in file order. */
+static int64_t calibrate_load(void *ctx, int64_t b) {
+    trainer *t = ctx;
+    int64_t N = t->in->batch, S = t->train.count, first = (b * N) % S;
+    int64_t nb = S - first < N ? S - first : N;
+    load_batch(t, &t->train, NULL, first, nb, true);
+    return nb;
+}
+
+/* The softmax of n scores, in double, into p. */
+static void softmax_d(const float *z, int64_t n, double *p) {
+    double mx = z[0], sum = 0;
+    for (int64_t k = 1; k < n; k++) mx = z[k] > mx ? z[k] : mx;
+    for (int64_t k = 0; k < n; k++) sum += p[k] = exp((double)z[k] - mx);
+    for (int64_t k = 0; k < n; k++) p[k] /= sum;
+}
+
+/* --random-inputs: R images of Gaussian noise with the training images'
+ * mean and standard deviation through the eval-mode net; the mean softmax
+ * against the training labels' class frequencies. */
+#define RANDOM_INPUTS 1024
+static int random_inputs(trainer *t) {
+    const netrt_model *in = t->in;
+    int64_t K = t->classes, N = in->batch, S = t->train.count;
+    double sum = 0, sq = 0, *p = calloc((size_t)K, sizeof *p), *mean = calloc((size_t)K, sizeof *mean),
+           *freq = calloc((size_t)K, sizeof *freq);
+    float *row = malloc((size_t)t->per * sizeof *row);
+    if (!p || !mean || !freq || !row) {
+        free(p), free(mean), free(freq), free(row);
+        return netrt_errorf(t->err, sizeof t->err, "out of memory");
+    }
+    for (int64_t s = 0; s < S; s++) {
+        netrt_array_to_f32(&t->train.images, t->per, s, 1, row);
+        for (int64_t i = 0; i < t->per; i++) sum += row[i], sq += (double)row[i] * row[i];
+        float y;
+        labels_to_f32(&t->train.labels, 1, s, &y);
+        if (y >= 0 && y < K) freq[(int64_t)y] += 1.0 / (double)S;
+    }
+    double mu = sum / ((double)S * t->per), sd = sqrt(fmax(sq / ((double)S * t->per) - mu * mu, 0));
+    netrt_rng rng;
+    netrt_rng_seed(&rng, t->seed + 2); /* apart from the initialization's and the shuffling's */
+    if (in->prepare) in->prepare();
+    for (int64_t s0 = 0; s0 < RANDOM_INPUTS; s0 += N) {
+        int64_t nb = RANDOM_INPUTS - s0 < N ? RANDOM_INPUTS - s0 : N;
+        for (int64_t i = 0; i < nb * t->per; i++) in->inputs[0].data[i] = (float)(mu + sd * netrt_rng_normal(&rng));
+        t->m->set_batch((int)nb);
+        in->run();
+        for (int64_t r = 0; r < nb; r++) {
+            softmax_d(in->outputs[0].data + r * K, K, p);
+            for (int64_t k = 0; k < K; k++) mean[k] += p[k] / RANDOM_INPUTS;
+        }
+    }
+    printf("random-inputs: %d images of Gaussian noise (the training images' mean %.4g and std %.4g), eval mode\n"
+           "random-inputs: class  mean softmax on noise  training label frequency\n", RANDOM_INPUTS, mu, sd);
+    double tv = 0;
+    for (int64_t k = 0; k < K; k++) {
+        printf("random-inputs: %5lld  %20.4f  %24.4f\n", (long long)k, mean[k], freq[k]);
+        tv += 0.5 * fabs(mean[k] - freq[k]);
+    }
+    printf("random-inputs: total variation distance %.4f: %s\n", tv,
+           tv < 0.1 ? "on noise the net predicts about the class frequencies (as it should at the start)"
+                    : "on noise the net does NOT predict the class frequencies (its output biases do not reflect them)");
+    fflush(stdout);
+    free(p), free(mean), free(freq), free(row);
+    return numerics_failed(t);
+}
+
+static int debug_before_training(trainer *t) {
+    if (t->worst_dir && !t->has_test)
+        return netrt_errorf(t->err, sizeof t->err, "--worst needs a test set (--data, or --test-images and --test-labels)");
+    if (t->calibrate_k) {
+        if (netrt_calibrate(t->m, t->calibrate_k, calibrate_load, t, stdout, t->err, sizeof t->err) < 0) return -1;
+        if (numerics_failed(t) < 0) return -1;
+    }
+    if (t->random_inputs && random_inputs(t) < 0) return -1;
+    if (t->monitor_dir && !(t->mon = netrt_monitor_new(t->m, t->monitor_dir, t->monitor_every, t->err, sizeof t->err)))
+        return -1;
+    return 0;
+}
+
+/* --overfit: the loss and accuracy of the eval-mode net on the N images. */
+static int overfit_check(trainer *t, int64_t e) {
+    const netrt_model *in = t->in;
+    netrt_metrics mt;
+    if (netrt_metrics_init(&mt, t->m, false) < 0) return netrt_errorf(t->err, sizeof t->err, "out of memory");
+    if (in->prepare) in->prepare();
+    for (int64_t s0 = 0; s0 < t->train.count; s0 += in->batch) {
+        int64_t nb = t->train.count - s0 < in->batch ? t->train.count - s0 : in->batch;
+        load_batch(t, &t->train, NULL, s0, nb, true);
+        in->run();
+        netrt_metrics_add(&mt, in->outputs[0].data, t->m->labels->data, nb, true);
+    }
+    double acc = netrt_metrics_accuracy(&mt);
+    bool all = mt.correct == mt.counted;
+    printf("overfit: epoch %lld: loss %.4f, accuracy %.2f%% on the %lld training images (eval mode)\n", (long long)e,
+           netrt_metrics_loss(&mt), acc, (long long)t->train.count);
+    netrt_metrics_free(&mt);
+    if (acc > t->overfit_best) t->overfit_best = acc;
+    if (numerics_failed(t) < 0) return -1;
+    if (!all) return 0;
+    t->overfit_epoch = e;
+    return 1;
+}
+
+/* After epoch e: the views' files; 1 to stop training (--overfit reached 100%). */
+static int debug_epoch_end(trainer *t, int64_t e) {
+    if (t->show_dir && t->nshown <= t->show_k && show_inputs_write(t) < 0) return -1;
+    if (t->mon && netrt_monitor_write(t->mon, t->err, sizeof t->err) < 0) return -1;
+    return t->overfit ? overfit_check(t, e) : 0;
+}
+
+typedef struct {
+    int64_t index, label, pred;
+    double loss, p_pred;
+} worst_row;
+
+/* --worst: the K test images of highest loss (eval mode), as a sheet
+ * captioned "T<true> P<predicted> <probability>%" and a CSV beside it. */
+static int worst_write(trainer *t) {
+    const netrt_model *in = t->in;
+    const dataset *d = &t->test;
+    int64_t K = t->classes, N = in->batch, W = t->worst_k < d->count ? t->worst_k : d->count;
+    worst_row *rows = calloc((size_t)W, sizeof *rows);
+    double *p = malloc((size_t)K * sizeof *p);
+    float *imgs = malloc((size_t)(W * t->per) * sizeof *imgs);
+    char **caps = calloc((size_t)W, sizeof *caps);
+    char *png = join_path(t, t->worst_dir, "worst.png"), *csv = join_path(t, t->worst_dir, "worst.csv"), *tmp;
+    int rc = -1, n = 0;
+    if (!rows || !p || !imgs || !caps || !png || !csv) {
+        netrt_errorf(t->err, sizeof t->err, "out of memory");
+        goto done;
+    }
+    if (in->prepare) in->prepare();
+    for (int64_t s0 = 0; s0 < d->count; s0 += N) {
+        int64_t nb = d->count - s0 < N ? d->count - s0 : N;
+        load_batch(t, d, NULL, s0, nb, true);
+        in->run();
+        if (numerics_failed(t) < 0) goto done;
+        for (int64_t r = 0; r < nb; r++) {
+            softmax_d(in->outputs[0].data + r * K, K, p);
+            int64_t y = (int64_t)t->m->labels->data[r], pred = 0;
+            for (int64_t k = 1; k < K; k++) pred = p[k] > p[pred] ? k : pred;
+            if (y < 0 || y >= K) continue; /* the ignored label */
+            worst_row w = {s0 + r, y, pred, -log(fmax(p[y], 1e-300)), p[pred]};
+            /* insertion into the rows kept, highest loss first (ties: the earlier image) */
+            int at = n;
+            while (at > 0 && rows[at - 1].loss < w.loss) at--;
+            if (at >= W) continue;
+            int last = n < W ? n : (int)W - 1;
+            memmove(rows + at + 1, rows + at, (size_t)(last - at) * sizeof *rows);
+            rows[at] = w;
+            if (n < W) n++;
+        }
+    }
+    for (int j = 0; j < n; j++) {
+        netrt_array_to_f32(&d->images, t->per, rows[j].index, 1, imgs + j * t->per);
+        if (!(caps[j] = malloc(32))) goto done;
+        snprintf(caps[j], 32, "T%lld P%lld %d%%", (long long)rows[j].label, (long long)rows[j].pred,
+                 (int)lround(100 * rows[j].p_pred));
+    }
+    int64_t c = 1, h = 1, w = 1; /* check_debug_opts made sure the input is an image */
+    input_image(t, &c, &h, &w);
+    if (netrt_png_sheet(png, imgs, n, c, h, w, (const char *const *)caps, t->err, sizeof t->err) < 0) goto done;
+    FILE *f = netrt_atomic_open(csv, &tmp, t->err, sizeof t->err);
+    if (!f) goto done;
+    fputs("rank,test_index,true,predicted,p_predicted,loss\n", f);
+    for (int j = 0; j < n; j++)
+        fprintf(f, "%d,%lld,%lld,%lld,%.6f,%.6f\n", j + 1, (long long)rows[j].index, (long long)rows[j].label,
+                (long long)rows[j].pred, rows[j].p_pred, rows[j].loss);
+    if (netrt_atomic_close(f, tmp, csv, !ferror(f), t->err, sizeof t->err) < 0) goto done;
+    printf("worst: the %d test images of highest loss to %s (captions: T true class, P predicted, its "
+           "probability) and %s\n", n, png, csv);
+    for (int j = 0; j < n && j < 5; j++)
+        printf("worst: %d. test image %lld: true %lld, predicted %lld with p %.3f, loss %.3f\n", j + 1,
+               (long long)rows[j].index, (long long)rows[j].label, (long long)rows[j].pred, rows[j].p_pred, rows[j].loss);
+    rc = 0;
+done:
+    for (int j = 0; caps && j < W; j++) free(caps[j]);
+    free(caps), free(rows), free(p), free(imgs), free(png), free(csv);
+    return rc;
+}
+
+static int debug_after_training(trainer *t) {
+    if (t->overfit) {
+        if (t->overfit_epoch)
+            printf("overfit: PASSED: 100%% training accuracy on %lld images after %lld epoch%s\n",
+                   (long long)t->train.count, (long long)t->overfit_epoch, t->overfit_epoch == 1 ? "" : "s");
+        else
+            printf("overfit: FAILED: %lld images not fitted in %lld epochs (best accuracy %.2f%%): look for a bug in "
+                   "the model, the data or the optimizer, or change --lr\n",
+                   (long long)t->train.count, (long long)t->epochs, t->overfit_best);
+    }
+    if (t->mon) {
+        if (netrt_monitor_write(t->mon, t->err, sizeof t->err) < 0) return -1;
+        printf("monitor: wrote %s/monitor.csv, monitor_hist.csv and monitor.html\n", t->monitor_dir);
+    }
+    if (t->show_dir && t->nshown <= t->show_k && show_inputs_write(t) < 0) return -1;
+    if (t->worst_dir && worst_write(t) < 0) return -1;
+    fflush(stdout);
+    return 0;
 }

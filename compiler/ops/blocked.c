@@ -937,6 +937,15 @@ static int64_t macs_conv_blocked(const Node *n) {
     return shape_numel(y) / y->d[0] * w->d[1] * w->d[2] * cg;
 }
 
+/* conv, the sum its store adds (a residual input, or a second gradient),
+ * then its activation. */
+static int fused_conv_blocked(const Node *n, const char **parts, int max) {
+    int k = fused_part(parts, 0, max, n->op == OP_DWCONV_BLOCKED ? "dwconv" : "conv");
+    if (n->op == OP_CONV_BLOCKED && n->nin > 3) k = fused_part(parts, k, max, "add");
+    if (n->a.conv.act > EPILOGUE_NONE) k = fused_part(parts, k, max, blocked_act_name(n->a.conv.act));
+    return k < max ? k : max;
+}
+
 #define MADE_BY_LAYOUT "the layout pass makes it"
 #define INFERENCE_ONLY "inference only: layout_train does not make it"
 
@@ -944,14 +953,14 @@ const OpRules op_rules_CONV_BLOCKED = {
     .no_build = MADE_BY_LAYOUT,
     .shape = shape_conv_blocked, .check = check_conv_blocked, .emit = emit_conv_blocked,
     .batched = op_batched_like_input0, .dump = dump_conv_blocked, .macs = macs_conv_blocked,
-    .grad = grad_conv_blocked, .blocked_ok = true, .blocked_train = true,
+    .grad = grad_conv_blocked, .blocked_ok = true, .blocked_train = true, .fused = fused_conv_blocked,
 };
 
 const OpRules op_rules_DWCONV_BLOCKED = {
     .no_build = MADE_BY_LAYOUT,
     .shape = shape_dwconv_blocked, .check = check_dwconv_blocked, .emit = emit_dwconv_blocked,
     .batched = op_batched_like_input0, .dump = dump_conv_blocked, .macs = macs_conv_blocked,
-    .no_grad = INFERENCE_ONLY, .blocked_ok = true,
+    .no_grad = INFERENCE_ONLY, .blocked_ok = true, .fused = fused_conv_blocked,
 };
 
 const OpRules op_rules_PACK_CONV = {

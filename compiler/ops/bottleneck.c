@@ -274,9 +274,24 @@ static int64_t macs_bottleneck(const Node *n) {
     return macs;
 }
 
+/* expansion, middle conv and projection, each with its activation, and the
+ * residual added before the projection's. */
+static int fused_bottleneck(const Node *n, const char **parts, int max) {
+    Bottleneck b;
+    bottleneck_of((Node *)n, &b);
+    static const char *const conv[3] = {"conv 1x1", "conv", "conv 1x1"};
+    int k = 0;
+    for (int i = 0; i < 3; i++) {
+        k = fused_part(parts, k, max, i == 1 && b.dw ? "dwconv" : conv[i]);
+        if (i == 2 && n->nin == 8) k = fused_part(parts, k, max, "add");
+        if (b.st[i].a->act > EPILOGUE_NONE) k = fused_part(parts, k, max, blocked_act_name(b.st[i].a->act));
+    }
+    return k < max ? k : max;
+}
+
 const OpRules op_rules_BOTTLENECK = {
     .no_build = "the fuse_bottleneck pass makes it",
     .shape = shape_bottleneck, .check = check_bottleneck, .emit = emit_bottleneck, .batched = op_batched_like_input0,
-    .dump = dump_bottleneck, .macs = macs_bottleneck,
+    .dump = dump_bottleneck, .macs = macs_bottleneck, .fused = fused_bottleneck,
     .no_grad = "inference only: fuse_bottleneck does not run in training builds", .blocked_ok = true,
 };

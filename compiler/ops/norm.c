@@ -878,6 +878,20 @@ static void dump_lrn(const Node *n, FILE *f) {
     fprintf(f, " size=%d alpha=%g beta=%g k=%g", n->a.lrn.size, n->a.lrn.alpha, n->a.lrn.beta, n->a.lrn.k);
 }
 
+/* batchnorm_train: the normalization, the residual it adds, the relu;
+ * batchnorm_grad: the relu's gradient first. */
+static int fused_bn_train(const Node *n, const char **parts, int max) {
+    int k = fused_part(parts, 0, max, "batchnorm");
+    if (n->nin > 5) k = fused_part(parts, k, max, "add");
+    if (n->a.bn.relu) k = fused_part(parts, k, max, "relu");
+    return k < max ? k : max;
+}
+static int fused_bn_grad(const Node *n, const char **parts, int max) {
+    int k = n->a.bn.relu ? fused_part(parts, 0, max, "relu_grad") : 0;
+    k = fused_part(parts, k, max, "batchnorm_grad");
+    return k < max ? k : max;
+}
+
 /* ---- the entries ---------------------------------------------------------------------- */
 
 #define NO_MACS "a normalization: no multiply-accumulates counted"
@@ -906,7 +920,7 @@ const OpRules op_rules_BATCHNORM_TRAIN = {
     .shape = shape_batchnorm_train, .check = check_batchnorm_train, .emit = emit_batchnorm_train,
     .batched = batched_first_output, .written_inputs = 1u << 3 | 1u << 4,
     .output_names = (const char *const[]){"the output", "the batch mean", "the batch 1/std"},
-    .dump = dump_bn, .no_macs = NO_MACS, .grad = grad_batchnorm,
+    .dump = dump_bn, .no_macs = NO_MACS, .grad = grad_batchnorm, .fused = fused_bn_train,
     .blocked_ok = true, /* training builds (layout_train) */
 };
 
@@ -915,7 +929,7 @@ const OpRules op_rules_BATCHNORM_GRAD = {
     .shape = shape_batchnorm_grad, .check = check_batchnorm_grad, .emit = emit_batchnorm_grad,
     .batched = batched_first_output,
     .output_names = (const char *const[]){"the input gradient", "the weight gradient", "the bias gradient"},
-    .dump = dump_bn, .no_macs = NO_MACS, .no_grad = GRAD_OP,
+    .dump = dump_bn, .no_macs = NO_MACS, .no_grad = GRAD_OP, .fused = fused_bn_grad,
     .blocked_ok = true, /* training builds (layout_train) */
 };
 

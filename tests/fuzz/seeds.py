@@ -145,3 +145,14 @@ write(d, "gzfile_u8_labels", b"\x00" + gzip.compress(labels, mtime=0))
 write(d, "gzmode_truncated", b"\x07" + images)
 copy("tests/files/Inputs/*.idx", d, 3, b"\x00")
 copy("tests/files/Inputs/*.idx.gz", d, 3, b"\x00")
+
+# ---- images (first byte: the harness's input: channels, height, width) ------
+d = reset("image")
+modes = [0x00, 0x5b, 0x7e, 0x2a]  # grey 1x1, RGB 28x13, grey 64x28 (enlarged), grey 2x5
+for k, path in enumerate(sorted(glob.glob(os.path.join(ROOT, "tests/images/*.png")) +
+                                glob.glob(os.path.join(ROOT, "tests/images/*.jpg")))):
+    with open(path, "rb") as f:
+        raw = f.read()
+    name = os.path.basename(path)
+    write(d, name, bytes([modes[k % len(modes)]]) + raw)
+    write(d, "cut_" + name, bytes([modes[(k + 1) % len(modes)]]) + raw[: len(raw) // 2])

@@ -384,7 +384,7 @@ static void build(T *t, const char *driver) {
                   "gcc rejected %s/model.c", t->dir);
     ck_assert_msg(sh("clang %s -O0 -c '%s/model.c' -o '%s/model_O0.o'", warn, t->dir, t->dir) == 0,
                   "clang -O0 rejected %s/model.c", t->dir);
-    ck_assert_msg(sh("clang %s -O2 $NETC_CFLAGS -DMODEL=%s_model -DTRAIN=%s_train '%s/model.c' '%s/driver.c' '%s' -ljansson -lz -lpthread -lm -o '%s/prog'",
+    ck_assert_msg(sh("clang %s -O2 $NETC_CFLAGS -DMODEL=%s_model -DTRAIN=%s_train '%s/model.c' '%s/driver.c' '%s' -ljansson -lpng -ljpeg -lz -lpthread -lm -o '%s/prog'",
                      warn, emit_prefix(t->g), emit_prefix(t->g), t->dir, t->dir, NETC_RUNTIME_LIB, t->dir) == 0,
                   "clang rejected %s", t->dir);
 }
@@ -1638,10 +1638,10 @@ START_TEST(small_net) {
     char *text = slurp(path);
     snprintf(path, sizeof path, "%s/model.h", t.dir);
     char *h = slurp(path);
-    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_HE, 18, 27}, /* conv.weight */\n"));
-    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_ZERO, 3, 3}, /* conv.bias */\n"));
-    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_ONE, 3, 3}, /* bn.running_var */\n"));
-    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_XAVIER, 27, 4}, /* fc.weight */\n"));
+    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_HE, 18, 27, 0, 0, 3}, /* conv.weight: kaiming_normal(fan_in, gain 1.41421) */\n"));
+    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_ZERO, 3, 3, 0, 0, 3}, /* conv.bias: zeros */\n"));
+    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_ONE, 3, 3, 0, 0, 3}, /* bn.running_var: ones */\n"));
+    ck_assert_ptr_nonnull(strstr(text, "    {NETRT_INIT_XAVIER, 27, 4, 0, 0, 4}, /* fc.weight: xavier_uniform(gain 1) */\n"));
     ck_assert_ptr_nonnull(strstr(text, "small_grads[3].data = arena + "));
     ck_assert_ptr_null(strstr(text, "small_grads[4].data")); /* bn.running_mean: frozen */
     ck_assert_ptr_null(strstr(text, "small_grads[5].data"));

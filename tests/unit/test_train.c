@@ -58,7 +58,7 @@ static netrt_tensor moment1_ts[3] = {
 static netrt_tensor moment2_ts[3] = {
     {"fc.weight", 2, {K, D}, vW2}, {"fc.bias", 1, {K}, vb2}, {"tag", 1, {1}, NULL}};
 static const netrt_param_init inits[3] = {
-    {NETRT_INIT_XAVIER, D, K}, {NETRT_INIT_ZERO, 0, 0}, {NETRT_INIT_ONE, 0, 0}};
+    {NETRT_INIT_XAVIER, D, K, 0, 0, K}, {NETRT_INIT_ZERO, 0, 0, 0, 0, K}, {NETRT_INIT_ONE, 0, 0, 0, 0, 1}};
 static netrt_tensor inputs[1] = {{"x", 4, {N, 1, 2, 2}, x}};
 static netrt_tensor input_grads[1] = {{"x", 4, {N, 1, 2, 2}, gx}};
 static netrt_tensor outputs[1] = {{"logits", 2, {N, K}, out}};
