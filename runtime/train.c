@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "augment.h"
+#include "holdout.h"
 #include "netrt_debug.h"
 
 /* ---- the trainer ------------------------------------------------------------------ */
@@ -31,6 +33,7 @@ enum {
     O_MONITOR, O_MONITOR_EVERY, O_OVERFIT, O_RANDOM_INPUTS, O_SHOW_INPUTS, O_WORST, O_INIT_CALIBRATE, /* debugging views */
     O_OUTPUT_BIAS, /* initialization */
     O_PARTIAL, O_LR_FOR, O_CLASSES, O_PER_CLASS, /* transfer learning (transfer.c) */
+    O_AUGMENT, O_VAL_SPLIT, O_EARLY_STOP, /* data: augmentation, validation, early stopping */
     O_HELP, O_COUNT
 };
 
@@ -81,6 +84,9 @@ static const netrt_opt train_opts[O_COUNT] = {
     [O_LR_FOR] = {"--lr-for", true},
     [O_CLASSES] = {"--classes", true},
     [O_PER_CLASS] = {"--per-class", true},
+    [O_AUGMENT] = {"--augment", true},
+    [O_VAL_SPLIT] = {"--val-split", true},
+    [O_EARLY_STOP] = {"--early-stop", true},
 };
 
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
@@ -101,6 +107,13 @@ typedef struct batch_job {
     const int64_t *idx;
     int64_t first, nb, per, lper;
     float *x, *y;
+    /* --augment (training batches only; NULL: none): the choices of sample
+     * s are netrt_augment_choose(aug, seed, epoch, s); scratch holds one
+     * sample before its crop */
+    const netrt_augment *aug;
+    uint64_t seed;
+    int64_t epoch, h, w;
+    float *scratch;
 } batch_job;
 
 typedef struct {
@@ -157,6 +170,16 @@ typedef struct {
     int64_t nshown;
     int64_t overfit_epoch; /* --overfit: the epoch that reached 100% (0: not yet) */
     double overfit_best;
+    /* data: --augment */
+    netrt_augment augment;
+    float *aug_scratch;
+    int64_t epoch; /* the epoch being trained (1-based): the augmentation's choices */
+    /* data: --val-split F holds out val_ids (nval samples of the training
+     * file) and trains on train_ids (ntrain); without it, train_ids is NULL
+     * and ntrain the training set's count.  --early-stop P. */
+    double val_split;
+    int64_t *train_ids, *val_ids, ntrain, nval;
+    netrt_early_stop early;
 } trainer;
 
 /* The debugging views' parts of the trainer, defined at the end of the file. */
@@ -436,6 +459,13 @@ static void usage(const trainer *t, FILE *out) {
             "                         true and predicted classes: DIR/worst.png and DIR/worst.csv\n"
             "  --init-calibrate K     before training, scale each conv and linear weight so that its\n"
             "                         output has unit variance on the first K batches (LSUV)\n"
+            "  --augment SPEC         augment the training batches: crop=P (a random crop of the\n"
+            "                         image zero-padded by P, RandomCrop) and/or flip (horizontal,\n"
+            "                         probability 1/2), e.g. crop=2,flip; seeded per (seed, epoch, sample)\n"
+            "  --val-split F          hold out the fraction F of the training images (the last F of a\n"
+            "                         permutation seeded by --seed) for validation after each epoch\n"
+            "  --early-stop P         stop after P epochs without a lower validation loss (needs\n"
+            "                         --val-split) and keep the best epoch's parameters\n"
             "  --help                 this message\n\n",
             t->prog, in->name ? in->name : "?", in->source ? in->source : "?", in->batch, loss_name(t->loss));
     for (int i = 0; i < in->ninputs; i++)
@@ -545,6 +575,13 @@ static int parse_args(trainer *t, int argc, char **argv) {
             break;
         case O_CLASSES: rc = netrt_class_range_parse(val, &t->class_lo, &t->class_hi, t->err, sizeof t->err); break;
         case O_PER_CLASS: rc = netrt_opt_int(flag, val, 1, &t->per_class, t->err, sizeof t->err); break;
+        case O_AUGMENT: rc = netrt_augment_parse(val, &t->augment, t->err, sizeof t->err); break;
+        case O_VAL_SPLIT:
+            rc = netrt_opt_double(flag, val, 0, &t->val_split, t->err, sizeof t->err);
+            if (rc == 0 && !(t->val_split > 0 && t->val_split < 1))
+                rc = netrt_errorf(t->err, sizeof t->err, "--val-split must be between 0 and 1 (exclusive), got %s", val);
+            break;
+        case O_EARLY_STOP: rc = netrt_opt_int(flag, val, 1, &t->early.patience, t->err, sizeof t->err); break;
         }
         if (rc < 0) return -1;
     }
@@ -596,6 +633,11 @@ static int parse_args(trainer *t, int argc, char **argv) {
             if (group_of[i] >= 0) t->lr_group_tensors[group_of[i]]++;
         }
     }
+    if (t->early.patience && !t->val_split)
+        return netrt_errorf(t->err, sizeof t->err, "--early-stop needs a validation set (--val-split F)");
+    if (t->early.patience && t->resume)
+        return netrt_errorf(t->err, sizeof t->err,
+                            "--early-stop cannot be combined with --resume (a checkpoint does not keep the best epoch's parameters)");
     if (t->resume && t->load)
         return netrt_errorf(t->err, sizeof t->err, "--resume cannot be combined with --load (the checkpoint has the parameters)");
     if (t->grads_out && (t->checkpoint || t->resume))
@@ -725,6 +767,11 @@ static int read_data(trainer *t) {
         }
     }
     if (read_set(t, &t->train, "training", t->limit) < 0) return -1;
+    t->ntrain = t->train.count;
+    if (t->val_split > 0 && !t->grads_out &&
+        netrt_holdout_split(t->train.count, t->val_split, t->seed, &t->train_ids, &t->ntrain, &t->val_ids, &t->nval,
+                            t->err, sizeof t->err) < 0)
+        return -1;
     t->has_test = t->test.images_path != NULL;
     if (t->has_test && read_set(t, &t->test, "test", t->test_limit) < 0) return -1;
     return 0;
@@ -759,7 +806,13 @@ static void gather(void *arg) {
     const batch_job *j = arg;
     for (int64_t r = 0; r < j->nb; r++) {
         int64_t s = j->idx ? j->idx[j->first + r] : j->first + r;
-        netrt_array_to_f32(&j->d->images, j->per, s, 1, j->x + r * j->per);
+        if (j->aug) { /* the sample into scratch, then cropped and flipped into the batch */
+            netrt_augment_choice ch = netrt_augment_choose(j->aug, j->seed, j->epoch, s);
+            netrt_array_to_f32(&j->d->images, j->per, s, 1, j->scratch);
+            netrt_augment_apply(&ch, j->aug->crop, j->per / (j->h * j->w), j->h, j->w, j->scratch, j->x + r * j->per);
+        } else {
+            netrt_array_to_f32(&j->d->images, j->per, s, 1, j->x + r * j->per);
+        }
         if (j->y) labels_to_f32(&j->d->labels, j->lper, s, j->y + r * j->lper);
     }
 }
@@ -779,7 +832,8 @@ static void commit_batch(trainer *t, const dataset *d, const int64_t *idx, int64
  * samples first .. first + nb. */
 static void load_batch(trainer *t, const dataset *d, const int64_t *idx, int64_t first, int64_t nb,
                        bool labels) {
-    batch_job j = {d, idx, first, nb, t->per, t->lper, t->in->inputs[0].data, labels ? t->m->labels->data : NULL};
+    batch_job j = {d, idx, first, nb, t->per, t->lper, t->in->inputs[0].data, labels ? t->m->labels->data : NULL,
+                 NULL, 0, 0, 0, 0, NULL}; /* not augmented */
     gather(&j);
     commit_batch(t, d, idx, first, nb, labels);
 }
@@ -788,8 +842,18 @@ static void load_batch(trainer *t, const dataset *d, const int64_t *idx, int64_t
  * batch, the background thread gathers the next into the staging buffers
  * (without a thread, each batch is gathered when it is needed). */
 static void prefetch_post(trainer *t, int64_t first) {
-    int64_t S = t->train.count, N = t->in->batch;
-    t->job = (batch_job){&t->train, t->order, first, S - first < N ? S - first : N, t->per, t->lper, t->stage_x, t->stage_y};
+    int64_t S = t->ntrain, N = t->in->batch;
+    t->job = (batch_job){&t->train, t->order, first, S - first < N ? S - first : N, t->per, t->lper, t->stage_x, t->stage_y,
+                         NULL, 0, 0, 0, 0, NULL};
+    if (t->augment.on) { /* the input is [N, C, H, W] (checked in train) */
+        const netrt_tensor *x = &t->in->inputs[0];
+        t->job.aug = &t->augment;
+        t->job.seed = t->seed;
+        t->job.epoch = t->epoch;
+        t->job.h = x->shape[2];
+        t->job.w = x->shape[3];
+        t->job.scratch = t->aug_scratch;
+    }
     if (t->bg) netrt_bg_post(t->bg, gather, &t->job);
 }
 
@@ -804,7 +868,7 @@ static void prefetch_take(trainer *t, int64_t first) {
     memcpy(t->m->labels->data, j->y, (size_t)(j->nb * t->lper) * sizeof(float));
     commit_batch(t, &t->train, t->order, first, j->nb, true);
     if (t->show_dir) show_inputs_add(t, j->nb); /* the batch as the net sees it */
-    if (first + j->nb < t->train.count) prefetch_post(t, first + j->nb);
+    if (first + j->nb < t->ntrain) prefetch_post(t, first + j->nb);
 }
 
 /* After a call into the model: the --check-numerics failure, if any. */
@@ -911,17 +975,24 @@ static int write_grads(trainer *t) {
 /* The loss and metrics of the inference program (eval mode) on the test
  * set, into mt (initialized here; the caller frees it).  -1 after a
  * --check-numerics failure. */
+static int eval_pass(trainer *t, netrt_metrics *mt, bool confusion, const dataset *d, const int64_t *idx,
+                     int64_t count);
 static int test_pass(trainer *t, netrt_metrics *mt, bool confusion) {
+    return eval_pass(t, mt, confusion, &t->test, NULL, t->test.count);
+}
+
+/* The same on samples idx[0 .. count) of d (idx NULL: the first count). */
+static int eval_pass(trainer *t, netrt_metrics *mt, bool confusion, const dataset *d, const int64_t *idx,
+                     int64_t count) {
     const netrt_model *in = t->in;
-    const dataset *d = &t->test;
     int64_t N = in->batch;
     if (netrt_metrics_init(mt, t->m, confusion || t->lper > 1) < 0)
         return netrt_errorf(t->err, sizeof t->err, "out of memory");
     if (in->prepare) in->prepare(); /* derived values of the updated parameters */
     if (numerics_failed(t) < 0) return -1;
-    for (int64_t s0 = 0; s0 < d->count; s0 += N) {
-        int64_t nb = d->count - s0 < N ? d->count - s0 : N;
-        load_batch(t, d, NULL, s0, nb, true);
+    for (int64_t s0 = 0; s0 < count; s0 += N) {
+        int64_t nb = count - s0 < N ? count - s0 : N;
+        load_batch(t, d, idx, s0, nb, true);
         in->run();
         if (numerics_failed(t) < 0) return -1;
         netrt_metrics_add(mt, in->outputs[0].data, t->m->labels->data, nb, true);
@@ -942,7 +1013,7 @@ static void print_header(const trainer *t) {
     char sh[160];
     printf("training %s (%s): %lld parameters, batch %d; %lld training images %s",
            in->name ? in->name : "?", in->source ? in->source : "?", (long long)param_count(t),
-           in->batch, (long long)t->train.count,
+           in->batch, (long long)t->ntrain,
            netrt_shape_str(in->inputs[0].rank - 1, in->inputs[0].shape + 1, sh, sizeof sh));
     if (t->has_test) printf(", %lld test images", (long long)t->test.count);
     printf("; %lld epoch%s, loss %s", (long long)t->epochs, t->epochs == 1 ? "" : "s", loss_name(t->loss));
@@ -958,6 +1029,15 @@ static void print_header(const trainer *t) {
     printf(", weight decay %g%s", t->weight_decay, t->no_bias_decay ? " (not of biases and norms)" : "");
     if (t->clip > 0) printf(", gradients clipped to norm %g", t->clip);
     printf(", seed %llu%s; ", (unsigned long long)t->seed, t->shuffle ? "" : ", no shuffling");
+    if (t->augment.on) { /* data: augmentation, validation */
+        printf("augmented by");
+        if (t->augment.crop) printf(" random crops (padding %lld)%s", (long long)t->augment.crop, t->augment.flip ? " and" : "");
+        if (t->augment.flip) printf(" horizontal flips");
+        printf("; ");
+    }
+    if (t->val_split > 0)
+        printf("%lld images held out for validation (--val-split %g)%s; ", (long long)t->nval, t->val_split,
+               t->early.patience ? ", early stopping on the validation loss" : "");
     if (t->load)
         printf("weights from %s%s\n", t->load, t->partial ? " (partial: the rest initialized from the seed)" : "");
     else
@@ -1006,7 +1086,7 @@ static void set_step(trainer *t, int64_t step, double lr) {
 static int train(trainer *t) {
     const netrt_train_model *m = t->m;
     const netrt_model *in = t->in;
-    int64_t S = t->train.count, N = in->batch;
+    int64_t S = t->ntrain, N = in->batch;
     netrt_hparams *hp = m->hp;
     hp->optimizer = t->optimizer;
     hp->momentum = (float)t->momentum;
@@ -1021,6 +1101,13 @@ static int train(trainer *t) {
     t->stage_y = malloc((size_t)(N * t->lper) * sizeof(float));
     if (!(t->order = malloc((size_t)S * sizeof *t->order)) || !t->stage_x || !t->stage_y)
         return netrt_errorf(t->err, sizeof t->err, "out of memory");
+    if (t->augment.on) {
+        if (t->in->inputs[0].rank != 4)
+            return netrt_errorf(t->err, sizeof t->err, "--augment needs images [C, H, W] as the net's input, not %d-d samples",
+                                t->in->inputs[0].rank - 1);
+        if (!(t->aug_scratch = malloc((size_t)t->per * sizeof(float))))
+            return netrt_errorf(t->err, sizeof t->err, "out of memory");
+    }
     t->bg = netrt_bg_new(); /* NULL: the batches are gathered in turn */
     netrt_rng shuffle_rng;
     netrt_rng_seed(&shuffle_rng, t->seed + 1); /* a stream apart from the initialization's */
@@ -1035,9 +1122,13 @@ static int train(trainer *t) {
                (long long)step);
     }
     netrt_metrics tm = {0};
-    for (int64_t e = t->resumed.epoch + 1; e <= t->epochs; e++) {
+    int early_stopped = 0; /* --early-stop: 1 when it stops the run */
+    int64_t last_epoch = t->resumed.epoch;
+    for (int64_t e = t->resumed.epoch + 1; e <= t->epochs && !early_stopped; e++) {
+        last_epoch = e;
         double start = netrt_now();
-        for (int64_t s = 0; s < S; s++) t->order[s] = s;
+        t->epoch = e;
+        for (int64_t s = 0; s < S; s++) t->order[s] = t->train_ids ? t->train_ids[s] : s;
         if (t->shuffle)
             for (int64_t s = S - 1; s > 0; s--) {
                 int64_t j = (int64_t)netrt_rng_below(&shuffle_rng, (uint64_t)s + 1);
@@ -1105,6 +1196,21 @@ static int train(trainer *t) {
             snprintf(b, sizeof b, "%.6g", lr);
             printf(strcmp(a, b) ? ", lr %s to %s" : ", lr %s", a, b);
         }
+        if (t->val_ids) { /* data: the validation set, and early stopping */
+            netrt_metrics vm = {0};
+            int vrc = eval_pass(t, &vm, false, &t->train, t->val_ids, t->nval);
+            if (vrc == 0) {
+                printf("; val loss %.4f", netrt_metrics_loss(&vm));
+                if (netrt_metrics_has_accuracy(&vm)) printf(", val accuracy %.2f%%", netrt_metrics_accuracy(&vm));
+                if (t->early.patience) early_stopped = netrt_early_stop_update(&t->early, in, e, netrt_metrics_loss(&vm));
+            }
+            netrt_metrics_free(&vm);
+            if (vrc < 0 || early_stopped < 0) {
+                printf("\n");
+                netrt_metrics_free(&tm);
+                return vrc < 0 ? -1 : netrt_errorf(t->err, sizeof t->err, "out of memory");
+            }
+        }
         if (t->has_test) {
             bool last = e == t->epochs;
             netrt_metrics_free(&tm);
@@ -1128,12 +1234,32 @@ static int train(trainer *t) {
                 return -1;
             }
         }
+        if (early_stopped)
+            printf("early stop: the validation loss has not improved for %lld epoch%s\n", (long long)t->early.patience,
+                   t->early.patience == 1 ? "" : "s");
         int stop = debug_epoch_end(t, e);
         if (stop < 0) {
             netrt_metrics_free(&tm);
             return -1;
         }
         if (stop > 0) break;
+    }
+    if (t->early.patience && t->early.best_epoch) { /* data: the best epoch's parameters */
+        printf("best epoch %lld: val loss %.4f", (long long)t->early.best_epoch, t->early.best_loss);
+        if (t->early.best_epoch != last_epoch) {
+            netrt_early_stop_restore(&t->early, in);
+            printf("; its parameters restored");
+        }
+        printf("\n");
+        if (t->has_test && (t->early.best_epoch != last_epoch || (t->confusion && last_epoch != t->epochs))) {
+            netrt_metrics_free(&tm);
+            if (test_pass(t, &tm, t->confusion) < 0) {
+                netrt_metrics_free(&tm);
+                return -1;
+            }
+            print_test(t, &tm, "best epoch's ");
+            printf("\n");
+        }
     }
     if (t->resumed.epoch >= t->epochs && t->has_test) {
         if (test_pass(t, &tm, t->confusion) < 0) {
@@ -1225,6 +1351,10 @@ int netrt_train_main(int argc, char **argv, const netrt_train_model *m) {
     free(t.order);
     free(t.stage_x);
     free(t.stage_y);
+    free(t.aug_scratch);
+    free(t.train_ids);
+    free(t.val_ids);
+    netrt_early_stop_free(&t.early);
     netrt_monitor_free(t.mon);
     free(t.shown);
     if (m->infer->fini) m->infer->fini();
@@ -1297,9 +1427,10 @@ static int check_debug_opts(trainer *t) {
     if (t->grads_out && (t->monitor_dir || t->overfit || t->show_dir || t->worst_dir || t->calibrate_k || t->random_inputs))
         return netrt_errorf(t->err, sizeof t->err, "--grads-out cannot be combined with the debugging views");
     if (t->overfit) {
-        if (t->limit || t->resume || t->worst_dir)
+        if (t->limit || t->resume || t->worst_dir || t->augment.on || t->val_split > 0)
             return netrt_errorf(t->err, sizeof t->err, "--overfit N chooses the images itself: drop %s",
-                                t->limit ? "--limit" : t->resume ? "--resume" : "--worst (there is no test set)");
+                                t->limit ? "--limit" : t->resume ? "--resume" : t->worst_dir ? "--worst (there is no test set)"
+                                : t->augment.on ? "--augment (the N images must stay fixed)" : "--val-split");
         t->limit = t->overfit;
         t->shuffle = false;
         if (!t->epochs_given) t->epochs = 100;
