@@ -368,8 +368,9 @@ static void svg_hist(FILE *f, const int64_t *hist, double lo, double hi, const c
     fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"10\">%.3g</text>\n", PAD, SVG_H - PAD + 14, lo);
     fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">%.3g</text>\n", SVG_W - PAD,
             SVG_H - PAD + 14, hi);
-    fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">%lld</text>\n</svg>\n", PAD - 2, PAD + 4,
-            (long long)top);
+    /* the tallest bar's count, at the top right (left of the plot it ran off the picture) */
+    fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">tallest bar %lld</text>\n</svg>\n",
+            SVG_W - PAD, PAD + 4, (long long)top);
 }
 
 /* Series over the monitored steps on a log scale (values <= 0 left out). */

@@ -1018,12 +1018,15 @@ static void print_header(const trainer *t) {
     if (t->has_test) printf(", %lld test images", (long long)t->test.count);
     printf("; %lld epoch%s, loss %s", (long long)t->epochs, t->epochs == 1 ? "" : "s", loss_name(t->loss));
     if (t->label_smoothing > 0) printf(" (label smoothing %g)", t->label_smoothing);
+    char lr[64]; /* one-cycle ignores --lr: its peak rate says it */
+    if (t->sched == SCHED_ONECYCLE) snprintf(lr, sizeof lr, "lr one-cycle to %g", t->max_lr);
+    else snprintf(lr, sizeof lr, "lr %g", t->lr);
     if (t->optimizer == NETRT_SGD) {
-        printf(", SGD lr %g, momentum %g", t->lr, t->momentum);
+        printf(", SGD %s, momentum %g", lr, t->momentum);
         if (t->dampening > 0) printf(", dampening %g", t->dampening);
         if (t->nesterov) printf(", Nesterov");
     } else {
-        printf(", %s lr %g, betas %g,%g, eps %g", t->optimizer == NETRT_ADAM ? "Adam" : "AdamW", t->lr, t->beta1,
+        printf(", %s %s, betas %g,%g, eps %g", t->optimizer == NETRT_ADAM ? "Adam" : "AdamW", lr, t->beta1,
                t->beta2, t->eps);
     }
     printf(", weight decay %g%s", t->weight_decay, t->no_bias_decay ? " (not of biases and norms)" : "");
