@@ -40,23 +40,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pytorch_baseline import DATA, load  # noqa: E402
-
-
-class Basic(nn.Module):
-    def __init__(self, cin, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = None
-        if stride != 1 or cin != planes:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-
-    def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y))
-        return F.relu(y + (self.downsample(x) if self.downsample is not None else x))
+import bench  # noqa: E402
+from bench_train import Basic  # noqa: E402  (the basic block of the benchmark's ResNet-style net)
 
 
 class FmnistResNet(nn.Module):
@@ -101,12 +86,12 @@ def augment(x, pad, gen):
     return out
 
 
-def evaluate(model, x, y, batch):
+def evaluate(model, x, y, batch, fmt=torch.contiguous_format):
     model.eval()
     loss, correct = 0.0, 0
     with torch.no_grad():
         for s in range(0, len(x), batch):
-            z = model(x[s:s + batch])
+            z = model(x[s:s + batch].contiguous(memory_format=fmt))
             loss += F.cross_entropy(z, y[s:s + batch], reduction="sum").item()
             correct += (z.argmax(1) == y[s:s + batch]).sum().item()
     model.train()
@@ -124,14 +109,18 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--nchw", action="store_true", help="NCHW tensors (default: channels-last, PyTorch's faster layout here)")
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+    bench.OPENBLAS = bench.openblas()
+    bench.set_threads(a.threads)  # torch's threads and OpenBLAS's, which torch does not set
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed + 1)
     start = time.time()
     xtr, ytr = load(a.data, "train", a.limit)
     xte, yte = load(a.data, "t10k")
     model = FmnistResNet()
+    fmt = torch.contiguous_format if a.nchw else torch.channels_last
+    model = model.to(memory_format=fmt)
     decay = [p for p in model.parameters() if p.dim() > 1]
     no_decay = [p for p in model.parameters() if p.dim() <= 1]
     opt = torch.optim.SGD([{"params": decay, "weight_decay": a.weight_decay},
@@ -142,14 +131,14 @@ def main():
     print(f"pytorch {torch.__version__}: fmnist_resnet, {sum(p.numel() for p in model.parameters())} parameters, "
           f"{len(xtr)} training images, batch {a.batch}, {a.epochs} epochs, SGD Nesterov, OneCycleLR max_lr "
           f"{a.max_lr}, weight decay {a.weight_decay} (not of biases and norms), crop={a.crop},flip, "
-          f"{a.threads} threads", flush=True)
+          f"{a.threads} threads, {'NCHW' if a.nchw else 'channels-last'}", flush=True)
     for e in range(1, a.epochs + 1):
         t0 = time.time()
         perm = torch.randperm(len(xtr), generator=gen)
         loss_sum, correct = 0.0, 0
         for s in range(0, len(xtr), a.batch):
             idx = perm[s:s + a.batch]
-            x = augment(xtr[idx], a.crop, gen)
+            x = augment(xtr[idx], a.crop, gen).contiguous(memory_format=fmt)
             y = ytr[idx]
             z = model(x)
             loss = F.cross_entropy(z, y)
@@ -160,7 +149,7 @@ def main():
             loss_sum += loss.item() * len(idx)
             correct += (z.argmax(1) == y).sum().item()
         secs = time.time() - t0
-        tl, ta = evaluate(model, xte, yte, 500)
+        tl, ta = evaluate(model, xte, yte, 500, fmt)
         print(f"pytorch: epoch {e}/{a.epochs}: train loss {loss_sum / len(xtr):.4f}, train accuracy "
               f"{100.0 * correct / len(xtr):.2f}%, {len(xtr) / secs:.0f} images/s; test loss {tl:.4f}, "
               f"test accuracy {ta:.2f}% ({len(xte)} images)", flush=True)
