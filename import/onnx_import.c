@@ -501,6 +501,20 @@ static Value *def_const(Imp *im, int k, int crank, const int64_t *cdims, bool is
 
 /* ---- parameters ---------------------------------------------------------------- */
 
+/* Instance names share the table of used names with '@' before them: a
+ * variable and an instance may have the same name. */
+static bool inst_used(Imp *im, const char *s) {
+    char t[300];
+    snprintf(t, sizeof t, "@%s", s);
+    return name_used(im, t);
+}
+
+static const char *inst_take(Imp *im, const char *s) {
+    char t[300];
+    snprintf(t, sizeof t, "@%s", s);
+    return name_take(im, t) + 1;
+}
+
 /* The instance name of a node with parameters: the common prefix of its
  * initializers' names when they are "<prefix>.<suffix>" with netc's suffixes
  * (PyTorch's state_dict names), else "<op>_<node index>".  Returns a string
@@ -527,12 +541,33 @@ static const char *instance_name(Imp *im, const char *op, Value *const *cs, cons
     if (ok && prefix && valid_instance(prefix, plen) && plen < sizeof t) {
         memcpy(t, prefix, plen);
         t[plen] = 0;
-        if (!name_used(im, t)) return name_take(im, t);
+        if (!inst_used(im, t)) return inst_take(im, t);
+    }
+    /* PyTorch names a node by its module's scope, "/layer1/layer1.0/conv1/Conv":
+     * the module's path is layer1.0.conv1 (each part extends the one before
+     * or is a child's own name).  It names the transposed weights of a
+     * linear without bias (MatMul) and the convs batchnorms were folded into. */
+    const char *nn = str(im->node->name);
+    if (nn[0] == '/' && strlen(nn) < sizeof t) {
+        char path[256] = "";
+        const char *p = nn + 1, *slash;
+        bool good = true;
+        while ((slash = strchr(p, '/'))) {
+            size_t cl = (size_t)(slash - p), pl = strlen(path);
+            if (cl == 0 || pl + cl + 2 >= sizeof path) {
+                good = false;
+                break;
+            }
+            if (pl && cl > pl && strncmp(p, path, pl) == 0 && p[pl] == '.') memcpy(path, p, cl), path[cl] = 0;
+            else snprintf(path + pl, sizeof path - pl, "%s%.*s", pl ? "." : "", (int)cl, p);
+            p = slash + 1;
+        }
+        if (good && path[0] && valid_instance(path, strlen(path)) && !inst_used(im, path)) return inst_take(im, path);
     }
     snprintf(t, sizeof t, "%s_%d", op, im->node_index);
     size_t base = strlen(t);
-    for (int j = 2; name_used(im, t); j++) snprintf(t + base, sizeof t - base, "_%d", j);
-    return name_take(im, t);
+    for (int j = 2; inst_used(im, t); j++) snprintf(t + base, sizeof t - base, "_%d", j);
+    return inst_take(im, t);
 }
 
 /* Records parameter <inst>.<suffix> with a copy of data. */
@@ -570,6 +605,10 @@ struct OpEntry {
     const char *attrs;  /* the attributes it reads, space-separated; any other is an error */
     const char *netc;   /* for the one-to-one activations: netc's op */
 };
+
+static bool fold_reshape(Imp *im, Value *c);
+static bool fold_slice(Imp *im, Value *c, int n, const int64_t *st, const int64_t *en, const int64_t *ax, int na,
+                       const int64_t *sp, int ns);
 
 static bool need_rank(Imp *im, Value *x, int r1, int r2) {
     if (x->rank == r1 || x->rank == r2) return true;
@@ -1132,7 +1171,8 @@ static bool emit_split(Imp *im, const OpEntry *op) {
 
 static bool emit_slice(Imp *im, const OpEntry *op) {
     (void)op;
-    Value *x = in_tensor(im, 0);
+    Value *c = has_in(im, 0) && in_value(im, 0) && in_value(im, 0)->kind == V_CONST ? in_value(im, 0) : NULL;
+    Value *x = c ? c : in_tensor(im, 0);
     if (!x || !no_extra_outputs(im, 1)) return false;
     int64_t st[2 * MAX_DIMS], en[2 * MAX_DIMS], ax[2 * MAX_DIMS], sp[2 * MAX_DIMS];
     int n = 0, na = 0, ns = 0;
@@ -1161,6 +1201,7 @@ static bool emit_slice(Imp *im, const OpEntry *op) {
         }
     }
     if (na && na != n) return node_err(im, "%d axes for %d starts", na, n);
+    if (c) return fold_slice(im, c, n, st, en, ax, na, sp, ns);
     int64_t full = x->rank + 1, lo = 0, hi = x->dims[0];
     for (int i = 0; i < n; i++) {
         int64_t a = na ? ax[i] : i;
@@ -1245,6 +1286,8 @@ static bool emit_flatten(Imp *im, const OpEntry *op) {
 
 static bool emit_reshape(Imp *im, const OpEntry *op) {
     (void)op;
+    if (has_in(im, 0) && in_value(im, 0) && in_value(im, 0)->kind == V_CONST)
+        return no_extra_outputs(im, 1) && fold_reshape(im, in_value(im, 0));
     Value *x = in_tensor(im, 0);
     if (!x) return false;
     Value *s = in_const(im, 1, "the shape");
@@ -1533,6 +1576,161 @@ static bool emit_const_op(Imp *im, const OpEntry *op) {
     return true;
 }
 
+
+/* ---- constant folding: the shape arithmetic PyTorch's exporter writes
+ * (F.pad's pads are a ConstantOfShape, Concat, Reshape, Slice with step -1,
+ * Transpose and Cast of constants) ---------------------------------------- */
+
+/* Element offsets of a row-major shape's dimensions. */
+static void strides_of(int rank, const int64_t *dims, int64_t *st) {
+    int64_t s = 1;
+    for (int d = rank - 1; d >= 0; d--) {
+        st[d] = s;
+        s *= dims[d];
+    }
+}
+
+static bool fold_reshape(Imp *im, Value *c) {
+    Value *s = in_const(im, 1, "the shape");
+    int64_t allowzero;
+    if (!s || !attr_int(im, "allowzero", 0, &allowzero)) return false;
+    if (s->crank != 1 || s->numel > MAX_DIMS) return node_err(im, "the shape ('%s') must list at most %d sizes", s->name, MAX_DIMS);
+    int64_t dims[MAX_DIMS], known = 1;
+    int infer = -1;
+    for (int i = 0; i < s->numel; i++) {
+        int64_t v = s->i[i];
+        if (v == 0 && !allowzero) {
+            if (i >= c->crank) return node_err(im, "size 0 (copy) at position %d, beyond the data's dimensions", i);
+            v = c->cdims[i];
+        }
+        if (v == -1 && infer < 0) {
+            infer = i;
+            dims[i] = 1;
+            continue;
+        }
+        if (v < 0 || (v && known > MAX_ELEMS / v)) return node_err(im, "a size %lld in the shape", (long long)v);
+        dims[i] = v;
+        known *= v;
+    }
+    if (infer >= 0) {
+        if (!known || c->numel % known) return node_err(im, "no size -1 makes %lld elements", (long long)c->numel);
+        dims[infer] = c->numel / known;
+    } else if (known != c->numel)
+        return node_err(im, "the shape holds %lld elements, the data %lld", (long long)known, (long long)c->numel);
+    Value *v = def_const(im, 0, (int)s->numel, dims, c->is_int);
+    memcpy(v->f, c->f, sizeof *v->f * (size_t)c->numel);
+    memcpy(v->i, c->i, sizeof *v->i * (size_t)c->numel);
+    return true;
+}
+
+/* Slice of a constant along any axes, any nonzero steps (ONNX's clamping). */
+static bool fold_slice(Imp *im, Value *c, int n, const int64_t *st, const int64_t *en, const int64_t *ax, int na,
+                       const int64_t *sp, int ns) {
+    int r = c->crank;
+    int64_t start[MAX_DIMS], step[MAX_DIMS], cnt[MAX_DIMS];
+    for (int d = 0; d < r; d++) {
+        start[d] = 0;
+        step[d] = 1;
+        cnt[d] = c->cdims[d];
+    }
+    for (int i = 0; i < n; i++) {
+        int64_t a = na ? ax[i] : i;
+        if (a < 0) a += r;
+        if (a < 0 || a >= r) return node_err(im, "axis %lld is out of range", (long long)(na ? ax[i] : i));
+        int64_t dim = c->cdims[a], k = ns ? sp[i] : 1, s = st[i], e = en[i];
+        if (k == 0) return node_err(im, "a step of 0");
+        if (s < 0) s += dim;
+        if (e < 0 && e > INT64_MIN / 2) e += dim;
+        if (k > 0) {
+            s = s < 0 ? 0 : s > dim ? dim : s;
+            e = e < 0 ? 0 : e > dim ? dim : e;
+            cnt[a] = e > s ? (e - s + k - 1) / k : 0;
+        } else {
+            s = s < 0 ? -1 : s > dim - 1 ? dim - 1 : s;
+            e = e < -1 ? -1 : e > dim - 1 ? dim - 1 : e;
+            cnt[a] = s > e ? (s - e + (-k) - 1) / (-k) : 0;
+        }
+        start[a] = s;
+        step[a] = k;
+    }
+    Value *v = def_const(im, 0, r, cnt, c->is_int);
+    int64_t strd[MAX_DIMS], idx[MAX_DIMS] = {0};
+    strides_of(r, c->cdims, strd);
+    for (int64_t o = 0; o < v->numel; o++) {
+        int64_t src = 0;
+        for (int d = 0; d < r; d++) src += (start[d] + idx[d] * step[d]) * strd[d];
+        v->f[o] = c->f[src];
+        v->i[o] = c->i[src];
+        for (int d = r - 1; d >= 0 && ++idx[d] == cnt[d]; d--) idx[d] = 0;
+    }
+    return true;
+}
+
+static bool emit_transpose(Imp *im, const OpEntry *op) {
+    (void)op;
+    if (!has_in(im, 0) || !in_value(im, 0)) return node_err(im, "input 0 is missing");
+    if (in_value(im, 0)->kind != V_CONST)
+        return node_err(im, "netc has no transpose of tensors (only of constants, which it folds)");
+    Value *c = in_value(im, 0);
+    int n, r = c->crank;
+    int64_t perm[2 * MAX_DIMS];
+    if (!attr_ints(im, "perm", -1, &n, perm) || !no_extra_outputs(im, 1)) return false;
+    if (!n)
+        for (int d = 0; d < r; d++) perm[d] = r - 1 - d;
+    else if (n != r)
+        return node_err(im, "perm has %d values for %d dimensions", n, r);
+    int64_t dims[MAX_DIMS], strd[MAX_DIMS], idx[MAX_DIMS] = {0};
+    bool seen[MAX_DIMS] = {0};
+    for (int d = 0; d < r; d++) {
+        if (perm[d] < 0 || perm[d] >= r || seen[perm[d]]) return node_err(im, "perm is not a permutation");
+        seen[perm[d]] = true;
+        dims[d] = c->cdims[perm[d]];
+    }
+    strides_of(r, c->cdims, strd);
+    Value *v = def_const(im, 0, r, dims, c->is_int);
+    for (int64_t o = 0; o < v->numel; o++) {
+        int64_t src = 0;
+        for (int d = 0; d < r; d++) src += idx[d] * strd[perm[d]];
+        v->f[o] = c->f[src];
+        v->i[o] = c->i[src];
+        for (int d = r - 1; d >= 0 && ++idx[d] == dims[d]; d--) idx[d] = 0;
+    }
+    return true;
+}
+
+static bool emit_constant_of_shape(Imp *im, const OpEntry *op) {
+    (void)op;
+    Value *s = in_const(im, 0, "the shape");
+    if (!s || !no_extra_outputs(im, 1)) return false;
+    if (s->crank != 1 || s->numel > MAX_DIMS) return node_err(im, "the shape must list at most %d sizes", MAX_DIMS);
+    int64_t n = 1;
+    for (int i = 0; i < s->numel; i++) {
+        if (s->i[i] < 0 || (s->i[i] && n > MAX_ELEMS / s->i[i])) return node_err(im, "a size %lld", (long long)s->i[i]);
+        n *= s->i[i];
+    }
+    double fill = 0;
+    bool is_int = false;
+    Onnx__AttributeProto *a = attr(im, "value");
+    if (a) {
+        if (attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR || !a->t) return node_err(im, "attribute 'value' must be a tensor");
+        Value tmp = {0};
+        bool ok = read_tensor(im, a->t, &tmp, "its attribute 'value'") && tmp.numel == 1;
+        if (ok) {
+            fill = tmp.is_int ? (double)tmp.i[0] : tmp.f[0];
+            is_int = tmp.is_int;
+        }
+        free(tmp.f);
+        free(tmp.i);
+        if (!ok) return node_err(im, "attribute 'value' must hold one number");
+    }
+    Value *v = def_const(im, 0, (int)s->numel, s->i, is_int);
+    for (int64_t k = 0; k < v->numel; k++) {
+        v->f[k] = (float)fill;
+        v->i[k] = (int64_t)fill;
+    }
+    return true;
+}
+
 /* One entry per ONNX op type netc imports (docs/onnx.md). */
 static const OpEntry op_table[] = {
     {"Conv", emit_conv, "kernel_shape strides pads dilations group auto_pad", NULL},
@@ -1574,6 +1772,8 @@ static const OpEntry op_table[] = {
     {"Unsqueeze", emit_const_op, "axes", NULL},
     {"Squeeze", emit_const_op, "axes", NULL},
     {"Cast", emit_const_op, "to", NULL},
+    {"Transpose", emit_transpose, "perm", NULL},
+    {"ConstantOfShape", emit_constant_of_shape, "value", NULL},
 };
 
 static const OpEntry *op_find(const char *type) {
