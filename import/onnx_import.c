@@ -1993,10 +1993,11 @@ static bool import_graph(Imp *im, const char *net_name, const char *weights_name
     im->text.len = 0;
     if (!read_inputs(im)) return free(nn), false;
     buf_printf(&head,
-               "# Imported by netc import from %s (producer: %s %s, ONNX operator set %lld).\n"
+               "# Imported by netc import from %s (producer: %s%s%s, ONNX operator set %lld).\n"
                "# Weights: %s.  Build with netc build ... --batch %d (the model's batch).\n"
                "net %s {\n",
-               strrchr(im->path, '/') ? strrchr(im->path, '/') + 1 : im->path, str(m->producer_name)[0] ? str(m->producer_name) : "unknown", str(m->producer_version), (long long)im->opset,
+               strrchr(im->path, '/') ? strrchr(im->path, '/') + 1 : im->path, str(m->producer_name)[0] ? str(m->producer_name) : "unknown", str(m->producer_version)[0] ? " " : "",
+               str(m->producer_version), (long long)im->opset,
                weights_name, im->batch, nn);
     free(nn);
     int *order = xrealloc(NULL, sizeof *order * g->n_node);
