@@ -145,3 +145,8 @@ write(d, "gzfile_u8_labels", b"\x00" + gzip.compress(labels, mtime=0))
 write(d, "gzmode_truncated", b"\x07" + images)
 copy("tests/files/Inputs/*.idx", d, 3, b"\x00")
 copy("tests/files/Inputs/*.idx.gz", d, 3, b"\x00")
+
+# ---- ONNX (netc import) --------------------------------------------------------
+d = reset("onnx")
+copy("tests/onnx/*/model.onnx", d, 2)
+copy("tests/onnx/bad/Inputs/*.onnx", d, 4)
