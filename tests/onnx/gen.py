@@ -218,6 +218,93 @@ def generate(c):
     print(f"{c.name}: {size} bytes")
 
 
+# ---- a hand-written model: the ops PyTorch's exporter does not write (LRN,
+# GlobalMaxPool, Identity, Constant, Dropout with a ratio, Softplus,
+# HardSigmoid, auto_pad SAME_UPPER, Gemm with transB 0, alpha and beta, MatMul
+# followed by Add), in protobuf's text format, encoded by protoc-c with
+# Debian's onnx.proto; its expected outputs are PyTorch's functional ops.
+
+def tensor_text(name, a):
+    a = np.asarray(a, dtype=np.float32)
+    dims = " ".join(f"dims: {d}" for d in a.shape)
+    vals = " ".join(f"float_data: {float(v)!r}" for v in a.reshape(-1))
+    return f'initializer {{ name: "{name}" {dims} data_type: 1 {vals} }}'
+
+
+def hand_ops():
+    import subprocess
+    name = "hand_ops"
+    d = os.path.join(HERE, name)
+    os.makedirs(d, exist_ok=True)
+    gen = torch.Generator().manual_seed(seed_of(name))
+    x = torch.randn(BATCH, 4, 6, 6, generator=gen)
+    w_conv = torch.randn(3, 4, 3, 3, generator=gen) * 0.3
+    b_conv = torch.randn(3, generator=gen) * 0.1
+    w_gemm = torch.randn(27, 5, generator=gen) * 0.3     # transB 0: [D, out]
+    b_gemm = torch.randn(5, generator=gen) * 0.1
+    w_mm = torch.randn(27, 4, generator=gen) * 0.3
+    b_mm = torch.randn(4, generator=gen) * 0.1
+    # PyTorch's reference
+    a = F.local_response_norm(x, 3, alpha=1e-2, beta=0.75, k=2.0)
+    m = a * torch.amax(a, dim=(2, 3), keepdim=True)
+    h = F.hardsigmoid(F.softplus(m))
+    c = F.conv2d(F.pad(h, (0, 1, 0, 1)), w_conv, b_conv, stride=2)
+    f = torch.flatten(c, 1)
+    logits = torch.clamp(0.5 * f @ w_gemm + 2.0 * b_gemm, 0, 6)
+    aux = f @ w_mm + b_mm
+    dims4 = " ".join(f"dim {{ dim_value: {v} }}" for v in x.shape)
+    text = f"""
+ir_version: 7
+producer_name: "tests/onnx/gen.py"
+opset_import {{ version: 13 }}
+graph {{
+  name: "hand_ops"
+  input {{ name: "image" type {{ tensor_type {{ elem_type: 1 shape {{ {dims4} }} }} }} }}
+  output {{ name: "logits" type {{ tensor_type {{ elem_type: 1 }} }} }}
+  output {{ name: "aux" type {{ tensor_type {{ elem_type: 1 }} }} }}
+  {tensor_text("conv.weight", w_conv)}
+  {tensor_text("conv.bias", b_conv)}
+  {tensor_text("fc.weight", w_gemm)}
+  {tensor_text("fc.bias", b_gemm)}
+  {tensor_text("aux_w", w_mm)}
+  {tensor_text("aux_b", b_mm)}
+  initializer {{ name: "ratio" data_type: 1 float_data: 0.25 }}
+  node {{ name: "lrn" op_type: "LRN" input: "image" output: "a"
+          attribute {{ name: "size" type: INT i: 3 }} attribute {{ name: "alpha" type: FLOAT f: 0.01 }}
+          attribute {{ name: "beta" type: FLOAT f: 0.75 }} attribute {{ name: "bias" type: FLOAT f: 2.0 }} }}
+  node {{ name: "gmax" op_type: "GlobalMaxPool" input: "a" output: "g" }}
+  node {{ name: "gate" op_type: "Mul" input: "a" input: "g" output: "m" }}
+  node {{ name: "same" op_type: "Identity" input: "m" output: "m2" }}
+  node {{ name: "drop" op_type: "Dropout" input: "m2" input: "ratio" output: "dr" }}
+  node {{ name: "sp" op_type: "Softplus" input: "dr" output: "s" }}
+  node {{ name: "hs" op_type: "HardSigmoid" input: "s" output: "h"
+          attribute {{ name: "alpha" type: FLOAT f: 0.16666667 }} attribute {{ name: "beta" type: FLOAT f: 0.5 }} }}
+  node {{ name: "conv" op_type: "Conv" input: "h" input: "conv.weight" input: "conv.bias" output: "c"
+          attribute {{ name: "strides" type: INTS ints: 2 ints: 2 }}
+          attribute {{ name: "auto_pad" type: STRING s: "SAME_UPPER" }} }}
+  node {{ name: "flat" op_type: "Flatten" input: "c" output: "f" }}
+  node {{ name: "fc" op_type: "Gemm" input: "f" input: "fc.weight" input: "fc.bias" output: "y"
+          attribute {{ name: "alpha" type: FLOAT f: 0.5 }} attribute {{ name: "beta" type: FLOAT f: 2.0 }} }}
+  node {{ name: "lo" op_type: "Constant" output: "zero" attribute {{ name: "value_float" type: FLOAT f: 0 }} }}
+  node {{ name: "hi" op_type: "Constant" output: "six"
+          attribute {{ name: "value" type: TENSOR t {{ data_type: 1 float_data: 6 }} }} }}
+  node {{ name: "clip" op_type: "Clip" input: "y" input: "zero" input: "six" output: "logits" }}
+  node {{ name: "mm" op_type: "MatMul" input: "f" input: "aux_w" output: "p" }}
+  node {{ name: "mm_bias" op_type: "Add" input: "p" input: "aux_b" output: "aux" }}
+}}
+"""
+    r = subprocess.run(["protoc-c", "--encode=onnx.ModelProto", "-I/usr/include/onnx", "/usr/include/onnx/onnx.proto"],
+                       input=text.encode(), capture_output=True, check=True)
+    with open(os.path.join(d, "model.onnx"), "wb") as f:
+        f.write(r.stdout)
+    np.save(os.path.join(d, "input_image.npy"), x.numpy().astype("<f4"))
+    np.save(os.path.join(d, "expected_logits.npy"), logits.numpy().astype("<f4"))
+    np.save(os.path.join(d, "expected_aux.npy"), aux.numpy().astype("<f4"))
+    with open(os.path.join(d, "batch"), "w") as f:
+        f.write(f"{BATCH}\n")
+    print(f"{name}: {sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))} bytes")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only")
@@ -226,6 +313,8 @@ def main():
         if a.only and c.name != a.only:
             continue
         generate(c)
+    if not a.only or a.only == "hand_ops":
+        hand_ops()
 
 
 if __name__ == "__main__":
