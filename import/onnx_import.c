@@ -1234,6 +1234,10 @@ static bool emit_pool(Imp *im, const OpEntry *op) {
     if (wn.p[0] != wn.p[2] || wn.p[1] != wn.p[3])
         return node_err(im, "pads [%lld, %lld, %lld, %lld] are not symmetric; netc's pools pad both sides alike", (long long)wn.p[0],
                         (long long)wn.p[1], (long long)wn.p[2], (long long)wn.p[3]);
+    for (int i = 0; i < 2; i++)
+        if (2 * wn.p[i] > wn.k[i])
+            return node_err(im, "pad %lld is more than half the kernel %lld (netc's and PyTorch's limit for pools)", (long long)wn.p[i],
+                            (long long)wn.k[i]);
     int64_t ceil_mode, cip = 0, so = 0;
     if (!attr_int(im, "ceil_mode", 0, &ceil_mode) || (!maxp && !attr_int(im, "count_include_pad", 0, &cip)) ||
         (maxp && !attr_int(im, "storage_order", 0, &so)))

@@ -144,6 +144,17 @@ class OpsA(nn.Module):
         return seg, F.log_softmax(self.fc(f), dim=1)
 
 
+class FcnOut(nn.Module):
+    """torchvision's FCN returns a dict: its "out"."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        return self.m(x)["out"]
+
+
 def randomize_norms(m, gen):
     """Batchnorm statistics and affine parameters away from their defaults,
     so that the test sees them."""
@@ -175,8 +186,10 @@ CASES = [
     Case("mobile_blocks", MobileBlocks, (3, 16, 16)),
     Case("ops_a", OpsA, (3, 8, 8), outputs=("seg", "logits")),
     # the zoo's reference modules, reduced
-    Case("zoo_resnet34", lambda: zr.resnet("resnet34", stem=4, planes=(2, 4, 4, 8), num_classes=10), (3, 32, 32)),
     Case("zoo_resnet50", lambda: zr.resnet("resnet50", stem=4, planes=(2, 2, 4, 4), num_classes=10), (3, 32, 32)),
+    Case("zoo_googlenet", lambda: zr.GoogLeNet(div=32, num_classes=10), (3, 32, 32)),
+    Case("zoo_fcn_resnet50", lambda: FcnOut(zr.fcn(stem=4, planes=(2, 2, 2, 2), blocks=(1, 1, 1, 1), num_classes=3)),
+         (3, 16, 16), outputs=("out",)),
     Case("zoo_mobilenet_v1", lambda: zr.MobileNetV1(stem=4, widths=[max(2, w // 32) for w in zr.V1_WIDTHS],
                                                     num_classes=10), (3, 32, 32)),
 ]
