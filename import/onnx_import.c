@@ -97,7 +97,7 @@ typedef struct Imp {
     Onnx__ModelProto *model;
     Onnx__GraphProto *g;
     int64_t opset;
-    Value *vals;
+    Value **vals; /* each Value allocated alone: pointers to it stay valid as values are added */
     int nvals, capvals;
     int *slots; /* open hash table name -> index in vals, -1 empty */
     int nslots;
@@ -151,12 +151,12 @@ static int val_find(Imp *im, const char *name) {
     for (uint64_t h = hash_str(name) & (uint64_t)(im->nslots - 1);; h = (h + 1) & (uint64_t)(im->nslots - 1)) {
         int k = im->slots[h];
         if (k < 0) return -1;
-        if (strcmp(im->vals[k].name, name) == 0) return k;
+        if (strcmp(im->vals[k]->name, name) == 0) return k;
     }
 }
 
 static void slots_insert(Imp *im, int k) {
-    uint64_t h = hash_str(im->vals[k].name) & (uint64_t)(im->nslots - 1);
+    uint64_t h = hash_str(im->vals[k]->name) & (uint64_t)(im->nslots - 1);
     while (im->slots[h] >= 0) h = (h + 1) & (uint64_t)(im->nslots - 1);
     im->slots[h] = k;
 }
@@ -173,7 +173,7 @@ static Value *val_add(Imp *im, const char *name, VKind kind) {
         for (int i = 0; i < im->nslots; i++) im->slots[i] = -1;
         for (int i = 0; i < im->nvals; i++) slots_insert(im, i);
     }
-    Value *v = &im->vals[im->nvals];
+    Value *v = im->vals[im->nvals] = xrealloc(NULL, sizeof *v);
     memset(v, 0, sizeof *v);
     v->name = xstrdup(name);
     v->kind = kind;
@@ -359,7 +359,7 @@ static bool attr_ints(Imp *im, const char *name, int want, int *n, int64_t *out)
         return want >= 0 ? node_err(im, "attribute '%s' has %zu values, expected %d", name, a->n_ints, want)
                          : node_err(im, "attribute '%s' has %zu values", name, a->n_ints);
     *n = (int)a->n_ints;
-    memcpy(out, a->ints, sizeof *out * a->n_ints);
+    if (a->n_ints) memcpy(out, a->ints, sizeof *out * a->n_ints);
     return true;
 }
 
@@ -387,7 +387,7 @@ static bool has_in(Imp *im, int k) { return in_name(im, k)[0] != 0; }
 /* Input k's value (sort_nodes made sure that it is defined). */
 static Value *in_value(Imp *im, int k) {
     int i = val_find(im, in_name(im, k));
-    return i < 0 ? NULL : &im->vals[i];
+    return i < 0 ? NULL : im->vals[i];
 }
 
 /* Input k as a tensor computed from the net's inputs. */
@@ -871,8 +871,8 @@ static bool emit_linear(Imp *im, const OpEntry *op) {
         int other = add->n_input == 2 && strcmp(str(add->input[0]), str(im->node->output[0])) == 0 ? 1 : 0;
         int ci = add->n_input == 2 ? val_find(im, str(add->input[other])) : -1;
         if (strcmp(str(add->op_type), "Add") == 0 && str(add->domain)[0] == 0 && add->n_attribute == 0 && ci >= 0 &&
-            im->vals[ci].kind == V_CONST && im->vals[ci].numel == out && add->n_output == 1)
-            bv = &im->vals[ci];
+            im->vals[ci]->kind == V_CONST && im->vals[ci]->numel == out && add->n_output == 1)
+            bv = im->vals[ci];
         else
             fused = -1;
     }
@@ -1813,7 +1813,7 @@ static bool read_inputs(Imp *im) {
         Onnx__ValueInfoProto *in = im->g->input[k];
         const char *name = str(in->name);
         int e = val_find(im, name);
-        if (e >= 0 && im->vals[e].init_name) continue; /* an initializer listed as an input (IR < 4) */
+        if (e >= 0 && im->vals[e]->init_name) continue; /* an initializer listed as an input (IR < 4) */
         if (!name[0]) return file_err(im, "graph input %zu has no name", k);
         if (e >= 0) return file_err(im, "graph input '%s' is listed twice", name);
         Onnx__TypeProto *tp = in->type;
@@ -1906,7 +1906,7 @@ static bool sort_nodes(Imp *im, int *order) {
             Onnx__NodeProto *nd = im->g->node[n];
             for (size_t k = 0; k < nd->n_input; k++) {
                 int p = val_find(&names, str(nd->input[k]));
-                if (p >= 0 && names.vals[p].rank >= (int)n) in_order = false;
+                if (p >= 0 && names.vals[p]->rank >= (int)n) in_order = false;
             }
         }
         if (in_order) {
@@ -1940,7 +1940,7 @@ static bool sort_nodes(Imp *im, int *order) {
     }
     free(pending);
     free(queue);
-    for (int i = 0; i < names.nvals; i++) free(names.vals[i].name);
+    for (int i = 0; i < names.nvals; i++) free(names.vals[i]->name), free(names.vals[i]);
     free(names.vals);
     free(names.slots);
     return ok;
@@ -1948,10 +1948,11 @@ static bool sort_nodes(Imp *im, int *order) {
 
 static void imp_free(Imp *im) {
     for (int i = 0; i < im->nvals; i++) {
-        free(im->vals[i].name);
-        free(im->vals[i].var);
-        free(im->vals[i].f);
-        free(im->vals[i].i);
+        free(im->vals[i]->name);
+        free(im->vals[i]->var);
+        free(im->vals[i]->f);
+        free(im->vals[i]->i);
+        free(im->vals[i]);
     }
     free(im->vals);
     free(im->slots);
@@ -2034,10 +2035,10 @@ static bool import_graph(Imp *im, const char *net_name, const char *weights_name
         const char *name = str(g->output[o]->name);
         int i = val_find(im, name);
         if (i < 0) ok = file_err(im, "graph output '%s' is not computed by any node", name);
-        else if (im->vals[i].kind != V_TENSOR) ok = file_err(im, "graph output '%s' is a constant; netc's outputs are computed from the input", name);
-        else if (!im->vals[i].out_stmt) { /* an input, or a value renamed by Identity */
+        else if (im->vals[i]->kind != V_TENSOR) ok = file_err(im, "graph output '%s' is a constant; netc's outputs are computed from the input", name);
+        else if (!im->vals[i]->out_stmt) { /* an input, or a value renamed by Identity */
             char *id = make_ident(im, name);
-            buf_printf(&im->text, "    output %s = %s;\n", id, im->vals[i].var);
+            buf_printf(&im->text, "    output %s = %s;\n", id, im->vals[i]->var);
             free(id);
         }
     }
