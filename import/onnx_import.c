@@ -371,7 +371,7 @@ static bool attr_str(Imp *im, const char *name, const char *def, char *out, size
     if (attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING) return node_err(im, "attribute '%s' must be a string", name);
     size_t n = a->s.len < outlen - 1 ? a->s.len : outlen - 1;
     if (a->s.len && memchr(a->s.data, 0, a->s.len)) n = 0;
-    memcpy(out, a->s.data, n);
+    if (n) memcpy(out, a->s.data, n);
     out[n] = 0;
     return true;
 }
@@ -1643,6 +1643,8 @@ static bool fold_slice(Imp *im, Value *c, int n, const int64_t *st, const int64_
         if (a < 0 || a >= r) return node_err(im, "axis %lld is out of range", (long long)(na ? ax[i] : i));
         int64_t dim = c->cdims[a], k = ns ? sp[i] : 1, s = st[i], e = en[i];
         if (k == 0) return node_err(im, "a step of 0");
+        if (k > dim) k = dim + 1; /* as far as the end: the same slice, without overflow */
+        if (k < -dim) k = -dim - 1;
         if (s < 0) s += dim;
         if (e < 0 && e > INT64_MIN / 2) e += dim;
         if (k > 0) {
@@ -1712,6 +1714,8 @@ static bool emit_constant_of_shape(Imp *im, const OpEntry *op) {
         if (s->i[i] < 0 || (s->i[i] && n > MAX_ELEMS / s->i[i])) return node_err(im, "a size %lld", (long long)s->i[i]);
         n *= s->i[i];
     }
+    if (n > (1 << 20)) /* shape arithmetic is small; netc has no tensor literals */
+        return node_err(im, "a constant of %lld elements: netc folds constants of at most %d", (long long)n, 1 << 20);
     double fill = 0;
     bool is_int = false;
     Onnx__AttributeProto *a = attr(im, "value");
