@@ -1032,7 +1032,45 @@ static bool emit_identity(Imp *im, const OpEntry *op) {
 
 /* Add and Mul of two tensors, as netc's + and * (equal shapes, or one
  * [C, 1, 1] against [C, H, W]). */
+/* Add, Sub, Mul, Div of two constants (shape arithmetic such as chunk's
+ * split points): equal shapes, or one of them a single value.  Integers
+ * divide as ONNX's Div does, truncating. */
+static bool fold_binary(Imp *im, const char *op) {
+    Value *a = in_value(im, 0), *b = in_value(im, 1);
+    if (!no_extra_outputs(im, 1)) return false;
+    Value *shape = a->numel >= b->numel ? a : b;
+    if (a->numel != b->numel && a->numel != 1 && b->numel != 1)
+        return node_err(im, "constants of %lld and %lld values: netc folds equal shapes or a single value", (long long)a->numel,
+                        (long long)b->numel);
+    bool is_int = a->is_int && b->is_int;
+    Value *v = def_const(im, 0, shape->crank, shape->cdims, is_int);
+    for (int64_t k = 0; k < v->numel; k++) {
+        int64_t ka = a->numel == 1 ? 0 : k, kb = b->numel == 1 ? 0 : k;
+        if (is_int) {
+            int64_t x = a->i[ka], y = b->i[kb], r = 0;
+            bool over = op[0] == 'A'   ? __builtin_add_overflow(x, y, &r)
+                        : op[0] == 'S' ? __builtin_sub_overflow(x, y, &r)
+                        : op[0] == 'M' ? __builtin_mul_overflow(x, y, &r)
+                                       : (y == 0 || (x == INT64_MIN && y == -1));
+            if (over) return node_err(im, "integer %s of %lld and %lld overflows or divides by zero", op, (long long)x, (long long)y);
+            if (op[0] == 'D') r = x / y;
+            v->i[k] = r;
+            v->f[k] = (float)r;
+        } else {
+            double x = a->f[ka], y = b->f[kb];
+            double r = op[0] == 'A' ? x + y : op[0] == 'S' ? x - y : op[0] == 'M' ? x * y : x / y;
+            v->f[k] = (float)r;
+            v->i[k] = isfinite(r) && fabs(r) < 9e18 ? (int64_t)r : 0;
+        }
+    }
+    return true;
+}
+
 static bool emit_binary(Imp *im, const OpEntry *op) {
+    if (has_in(im, 0) && has_in(im, 1) && in_value(im, 0) && in_value(im, 1) && in_value(im, 0)->kind == V_CONST &&
+        in_value(im, 1)->kind == V_CONST)
+        return fold_binary(im, op->onnx);
+    if (!op->netc) return node_err(im, "netc has no %s of tensors (only of constants, which it folds)", op->onnx);
     Value *a = in_tensor(im, 0), *b = a ? in_tensor(im, 1) : NULL;
     if (!a || !b || !no_extra_outputs(im, 1)) return false;
     bool same = a->rank == b->rank && memcmp(a->dims, b->dims, sizeof *a->dims * (size_t)a->rank) == 0;
@@ -1274,6 +1312,37 @@ static bool emit_global_pool(Imp *im, const OpEntry *op) {
     return def_tensor(im, 0, 3, dims, t);
 }
 
+/* ReduceMean and ReduceMax over height and width (x.mean([2, 3])): netc's
+ * global pools, flattened when keepdims is 0. */
+static bool emit_reduce(Imp *im, const OpEntry *op) {
+    Value *x = in_tensor(im, 0);
+    if (!x || !need_rank(im, x, 3, 3)) return false;
+    int64_t keep, axes[2 * MAX_DIMS];
+    int n;
+    if (!attr_int(im, "keepdims", 1, &keep) || !attr_ints(im, "axes", -1, &n, axes)) return false;
+    if (has_in(im, 1)) {
+        Value *c = in_const(im, 1, "the axes");
+        if (!c) return false;
+        if (c->numel > 2 * MAX_DIMS) return node_err(im, "%lld axes", (long long)c->numel);
+        n = (int)c->numel;
+        memcpy(axes, c->i, sizeof *axes * (size_t)n);
+    }
+    bool h = false, w = false, other = n == 0;
+    for (int i = 0; i < n; i++) {
+        int64_t a = axes[i] < 0 ? axes[i] + 4 : axes[i];
+        if (a == 2) h = true;
+        else if (a == 3) w = true;
+        else other = true;
+    }
+    if (!h || !w || other) return node_err(im, "netc reduces over height and width together (axes [2, 3]) only");
+    if (!no_extra_outputs(im, 1)) return false;
+    char t[200];
+    int64_t dims[3] = {x->dims[0], 1, 1};
+    if (keep) snprintf(t, sizeof t, "%s(%s)", op->netc, x->var);
+    else snprintf(t, sizeof t, "flatten(%s(%s))", op->netc, x->var);
+    return def_tensor(im, 0, keep ? 3 : 1, dims, t);
+}
+
 static bool emit_flatten(Imp *im, const OpEntry *op) {
     (void)op;
     Value *x = in_tensor(im, 0);
@@ -1286,6 +1355,66 @@ static bool emit_flatten(Imp *im, const OpEntry *op) {
     char t[200];
     snprintf(t, sizeof t, "flatten(%s)", x->var);
     return def_tensor(im, 0, 1, &d, t);
+}
+
+/* ShuffleNet's channel shuffle as PyTorch exports it: Reshape to [N, g,
+ * C/g, H, W], Transpose with perm [0, 2, 1, 3, 4], Reshape back to [N, C, H,
+ * W], each the only reader of the one before: netc's channel_shuffle, which
+ * defines the last Reshape's output (the other two are consumed).  full is
+ * the first Reshape's resolved shape.  False (nothing emitted, no error) when
+ * the nodes are not this pattern. */
+static bool shuffle(Imp *im, Value *x, const int64_t *full) {
+    if (full[1] * full[2] != x->dims[0] || full[3] != x->dims[1] || full[4] != x->dims[2]) return false;
+    int t = sole_consumer(im, str(im->node->output[0]));
+    if (t < 0 || im->consumed[t]) return false;
+    Onnx__NodeProto *tn = im->g->node[t];
+    if (strcmp(str(tn->op_type), "Transpose") != 0 || str(tn->domain)[0] || tn->n_output != 1 || tn->n_attribute != 1 ||
+        strcmp(str(tn->attribute[0]->name), "perm") != 0 || tn->attribute[0]->n_ints != 5)
+        return false;
+    static const int64_t perm[5] = {0, 2, 1, 3, 4};
+    if (memcmp(tn->attribute[0]->ints, perm, sizeof perm) != 0) return false;
+    int r = sole_consumer(im, str(tn->output[0]));
+    if (r < 0 || im->consumed[r]) return false;
+    Onnx__NodeProto *rn = im->g->node[r];
+    if (strcmp(str(rn->op_type), "Reshape") != 0 || str(rn->domain)[0] || rn->n_input != 2 || rn->n_output != 1 ||
+        rn->n_attribute > 1 || strcmp(str(rn->input[0]), str(tn->output[0])) != 0)
+        return false;
+    if (rn->n_attribute == 1 && (strcmp(str(rn->attribute[0]->name), "allowzero") != 0 || rn->attribute[0]->i != 0))
+        return false;
+    int si = val_find(im, str(rn->input[1]));
+    if (si < 0 || im->vals[si]->kind != V_CONST || im->vals[si]->numel != 4) return false;
+    /* the second Reshape's shape, resolved against the transposed [N, C/g, g, H, W] */
+    const int64_t tdims[5] = {full[0], full[2], full[1], full[3], full[4]}, want[4] = {full[0], x->dims[0], full[3], full[4]};
+    int64_t got[4], known = 1, total = full[0] * x->dims[0] * full[3] * full[4];
+    int infer = -1;
+    for (int i = 0; i < 4; i++) {
+        int64_t v = im->vals[si]->i[i];
+        if (v == 0) v = tdims[i];
+        if (v == -1 && infer < 0) {
+            infer = i;
+            continue;
+        }
+        if (v < 1) return false;
+        got[i] = v;
+        known *= v;
+        if (known > total) return false;
+    }
+    if (infer >= 0) {
+        if (total % known) return false;
+        got[infer] = total / known;
+    }
+    if (memcmp(got, want, sizeof want) != 0) return false;
+    char e[160];
+    snprintf(e, sizeof e, "channel_shuffle(%s, %lld)", x->var, (long long)full[1]);
+    im->consumed[t] = im->consumed[r] = true;
+    Onnx__NodeProto *self = im->node;
+    int self_index = im->node_index;
+    im->node = rn;
+    im->node_index = r;
+    bool ok = def_tensor(im, 0, 3, x->dims, e);
+    im->node = self;
+    im->node_index = self_index;
+    return ok;
 }
 
 static bool emit_reshape(Imp *im, const OpEntry *op) {
@@ -1326,6 +1455,7 @@ static bool emit_reshape(Imp *im, const OpEntry *op) {
     } else if (known != total)
         return node_err(im, "the shape holds %lld elements, the input %lld", (long long)known, (long long)total);
     if (full[0] != im->batch) return node_err(im, "the shape's first size %lld is not the batch %d; netc reshapes each sample", (long long)full[0], im->batch);
+    if (s->numel == 5 && x->rank == 3 && shuffle(im, x, full)) return true;
     Buf b = {0};
     buf_printf(&b, "reshape(%s, [", x->var);
     for (int i = 1; i < s->numel; i++) buf_printf(&b, "%s%lld", i > 1 ? ", " : "", (long long)full[i]);
@@ -1762,6 +1892,8 @@ static const OpEntry op_table[] = {
     {"Identity", emit_identity, "", NULL},
     {"Add", emit_binary, "", "+"},
     {"Mul", emit_binary, "", "*"},
+    {"Sub", emit_binary, "", NULL},
+    {"Div", emit_binary, "", NULL},
     {"Concat", emit_concat, "axis", NULL},
     {"Split", emit_split, "axis split", NULL},
     {"Slice", emit_slice, "starts ends axes", NULL},
@@ -1769,6 +1901,8 @@ static const OpEntry op_table[] = {
     {"AveragePool", emit_pool, "kernel_shape strides pads auto_pad ceil_mode count_include_pad", NULL},
     {"GlobalAveragePool", emit_global_pool, "", "global_avgpool"},
     {"GlobalMaxPool", emit_global_pool, "", "global_maxpool"},
+    {"ReduceMean", emit_reduce, "axes keepdims", "global_avgpool"},
+    {"ReduceMax", emit_reduce, "axes keepdims", "global_maxpool"},
     {"Flatten", emit_flatten, "axis", NULL},
     {"Reshape", emit_reshape, "allowzero", NULL},
     {"Resize", emit_resize, "mode coordinate_transformation_mode nearest_mode cubic_coeff_a exclude_outside extrapolation_value", NULL},
@@ -2012,9 +2146,13 @@ static bool import_graph(Imp *im, const char *net_name, const char *weights_name
     int *order = xrealloc(NULL, sizeof *order * g->n_node);
     im->consumed = calloc(g->n_node, sizeof *im->consumed);
     bool ok = sort_nodes(im, order);
-    for (size_t k = 0; ok && k < g->n_node; k++) {
-        int n = order[k];
-        if (im->consumed[n]) continue;
+    /* Constant nodes first (they read nothing, so any order of them is
+     * topological): a pattern such as the channel shuffle's then sees the
+     * shapes of the nodes after it. */
+    for (size_t k = 0; ok && k < 2 * g->n_node; k++) {
+        int n = order[k % g->n_node];
+        bool constant = strcmp(str(g->node[n]->op_type), "Constant") == 0 && !str(g->node[n]->domain)[0];
+        if (im->consumed[n] || constant != (k < g->n_node)) continue;
         im->node = g->node[n];
         im->node_index = n;
         const char *type = str(im->node->op_type), *dom = str(im->node->domain);

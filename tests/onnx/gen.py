@@ -144,6 +144,11 @@ class OpsA(nn.Module):
         return seg, F.log_softmax(self.fc(f), dim=1)
 
 
+def shufflenet_small():
+    from torchvision.models import ShuffleNetV2
+    return ShuffleNetV2([2, 2, 2], [4, 8, 16, 32, 64], num_classes=10)
+
+
 class FcnOut(nn.Module):
     """torchvision's FCN returns a dict: its "out"."""
 
@@ -190,6 +195,7 @@ CASES = [
     Case("zoo_googlenet", lambda: zr.GoogLeNet(div=32, num_classes=10), (3, 32, 32)),
     Case("zoo_fcn_resnet50", lambda: FcnOut(zr.fcn(stem=4, planes=(2, 2, 2, 2), blocks=(1, 1, 1, 1), num_classes=3)),
          (3, 16, 16), outputs=("out",)),
+    Case("zoo_shufflenet_v2", lambda: shufflenet_small(), (3, 32, 32)),
     Case("zoo_mobilenet_v1", lambda: zr.MobileNetV1(stem=4, widths=[max(2, w // 32) for w in zr.V1_WIDTHS],
                                                     num_classes=10), (3, 32, 32)),
 ]
