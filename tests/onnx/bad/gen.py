@@ -177,6 +177,29 @@ CASES = [
              'node { name: "/pad/Pad" op_type: "Pad" input: "c" input: "pads" output: "r" '
              'attribute { name: "mode" type: STRING s: "reflect" } }'),
      "node 1 '/pad/Pad' (Pad): mode 'reflect': netc pads with zeros (constant) only"),
+    ("reduce_channels", "a mean over the channels",
+     relu_to('node { name: "/m/ReduceMean" op_type: "ReduceMean" input: "c" output: "r" '
+             'attribute { name: "axes" type: INTS ints: 1 } }'),
+     "node 1 '/m/ReduceMean' (ReduceMean): netc reduces over height and width together (axes [2, 3]) only"),
+    ("sub_tensors", "a difference of two tensors",
+     relu_to('node { name: "/s/Sub" op_type: "Sub" input: "c" input: "c" output: "r" }'),
+     "node 1 '/s/Sub' (Sub): netc has no Sub of tensors (only of constants, which it folds)"),
+    ("output_constant", "a graph output that is an initializer",
+     edit('output { name: "logits"', 'output { name: "fc.bias" } output { name: "logits"'),
+     "graph output 'fc.bias' is a constant; netc's outputs are computed from the input"),
+    ("hardsigmoid_default", "ONNX's default HardSigmoid (alpha 0.2), not PyTorch's",
+     relu_to('node { name: "/h/HardSigmoid" op_type: "HardSigmoid" input: "c" output: "r" }'),
+     "node 1 '/h/HardSigmoid' (HardSigmoid): alpha 0.2, beta 0.5: netc's hardsigmoid is relu6(x + 3) / 6 "
+     "(alpha 1/6, beta 0.5, PyTorch's)"),
+    ("resize_cubic", "cubic resizing",
+     relu_to('initializer { name: "scales" dims: 4 data_type: 1 float_data: [1, 1, 2, 2] } '
+             'node { name: "/up/Resize" op_type: "Resize" input: "c" input: "" input: "scales" output: "r" '
+             'attribute { name: "mode" type: STRING s: "cubic" } }'),
+     "node 1 '/up/Resize' (Resize): mode 'cubic' with coordinate_transformation_mode 'half_pixel': netc has nearest "
+     "and bilinear (half_pixel, PyTorch's align_corners=False)"),
+    ("lrn_even", "an LRN of even size",
+     relu_to('node { name: "/n/LRN" op_type: "LRN" input: "c" output: "r" attribute { name: "size" type: INT i: 2 } }'),
+     "node 1 '/n/LRN' (LRN): an even size 2: ONNX's window and netc's (PyTorch's) differ by one channel"),
     ("transpose_tensor", "a transpose of a tensor",
      relu_to('node { name: "/t/Transpose" op_type: "Transpose" input: "c" output: "r" }'),
      "node 1 '/t/Transpose' (Transpose): netc has no transpose of tensors (only of constants, which it folds)"),
