@@ -2,7 +2,8 @@
  * side of import/onnx_import.c.  The .net text it makes is compiled here,
  * in memory, before anything is written: so a written .net file always
  * builds, and its parameters are exactly those of the weights file.  Both
- * files are written to temporary names and renamed into place together. */
+ * files are written to temporary names and renamed into place, the weights
+ * first: an error leaves neither. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,29 +114,25 @@ int cmd_import(const char *in, const char *out, const char *weights) {
         source_free(src);
     }
     if (rc == 0) {
+        /* the .net to a temporary name first (a directory that cannot be
+         * written shows here), then the weights (netrt_st_write goes through
+         * its own temporary file), then the .net renamed into place */
         char err[512];
-        size_t wl = strlen(weights) + 32, nl = strlen(out) + 32;
-        char *wtmp = malloc(wl), *ntmp = malloc(nl);
-        snprintf(wtmp, wl, "%s.import%d", weights, (int)getpid());
+        size_t nl = strlen(out) + 32;
+        char *ntmp = malloc(nl);
         snprintf(ntmp, nl, "%s.import%d", out, (int)getpid());
         rc = 1;
-        if (netrt_st_write(wtmp, net->params, net->nparams, err, sizeof err) != 0) {
-            diag_plain_error("%s", err);
-        } else {
-            FILE *f = fopen(ntmp, "w");
-            bool ok = f && fputs(net->text, f) >= 0;
-            if (f && fclose(f) != 0) ok = false;
-            if (!ok) diag_plain_error("cannot write '%s': %s", out, strerror(errno));
-            else if (rename(wtmp, weights) != 0) diag_plain_error("cannot write '%s': %s", weights, strerror(errno));
-            else if (rename(ntmp, out) != 0) {
-                diag_plain_error("cannot write '%s': %s", out, strerror(errno));
-                unlink(weights);
-            } else
-                rc = 0;
-        }
-        unlink(wtmp);
+        FILE *f = fopen(ntmp, "w");
+        bool ok = f && fputs(net->text, f) >= 0;
+        if (f && fclose(f) != 0) ok = false;
+        if (!ok) diag_plain_error("cannot write '%s': %s", out, strerror(errno));
+        else if (netrt_st_write(weights, net->params, net->nparams, err, sizeof err) != 0) diag_plain_error("%s", err);
+        else if (rename(ntmp, out) != 0) {
+            diag_plain_error("cannot write '%s': %s", out, strerror(errno));
+            unlink(weights);
+        } else
+            rc = 0;
         unlink(ntmp);
-        free(wtmp);
         free(ntmp);
     }
     onnx_net_free(net);
