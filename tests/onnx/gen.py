@@ -7,7 +7,7 @@ needs no `onnx` Python package in torch 1.13) into tests/onnx/<case>/:
     model.onnx             the exported model, batch 2
     input_<name>.npy       an input, float32
     expected_<name>.npy    PyTorch's output on it (eval mode, float32)
-    batch                  the batch size
+    batch                  the batch size (2; 1 for AlexNet, whose input is large)
     expected_params.txt    the state_dict's names and shapes, sorted (cases
                            exported with the batchnorms kept: the imported
                            net must name its parameters as PyTorch does)
@@ -177,8 +177,8 @@ def randomize_norms(m, gen):
 
 
 class Case:
-    def __init__(self, name, build, shape, inputs=("image",), outputs=("logits",), keep_bn=True, opset=14):
-        self.name, self.build, self.shape = name, build, shape
+    def __init__(self, name, build, shape, inputs=("image",), outputs=("logits",), keep_bn=True, opset=14, batch=BATCH):
+        self.name, self.build, self.shape, self.batch = name, build, shape, batch
         self.inputs, self.outputs, self.keep_bn, self.opset = inputs, outputs, keep_bn, opset
 
 
@@ -195,6 +195,9 @@ CASES = [
     Case("zoo_googlenet", lambda: zr.GoogLeNet(div=32, num_classes=10), (3, 32, 32)),
     Case("zoo_fcn_resnet50", lambda: FcnOut(zr.fcn(stem=4, planes=(2, 2, 2, 2), blocks=(1, 1, 1, 1), num_classes=3)),
          (3, 16, 16), outputs=("out",)),
+    # AlexNet needs 63 pixels or more: batch 1 keeps the input small
+    Case("zoo_alexnet", lambda: zr.AlexNet((4, 8, 8, 8, 8), fc=16, num_classes=10, pool=1), (3, 64, 64), batch=1),
+    Case("zoo_vgg16_bn", lambda: zr.VGG((2, 4, 4, 8, 8), fc=16, num_classes=10, bn=True, pool=1), (3, 32, 32)),
     Case("zoo_shufflenet_v2", lambda: shufflenet_small(), (3, 32, 32)),
     Case("zoo_mobilenet_v1", lambda: zr.MobileNetV1(stem=4, widths=[max(2, w // 32) for w in zr.V1_WIDTHS],
                                                     num_classes=10), (3, 32, 32)),
@@ -216,7 +219,7 @@ def generate(c):
     with torch.no_grad():
         randomize_norms(m, gen)
     m.eval()
-    x = torch.randn((BATCH,) + tuple(c.shape), generator=gen)
+    x = torch.randn((c.batch,) + tuple(c.shape), generator=gen)
     with torch.no_grad():
         ys = m(x)
     ys = ys if isinstance(ys, tuple) else (ys,)
@@ -227,7 +230,7 @@ def generate(c):
     for name, y in zip(c.outputs, ys):
         np.save(os.path.join(d, f"expected_{name}.npy"), y.numpy().astype("<f4"))
     with open(os.path.join(d, "batch"), "w") as f:
-        f.write(f"{BATCH}\n")
+        f.write(f"{c.batch}\n")
     if c.keep_bn:
         with open(os.path.join(d, "expected_params.txt"), "w") as f:
             for k, v in sorted(m.state_dict().items()):
