@@ -45,6 +45,8 @@ static const char usage[] =
     "  params  list parameter names and shapes, as in a PyTorch state_dict; --init: and how each is initialized\n"
     "  stats   per-layer output shapes, parameters and multiply-accumulates, with totals,\n"
     "          and the activation memory with and without the memory plan\n"
+    "  import  an ONNX model to a .net file and its weights: netc import model.onnx -o model.net\n"
+    "          [--weights w.safetensors] (default: model.safetensors beside the .net; docs/onnx.md)\n"
     "\n"
     "common options: --batch N (default 1), --passes P1,P2 (default fold_batchnorm,dce,lower_depthwise,layout,fuse_epilogue,fuse_bottleneck; with --train\n"
     "layout_train,autodiff,fuse_train,fuse_epilogue,dce), --no-verify, --no-plan (build, emit, gradcheck: a buffer per value, no memory plan),\n"
@@ -57,6 +59,7 @@ static const char usage[] =
 typedef struct Options {
     const char *cmd, *input, *output, *embed, *after, *passes, *cc, *opt;
     const char *svg; /* dot: the picture, rendered by Graphviz's dot */
+    const char *weights; /* import: the weights file to write */
     const Target *target; /* --target, resolved ("native": the host's) */
     int batch;
     unsigned long long seed;
@@ -114,6 +117,7 @@ static int parse_options(int argc, char **argv, Options *o) {
         } else if (strcmp(a, "--embed") == 0) { VALUE(); o->embed = next; }
         else if (strcmp(a, "--after") == 0) { VALUE(); o->after = next; }
         else if (strcmp(a, "--svg") == 0) { VALUE(); o->svg = next; }
+        else if (strcmp(a, "--weights") == 0) { VALUE(); o->weights = next; }
         else if (strcmp(a, "--passes") == 0) { VALUE(); o->passes = next; }
         else if (strcmp(a, "--cc") == 0) { VALUE(); o->cc = next; }
         else if (strcmp(a, "--freeze") == 0) {
@@ -496,6 +500,8 @@ static int cmd_params(Graph *g, bool show_init) {
     return 0;
 }
 
+int cmd_import(const char *in, const char *out, const char *weights); /* driver/import.c */
+
 /* An internal error anywhere wins over the command's own status. */
 static int exit_status(int rc) {
     if (diag_internal_count() > 0) return 2;
@@ -523,11 +529,17 @@ int main(int argc, char **argv) {
          is_init = strcmp(o.cmd, "init") == 0, is_dump = strcmp(o.cmd, "dump") == 0,
          is_params = strcmp(o.cmd, "params") == 0, is_gradcheck = strcmp(o.cmd, "gradcheck") == 0,
          is_stats = strcmp(o.cmd, "stats") == 0, is_dot = strcmp(o.cmd, "dot") == 0;
-    if (!(is_build || is_emit || is_init || is_dump || is_params || is_gradcheck || is_stats || is_dot))
+    if (!(is_build || is_emit || is_init || is_dump || is_params || is_gradcheck || is_stats || is_dot ||
+          strcmp(o.cmd, "import") == 0))
         return bad_usage("unknown command '%s'", o.cmd);
     if (is_dump && o.list_passes) {
         for (int i = 0; i < pass_count; i++) printf("%-16s %s\n", pass_table[i].name, pass_table[i].summary);
         return 0;
+    }
+    if (strcmp(o.cmd, "import") == 0) { /* ONNX in, .net and safetensors out: driver/import.c */
+        if (!o.input) return bad_usage("%s needs an .onnx file", o.cmd);
+        if (!o.output) return bad_usage("%s needs -o FILE", o.cmd);
+        return exit_status(cmd_import(o.input, o.output, o.weights));
     }
     if (!o.input) return bad_usage("%s needs a .net file", o.cmd);
     if ((is_build || is_emit || is_init) && !o.output) return bad_usage("%s needs -o FILE", o.cmd);

@@ -1,6 +1,7 @@
 # lit configuration for tests/lit (netc dump, emit, init, emitted programs),
 # tests/errors (diagnostics of .net files) and tests/files (malformed weights,
-# tensors and data sets).  Each .net file holds its own RUN and CHECK lines.
+# tensors and data sets) and tests/onnx (netc import, and its bad-ONNX
+# catalogue).  Each .net file holds its own RUN and CHECK lines.
 #   %netc      the netc binary under test
 #   FileCheck  LLVM's FileCheck (llvm-14-tools)
 #   %examples  the examples/ directory

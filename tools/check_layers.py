@@ -6,6 +6,7 @@
     runtime/   libnetrt, what emitted programs link   includes: runtime
     compiler/  IR, op registry, passes, emitter       includes: support, runtime (netrt.h, the ABI it emits for), compiler
     dsl/       lexer, parser, AST, evaluation         includes: support, compiler, dsl
+    import/    netc import (ONNX)                     includes: support, runtime, import
     driver/    the netc command                       includes: anything
 
 An include is resolved as the C compiler does for "quoted" names: next to
@@ -25,7 +26,8 @@ ALLOWED = {
     "runtime": {"runtime"},
     "compiler": {"support", "runtime", "compiler"},
     "dsl": {"support", "compiler", "dsl"},
-    "driver": {"support", "runtime", "compiler", "dsl", "driver"},
+    "import": {"support", "runtime", "import"},
+    "driver": {"support", "runtime", "compiler", "dsl", "import", "driver"},
 }
 SEARCH = ["support", "dsl", "compiler", "runtime"]
 GENERATED = {"parser.h": "dsl", "lexer.h": "dsl"}

@@ -17,7 +17,7 @@ build=$1
 seconds=$2
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
-harnesses=${*:-frontend safetensors npy idx image}
+harnesses=${*:-frontend safetensors npy idx image onnx}
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:handle_abort=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 if [ "$seconds" = merge ]; then

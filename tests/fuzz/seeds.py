@@ -156,3 +156,7 @@ for k, path in enumerate(sorted(glob.glob(os.path.join(ROOT, "tests/images/*.png
     name = os.path.basename(path)
     write(d, name, bytes([modes[k % len(modes)]]) + raw)
     write(d, "cut_" + name, bytes([modes[(k + 1) % len(modes)]]) + raw[: len(raw) // 2])
+# ---- ONNX (netc import) --------------------------------------------------------
+d = reset("onnx")
+copy("tests/onnx/*/model.onnx", d, 2)
+copy("tests/onnx/bad/Inputs/*.onnx", d, 4)
