@@ -31,7 +31,7 @@
 #endif
 
 static const char usage[] =
-    "usage: netc <command> model.net [options]\n"
+    "usage: netc <command> model.net [options]     (netc <command> --help: that command's options)\n"
     "\n"
     "commands:\n"
     "  build   make an inference program        -o prog [--batch N] [-O0|-O2] [--embed w.safetensors] [--cc CC]\n"
@@ -56,6 +56,85 @@ static const char usage[] =
     "netc --print-runtime shows; the program runs as\n"
     "  prog --weights w.safetensors --input x.npy --output y.npy\n";
 
+/* Each command's own help, for `netc CMD --help` and `netc help CMD`. */
+typedef struct {
+    const char *name, *text;
+} CommandHelp;
+
+static const CommandHelp command_help[] = {
+    {"build",
+     "usage: netc build model.net -o PROG [options]\n\n"
+     "Compiles the net into a standalone program: inference by default, training with --train\n"
+     "(docs/training.md).  The program's --help lists its own options.\n\n"
+     "  -o PROG              the program to write (required)\n"
+     "  --batch N            the batch it is compiled for (default 1)\n"
+     "  -O0 | -O2            the C compiler's optimization (default -O2)\n"
+     "  --embed W            weights (safetensors) compiled in as constants\n"
+     "  --train              a training program\n"
+     "  --freeze P[,P]       with --train: parameters matching a pattern get no gradient and no update\n"
+     "  --target T           generic, avx2, avx512 or native (default: the best this CPU has)\n"
+     "  --cc CC              the C compiler (default $CC, else clang); $NETC_CFLAGS adds flags\n"
+     "  --passes P1,P2       the pass pipeline (netc dump --list-passes)\n"
+     "  --no-plan            a buffer per value (no memory plan)\n"
+     "  --no-verify          skip the IR verifier after each pass\n"},
+    {"emit",
+     "usage: netc emit model.net -o model.c [options]\n\n"
+     "Writes the C of the net and its header (model.h), to build yourself or link into a program\n"
+     "(docs/installation.md shows how, with pkg-config or CMake).\n\n"
+     "  -o FILE.c            the C file; the header goes beside it (required)\n"
+     "  --main               with a main(): the same command line as netc build's program\n"
+     "  --batch N, --embed W, --train, --freeze P, --target T, --passes P1,P2, --no-plan, --no-verify\n"
+     "                       as for netc build\n"},
+    {"gradcheck",
+     "usage: netc gradcheck model.net [options] [-- program options]\n\n"
+     "Builds the training program and compares the gradients it computes with central finite\n"
+     "differences of its loss, along random directions, for every parameter and the input;\n"
+     "exit status 1 if any is beyond the threshold.\n\n"
+     "  --batch N, --freeze P, --target T   as for netc build\n"
+     "  after --: the check's own options: --seed S, --eps E, --threshold T, --directions K,\n"
+     "  --batch-size N, --check-numerics\n"},
+    {"init",
+     "usage: netc init model.net -o w.safetensors [--seed S]\n\n"
+     "Writes the net's parameters initialized as the net says (its init statements, else Xavier\n"
+     "uniform, He normal before a ReLU, zero biases), from a random stream seeded with S (default 0).\n"},
+    {"dump",
+     "usage: netc dump model.net [options]\n\n"
+     "Prints the graph IR: inputs, parameters and one line per node, after the whole pipeline.\n\n"
+     "  --after PASS         after that pass instead (eval: as the evaluator built it)\n"
+     "  --list-passes        the passes and what each does\n"
+     "  --train              the training pipeline (forward, loss, backward, updates)\n"
+     "  --batch N, --freeze P, --target T, --passes P1,P2   as for netc build\n"},
+    {"dot",
+     "usage: netc dot model.net [options]\n\n"
+     "The graph in Graphviz's DOT language: a box per node with its attributes, parameters and\n"
+     "line, shapes and layouts on the edges, fused ops as clusters.\n\n"
+     "  -o FILE.dot          write it there (default: standard output)\n"
+     "  --svg FILE.svg       also render it with Graphviz's dot\n"
+     "  --after PASS         after that pass (eval: as the evaluator built it)\n"
+     "  --train, --batch N, --freeze P, --target T, --passes P1,P2   as for netc dump\n"},
+    {"params",
+     "usage: netc params model.net [--init]\n\n"
+     "Lists the parameters' names and shapes, as in a PyTorch state_dict, in order.\n\n"
+     "  --init               and each one's initialization scheme\n"},
+    {"import",
+     "usage: netc import model.onnx -o model.net [--weights w.safetensors]\n\n"
+     "Turns an ONNX model (as torch.onnx.export writes it) into a readable .net file, one statement\n"
+     "per layer with the initializers' names, and its weights as safetensors (docs/onnx.md).\n\n"
+     "  -o FILE.net          the .net file to write (required)\n"
+     "  --weights FILE       the weights (default: the .net's name with .safetensors)\n"},
+    {"stats",
+     "usage: netc stats model.net [--batch N] [--target T]\n\n"
+     "Per layer: output shape, parameters and multiply-accumulates, with totals; then the\n"
+     "activation memory of the program as emitted, with and without the memory plan.\n"},
+};
+
+/* The help of command cmd, or NULL. */
+static const char *help_of(const char *cmd) {
+    for (size_t i = 0; i < sizeof command_help / sizeof *command_help; i++)
+        if (strcmp(command_help[i].name, cmd) == 0) return command_help[i].text;
+    return NULL;
+}
+
 typedef struct Options {
     const char *cmd, *input, *output, *embed, *after, *passes, *cc, *opt;
     const char *svg; /* dot: the picture, rendered by Graphviz's dot */
@@ -63,7 +142,7 @@ typedef struct Options {
     const Target *target; /* --target, resolved ("native": the host's) */
     int batch;
     unsigned long long seed;
-    bool verify, with_main, list_passes, train, no_plan;
+    bool verify, with_main, list_passes, train, no_plan, help;
     bool show_init; /* params --init (initialization, issue 12) */
     char **rest; /* after "--": passed to the program gradcheck runs */
     int nrest;
@@ -138,6 +217,7 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (strcmp(a, "--main") == 0) o->with_main = true;
         else if (strcmp(a, "--list-passes") == 0) o->list_passes = true;
         else if (strcmp(a, "--train") == 0) o->train = true;
+        else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) o->help = true;
         else if (strcmp(a, "--no-plan") == 0) o->no_plan = true;
         else if (strcmp(a, "--init") == 0) o->show_init = true;
         else if (strcmp(a, "--") == 0) {
@@ -512,7 +592,9 @@ static int exit_status(int rc) {
 int main(int argc, char **argv) {
     Options o;
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        fputs(usage, stdout);
+        const char *h = argc >= 3 && strcmp(argv[1], "help") == 0 ? help_of(argv[2]) : NULL;
+        if (argc >= 3 && strcmp(argv[1], "help") == 0 && !h) return bad_usage("unknown command '%s'", argv[2]);
+        fputs(h ? h : usage, stdout);
         return 0;
     }
     if (argc >= 2 && strcmp(argv[1], "--print-runtime") == 0) { /* where build looks (the install test) */
@@ -525,6 +607,12 @@ int main(int argc, char **argv) {
     }
     int rc = parse_options(argc, argv, &o);
     if (rc) return rc;
+    if (o.help) { /* netc CMD --help */
+        const char *h = help_of(o.cmd);
+        if (!h) return bad_usage("unknown command '%s'", o.cmd);
+        fputs(h, stdout);
+        return 0;
+    }
     bool is_build = strcmp(o.cmd, "build") == 0, is_emit = strcmp(o.cmd, "emit") == 0,
          is_init = strcmp(o.cmd, "init") == 0, is_dump = strcmp(o.cmd, "dump") == 0,
          is_params = strcmp(o.cmd, "params") == 0, is_gradcheck = strcmp(o.cmd, "gradcheck") == 0,
