@@ -125,6 +125,7 @@ typedef struct {
     const char *schedule_text, *warmup_text; /* --schedule and --warmup as given (checkpoints keep them) */
     const char *files[4]; /* --train-images, --train-labels, --test-images, --test-labels */
     int64_t epochs, limit, test_limit;
+    bool no_test; /* --test-limit 0 */
     double lr, momentum, weight_decay, dampening, beta1, beta2, eps, clip, label_smoothing;
     netrt_optimizer optimizer;
     bool lr_given, wd_given, nesterov, no_bias_decay, confusion, smoothing_given;
@@ -417,7 +418,7 @@ static void usage(const trainer *t, FILE *out) {
             "                         labels' class frequencies (after initializing or --load)\n"
             "  --seed S               seeds the initialization, the shuffling and dropout (default 1)\n"
             "  --limit N              train on the first N training images only\n"
-            "  --test-limit N         test on the first N test images only\n"
+            "  --test-limit N         test on the first N test images only (0: no test)\n"
             "  --no-shuffle           keep the training images in file order\n"
             "  --load FILE            start from these safetensors parameters\n"
             "  --partial              with --load: load the parameters the file has with the net's\n"
@@ -535,8 +536,9 @@ static int parse_args(trainer *t, int argc, char **argv) {
             t->seed_given = true;
             break;
         case O_LIMIT: rc = netrt_opt_int(flag, val, 1, &t->limit, t->err, sizeof t->err); break;
-        case O_TEST_LIMIT:
-            rc = netrt_opt_int(flag, val, 1, &t->test_limit, t->err, sizeof t->err);
+        case O_TEST_LIMIT: /* 0: no evaluation at all */
+            rc = netrt_opt_int(flag, val, 0, &t->test_limit, t->err, sizeof t->err);
+            if (rc == 0 && t->test_limit == 0) t->no_test = true;
             break;
         case O_NO_SHUFFLE: t->shuffle = false; break;
         case O_LOAD: t->load = val; break;
@@ -772,7 +774,7 @@ static int read_data(trainer *t) {
         netrt_holdout_split(t->train.count, t->val_split, t->seed, &t->train_ids, &t->ntrain, &t->val_ids, &t->nval,
                             t->err, sizeof t->err) < 0)
         return -1;
-    t->has_test = t->test.images_path != NULL;
+    t->has_test = t->test.images_path != NULL && !t->no_test;
     if (t->has_test && read_set(t, &t->test, "test", t->test_limit) < 0) return -1;
     return 0;
 }

@@ -447,6 +447,15 @@ START_TEST(train_limit_partial_batch_and_order) {
     for (int i = 0; i < 8; i++) ck_assert_int_eq(batches[i], want2[i]);
     ck_assert_msg(strstr(out_text, "(5 images)\n") != NULL, "stdout: %s", out_text);
 
+    /* --test-limit 0: no evaluation (no inference run, no test line). */
+    reset_counters();
+    rc = train("--train-images", xi, "--train-labels", yi, "--test-images", xt, "--test-labels", yt,
+               "--limit=19", "--epochs", "2", "--test-limit", "0");
+    ck_assert_msg(rc == 0, "stderr: %s", err_text);
+    ck_assert_int_eq(runs, 0);
+    ck_assert_int_eq(nseen, 38);
+    ck_assert_msg(strstr(out_text, "test loss") == NULL, "stdout: %s", out_text);
+
     /* The same seed shuffles the same way; another seed differently. */
     int first[38];
     memcpy(first, seen, sizeof first);
