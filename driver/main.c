@@ -496,18 +496,18 @@ static int cmd_gradcheck(const Options *o, Graph *g) {
 
 /* Writes len bytes to path whole or not at all (a temporary file, renamed). */
 static bool write_whole(const char *path, const char *data, size_t len) {
-    char *tmp = malloc(strlen(path) + 16);
-    sprintf(tmp, "%s.tmp%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    bool ok = f && fwrite(data, 1, len, f) == len;
-    if (f && fclose(f) != 0) ok = false;
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok) {
-        diag_plain_error("cannot write '%s': %s", path, strerror(errno));
-        unlink(tmp);
+    char *tmp, err[512];
+    FILE *f = netrt_atomic_open(path, &tmp, err, sizeof err);
+    if (!f) {
+        diag_plain_error("%s", err);
+        return false;
     }
-    free(tmp);
-    return ok;
+    bool ok = fwrite(data, 1, len, f) == len;
+    int saved = errno;
+    if (netrt_atomic_close(f, tmp, path, ok, err, sizeof err) == 0) return true;
+    if (ok) diag_plain_error("%s", err);
+    else diag_plain_error("cannot write '%s': %s", path, strerror(saved));
+    return false;
 }
 
 /* netc dot: the graph after the pipeline, or after --after PASS ("eval": as

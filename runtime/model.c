@@ -24,6 +24,7 @@ typedef struct {
     const char **in_files, **out_files; /* per model input / output, or NULL */
     const char ***in_more;              /* per input: more image files after the first (a batch), or NULL */
     int *n_more;
+    bool images;                        /* input 0 was read from image files (--print names them) */
     int last_input;                     /* the input the latest --input bound (-1: none) */
     float norm[6];                      /* --normalize: C means then C standard deviations (C <= 3) */
     int nnorm;
@@ -262,6 +263,7 @@ static int read_input(job *j, int i) {
     const char *path = j->in_files[i];
     const netrt_tensor *t = &j->m->inputs[i];
     if (netrt_is_image(path)) { /* PNG or JPEG: with the files after it, one batch */
+        if (i == 0) j->images = true;
         int n = 1 + j->n_more[i];
         const char **paths = malloc(sizeof *paths * (size_t)n);
         if (!paths) return netrt_errorf(j->err, sizeof j->err, "out of memory");
@@ -510,7 +512,7 @@ static void print_predictions(job *j) {
     double *prob = malloc(sizeof *prob * (size_t)per);
     if (!prob) return;
     enum { TOP = 5 };
-    bool images = m->ninputs == 1 && netrt_is_image(j->in_files[0]);
+    bool images = m->ninputs == 1 && j->images;
     for (int64_t s = 0; s < j->S; s++) {
         const float *row = j->out[0] + s * per;
         int64_t c = 0;
