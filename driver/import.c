@@ -114,26 +114,30 @@ int cmd_import(const char *in, const char *out, const char *weights) {
         source_free(src);
     }
     if (rc == 0) {
-        /* the .net to a temporary name first (a directory that cannot be
-         * written shows here), then the weights (netrt_st_write goes through
-         * its own temporary file), then the .net renamed into place */
+        /* the .net to a temporary file first (netrt_atomic_open: a directory
+         * that cannot be written shows here), then the weights (netrt_st_write
+         * goes through its own temporary file), then the .net renamed into
+         * place; the weights are removed again if that fails */
         char err[512];
-        size_t nl = strlen(out) + 32;
-        char *ntmp = malloc(nl);
-        snprintf(ntmp, nl, "%s.import%d", out, (int)getpid());
-        rc = 1;
-        FILE *f = fopen(ntmp, "w");
-        bool ok = f && fputs(net->text, f) >= 0;
-        if (f && fclose(f) != 0) ok = false;
-        if (!ok) diag_plain_error("cannot write '%s': %s", out, strerror(errno));
-        else if (netrt_st_write(weights, net->params, net->nparams, err, sizeof err) != 0) diag_plain_error("%s", err);
-        else if (rename(ntmp, out) != 0) {
-            diag_plain_error("cannot write '%s': %s", out, strerror(errno));
-            unlink(weights);
-        } else
-            rc = 0;
-        unlink(ntmp);
-        free(ntmp);
+        char *ntmp = NULL;
+        FILE *f = netrt_atomic_open(out, &ntmp, err, sizeof err);
+        if (!f) {
+            diag_plain_error("%s", err);
+            rc = 1;
+        } else {
+            bool ok = fputs(net->text, f) >= 0 && fflush(f) == 0;
+            if (!ok) snprintf(err, sizeof err, "cannot write '%s': %s", out, strerror(errno));
+            else if (netrt_st_write(weights, net->params, net->nparams, err, sizeof err) != 0) ok = false;
+            bool weights_written = ok;
+            char cerr[512];
+            if (netrt_atomic_close(f, ntmp, out, ok, cerr, sizeof cerr) != 0) {
+                if (ok) snprintf(err, sizeof err, "%s", cerr);
+                if (weights_written) unlink(weights);
+                ok = false;
+            }
+            if (!ok) diag_plain_error("%s", err);
+            rc = ok ? 0 : 1;
+        }
     }
     onnx_net_free(net);
     free(wpath);
