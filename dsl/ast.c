@@ -346,7 +346,7 @@ Ast *ast_return(AstProgram *p, Span sp, Ast *value) {
 
 Ast *ast_init_stmt(AstProgram *p, Span sp, Span word_sp, const char *word, AstList items) {
     if (strcmp(word, "init") != 0) {
-        diag_error(word_sp, "syntax error, unexpected identifier after '%s' (the only statement that starts with "
+        diag_error(word_sp, "unexpected identifier after '%s' (the only statement that starts with "
                             "two names is `init key = scheme, ...;`)",
                    word);
         return NULL;
