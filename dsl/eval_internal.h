@@ -32,12 +32,21 @@ typedef struct Counter {
     struct Counter *next;
 } Counter;
 
+/* A `for` loop being run: its statement and the current value of its
+ * variable (for the notes of an error in it). */
+typedef struct LoopIter {
+    const Ast *stmt;
+    int64_t i;
+    struct LoopIter *outer;
+} LoopIter;
+
 typedef struct Frame {
     const char *prefix;   /* "layer1.0." inside that block instance, "" in the net */
     const Ast *block;     /* the A_BLOCK being expanded, NULL in the net */
     Span call;            /* the call that made this instance */
     Binding *vars;
     Counter *unnamed;
+    LoopIter *loops;      /* the loops running in this frame, innermost first */
     struct Frame *parent;
     int depth;
     bool returned;
@@ -101,7 +110,8 @@ typedef struct Eval {
 
 /* ---- errors (eval.c) --------------------------------------------------------- */
 
-/* The notes of the block instances the current frame is in, innermost first. */
+/* The notes of the loop iterations and block instances the current frame is
+ * in, innermost first. */
 void eval_instance_notes(Eval *e);
 /* After an error at the current frame: the instance notes, then stop. */
 _Noreturn void eval_bail(Eval *e);
