@@ -189,7 +189,7 @@ static EVal call_block(Eval *e, const Ast *blk, const Ast *call, const char *as_
     return f.ret;
 }
 
-static EVal eval_call(Eval *e, const Ast *call, const char *as_name) {
+EVal eval_call(Eval *e, const Ast *call, const char *as_name) {
     const Ast *blk = find_block(e, call->name);
     if (blk) return call_block(e, blk, call, as_name);
     Op op;
@@ -382,7 +382,7 @@ static EVal eval_expr_at(Eval *e, const Ast *n) {
         return v_int(-a.i);
     }
     case A_BINARY: return eval_binary(e, n);
-    case A_CALL: return eval_call(e, n, NULL);
+    case A_CALL: return n->pipe_as ? eval_pipe_stage(e, n) : eval_call(e, n, NULL);
     case A_AS: {
         if (n->a->kind != A_CALL)
             eval_fail(e, n->span, "'as' must follow a call of an op or block (it names the instance the call makes)");
