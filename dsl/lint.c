@@ -51,8 +51,9 @@ EVal eval_pipe_stage(Eval *e, const Ast *call) {
         const Value *p = e->g->values[i];
         params = p->kind == V_PARAM && strncmp(p->name, path, n) == 0 && p->name[n] == '.';
     }
-    if (!params || !first_warning(e, call->span)) return v;
     const Ast *as = call->pipe_as;
+    /* keyed from the call to the name: the call's own span may carry a builder's warning */
+    if (!params || !first_warning(e, (Span){call->span.begin, as->b->span.end})) return v;
     diag_warning(call->span, "'%s' is named '%s' automatically: the 'as' at the end of the pipe names only '%s'",
                  call->name, path, as->a->name);
     diag_note(as->b->span, "give '%s' its own name with '%s(...) as \"NAME\"' (docs/language.md, Pipes)", call->name,
