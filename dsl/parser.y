@@ -45,6 +45,7 @@
 %define api.pure full
 %define api.token.prefix {TOK_}
 %define parse.error custom
+%define parse.lac full
 %locations
 %expect 0
 
@@ -332,7 +333,7 @@ static bool starts_statement(yysymbol_kind_t k) {
 }
 
 /* Tokens that continue an expression: binary operators, a call's '(', an
- * index's '[' and 'as'. */
+ * index's '[', 'as', and the '=' that makes a name a keyword argument. */
 static bool continues_expr(yysymbol_kind_t k) {
     switch (k) {
     case YYSYMBOL_PIPE: case YYSYMBOL_OROR: case YYSYMBOL_ANDAND: case YYSYMBOL_EQ: case YYSYMBOL_NE:
@@ -340,7 +341,7 @@ static bool continues_expr(yysymbol_kind_t k) {
         return true;
     default: {
         const char *s = yysymbol_name(k);
-        return s[0] == '\'' && s[1] && strchr("<>+-*/%([", s[1]) && s[2] == '\'';
+        return s[0] == '\'' && s[1] && strchr("<>+-*/%([=", s[1]) && s[2] == '\'';
     }
     }
 }

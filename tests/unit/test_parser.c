@@ -483,7 +483,7 @@ START_TEST(test_syntax_error_caret) {
                                 "    input image: [1, 28, 28];\n"
                                 "    x = conv(image ;\n"
                                 "}\n");
-    ck_assert_str_eq(msg, "t.net:3:20: error: expected ')' before ';'\n"
+    ck_assert_str_eq(msg, "t.net:3:20: error: expected ')' or ',' before ';'\n"
                           "    x = conv(image ;\n"
                           "                   ^\n");
 }
