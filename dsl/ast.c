@@ -260,6 +260,7 @@ static Ast *pipe_into(AstProgram *p, Ast *a, Ast *c) {
     if (c->kind == A_NAME) {
         Ast *call = ast_new(p, A_CALL, c->span);
         call->name = c->name;
+        call->piped = true;
         ast_list_push(p, &call->list, a);
         return call;
     }
@@ -267,6 +268,7 @@ static Ast *pipe_into(AstProgram *p, Ast *a, Ast *c) {
     ast_list_push(p, &l, a);
     for (int i = 0; i < c->list.n; i++) ast_list_push(p, &l, c->list.items[i]);
     c->list = l;
+    c->piped = true;
     return c;
 }
 
@@ -274,6 +276,9 @@ Ast *ast_pipe(AstProgram *p, Ast *a, Ast *rhs) {
     operand(a);
     if (rhs->kind == A_NAME || rhs->kind == A_CALL) return pipe_into(p, a, rhs);
     if (rhs->kind == A_AS && (rhs->a->kind == A_NAME || rhs->a->kind == A_CALL)) {
+        /* The unnamed calls of the pipe before this one: the name is not theirs. */
+        for (Ast *c = a; c && c->kind == A_CALL && !c->pipe_as; c = c->piped ? c->list.items[0] : NULL)
+            c->pipe_as = rhs;
         rhs->a = pipe_into(p, a, rhs->a);
         return rhs;
     }
@@ -346,7 +351,7 @@ Ast *ast_return(AstProgram *p, Span sp, Ast *value) {
 
 Ast *ast_init_stmt(AstProgram *p, Span sp, Span word_sp, const char *word, AstList items) {
     if (strcmp(word, "init") != 0) {
-        diag_error(word_sp, "syntax error, unexpected identifier after '%s' (the only statement that starts with "
+        diag_error(word_sp, "unexpected identifier after '%s' (the only statement that starts with "
                             "two names is `init key = scheme, ...;`)",
                    word);
         return NULL;

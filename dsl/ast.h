@@ -71,6 +71,11 @@ struct Ast {
     const char *name;
     Ast *a, *b;
     AstList list, list2;
+    /* A_CALL: its first argument was put there by a `|>` (piped), and, for a
+     * call of a pipe whose last call is named by `as`, that A_AS (pipe_as:
+     * the name is not this call's, lint.c's warning). */
+    bool piped;
+    const Ast *pipe_as;
 };
 
 typedef struct AstProgram {

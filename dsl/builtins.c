@@ -14,15 +14,7 @@ static __attribute__((noreturn)) void hook_bail(void *e) { eval_bail(e); }
 static const char *hook_instance(void *e, const char *what, const char *as_name, Span sp) {
     return instance_name(e, what, as_name, sp);
 }
-static bool hook_first_warning(void *ev, Span sp) {
-    Eval *e = ev;
-    for (Warned *w = e->warned; w; w = w->next)
-        if (w->span.begin == sp.begin && w->span.end == sp.end) return false;
-    Warned *w = arena_alloc(e->arena, sizeof *w);
-    *w = (Warned){sp, e->warned};
-    e->warned = w;
-    return true;
-}
+static bool hook_first_warning(void *e, Span sp) { return first_warning(e, sp); }
 static void hook_warning_notes(void *e) { eval_instance_notes(e); }
 const BuildHooks eval_build_hooks = {hook_bail, hook_instance, hook_first_warning, hook_warning_notes};
 

@@ -30,18 +30,42 @@
 
 static const char *kind_name(EKind k) { return argval_kind_name(k); }
 
-/* The block instances an error happened in, innermost first, one note each
- * (clang's "in instantiation of" notes).  A deep chain (a recursion) shows
- * its NOTE_HEAD innermost and NOTE_TAIL outermost instances, the last being
- * the call in the net, and says how many it skipped between them. */
+/* The loop iterations and block instances an error happened in, innermost
+ * first, one note each (clang's "in instantiation of" notes): the loops
+ * running in a frame make one note naming every variable, outermost first
+ * ("in iteration s = 1, i = 0"), at the innermost loop's header.  A deep
+ * chain of instances (a recursion) shows its NOTE_HEAD innermost and
+ * NOTE_TAIL outermost instances, the last being the call in the net, and
+ * says how many it skipped between them. */
 #define NOTE_HEAD 3
 #define NOTE_TAIL 3
+static void loop_note(const Frame *f) {
+    if (!f->loops) return;
+    char text[256];
+    size_t used = 0;
+    int n = 0;
+    for (const LoopIter *l = f->loops; l; l = l->outer) n++;
+    for (int k = n - 1; k >= 0; k--) { /* outermost first */
+        const LoopIter *l = f->loops;
+        for (int j = 0; j < k; j++) l = l->outer;
+        int w = snprintf(text + used, sizeof text - used, "%s%s = %" PRId64, k == n - 1 ? "" : ", ", l->stmt->name,
+                         l->i);
+        if (w < 0 || (size_t)w >= sizeof text - used) break;
+        used += (size_t)w;
+    }
+    const Ast *in = f->loops->stmt; /* the header: for NAME in A..B */
+    diag_note((Span){in->span.begin, in->b->span.end}, "in iteration %s", text);
+}
+
 void eval_instance_notes(Eval *e) {
     int n = 0;
     for (Frame *f = e->frame; f && f->block; f = f->parent) n++;
     int i = 0;
-    for (Frame *f = e->frame; f && f->block; f = f->parent, i++) {
-        if (n > NOTE_HEAD + NOTE_TAIL + 1 && i >= NOTE_HEAD && i < n - NOTE_TAIL) {
+    for (Frame *f = e->frame; f; f = f->parent, i++) {
+        bool shown = !(n > NOTE_HEAD + NOTE_TAIL + 1 && i >= NOTE_HEAD && i < n - NOTE_TAIL);
+        if (shown) loop_note(f);
+        if (!f->block) break;
+        if (!shown) {
             if (i == NOTE_HEAD)
                 diag_file_note("(%d more block instances not shown)", n - NOTE_HEAD - NOTE_TAIL);
             continue;
@@ -165,7 +189,7 @@ static EVal call_block(Eval *e, const Ast *blk, const Ast *call, const char *as_
     return f.ret;
 }
 
-static EVal eval_call(Eval *e, const Ast *call, const char *as_name) {
+EVal eval_call(Eval *e, const Ast *call, const char *as_name) {
     const Ast *blk = find_block(e, call->name);
     if (blk) return call_block(e, blk, call, as_name);
     Op op;
@@ -358,7 +382,7 @@ static EVal eval_expr_at(Eval *e, const Ast *n) {
         return v_int(-a.i);
     }
     case A_BINARY: return eval_binary(e, n);
-    case A_CALL: return eval_call(e, n, NULL);
+    case A_CALL: return n->pipe_as ? eval_pipe_stage(e, n) : eval_call(e, n, NULL);
     case A_AS: {
         if (n->a->kind != A_CALL)
             eval_fail(e, n->span, "'as' must follow a call of an op or block (it names the instance the call makes)");
@@ -440,12 +464,16 @@ static void exec_at(Eval *e, const Ast *s) {
     case A_FOR: {
         int64_t from = want_int(e, eval_expr(e, s->a), s->a->span, "a loop bound");
         int64_t to = want_int(e, eval_expr(e, s->b), s->b->span, "a loop bound");
+        LoopIter it = {s, from, e->frame->loops};
+        e->frame->loops = &it;
         for (int64_t i = from; i < to && !e->frame->returned; i++) {
+            it.i = i;
             if (++e->unrolled > MAX_UNROLL)
                 eval_fail(e, s->span, "loops unroll to more than %d iterations in all", MAX_UNROLL);
             bind(e, s->name, v_int(i));
             exec_list(e, &s->list);
         }
+        e->frame->loops = it.outer;
         break;
     }
     case A_IF:

@@ -32,12 +32,21 @@ typedef struct Counter {
     struct Counter *next;
 } Counter;
 
+/* A `for` loop being run: its statement and the current value of its
+ * variable (for the notes of an error in it). */
+typedef struct LoopIter {
+    const Ast *stmt;
+    int64_t i;
+    struct LoopIter *outer;
+} LoopIter;
+
 typedef struct Frame {
     const char *prefix;   /* "layer1.0." inside that block instance, "" in the net */
     const Ast *block;     /* the A_BLOCK being expanded, NULL in the net */
     Span call;            /* the call that made this instance */
     Binding *vars;
     Counter *unnamed;
+    LoopIter *loops;      /* the loops running in this frame, innermost first */
     struct Frame *parent;
     int depth;
     bool returned;
@@ -97,11 +106,16 @@ typedef struct Eval {
     InitChoice init_defaults[INIT_KEY_COUNT];
     Span init_default_spans[INIT_KEY_COUNT];
     FreezeDecl *freezes; /* the `freeze` statements' patterns, in source order */
+    /* The unnamed call of a pipe ending in `as` being evaluated (its span),
+     * and the instance path it got: for warn_pipe_name. */
+    Span watched_call;
+    const char *watched_path;
 } Eval;
 
 /* ---- errors (eval.c) --------------------------------------------------------- */
 
-/* The notes of the block instances the current frame is in, innermost first. */
+/* The notes of the loop iterations and block instances the current frame is
+ * in, innermost first. */
 void eval_instance_notes(Eval *e);
 /* After an error at the current frame: the instance notes, then stop. */
 _Noreturn void eval_bail(Eval *e);
@@ -124,6 +138,8 @@ static inline Value *want_tensor(Eval *e, EVal v, Span sp, const char *what) { r
 /* ---- interpretation (eval.c) ----------------------------------------------- */
 
 EVal eval_expr(Eval *e, const Ast *n);
+/* A call of an op or block (as_name: its `as`, or NULL). */
+EVal eval_call(Eval *e, const Ast *call, const char *as_name);
 
 /* ---- builtins (builtins.c) ------------------------------------------------- */
 
@@ -153,6 +169,12 @@ const char *instance_name(Eval *e, const char *what, const char *as_name, Span s
 void consider_suggestion(const char *name, const char *cand, const char **best, int *best_d);
 
 /* ---- warnings (lint.c) -------------------------------------------------------- */
+
+/* Whether this is the first warning at sp (records it). */
+bool first_warning(Eval *e, Span sp);
+/* An unnamed call of a pipe that ends in `as` (call->pipe_as), evaluated
+ * with a warning if it made parameters, whose names are then automatic. */
+EVal eval_pipe_stage(Eval *e, const Ast *call);
 
 /* Records what statement s made, for warn_unused (once per statement and value). */
 void note_use(Eval *e, const Ast *s, Value *v);

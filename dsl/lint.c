@@ -19,6 +19,49 @@ void note_use(Eval *e, const Ast *s, Value *v) {
     e->nuses++;
 }
 
+/* Whether this is the first warning at sp (a loop or a block called twice
+ * would repeat it). */
+bool first_warning(Eval *e, Span sp) {
+    for (Warned *w = e->warned; w; w = w->next)
+        if (w->span.begin == sp.begin && w->span.end == sp.end) return false;
+    Warned *w = arena_alloc(e->arena, sizeof *w);
+    *w = (Warned){sp, e->warned};
+    e->warned = w;
+    return true;
+}
+
+/* `conv(x, 8, 3) |> batchnorm as "bn1"` names the batchnorm only: the conv
+ * is named automatically, which surprises whoever meant both to have
+ * PyTorch's names.  A call that made no parameter (relu, maxpool, a block of
+ * them) is not warned about: its name is in no weights file. */
+EVal eval_pipe_stage(Eval *e, const Ast *call) {
+    Span saved = e->watched_call;
+    const char *saved_path = e->watched_path;
+    e->watched_call = call->span;
+    e->watched_path = NULL;
+    int first = e->g->nvalues;
+    EVal v = eval_call(e, call, NULL);
+    const char *path = e->watched_path;
+    e->watched_call = saved;
+    e->watched_path = saved_path;
+    if (!path) return v;
+    size_t n = strlen(path);
+    bool params = false; /* did the call's instance make any: <path>.<name> */
+    for (int i = first; i < e->g->nvalues && !params; i++) {
+        const Value *p = e->g->values[i];
+        params = p->kind == V_PARAM && strncmp(p->name, path, n) == 0 && p->name[n] == '.';
+    }
+    const Ast *as = call->pipe_as;
+    /* keyed from the call to the name: the call's own span may carry a builder's warning */
+    if (!params || !first_warning(e, (Span){call->span.begin, as->b->span.end})) return v;
+    diag_warning(call->span, "'%s' is named '%s' automatically: the 'as' at the end of the pipe names only '%s'",
+                 call->name, path, as->a->name);
+    diag_note(as->b->span, "give '%s' its own name with '%s(...) as \"NAME\"' (docs/language.md, Pipes)", call->name,
+              call->name);
+    eval_instance_notes(e);
+    return v;
+}
+
 /* ---- after it ---------------------------------------------------------------- */
 
 static int cmp_use(const void *x, const void *y) {

@@ -68,6 +68,8 @@ const char *instance_name(Eval *e, const char *what, const char *as_name, Span s
     Instance *in = arena_alloc(e->arena, sizeof *in);
     in->path = path;
     in->span = sp;
+    if (!e->watched_path && sp.begin == e->watched_call.begin && sp.end == e->watched_call.end)
+        e->watched_path = path;
     e->instances[h] = in;
     e->ninstances++;
     return path;

@@ -44,7 +44,8 @@
 
 %define api.pure full
 %define api.token.prefix {TOK_}
-%define parse.error verbose
+%define parse.error custom
+%define parse.lac full
 %locations
 %expect 0
 
@@ -82,6 +83,13 @@ typedef struct LexExtra {
     uint32_t last_end; /* where the last token returned ended */
     int next_token;   /* if nonzero, the next token to return (START_FILE or
                        * START_EXPR first; a ';' after an unterminated string) */
+    /* The last token returned, and whether to return it again after a ';'
+     * (a missing ';' is supplied so that parsing resumes at the statement
+     * the lookahead starts: see yyreport_syntax_error). */
+    int last_token;
+    const char *last_str;
+    Span last_span;
+    bool replay;
 } LexExtra;
 }
 
@@ -92,12 +100,10 @@ LexExtra *yyget_extra(yyscan_t scanner);
 
 %code {
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 static void yyerror(YYLTYPE *loc, yyscan_t scanner, AstProgram *prog, const char *msg);
-static ptrdiff_t netc_tnamerr(char *res, const char *str);
-#define yytnamerr netc_tnamerr
-#define yystpcpy stpcpy /* bison's copy is only used by its own yytnamerr */
 }
 
 %initial-action {
@@ -295,67 +301,164 @@ static size_t word_before(const char *t, uint32_t b, uint32_t *wb) {
     return e - s;
 }
 
-/* Syntax errors with a likelier cause than "unexpected X" are reworded: a
- * keyword where a name belongs, an input or output without its name. */
-static void yyerror(YYLTYPE *loc, yyscan_t scanner, AstProgram *prog, const char *msg) {
-    (void)scanner;
-    if (strcmp(msg, "memory exhausted") == 0) {
-        diag_error(*loc, "the program nests too deeply (the parser's stack is exhausted)");
-        return;
-    }
-    const char *t = prog->src->text;
-    uint32_t len = (uint32_t)prog->src->len, b = loc->begin, e = loc->end;
-    if (strncmp(msg, "syntax error", 12) == 0 && b < e && e <= len) {
-        uint32_t k = e, wb;
-        while (k < len && (t[k] == ' ' || t[k] == '\t')) k++;
-        char next = k < len ? t[k] : 0;
-        size_t wn = word_before(t, b, &wb);
-        bool after_def = (wn == 3 && memcmp(t + wb, "net", 3) == 0) || (wn == 5 && memcmp(t + wb, "block", 5) == 0);
-        if (is_keyword(t + b, e - b) &&
-            ((next == '=' && t[k + 1] != '=') || next == ':' || next == ',' || next == ')' ||
-             (after_def && (next == '(' || next == '{')))) {
-            diag_error(*loc, "'%.*s' is a keyword and cannot be used as a name", (int)(e - b), t + b);
-            return;
-        }
-        if (t[b] == '=' && wn == 6 && memcmp(t + wb, "output", 6) == 0) {
-            diag_error(*loc, "an output needs a name: output NAME = expr;");
-            return;
-        }
-        if (t[b] == ':' && wn == 5 && memcmp(t + wb, "input", 5) == 0) {
-            diag_error(*loc, "an input needs a name: input NAME: [sizes];");
-            return;
-        }
-        if (t[b] == '=' && t[b + 1] != '=' && wn > 0 && is_keyword(t + wb, wn)) { /* true = 1; */
-            diag_error((Span){wb, wb + (uint32_t)wn}, "'%.*s' is a keyword and cannot be used as a name", (int)wn, t + wb);
-            return;
-        }
-    }
-    diag_error(*loc, "%s", msg);
+/* A token's name in messages: descriptions (identifier, end of file, ...)
+ * print bare, keywords and punctuation in single quotes like clang's:
+ * unexpected '|>'.  (bison gives aliases without their double quotes.) */
+static const char *token_name(yysymbol_kind_t k, char *buf, size_t size) {
+    static const char *const bare[] = {"identifier", "integer", "number", "string", "end of file", "invalid token"};
+    const char *str = yysymbol_name(k);
+    for (size_t i = 0; i < sizeof bare / sizeof *bare; i++)
+        if (strcmp(bare[i], str) == 0) return str;
+    if (str[0] == '\'') return str; /* a character token: ';' */
+    snprintf(buf, size, "'%s'", str);
+    return buf;
 }
 
-/* Token names in messages: bison gives us the alias with its double quotes;
- * descriptions (identifier, end of file, ...) print bare, keywords and
- * punctuation in single quotes like clang's: unexpected '|>'. */
-static ptrdiff_t netc_tnamerr(char *res, const char *str) {
-    static const char *const bare[] = {"identifier", "integer", "number", "string",
-                                       "end of file", "invalid token"};
-    char buf[64];
-    size_t n = strlen(str);
-    if (n >= 2 && n < sizeof buf - 2 && str[0] == '"' && str[n - 1] == '"') {
-        memcpy(buf, str + 1, n - 2);
-        buf[n - 2] = 0;
-        bool is_bare = false;
-        for (size_t i = 0; i < sizeof bare / sizeof *bare; i++)
-            if (strcmp(buf, bare[i]) == 0) is_bare = true;
-        if (!is_bare) {
-            memmove(buf + 1, buf, n - 1);
-            buf[0] = '\'';
-            buf[n - 1] = '\'';
-            buf[n] = 0;
-        }
-        str = buf;
+/* Whether k is the character token c (bison numbers them its own way). */
+static bool is_char(yysymbol_kind_t k, char c) {
+    const char *s = yysymbol_name(k);
+    return s[0] == '\'' && s[1] == c && s[2] == '\'' && s[3] == 0;
+}
+
+/* Tokens that can begin a statement: after a missing ';', the parser
+ * resumes there. */
+static bool starts_statement(yysymbol_kind_t k) {
+    switch (k) {
+    case YYSYMBOL_IDENT: case YYSYMBOL_INT: case YYSYMBOL_FLOAT: case YYSYMBOL_STRING: case YYSYMBOL_TRUE:
+    case YYSYMBOL_FALSE: case YYSYMBOL_INPUT: case YYSYMBOL_OUTPUT: case YYSYMBOL_FOR: case YYSYMBOL_IF:
+    case YYSYMBOL_RETURN: case YYSYMBOL_FREEZE:
+        return true;
+    default: return is_char(k, '(') || is_char(k, '[') || is_char(k, '-') || is_char(k, '!');
     }
-    size_t len = strlen(str);
-    if (res) memcpy(res, str, len + 1);
-    return (ptrdiff_t)len;
+}
+
+/* Tokens that continue an expression: binary operators, a call's '(', an
+ * index's '[', 'as', and the '=' that makes a name a keyword argument. */
+static bool continues_expr(yysymbol_kind_t k) {
+    switch (k) {
+    case YYSYMBOL_PIPE: case YYSYMBOL_OROR: case YYSYMBOL_ANDAND: case YYSYMBOL_EQ: case YYSYMBOL_NE:
+    case YYSYMBOL_LE: case YYSYMBOL_GE: case YYSYMBOL_AS:
+        return true;
+    default: {
+        const char *s = yysymbol_name(k);
+        return s[0] == '\'' && s[1] && strchr("<>+-*/%([=", s[1]) && s[2] == '\'';
+    }
+    }
+}
+
+/* The reworded syntax errors with a likelier cause than "unexpected X": a
+ * keyword where a name belongs, an input or output without its name.
+ * Returns whether it reported one. */
+static bool report_keyword_misuse(Span loc, const AstProgram *prog) {
+    const char *t = prog->src->text;
+    uint32_t len = (uint32_t)prog->src->len, b = loc.begin, e = loc.end;
+    if (!(b < e && e <= len)) return false;
+    uint32_t k = e, wb;
+    while (k < len && (t[k] == ' ' || t[k] == '\t')) k++;
+    char next = k < len ? t[k] : 0;
+    size_t wn = word_before(t, b, &wb);
+    bool after_def = (wn == 3 && memcmp(t + wb, "net", 3) == 0) || (wn == 5 && memcmp(t + wb, "block", 5) == 0);
+    if (is_keyword(t + b, e - b) &&
+        ((next == '=' && t[k + 1] != '=') || next == ':' || next == ',' || next == ')' ||
+         (after_def && (next == '(' || next == '{')))) {
+        diag_error(loc, "'%.*s' is a keyword and cannot be used as a name", (int)(e - b), t + b);
+        return true;
+    }
+    if (t[b] == '=' && wn == 6 && memcmp(t + wb, "output", 6) == 0) {
+        diag_error(loc, "an output needs a name: output NAME = expr;");
+        return true;
+    }
+    if (t[b] == ':' && wn == 5 && memcmp(t + wb, "input", 5) == 0) {
+        diag_error(loc, "an input needs a name: input NAME: [sizes];");
+        return true;
+    }
+    if (t[b] == '=' && t[b + 1] != '=' && wn > 0 && is_keyword(t + wb, wn)) { /* true = 1; */
+        diag_error((Span){wb, wb + (uint32_t)wn}, "'%.*s' is a keyword and cannot be used as a name", (int)wn, t + wb);
+        return true;
+    }
+    return false;
+}
+
+/* Syntax errors are worded as a compiler's, not as bison's "syntax error,
+ * unexpected X, expecting Y":
+ *   - a statement without its ';' (a ';' would have been accepted, and what
+ *     came instead is on a later line or begins a statement, or is the '}'
+ *     or the end of the file): "expected ';'" just after the statement's
+ *     last token, as clang does.  The ';' is then supplied (the lexer
+ *     returns it, then the lookahead again), so parsing resumes at the next
+ *     statement and reports its errors too;
+ *   - where an expression must begin: "expected an expression before X";
+ *   - the end of the file inside a net or block: "expected '}' at end of
+ *     file"; a '}' outside any: "unmatched '}'";
+ *   - a few tokens possible: "expected A, B or C before X" (leaving out
+ *     the operators that would continue an expression, and the end of the
+ *     file when something else is possible);
+ *   - else "unexpected X". */
+static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, AstProgram *prog) {
+    Span loc = *yypcontext_location(ctx);
+    if (report_keyword_misuse(loc, prog)) return 0;
+    LexExtra *x = yyget_extra(scanner);
+    yysymbol_kind_t got = yypcontext_token(ctx), exp[YYNTOKENS];
+    int n = yypcontext_expected_tokens(ctx, exp, YYNTOKENS);
+    bool semi = false, ident = false, num = false, close = false, item = false;
+    for (int i = 0; i < n; i++) {
+        semi |= is_char(exp[i], ';');
+        close |= is_char(exp[i], '}');
+        item |= exp[i] == YYSYMBOL_NET;
+        ident |= exp[i] == YYSYMBOL_IDENT;
+        num |= exp[i] == YYSYMBOL_INT;
+    }
+    const char *t = prog->src->text;
+    bool later_line = memchr(t + x->last_end, '\n', loc.begin > x->last_end ? loc.begin - x->last_end : 0) != NULL;
+    bool closes = got == YYSYMBOL_YYEOF || is_char(got, '}');
+    if (semi && (later_line || closes || starts_statement(got))) {
+        diag_error((Span){x->last_end, x->last_end}, "expected ';'");
+        if (starts_statement(got)) x->replay = true; /* error recovery drops the lookahead: give it back */
+        return 0;
+    }
+    char gbuf[32], ebuf[32];
+    const char *gname = token_name(got, gbuf, sizeof gbuf);
+    char where[48];
+    if (got == YYSYMBOL_YYEOF)
+        snprintf(where, sizeof where, "at end of file");
+    else
+        snprintf(where, sizeof where, "before %s", gname);
+    if (close && got == YYSYMBOL_YYEOF) { /* where a statement or the '}' may come */
+        diag_error(loc, "expected '}' at end of file");
+        return 0;
+    }
+    if (item && is_char(got, '}')) {
+        diag_error(loc, "unmatched '}'");
+        return 0;
+    }
+    if (ident && num && !close) {
+        diag_error(loc, "expected an expression %s", where);
+        return 0;
+    }
+    int keep = 0; /* the expected tokens worth naming: not the operators that would continue an expression */
+    for (int i = 0; i < n; i++)
+        if ((exp[i] != YYSYMBOL_YYEOF || n == 1) && !continues_expr(exp[i])) exp[keep++] = exp[i];
+    if (keep >= 1 && keep <= 4) {
+        char list[160] = "";
+        size_t used = 0;
+        for (int i = 0; i < keep; i++) {
+            const char *sep = i == 0 ? "" : i == keep - 1 ? " or " : ", ";
+            int w = snprintf(list + used, sizeof list - used, "%s%s", sep, token_name(exp[i], ebuf, sizeof ebuf));
+            if (w > 0 && (size_t)w < sizeof list - used) used += (size_t)w;
+        }
+        diag_error(loc, "expected %s %s", list, where);
+        return 0;
+    }
+    diag_error(loc, "unexpected %s", gname);
+    return 0;
+}
+
+/* Only "memory exhausted" comes here: yyreport_syntax_error reports the rest. */
+static void yyerror(YYLTYPE *loc, yyscan_t scanner, AstProgram *prog, const char *msg) {
+    (void)scanner;
+    (void)prog;
+    if (strcmp(msg, "memory exhausted") == 0)
+        diag_error(*loc, "the program nests too deeply (the parser's stack is exhausted)");
+    else
+        diag_error(*loc, "%s", msg);
 }

@@ -429,7 +429,8 @@ static void usage(const trainer *t, FILE *out) {
             "  --per-class N          and at most the first N training samples of each class\n"
             "  --save FILE            write the trained parameters (safetensors)\n"
             "  --grads-out FILE       write the gradients of the first batch and exit\n"
-            "  --quiet                no progress bar\n"
+            "  --quiet                no progress bar: a line per epoch, and a line a minute during a\n"
+            "                         long epoch (as when the output is not a terminal)\n"
             "  --check-numerics       stop at the first op that computes a NaN or an Inf\n"
             "  --threads N            threads the kernels split their work across (default: all\n"
             "                         cores); any N computes the same bits\n"
@@ -1068,6 +1069,19 @@ static double grad_norm(const trainer *t) {
     return sqrt(sum);
 }
 
+/* Seconds between the heartbeat lines of an epoch without a progress bar
+ * (--quiet, or stderr not a terminal): 60, or NETRT_HEARTBEAT_SECONDS (a
+ * positive number; the tests make it short). */
+static double heartbeat_interval(void) {
+    const char *v = getenv("NETRT_HEARTBEAT_SECONDS");
+    if (v && *v) {
+        char *end;
+        double d = strtod(v, &end);
+        if (*end == '\0' && d > 0 && isfinite(d)) return d;
+    }
+    return 60.0;
+}
+
 /* The hyperparameters of optimizer step `step` (1-based, counted over the
  * run) at rate lr, and the clipping factor of this step's gradients. */
 static void set_step(trainer *t, int64_t step, double lr) {
@@ -1117,6 +1131,7 @@ static int train(trainer *t) {
     netrt_rng shuffle_rng;
     netrt_rng_seed(&shuffle_rng, t->seed + 1); /* a stream apart from the initialization's */
     bool show = !t->quiet && isatty(fileno(stderr));
+    double beat = heartbeat_interval();
     t->total_steps = t->epochs * ((S + N - 1) / N);
     print_header(t);
     int64_t step = 0; /* optimizer steps so far: the warm-up's position */
@@ -1146,6 +1161,8 @@ static int train(trainer *t) {
         snprintf(label, sizeof label, "epoch %lld/%lld", (long long)e, (long long)t->epochs);
         if (show) netrt_progress_start(&bar, label, S);
         double loss_sum = 0, lr = t->lr, lr_first = lr_at(t, e - 1, step);
+        double last_line = start; /* the last line printed: the previous epoch's, or a heartbeat */
+        int64_t batches = (S + N - 1) / N;
         int64_t batch = 0;
         netrt_metrics train_m;
         if (netrt_metrics_init(&train_m, m, false) < 0) return netrt_errorf(t->err, sizeof t->err, "out of memory");
@@ -1186,6 +1203,16 @@ static int train(trainer *t) {
                     k += snprintf(extra + k, sizeof extra - (size_t)k, " acc %.1f%%", netrt_metrics_accuracy(&train_m));
                 snprintf(extra + k, sizeof extra - (size_t)k, " lr %.3g", lr);
                 netrt_progress_update(&bar, s0 + nb, extra);
+            } else if (s0 + nb < S) {
+                double now = netrt_now();
+                if (now - last_line >= beat) { /* no bar to watch: a sign of life in a long epoch */
+                    double r = (double)(s0 + nb) / (now - start);
+                    printf("epoch %lld/%lld, step %lld/%lld: loss %.4f so far, %.*f images/s\n", (long long)e,
+                           (long long)t->epochs, (long long)batch, (long long)batches, loss_sum / (double)(s0 + nb),
+                           r < 10 ? 2 : r < 100 ? 1 : 0, r);
+                    fflush(stdout);
+                    last_line = now;
+                }
             }
         }
         double secs = netrt_now() - start;

@@ -483,7 +483,7 @@ START_TEST(test_syntax_error_caret) {
                                 "    input image: [1, 28, 28];\n"
                                 "    x = conv(image ;\n"
                                 "}\n");
-    ck_assert_str_eq(msg, "t.net:3:20: error: syntax error, unexpected ';', expecting ')'\n"
+    ck_assert_str_eq(msg, "t.net:3:20: error: expected ')' or ',' before ';'\n"
                           "    x = conv(image ;\n"
                           "                   ^\n");
 }
@@ -491,19 +491,19 @@ END_TEST
 
 START_TEST(test_token_names) {
     const char *msg = parse_err("net m { x = a |> ; }");
-    ck_assert_msg(strstr(msg, "unexpected ';'"), "%s", msg);
+    ck_assert_msg(strstr(msg, "error: expected an expression before ';'\n"), "%s", msg);
     msg = parse_err("net m { for 3 in 0..1 { } }");
-    ck_assert_msg(strstr(msg, "error: syntax error, unexpected integer, expecting identifier\n"), "%s", msg);
+    ck_assert_msg(strstr(msg, "error: expected identifier before integer\n"), "%s", msg);
     msg = parse_err("net { }");
-    ck_assert_msg(strstr(msg, "unexpected '{', expecting identifier\n"), "%s", msg);
+    ck_assert_msg(strstr(msg, "expected identifier before '{'\n"), "%s", msg);
     msg = parse_err("net m { x = 1 |> |> f; }");
-    ck_assert_msg(strstr(msg, "unexpected '|>'"), "%s", msg);
+    ck_assert_msg(strstr(msg, "expected an expression before '|>'"), "%s", msg);
     msg = parse_err("net m { x = if; }");
-    ck_assert_msg(strstr(msg, "unexpected 'if'"), "%s", msg);
+    ck_assert_msg(strstr(msg, "expected an expression before 'if'"), "%s", msg);
     msg = parse_err("net m { x = \"a\" \"b\"; }");
-    ck_assert_msg(strstr(msg, "t.net:1:17: error: syntax error, unexpected string\n"), "%s", msg);
+    ck_assert_msg(strstr(msg, "t.net:1:16: error: expected ';'\n"), "%s", msg);
     msg = parse_err("net m {\n  x = 1;\n");
-    ck_assert_msg(strstr(msg, "t.net:2:9: error: syntax error, unexpected end of file\n"), "%s", msg);
+    ck_assert_msg(strstr(msg, "t.net:2:9: error: expected '}' at end of file\n"), "%s", msg);
 }
 END_TEST
 
@@ -531,13 +531,13 @@ START_TEST(test_several_errors) {
                                 "}\n"                                /* 11 */
                                 "net second { }\n");                 /* 12 */
     const char *want[] = {
-        "t.net:2:21: error: syntax error, unexpected ';'\n",
+        "t.net:2:21: error: expected an expression before ';'\n",
         "t.net:3:11: error: unexpected character '$'\n",
         "t.net:4:9: error: unterminated string\n",
         "t.net:5:14: error: the right side of |> must be a call\n",
         "t.net:6:9: error: 'as' must follow a call\n",
         "t.net:7:9: error: 'as' must follow a call\n",
-        "t.net:8:15: error: syntax error, unexpected '}'\n",
+        "t.net:8:15: error: expected an expression before '}'\n",
         "t.net:9:11: error: empty {} in a string\n",
         "t.net:9:14: error: unknown escape sequence '\\q'",
         "t.net:12:1: error: more than one net in a file\n",
@@ -560,11 +560,54 @@ START_TEST(test_recovery_in_blocks) {
     const char *msg = parse_err("block b(x) { y = x\n}\n"
                                 "garbage\n"
                                 "net m { input a: [1]; output o = a +; }\n");
-    ck_assert_msg(strstr(msg, "t.net:2:1: error: syntax error, unexpected '}'"), "%s", msg);
-    ck_assert_msg(strstr(msg, "t.net:3:1: error: syntax error, unexpected identifier, expecting end of file or 'net' or 'block'"),
+    ck_assert_msg(strstr(msg, "t.net:1:19: error: expected ';'\nblock b(x) { y = x\n                  ^\n"), "%s", msg);
+    ck_assert_msg(strstr(msg, "t.net:3:1: error: expected 'net' or 'block' before identifier"),
                   "%s", msg);
-    ck_assert_msg(strstr(msg, "t.net:4:37: error: syntax error, unexpected ';'"), "%s", msg);
+    ck_assert_msg(strstr(msg, "t.net:4:37: error: expected an expression before ';'"), "%s", msg);
     ck_assert_int_eq(diag_error_count(), 3);
+}
+END_TEST
+
+/* A missing ';' is reported just after the statement's last token, and
+ * parsing resumes at the statement that follows: its own errors are
+ * reported, with the name and place of its first token. */
+START_TEST(test_missing_semicolon) {
+    const char *msg = parse_err("net m {\n"                    /* 1 */
+                                "    x = relu(a)\n"            /* 2 */
+                                "    y = b +;\n"               /* 3 */
+                                "    z = 1 w = 2;\n"           /* 4 */
+                                "    n = 3\n"                  /* 5 */
+                                "    inti weight = kaiming;\n" /* 6 */
+                                "    q = [1, 2]\n"             /* 7 */
+                                "}\n");
+    const char *want[] = {
+        "t.net:2:16: error: expected ';'\n    x = relu(a)\n               ^\n",
+        "t.net:3:12: error: expected an expression before ';'\n",
+        "t.net:4:10: error: expected ';'\n    z = 1 w = 2;\n         ^\n",
+        "t.net:5:10: error: expected ';'\n",
+        "t.net:6:5: error: unexpected identifier after 'inti'",
+        "t.net:7:15: error: expected ';'\n",
+    };
+    const char *at = msg;
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        const char *hit = strstr(at, want[i]);
+        ck_assert_msg(hit != NULL, "missing (in order) %s in:\n%s", want[i], msg);
+        at = hit + 1;
+    }
+    ck_assert_int_eq(diag_error_count(), 6);
+    /* not after a statement that cannot end there; a stray token on its line is pointed at */
+    msg = parse_err("net m { x = (1 + 2; }");
+    ck_assert_msg(strstr(msg, "t.net:1:19: error: expected ')' before ';'\n"), "%s", msg);
+    msg = parse_err("net m { x = 1 ); }");
+    ck_assert_str_eq(msg, "t.net:1:15: error: expected ';' before ')'\nnet m { x = 1 ); }\n              ^\n");
+    /* the end of a block, and of the file */
+    msg = parse_err("block b(x) { return x }\nnet m { }");
+    ck_assert_msg(strstr(msg, "t.net:1:22: error: expected ';'\n"), "%s", msg);
+    msg = parse_err("net m { x = 1");
+    ck_assert_msg(strstr(msg, "t.net:1:14: error: expected ';'\n"), "%s", msg);
+    ck_assert_int_eq(diag_error_count(), 1);
+    msg = parse_err("net m { x = 1; } }");
+    ck_assert_msg(strstr(msg, "t.net:1:18: error: unmatched '}'\n"), "%s", msg);
 }
 END_TEST
 
@@ -667,6 +710,7 @@ int main(void) {
     tcase_add_test(tc, test_caret_tabs);
     tcase_add_test(tc, test_several_errors);
     tcase_add_test(tc, test_recovery_in_blocks);
+    tcase_add_test(tc, test_missing_semicolon);
     tcase_add_test(tc, test_builder_errors);
     tcase_add_test(tc, test_source);
     tcase_add_test(tc, test_names);

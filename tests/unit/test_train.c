@@ -400,6 +400,48 @@ START_TEST(train_separable) {
 }
 END_TEST
 
+/* Without a progress bar (--quiet, or stderr not a terminal), an epoch
+ * prints a heartbeat line when NETRT_HEARTBEAT_SECONDS (60 by default) have
+ * passed since the last line: here after every batch but the epoch's last. */
+static int count_of(const char *text, const char *what) {
+    int n = 0;
+    for (const char *p = strstr(text, what); p; p = strstr(p + 1, what)) n++;
+    return n;
+}
+
+START_TEST(train_heartbeat) {
+    const char *xi = tpath("hb_x.npy"), *yi = tpath("hb_y.npy");
+    make_set(xi, yi, 300, -1);
+    setenv("NETRT_HEARTBEAT_SECONDS", "1e-9", 1);
+    int rc = train("--train-images", xi, "--train-labels", yi, "--epochs", "2", "--lr", "0.2", "--quiet");
+    unsetenv("NETRT_HEARTBEAT_SECONDS");
+    ck_assert_msg(rc == 0, "stderr: %s", err_text);
+    ck_assert_int_eq(count_of(out_text, "epoch 1/2, step "), 37); /* ceil(300 / 8) = 38 batches */
+    ck_assert_int_eq(count_of(out_text, "epoch 2/2, step "), 37);
+    const char *first = strstr(out_text, "epoch 1/2, step 1/38: loss ");
+    ck_assert_msg(first != NULL, "stdout: %s", out_text);
+    double loss = -1, rate = -1;
+    char tail[16] = "";
+    ck_assert_int_eq(sscanf(first, "epoch 1/2, step 1/38: loss %lf so far, %lf images/%15s", &loss, &rate, tail), 3);
+    ck_assert_msg(loss > 0 && loss < 10 && rate > 0 && strcmp(tail, "s") == 0, "%.200s", first);
+    const char *last = strstr(out_text, "epoch 1/2, step 37/38: loss ");
+    const char *epoch_line = strstr(out_text, "epoch 1/2: train loss ");
+    ck_assert_msg(last && epoch_line && first < last && last < epoch_line, "stdout: %s", out_text);
+    ck_assert_ptr_null(strstr(out_text, "step 38/38")); /* the epoch's line, not a heartbeat, ends it */
+    ck_assert_str_eq(err_text, "");
+
+    /* the default minute, and a value that is not a positive number: none in a short run */
+    rc = train("--train-images", xi, "--train-labels", yi, "--epochs", "2", "--lr", "0.2", "--quiet");
+    ck_assert_int_eq(rc, 0);
+    ck_assert_ptr_null(strstr(out_text, ", step "));
+    setenv("NETRT_HEARTBEAT_SECONDS", "-1", 1);
+    rc = train("--train-images", xi, "--train-labels", yi, "--epochs", "1", "--lr", "0.2", "--quiet");
+    unsetenv("NETRT_HEARTBEAT_SECONDS");
+    ck_assert_int_eq(rc, 0);
+    ck_assert_ptr_null(strstr(out_text, ", step "));
+}
+END_TEST
+
 START_TEST(train_limit_partial_batch_and_order) {
     const char *xi = tpath("lim_x.npy"), *yi = tpath("lim_y.npy");
     const char *xt = tpath("lim_tx.npy"), *yt = tpath("lim_ty.npy");
@@ -926,6 +968,7 @@ static Suite *train_suite(void) {
     TCase *tr = tcase_create("trainer");
     tcase_set_timeout(tr, 60);
     tcase_add_test(tr, train_separable);
+    tcase_add_test(tr, train_heartbeat);
     tcase_add_test(tr, train_limit_partial_batch_and_order);
     tcase_add_test(tr, train_grads_out);
     tcase_add_test(tr, train_save_load_and_init);
