@@ -5,30 +5,43 @@
  *
  * Layout of the emitted C file:
  *   the generated-by comment and includes;
- *   the buffer layout: one arena (allocated by init) holding every input,
+ *   the buffer layout: one arena per instance holding every input,
  *     activation (gradients included) and derived value in 64-byte aligned
  *     regions that the memory plan (plan.c) shares between values whose
  *     live ranges do not overlap (EmitOptions.no_plan: a region per value),
  *     listed in a comment table with each value's offset and live range;
  *   training graphs: the state block (the optimizer's moments, zeroed by
- *     init and <prefix>_reset_state), the active batch nb_active (at most
- *     NMAX, the compiled batch) and the hyperparameters hp (netrt_hparams);
- *   the parameters: one block allocated by init, or with embedded weights
- *     one initialized static array per parameter;
- *   one static function per live node;
- *   the check_numerics flag (--check-numerics): each node's call below is
- *     followed by a netrt_check_finite of what it wrote, behind the flag;
- *   <prefix>_prepare (the F_INIT nodes), <prefix>_run (the others; in a
- *     training graph the PHASE_RUN nodes: the eval-mode forward), and for
+ *     setup and <prefix>_reset_state), the active batch nb_active (at most
+ *     NMAX, the compiled batch) and the hyperparameters hp (netrt_hparams):
+ *     file-scope, so a training graph has one instance, the program's;
+ *   the parameters: a table of their offsets in a param block, and with
+ *     embedded weights that block, one shared static const array;
+ *   struct <prefix>, an instance: its arena, its param block (its own, or
+ *     the embedded one), its check_numerics flag (--check-numerics: each
+ *     node's call below is followed by a netrt_check_finite of what it
+ *     wrote, behind the flag) and its tensor tables; and `program`, the
+ *     instance the descriptor drives;
+ *   one static function per live node, and for a node whose work items go
+ *     through netrt_parallel a part function whose context is the instance;
+ *   the functions of an instance `self`, each starting with the locals
+ *     arena and param_block that the buffers' C expressions (ref) name:
+ *     <prefix>_prepare (the F_INIT nodes), <prefix>_forward (the others; in
+ *     a training graph the PHASE_RUN nodes: the eval-mode forward), and for
  *     training <prefix>_grad (PHASE_GRAD: training forward, loss, backward;
  *     it calls <prefix>_prepare first, to pack the updated weights),
  *     <prefix>_update (PHASE_UPDATE: the optimizer's step), <prefix>_set_batch and
- *     <prefix>_reset_state;
- *   <prefix>_init, the tensor tables and <prefix>_model, and for training
- *     the gradient, moment, initialization and input-gradient tables and the
+ *     <prefix>_reset_state, on the program's instance;
+ *   the tensor tables' templates, the parameters' offsets, and for
+ *     training the gradient, moment, initialization and input-gradient
+ *     tables; <prefix>_setup, _teardown and _load_st (an instance's
+ *     buffers, and loading parsed safetensors into it); the program's
+ *     instance's functions and <prefix>_model, and for training the
  *     netrt_train_model <prefix>_train;
- *   <prefix>_load and <prefix>_infer, and main() if asked for, declared
- *     NETRT_BASELINE_ISA (netrt.h) since it runs before the CPU check.
+ *   the public API (inference graphs; the header documents it):
+ *     <prefix>_create, _load_file, _load_memory, _run and _free; then the
+ *     single-instance <prefix>_load and <prefix>_infer, and main() if asked
+ *     for, declared NETRT_BASELINE_ISA (netrt.h) since it runs before the
+ *     CPU check.
  * The descriptor's .cpu names the feature the target needs (g->target,
  * target.h; NULL for generic), which the runtime checks at start.
  *
