@@ -123,8 +123,7 @@ static const char *const c_reserved[] = {
     "_Thread_local", "main", "memcpy", "arena", "param_block", "NULL", "bool", "true", "false", "errno", "stdin",
     "stdout", "stderr", "fprintf", "argc", "argv", "state_block", "nb_active", "NMAX", "hp", "check_numerics", "train_seed", "train_step", "train_no_dropout", "lr_group",
     /* the instances (struct <prefix>): their fields, the program's instance and its functions */
-    "self", "ctx", "own_params", "loaded", "embedded_params", "program", "program_init", "program_load",
-    "program_prepare", "program_run", "program_fini",
+    "self", "ctx", "own_params", "loaded", "embedded_params", "program",
 };
 
 typedef struct Names {
@@ -1266,17 +1265,17 @@ static void emit_runtime(Emitter *m) {
     /* the program's instance */
     fprintf(c,
             "/* The program's instance through %s_model. */\n"
-            "static int program_init(void) { return program.arena ? 0 : %s_setup(&program); }\n"
-            "static int program_load(const char *path, char *err, size_t errlen)\n{\n"
+            "static int %s_program_init(void) { return program.arena ? 0 : %s_setup(&program); }\n"
+            "static int %s_program_load(const char *path, char *err, size_t errlen)\n{\n"
             "    netrt_st_file f;\n"
             "    if (netrt_st_open(path, &f, err, errlen) != 0) return -1;\n"
             "    int rc = %s_load_st(&program, &f, path, err, errlen);\n"
             "    netrt_st_close(&f);\n"
             "    return rc;\n}\n"
-            "static void program_prepare(void)\n{\n    %s_prepare(&program);\n    program.loaded = true;\n}\n"
-            "static void program_run(void) { %s_forward(&program); }\n"
-            "static void program_fini(void) { %s_teardown(&program); }\n\n",
-            P, P, P, P, P, P);
+            "static void %s_program_prepare(void)\n{\n    %s_prepare(&program);\n    program.loaded = true;\n}\n"
+            "static void %s_program_run(void) { %s_forward(&program); }\n"
+            "static void %s_program_fini(void) { %s_teardown(&program); }\n\n",
+            P, P, P, P, P, P, P, P, P, P, P);
 
     fprintf(c, "const netrt_model %s_model = {\n    .name = ", P);
     put_string(c, g->name ? g->name : "");
@@ -1287,9 +1286,10 @@ static void emit_runtime(Emitter *m) {
     fprintf(c, "    .ninputs = %d,\n    .inputs = %s,\n", m->nin, m->nin ? "program.inputs" : "NULL");
     fprintf(c, "    .noutputs = %d,\n    .outputs = %s,\n", g->noutputs, g->noutputs ? "program.outputs" : "NULL");
     fprintf(c,
-            "    .embedded = %s,\n    .init = program_init,\n    .prepare = program_prepare,\n    .run = program_run,\n"
-            "    .fini = program_fini,\n    .load = program_load,\n    .check_numerics = &program.check_numerics,\n",
-            m->o->embed ? "true" : "false");
+            "    .embedded = %s,\n    .init = %s_program_init,\n    .prepare = %s_program_prepare,\n"
+            "    .run = %s_program_run,\n    .fini = %s_program_fini,\n    .load = %s_program_load,\n"
+            "    .check_numerics = &program.check_numerics,\n",
+            m->o->embed ? "true" : "false", P, P, P, P, P);
     /* the target's CPU feature, which netrt_main, the trainer and the gradient check test first */
     const Target *tg = g->target;
     if (tg && tg->cpu) {
@@ -1436,7 +1436,7 @@ static void emit_infer(Emitter *m, const char **args) {
             "/* The program's instance (not thread-safe): the single-instance API. */\n"
             "int %s_load(const char *weights_path)\n{\n"
             "    char err[512];\n"
-            "    if (program_init() != 0) {\n"
+            "    if (%s_program_init() != 0) {\n"
             "        fprintf(stderr, \"%s: out of memory\\n\");\n"
             "        return -1;\n"
             "    }\n"
@@ -1445,9 +1445,9 @@ static void emit_infer(Emitter *m, const char **args) {
             "            fprintf(stderr, \"%%s\\n\", err);\n"
             "            return -1;\n"
             "        }\n",
-            P, P, P);
+            P, P, P, P);
     if (ready)
-        fputs("    } else {\n        program_prepare();\n    }\n", c);
+        fprintf(c, "    } else {\n        %s_program_prepare();\n    }\n", P);
     else
         fprintf(c,
                 "    } else {\n"
@@ -1606,7 +1606,9 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
     m.upper = upper;
     static const char *const globals[] = {"init", "prepare", "run", "model", "params", "inputs", "outputs",
                                           "load", "infer", "forward", "setup", "teardown", "load_st",
-                                          "param_offsets", "create", "load_file", "load_memory", "free"};
+                                          "param_offsets", "create", "load_file", "load_memory", "free",
+                                          "program_init", "program_load", "program_prepare", "program_run",
+                                          "program_fini"};
     for (size_t i = 0; i < sizeof globals / sizeof *globals; i++)
         names_add(&m.names, arena_printf(g->arena, "%s_%s", m.prefix, globals[i]));
     static const char *const train_globals[] = {"grad", "update", "set_batch", "reset_state", "train", "grads",

@@ -30,6 +30,11 @@ rtlib=$("$netc" --print-runtime | sed -n 's/^lib //p')
 # --lib refuses --train, with a message and nothing written
 if "$netc" build --lib --train "$examples/lenet5.net" -o lib/libt.a 2>err.txt; then exit 1; fi
 grep -q "inference libraries only" err.txt && [ ! -e lib/libt.a ] && [ ! -e lib/t.h ]
+# --header and --lib go with build, --header with --lib
+if "$netc" emit --lib "$examples/lenet5.net" -o x.c 2>err.txt; then exit 1; fi
+grep -q "lib is an option of netc build" err.txt
+if "$netc" build --header x.h "$examples/lenet5.net" -o x 2>err.txt; then exit 1; fi
+grep -q "header goes with --lib" err.txt && [ ! -e x ] && [ ! -e x.h ]
 # --header puts the header elsewhere
 "$netc" build --lib "$examples/lenet5.net" -o lib/libother.a --header other_api.h --batch $batch
 [ -f other_api.h ] && [ ! -e lib/other.h ] && grep -q "int lenet5_create" other_api.h
