@@ -1529,8 +1529,9 @@ static void emit_header(Emitter *m, const char **args) {
                 " * are the same bits either way.\n"
                 " *\n"
                 " * Errors.  The functions that can fail return 0 on success and -1 on failure\n"
-                " * with a one-line message in err (errlen bytes; err may be NULL).  Nothing\n"
-                " * here prints or exits.\n"
+                " * with a one-line message in err (errlen bytes; err may be NULL).  They\n"
+                " * print nothing and never exit (the only exit: a kernel whose own workspace\n"
+                " * cannot be allocated ends the process with a message; docs/library.md).\n"
                 " *\n"
                 " *     struct %s *net;\n"
                 " *     char err[256];\n"
@@ -1542,7 +1543,8 @@ static void emit_header(Emitter *m, const char **args) {
                 " *     %s_run(net, %s, %s);\n"
                 " *     %s_free(net);\n"
                 " *\n"
-                " * Link with this model's library and libnetrt (pkg-config --libs netrt).\n"
+                " * Link with this model's code (the library of netc build --lib, or the C of\n"
+                " * netc emit) and libnetrt (pkg-config --cflags --libs netrt).\n"
                 " */\n",
                 P, U, P, P, P, P,
                 m->o->embed && m->nparams ? "With the weights embedded (--embed), a new\n * instance has them and is ready to run; loading others gives it its own copy."
@@ -1568,8 +1570,9 @@ static void emit_header(Emitter *m, const char **args) {
         fputs(";\n", h);
     }
     fprintf(h,
-            "\n/* The single-instance API (not thread-safe): %s_load(path, or NULL for\n"
-            " * embedded weights) prints its error and returns -1; %s_infer runs a batch. */\n"
+            "\n/* The single-instance API (one instance inside, not thread-safe):\n"
+            " * %s_load(path, or NULL for embedded weights) prints its error on stderr\n"
+            " * and returns -1; %s_infer runs a batch. */\n"
             "int %s_load(const char *weights_path);\n",
             P, P, P);
     put_infer_decl(m, h, args);
