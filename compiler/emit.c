@@ -5,30 +5,43 @@
  *
  * Layout of the emitted C file:
  *   the generated-by comment and includes;
- *   the buffer layout: one arena (allocated by init) holding every input,
+ *   the buffer layout: one arena per instance holding every input,
  *     activation (gradients included) and derived value in 64-byte aligned
  *     regions that the memory plan (plan.c) shares between values whose
  *     live ranges do not overlap (EmitOptions.no_plan: a region per value),
  *     listed in a comment table with each value's offset and live range;
  *   training graphs: the state block (the optimizer's moments, zeroed by
- *     init and <prefix>_reset_state), the active batch nb_active (at most
- *     NMAX, the compiled batch) and the hyperparameters hp (netrt_hparams);
- *   the parameters: one block allocated by init, or with embedded weights
- *     one initialized static array per parameter;
- *   one static function per live node;
- *   the check_numerics flag (--check-numerics): each node's call below is
- *     followed by a netrt_check_finite of what it wrote, behind the flag;
- *   <prefix>_prepare (the F_INIT nodes), <prefix>_run (the others; in a
- *     training graph the PHASE_RUN nodes: the eval-mode forward), and for
+ *     setup and <prefix>_reset_state), the active batch nb_active (at most
+ *     NMAX, the compiled batch) and the hyperparameters hp (netrt_hparams):
+ *     file-scope, so a training graph has one instance, the program's;
+ *   the parameters: a table of their offsets in a param block, and with
+ *     embedded weights that block, one shared static const array;
+ *   struct <prefix>, an instance: its arena, its param block (its own, or
+ *     the embedded one), its check_numerics flag (--check-numerics: each
+ *     node's call below is followed by a netrt_check_finite of what it
+ *     wrote, behind the flag) and its tensor tables; and `program`, the
+ *     instance the descriptor drives;
+ *   one static function per live node, and for a node whose work items go
+ *     through netrt_parallel a part function whose context is the instance;
+ *   the functions of an instance `self`, each starting with the locals
+ *     arena and param_block that the buffers' C expressions (ref) name:
+ *     <prefix>_prepare (the F_INIT nodes), <prefix>_forward (the others; in
+ *     a training graph the PHASE_RUN nodes: the eval-mode forward), and for
  *     training <prefix>_grad (PHASE_GRAD: training forward, loss, backward;
  *     it calls <prefix>_prepare first, to pack the updated weights),
  *     <prefix>_update (PHASE_UPDATE: the optimizer's step), <prefix>_set_batch and
- *     <prefix>_reset_state;
- *   <prefix>_init, the tensor tables and <prefix>_model, and for training
- *     the gradient, moment, initialization and input-gradient tables and the
+ *     <prefix>_reset_state, on the program's instance;
+ *   the tensor tables' templates, the parameters' offsets, and for
+ *     training the gradient, moment, initialization and input-gradient
+ *     tables; <prefix>_setup, _teardown and _load_st (an instance's
+ *     buffers, and loading parsed safetensors into it); the program's
+ *     instance's functions and <prefix>_model, and for training the
  *     netrt_train_model <prefix>_train;
- *   <prefix>_load and <prefix>_infer, and main() if asked for, declared
- *     NETRT_BASELINE_ISA (netrt.h) since it runs before the CPU check.
+ *   the public API (inference graphs; the header documents it):
+ *     <prefix>_create, _load_file, _load_memory, _run and _free; then the
+ *     single-instance <prefix>_load and <prefix>_infer, and main() if asked
+ *     for, declared NETRT_BASELINE_ISA (netrt.h) since it runs before the
+ *     CPU check.
  * The descriptor's .cpu names the feature the target needs (g->target,
  * target.h; NULL for generic), which the runtime checks at start.
  *
@@ -109,6 +122,8 @@ static const char *const c_reserved[] = {
     "_Alignof", "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert",
     "_Thread_local", "main", "memcpy", "arena", "param_block", "NULL", "bool", "true", "false", "errno", "stdin",
     "stdout", "stderr", "fprintf", "argc", "argv", "state_block", "nb_active", "NMAX", "hp", "check_numerics", "train_seed", "train_step", "train_no_dropout", "lr_group",
+    /* the instances (struct <prefix>): their fields, the program's instance and its functions */
+    "self", "ctx", "own_params", "loaded", "embedded_params", "program",
 };
 
 typedef struct Names {
@@ -277,6 +292,7 @@ static bool check_embed(Graph *g, const EmitOptions *o) {
 
 /* ---- the emitter ------------------------------------------------------------------- */
 
+
 typedef struct Emitter {
     Graph *g;
     const Training *t;   /* the training record; NULL for an inference graph */
@@ -286,7 +302,6 @@ typedef struct Emitter {
     Names names;
     const MemPlan *plan; /* where inputs, activations and derived values live in the arena */
     int maxid;
-    const char **pname;  /* by value id: a parameter's C identifier */
     int64_t *off;        /* by value id: offset in the arena or param block, -1 if none */
     int64_t arena_floats, param_floats, state_floats;
     int nparams;
@@ -299,11 +314,12 @@ typedef struct Emitter {
     int nin;
     int *tap;            /* by node index: its tap number (taps.h), -1 if none; training graphs */
     int ntaps;
+    bool failed;         /* writing a function's text into memory failed (Capture) */
 } Emitter;
 
 /* The C expression for v's buffer. */
 static const char *ref(Emitter *m, const Value *v) {
-    if (v->kind == V_PARAM) return m->pname[v->id];
+    if (v->kind == V_PARAM) return arena_printf(m->g->arena, "param_block + %" PRId64, m->off[v->id]);
     if (v->kind == V_STATE) return arena_printf(m->g->arena, "state_block + %" PRId64, m->off[v->id]);
     return arena_printf(m->g->arena, "arena + %" PRId64, m->off[v->id]);
 }
@@ -319,7 +335,6 @@ static void layout(Emitter *m) {
     const MemPlan *p = m->plan;
     m->maxid = p->nid > 0 ? p->nid - 1 : 0;
     int nid = p->nid;
-    m->pname = arena_alloc(g->arena, sizeof *m->pname * (size_t)(nid ? nid : 1));
     m->off = arena_alloc(g->arena, sizeof *m->off * (size_t)(nid ? nid : 1));
     for (int i = 0; i < nid; i++) m->off[i] = p->off[i];
 
@@ -327,7 +342,6 @@ static void layout(Emitter *m) {
         Value *v = g->values[i];
         int64_t size = align_up(value_numel(v));
         if (v->kind == V_PARAM) {
-            m->pname[v->id] = unique(&m->names, sanitize(g->arena, "p_", v->name));
             m->off[v->id] = m->param_floats;
             m->param_floats += size;
             m->nparams++;
@@ -431,7 +445,7 @@ static void emit_layout_comment(Emitter *m) {
             live = arena_printf(g->arena, "n%d..n%d", p->step[p->first[v->id]]->id, p->step[p->last[v->id]]->id);
         put_layout_row(m, v, live);
     }
-    fputs(" */\nstatic float *arena;\n\n", c);
+    fputs(" */\n\n", c);
     if (!m->t) return;
     char ls[64];
 
@@ -469,54 +483,122 @@ static void emit_layout_comment(Emitter *m) {
                 m->prefix, m->prefix, m->prefix, m->nparams);
 }
 
+/* The parameters: a table of their offsets in the param block, and with
+ * embedded weights that block, one shared read-only array. */
 static void emit_params(Emitter *m) {
     Graph *g = m->g;
     FILE *c = m->c;
     if (m->nparams == 0) return;
-    if (!m->o->embed) {
+    if (!m->o->embed)
         fprintf(c,
-                "/* Parameters: one block of %" PRId64 " floats allocated by init, filled by\n"
-                " * netrt_load_params. */\nstatic float *param_block;\n",
+                "/* Parameters: one block of %" PRId64 " floats per instance (param_block),\n"
+                " * allocated and filled when it loads weights:\n",
                 m->param_floats);
-        for (int i = 0; i < g->nvalues; i++) {
-            Value *v = g->values[i];
-            if (v->kind != V_PARAM) continue;
-            char buf[128];
-            fprintf(c, "static float *%s; /* ", m->pname[v->id]);
-            put_comment_text(c, v->name);
-            fprintf(c, " %s */\n", shape_str(&v->shape, buf, sizeof buf));
-        }
+    else {
+        fprintf(c, "/* Parameters: one block of %" PRId64 " floats, embedded from ", m->param_floats);
+        put_comment_text(c, m->o->embed_path ? m->o->embed_path : "a weights file");
+        fputs(",\n * shared read-only by every instance (one that loads weights gets its own\n"
+              " * block):\n", c);
+    }
+    fputs(" *       offset      floats  shape                 parameter\n", c);
+    for (int i = 0; i < g->nvalues; i++) {
+        Value *v = g->values[i];
+        if (v->kind != V_PARAM) continue;
+        char buf[128];
+        fprintf(c, " * %12" PRId64 "  %10" PRId64 "  %-20s  ", m->off[v->id], value_numel(v),
+                shape_str(&v->shape, buf, sizeof buf));
+        put_comment_text(c, v->name);
+        fputc('\n', c);
+    }
+    fputs(" */\n", c);
+    if (!m->o->embed) {
         fputc('\n', c);
         return;
     }
-    fputs("/* Parameters, embedded from ", c);
-    put_comment_text(c, m->o->embed_path ? m->o->embed_path : "a weights file");
-    fputs(". */\n", c);
+    fprintf(c, "static _Alignas(64) const float embedded_params[%" PRId64 "] = {\n", m->param_floats);
     for (int i = 0; i < g->nvalues; i++) {
         Value *v = g->values[i];
         if (v->kind != V_PARAM) continue;
         const netrt_st_entry *t = netrt_st_find(m->o->embed, v->name);
         int64_t n = shape_numel(&v->shape);
         char buf[128];
-        fprintf(c, "/* ");
+        fputs("    /* ", c);
         put_comment_text(c, v->name);
-        fprintf(c, " %s */\n", shape_str(&v->shape, buf, sizeof buf));
+        fprintf(c, " %s */", shape_str(&v->shape, buf, sizeof buf));
         if (n == 0) {
-            fprintf(c, "static float %s[1];\n", m->pname[v->id]);
+            fputc('\n', c);
             continue;
         }
         float *vals = malloc(sizeof *vals * (size_t)n);
         netrt_st_entry_to_f32(t, vals);
-        fprintf(c, "static float %s[%" PRId64 "] = {", m->pname[v->id], n);
+        fprintf(c, "\n    [%" PRId64 "] =", m->off[v->id]);
         for (int64_t j = 0; j < n; j++) {
             fputs(j % 8 == 0 ? "\n    " : " ", c);
             put_float(c, vals[j]);
             fputc(',', c);
         }
-        fputs("\n};\n", c);
+        fputc('\n', c);
         free(vals);
     }
-    fputc('\n', c);
+    fputs("};\n\n", c);
+}
+
+/* struct <prefix>: an instance's buffers and tensor tables, and the
+ * program's instance. */
+static void emit_instance_struct(Emitter *m) {
+    FILE *c = m->c;
+    const char *P = m->prefix;
+    fprintf(c,
+            "/* An instance of the network: its own buffers and tensor tables, so that\n"
+            " * instances run independently of each other (the public API's struct %s). */\n"
+            "struct %s {\n"
+            "    float *arena;             /* the buffers of the arena's table above */\n"
+            "    const float *param_block; /* the parameters: own_params%s, or NULL */\n"
+            "    float *own_params;        /* the parameters this instance loaded, or NULL */\n"
+            "    bool loaded;              /* param_block holds weights and prepare has run */\n"
+            "    bool check_numerics;      /* after each node, look for NaN and Inf (--check-numerics) */\n"
+            "    /* names, shapes and buffers of the parameters, inputs and outputs */\n"
+            "    netrt_tensor params[%d];\n    netrt_tensor inputs[%d];\n    netrt_tensor outputs[%d];\n"
+            "};\n\n"
+            "/* The program's instance: the one %s_model (netrt_main%s) and %s_load and\n"
+            " * %s_infer use. */\n"
+            "static struct %s program;\n\n",
+            P, P, m->o->embed && m->nparams ? " or embedded_params" : "", m->nparams ? m->nparams : 1,
+            m->nin ? m->nin : 1, m->g->noutputs ? m->g->noutputs : 1, P, m->t ? ", the trainer" : "", P, P, P);
+}
+
+/* Whether the variable `word` occurs in C text outside its comments (not
+ * as a member: self->arena is not arena). */
+static bool uses(const char *text, const char *word) {
+    size_t n = strlen(word);
+    for (const char *p = text; *p;) {
+        if (p[0] == '/' && p[1] == '*') {
+            const char *e = strstr(p + 2, "*/");
+            if (!e) return false;
+            p = e + 2;
+        } else if (strncmp(p, word, n) == 0 && !(isalnum((unsigned char)p[n]) || p[n] == '_') &&
+                   (p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.' || p[-1] == '>'))) {
+            return true;
+        } else {
+            p++;
+        }
+    }
+    return false;
+}
+
+/* A function body that refers to the instance's buffers by the names ref()
+ * gives them, preceded by the locals it uses: arena, param_block and
+ * check_numerics from the instance `self` (a parameter, or for `self_init`
+ * a local initialized so). */
+static void put_body(Emitter *m, const char *body, const char *self_init) {
+    FILE *c = m->c;
+    bool a = uses(body, "arena"), p = uses(body, "param_block"), k = uses(body, "check_numerics");
+    if (self_init && (a || p || k || uses(body, "self"))) fprintf(c, "    %s\n", self_init);
+    if (a) fputs("    float *const arena = self->arena;\n", c);
+    if (p && m->t) fputs("    float *const param_block = self->own_params;\n", c);
+    else if (p) fputs("    const float *const param_block = self->param_block;\n", c);
+    if (k) fputs("    const bool check_numerics = self->check_numerics;\n", c);
+    fputs(body, c);
 }
 
 /* One static function per live node, except that a node whose function
@@ -552,9 +634,32 @@ static bool worth_threads(const Graph *g, const Node *n) {
     return !r->macs || r->macs(n) * (g->batch > 0 ? g->batch : 1) >= PAR_MIN_MACS;
 }
 
+/* Starts writing m->c into memory (so that put_body can see what a
+ * function's body uses); capture_end returns the text (free it). */
+typedef struct Capture {
+    FILE *saved;
+    char *text;
+    size_t len;
+} Capture;
+
+static bool capture_begin(Emitter *m, Capture *cap) {
+    *cap = (Capture){m->c, NULL, 0};
+    FILE *f = open_memstream(&cap->text, &cap->len);
+    if (!f) return false;
+    m->c = f;
+    return true;
+}
+
+static char *capture_end(Emitter *m, Capture *cap) {
+    if (ferror(m->c)) m->failed = true;
+    fclose(m->c);
+    m->c = cap->saved;
+    return cap->text;
+}
+
 /* For node i whose kernel splits its work into items, if worth it: the
  * function that netrt_parallel calls with a range of them, which calls the
- * kernel on the node's buffers (all file-scope, so it needs no context).
+ * kernel on the node's buffers, those of the instance its context is.
  * Without it the run function calls the kernel with all the items. */
 static void emit_part(Emitter *m, int i) {
     Node *n = m->g->nodes[i];
@@ -563,10 +668,21 @@ static void emit_part(Emitter *m, int i) {
     m->part[i] = unique(&m->names, arena_printf(m->g->arena, "%s_part", m->fname[i]));
     fprintf(c, "/* Work items [t0, t1) of the %s of \"", m->items[i]);
     put_comment_text(c, n->name);
-    fprintf(c, "\", for netrt_parallel. */\nstatic void %s(void *ctx, int64_t t0, int64_t t1)\n{\n    (void)ctx;\n    %s(",
-            m->part[i], m->fname[i]);
+    fprintf(c, "\", for netrt_parallel; ctx is the instance. */\n"
+               "static void %s(void *ctx, int64_t t0, int64_t t1)\n{\n", m->part[i]);
+    Capture cap;
+    if (!capture_begin(m, &cap)) {
+        m->failed = true;
+        return;
+    }
+    fprintf(m->c, "    %s(", m->fname[i]);
     put_buffers(m, n);
-    fputs(", t0, t1);\n}\n\n", c);
+    fputs(", t0, t1);\n", m->c);
+    char *body = capture_end(m, &cap);
+    if (!uses(body, "arena") && !uses(body, "param_block")) fputs("    (void)ctx;\n", c);
+    put_body(m, body, arena_printf(m->g->arena, "const struct %s *const self = ctx;", m->prefix));
+    free(body);
+    fputs("}\n\n", c);
 }
 
 static void emit_nodes(Emitter *m) {
@@ -732,7 +848,7 @@ static void emit_calls(Emitter *m, bool init, Phase phase) {
         if (n->op == OP_OPTIM_UPDATE) /* transfer learning: the parameter's group's rate */
             fprintf(m->c, "    lr_group = %s_lr_mult[%d];\n", m->prefix, param_index(m, n->in[0]));
         if (m->part[i]) {
-            fprintf(m->c, "    netrt_parallel(%s, NULL, %s);\n", m->part[i], m->items[i]);
+            fprintf(m->c, "    netrt_parallel(%s, self, %s);\n", m->part[i], m->items[i]);
         } else if (m->items[i]) { /* all its items here, in this thread */
             fprintf(m->c, "    %s(", m->fname[i]);
             put_buffers(m, n);
@@ -772,7 +888,7 @@ static void emit_tensor_table(Emitter *m, const char *what, int count) {
     Graph *g = m->g;
     FILE *c = m->c;
     if (count == 0) return;
-    fprintf(c, "static netrt_tensor %s_%s[%d] = {\n", m->prefix, what, count);
+    fprintf(c, "static const netrt_tensor %s_%s[%d] = {\n", m->prefix, what, count);
     if (strcmp(what, "params") == 0) {
         put_param_rows(m);
     } else if (strcmp(what, "inputs") == 0) {
@@ -909,12 +1025,28 @@ static void emit_train_functions(Emitter *m) {
                "static void %s_grad(void)\n{\n", P);
     bool init = false;
     for (int i = 0; i < m->g->nnodes; i++) init |= !m->g->nodes[i]->dead && op_has(m->g->nodes[i]->op, F_INIT);
-    fputs("    train_step++;\n", c);
-    if (init) fprintf(c, "    %s_prepare(); /* the packed weights of the parameters the last update changed */\n", P);
+    const char *self_init = arena_printf(m->g->arena, "struct %s *const self = &program;", P);
+    Capture cap;
+    if (!capture_begin(m, &cap)) {
+        m->failed = true;
+        return;
+    }
+    fputs("    train_step++;\n", m->c);
+    if (init) fprintf(m->c, "    %s_prepare(self); /* the packed weights of the parameters the last update changed */\n", P);
     emit_calls(m, false, PHASE_GRAD);
+    char *body = capture_end(m, &cap);
+    put_body(m, body, self_init);
+    free(body);
     fprintf(c, "}\n\n/* One optimizer step: each trained parameter and its moments, from its gradient. */\n"
                "static void %s_update(void)\n{\n", P);
+    if (!capture_begin(m, &cap)) {
+        m->failed = true;
+        return;
+    }
     emit_calls(m, false, PHASE_UPDATE);
+    body = capture_end(m, &cap);
+    put_body(m, body, self_init);
+    free(body);
     fprintf(c, "}\n\n/* The active batch for run and grad, clamped to [1, NMAX]. */\n"
                "static void %s_set_batch(int nb) { nb_active = nb < 1 ? 1 : nb > NMAX ? NMAX : nb; }\n\n"
                "/* Zeroes the training state (the optimizer's moments). */\n"
@@ -994,98 +1126,170 @@ static void emit_taps(Emitter *m) {
     if (m->ntaps) fputs("};\n\n", c);
 }
 
+/* `static void NAME(struct P *self)` (with its comment) running the calls
+ * of the F_INIT nodes (init) or of the others in phase. */
+static void emit_instance_function(Emitter *m, const char *comment, const char *name, bool init) {
+    fprintf(m->c, "%sstatic void %s_%s(struct %s *self)\n{\n", comment, m->prefix, name, m->prefix);
+    Capture cap;
+    if (!capture_begin(m, &cap)) {
+        m->failed = true;
+        return;
+    }
+    emit_calls(m, init, PHASE_RUN);
+    char *body = capture_end(m, &cap);
+    if (!uses(body, "arena") && !uses(body, "param_block") && !uses(body, "check_numerics") && !uses(body, "self"))
+        fputs("    (void)self;\n", m->c);
+    put_body(m, body, NULL);
+    free(body);
+    fputs("}\n\n", m->c);
+}
+
+/* The calls that point self's parameter table at `block` (a C expression). */
+static void put_point_params(Emitter *m, const char *table, const char *block) {
+    if (m->nparams)
+        fprintf(m->c, "    for (int k = 0; k < %d; k++) %s[k].data = %s + %s_param_offsets[k];\n", m->nparams, table,
+                block, m->prefix);
+}
+
 static void emit_runtime(Emitter *m) {
     Graph *g = m->g;
     FILE *c = m->c;
     const char *P = m->prefix;
+    bool embed = m->o->embed && m->nparams > 0;
 
-    fprintf(c, "/* --check-numerics (set through %s_model.check_numerics): after each node,\n"
-               " * netrt_check_finite looks for NaN and Inf in what the node wrote, and the\n"
-               " * first one found is reported and ends the function. */\n"
-               "static bool check_numerics;\n\n", P);
     if (m->t) emit_taps(m);
-    fprintf(c, "/* Computes the derived values (folded weights) once the parameters are loaded. */\n"
-               "static void %s_prepare(void)\n{\n", P);
-    emit_calls(m, true, PHASE_RUN);
-    if (m->t)
-        fprintf(c, "}\n\n/* The eval-mode forward on the active batch: inputs -> outputs. */\n"
-                   "static void %s_run(void)\n{\n", P);
-    else
-        fprintf(c, "}\n\n/* One batch: inputs -> outputs. */\nstatic void %s_run(void)\n{\n", P);
-    emit_calls(m, false, PHASE_RUN);
-    fputs("}\n\n", c);
+    emit_instance_function(m, "/* Computes self's derived values (folded, packed weights) from its parameters. */\n",
+                           "prepare", true);
+    emit_instance_function(m, m->t ? "/* The eval-mode forward on the active batch: self's inputs -> outputs. */\n"
+                                   : "/* One batch: self's inputs -> outputs. */\n",
+                           "forward", false);
     if (m->t) emit_train_functions(m);
 
     emit_tensor_table(m, "params", m->nparams);
     emit_tensor_table(m, "inputs", m->nin);
     emit_tensor_table(m, "outputs", g->noutputs);
+    if (m->nparams) {
+        fprintf(c, "/* Where each parameter starts in a param block. */\nstatic const int64_t %s_param_offsets[%d] = {",
+                P, m->nparams);
+        int k = 0;
+        for (int i = 0; i < g->nvalues; i++)
+            if (g->values[i]->kind == V_PARAM) fprintf(c, "%s%" PRId64, k++ ? ", " : "", m->off[g->values[i]->id]);
+        fputs("};\n", c);
+    }
     fputc('\n', c);
     if (m->t) emit_train_tables(m);
 
-    bool block = m->nparams > 0 && !m->o->embed;
-    fprintf(c,
-            "/* Allocates the buffers and points the tensor tables at them; 0 on success.\n"
-            " * Calling it again does nothing. */\n"
-            "static int %s_init(void)\n{\n"
-            "    if (arena) return 0;\n"
-            "    arena = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n",
-            P, m->arena_floats ? m->arena_floats : 1);
-    if (m->t) {
-        if (block) fprintf(c, "    param_block = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n", m->param_floats);
-        fprintf(c,
-                "    state_block = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n"
-                "    if (!arena || %s!state_block) {\n"
-                "        if (arena) netrt_free(arena);\n"
-                "%s"
-                "        if (state_block) netrt_free(state_block);\n"
-                "        arena = %sstate_block = NULL;\n",
-                m->state_floats ? m->state_floats : 1, block ? "!param_block || " : "",
-                block ? "        if (param_block) netrt_free(param_block);\n" : "", block ? "param_block = " : "");
-    } else if (block) {
-        fprintf(c,
-                "    param_block = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n"
-                "    if (!arena || !param_block) {\n"
-                "        if (arena) netrt_free(arena);\n"
-                "        if (param_block) netrt_free(param_block);\n"
-                "        arena = param_block = NULL;\n",
-                m->param_floats);
+    /* setup */
+    fprintf(c, "/* Allocates self's buffers and fills its tensor tables; 0 on success, -1\n"
+               " * if out of memory (nothing allocated).%s */\n"
+               "static int %s_setup(struct %s *self)\n{\n",
+            m->t ? "  The training state and tables are\n * the program's (file-scope): for the program's instance only." : "", P, P);
+    /* an instance's own parameters, but for embedded weights (read in place
+     * until it loads others); a training graph's are written: always its own */
+    bool own = m->nparams > 0 && (m->t || !embed);
+    fprintf(c, "    self->arena = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n", m->arena_floats ? m->arena_floats : 1);
+    if (own) fprintf(c, "    self->own_params = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n", m->param_floats);
+    if (m->t) fprintf(c, "    state_block = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n", m->state_floats ? m->state_floats : 1);
+    if (m->t || own) {
+        fprintf(c, "    if (!self->arena%s%s) {\n        netrt_free(self->arena);\n%s%s"
+                   "        self->arena = %s%s;\n        return -1;\n    }\n",
+                own ? " || !self->own_params" : "", m->t ? " || !state_block" : "",
+                own ? "        netrt_free(self->own_params);\n" : "", m->t ? "        netrt_free(state_block);\n" : "",
+                own ? "self->own_params = " : "", m->t ? "state_block = NULL" : "NULL");
     } else {
-        fputs("    if (!arena) {\n", c);
+        fputs("    if (!self->arena) return -1;\n", c);
     }
-    fprintf(c, "        fprintf(stderr, \"%s: out of memory\\n\");\n        return -1;\n    }\n", P);
-    int k = 0;
-    for (int i = 0; i < g->nvalues; i++) {
-        Value *v = g->values[i];
-        if (v->kind != V_PARAM) continue;
-        if (block) fprintf(c, "    %s = param_block + %" PRId64 ";\n", m->pname[v->id], m->off[v->id]);
-        fprintf(c, "    %s_params[%d].data = %s;\n", P, k++, m->pname[v->id]);
+    Capture cap;
+    if (!capture_begin(m, &cap)) {
+        m->failed = true;
+        return;
     }
-    for (int i = 0; i < m->nin; i++) fprintf(c, "    %s_inputs[%d].data = %s;\n", P, i, ref(m, m->in[i]));
-    for (int i = 0; i < g->noutputs; i++)
-        fprintf(c, "    %s_outputs[%d].data = %s;\n", P, i, ref(m, g->outputs[i].v));
+    FILE *b = m->c;
+    if (m->nparams) fprintf(b, "    memcpy(self->params, %s_params, sizeof self->params);\n", P);
+    if (m->nin) fprintf(b, "    memcpy(self->inputs, %s_inputs, sizeof self->inputs);\n", P);
+    if (g->noutputs) fprintf(b, "    memcpy(self->outputs, %s_outputs, sizeof self->outputs);\n", P);
+    if (own) {
+        if (embed) fputs("    memcpy(self->own_params, embedded_params, sizeof embedded_params);\n", b);
+        fputs("    self->param_block = self->own_params;\n", b);
+        put_point_params(m, "self->params", "self->own_params");
+    } else if (embed) {
+        fputs("    self->param_block = embedded_params;\n", b);
+        put_point_params(m, "self->params", "(float *)embedded_params"); /* read-only: loads go to own_params */
+    }
+    for (int i = 0; i < m->nin; i++) fprintf(b, "    self->inputs[%d].data = %s;\n", i, ref(m, m->in[i]));
+    for (int i = 0; i < g->noutputs; i++) fprintf(b, "    self->outputs[%d].data = %s;\n", i, ref(m, g->outputs[i].v));
     if (m->t) emit_train_pointers(m);
-    fputs("    return 0;\n}\n\n", c);
-
-    fprintf(c, "/* Frees what init allocated; init may be called again after it. */\nstatic void %s_fini(void)\n{\n", P);
-    fputs("    netrt_free(arena);\n    arena = NULL;\n", c);
-    if (block) fputs("    netrt_free(param_block);\n    param_block = NULL;\n", c);
-    if (m->t) fputs("    netrt_free(state_block);\n    state_block = NULL;\n", c);
+    fputs("    return 0;\n", b);
+    char *body = capture_end(m, &cap);
+    put_body(m, body, NULL);
+    free(body);
     fputs("}\n\n", c);
+
+    /* teardown */
+    fprintf(c, "/* Frees what setup and loading allocated; setup may run again after it. */\n"
+               "static void %s_teardown(struct %s *self)\n{\n"
+               "    netrt_free(self->arena);\n    netrt_free(self->own_params);\n", P, P);
+    if (m->t) fputs("    netrt_free(state_block);\n    state_block = NULL;\n", c);
+    fputs("    memset(self, 0, sizeof *self);\n}\n\n", c);
+
+    /* load from a parsed file */
+    fprintf(c,
+            "/* Loads the parameters from f (`what` names it in messages) into self's\n"
+            " * own block, allocated at its first load.  Everything is checked before\n"
+            " * anything is written, so that a failed load leaves self as it was.  Does\n"
+            " * not run prepare. */\n"
+            "static int %s_load_st(struct %s *self, const netrt_st_file *f, const char *what, char *err, size_t errlen)\n{\n",
+            P, P);
+    if (m->nparams == 0) {
+        fputs("    (void)self;\n    return netrt_st_check(NULL, 0, f, what, err, errlen);\n}\n\n", c);
+    } else {
+        fprintf(c,
+                "    float *block = self->own_params ? self->own_params : netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n"
+                "    if (!block) return netrt_errorf(err, errlen, \"%s: out of memory for the parameters\");\n"
+                "    netrt_tensor ts[%d];\n"
+                "    memcpy(ts, self->params, sizeof ts);\n",
+                m->param_floats, P, m->nparams);
+        put_point_params(m, "ts", "block");
+        fprintf(c,
+                "    if (netrt_st_load(f, what, ts, %d, err, errlen) != 0) {\n"
+                "        if (block != self->own_params) netrt_free(block);\n"
+                "        return -1;\n"
+                "    }\n"
+                "    memcpy(self->params, ts, sizeof ts);\n"
+                "    self->own_params = block;\n"
+                "    self->param_block = block;\n"
+                "    return 0;\n}\n\n",
+                m->nparams);
+    }
+
+    /* the program's instance */
+    fprintf(c,
+            "/* The program's instance through %s_model. */\n"
+            "static int %s_program_init(void) { return program.arena ? 0 : %s_setup(&program); }\n"
+            "static int %s_program_load(const char *path, char *err, size_t errlen)\n{\n"
+            "    netrt_st_file f;\n"
+            "    if (netrt_st_open(path, &f, err, errlen) != 0) return -1;\n"
+            "    int rc = %s_load_st(&program, &f, path, err, errlen);\n"
+            "    netrt_st_close(&f);\n"
+            "    return rc;\n}\n"
+            "static void %s_program_prepare(void)\n{\n    %s_prepare(&program);\n    program.loaded = true;\n}\n"
+            "static void %s_program_run(void) { %s_forward(&program); }\n"
+            "static void %s_program_fini(void) { %s_teardown(&program); }\n\n",
+            P, P, P, P, P, P, P, P, P, P, P);
 
     fprintf(c, "const netrt_model %s_model = {\n    .name = ", P);
     put_string(c, g->name ? g->name : "");
     fputs(",\n    .source = ", c);
     put_string(c, g->src ? g->src->path : "");
     fprintf(c, ",\n    .batch = %d,\n", g->batch);
-    fprintf(c, "    .nparams = %d,\n    .params = %s%s,\n", m->nparams, m->nparams ? P : "NULL",
-            m->nparams ? "_params" : "");
-    fprintf(c, "    .ninputs = %d,\n    .inputs = %s%s,\n", m->nin, m->nin ? P : "NULL", m->nin ? "_inputs" : "");
-    fprintf(c, "    .noutputs = %d,\n    .outputs = %s%s,\n", g->noutputs, g->noutputs ? P : "NULL",
-            g->noutputs ? "_outputs" : "");
+    fprintf(c, "    .nparams = %d,\n    .params = %s,\n", m->nparams, m->nparams ? "program.params" : "NULL");
+    fprintf(c, "    .ninputs = %d,\n    .inputs = %s,\n", m->nin, m->nin ? "program.inputs" : "NULL");
+    fprintf(c, "    .noutputs = %d,\n    .outputs = %s,\n", g->noutputs, g->noutputs ? "program.outputs" : "NULL");
     fprintf(c,
-            "    .embedded = %s,\n    .init = %s_init,\n    .prepare = %s_prepare,\n    .run = %s_run,\n"
-            "    .fini = %s_fini,\n    .check_numerics = &check_numerics,\n",
-            m->o->embed ? "true" : "false", P, P, P, P);
+            "    .embedded = %s,\n    .init = %s_program_init,\n    .prepare = %s_program_prepare,\n"
+            "    .run = %s_program_run,\n    .fini = %s_program_fini,\n    .load = %s_program_load,\n"
+            "    .check_numerics = &program.check_numerics,\n",
+            m->o->embed ? "true" : "false", P, P, P, P, P);
     /* the target's CPU feature, which netrt_main, the trainer and the gradient check test first */
     const Target *tg = g->target;
     if (tg && tg->cpu) {
@@ -1097,36 +1301,9 @@ static void emit_runtime(Emitter *m) {
     }
     fputs("};\n\n", c);
     if (m->t) emit_train_descriptor(m);
-
-    /* the public API */
-    fprintf(c,
-            "int %s_load(const char *weights_path)\n{\n"
-            "    if (%s_init() != 0) return -1;\n",
-            P, P);
-    if (m->nparams > 0) {
-        fputs("    if (weights_path) {\n"
-              "        char err[512];\n",
-              c);
-        fprintf(c,
-                "        if (netrt_load_params(&%s_model, weights_path, err, sizeof err) != 0) {\n"
-                "            fprintf(stderr, \"%%s\\n\", err);\n"
-                "            return -1;\n"
-                "        }\n",
-                P);
-        if (!m->o->embed)
-            fprintf(c,
-                    "    } else {\n"
-                    "        fprintf(stderr, \"%s: no weights file given\\n\");\n"
-                    "        return -1;\n",
-                    P);
-        fputs("    }\n", c);
-    } else {
-        fputs("    (void)weights_path;\n", c);
-    }
-    fprintf(c, "    %s_prepare();\n    return 0;\n}\n\n", P);
 }
 
-/* The names of the infer function's arguments: inputs then outputs. */
+/* The names of the run function's arguments: inputs then outputs. */
 static const char **infer_args(Emitter *m) {
     Graph *g = m->g;
     const char **a = arena_alloc(g->arena, sizeof *a * (size_t)(m->nin + g->noutputs + 1));
@@ -1140,6 +1317,12 @@ static const char **infer_args(Emitter *m) {
     return a;
 }
 
+/* The inputs then the outputs as parameters: "const float *x, float *y". */
+static void put_io_params(Emitter *m, FILE *f, const char **args) {
+    for (int i = 0; i < m->nin; i++) fprintf(f, ", const float *%s", args[i]);
+    for (int i = 0; i < m->g->noutputs; i++) fprintf(f, ", float *%s", args[m->nin + i]);
+}
+
 static void put_infer_decl(Emitter *m, FILE *f, const char **args) {
     Graph *g = m->g;
     fprintf(f, "void %s_infer(", m->prefix);
@@ -1149,19 +1332,157 @@ static void put_infer_decl(Emitter *m, FILE *f, const char **args) {
     fputc(')', f);
 }
 
+/* The API's declarations, for the header and the C file: `linkage` is
+ * "" for the header's, "static " for a training graph's (which keeps
+ * file-scope state: no public instances). */
+static void put_api_decl(Emitter *m, FILE *f, const char *what, const char **args, const char *linkage) {
+    const char *P = m->prefix;
+    if (strcmp(what, "create") == 0)
+        fprintf(f, "%sint %s_create(struct %s **out, char *err, size_t errlen)", linkage, P, P);
+    else if (strcmp(what, "load_file") == 0)
+        fprintf(f, "%sint %s_load_file(struct %s *self, const char *path, char *err, size_t errlen)", linkage, P, P);
+    else if (strcmp(what, "load_memory") == 0)
+        fprintf(f, "%sint %s_load_memory(struct %s *self, const void *data, size_t size, char *err, size_t errlen)",
+                linkage, P, P);
+    else if (strcmp(what, "run") == 0) {
+        fprintf(f, "%sint %s_run(struct %s *self", linkage, P, P);
+        put_io_params(m, f, args);
+        fputc(')', f);
+    } else if (strcmp(what, "free") == 0)
+        fprintf(f, "%svoid %s_free(struct %s *self)", linkage, P, P);
+}
+
+/* The instance API (create, load_file, load_memory, run, free) and the
+ * program instance's load and infer. */
 static void emit_infer(Emitter *m, const char **args) {
     Graph *g = m->g;
     FILE *c = m->c;
-    put_infer_decl(m, c, args);
-    fputs("\n{\n", c);
+    const char *P = m->prefix;
+    const char *linkage = m->t ? "static " : "";
+    bool embed = m->o->embed && m->nparams > 0;
+    bool ready = embed || m->nparams == 0; /* runs without loading weights */
+
+    if (!m->t) {
+        fputs("/* The public API: the header documents it. */\n", c);
+        put_api_decl(m, c, "create", args, linkage);
+        fprintf(c,
+                "\n{\n"
+                "    *out = NULL;\n"
+                "    if (netrt_cpu_check(%s_model.cpu, \"%s\", err, errlen) != 0) return -1;\n"
+                "    struct %s *self = calloc(1, sizeof *self);\n"
+                "    if (!self || %s_setup(self) != 0) {\n"
+                "        free(self);\n"
+                "        return netrt_errorf(err, errlen, \"%s: out of memory for an instance (%" PRId64 " bytes)\");\n"
+                "    }\n",
+                P, P, P, P, P, (int64_t)sizeof(float) * (m->arena_floats + m->param_floats));
+        if (ready) fprintf(c, "    %s_prepare(self);\n    self->loaded = true;\n", P);
+        fputs("    *out = self;\n    return 0;\n}\n\n", c);
+    }
+
+    put_api_decl(m, c, "load_file", args, linkage);
+    fprintf(c,
+            "\n{\n"
+            "    netrt_st_file f;\n"
+            "    if (netrt_st_open(path, &f, err, errlen) != 0) return -1;\n"
+            "    int rc = %s_load_st(self, &f, path, err, errlen);\n"
+            "    netrt_st_close(&f);\n"
+            "    if (rc != 0) return -1;\n"
+            "    %s_prepare(self);\n"
+            "    self->loaded = true;\n"
+            "    return 0;\n}\n\n",
+            P, P);
+    if (!m->t) {
+        put_api_decl(m, c, "load_memory", args, linkage);
+        fprintf(c,
+                "\n{\n"
+                "    netrt_st_file f;\n"
+                "    if (netrt_st_parse(data, size, \"%s weights in memory\", &f, err, errlen) != 0) return -1;\n"
+                "    int rc = %s_load_st(self, &f, \"%s weights in memory\", err, errlen);\n"
+                "    netrt_st_close(&f);\n"
+                "    if (rc != 0) return -1;\n"
+                "    %s_prepare(self);\n"
+                "    self->loaded = true;\n"
+                "    return 0;\n}\n\n",
+                P, P, P, P);
+    }
+
+    put_api_decl(m, c, "run", args, linkage);
+    fputs("\n{\n    if (!self || !self->loaded) return -1;\n", c);
+    Capture cap;
+    if (!capture_begin(m, &cap)) {
+        m->failed = true;
+        return;
+    }
     for (int i = 0; i < m->nin; i++)
-        fprintf(c, "    memcpy(%s, %s, (size_t)%" PRId64 " * sizeof(float));\n", ref(m, m->in[i]), args[i],
+        fprintf(m->c, "    memcpy(%s, %s, (size_t)%" PRId64 " * sizeof(float));\n", ref(m, m->in[i]), args[i],
                 shape_numel(&m->in[i]->shape));
-    fprintf(c, "    %s_run();\n", m->prefix);
+    fprintf(m->c, "    %s_forward(self);\n", P);
     for (int i = 0; i < g->noutputs; i++)
-        fprintf(c, "    memcpy(%s, %s, (size_t)%" PRId64 " * sizeof(float));\n", args[m->nin + i],
+        fprintf(m->c, "    memcpy(%s, %s, (size_t)%" PRId64 " * sizeof(float));\n", args[m->nin + i],
                 ref(m, g->outputs[i].v), shape_numel(&g->outputs[i].v->shape));
-    fputs("}\n", c);
+    fputs("    return 0;\n", m->c);
+    char *body = capture_end(m, &cap);
+    put_body(m, body, NULL);
+    free(body);
+    fputs("}\n\n", c);
+
+    if (!m->t) {
+        put_api_decl(m, c, "free", args, linkage);
+        fprintf(c, "\n{\n    if (!self) return;\n    %s_teardown(self);\n    free(self);\n}\n\n", P);
+    }
+
+    /* the program instance's API */
+    fprintf(c,
+            "/* The program's instance (not thread-safe): the single-instance API. */\n"
+            "int %s_load(const char *weights_path)\n{\n"
+            "    char err[512];\n"
+            "    if (%s_program_init() != 0) {\n"
+            "        fprintf(stderr, \"%s: out of memory\\n\");\n"
+            "        return -1;\n"
+            "    }\n"
+            "    if (weights_path) {\n"
+            "        if (%s_load_file(&program, weights_path, err, sizeof err) != 0) {\n"
+            "            fprintf(stderr, \"%%s\\n\", err);\n"
+            "            return -1;\n"
+            "        }\n",
+            P, P, P, P);
+    if (ready)
+        fprintf(c, "    } else {\n        %s_program_prepare();\n    }\n", P);
+    else
+        fprintf(c,
+                "    } else {\n"
+                "        fprintf(stderr, \"%s: no weights file given\\n\");\n"
+                "        return -1;\n"
+                "    }\n",
+                P);
+    fputs("    return 0;\n}\n\n", c);
+    put_infer_decl(m, c, args);
+    fprintf(c, "\n{\n    (void)%s_run(&program", P);
+    for (int i = 0; i < m->nin + g->noutputs; i++) fprintf(c, ", %s", args[i]);
+    fputs(");\n}\n", c);
+}
+
+/* Each input's and output's macros: NAME and SIZE by position and SIZE by name. */
+static void put_io_macros(Emitter *m, FILE *h) {
+    Graph *g = m->g;
+    const char *U = m->upper;
+    fprintf(h, "#define %s_BATCH %d\n#define %s_NINPUTS %d\n#define %s_NOUTPUTS %d\n", U, g->batch, U, m->nin, U,
+            g->noutputs);
+    for (int i = 0; i < m->nin + g->noutputs; i++) {
+        bool in = i < m->nin;
+        Value *v = in ? m->in[i] : g->outputs[i - m->nin].v;
+        const char *tname = in ? v->name : g->outputs[i - m->nin].name;
+        char buf[128];
+        char *name = sanitize(g->arena, "", tname);
+        for (char *p = name; *p; p++) *p = (char)toupper((unsigned char)*p);
+        int k = in ? i : i - m->nin;
+        fprintf(h, "#define %s_%s_SIZE %" PRId64 " /* %s %s */\n", U, name, shape_numel(&v->shape),
+                in ? "input" : "output", shape_str(&v->shape, buf, sizeof buf));
+        fprintf(h, "#define %s_%s%d_SIZE %" PRId64 "\n#define %s_%s%d_NAME ", U, in ? "INPUT" : "OUTPUT", k,
+                shape_numel(&v->shape), U, in ? "INPUT" : "OUTPUT", k);
+        put_string(h, tname ? tname : "");
+        fputc('\n', h);
+    }
 }
 
 static void emit_header(Emitter *m, const char **args) {
@@ -1169,28 +1490,91 @@ static void emit_header(Emitter *m, const char **args) {
     FILE *h = m->h;
     const char *P = m->prefix, *U = m->upper;
     emit_header_comment(m, h);
-    fprintf(h,
-            "/* The %s network, compiled for batches of %s_BATCH samples.\n"
-            " *\n"
-            " * Call %s_load(\"weights.safetensors\") once (NULL when the weights are\n"
-            " * embedded); it prints the error and returns -1 on failure.  Then each\n"
-            " * %s_infer call reads one batch of every input and writes one batch of every\n"
-            " * output: float32 arrays in C order, [N, ...], of the _SIZE element counts\n"
-            " * below.  Not thread-safe: the model's buffers are static.  Link with libnetrt.\n"
-            " */\n",
-            P, U, P, P);
-    fprintf(h, "#ifndef NETC_%s_H\n#define NETC_%s_H\n\n#include \"netrt.h\"\n\n", U, U);
-    fputs("#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n", h);
-    fprintf(h, "#define %s_BATCH %d\n", U, g->batch);
-    for (int i = 0; i < m->nin + g->noutputs; i++) {
-        Value *v = i < m->nin ? m->in[i] : g->outputs[i - m->nin].v;
-        char buf[128];
-        char *name = sanitize(g->arena, "", i < m->nin ? v->name : g->outputs[i - m->nin].name);
-        for (char *p = name; *p; p++) *p = (char)toupper((unsigned char)*p);
-        fprintf(h, "#define %s_%s_SIZE %" PRId64 " /* %s %s */\n", U, name, shape_numel(&v->shape),
-                i < m->nin ? "input" : "output", shape_str(&v->shape, buf, sizeof buf));
+    if (m->t) {
+        fprintf(h,
+                "/* The %s network, compiled for training with batches of %s_BATCH samples.\n"
+                " *\n"
+                " * Call %s_load(\"weights.safetensors\") once; it prints the error and returns\n"
+                " * -1 on failure.  Then each %s_infer call reads one batch of every input and\n"
+                " * writes one batch of every output: float32 arrays in C order, [N, ...], of\n"
+                " * the _SIZE element counts below.  Not thread-safe: a training graph keeps its\n"
+                " * state in file-scope variables.  Link with libnetrt.\n"
+                " */\n",
+                P, U, P, P);
+    } else {
+        char in0[64] = "", out0[64] = "";
+        snprintf(in0, sizeof in0, "%s", m->nin ? args[0] : "");
+        snprintf(out0, sizeof out0, "%s", g->noutputs ? args[m->nin] : "");
+        fprintf(h,
+                "/* The %s network as a C library, compiled for batches of %s_BATCH samples\n"
+                " * (netc build --lib, or netc emit; docs/library.md).\n"
+                " *\n"
+                " * Instances.  %s_create makes an instance: its own buffers, holding its\n"
+                " * inputs, activations and weights.  Instances are independent: each may run\n"
+                " * in its own thread at the same time as the others; one instance is used by\n"
+                " * one thread at a time.  %s_free frees one.\n"
+                " *\n"
+                " * Weights.  %s_load_file reads safetensors from a file, %s_load_memory from\n"
+                " * a buffer the caller owns (only read during the call).  Every parameter\n"
+                " * must be there, with its shape and a float dtype (F32, F64, F16, BF16);\n"
+                " * nothing else but batchnorm's num_batches_tracked.  A failed load leaves\n"
+                " * the instance as it was.  %s\n"
+                " *\n"
+                " * Running.  %s_run(self, inputs..., outputs...) reads one batch of every\n"
+                " * input and writes one batch of every output: caller-owned float32 arrays in\n"
+                " * C order, [N, ...], of the _SIZE element counts below.  It returns 0, or -1\n"
+                " * if the instance has no weights yet.  The kernels share libnetrt's thread\n"
+                " * pool (netrt_set_threads): when instances run at once, the one that gets\n"
+                " * the pool uses it and the others compute in their own threads; the results\n"
+                " * are the same bits either way.\n"
+                " *\n"
+                " * Errors.  The functions that can fail return 0 on success and -1 on failure\n"
+                " * with a one-line message in err (errlen bytes; err may be NULL).  They\n"
+                " * print nothing and never exit (the only exit: a kernel whose own workspace\n"
+                " * cannot be allocated ends the process with a message; docs/library.md).\n"
+                " *\n"
+                " *     struct %s *net;\n"
+                " *     char err[256];\n"
+                " *     if (%s_create(&net, err, sizeof err) != 0 ||\n"
+                " *         %s_load_file(net, \"weights.safetensors\", err, sizeof err) != 0) {\n"
+                " *         fprintf(stderr, \"%%s\\n\", err);\n"
+                " *         ...\n"
+                " *     }\n"
+                " *     %s_run(net, %s, %s);\n"
+                " *     %s_free(net);\n"
+                " *\n"
+                " * Link with this model's code (the library of netc build --lib, or the C of\n"
+                " * netc emit) and libnetrt (pkg-config --cflags --libs netrt).\n"
+                " */\n",
+                P, U, P, P, P, P,
+                m->o->embed && m->nparams ? "With the weights embedded (--embed), a new\n * instance has them and is ready to run; loading others gives it its own copy."
+                                           : "An instance runs once weights are loaded.",
+                P, P, P, P, P, in0, out0, P);
     }
-    fprintf(h, "\nint %s_load(const char *weights_path);\n", P);
+    fprintf(h, "#ifndef NETC_%s_H\n#define NETC_%s_H\n\n#include <stddef.h>\n\n#include \"netrt.h\"\n\n", U, U);
+    fputs("#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n", h);
+    put_io_macros(m, h);
+    if (!m->t) {
+        fprintf(h, "\n/* An instance (opaque). */\nstruct %s;\n\n", P);
+        fputs("/* A new instance in *out (NULL on failure); 0 or -1.  Fails if out of memory\n"
+              " * or if the CPU lacks the instructions the model was compiled for. */\n", h);
+        put_api_decl(m, h, "create", args, "");
+        fputs(";\n/* Loads weights (safetensors) from a file; 0 or -1. */\n", h);
+        put_api_decl(m, h, "load_file", args, "");
+        fputs(";\n/* Loads weights (safetensors) from size bytes at data; 0 or -1. */\n", h);
+        put_api_decl(m, h, "load_memory", args, "");
+        fputs(";\n/* One batch: inputs -> outputs; 0, or -1 if self has no weights. */\n", h);
+        put_api_decl(m, h, "run", args, "");
+        fputs(";\n/* Frees an instance (NULL: nothing). */\n", h);
+        put_api_decl(m, h, "free", args, "");
+        fputs(";\n", h);
+    }
+    fprintf(h,
+            "\n/* The single-instance API (one instance inside, not thread-safe):\n"
+            " * %s_load(path, or NULL for embedded weights) prints its error on stderr\n"
+            " * and returns -1; %s_infer runs a batch. */\n"
+            "int %s_load(const char *weights_path);\n",
+            P, P, P);
     put_infer_decl(m, h, args);
     fprintf(h, ";\n\n/* The descriptor libnetrt's netrt_main drives. */\nextern const netrt_model %s_model;\n\n", P);
     if (m->t)
@@ -1224,7 +1608,10 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
     for (char *p = upper; *p; p++) *p = (char)toupper((unsigned char)*p);
     m.upper = upper;
     static const char *const globals[] = {"init", "prepare", "run", "model", "params", "inputs", "outputs",
-                                          "load", "infer"};
+                                          "load", "infer", "forward", "setup", "teardown", "load_st",
+                                          "param_offsets", "create", "load_file", "load_memory", "free",
+                                          "program_init", "program_load", "program_prepare", "program_run",
+                                          "program_fini"};
     for (size_t i = 0; i < sizeof globals / sizeof *globals; i++)
         names_add(&m.names, arena_printf(g->arena, "%s_%s", m.prefix, globals[i]));
     static const char *const train_globals[] = {"grad", "update", "set_batch", "reset_state", "train", "grads",
@@ -1261,10 +1648,11 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
     } else {
         fputs("#include \"netrt.h\"\n", c);
     }
-    fputs("\n#include <math.h>\n#include <stdio.h>\n#include <string.h>\n\n#include \"netrt_math.h\"\n\n", c);
+    fputs("\n#include <math.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n#include \"netrt_math.h\"\n\n", c);
 
     emit_layout_comment(&m);
     emit_params(&m);
+    emit_instance_struct(&m);
     emit_nodes(&m);
     emit_runtime(&m);
     emit_infer(&m, args);
@@ -1288,7 +1676,7 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
     }
     if (h) emit_header(&m, args);
 
-    if (ferror(c) || (h && ferror(h))) {
+    if (m.failed || ferror(c) || (h && ferror(h))) {
         diag_plain_error("cannot write the emitted C");
         return false;
     }

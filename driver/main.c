@@ -35,6 +35,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  build   make an inference program        -o prog [--batch N] [-O0|-O2] [--embed w.safetensors] [--cc CC]\n"
+    "          or, with --lib, a static library and its header: -o libNAME.a writes NAME.h beside it\n"
     "          or, with --train, a training program (docs/training.md); --freeze PATTERN[,PATTERN]\n"
     "          (repeatable) trains no parameter whose name matches (as the net's freeze statement)\n"
     "  gradcheck  check the emitted gradients against finite differences [--batch N] [-- program options]\n"
@@ -63,10 +64,17 @@ typedef struct {
 
 static const CommandHelp command_help[] = {
     {"build",
-     "usage: netc build model.net -o PROG [options]\n\n"
+     "usage: netc build model.net -o PROG [options]\n"
+     "       netc build --lib model.net -o libNAME.a [--header FILE.h] [options]\n\n"
      "Compiles the net into a standalone program: inference by default, training with --train\n"
-     "(docs/training.md).  The program's --help lists its own options.\n\n"
-     "  -o PROG              the program to write (required)\n"
+     "(docs/training.md).  The program's --help lists its own options.  With --lib, into a\n"
+     "static library of the inference code and its header, a C API of independent instances\n"
+     "(create, load weights from a file or memory, run, free; docs/library.md); link it with\n"
+     "libnetrt (pkg-config --libs netrt, or CMake's netrt::netrt).\n\n"
+     "  -o PROG              the program to write (required); with --lib, the library (.a)\n"
+     "  --lib                a static library instead of a program (not with --train)\n"
+     "  --header FILE.h      with --lib: where the header goes (default: beside the library,\n"
+     "                       NAME.h for libNAME.a)\n"
      "  --batch N            the batch it is compiled for (default 1)\n"
      "  -O0 | -O2            the C compiler's optimization (default -O2)\n"
      "  --embed W            weights (safetensors) compiled in as constants\n"
@@ -143,6 +151,8 @@ typedef struct Options {
     int batch;
     unsigned long long seed;
     bool verify, with_main, list_passes, train, no_plan, help;
+    bool lib;            /* build --lib: a static library and its header */
+    const char *header;  /* build --lib --header F */
     bool show_init; /* params --init (initialization, issue 12) */
     char **rest; /* after "--": passed to the program gradcheck runs */
     int nrest;
@@ -199,6 +209,8 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (strcmp(a, "--weights") == 0) { VALUE(); o->weights = next; }
         else if (strcmp(a, "--passes") == 0) { VALUE(); o->passes = next; }
         else if (strcmp(a, "--cc") == 0) { VALUE(); o->cc = next; }
+        else if (strcmp(a, "--header") == 0) { VALUE(); o->header = next; }
+        else if (strcmp(a, "--lib") == 0) o->lib = true;
         else if (strcmp(a, "--freeze") == 0) {
             VALUE();
             if (o->nfreeze == (int)(sizeof o->freeze / sizeof *o->freeze)) return bad_usage("too many %s options", a);
@@ -231,6 +243,14 @@ static int parse_options(int argc, char **argv, Options *o) {
 #undef VALUE
     }
     if (strcmp(o->cmd, "gradcheck") == 0) o->train = true;
+    if ((o->lib || o->header) && strcmp(o->cmd, "build") != 0)
+        return bad_usage("%s is an option of netc build", o->lib ? "--lib" : "--header");
+    if (o->header && !o->lib) return bad_usage("%s goes with --lib", "--header");
+    if (o->lib && o->train) {
+        fprintf(stderr, "netc: error: --lib builds inference libraries only: a training graph keeps its state in "
+                        "file-scope variables, so it cannot have independent instances (leave out --train)\n");
+        return 1;
+    }
     if (o->nfreeze && !o->train) return bad_usage("%s is for training builds (build --train, dump --train, gradcheck)", "--freeze");
     if (!o->target) o->target = target_host();
     if (!o->passes) o->passes = o->train ? train_pipeline : default_pipeline;
@@ -465,7 +485,85 @@ static int build_program(const Options *o, Graph *g, EmitMain kind, const char *
     return status;
 }
 
+/* Where build --lib puts the header: --header, else beside the library,
+ * named after it (libNAME.a: NAME.h; NAME.a or NAME: NAME.h).  Caller frees. */
+static char *lib_header_path(const Options *o, const char *prefix) {
+    if (o->header) return strdup(o->header);
+    const char *base = base_name(o->output);
+    size_t dir = (size_t)(base - o->output), n = strlen(base);
+    if (n > 2 && strcmp(base + n - 2, ".a") == 0) n -= 2;
+    if (n > 3 && strncmp(base, "lib", 3) == 0) base += 3, n -= 3;
+    if (n == 0) base = prefix, n = strlen(prefix);
+    char *h = malloc(dir + n + 3);
+    memcpy(h, o->output, dir);
+    memcpy(h + dir, base, n);
+    strcpy(h + dir + n, ".h");
+    return h;
+}
+
+/* build --lib: emits g's C with its header, compiles it into an object and
+ * archives it (ar) into the library o->output, with the header beside it
+ * (lib_header_path); both are written whole or not at all. */
+static int build_library(const Options *o, Graph *g) {
+    const char *prefix = emit_prefix(g);
+    char *header = lib_header_path(o, prefix);
+    if (strcmp(header, o->output) == 0) {
+        diag_plain_error("the header and the library would both be '%s' (--header names another file)", header);
+        free(header);
+        return 1;
+    }
+    char dir[] = "/tmp/netc-lib-XXXXXX";
+    if (!mkdtemp(dir)) {
+        diag_plain_error("cannot make a temporary directory: %s", strerror(errno));
+        free(header);
+        return 1;
+    }
+    char c_path[PATH_MAX], h_path[PATH_MAX], obj[PATH_MAX], lib[PATH_MAX], inc[PATH_MAX], here[PATH_MAX + 2];
+    snprintf(c_path, sizeof c_path, "%s/%s.c", dir, prefix);
+    snprintf(h_path, sizeof h_path, "%s/%s", dir, base_name(header)); /* the name the C includes */
+    snprintf(obj, sizeof obj, "%s/%s.o", dir, prefix);
+    snprintf(lib, sizeof lib, "%s/lib.a", dir);
+    snprintf(inc, sizeof inc, "-I%s", runtime_include());
+    snprintf(here, sizeof here, "-I%s", dir);
+    int status = 1;
+    if (write_c(g, o, c_path, h_path, EMIT_MAIN_NONE)) {
+        const char *cc = o->cc ? o->cc : getenv("CC") ? getenv("CC") : "clang";
+        char *extra = strdup(getenv("NETC_CFLAGS") ? getenv("NETC_CFLAGS") : "");
+        char march[64];
+        snprintf(march, sizeof march, "-march=%s", g->target->march);
+        char *argv[64] = {(char *)cc, "-std=c11", (char *)o->opt, march, "-fPIC", here, inc};
+        int argc = 7;
+        if (g->target->cflag) argv[argc++] = (char *)g->target->cflag;
+        for (char *save = NULL, *f = strtok_r(extra, " ", &save); f && argc < 55; f = strtok_r(NULL, " ", &save))
+            argv[argc++] = f;
+        const char *tail[] = {"-c", c_path, "-o", obj, NULL};
+        for (int i = 0; tail[i]; i++) argv[argc++] = (char *)tail[i];
+        argv[argc] = NULL;
+        int rc = run_command(argv);
+        free(extra);
+        const char *ar = getenv("AR") ? getenv("AR") : "ar";
+        if (rc != 0) {
+            diag_plain_error("the C compiler '%s' failed on the emitted code (status %d); netc emit shows the C", cc, rc);
+        } else if ((rc = run_command((char *[]){(char *)ar, "rcs", lib, obj, NULL})) != 0) {
+            diag_plain_error("the archiver '%s' failed (status %d)", ar, rc);
+        } else if (move_file(lib, o->output)) {
+            if (move_file(h_path, header) && chmod(header, 0644) == 0 && chmod(o->output, 0644) == 0)
+                status = 0;
+            else
+                unlink(o->output); /* the library without its header: neither */
+        }
+    }
+    unlink(c_path);
+    unlink(h_path);
+    unlink(obj);
+    unlink(lib);
+    rmdir(dir);
+    free(header);
+    return status;
+}
+
 static int cmd_build(const Options *o, Graph *g) {
+    if (o->lib) return build_library(o, g);
     return build_program(o, g, o->train ? EMIT_MAIN_TRAIN : EMIT_MAIN_INFER, o->output);
 }
 

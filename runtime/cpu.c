@@ -107,3 +107,16 @@ bool netrt_cpu_ok(const char *feature, const char *prog) {
             prog, feature, feature, why);
     return false;
 }
+
+int netrt_cpu_check(const char *feature, const char *who, char *err, size_t errlen) {
+    if (!feature || !*feature) return 0;
+    int need = level_of(feature);
+    if (need < 0)
+        return netrt_errorf(err, errlen, "%s: built for '%s', which this libnetrt does not know", who, feature);
+    if (level_of(netrt_cpu_best()) < need)
+        return netrt_errorf(err, errlen,
+                            "%s: built for %s (netc --target %s) and this CPU does not have it; rebuild it with "
+                            "--target native or --target generic",
+                            who, feature, feature);
+    return 0;
+}

@@ -573,7 +573,9 @@ static int run_job(job *j, int argc, char **argv) {
     }
     if (netrt_set_check_numerics(m, j->check_numerics, j->err, sizeof j->err) < 0) return -1;
     if (read_classes(j) < 0 || read_data(j) < 0) return -1;
-    if (j->weights && netrt_load_params(m, j->weights, j->err, sizeof j->err) < 0) return -1;
+    if (j->weights && (m->load ? m->load(j->weights, j->err, sizeof j->err)
+                              : netrt_load_params(m, j->weights, j->err, sizeof j->err)) < 0)
+        return -1;
     if (m->prepare) m->prepare();
     if (netrt_numerics_error()) return netrt_errorf(j->err, sizeof j->err, "%s", netrt_numerics_error());
     if (run_batches(j) < 0 || write_outputs(j) < 0) return -1;

@@ -102,11 +102,17 @@ typedef struct netrt_st_file {
     size_t size;
     int nmeta;
     char **meta; /* the header's __metadata__: key 0, value 0, key 1, ... */
+    bool borrowed; /* buffer is the caller's (netrt_st_parse): not freed by netrt_st_close */
 } netrt_st_file;
 
 /* Reads and validates a whole file (header length, JSON, dtypes, shapes,
  * offsets in range and not overlapping).  Free with netrt_st_close. */
 int netrt_st_open(const char *path, netrt_st_file *out, char *err, size_t errlen);
+/* The same checks on safetensors bytes in memory (size bytes at data, named
+ * `what` in messages).  The entries point into data, which is not copied:
+ * it must stay valid and unchanged until netrt_st_close. */
+int netrt_st_parse(const void *data, size_t size, const char *what, netrt_st_file *out, char *err,
+                   size_t errlen);
 void netrt_st_close(netrt_st_file *f);
 const netrt_st_entry *netrt_st_find(const netrt_st_file *f, const char *name);
 /* The __metadata__ value of key, or NULL. */
@@ -130,6 +136,11 @@ void netrt_st_entry_to_f32(const netrt_st_entry *e, float *dst);
  * the message; reads nothing into ts. */
 int netrt_st_check(const netrt_tensor *ts, int n, const netrt_st_file *f, const char *path, char *err,
                    size_t errlen);
+
+/* netrt_st_check, then each tensor of ts converted to float32 into its data
+ * (netrt_st_entry_to_f32): on failure nothing has been written. */
+int netrt_st_load(const netrt_st_file *f, const char *what, const netrt_tensor *ts, int n, char *err,
+                  size_t errlen);
 
 /* Writes float32 tensors (atomically, as netrt_npy_write). */
 int netrt_st_write(const char *path, const netrt_tensor *ts, int n, char *err, size_t errlen);
@@ -185,6 +196,10 @@ typedef struct netrt_model {
     void (*prepare)(void); /* after params are loaded: computes derived values */
     void (*run)(void);     /* one batch: inputs -> outputs */
     void (*fini)(void);    /* frees what init allocated (may be NULL) */
+    /* Loads the parameters from a safetensors file as netrt_load_params does
+     * (not calling prepare), where the emitted code keeps them: netrt_main
+     * uses it when it is set (emitted programs set it), else netrt_load_params. */
+    int (*load)(const char *path, char *err, size_t errlen);
     /* The emitted code's --check-numerics flag, or NULL if it has none: while
      * true, prepare, run and (training) grad and update call
      * netrt_check_finite after each node and return at the first failure. */
@@ -263,7 +278,9 @@ typedef void (*netrt_task)(void *ctx, int64_t lo, int64_t hi);
 /* Runs fn over the items [0, n), split into one contiguous part per thread
  * (part i of T: [n * i / T, n * (i + 1) / T)), the caller running part 0, and
  * returns when all are done.  Each item must write its own outputs only, so
- * the results are the same bits at any thread count.  One caller at a time. */
+ * the results are the same bits at any thread count.  Any number of threads
+ * may call it at once: the pool runs one caller's job at a time, and a caller
+ * that finds it busy runs all its items itself (the same bits). */
 void netrt_parallel(netrt_task fn, void *ctx, int64_t n);
 /* The calling thread's workspace of at least `bytes` bytes, 64-byte aligned,
  * for a kernel's piece of work that needs buffers of its own (the fused
@@ -272,7 +289,9 @@ void netrt_parallel(netrt_task fn, void *ctx, int64_t n);
  * program, for the main thread).  Out of memory, it prints a message and
  * ends the process with status 1. */
 void *netrt_scratch(size_t bytes);
-/* The thread count jobs use from now on (n < 1: all cores, the default). */
+/* The thread count jobs use from now on (n < 1: all cores, the default);
+ * process-wide, shared by every instance of every model.  Waits for a job
+ * running on the pool to end. */
 void netrt_set_threads(int n);
 int netrt_threads(void);
 /* The cores this process may run on (its CPU affinity). */
@@ -295,6 +314,9 @@ const char *netrt_cpu_best(void);
  * else; libnetrt is compiled for the baseline x86-64, so the check runs on
  * any x86-64 CPU. */
 bool netrt_cpu_ok(const char *feature, const char *prog);
+/* The same check for library code: prints nothing; 0 if the CPU has
+ * `feature`, else -1 with a message naming `who` in err. */
+int netrt_cpu_check(const char *feature, const char *who, char *err, size_t errlen);
 
 /* An emitted program's main() runs before the check, so it is declared with
  * this: compiled for the baseline x86-64 whatever -march the program is

@@ -100,14 +100,17 @@ int netrt_st_check(const netrt_tensor *ts, int n, const netrt_st_file *f, const 
     return 0;
 }
 
+int netrt_st_load(const netrt_st_file *f, const char *what, const netrt_tensor *ts, int n, char *err,
+                  size_t errlen) {
+    if (netrt_st_check(ts, n, f, what, err, errlen) != 0) return -1;
+    for (int i = 0; i < n; i++) netrt_st_entry_to_f32(netrt_st_find(f, ts[i].name), ts[i].data);
+    return 0;
+}
+
 int netrt_load_params(const netrt_model *m, const char *path, char *err, size_t errlen) {
     netrt_st_file f;
     if (netrt_st_open(path, &f, err, errlen) < 0) return -1;
-    int rc = netrt_st_check(m->params, m->nparams, &f, path, err, errlen);
-    for (int i = 0; rc == 0 && i < m->nparams; i++) {
-        const netrt_tensor *p = &m->params[i];
-        netrt_st_entry_to_f32(netrt_st_find(&f, p->name), p->data);
-    }
+    int rc = netrt_st_load(&f, path, m->params, m->nparams, err, errlen);
     netrt_st_close(&f);
     return rc;
 }

@@ -247,27 +247,42 @@ done:
     return rc;
 }
 
+/* Validates the safetensors bytes in f->buffer (f->size of them), naming
+ * `what` in messages: shared by the file and the memory paths, so that a
+ * buffer gets every check a file does. */
+static int st_validate(const char *what, netrt_st_file *f, char *err, size_t errlen) {
+    const unsigned char *b = f->buffer;
+    if (f->size < 8)
+        return netrt_errorf(err, errlen,
+                            "%s: truncated: %zu bytes, too few for the 8-byte header size that "
+                            "starts a safetensors file",
+                            what, f->size);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | b[i];
+    if (hlen > f->size - 8)
+        return netrt_errorf(err, errlen,
+                            "%s: header size %llu exceeds the %zu bytes that follow it (truncated, "
+                            "or not a safetensors file)",
+                            what, (unsigned long long)hlen, f->size - 8);
+    return parse_header(what, f, (size_t)hlen, err, errlen);
+}
+
 int netrt_st_open(const char *path, netrt_st_file *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     if (netrt_read_file(path, &out->buffer, &out->size, err, errlen) < 0) return -1;
-    const unsigned char *b = out->buffer;
-    int rc;
-    if (out->size < 8) {
-        rc = netrt_errorf(err, errlen,
-                          "%s: truncated: %zu bytes, too few for the 8-byte header size that "
-                          "starts a safetensors file",
-                          path, out->size);
-    } else {
-        uint64_t hlen = 0;
-        for (int i = 7; i >= 0; i--) hlen = hlen << 8 | b[i];
-        if (hlen > out->size - 8)
-            rc = netrt_errorf(err, errlen,
-                              "%s: header size %llu exceeds the %zu bytes that follow it (truncated, "
-                              "or not a safetensors file)",
-                              path, (unsigned long long)hlen, out->size - 8);
-        else
-            rc = parse_header(path, out, (size_t)hlen, err, errlen);
-    }
+    int rc = st_validate(path, out, err, errlen);
+    if (rc < 0) netrt_st_close(out);
+    return rc;
+}
+
+int netrt_st_parse(const void *data, size_t size, const char *what, netrt_st_file *out, char *err,
+                   size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (!data && size > 0) return netrt_errorf(err, errlen, "%s: no buffer (NULL data)", what);
+    out->buffer = (void *)data; /* borrowed: never written, not freed */
+    out->size = data ? size : 0;
+    out->borrowed = true;
+    int rc = st_validate(what, out, err, errlen);
     if (rc < 0) netrt_st_close(out);
     return rc;
 }
@@ -276,7 +291,7 @@ void netrt_st_close(netrt_st_file *f) {
     if (!f) return;
     free(f->entries);
     free(f->meta);
-    free(f->buffer);
+    if (!f->borrowed) free(f->buffer);
     memset(f, 0, sizeof *f);
 }
 

@@ -25,8 +25,14 @@
  *
  * The pool starts its threads at the first job that has more than one part,
  * and stops and joins them at exit (atexit) or when the thread count is
- * lowered.  netrt_parallel is not reentrant: one caller at a time (the
- * emitted code calls it from one thread). */
+ * lowered.
+ *
+ * Concurrent callers (instances of a library run from several threads, or a
+ * work item that calls in).  The pool runs one job at a time; the caller that
+ * takes it (one atomic exchange, no system call) runs its job as above, and
+ * a caller that finds it taken computes all its items itself, in its own
+ * thread: the same bits, since the items are independent, only without the
+ * pool's help for that layer. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
@@ -45,7 +51,8 @@ static inline void cpu_relax(void) {
 }
 
 static struct {
-    int threads;             /* what netrt_set_threads asked for (0: all cores) */
+    atomic_int threads;      /* what netrt_set_threads asked for (0: all cores) */
+    atomic_bool busy;        /* a caller owns the pool (its job runs) */
     int started;             /* worker threads running, besides the caller */
     pthread_t tid[NETRT_MAX_THREADS];
     pthread_mutex_t mu;      /* with cv: where idle workers sleep */
@@ -73,7 +80,8 @@ int netrt_cores(void) {
 }
 
 int netrt_threads(void) {
-    int t = pool.threads > 0 ? pool.threads : netrt_cores();
+    int t = atomic_load_explicit(&pool.threads, memory_order_relaxed);
+    if (t <= 0) t = netrt_cores();
     return t < NETRT_MAX_THREADS ? t : NETRT_MAX_THREADS;
 }
 
@@ -140,18 +148,33 @@ static void start_workers(int want) {
     }
 }
 
+/* Takes the pool, waiting for the job running (if any) to end. */
+static void take_pool(void) {
+    while (atomic_exchange_explicit(&pool.busy, true, memory_order_acquire)) sched_yield();
+}
+
+static void release_pool(void) { atomic_store_explicit(&pool.busy, false, memory_order_release); }
+
 void netrt_set_threads(int n) {
-    pool.threads = n > 0 ? n : 0;
+    atomic_store_explicit(&pool.threads, n > 0 ? n : 0, memory_order_relaxed);
+    take_pool(); /* not while another thread's job runs on the workers */
     if (pool.started + 1 > netrt_threads()) stop_workers();
+    release_pool();
 }
 
 void netrt_parallel(netrt_task fn, void *ctx, int64_t n) {
     if (n <= 0) return;
     int t = netrt_threads();
     if (t > n) t = (int)n;
-    if (t > 1 && pool.started + 1 < t) start_workers(t);
+    /* one thread's worth, or the pool is another caller's: all here */
+    if (t <= 1 || atomic_exchange_explicit(&pool.busy, true, memory_order_acquire)) {
+        fn(ctx, 0, n);
+        return;
+    }
+    if (pool.started + 1 < t) start_workers(t);
     if (t > pool.started + 1) t = pool.started + 1;
     if (t <= 1) {
+        release_pool();
         fn(ctx, 0, n);
         return;
     }
@@ -173,6 +196,7 @@ void netrt_parallel(netrt_task fn, void *ctx, int64_t n) {
         else
             sched_yield();
     }
+    release_pool();
 }
 
 /* ---- per-thread workspace ---------------------------------------------------- */

@@ -139,8 +139,8 @@ static void emit_nms(Kernel *k) {
     KENUM(k, {"N", x->d[0]}, {"B", x->d[1]}, {"D", x->d[2]}, {"MAXK", n->a.nms.max});
     kdouble(k, "IOU", n->a.nms.iou);
     kdouble(k, "SCORE", n->a.nms.score);
-    kout(k, "    static float score[B];\n"
-            "    static int cls[B];\n"
+    kout(k, "    float score[B]; /* on the stack: instances may run at once */\n"
+            "    int cls[B];\n"
             "    for (int n = 0; n < N; n++) {\n"
             "        const float *restrict xb = x + (size_t)n * B * D;\n"
             "        float *restrict yn = y + (size_t)n * MAXK * 6;\n"

@@ -2,9 +2,12 @@
  * one call, in contiguous parts [n * i / T, n * (i + 1) / T) whatever the
  * timing, at thread counts from 1 to more than the items; thousands of jobs
  * back to back (the batch-1 pattern: many small layers) lose and repeat
- * none; lowering and raising the count between jobs works; --threads'
- * parser rejects what it should. */
+ * none; lowering and raising the count between jobs works; several threads
+ * calling at once (library instances), and a work item calling in, each get
+ * every item of their own jobs once; --threads' parser rejects what it
+ * should. */
 #include <check.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -81,6 +84,56 @@ START_TEST(many_small_jobs) {
 }
 END_TEST
 
+/* A caller's own jobs: its items' sum, and the jobs whose sum was wrong. */
+typedef struct {
+    atomic_llong sum;
+    int wrong, nested;
+} Caller;
+
+static void add_own(void *ctx, int64_t lo, int64_t hi) {
+    Caller *c = ctx;
+    long long s = 0;
+    for (int64_t i = lo; i < hi; i++) s += i + 1;
+    atomic_fetch_add(&c->sum, s);
+}
+
+/* An item that runs a job of its own (the pool is taken: all in this thread). */
+static void add_nested(void *ctx, int64_t lo, int64_t hi) {
+    Caller inner = {0};
+    for (int64_t i = lo; i < hi; i++) {
+        atomic_store(&inner.sum, 0);
+        netrt_parallel(add_own, &inner, 10);
+        if (atomic_load(&inner.sum) != 55) ((Caller *)ctx)->nested++;
+    }
+}
+
+static void *call_many(void *arg) {
+    Caller *c = arg;
+    for (int r = 0; r < 3000; r++) {
+        int64_t n = 1 + r % 64;
+        atomic_store(&c->sum, 0);
+        netrt_parallel(add_own, c, n);
+        if (atomic_load(&c->sum) != n * (n + 1) / 2) c->wrong++;
+    }
+    netrt_parallel(add_nested, c, 8);
+    return NULL;
+}
+
+/* Three threads at once, each with its own jobs, the pool at 2 threads. */
+START_TEST(concurrent_callers) {
+    netrt_set_threads(2);
+    Caller cs[3] = {0};
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(pthread_create(&t[i], NULL, call_many, &cs[i]), 0);
+    for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(cs[i].wrong, 0);
+        ck_assert_int_eq(cs[i].nested, 0);
+    }
+    netrt_set_threads(0);
+}
+END_TEST
+
 START_TEST(thread_count) {
     netrt_set_threads(0);
     ck_assert_int_ge(netrt_threads(), 1);
@@ -106,6 +159,7 @@ static Suite *threads_suite(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, every_item_once);
     tcase_add_test(tc, many_small_jobs);
+    tcase_add_test(tc, concurrent_callers);
     tcase_add_test(tc, thread_count);
     suite_add_tcase(s, tc);
     return s;
