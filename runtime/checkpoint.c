@@ -112,7 +112,7 @@ int netrt_checkpoint_read(const char *path, const netrt_train_model *m, netrt_tr
     netrt_tensor *ts = NULL;
     const char *fmt = netrt_st_meta(&f, "netc"), *opt = netrt_st_meta(&f, "optimizer");
     const char *shuffle = netrt_st_meta(&f, "shuffle");
-    uint64_t epoch, step, calls, seed, epochs;
+    uint64_t epoch = 0, step = 0, calls = 0, seed = 0, epochs = 0; /* set by meta_u64 (zeros: gcc cannot tell) */
     const char *schedule = netrt_st_meta(&f, "schedule"), *warmup = netrt_st_meta(&f, "warmup");
     if (!fmt || strcmp(fmt, FORMAT) != 0) {
         rc = netrt_errorf(err, errlen, "%s: not a netc checkpoint (its __metadata__ has no \"netc\": \"" FORMAT "\")",

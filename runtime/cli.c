@@ -75,7 +75,7 @@ const char *netrt_prog_name(int argc, char **argv, const char *fallback) {
 }
 
 int netrt_opt_threads(const char *flag, const char *val, char *err, size_t errlen) {
-    int64_t n;
+    int64_t n = 0;
     if (netrt_opt_int(flag, val, 1, &n, err, errlen) < 0) return -1;
     if (n > NETRT_MAX_THREADS)
         return netrt_errorf(err, errlen, "%s: at most %d, not %s", flag, NETRT_MAX_THREADS, val);
