@@ -169,21 +169,7 @@ class YoloHeads(zr.YoloV3Tiny):
     shapes: docs/onnx.md says why they are not imported."""
 
     def forward(self, image):
-        L = self.module_list
-        x = image
-        for k in range(7):
-            x = L[2 * k](x)
-            if k == 4:
-                route = x
-            if k < 5:
-                x = F.max_pool2d(x, 2)
-            elif k == 5:
-                x = F.max_pool2d(F.pad(x, (0, 1, 0, 1)), 2, stride=1)
-        x = L[13](x)
-        coarse = L[15](L[14](x))
-        x = F.interpolate(L[18](x), scale_factor=2, mode="nearest")
-        fine = L[22](L[21](torch.cat([x, route], dim=1)))
-        return coarse, fine
+        return self.heads(image)
 
 
 def resnet18_small():
