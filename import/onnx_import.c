@@ -2120,7 +2120,8 @@ static bool lrn_scalar(Imp *im, const char *what, double *out) {
 }
 
 /* The axes of the current Squeeze or Unsqueeze (an attribute before opset
- * 13, an input from it); n = -1 when a Squeeze has none. */
+ * 13, an input from it) into axes[2 * MAX_DIMS]; n = -1 when a Squeeze has
+ * none. */
 static bool lrn_axes(Imp *im, int64_t *axes, int *n) {
     *n = -1;
     if (has_in(im, 1)) {
@@ -2160,7 +2161,7 @@ static bool lrn_emit(Imp *im, const LrnChain *ch) {
         if (op && !attrs_known(im, op)) return false;
         if (is_op(nd, "Unsqueeze") || is_op(nd, "Squeeze")) {
             bool un = is_op(nd, "Unsqueeze");
-            int64_t axes[MAX_DIMS];
+            int64_t axes[2 * MAX_DIMS];
             int n;
             if (!lrn_axes(im, axes, &n)) return false;
             if (!known) return node_err(im, "%s the shape before it is not known", pfx);
@@ -2234,7 +2235,7 @@ static bool lrn_emit(Imp *im, const LrnChain *ch) {
             hi += p->i[7];
             padded = true;
         } else if (is_op(nd, "AveragePool")) {
-            int64_t kern[6], strides[6], pads[12], ceil_mode;
+            int64_t kern[2 * MAX_DIMS], strides[2 * MAX_DIMS], pads[2 * MAX_DIMS], ceil_mode;
             int nk, ns, np;
             char ap[32];
             if (!attr_ints(im, "kernel_shape", -1, &nk, kern) || !attr_ints(im, "strides", -1, &ns, strides) ||

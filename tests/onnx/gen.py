@@ -7,7 +7,7 @@ needs no `onnx` Python package in torch 1.13) into tests/onnx/<case>/:
     model.onnx             the exported model, batch 2
     input_<name>.npy       an input, float32
     expected_<name>.npy    PyTorch's output on it (eval mode, float32)
-    batch                  the batch size (2; 1 for AlexNet, whose input is large)
+    batch                  the batch size (2; 1 for AlexNet, ZFNet and YOLOv3-tiny, whose inputs are large)
     expected_params.txt    the state_dict's names and shapes, sorted (cases
                            exported with the batchnorms kept: the imported
                            net must name its parameters as PyTorch does)
