@@ -61,11 +61,17 @@ static void buf_printf(Buf *b, const char *fmt, ...) {
     }
 }
 
-/* A float as a .net literal: always with a '.' or an exponent, so it reads
- * back as a float with the same float32 value. */
+/* A float as a .net literal: the shortest decimal that reads back as the
+ * same float32 value, always with a '.' or an exponent.  ONNX stores its
+ * float attributes as float32: a batchnorm's epsilon 0.001 arrives as
+ * 0.00100000005, and written so it would not be the 0.001 of the model
+ * (netc's ops keep such constants as doubles). */
 static void buf_float(Buf *b, double v) {
     char t[48];
-    snprintf(t, sizeof t, "%.9g", v);
+    for (int p = 1; p <= 9; p++) {
+        snprintf(t, sizeof t, "%.*g", p, v);
+        if ((float)strtod(t, NULL) == (float)v) break;
+    }
     if (!strpbrk(t, ".e")) strcat(t, ".0");
     buf_printf(b, "%s", t);
 }
