@@ -920,9 +920,34 @@ static bool emit_linear(Imp *im, const OpEntry *op) {
 }
 
 /* One input, same shape out, netc's op named in the table. */
+/* x * sigmoid(x), SiLU as PyTorch exports it (a Sigmoid whose only reader
+ * is a Mul of x by it): netc's silu, which defines the Mul's output (the
+ * Mul is consumed).  False (nothing emitted) when the nodes are not this. */
+static bool silu(Imp *im, Value *x) {
+    const char *y = str(im->node->output[0]);
+    int m = sole_consumer(im, y);
+    if (m < 0 || im->consumed[m]) return false;
+    Onnx__NodeProto *mn = im->g->node[m];
+    if (strcmp(str(mn->op_type), "Mul") != 0 || str(mn->domain)[0] || mn->n_input != 2 || mn->n_output != 1) return false;
+    const char *a = str(mn->input[0]), *b = str(mn->input[1]);
+    if (!((strcmp(a, x->name) == 0 && strcmp(b, y) == 0) || (strcmp(a, y) == 0 && strcmp(b, x->name) == 0))) return false;
+    char e[160];
+    snprintf(e, sizeof e, "silu(%s)", x->var);
+    im->consumed[m] = true;
+    Onnx__NodeProto *self = im->node;
+    int self_index = im->node_index;
+    im->node = mn;
+    im->node_index = m;
+    bool ok = def_tensor(im, 0, x->rank, x->dims, e);
+    im->node = self;
+    im->node_index = self_index;
+    return ok;
+}
+
 static bool emit_unary(Imp *im, const OpEntry *op) {
     Value *x = in_tensor(im, 0);
     if (!x || !no_extra_outputs(im, 1)) return false;
+    if (strcmp(op->onnx, "Sigmoid") == 0 && silu(im, x)) return true;
     Buf b = {0};
     buf_printf(&b, "%s(%s)", op->netc, x->var);
     bool ok = def_tensor(im, 0, x->rank, x->dims, b.s);

@@ -90,6 +90,9 @@ def lrn_chain(pads=(1, 1), strides=(1, 1, 1), alpha="0.01"):
 # A valid model beside the catalogue: the base with that chain for its relu
 # (../import_lrn.net imports it as lrn and runs it against PyTorch).
 LRN_GOOD = relu_to(lrn_chain())
+# and with SiLU as PyTorch exports it, x * sigmoid(x) (../import_silu.net)
+SILU_GOOD = relu_to('node { name: "/act/Sigmoid" op_type: "Sigmoid" input: "c" output: "sg" } '
+                    'node { name: "/act/Mul" op_type: "Mul" input: "c" input: "sg" output: "r" }')
 
 
 # (case, what it is, model text or bytes, the expected message after "model.onnx: ")
@@ -283,6 +286,8 @@ def base_reference():
     y = F.local_response_norm(c, 3, alpha=0.01, beta=0.75, k=2.0)
     y = F.linear(torch.flatten(y, 1), vals(24).reshape(3, 8), vals(3))
     np.save(os.path.join(INPUTS, "lrn_expected.npy"), y.numpy().astype("<f4"))
+    y = F.linear(torch.flatten(F.silu(c), 1), vals(24).reshape(3, 8), vals(3))
+    np.save(os.path.join(INPUTS, "silu_expected.npy"), y.numpy().astype("<f4"))
 
 
 def main():
@@ -293,10 +298,11 @@ def main():
         f.write(BASE.lstrip())
     with open(os.path.join(INPUTS, "base.onnx"), "wb") as f:
         f.write(base)
-    with open(os.path.join(INPUTS, "lrn.txt"), "w") as f:
-        f.write(LRN_GOOD.lstrip())
-    with open(os.path.join(INPUTS, "lrn.onnx"), "wb") as f:
-        f.write(encode(LRN_GOOD))
+    for name, text in (("lrn", LRN_GOOD), ("silu", SILU_GOOD)):
+        with open(os.path.join(INPUTS, f"{name}.txt"), "w") as f:
+            f.write(text.lstrip())
+        with open(os.path.join(INPUTS, f"{name}.onnx"), "wb") as f:
+            f.write(encode(text))
     for case, what, model, msg in CASES:
         if model == "TRUNCATED":
             data = base[: len(base) // 2]
