@@ -75,10 +75,12 @@ fuzz-merge: fuzz-build
 
 # Every zoo model torchvision has, at full size, built with netc at -O0 and
 # -O2 against torchvision (random weights, fixed seed; tools/conformance.py),
-# each program run at 1 and 2 threads (the same bytes).  Needs python3-torch
+# each program run at 1 and 2 threads (the same bytes); one training step's
+# gradients; and each model exported by torch.onnx.export, netc import'ed,
+# built and run (the ONNX column, docs/onnx.md).  Needs python3-torch
 # and python3-torchvision, so it is not part of `make test`.
-# CONFORMANCE_ARGS passes options, e.g. "--models resnet50 --opt O2" or
-# "--target generic" (default: the host's best).
+# CONFORMANCE_ARGS passes options, e.g. "--models resnet50 --opt O2",
+# "--no-train --no-onnx" or "--target generic" (default: the host's best).
 CONFORMANCE_ARGS ?=
 .PHONY: conformance
 conformance: build

@@ -61,11 +61,17 @@ static void buf_printf(Buf *b, const char *fmt, ...) {
     }
 }
 
-/* A float as a .net literal: always with a '.' or an exponent, so it reads
- * back as a float with the same float32 value. */
+/* A float as a .net literal: the shortest decimal that reads back as the
+ * same float32 value, always with a '.' or an exponent.  ONNX stores its
+ * float attributes as float32: a batchnorm's epsilon 0.001 arrives as
+ * 0.00100000005, and written so it would not be the 0.001 of the model
+ * (netc's ops keep such constants as doubles). */
 static void buf_float(Buf *b, double v) {
     char t[48];
-    snprintf(t, sizeof t, "%.9g", v);
+    for (int p = 1; p <= 9; p++) {
+        snprintf(t, sizeof t, "%.*g", p, v);
+        if ((float)strtod(t, NULL) == (float)v) break;
+    }
     if (!strpbrk(t, ".e")) strcat(t, ".0");
     buf_printf(b, "%s", t);
 }
@@ -109,6 +115,8 @@ typedef struct Imp {
     int batch;
     int nvars;
     bool *consumed; /* nodes folded into an earlier one (MatMul + Add) */
+    struct LrnChain **lrn; /* by node: for a Div ending a local response normalization, its chain */
+    size_t nlrn;
     /* the node being imported, for messages */
     Onnx__NodeProto *node;
     int node_index;
@@ -912,9 +920,34 @@ static bool emit_linear(Imp *im, const OpEntry *op) {
 }
 
 /* One input, same shape out, netc's op named in the table. */
+/* x * sigmoid(x), SiLU as PyTorch exports it (a Sigmoid whose only reader
+ * is a Mul of x by it): netc's silu, which defines the Mul's output (the
+ * Mul is consumed).  False (nothing emitted) when the nodes are not this. */
+static bool silu(Imp *im, Value *x) {
+    const char *y = str(im->node->output[0]);
+    int m = sole_consumer(im, y);
+    if (m < 0 || im->consumed[m]) return false;
+    Onnx__NodeProto *mn = im->g->node[m];
+    if (strcmp(str(mn->op_type), "Mul") != 0 || str(mn->domain)[0] || mn->n_input != 2 || mn->n_output != 1) return false;
+    const char *a = str(mn->input[0]), *b = str(mn->input[1]);
+    if (!((strcmp(a, x->name) == 0 && strcmp(b, y) == 0) || (strcmp(a, y) == 0 && strcmp(b, x->name) == 0))) return false;
+    char e[160];
+    snprintf(e, sizeof e, "silu(%s)", x->var);
+    im->consumed[m] = true;
+    Onnx__NodeProto *self = im->node;
+    int self_index = im->node_index;
+    im->node = mn;
+    im->node_index = m;
+    bool ok = def_tensor(im, 0, x->rank, x->dims, e);
+    im->node = self;
+    im->node_index = self_index;
+    return ok;
+}
+
 static bool emit_unary(Imp *im, const OpEntry *op) {
     Value *x = in_tensor(im, 0);
     if (!x || !no_extra_outputs(im, 1)) return false;
+    if (strcmp(op->onnx, "Sigmoid") == 0 && silu(im, x)) return true;
     Buf b = {0};
     buf_printf(&b, "%s(%s)", op->netc, x->var);
     bool ok = def_tensor(im, 0, x->rank, x->dims, b.s);
@@ -1066,7 +1099,11 @@ static bool fold_binary(Imp *im, const char *op) {
     return true;
 }
 
+typedef struct LrnChain LrnChain;
+static bool lrn_emit(Imp *im, const LrnChain *ch);
+
 static bool emit_binary(Imp *im, const OpEntry *op) {
+    if (im->lrn && im->lrn[im->node_index]) return lrn_emit(im, im->lrn[im->node_index]);
     if (has_in(im, 0) && has_in(im, 1) && in_value(im, 0) && in_value(im, 1) && in_value(im, 0)->kind == V_CONST &&
         in_value(im, 1)->kind == V_CONST)
         return fold_binary(im, op->onnx);
@@ -1943,6 +1980,338 @@ static bool attrs_known(Imp *im, const OpEntry *op) {
     return true;
 }
 
+/* ---- PyTorch's local response normalization ------------------------------------
+ * PyTorch exports F.local_response_norm (nn.LocalResponseNorm) not as ONNX's
+ * LRN but as the arithmetic of its definition: the squares x * x, viewed as
+ * [N, 1, C, H, W] (Unsqueeze, Reshape), zero-padded on the channels (Pad),
+ * averaged over `size` channels (a 3-D AveragePool with the kernel [size,
+ * 1, 1]), viewed back as [N, C, H, W] (Squeeze, Reshape, or an If choosing
+ * between a Squeeze and an Identity of the same elements), times alpha, plus
+ * k, to the power beta; x is divided by that.  lrn_find recognizes the chain
+ * by its structure before any node is imported and marks its nodes consumed
+ * (with those computing the If's condition from the pooled shape); lrn_emit,
+ * at the Div, when every constant is known, checks that the views, pads,
+ * window and scalars are those of local_response_norm and writes netc's lrn.
+ * A chain that does not fit is not matched, and its first node netc cannot
+ * import gives the error. */
+
+#define LRN_MAX 32
+
+struct LrnChain {
+    int n;             /* the nodes from the Mul (x * x) to the Pow */
+    int node[LRN_MAX];
+};
+
+static bool is_op(const Onnx__NodeProto *n, const char *type) {
+    return strcmp(str(n->op_type), type) == 0 && (!str(n->domain)[0] || strcmp(str(n->domain), "ai.onnx") == 0);
+}
+
+/* The node whose outputs include name; -1 if none. */
+static int producer(Imp *im, const char *name) {
+    for (size_t n = 0; n < im->g->n_node; n++)
+        for (size_t k = 0; k < im->g->node[n]->n_output; k++)
+            if (strcmp(str(im->g->node[n]->output[k]), name) == 0) return (int)n;
+    return -1;
+}
+
+/* A branch of the If: a Squeeze or Identity of v (and Constant nodes, its
+ * axes), whose output is the branch's.  Either keeps the elements' order. */
+static bool lrn_branch(const Onnx__AttributeProto *a, const char *v) {
+    if (!a || attr_type(a) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH || !a->g) return false;
+    const Onnx__GraphProto *b = a->g;
+    if (b->n_output != 1) return false;
+    int found = 0;
+    for (size_t i = 0; i < b->n_node; i++) {
+        const Onnx__NodeProto *n = b->node[i];
+        if (is_op(n, "Constant")) continue;
+        if (!(is_op(n, "Squeeze") || is_op(n, "Identity")) || n->n_input < 1 || n->n_output != 1 ||
+            strcmp(str(n->input[0]), v) != 0 || strcmp(str(n->output[0]), str(b->output[0]->name)) != 0)
+            return false;
+        found++;
+    }
+    return found == 1;
+}
+
+/* The nodes computing the If's condition from the shape of the pooled v
+ * (Shape, Gather, Equal, ...), each read only by the next: added to helpers. */
+static bool lrn_condition(Imp *im, const char *name, const char *v, int *helpers, int *nh, int depth) {
+    int p = producer(im, name);
+    if (p < 0 || depth > 8) return false;
+    Onnx__NodeProto *n = im->g->node[p];
+    if (is_op(n, "Constant")) return true;
+    if (n->n_output != 1 || sole_consumer(im, name) < 0 || *nh >= LRN_MAX) return false;
+    if (is_op(n, "Shape")) {
+        if (n->n_input != 1 || strcmp(str(n->input[0]), v) != 0) return false;
+        helpers[(*nh)++] = p;
+        return true;
+    }
+    static const char *const ops[] = {"Gather", "Equal", "Cast", "Squeeze", "Unsqueeze", "Not"};
+    bool ok = false;
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) ok |= is_op(n, ops[i]);
+    if (!ok) return false;
+    helpers[(*nh)++] = p;
+    for (size_t k = 0; k < n->n_input; k++)
+        if (str(n->input[k])[0] && val_find(im, str(n->input[k])) < 0 &&
+            !lrn_condition(im, str(n->input[k]), v, helpers, nh, depth + 1))
+            return false;
+    return true;
+}
+
+/* The chain from the Mul node mi (x * x) to a Div of x by it, by op types
+ * and links alone; the Div's index, or -1. */
+static int lrn_chain(Imp *im, int mi, LrnChain *ch, int *helpers, int *nh) {
+    Onnx__GraphProto *g = im->g;
+    Onnx__NodeProto *m = g->node[mi];
+    *nh = 0;
+    if (!is_op(m, "Mul") || m->n_input != 2 || m->n_output != 1 || !str(m->input[0])[0] ||
+        strcmp(str(m->input[0]), str(m->input[1])) != 0)
+        return -1;
+    const char *x = str(m->input[0]), *v = str(m->output[0]);
+    ch->n = 0;
+    ch->node[ch->n++] = mi;
+    bool pooled = false;
+    static const char *const data_ops[] = {"Unsqueeze", "Reshape", "Pad", "AveragePool", "Squeeze", "Mul", "Add", "Pow"};
+    while (ch->n < LRN_MAX) {
+        int c = sole_consumer(im, v);
+        Onnx__NodeProto *cn = c >= 0 ? g->node[c] : NULL;
+        if (cn && is_op(cn, "Div"))
+            return pooled && cn->n_input == 2 && strcmp(str(cn->input[0]), x) == 0 && strcmp(str(cn->input[1]), v) == 0 ? c : -1;
+        if (cn && is_op(cn, "Shape") && is_op(g->node[ch->node[ch->n - 1]], "AveragePool")) {
+            /* the If between squeezing the pooled view and leaving it: its
+             * branches read v, its condition is computed from v's shape */
+            int f = -1;
+            for (size_t n = 0; n < g->n_node && f < 0; n++) {
+                Onnx__NodeProto *in = g->node[n];
+                if (!is_op(in, "If") || in->n_input != 1 || in->n_output != 1 || in->n_attribute != 2) continue;
+                const Onnx__AttributeProto *t = NULL, *e = NULL;
+                for (size_t a = 0; a < 2; a++) {
+                    if (strcmp(str(in->attribute[a]->name), "then_branch") == 0) t = in->attribute[a];
+                    if (strcmp(str(in->attribute[a]->name), "else_branch") == 0) e = in->attribute[a];
+                }
+                if (lrn_branch(t, v) && lrn_branch(e, v)) f = (int)n;
+            }
+            if (f < 0 || !lrn_condition(im, str(g->node[f]->input[0]), v, helpers, nh, 0)) return -1;
+            /* nothing but the condition's Shape reads v */
+            for (size_t n = 0; n < g->n_node; n++)
+                for (size_t k = 0; k < g->node[n]->n_input; k++)
+                    if (strcmp(str(g->node[n]->input[k]), v) == 0) {
+                        bool helper = false;
+                        for (int h = 0; h < *nh; h++) helper |= helpers[h] == (int)n;
+                        if (!helper) return -1;
+                    }
+            ch->node[ch->n++] = f;
+            v = str(g->node[f]->output[0]);
+            continue;
+        }
+        bool data = false;
+        for (size_t i = 0; cn && i < sizeof data_ops / sizeof data_ops[0]; i++) data |= is_op(cn, data_ops[i]);
+        if (!data || cn->n_input < 1 || cn->n_output != 1 || strcmp(str(cn->input[0]), v) != 0) return -1;
+        pooled |= is_op(cn, "AveragePool");
+        ch->node[ch->n++] = c;
+        v = str(cn->output[0]);
+    }
+    return -1;
+}
+
+/* Before the import: every chain found, its nodes (but the Div) consumed,
+ * the chain kept for the Div. */
+static void lrn_find(Imp *im) {
+    int helpers[LRN_MAX], nh;
+    LrnChain ch;
+    for (size_t n = 0; n < im->g->n_node; n++) {
+        if (im->consumed[n]) continue;
+        int d = lrn_chain(im, (int)n, &ch, helpers, &nh);
+        if (d < 0 || im->lrn[d]) continue;
+        im->lrn[d] = memcpy(xrealloc(NULL, sizeof ch), &ch, sizeof ch);
+        for (int i = 0; i < ch.n; i++) im->consumed[ch.node[i]] = true;
+        for (int i = 0; i < nh; i++) im->consumed[helpers[i]] = true;
+    }
+}
+
+static void lrn_at(Imp *im, int n) {
+    im->node = im->g->node[n];
+    im->node_index = n;
+}
+
+/* A constant input k of the current node: its value, or NULL after an error. */
+static Value *lrn_const(Imp *im, int k, const char *what) {
+    Value *v = in_value(im, k);
+    if (v && v->kind == V_CONST) return v;
+    node_err(im, "in a local response normalization as PyTorch exports it: %s ('%s') must be a constant", what, in_name(im, k));
+    return NULL;
+}
+
+static bool lrn_scalar(Imp *im, const char *what, double *out) {
+    Value *c = lrn_const(im, 1, what);
+    if (!c) return false;
+    if (c->numel != 1 || c->is_int || !isfinite(c->f[0]))
+        return node_err(im, "in a local response normalization as PyTorch exports it: %s must be one float", what);
+    *out = c->f[0];
+    return true;
+}
+
+/* The axes of the current Squeeze or Unsqueeze (an attribute before opset
+ * 13, an input from it) into axes[2 * MAX_DIMS]; n = -1 when a Squeeze has
+ * none. */
+static bool lrn_axes(Imp *im, int64_t *axes, int *n) {
+    *n = -1;
+    if (has_in(im, 1)) {
+        Value *a = lrn_const(im, 1, "the axes");
+        if (!a) return false;
+        if (a->numel > MAX_DIMS) return node_err(im, "%lld axes", (long long)a->numel);
+        *n = (int)a->numel;
+        memcpy(axes, a->i, sizeof *axes * (size_t)a->numel);
+        return true;
+    }
+    if (!attr_ints(im, "axes", -1, n, axes)) return false;
+    if (*n == 0) *n = -1;
+    return true;
+}
+
+static bool lrn_emit(Imp *im, const LrnChain *ch) {
+    int div = im->node_index;
+    Value *x = in_tensor(im, 0);
+    if (!x || !no_extra_outputs(im, 1)) return false;
+    const char *pfx = "in a local response normalization as PyTorch exports it:";
+    if (x->rank != 3) {
+        char t[160];
+        shape_str(t, sizeof t, x->rank, x->dims);
+        return node_err(im, "%s x has the shape %s per sample; netc's lrn needs [C, H, W]", pfx, t);
+    }
+    const int64_t want5[5] = {im->batch, 1, x->dims[0], x->dims[1], x->dims[2]};
+    const int64_t want4[4] = {im->batch, x->dims[0], x->dims[1], x->dims[2]};
+    int64_t sh[MAX_DIMS], total = im->batch * x->dims[0] * x->dims[1] * x->dims[2], lo = 0, hi = 0, size = 0;
+    int r = 4, stage = 0; /* 0 before the pool, 1 after it, 2, 3, 4 after alpha, k, beta */
+    bool known = true, padded = false;
+    double alpha = 0, k = 0, beta = 0;
+    memcpy(sh, want4, sizeof want4);
+    for (int i = 1; i < ch->n; i++) {
+        lrn_at(im, ch->node[i]);
+        Onnx__NodeProto *nd = im->node;
+        const OpEntry *op = op_find(str(nd->op_type));
+        if (op && !attrs_known(im, op)) return false;
+        if (is_op(nd, "Unsqueeze") || is_op(nd, "Squeeze")) {
+            bool un = is_op(nd, "Unsqueeze");
+            int64_t axes[2 * MAX_DIMS];
+            int n;
+            if (!lrn_axes(im, axes, &n)) return false;
+            if (!known) return node_err(im, "%s the shape before it is not known", pfx);
+            if (un && n < 1) return node_err(im, "%s no axes", pfx);
+            int64_t out[MAX_DIMS];
+            int ro = un ? r + n : r, src = 0, o = 0;
+            if (ro > MAX_DIMS) return node_err(im, "%s more than %d dimensions", pfx, MAX_DIMS);
+            for (int d = 0; d < (un ? ro : r); d++) {
+                bool hit = n < 0 ? !un && sh[d] == 1 : false;
+                for (int a = 0; a < n; a++) hit |= (axes[a] < 0 ? axes[a] + (un ? ro : r) : axes[a]) == d;
+                if (un) out[o++] = hit ? 1 : sh[src++];
+                else if (hit && sh[d] != 1) return node_err(im, "%s a squeezed axis %d of size %lld", pfx, d, (long long)sh[d]);
+                else if (!hit) out[o++] = sh[d];
+            }
+            if (un && src != r) return node_err(im, "%s axes out of range", pfx);
+            r = o;
+            memcpy(sh, out, sizeof *sh * (size_t)r);
+        } else if (is_op(nd, "Reshape")) {
+            Value *s = lrn_const(im, 1, "the shape");
+            if (!s) return false;
+            if (s->crank != 1 || s->numel < 1 || s->numel > MAX_DIMS) return node_err(im, "%s a shape of %lld sizes", pfx, (long long)s->numel);
+            int64_t out[MAX_DIMS], prod = 1;
+            int infer = -1;
+            for (int d = 0; d < s->numel; d++) {
+                int64_t v = s->i[d];
+                if (v == 0) {
+                    if (!known || d >= r) return node_err(im, "%s a size 0 (copy) where the input's size is not known", pfx);
+                    v = sh[d];
+                }
+                if (v == -1 && infer < 0) {
+                    infer = d;
+                    out[d] = 1;
+                    continue;
+                }
+                if (v < 1 || v > total) return node_err(im, "%s a size %lld in the shape", pfx, (long long)s->i[d]);
+                out[d] = v;
+                prod *= v;
+                if (prod > total) return node_err(im, "%s the shape holds more elements than its input", pfx);
+            }
+            if (infer >= 0) {
+                if (total % prod) return node_err(im, "%s no size -1 fits", pfx);
+                out[infer] = total / prod;
+            } else if (prod != total)
+                return node_err(im, "%s the shape holds %lld elements, its input %lld", pfx, (long long)prod, (long long)total);
+            r = (int)s->numel;
+            memcpy(sh, out, sizeof *sh * (size_t)r);
+            known = true;
+        } else if (is_op(nd, "If")) {
+            if (stage != 1) return node_err(im, "%s the If is not after the pool", pfx);
+            known = false; /* the squeezed view or the same one: the same elements either way */
+        } else if (is_op(nd, "Pad")) {
+            char mode[32];
+            if (!attr_str(im, "mode", "constant", mode, sizeof mode)) return false;
+            if (stage != 0 || !known || r != 5 || memcmp(sh, want5, sizeof want5) != 0 || strcmp(mode, "constant") != 0)
+                return node_err(im, "%s netc reads a zero pad of the squares viewed as [N, 1, C, H, W] here", pfx);
+            Value *p = lrn_const(im, 1, "the pads");
+            if (!p) return false;
+            if (p->numel != 10) return node_err(im, "%s the pads ('%s') have %lld values, expected 10", pfx, p->name, (long long)p->numel);
+            if (has_in(im, 2)) {
+                Value *c = lrn_const(im, 2, "the pad value");
+                if (!c) return false;
+                if (c->numel != 1 || c->f[0] != 0) return node_err(im, "%s a pad value other than 0", pfx);
+            }
+            if (has_in(im, 3)) return node_err(im, "%s input 3 (axes) is not supported", pfx);
+            for (int d = 0; d < 5; d++)
+                if (d != 2 && (p->i[d] || p->i[5 + d]))
+                    return node_err(im, "%s pads on axis %d; local_response_norm pads the channels (axis 2) only", pfx, d);
+            if (p->i[2] < 0 || p->i[7] < 0 || p->i[2] > 65536 || p->i[7] > 65536)
+                return node_err(im, "%s channel pads %lld and %lld", pfx, (long long)p->i[2], (long long)p->i[7]);
+            lo += p->i[2];
+            hi += p->i[7];
+            padded = true;
+        } else if (is_op(nd, "AveragePool")) {
+            int64_t kern[2 * MAX_DIMS], strides[2 * MAX_DIMS], pads[2 * MAX_DIMS], ceil_mode;
+            int nk, ns, np;
+            char ap[32];
+            if (!attr_ints(im, "kernel_shape", -1, &nk, kern) || !attr_ints(im, "strides", -1, &ns, strides) ||
+                !attr_ints(im, "pads", -1, &np, pads) || !attr_int(im, "ceil_mode", 0, &ceil_mode) ||
+                !attr_str(im, "auto_pad", "NOTSET", ap, sizeof ap))
+                return false;
+            if (stage != 0 || !padded) return node_err(im, "%s the pool is not after the pad", pfx);
+            bool ok = nk == 3 && kern[0] >= 1 && kern[1] == 1 && kern[2] == 1 && strcmp(ap, "NOTSET") == 0;
+            for (int d = 0; ok && d < ns; d++) ok = ns == 3 && strides[d] == 1;
+            for (int d = 0; ok && d < np; d++) ok = np == 6 && pads[d] == 0;
+            if (!ok) return node_err(im, "%s netc reads a 3-D average over channels here: kernel [size, 1, 1], strides 1, no pads", pfx);
+            size = kern[0];
+            if (lo != size / 2 || hi != (size - 1) / 2)
+                return node_err(im, "%s channel pads %lld and %lld around a window of %lld; local_response_norm's are %lld and %lld", pfx,
+                                (long long)lo, (long long)hi, (long long)size, (long long)(size / 2), (long long)((size - 1) / 2));
+            (void)ceil_mode; /* a stride of 1 leaves no partial window */
+            stage = 1;
+        } else if (is_op(nd, "Mul") || is_op(nd, "Add") || is_op(nd, "Pow")) {
+            int want = is_op(nd, "Mul") ? 1 : is_op(nd, "Add") ? 2 : 3;
+            if (stage != want) return node_err(im, "%s netc reads (k + alpha * mean)^beta: Mul, Add, Pow in this order", pfx);
+            if (want == 1 && (!known || r != 4 || memcmp(sh, want4, sizeof want4) != 0))
+                return node_err(im, "%s the mean of the squares is not viewed back as [N, C, H, W]", pfx);
+            if (!lrn_scalar(im, want == 1 ? "alpha" : want == 2 ? "k" : "beta", want == 1 ? &alpha : want == 2 ? &k : &beta))
+                return false;
+            stage++;
+        } else
+            return node_err(im, "%s an unexpected %s", pfx, str(nd->op_type));
+    }
+    lrn_at(im, div);
+    if (stage != 4) return node_err(im, "%s the chain does not end in (k + alpha * mean)^beta", pfx);
+    if (size > 65536) return node_err(im, "%s size %lld", pfx, (long long)size);
+    if (!(k > 0)) return node_err(im, "%s k %g must be positive", pfx, k);
+    Buf b = {0};
+    buf_printf(&b, "lrn(%s, %lld, alpha = ", x->var, (long long)size);
+    buf_float(&b, alpha);
+    buf_printf(&b, ", beta = ");
+    buf_float(&b, beta);
+    buf_printf(&b, ", k = ");
+    buf_float(&b, k);
+    buf_printf(&b, ")");
+    bool ok = def_tensor(im, 0, 3, x->dims, b.s);
+    free(b.s);
+    return ok;
+}
+
 /* ---- the graph -------------------------------------------------------------------- */
 
 static bool read_inputs(Imp *im) {
@@ -2097,6 +2466,8 @@ static void imp_free(Imp *im) {
     for (int i = 0; i < im->nnames; i++) free(im->names[i]);
     free(im->names);
     free(im->consumed);
+    for (size_t n = 0; n < im->nlrn; n++) free(im->lrn[n]);
+    free(im->lrn);
     free(im->text.s);
     for (int i = 0; i < im->nparams; i++) {
         free((char *)im->params[i].name);
@@ -2145,7 +2516,10 @@ static bool import_graph(Imp *im, const char *net_name, const char *weights_name
     free(nn);
     int *order = xrealloc(NULL, sizeof *order * g->n_node);
     im->consumed = calloc(g->n_node, sizeof *im->consumed);
+    im->lrn = calloc(g->n_node, sizeof *im->lrn);
+    im->nlrn = g->n_node;
     bool ok = sort_nodes(im, order);
+    if (ok) lrn_find(im);
     /* Constant nodes first (they read nothing, so any order of them is
      * topological): a pattern such as the channel shuffle's then sees the
      * shapes of the nodes after it. */

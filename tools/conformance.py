@@ -2,7 +2,7 @@
 """netc's zoo against torchvision: every model at full size, same weights, same input.
 
     tools/conformance.py [--models a,b] [--opt O0,O2] [--target T] [--run-threads 1,2]
-                         [--netc PATH] [--work DIR] [--keep]
+                         [--netc PATH] [--work DIR] [--keep] [--no-train] [--no-onnx]
     tools/conformance.py names [--models a,b]
 
 For each zoo model (by default every one of MODELS and OWN_MODELS whose
@@ -44,9 +44,19 @@ examples/<model>.net exists), the run
      batch 2 a full-size net's float32 gradients are far from its float64
      ones).  fcn_resnet50's loss is per pixel (label maps); yolov3_tiny
      would need a detection loss (NO_TRAIN).
+  6. the ONNX column (unless --no-onnx): the same module (float32, eval mode)
+     exported by torch.onnx.export (opset 14, batchnorms kept, so that the
+     imported parameters keep the state_dict's names), `netc import`ed, its
+     parameter names and shapes checked against the state_dict's, built
+     with -O2 at batch 1, run on the same input with the imported weights,
+     and each output compared with the float64 reference by the same
+     criterion.  yolov3_tiny's ONNX model ends at its two heads
+     (zoo_reference.YoloV3Tiny.heads; their float64 outputs are the
+     reference): yolo_decode and nms are netc's own ops, which ONNX writes
+     as reshapes, permutes and NonMaxSuppression (docs/onnx.md).
 It prints a table (parameters, PyTorch's own float32 error against the float64
 reference for scale, netc's error, build and run times for each level, and
-the training column) and exits with status 1 if any model fails.  `make conformance` runs it.
+the training column, the ONNX column) and exits with status 1 if any model fails.  `make conformance` runs it.
 
 `names` writes tests/golden/<model>_names/expected_params.txt (`name [shape]`
 per line, the state_dict order) for the given models, by default every zoo
@@ -62,6 +72,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -127,6 +138,11 @@ TOLERANCE = 1e-4
 TRAIN_BATCH = 2
 TRAIN_TOLERANCE = 1e-4
 TRAIN_FACTOR = 4
+# The ONNX column: the outputs the exported model has where they are not the
+# .net program's (yolov3_tiny: its two heads, before decoding).
+ONNX_OUTPUTS = {"yolov3_tiny": ["coarse", "fine"]}
+ONNX_OPSET = 14
+
 # Models the training column cannot check yet, and why.
 NO_TRAIN = {
     "yolov3_tiny": "detection needs a target-assignment loss: out of scope (docs/training.md)",
@@ -302,6 +318,75 @@ def conform_train(name, args, m, net, work, weights, res, fail):
              f"float32 error {res['train.f32']:.3g}, or {TRAIN_TOLERANCE:g})")
 
 
+# ------------------------------------------------------------------------- onnx
+
+def conform_onnx(name, args, m, x, xpath, work, params, ref, res, fail):
+    """The ONNX column: torch.onnx.export of the float32 module, netc import,
+    build -O2, run, compare with the float64 reference `ref` (the heads' for
+    yolov3_tiny)."""
+    outs = ONNX_OUTPUTS.get(name, outputs(name))
+    if name in ONNX_OUTPUTS:
+        with torch.no_grad():
+            ref = dict(zip(outs, m.double().eval().heads(x.double())))
+    ref = {k: v.numpy() for k, v in ref.items()}
+    m = m.float().eval()
+    model = os.path.join(work, "model.onnx")
+    t0 = time.perf_counter()
+    if name in ONNX_OUTPUTS:
+        m.forward = m.heads   # the module itself, so that the parameter names stay the state_dict's
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # the exporter's advice on constant folding and shape inference
+            torch.onnx.export(m, x, model, opset_version=ONNX_OPSET, training=torch.onnx.TrainingMode.PRESERVE,
+                              input_names=["image"], output_names=outs)
+    finally:
+        m.__dict__.pop("forward", None)
+    res["onnx.export"] = time.perf_counter() - t0
+    net, weights = os.path.join(work, "onnx.net"), os.path.join(work, "onnx.safetensors")
+    rc, out, ti = run([args.netc, "import", model, "-o", net, "--weights", weights], args.timeout)
+    res["onnx.import"] = ti
+    os.remove(model)
+    if rc != 0:
+        return fail(f"onnx: netc import failed (status {rc}):\n{tail(out)}")
+    rc, out, _ = run([args.netc, "params", net], 600)
+    want = params_text(params)
+    if rc != 0 or sorted(out.splitlines()) != sorted(want.splitlines()):
+        extra = sorted(set(out.splitlines()) - set(want.splitlines()))[:3]
+        missing = sorted(set(want.splitlines()) - set(out.splitlines()))[:3]
+        return fail(f"onnx: the imported parameters are not the state_dict's: netc has {extra}, lacks {missing}")
+    prog = os.path.join(work, "prog-onnx")
+    build = [args.netc, "build", net, "-o", prog, "-O2", "--batch", "1"]
+    if args.target:
+        build += ["--target", args.target]
+    rc, out, tb = run(build, args.timeout)
+    res["onnx.build"] = tb
+    if rc != 0:
+        return fail(f"onnx: netc build failed (status {rc}):\n{tail(out)}")
+    cmd = [prog, "--weights", weights, "--input", f"image={xpath}", "--threads", str(args.run_threads[0])]
+    ypaths = {k: os.path.join(work, f"onnx-{k}.npy") for k in outs}
+    for k, path in ypaths.items():
+        cmd += ["--output", f"{k}={path}"]
+    rc, out, tr = run(cmd, args.timeout)
+    res["onnx.run"] = tr
+    if rc != 0:
+        return fail(f"onnx: the program failed (status {rc}):\n{tail(out)}")
+    errs = {}
+    for k, path in ypaths.items():
+        y, scale = np.load(path), float(np.abs(ref[k]).max())
+        if y.shape != ref[k].shape:
+            fail(f"onnx: output {k} has shape {list(y.shape)}, expected {list(ref[k].shape)}")
+            errs[k] = float("inf")
+            continue
+        err = float(np.abs(y.astype(np.float64) - ref[k]).max()) / scale if scale > 0 else float("inf")
+        errs[k] = err if np.isfinite(err) else float("inf")
+        if not errs[k] <= TOLERANCE:
+            fail(f"onnx: output {k}: max error {errs[k]:.3g} of its scale {scale:.4g} exceeds {TOLERANCE:g}")
+    res["onnx.err"] = max(errs.values())
+    if len(errs) > 1 or name in ONNX_OUTPUTS:
+        res["notes"].append("onnx: " + ", ".join(f"{k} {e:.2e}" for k, e in errs.items())
+                            + (" (the heads, before yolo_decode and nms)" if name in ONNX_OUTPUTS else ""))
+
+
 def run(cmd, timeout):
     t0 = time.perf_counter()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
@@ -359,6 +444,8 @@ def conform(name, args, opts):
     res["f32"] = max(float((y32[k].double() - ref[k]).abs().max()) / scales[k] if scales[k] > 0
                      else float("inf") for k in ref)
     del y32
+    if args.onnx:   # before the training step, whose batch statistics would move the running ones
+        conform_onnx(name, args, m, x, xpath, work, params, ref, res, fail)
     if args.train:
         conform_train(name, args, m, net, work, weights, res, fail)
     del m
@@ -426,6 +513,7 @@ def fmt_err(res, key, tolerance=TOLERANCE):
 
 
 TRAIN_COLUMN = [True]  # whether the table has the training columns (--no-train clears it)
+ONNX_COLUMN = [True]   # whether it has the ONNX columns (--no-onnx clears it)
 
 
 def fmt_time(res, key):
@@ -443,6 +531,9 @@ def row(res, opts):
         cells += [f"{fmt_err(res, 'train.f32', float('inf')):>9s}",
                   f"{fmt_err(res, 'train.err', res.get('train.limit', float('inf'))):>10s}",
                   f"{fmt_time(res, 'train.build'):>7s}", f"{fmt_time(res, 'train.run'):>7s}"]
+    if ONNX_COLUMN[0]:
+        cells += [f"{fmt_err(res, 'onnx.err'):>10s}", f"{fmt_time(res, 'onnx.import'):>7s}",
+                  f"{fmt_time(res, 'onnx.build'):>7s}", f"{fmt_time(res, 'onnx.run'):>7s}"]
     cells.append("ok" if res["ok"] else "FAIL")
     return "  ".join(cells)
 
@@ -453,6 +544,8 @@ def header(opts):
         top += [f"-{opt} error".rjust(10), "build".rjust(7), "run".rjust(7)]
     if TRAIN_COLUMN[0]:
         top += ["grad f32".rjust(9), "train err".rjust(10), "build".rjust(7), "step".rjust(7)]
+    if ONNX_COLUMN[0]:
+        top += ["onnx error".rjust(10), "import".rjust(7), "build".rjust(7), "run".rjust(7)]
     top.append("result")
     return "  ".join(top)
 
@@ -468,6 +561,7 @@ def cmd_run(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     TRAIN_COLUMN[0] = args.train
+    ONNX_COLUMN[0] = args.onnx
     print(f"netc {args.netc} against torch {torch.__version__}; seed {args.seed}; input {shape_str(INPUT_SHAPE)}; "
           f"error = max|netc - torch float64| / max|torch float64|, tolerance {TOLERANCE:g}")
     if args.train:
@@ -475,6 +569,9 @@ def cmd_run(args):
               f"--no-dropout), each parameter's gradient against PyTorch's in float64 (train mode, dropout off): "
               f"the worst tensor's relative error in norm; grad f32 is PyTorch's own float32 one, and netc's may be "
               f"{TRAIN_FACTOR} times that (or {TRAIN_TOLERANCE:g})")
+    if args.onnx:
+        print(f"onnx: torch.onnx.export (opset {ONNX_OPSET}, batchnorms kept) -> netc import -> netc build -O2, "
+              f"run at --threads {args.run_threads[0]}: onnx error by the same criterion")
     print(header(opts), flush=True)
     results = []
     for name in models:
@@ -517,6 +614,8 @@ def main(argv=None):
         ap.add_argument("--timeout", type=float, default=7200, help="seconds allowed for each build and run")
         ap.add_argument("--no-train", dest="train", action="store_false",
                         help="leave out the training column (one step's gradients at batch 2)")
+        ap.add_argument("--no-onnx", dest="onnx", action="store_false",
+                        help="leave out the ONNX column (torch.onnx.export, netc import, build -O2, run)")
     args = ap.parse_args(argv)
     if names:
         return cmd_names(args)

@@ -458,9 +458,9 @@ class YoloV3Tiny(nn.Module):
                 head.bias.zero_()
                 head.bias[4::5 + num_classes] = -2.0
 
-    def forward(self, image):
+    def heads(self, image):
+        """The two heads' raw outputs (layers 15 and 22), before decoding."""
         L = self.module_list
-        size = image.shape[-1]
         x = image
         for k in range(7):
             x = L[2 * k](x)
@@ -472,10 +472,15 @@ class YoloV3Tiny(nn.Module):
                 x = F.max_pool2d(F.pad(x, (0, 1, 0, 1)), 2, stride=1)
         x = L[13](x)
         y = L[15](L[14](x))
-        a = YOLO_ANCHORS
-        coarse = yolo_decode(y, [a[3], a[4], a[5]], self.classes, size // y.shape[-1])
         x = F.interpolate(L[18](x), scale_factor=2, mode="nearest")
         x = L[22](L[21](torch.cat([x, route], dim=1)))
+        return y, x
+
+    def forward(self, image):
+        size = image.shape[-1]
+        y, x = self.heads(image)
+        a = YOLO_ANCHORS
+        coarse = yolo_decode(y, [a[3], a[4], a[5]], self.classes, size // y.shape[-1])
         fine = yolo_decode(x, [a[1], a[2], a[3]], self.classes, size // x.shape[-1])
         det = torch.cat([coarse, fine], dim=1)
         boxes = torch.stack([nms_rows(d, self.iou, self.score, self.keep) for d in det])

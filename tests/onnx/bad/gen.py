@@ -64,6 +64,37 @@ def relu_to(node):
     return edit(RELU, node)
 
 
+def lrn_chain(pads=(1, 1), strides=(1, 1, 1), alpha="0.01"):
+    """F.local_response_norm(c, 3, alpha, 0.75, 2) as the arithmetic PyTorch
+    exports it (here in its plain form: Unsqueeze, Pad, AveragePool,
+    Squeeze), ending in r."""
+    lo, hi = pads
+    return (f'initializer {{ name: "ax" dims: 1 data_type: 7 int64_data: 1 }} '
+            f'initializer {{ name: "pads" dims: 10 data_type: 7 int64_data: [0, 0, {lo}, 0, 0, 0, 0, {hi}, 0, 0] }} '
+            f'initializer {{ name: "alpha" {"dims: 2 " if "," in alpha else ""}data_type: 1 float_data: [{alpha}] }} '
+            'initializer { name: "k" data_type: 1 float_data: 2 } '
+            'initializer { name: "beta" data_type: 1 float_data: 0.75 } '
+            'node { name: "/n/Mul" op_type: "Mul" input: "c" input: "c" output: "sq" } '
+            'node { name: "/n/Unsqueeze" op_type: "Unsqueeze" input: "sq" input: "ax" output: "u" } '
+            'node { name: "/n/Pad" op_type: "Pad" input: "u" input: "pads" output: "p" } '
+            'node { name: "/n/AveragePool" op_type: "AveragePool" input: "p" output: "a" '
+            'attribute { name: "kernel_shape" type: INTS ints: [3, 1, 1] } '
+            f'attribute {{ name: "strides" type: INTS ints: [{", ".join(str(v) for v in strides)}] }} }} '
+            'node { name: "/n/Squeeze" op_type: "Squeeze" input: "a" input: "ax" output: "s" } '
+            'node { name: "/n/Mul_1" op_type: "Mul" input: "s" input: "alpha" output: "m" } '
+            'node { name: "/n/Add" op_type: "Add" input: "m" input: "k" output: "ad" } '
+            'node { name: "/n/Pow" op_type: "Pow" input: "ad" input: "beta" output: "pw" } '
+            'node { name: "/n/Div" op_type: "Div" input: "c" input: "pw" output: "r" }')
+
+
+# A valid model beside the catalogue: the base with that chain for its relu
+# (../import_lrn.net imports it as lrn and runs it against PyTorch).
+LRN_GOOD = relu_to(lrn_chain())
+# and with SiLU as PyTorch exports it, x * sigmoid(x) (../import_silu.net)
+SILU_GOOD = relu_to('node { name: "/act/Sigmoid" op_type: "Sigmoid" input: "c" output: "sg" } '
+                    'node { name: "/act/Mul" op_type: "Mul" input: "c" input: "sg" output: "r" }')
+
+
 # (case, what it is, model text or bytes, the expected message after "model.onnx: ")
 CASES = [
     ("truncated", "the valid base cut in the middle of its weights", "TRUNCATED",
@@ -203,6 +234,17 @@ CASES = [
     ("transpose_tensor", "a transpose of a tensor",
      relu_to('node { name: "/t/Transpose" op_type: "Transpose" input: "c" output: "r" }'),
      "node 1 '/t/Transpose' (Transpose): netc has no transpose of tensors (only of constants, which it folds)"),
+    ("lrn_pads", "PyTorch's local response normalization with the channel pads on one side",
+     relu_to(lrn_chain(pads=(0, 2))),
+     "node 4 '/n/AveragePool' (AveragePool): in a local response normalization as PyTorch exports it: channel pads "
+     "0 and 2 around a window of 3; local_response_norm's are 1 and 1"),
+    ("lrn_stride", "PyTorch's local response normalization pooled with a stride over the channels",
+     relu_to(lrn_chain(strides=(2, 1, 1))),
+     "node 4 '/n/AveragePool' (AveragePool): in a local response normalization as PyTorch exports it: netc reads "
+     "a 3-D average over channels here: kernel [size, 1, 1], strides 1, no pads"),
+    ("lrn_alpha", "PyTorch's local response normalization with an alpha per channel",
+     relu_to(lrn_chain(alpha="0.01, 0.02")),
+     "node 6 '/n/Mul_1' (Mul): in a local response normalization as PyTorch exports it: alpha must be one float"),
 ]
 
 
@@ -240,6 +282,12 @@ def base_reference():
     y = F.linear(torch.flatten(y, 1), vals(24).reshape(3, 8), vals(3))
     np.save(os.path.join(INPUTS, "base_input.npy"), x.numpy().astype("<f4"))
     np.save(os.path.join(INPUTS, "base_expected.npy"), y.numpy().astype("<f4"))
+    c = F.conv2d(x, vals(18).reshape(2, 1, 3, 3), vals(2))
+    y = F.local_response_norm(c, 3, alpha=0.01, beta=0.75, k=2.0)
+    y = F.linear(torch.flatten(y, 1), vals(24).reshape(3, 8), vals(3))
+    np.save(os.path.join(INPUTS, "lrn_expected.npy"), y.numpy().astype("<f4"))
+    y = F.linear(torch.flatten(F.silu(c), 1), vals(24).reshape(3, 8), vals(3))
+    np.save(os.path.join(INPUTS, "silu_expected.npy"), y.numpy().astype("<f4"))
 
 
 def main():
@@ -250,6 +298,11 @@ def main():
         f.write(BASE.lstrip())
     with open(os.path.join(INPUTS, "base.onnx"), "wb") as f:
         f.write(base)
+    for name, text in (("lrn", LRN_GOOD), ("silu", SILU_GOOD)):
+        with open(os.path.join(INPUTS, f"{name}.txt"), "w") as f:
+            f.write(text.lstrip())
+        with open(os.path.join(INPUTS, f"{name}.onnx"), "wb") as f:
+            f.write(encode(text))
     for case, what, model, msg in CASES:
         if model == "TRUNCATED":
             data = base[: len(base) // 2]
