@@ -77,13 +77,15 @@ fuzz-merge: fuzz-build
 # -O2 against torchvision (random weights, fixed seed; tools/conformance.py),
 # each program run at 1 and 2 threads (the same bytes); one training step's
 # gradients; and each model exported by torch.onnx.export, netc import'ed,
-# built and run (the ONNX column, docs/onnx.md).  Needs python3-torch
-# and python3-torchvision, so it is not part of `make test`.
+# built and run (the ONNX column, docs/interop.md).  Installs python3-torch
+# and python3-torchvision (scripts/install-bench-deps.sh), so it is not part
+# of `make test`.
 # CONFORMANCE_ARGS passes options, e.g. "--models resnet50 --opt O2",
 # "--no-train --no-onnx" or "--target generic" (default: the host's best).
 CONFORMANCE_ARGS ?=
 .PHONY: conformance
 conformance: build
+	@sh scripts/install-bench-deps.sh
 	/usr/bin/python3 tools/conformance.py --netc $(BUILD)/netc --work $(BUILD)/conformance $(CONFORMANCE_ARGS)
 
 # netc -O2 against PyTorch (eval, no_grad, the same thread count), each zoo
