@@ -47,7 +47,7 @@ static const char usage[] =
     "  stats   per-layer output shapes, parameters and multiply-accumulates, with totals,\n"
     "          and the activation memory with and without the memory plan\n"
     "  import  an ONNX model to a .net file and its weights: netc import model.onnx -o model.net\n"
-    "          [--weights w.safetensors] (default: model.safetensors beside the .net; docs/onnx.md)\n"
+    "          [--weights w.safetensors] (default: model.safetensors beside the .net; docs/interop.md)\n"
     "\n"
     "common options: --batch N (default 1), --passes P1,P2 (default fold_batchnorm,dce,lower_depthwise,layout,fuse_epilogue,fuse_bottleneck; with --train\n"
     "layout_train,autodiff,fuse_train,fuse_epilogue,dce), --no-verify, --no-plan (build, emit, gradcheck: a buffer per value, no memory plan),\n"
@@ -127,7 +127,7 @@ static const CommandHelp command_help[] = {
     {"import",
      "usage: netc import model.onnx -o model.net [--weights w.safetensors]\n\n"
      "Turns an ONNX model (as torch.onnx.export writes it) into a readable .net file, one statement\n"
-     "per layer with the initializers' names, and its weights as safetensors (docs/onnx.md).\n\n"
+     "per layer with the initializers' names, and its weights as safetensors (docs/interop.md).\n\n"
      "  -o FILE.net          the .net file to write (required)\n"
      "  --weights FILE       the weights (default: the .net's name with .safetensors)\n"},
     {"stats",

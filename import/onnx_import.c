@@ -1,4 +1,4 @@
-/* netc import: ONNX -> .net (see onnx_import.h and docs/onnx.md).
+/* netc import: ONNX -> .net (see onnx_import.h and docs/interop.md).
  *
  * The graph's nodes are visited in topological order; each is handed to the
  * emitter its op type names in op_table, which checks the node's inputs and
@@ -1906,7 +1906,7 @@ static bool emit_constant_of_shape(Imp *im, const OpEntry *op) {
     return true;
 }
 
-/* One entry per ONNX op type netc imports (docs/onnx.md). */
+/* One entry per ONNX op type netc imports (docs/interop.md). */
 static const OpEntry op_table[] = {
     {"Conv", emit_conv, "kernel_shape strides pads dilations group auto_pad", NULL},
     {"ConvTranspose", emit_deconv, "kernel_shape strides pads dilations group auto_pad output_padding output_shape", NULL},
@@ -2536,7 +2536,7 @@ static bool import_graph(Imp *im, const char *net_name, const char *weights_name
         }
         const OpEntry *op = op_find(type);
         if (!op) {
-            ok = node_err(im, "netc has no op for ONNX's %s (docs/onnx.md lists those it imports)", type[0] ? type : "(empty op type)");
+            ok = node_err(im, "netc has no op for ONNX's %s (docs/interop.md lists those it imports)", type[0] ? type : "(empty op type)");
             break;
         }
         if (im->node->n_output < 1 || !str(im->node->output[0])[0]) {

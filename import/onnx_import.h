@@ -1,5 +1,5 @@
 /* netc import: an ONNX model -> a .net file and its parameters
- * (docs/onnx.md).
+ * (docs/interop.md).
  *
  * The ONNX protobuf is read with protobuf-c, from C generated at build time
  * out of the onnx.proto of Debian's libonnx-dev.  Each ONNX node becomes one

@@ -53,7 +53,7 @@ examples/<model>.net exists), the run
      criterion.  yolov3_tiny's ONNX model ends at its two heads
      (zoo_reference.YoloV3Tiny.heads; their float64 outputs are the
      reference): yolo_decode and nms are netc's own ops, which ONNX writes
-     as reshapes, permutes and NonMaxSuppression (docs/onnx.md).
+     as reshapes, permutes and NonMaxSuppression (docs/interop.md).
 It prints a table (parameters, PyTorch's own float32 error against the float64
 reference for scale, netc's error, build and run times for each level, and
 the training column, the ONNX column) and exits with status 1 if any model fails.  `make conformance` runs it.

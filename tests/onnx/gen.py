@@ -155,7 +155,7 @@ class YoloHeads(zr.YoloV3Tiny):
     what the ONNX round trip compares.  The decoding and the nms after them
     are netc's own ops (yolo_decode, nms), which ONNX writes as a view,
     permute, grid arithmetic and NonMaxSuppression over data-dependent
-    shapes: docs/onnx.md says why they are not imported."""
+    shapes: docs/interop.md says why they are not imported."""
 
     def forward(self, image):
         return self.heads(image)

@@ -126,7 +126,7 @@ CASES = [
      "node 1 '/relu/Relu' (Relu): output 'c' is defined twice"),
     ("unknown_op", "an op netc has no counterpart of",
      relu_to('node { name: "/erf/Erf" op_type: "Erf" input: "c" output: "r" }'),
-     "node 1 '/erf/Erf' (Erf): netc has no op for ONNX's Erf (docs/onnx.md lists those it imports)"),
+     "node 1 '/erf/Erf' (Erf): netc has no op for ONNX's Erf (docs/interop.md lists those it imports)"),
     ("custom_domain", "an op of another domain",
      relu_to('node { name: "/g/Gelu" op_type: "Gelu" domain: "com.microsoft" input: "c" output: "r" }'),
      "node 1 '/g/Gelu' (Gelu): the op is from domain 'com.microsoft'; netc imports the standard ONNX ops"),
