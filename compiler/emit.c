@@ -126,9 +126,13 @@ static const char *const c_reserved[] = {
     "self", "ctx", "own_params", "loaded", "embedded_params", "program",
 };
 
+/* The identifiers the emitted file has taken: a hash set (open addressing,
+ * linear probing, at most half full) because a big graph names thousands of
+ * functions and buffers, many from one base ("conv", "conv_2", ...), and a
+ * list searched from the start made naming cubic in the node count. */
 typedef struct Names {
     Arena *arena;
-    const char **v;
+    const char **slot; /* cap slots, NULL where free; cap a power of two */
     int n, cap;
 } Names;
 
@@ -138,19 +142,48 @@ static bool reserved(const char *id) {
     return false;
 }
 
+static uint32_t names_hash(const char *id) { /* FNV-1a */
+    uint32_t h = 2166136261u;
+    for (; *id; id++) h = (h ^ (unsigned char)*id) * 16777619u;
+    return h;
+}
+
 static bool names_has(const Names *s, const char *id) {
-    for (int i = 0; i < s->n; i++)
-        if (strcmp(s->v[i], id) == 0) return true;
+    if (s->cap)
+        for (uint32_t i = names_hash(id) & (uint32_t)(s->cap - 1); s->slot[i]; i = (i + 1) & (uint32_t)(s->cap - 1))
+            if (strcmp(s->slot[i], id) == 0) return true;
     return reserved(id);
 }
 
+static void names_put(const char **slot, int cap, const char *id) {
+    uint32_t i = names_hash(id) & (uint32_t)(cap - 1);
+    while (slot[i]) i = (i + 1) & (uint32_t)(cap - 1);
+    slot[i] = id;
+}
+
+/* Adds id (not yet in s), doubling the table when it would be half full. */
 static void names_add(Names *s, const char *id) {
-    if (s->n == s->cap) {
-        int cap = s->cap ? 2 * s->cap : 64;
-        s->v = arena_grow(s->arena, s->v, sizeof *s->v * (size_t)s->cap, sizeof *s->v * (size_t)cap);
+    if (2 * (s->n + 1) > s->cap) {
+        int cap = s->cap ? 2 * s->cap : 256;
+        const char **slot = arena_alloc(s->arena, sizeof *slot * (size_t)cap);
+        memset(slot, 0, sizeof *slot * (size_t)cap);
+        for (int i = 0; i < s->cap; i++)
+            if (s->slot[i]) names_put(slot, cap, s->slot[i]);
+        s->slot = slot;
         s->cap = cap;
     }
-    s->v[s->n++] = id;
+    names_put(s->slot, s->cap, id);
+    s->n++;
+}
+
+/* A copy of s that can grow apart from it. */
+static Names names_copy(const Names *s) {
+    Names c = *s;
+    if (s->cap) {
+        c.slot = arena_alloc(s->arena, sizeof *c.slot * (size_t)s->cap);
+        memcpy(c.slot, s->slot, sizeof *c.slot * (size_t)s->cap);
+    }
+    return c;
 }
 
 /* `prefix` followed by `name` with every non-identifier character as '_'. */
@@ -1307,10 +1340,7 @@ static void emit_runtime(Emitter *m) {
 static const char **infer_args(Emitter *m) {
     Graph *g = m->g;
     const char **a = arena_alloc(g->arena, sizeof *a * (size_t)(m->nin + g->noutputs + 1));
-    Names local = m->names; /* the globals, then the arguments */
-    local.v = arena_alloc(g->arena, sizeof *local.v * (size_t)(m->names.n + 1));
-    memcpy(local.v, m->names.v, sizeof *local.v * (size_t)m->names.n);
-    local.cap = m->names.n + 1;
+    Names local = names_copy(&m->names); /* the globals, then the arguments */
     for (int i = 0; i < m->nin; i++) a[i] = unique(&local, sanitize(g->arena, "", m->in[i]->name));
     for (int i = 0; i < g->noutputs; i++)
         a[m->nin + i] = unique(&local, sanitize(g->arena, "", g->outputs[i].name));
