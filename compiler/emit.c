@@ -92,8 +92,8 @@ static void emit_batched(const Graph *g, bool *batched) {
  * returns the C expression of its work items if the rule split its work
  * into items (kopen_parallel), else NULL. */
 static const char *emit_node_function(FILE *f, Graph *g, const Node *n, const char *fname, const bool *batched,
-                                      unsigned inplace) {
-    Kernel k = {f, n, fname, g->target, batched, false, inplace, ""};
+                                      unsigned inplace, bool f64) {
+    Kernel k = {f, n, fname, g->target, batched, false, inplace, "", f64};
     /* A node loops over the batch when it reads or writes a batched value first. */
     k.dyn = batched && ((n->nin > 0 && batched[n->in[0]->id]) || (n->nout > 0 && batched[n->out[0]->id]));
     op_rules(n->op)->emit(&k);
@@ -431,7 +431,7 @@ static void emit_layout_comment(Emitter *m) {
             live = arena_printf(g->arena, "n%d..n%d", p->step[p->first[v->id]]->id, p->step[p->last[v->id]]->id);
         put_layout_row(m, v, live);
     }
-    fputs(" */\nstatic float *arena;\n\n", c);
+    fputs(" */\nstatic netc_real *arena;\n\n", c);
     if (!m->t) return;
     char ls[64];
 
@@ -445,7 +445,7 @@ static void emit_layout_comment(Emitter *m) {
         if (v->kind == V_STATE && m->off[v->id] >= 0) put_layout_row(m, v, NULL);
     }
     fprintf(c,
-            " */\nstatic float *state_block;\n\n"
+            " */\nstatic netc_real *state_block;\n\n"
             "/* Every kernel runs on the active batch: nb_active samples, at most the\n"
             " * compiled batch NMAX (set by %s_set_batch). */\n"
             "enum { NMAX = %d };\nstatic int nb_active = NMAX;\n\n"
@@ -476,13 +476,13 @@ static void emit_params(Emitter *m) {
     if (!m->o->embed) {
         fprintf(c,
                 "/* Parameters: one block of %" PRId64 " floats allocated by init, filled by\n"
-                " * netrt_load_params. */\nstatic float *param_block;\n",
+                " * netrt_load_params. */\nstatic netc_real *param_block;\n",
                 m->param_floats);
         for (int i = 0; i < g->nvalues; i++) {
             Value *v = g->values[i];
             if (v->kind != V_PARAM) continue;
             char buf[128];
-            fprintf(c, "static float *%s; /* ", m->pname[v->id]);
+            fprintf(c, "static netc_real *%s; /* ", m->pname[v->id]);
             put_comment_text(c, v->name);
             fprintf(c, " %s */\n", shape_str(&v->shape, buf, sizeof buf));
         }
@@ -502,12 +502,12 @@ static void emit_params(Emitter *m) {
         put_comment_text(c, v->name);
         fprintf(c, " %s */\n", shape_str(&v->shape, buf, sizeof buf));
         if (n == 0) {
-            fprintf(c, "static float %s[1];\n", m->pname[v->id]);
+            fprintf(c, "static netc_real %s[1];\n", m->pname[v->id]);
             continue;
         }
         float *vals = malloc(sizeof *vals * (size_t)n);
         netrt_st_entry_to_f32(t, vals);
-        fprintf(c, "static float %s[%" PRId64 "] = {", m->pname[v->id], n);
+        fprintf(c, "static netc_real %s[%" PRId64 "] = {", m->pname[v->id], n);
         for (int64_t j = 0; j < n; j++) {
             fputs(j % 8 == 0 ? "\n    " : " ", c);
             put_float(c, vals[j]);
@@ -594,12 +594,12 @@ static void emit_nodes(Emitter *m) {
         size_t len = 0;
         FILE *f = open_memstream(&text[i], &len);
         if (!f) {
-            m->items[i] = emit_node_function(c, g, n, m->fname[i], m->batched, plan_inplace(m->plan, n));
+            m->items[i] = emit_node_function(c, g, n, m->fname[i], m->batched, plan_inplace(m->plan, n), m->o->f64);
             fputc('\n', c);
             emit_part(m, i);
             continue;
         }
-        m->items[i] = emit_node_function(f, g, n, "kernel_", m->batched, plan_inplace(m->plan, n));
+        m->items[i] = emit_node_function(f, g, n, "kernel_", m->batched, plan_inplace(m->plan, n), m->o->f64);
         fclose(f);
         int same = -1;
         for (int j = 0; j < i && same < 0; j++)
@@ -873,6 +873,12 @@ static void emit_train_tables(Emitter *m) {
     fputc('\n', c);
 }
 
+/* A buffer as a tensor table's data pointer, which is float *: in a double
+ * build cast, the runtime reading netrt_model.real_bytes. */
+static const char *tdata(Emitter *m, const char *buf) {
+    return m->o->f64 && strcmp(buf, "NULL") != 0 ? arena_printf(m->g->arena, "(float *)(%s)", buf) : buf;
+}
+
 /* The data pointers of the training tables, set by init: the gradients of
  * the trained parameters (the others' stay NULL) and of the inputs. */
 static void emit_train_pointers(Emitter *m) {
@@ -885,20 +891,20 @@ static void emit_train_pointers(Emitter *m) {
         Value *v = g->values[i];
         if (v->kind != V_PARAM) continue;
         Value *grad = train_grad(g, v);
-        if (grad) fprintf(c, "    %s_grads[%d].data = %s;\n", P, k, ref_or_null(m, grad));
+        if (grad) fprintf(c, "    %s_grads[%d].data = %s;\n", P, k, tdata(m, ref_or_null(m, grad)));
         for (int j = 1; j <= 2; j++) {
             Value *mo = train_moment(g, v, j);
-            if (mo) fprintf(c, "    %s_moment%d[%d].data = %s;\n", P, j, k, ref_or_null(m, mo));
+            if (mo) fprintf(c, "    %s_moment%d[%d].data = %s;\n", P, j, k, tdata(m, ref_or_null(m, mo)));
         }
         k++;
     }
     for (int i = 0; i < m->nin; i++) {
         Value *grad = train_grad(g, m->in[i]);
-        if (grad) fprintf(c, "    %s_input_grads[%d].data = %s;\n", P, i, ref_or_null(m, grad));
+        if (grad) fprintf(c, "    %s_input_grads[%d].data = %s;\n", P, i, tdata(m, ref_or_null(m, grad)));
     }
-    if (t->labels) fprintf(c, "    %s_labels.data = %s;\n", P, ref(m, t->labels));
-    if (t->loss) fprintf(c, "    %s_loss.data = %s;\n", P, ref(m, t->loss));
-    if (t->logits) fprintf(c, "    %s_train_logits.data = %s;\n", P, ref(m, t->logits));
+    if (t->labels) fprintf(c, "    %s_labels.data = %s;\n", P, tdata(m, ref(m, t->labels)));
+    if (t->loss) fprintf(c, "    %s_loss.data = %s;\n", P, tdata(m, ref(m, t->loss)));
+    if (t->logits) fprintf(c, "    %s_train_logits.data = %s;\n", P, tdata(m, ref(m, t->logits)));
 }
 
 static void emit_train_functions(Emitter *m) {
@@ -919,7 +925,7 @@ static void emit_train_functions(Emitter *m) {
                "static void %s_set_batch(int nb) { nb_active = nb < 1 ? 1 : nb > NMAX ? NMAX : nb; }\n\n"
                "/* Zeroes the training state (the optimizer's moments). */\n"
                "static void %s_reset_state(void)\n{\n"
-               "    if (state_block) memset(state_block, 0, (size_t)%" PRId64 " * sizeof(float));\n}\n\n",
+               "    if (state_block) memset(state_block, 0, (size_t)%" PRId64 " * sizeof(netc_real));\n}\n\n",
             P, P, m->state_floats ? m->state_floats : 1);
 }
 
@@ -979,7 +985,7 @@ static void emit_taps(Emitter *m) {
         Node *n = g->nodes[i];
         TapKind k;
         m->tap[i] = -1;
-        if (plan_is_view(m->plan, n) || !tap_of(g, n, i, loss_index, &k)) continue;
+        if (plan_is_view(m->plan, n) || m->o->f64 || !tap_of(g, n, i, loss_index, &k)) continue; /* float only */
         if (m->ntaps == 0) fprintf(c, "/* Per tap: the layer, its kind and its layout. */\nstatic const netrt_tap_info %s_taps[] = {\n", m->prefix);
         const Value *v = n->out[0];
         fputs("    {", c);
@@ -1028,12 +1034,12 @@ static void emit_runtime(Emitter *m) {
             " * Calling it again does nothing. */\n"
             "static int %s_init(void)\n{\n"
             "    if (arena) return 0;\n"
-            "    arena = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n",
+            "    arena = netrt_alloc((size_t)%" PRId64 " * sizeof(netc_real));\n",
             P, m->arena_floats ? m->arena_floats : 1);
     if (m->t) {
-        if (block) fprintf(c, "    param_block = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n", m->param_floats);
+        if (block) fprintf(c, "    param_block = netrt_alloc((size_t)%" PRId64 " * sizeof(netc_real));\n", m->param_floats);
         fprintf(c,
-                "    state_block = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n"
+                "    state_block = netrt_alloc((size_t)%" PRId64 " * sizeof(netc_real));\n"
                 "    if (!arena || %s!state_block) {\n"
                 "        if (arena) netrt_free(arena);\n"
                 "%s"
@@ -1043,7 +1049,7 @@ static void emit_runtime(Emitter *m) {
                 block ? "        if (param_block) netrt_free(param_block);\n" : "", block ? "param_block = " : "");
     } else if (block) {
         fprintf(c,
-                "    param_block = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n"
+                "    param_block = netrt_alloc((size_t)%" PRId64 " * sizeof(netc_real));\n"
                 "    if (!arena || !param_block) {\n"
                 "        if (arena) netrt_free(arena);\n"
                 "        if (param_block) netrt_free(param_block);\n"
@@ -1058,11 +1064,11 @@ static void emit_runtime(Emitter *m) {
         Value *v = g->values[i];
         if (v->kind != V_PARAM) continue;
         if (block) fprintf(c, "    %s = param_block + %" PRId64 ";\n", m->pname[v->id], m->off[v->id]);
-        fprintf(c, "    %s_params[%d].data = %s;\n", P, k++, m->pname[v->id]);
+        fprintf(c, "    %s_params[%d].data = %s;\n", P, k++, tdata(m, m->pname[v->id]));
     }
-    for (int i = 0; i < m->nin; i++) fprintf(c, "    %s_inputs[%d].data = %s;\n", P, i, ref(m, m->in[i]));
+    for (int i = 0; i < m->nin; i++) fprintf(c, "    %s_inputs[%d].data = %s;\n", P, i, tdata(m, ref(m, m->in[i])));
     for (int i = 0; i < g->noutputs; i++)
-        fprintf(c, "    %s_outputs[%d].data = %s;\n", P, i, ref(m, g->outputs[i].v));
+        fprintf(c, "    %s_outputs[%d].data = %s;\n", P, i, tdata(m, ref(m, g->outputs[i].v)));
     if (m->t) emit_train_pointers(m);
     fputs("    return 0;\n}\n\n", c);
 
@@ -1095,6 +1101,7 @@ static void emit_runtime(Emitter *m) {
     } else {
         fputs("    .cpu = NULL,\n", c);
     }
+    if (m->o->f64) fputs("    .real_bytes = sizeof(netc_real),\n", c);
     fputs("};\n\n", c);
     if (m->t) emit_train_descriptor(m);
 
@@ -1149,18 +1156,24 @@ static void put_infer_decl(Emitter *m, FILE *f, const char **args) {
     fputc(')', f);
 }
 
+/* n elements from src to dst, between the caller's floats and the buffers
+ * (a double build converts them one by one). */
+static void put_copy(Emitter *m, const char *dst, const char *src, int64_t n) {
+    if (m->o->f64)
+        fprintf(m->c, "    for (size_t i = 0; i < %" PRId64 "; i++) (%s)[i] = (%s)[i];\n", n, dst, src);
+    else
+        fprintf(m->c, "    memcpy(%s, %s, (size_t)%" PRId64 " * sizeof(float));\n", dst, src, n);
+}
+
 static void emit_infer(Emitter *m, const char **args) {
     Graph *g = m->g;
     FILE *c = m->c;
     put_infer_decl(m, c, args);
     fputs("\n{\n", c);
-    for (int i = 0; i < m->nin; i++)
-        fprintf(c, "    memcpy(%s, %s, (size_t)%" PRId64 " * sizeof(float));\n", ref(m, m->in[i]), args[i],
-                shape_numel(&m->in[i]->shape));
+    for (int i = 0; i < m->nin; i++) put_copy(m, ref(m, m->in[i]), args[i], shape_numel(&m->in[i]->shape));
     fprintf(c, "    %s_run();\n", m->prefix);
     for (int i = 0; i < g->noutputs; i++)
-        fprintf(c, "    memcpy(%s, %s, (size_t)%" PRId64 " * sizeof(float));\n", args[m->nin + i],
-                ref(m, g->outputs[i].v), shape_numel(&g->outputs[i].v->shape));
+        put_copy(m, args[m->nin + i], ref(m, g->outputs[i].v), shape_numel(&g->outputs[i].v->shape));
     fputs("}\n", c);
 }
 
@@ -1262,6 +1275,7 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
         fputs("#include \"netrt.h\"\n", c);
     }
     fputs("\n#include <math.h>\n#include <stdio.h>\n#include <string.h>\n\n#include \"netrt_math.h\"\n\n", c);
+    kreal_prelude(c, o->f64);
 
     emit_layout_comment(&m);
     emit_params(&m);
