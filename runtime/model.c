@@ -588,7 +588,9 @@ int netrt_main(int argc, char **argv, const netrt_model *m) {
     /* first: the emitted code may use instructions this CPU lacks */
     if (!netrt_cpu_ok(m->cpu, j.prog)) return 1;
     if (m->real_bytes && m->real_bytes != (int)sizeof(float)) {
-        fprintf(stderr, "%s: error: this program was compiled in double precision, which only the gradient check runs\n",
+        fprintf(stderr,
+                "%s: error: this program was compiled in double precision, which only the gradient check "
+                "runs\n",
                 j.prog);
         return 1;
     }
