@@ -105,8 +105,8 @@ static void emit_batched(const Graph *g, bool *batched) {
  * returns the C expression of its work items if the rule split its work
  * into items (kopen_parallel), else NULL. */
 static const char *emit_node_function(FILE *f, Graph *g, const Node *n, const char *fname, const bool *batched,
-                                      unsigned inplace) {
-    Kernel k = {f, n, fname, g->target, batched, false, inplace, ""};
+                                      unsigned inplace, bool f64) {
+    Kernel k = {f, n, fname, g->target, batched, false, inplace, "", f64};
     /* A node loops over the batch when it reads or writes a batched value first. */
     k.dyn = batched && ((n->nin > 0 && batched[n->in[0]->id]) || (n->nout > 0 && batched[n->out[0]->id]));
     op_rules(n->op)->emit(&k);
@@ -492,7 +492,7 @@ static void emit_layout_comment(Emitter *m) {
         if (v->kind == V_STATE && m->off[v->id] >= 0) put_layout_row(m, v, NULL);
     }
     fprintf(c,
-            " */\nstatic float *state_block;\n\n"
+            " */\nstatic netc_real *state_block;\n\n"
             "/* Every kernel runs on the active batch: nb_active samples, at most the\n"
             " * compiled batch NMAX (set by %s_set_batch). */\n"
             "enum { NMAX = %d };\nstatic int nb_active = NMAX;\n\n"
@@ -548,7 +548,7 @@ static void emit_params(Emitter *m) {
         fputc('\n', c);
         return;
     }
-    fprintf(c, "static _Alignas(64) const float embedded_params[%" PRId64 "] = {\n", m->param_floats);
+    fprintf(c, "static _Alignas(64) const netc_real embedded_params[%" PRId64 "] = {\n", m->param_floats);
     for (int i = 0; i < g->nvalues; i++) {
         Value *v = g->values[i];
         if (v->kind != V_PARAM) continue;
@@ -585,11 +585,11 @@ static void emit_instance_struct(Emitter *m) {
             "/* An instance of the network: its own buffers and tensor tables, so that\n"
             " * instances run independently of each other (the public API's struct %s). */\n"
             "struct %s {\n"
-            "    float *arena;             /* the buffers of the arena's table above */\n"
-            "    const float *param_block; /* the parameters: own_params%s, or NULL */\n"
-            "    float *own_params;        /* the parameters this instance loaded, or NULL */\n"
-            "    bool loaded;              /* param_block holds weights and prepare has run */\n"
-            "    bool check_numerics;      /* after each node, look for NaN and Inf (--check-numerics) */\n"
+            "    netc_real *arena;             /* the buffers of the arena's table above */\n"
+            "    const netc_real *param_block; /* the parameters: own_params%s, or NULL */\n"
+            "    netc_real *own_params;        /* the parameters this instance loaded, or NULL */\n"
+            "    bool loaded;                  /* param_block holds weights and prepare has run */\n"
+            "    bool check_numerics;          /* after each node, look for NaN and Inf (--check-numerics) */\n"
             "    /* names, shapes and buffers of the parameters, inputs and outputs */\n"
             "    netrt_tensor params[%d];\n    netrt_tensor inputs[%d];\n    netrt_tensor outputs[%d];\n"
             "};\n\n"
@@ -627,9 +627,9 @@ static void put_body(Emitter *m, const char *body, const char *self_init) {
     FILE *c = m->c;
     bool a = uses(body, "arena"), p = uses(body, "param_block"), k = uses(body, "check_numerics");
     if (self_init && (a || p || k || uses(body, "self"))) fprintf(c, "    %s\n", self_init);
-    if (a) fputs("    float *const arena = self->arena;\n", c);
-    if (p && m->t) fputs("    float *const param_block = self->own_params;\n", c);
-    else if (p) fputs("    const float *const param_block = self->param_block;\n", c);
+    if (a) fputs("    netc_real *const arena = self->arena;\n", c);
+    if (p && m->t) fputs("    netc_real *const param_block = self->own_params;\n", c);
+    else if (p) fputs("    const netc_real *const param_block = self->param_block;\n", c);
     if (k) fputs("    const bool check_numerics = self->check_numerics;\n", c);
     fputs(body, c);
 }
@@ -743,12 +743,12 @@ static void emit_nodes(Emitter *m) {
         size_t len = 0;
         FILE *f = open_memstream(&text[i], &len);
         if (!f) {
-            m->items[i] = emit_node_function(c, g, n, m->fname[i], m->batched, plan_inplace(m->plan, n));
+            m->items[i] = emit_node_function(c, g, n, m->fname[i], m->batched, plan_inplace(m->plan, n), m->o->f64);
             fputc('\n', c);
             emit_part(m, i);
             continue;
         }
-        m->items[i] = emit_node_function(f, g, n, "kernel_", m->batched, plan_inplace(m->plan, n));
+        m->items[i] = emit_node_function(f, g, n, "kernel_", m->batched, plan_inplace(m->plan, n), m->o->f64);
         fclose(f);
         int same = -1;
         for (int j = 0; j < i && same < 0; j++)
@@ -1022,6 +1022,12 @@ static void emit_train_tables(Emitter *m) {
     fputc('\n', c);
 }
 
+/* A buffer as a tensor table's data pointer, which is float *: in a double
+ * build cast, the runtime reading netrt_model.real_bytes. */
+static const char *tdata(Emitter *m, const char *buf) {
+    return m->o->f64 && strcmp(buf, "NULL") != 0 ? arena_printf(m->g->arena, "(float *)(%s)", buf) : buf;
+}
+
 /* The data pointers of the training tables, set by init: the gradients of
  * the trained parameters (the others' stay NULL) and of the inputs. */
 static void emit_train_pointers(Emitter *m) {
@@ -1034,20 +1040,20 @@ static void emit_train_pointers(Emitter *m) {
         Value *v = g->values[i];
         if (v->kind != V_PARAM) continue;
         Value *grad = train_grad(g, v);
-        if (grad) fprintf(c, "    %s_grads[%d].data = %s;\n", P, k, ref_or_null(m, grad));
+        if (grad) fprintf(c, "    %s_grads[%d].data = %s;\n", P, k, tdata(m, ref_or_null(m, grad)));
         for (int j = 1; j <= 2; j++) {
             Value *mo = train_moment(g, v, j);
-            if (mo) fprintf(c, "    %s_moment%d[%d].data = %s;\n", P, j, k, ref_or_null(m, mo));
+            if (mo) fprintf(c, "    %s_moment%d[%d].data = %s;\n", P, j, k, tdata(m, ref_or_null(m, mo)));
         }
         k++;
     }
     for (int i = 0; i < m->nin; i++) {
         Value *grad = train_grad(g, m->in[i]);
-        if (grad) fprintf(c, "    %s_input_grads[%d].data = %s;\n", P, i, ref_or_null(m, grad));
+        if (grad) fprintf(c, "    %s_input_grads[%d].data = %s;\n", P, i, tdata(m, ref_or_null(m, grad)));
     }
-    if (t->labels) fprintf(c, "    %s_labels.data = %s;\n", P, ref(m, t->labels));
-    if (t->loss) fprintf(c, "    %s_loss.data = %s;\n", P, ref(m, t->loss));
-    if (t->logits) fprintf(c, "    %s_train_logits.data = %s;\n", P, ref(m, t->logits));
+    if (t->labels) fprintf(c, "    %s_labels.data = %s;\n", P, tdata(m, ref(m, t->labels)));
+    if (t->loss) fprintf(c, "    %s_loss.data = %s;\n", P, tdata(m, ref(m, t->loss)));
+    if (t->logits) fprintf(c, "    %s_train_logits.data = %s;\n", P, tdata(m, ref(m, t->logits)));
 }
 
 static void emit_train_functions(Emitter *m) {
@@ -1084,7 +1090,7 @@ static void emit_train_functions(Emitter *m) {
                "static void %s_set_batch(int nb) { nb_active = nb < 1 ? 1 : nb > NMAX ? NMAX : nb; }\n\n"
                "/* Zeroes the training state (the optimizer's moments). */\n"
                "static void %s_reset_state(void)\n{\n"
-               "    if (state_block) memset(state_block, 0, (size_t)%" PRId64 " * sizeof(float));\n}\n\n",
+               "    if (state_block) memset(state_block, 0, (size_t)%" PRId64 " * sizeof(netc_real));\n}\n\n",
             P, P, m->state_floats ? m->state_floats : 1);
 }
 
@@ -1144,7 +1150,7 @@ static void emit_taps(Emitter *m) {
         Node *n = g->nodes[i];
         TapKind k;
         m->tap[i] = -1;
-        if (plan_is_view(m->plan, n) || !tap_of(g, n, i, loss_index, &k)) continue;
+        if (plan_is_view(m->plan, n) || m->o->f64 || !tap_of(g, n, i, loss_index, &k)) continue; /* float only */
         if (m->ntaps == 0) fprintf(c, "/* Per tap: the layer, its kind and its layout. */\nstatic const netrt_tap_info %s_taps[] = {\n", m->prefix);
         const Value *v = n->out[0];
         fputs("    {", c);
@@ -1177,11 +1183,17 @@ static void emit_instance_function(Emitter *m, const char *comment, const char *
     fputs("}\n\n", m->c);
 }
 
-/* The calls that point self's parameter table at `block` (a C expression). */
-static void put_point_params(Emitter *m, const char *table, const char *block) {
-    if (m->nparams)
-        fprintf(m->c, "    for (int k = 0; k < %d; k++) %s[k].data = %s + %s_param_offsets[k];\n", m->nparams, table,
-                block, m->prefix);
+/* The calls that point self's parameter table at `block` (a C expression of
+ * a netc_real pointer; the tables' data are float *: cast in a double build,
+ * and a read-only block cast in any build). */
+static void put_point_params(Emitter *m, const char *table, const char *block, bool readonly) {
+    if (!m->nparams) return;
+    if (m->o->f64)
+        fprintf(m->c, "    for (int k = 0; k < %d; k++) %s[k].data = (float *)(%s + %s_param_offsets[k]);\n",
+                m->nparams, table, block, m->prefix);
+    else
+        fprintf(m->c, "    for (int k = 0; k < %d; k++) %s[k].data = %s%s + %s_param_offsets[k];\n", m->nparams,
+                table, readonly ? "(float *)" : "", block, m->prefix);
 }
 
 static void emit_runtime(Emitter *m) {
@@ -1220,9 +1232,12 @@ static void emit_runtime(Emitter *m) {
     /* an instance's own parameters, but for embedded weights (read in place
      * until it loads others); a training graph's are written: always its own */
     bool own = m->nparams > 0 && (m->t || !embed);
-    fprintf(c, "    self->arena = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n", m->arena_floats ? m->arena_floats : 1);
-    if (own) fprintf(c, "    self->own_params = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n", m->param_floats);
-    if (m->t) fprintf(c, "    state_block = netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n", m->state_floats ? m->state_floats : 1);
+    fprintf(c, "    self->arena = netrt_alloc((size_t)%" PRId64 " * sizeof(netc_real));\n",
+            m->arena_floats ? m->arena_floats : 1);
+    if (own) fprintf(c, "    self->own_params = netrt_alloc((size_t)%" PRId64 " * sizeof(netc_real));\n", m->param_floats);
+    if (m->t)
+        fprintf(c, "    state_block = netrt_alloc((size_t)%" PRId64 " * sizeof(netc_real));\n",
+                m->state_floats ? m->state_floats : 1);
     if (m->t || own) {
         fprintf(c, "    if (!self->arena%s%s) {\n        netrt_free(self->arena);\n%s%s"
                    "        self->arena = %s%s;\n        return -1;\n    }\n",
@@ -1244,13 +1259,14 @@ static void emit_runtime(Emitter *m) {
     if (own) {
         if (embed) fputs("    memcpy(self->own_params, embedded_params, sizeof embedded_params);\n", b);
         fputs("    self->param_block = self->own_params;\n", b);
-        put_point_params(m, "self->params", "self->own_params");
+        put_point_params(m, "self->params", "self->own_params", false);
     } else if (embed) {
         fputs("    self->param_block = embedded_params;\n", b);
-        put_point_params(m, "self->params", "(float *)embedded_params"); /* read-only: loads go to own_params */
+        put_point_params(m, "self->params", "embedded_params", true); /* read-only: loads go to own_params */
     }
-    for (int i = 0; i < m->nin; i++) fprintf(b, "    self->inputs[%d].data = %s;\n", i, ref(m, m->in[i]));
-    for (int i = 0; i < g->noutputs; i++) fprintf(b, "    self->outputs[%d].data = %s;\n", i, ref(m, g->outputs[i].v));
+    for (int i = 0; i < m->nin; i++) fprintf(b, "    self->inputs[%d].data = %s;\n", i, tdata(m, ref(m, m->in[i])));
+    for (int i = 0; i < g->noutputs; i++)
+        fprintf(b, "    self->outputs[%d].data = %s;\n", i, tdata(m, ref(m, g->outputs[i].v)));
     if (m->t) emit_train_pointers(m);
     fputs("    return 0;\n", b);
     char *body = capture_end(m, &cap);
@@ -1273,16 +1289,22 @@ static void emit_runtime(Emitter *m) {
             " * not run prepare. */\n"
             "static int %s_load_st(struct %s *self, const netrt_st_file *f, const char *what, char *err, size_t errlen)\n{\n",
             P, P);
-    if (m->nparams == 0) {
+    if (m->o->f64) {
+        /* the weights files hold floats; the gradient check initializes a double build's parameters itself */
+        fputs("    (void)self;\n    (void)f;\n"
+              "    return netrt_errorf(err, errlen, \"%s: a double-precision build loads no weights\", what);\n}\n\n",
+              c);
+    } else if (m->nparams == 0) {
         fputs("    (void)self;\n    return netrt_st_check(NULL, 0, f, what, err, errlen);\n}\n\n", c);
     } else {
         fprintf(c,
-                "    float *block = self->own_params ? self->own_params : netrt_alloc((size_t)%" PRId64 " * sizeof(float));\n"
+                "    netc_real *block =\n"
+                "        self->own_params ? self->own_params : netrt_alloc((size_t)%" PRId64 " * sizeof(netc_real));\n"
                 "    if (!block) return netrt_errorf(err, errlen, \"%s: out of memory for the parameters\");\n"
                 "    netrt_tensor ts[%d];\n"
                 "    memcpy(ts, self->params, sizeof ts);\n",
                 m->param_floats, P, m->nparams);
-        put_point_params(m, "ts", "block");
+        put_point_params(m, "ts", "block", false);
         fprintf(c,
                 "    if (netrt_st_load(f, what, ts, %d, err, errlen) != 0) {\n"
                 "        if (block != self->own_params) netrt_free(block);\n"
@@ -1332,6 +1354,7 @@ static void emit_runtime(Emitter *m) {
     } else {
         fputs("    .cpu = NULL,\n", c);
     }
+    if (m->o->f64) fputs("    .real_bytes = sizeof(netc_real),\n", c);
     fputs("};\n\n", c);
     if (m->t) emit_train_descriptor(m);
 }
@@ -1360,6 +1383,15 @@ static void put_infer_decl(Emitter *m, FILE *f, const char **args) {
     for (int i = 0; i < g->noutputs; i++) fprintf(f, "%sfloat *%s", m->nin + i ? ", " : "", args[m->nin + i]);
     if (m->nin + g->noutputs == 0) fputs("void", f);
     fputc(')', f);
+}
+
+/* n elements from src to dst, between the caller's floats (the API stays
+ * float) and the buffers (a double build converts them one by one). */
+static void put_copy(Emitter *m, const char *dst, const char *src, int64_t n) {
+    if (m->o->f64)
+        fprintf(m->c, "    for (size_t i = 0; i < %" PRId64 "; i++) (%s)[i] = (%s)[i];\n", n, dst, src);
+    else
+        fprintf(m->c, "    memcpy(%s, %s, (size_t)%" PRId64 " * sizeof(float));\n", dst, src, n);
 }
 
 /* The API's declarations, for the header and the C file: `linkage` is
@@ -1404,7 +1436,7 @@ static void emit_infer(Emitter *m, const char **args) {
                 "        free(self);\n"
                 "        return netrt_errorf(err, errlen, \"%s: out of memory for an instance (%" PRId64 " bytes)\");\n"
                 "    }\n",
-                P, P, P, P, P, (int64_t)sizeof(float) * (m->arena_floats + m->param_floats));
+                P, P, P, P, P, (int64_t)sizeof(float) * (m->arena_floats + m->param_floats)); /* no library in double */
         if (ready) fprintf(c, "    %s_prepare(self);\n    self->loaded = true;\n", P);
         fputs("    *out = self;\n    return 0;\n}\n\n", c);
     }
@@ -1443,13 +1475,10 @@ static void emit_infer(Emitter *m, const char **args) {
         m->failed = true;
         return;
     }
-    for (int i = 0; i < m->nin; i++)
-        fprintf(m->c, "    memcpy(%s, %s, (size_t)%" PRId64 " * sizeof(float));\n", ref(m, m->in[i]), args[i],
-                shape_numel(&m->in[i]->shape));
+    for (int i = 0; i < m->nin; i++) put_copy(m, ref(m, m->in[i]), args[i], shape_numel(&m->in[i]->shape));
     fprintf(m->c, "    %s_forward(self);\n", P);
     for (int i = 0; i < g->noutputs; i++)
-        fprintf(m->c, "    memcpy(%s, %s, (size_t)%" PRId64 " * sizeof(float));\n", args[m->nin + i],
-                ref(m, g->outputs[i].v), shape_numel(&g->outputs[i].v->shape));
+        put_copy(m, args[m->nin + i], ref(m, g->outputs[i].v), shape_numel(&g->outputs[i].v->shape));
     fputs("    return 0;\n", m->c);
     char *body = capture_end(m, &cap);
     put_body(m, body, NULL);
@@ -1679,6 +1708,7 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
         fputs("#include \"netrt.h\"\n", c);
     }
     fputs("\n#include <math.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n#include \"netrt_math.h\"\n\n", c);
+    kreal_prelude(c, o->f64);
 
     emit_layout_comment(&m);
     emit_params(&m);

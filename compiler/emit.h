@@ -40,6 +40,7 @@ typedef struct EmitOptions {
     const char *embed_path;      /* the embedded file's name, for messages */
     EmitMain main;               /* append a main() */
     bool no_plan;                /* a region of the arena per value, no sharing (netc --no-plan) */
+    bool f64;                    /* double precision (netc gradcheck; kernel.h): a training graph, generic target */
 } EmitOptions;
 
 /* Returns false after reporting an error (an embedded weights file that lacks

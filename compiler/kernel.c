@@ -19,11 +19,11 @@ static void open_function(Kernel *k, const char *const *in, const char *const *o
     const char *sep = "";
     for (int i = 0; i < k->n->nin; i++) {
         if (k->inplace >> i & 1) continue;
-        kout(k, "%s%sfloat *restrict %s", sep, written >> i & 1 ? "" : "const ", in[i]);
+        kout(k, "%s%snetc_real *restrict %s", sep, written >> i & 1 ? "" : "const ", in[i]);
         sep = ", ";
     }
     for (int i = 0; i < k->n->nout; i++) {
-        kout(k, "%sfloat *restrict %s", sep, outs[i]);
+        kout(k, "%snetc_real *restrict %s", sep, outs[i]);
         sep = ", ";
     }
     kout(k, "%s)\n{\n", items ? ", int64_t t0, int64_t t1" : "");
@@ -51,6 +51,33 @@ void kopen_parallel(Kernel *k, const char *const *in, const char *const *outs, u
 
 void kclose(Kernel *k) { kout(k, "}\n"); }
 
+void kreal_prelude(FILE *f, bool f64) {
+    if (!f64) {
+        fputs("/* The element type of every buffer and kernel. */\ntypedef float netc_real;\n\n", f);
+        return;
+    }
+    fputs("/* The element type of every buffer and kernel: double, for netc gradcheck\n"
+          " * (the tables' data point at doubles: netrt_model.real_bytes).  The float\n"
+          " * functions of netrt_math.h the kernels call, at double precision: */\n"
+          "typedef double netc_real;\n"
+          "#define netrt_expf exp\n"
+          "#define netrt_expm1f expm1\n"
+          "#define netrt_tanhf tanh\n"
+          "#define netrt_erff erf\n"
+          "#define netrt_log1pf log1p\n"
+          "#define netrt_sigmoidf(x) (1 / (1 + exp(-(x))))\n"
+          "#define netrt_selectf(cond, a, b) ((cond) ? (a) : (b))\n"
+          "#define netrt_check_finite netrt_check_finite_f64\n\n",
+          f);
+}
+
+const char *kmath(const Kernel *k, const char *fn) {
+    static const char *const names[][2] = {{"exp", "expf"}, {"sqrt", "sqrtf"}, {"log", "logf"}};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strcmp(fn, names[i][0]) == 0) return names[i][k->f64 ? 0 : 1];
+    return fn;
+}
+
 void kphase_open(Kernel *k, const char *phase, const char *const *in, const char *const *outs, unsigned written) {
     kout(k, "static void %s_%s(void *ctx, int64_t t0, int64_t t1)\n{\n"
             "    void *const *args = ctx; /* the kernel's buffers */\n",
@@ -58,11 +85,11 @@ void kphase_open(Kernel *k, const char *phase, const char *const *in, const char
     int j = 0; /* the buffer's place in args: kphase_args leaves out inputs written over (Kernel.inplace) */
     for (int i = 0; i < k->n->nin; i++) {
         if (k->inplace >> i & 1) continue;
-        if (in[i]) kout(k, "    %sfloat *restrict %s = args[%d];\n", written >> i & 1 ? "" : "const ", in[i], j);
+        if (in[i]) kout(k, "    %snetc_real *restrict %s = args[%d];\n", written >> i & 1 ? "" : "const ", in[i], j);
         j++;
     }
     for (int i = 0; i < k->n->nout; i++, j++)
-        if (outs[i]) kout(k, "    float *restrict %s = args[%d];\n", outs[i], j);
+        if (outs[i]) kout(k, "    netc_real *restrict %s = args[%d];\n", outs[i], j);
 }
 
 void kphase_args(Kernel *k, const char *const *in, const char *const *outs) {

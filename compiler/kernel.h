@@ -33,7 +33,16 @@ typedef struct Kernel {
     unsigned inplace;    /* bit i: the output is written over input i (the memory plan, plan.h; only
                           * for ops with OpRules.inplace_ok): the kernel reads it through the output */
     char items[64];      /* set by kopen_parallel: the C expression of its work items, else "" */
+    bool f64;            /* netc_real is double (netc gradcheck's build), else float */
 } Kernel;
+
+/* `typedef float netc_real;`, or for a double build the typedef and what
+ * makes the kernels' float-only calls double: netrt_math.h's functions
+ * (netrt_expf and the others) as libm's double ones, and the runtime's
+ * netrt_check_finite as its double variant. */
+void kreal_prelude(FILE *f, bool f64);
+/* The libm function fn ("exp", "sqrt") for netc_real: "expf", or "exp" in a double build. */
+const char *kmath(const Kernel *k, const char *fn);
 
 __attribute__((format(printf, 2, 3))) void kout(Kernel *k, const char *fmt, ...);
 

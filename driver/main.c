@@ -38,7 +38,8 @@ static const char usage[] =
     "          or, with --lib, a static library and its header: -o libNAME.a writes NAME.h beside it\n"
     "          or, with --train, a training program (docs/training.md); --freeze PATTERN[,PATTERN]\n"
     "          (repeatable) trains no parameter whose name matches (as the net's freeze statement)\n"
-    "  gradcheck  check the emitted gradients against finite differences [--batch N] [-- program options]\n"
+    "  gradcheck  check the emitted gradients against finite differences, in double precision\n"
+    "          [--batch N] [--float] [-- program options]\n"
     "  emit    write the C and its header        -o model.c [--batch N] [--embed w.safetensors] [--main]\n"
     "  init    write initialized parameters      -o w.safetensors [--seed S]\n"
     "  dump    print the IR                      [--after PASS|eval] [--train] [--list-passes]\n"
@@ -91,13 +92,17 @@ static const CommandHelp command_help[] = {
      "(docs/installation.md shows how, with pkg-config or CMake).\n\n"
      "  -o FILE.c            the C file; the header goes beside it (required)\n"
      "  --main               with a main(): the same command line as netc build's program\n"
+     "  --double             with --train: in double precision, generic target (what netc gradcheck\n"
+     "                       compiles; --main: the gradient check's main)\n"
      "  --batch N, --embed W, --train, --freeze P, --target T, --passes P1,P2, --no-plan, --no-verify\n"
      "                       as for netc build\n"},
     {"gradcheck",
      "usage: netc gradcheck model.net [options] [-- program options]\n\n"
-     "Builds the training program and compares the gradients it computes with central finite\n"
-     "differences of its loss, along random directions, for every parameter and the input;\n"
-     "exit status 1 if any is beyond the threshold.\n\n"
+     "Builds the training program in double precision (generic target) and compares the\n"
+     "gradients it computes with central finite differences of its loss, along random\n"
+     "directions, for every parameter and the input; exit status 1 if any is beyond the\n"
+     "threshold.\n\n"
+     "  --float              check the float32 program of --target T instead (looser thresholds)\n"
      "  --batch N, --freeze P, --target T   as for netc build\n"
      "  after --: the check's own options: --seed S, --eps E, --threshold T, --directions K,\n"
      "  --batch-size N, --check-numerics\n"},
@@ -154,6 +159,9 @@ typedef struct Options {
     bool lib;            /* build --lib: a static library and its header */
     const char *header;  /* build --lib --header F */
     bool show_init; /* params --init (initialization, issue 12) */
+    bool f64;       /* emit --train --double, and gradcheck unless --float: a double-precision build */
+    bool f32_check; /* gradcheck --float */
+    bool target_given;
     char **rest; /* after "--": passed to the program gradcheck runs */
     int nrest;
     /* transfer learning: --freeze patterns as given (each may hold several, comma-separated) */
@@ -218,6 +226,7 @@ static int parse_options(int argc, char **argv, Options *o) {
         }
         else if (strcmp(a, "--target") == 0) {
             VALUE();
+            o->target_given = true;
             if (!(o->target = target_find(next))) {
                 fprintf(stderr, "netc: error: unknown target '%s' (the targets: generic, avx2, avx512, native)\n", next);
                 return 1;
@@ -232,6 +241,8 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) o->help = true;
         else if (strcmp(a, "--no-plan") == 0) o->no_plan = true;
         else if (strcmp(a, "--init") == 0) o->show_init = true;
+        else if (strcmp(a, "--double") == 0) o->f64 = true;
+        else if (strcmp(a, "--float") == 0) o->f32_check = true;
         else if (strcmp(a, "--") == 0) {
             o->rest = argv + i + 1;
             o->nrest = argc - i - 1;
@@ -242,7 +253,21 @@ static int parse_options(int argc, char **argv, Options *o) {
         else o->input = a;
 #undef VALUE
     }
-    if (strcmp(o->cmd, "gradcheck") == 0) o->train = true;
+    if (strcmp(o->cmd, "gradcheck") == 0) {
+        o->train = true;
+        o->f64 = !o->f32_check;
+    } else if (o->f32_check) {
+        return bad_usage("%s is for netc gradcheck", "--float");
+    } else if (o->f64 && (strcmp(o->cmd, "emit") != 0 || !o->train)) {
+        return bad_usage("%s is for training code (emit --train)", "--double");
+    }
+    /* a double build has the scalar kernels only (kernel.h) */
+    if (o->f64 && o->target_given && o->target->kind != TARGET_GENERIC) {
+        fprintf(stderr, "netc: error: a double-precision build is for the generic target, not %s%s\n", o->target->name,
+                strcmp(o->cmd, "gradcheck") == 0 ? " (gradcheck --float checks the float32 program of a target)" : "");
+        return 1;
+    }
+    if (o->f64) o->target = target_generic();
     if ((o->lib || o->header) && strcmp(o->cmd, "build") != 0)
         return bad_usage("%s is an option of netc build", o->lib ? "--lib" : "--header");
     if (o->header && !o->lib) return bad_usage("%s goes with --lib", "--header");
@@ -342,7 +367,7 @@ static bool write_c(Graph *g, const Options *o, const char *c_path, const char *
     if (!ok) diag_plain_error("cannot write '%s': %s", c ? h_path : c_path, strerror(errno));
     if (ok) {
         EmitOptions eo = {.header_name = base_name(h_path), .embed = o->embed ? &st : NULL, .embed_path = o->embed,
-                          .main = main_kind, .no_plan = o->no_plan};
+                          .main = main_kind, .no_plan = o->no_plan, .f64 = o->f64};
         ok = emit_c(g, &eo, c, h);
     }
     if (c && fclose(c) != 0) ok = false;
@@ -570,6 +595,9 @@ static int cmd_build(const Options *o, Graph *g) {
 /* Builds the gradient-check program in a temporary directory and runs it
  * with the options after "--"; its exit status is ours. */
 static int cmd_gradcheck(const Options *o, Graph *g) {
+    const char *flip = getenv("NETC_TEST_FLIP_RELU_GRAD");
+    if (flip && strcmp(flip, "1") == 0)
+        fprintf(stderr, "netc: warning: NETC_TEST_FLIP_RELU_GRAD=1: relu's gradient is deliberately wrong (a test)\n");
     char dir[] = "/tmp/netc-gradcheck-XXXXXX";
     if (!mkdtemp(dir)) {
         diag_plain_error("cannot make a temporary directory: %s", strerror(errno));
@@ -660,7 +688,10 @@ static int cmd_dot(const Options *o, Graph *g) {
 
 static int cmd_emit(const Options *o, Graph *g) {
     char *h_path = with_ext(o->output, ".h");
-    EmitMain kind = !o->with_main ? EMIT_MAIN_NONE : o->train ? EMIT_MAIN_TRAIN : EMIT_MAIN_INFER;
+    EmitMain kind = !o->with_main ? EMIT_MAIN_NONE
+                    : o->f64      ? EMIT_MAIN_GRADCHECK
+                    : o->train    ? EMIT_MAIN_TRAIN
+                                  : EMIT_MAIN_INFER;
     int status = write_c(g, o, o->output, h_path, kind) ? 0 : 1;
     free(h_path);
     return status;

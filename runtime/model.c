@@ -589,6 +589,13 @@ int netrt_main(int argc, char **argv, const netrt_model *m) {
     j.prog = slash ? slash + 1 : argc > 0 && argv[0] ? argv[0] : m->name ? m->name : "netrt";
     /* first: the emitted code may use instructions this CPU lacks */
     if (!netrt_cpu_ok(m->cpu, j.prog)) return 1;
+    if (m->real_bytes && m->real_bytes != (int)sizeof(float)) {
+        fprintf(stderr,
+                "%s: error: this program was compiled in double precision, which only the gradient check "
+                "runs\n",
+                j.prog);
+        return 1;
+    }
     if (m->init && m->init() != 0) {
         fprintf(stderr, "%s: error: cannot initialize the model (out of memory?)\n", j.prog);
         return 1;

@@ -209,6 +209,11 @@ typedef struct netrt_model {
      * netrt_main, the trainer and the gradient check refuse to run on a CPU
      * without them (netrt_cpu_ok). */
     const char *cpu;
+    /* The size of the elements the tensors' data point at: 0 (unset) or 4
+     * for float; 8 for double, in the build netc gradcheck compiles, whose
+     * tables point at doubles through their float * (only
+     * netrt_gradcheck_main runs it; netrt_main and the trainer refuse it). */
+    int real_bytes;
 } netrt_model;
 
 /* Loads every parameter of m from a safetensors file: each must be present
@@ -236,6 +241,9 @@ int netrt_check_finite(const float *p, int64_t n, int64_t per_sample, const char
 /* The same for a value stored blocked, NCHW[V]c: n samples of c channels of
  * hw pixels, in ceil(c / v) blocks of v channels (the padding channels not
  * checked); the element named is the logical one, (channel * hw + pixel). */
+/* The same for a double build's buffers (netc gradcheck). */
+int netrt_check_finite_f64(const double *p, int64_t n, int64_t per_sample, const char *what, const char *op,
+                           const char *name, const char *where);
 int netrt_check_finite_blocked(const float *p, int64_t n, int64_t c, int64_t hw, int v, const char *what,
                                const char *op, const char *name, const char *where);
 /* Describes the rows of the batch about to run, for the messages: row r is

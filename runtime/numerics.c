@@ -33,28 +33,42 @@ void netrt_numerics_reset(void) {
     netrt_numerics_batch(NULL, NULL, 0, INT64_MAX);
 }
 
+/* The message for element i, which is v, not finite (netrt_check_finite). */
+static int report_nonfinite(double v, int64_t i, int64_t per_sample, const char *what, const char *op,
+                            const char *name, const char *where) {
+    char *b = numerics.msg;
+    size_t len = sizeof numerics.msg;
+    int at = snprintf(b, len, "numerics: %s in %s of %s \"%s\" (%s)", isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf",
+                      what, op, name, where);
+    if (at < 0 || (size_t)at >= len) at = 0;
+    if (per_sample > 0) {
+        int64_t r = i / per_sample;
+        int64_t s = numerics.index ? numerics.index[numerics.first + r] : numerics.first + r;
+        snprintf(b + at, len - (size_t)at, ", %s %lld, element %lld", numerics.label ? numerics.label : "sample",
+                 (long long)s, (long long)(i % per_sample));
+    } else {
+        snprintf(b + at, len - (size_t)at, ", element %lld", (long long)i);
+    }
+    numerics.failed = true;
+    return -1;
+}
+
 int netrt_check_finite(const float *p, int64_t n, int64_t per_sample, const char *what, const char *op,
                        const char *name, const char *where) {
     if (numerics.failed) return -1;
     if (per_sample > 0 && n / per_sample > numerics.count) n = numerics.count * per_sample; /* padding */
-    for (int64_t i = 0; i < n; i++) {
-        if (isfinite(p[i])) continue;
-        char *b = numerics.msg;
-        size_t len = sizeof numerics.msg;
-        int at = snprintf(b, len, "numerics: %s in %s of %s \"%s\" (%s)",
-                          isnan(p[i]) ? "NaN" : p[i] > 0 ? "Inf" : "-Inf", what, op, name, where);
-        if (at < 0 || (size_t)at >= len) at = 0;
-        if (per_sample > 0) {
-            int64_t r = i / per_sample;
-            int64_t s = numerics.index ? numerics.index[numerics.first + r] : numerics.first + r;
-            snprintf(b + at, len - (size_t)at, ", %s %lld, element %lld",
-                     numerics.label ? numerics.label : "sample", (long long)s, (long long)(i % per_sample));
-        } else {
-            snprintf(b + at, len - (size_t)at, ", element %lld", (long long)i);
-        }
-        numerics.failed = true;
-        return -1;
-    }
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(p[i])) return report_nonfinite(p[i], i, per_sample, what, op, name, where);
+    return 0;
+}
+
+/* The same over doubles (a double build's buffers, netc gradcheck). */
+int netrt_check_finite_f64(const double *p, int64_t n, int64_t per_sample, const char *what, const char *op,
+                           const char *name, const char *where) {
+    if (numerics.failed) return -1;
+    if (per_sample > 0 && n / per_sample > numerics.count) n = numerics.count * per_sample; /* padding */
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(p[i])) return report_nonfinite(p[i], i, per_sample, what, op, name, where);
     return 0;
 }
 

@@ -1368,6 +1368,13 @@ int netrt_train_main(int argc, char **argv, const netrt_train_model *m) {
     t.prog = netrt_prog_name(argc, argv, m->infer->name);
     /* first: the emitted code may use instructions this CPU lacks */
     if (!netrt_cpu_ok(m->infer->cpu, t.prog)) return 1;
+    if (m->infer->real_bytes && m->infer->real_bytes != (int)sizeof(float)) {
+        fprintf(stderr,
+                "%s: error: this program was compiled in double precision, which only the gradient check "
+                "runs\n",
+                t.prog);
+        return 1;
+    }
     if (m->infer->init && m->infer->init() != 0) {
         fprintf(stderr, "%s: error: cannot initialize the model (out of memory?)\n", t.prog);
         return 1;

@@ -4,6 +4,7 @@
  * Each op is its registry entry (ops.h): the builtins that make it, its
  * shape, emission and gradient, and the statements of what it lacks. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../opkit.h"
@@ -107,7 +108,7 @@ static void emit_unary(Kernel *k, const char *expr) {
 static void emit_unary_k(Kernel *k, double kv, const char *expr) {
     const char *loop = kopen_elementwise(k, (const char *const[]){"x"}, (const char *const[]){"y"}, 0, k->n->out[0]);
     kdouble(k, "KD", kv);
-    kout(k, "    const float K = (float)KD;\n");
+    kout(k, "    const netc_real K = (netc_real)KD;\n");
     unary_loop(k, loop, expr);
     kclose(k);
 }
@@ -165,7 +166,7 @@ static void emit_dropout_train(Kernel *k) {
     const char *loop = kopen_elementwise(k, (const char *const[]){"x"}, (const char *const[]){"y", "mask"}, 0, n->out[0]);
     kout(k, "    /* p = %g: dropped below %.0f of 2^32 */\n"
             "    const uint64_t key = netrt_dropout_key(train_seed, train_step, %d);\n"
-            "    const float scale = train_no_dropout ? 1.0f : (float)(1.0 / (1.0 - %s));\n"
+            "    const netc_real scale = train_no_dropout ? 1.0f : (netc_real)(1.0 / (1.0 - %s));\n"
             "    const uint32_t below = train_no_dropout ? 0u : %lluu; /* --no-dropout: none */\n"
             "    %s {\n"
             "        mask[i] = netrt_dropout_mask(key, i, below, scale);\n"
@@ -183,20 +184,21 @@ static void emit_softmax(Kernel *k) {
     KENUM(k, {"N", x->d[0]}, {"C", x->rank > 1 ? x->d[1] : 1}, {"S", shape_spatial(x)});
     kout(k, "    for (int n = 0; n < N; n++) {\n"
             "        for (int s = 0; s < S; s++) {\n"
-            "            const float *restrict xs = x + (size_t)n * C * S + s;\n"
-            "            float *restrict ys = y + (size_t)n * C * S + s;\n"
-            "            float m = xs[0];\n"
+            "            const netc_real *restrict xs = x + (size_t)n * C * S + s;\n"
+            "            netc_real *restrict ys = y + (size_t)n * C * S + s;\n"
+            "            netc_real m = xs[0];\n"
             "            for (int c = 1; c < C; c++) m = xs[(size_t)c * S] > m ? xs[(size_t)c * S] : m;\n"
-            "            float sum = 0.0f;\n"
+            "            netc_real sum = 0.0f;\n"
             "            for (int c = 0; c < C; c++) {\n"
-            "                const float v = expf(xs[(size_t)c * S] - m);\n"
+            "                const netc_real v = %s(xs[(size_t)c * S] - m);\n"
             "                ys[(size_t)c * S] = v;\n"
             "                sum += v;\n"
             "            }\n"
-            "            const float inv = 1.0f / sum;\n"
+            "            const netc_real inv = 1.0f / sum;\n"
             "            for (int c = 0; c < C; c++) ys[(size_t)c * S] *= inv;\n"
             "        }\n"
-            "    }\n");
+            "    }\n",
+         kmath(k, "exp"));
     kclose(k);
 }
 
@@ -207,13 +209,13 @@ static void emit_log_softmax(Kernel *k) {
     KENUM(k, {"N", x->d[0]}, {"C", x->rank > 1 ? x->d[1] : 1}, {"S", shape_spatial(x)});
     kout(k, "    for (int n = 0; n < N; n++) {\n"
             "        for (int s = 0; s < S; s++) {\n"
-            "            const float *restrict xs = x + (size_t)n * C * S + s;\n"
-            "            float *restrict ys = y + (size_t)n * C * S + s;\n"
-            "            float m = xs[0];\n"
+            "            const netc_real *restrict xs = x + (size_t)n * C * S + s;\n"
+            "            netc_real *restrict ys = y + (size_t)n * C * S + s;\n"
+            "            netc_real m = xs[0];\n"
             "            for (int c = 1; c < C; c++) m = xs[(size_t)c * S] > m ? xs[(size_t)c * S] : m;\n"
             "            double sum = 0.0;\n"
             "            for (int c = 0; c < C; c++) sum += exp((double)xs[(size_t)c * S] - m);\n"
-            "            const float shift = m + (float)log(sum);\n"
+            "            const netc_real shift = m + (netc_real)log(sum);\n"
             "            for (int c = 0; c < C; c++) ys[(size_t)c * S] = xs[(size_t)c * S] - shift;\n"
             "        }\n"
             "    }\n");
@@ -230,14 +232,21 @@ static void emit_unary_grad(Kernel *k, const char *from, const char *expr, const
     if (of) kout(k, "    /* the gradient of %s */\n", of);
     if (kv) {
         kdouble(k, "KD", *kv);
-        kout(k, "    const float K = (float)KD;\n");
+        kout(k, "    const netc_real K = (netc_real)KD;\n");
     }
     kout(k, "    %s dx[i] = %s;\n", loop, expr);
     kclose(k);
 }
 
 /* From the output y. */
-static void emit_relu_grad(Kernel *k) { emit_unary_grad(k, "y", "y[i] > 0.0f ? dy[i] : 0.0f", NULL, NULL); }
+/* NETC_TEST_FLIP_RELU_GRAD=1 in the environment flips the sign of this
+ * gradient: a deliberately wrong rule, for the tests that netc gradcheck
+ * catches one (tests/CMakeLists.txt); netc warns when it is set. */
+static void emit_relu_grad(Kernel *k) {
+    const char *flip = getenv("NETC_TEST_FLIP_RELU_GRAD");
+    bool wrong = flip && strcmp(flip, "1") == 0;
+    emit_unary_grad(k, "y", wrong ? "y[i] > 0.0f ? -dy[i] : 0.0f" : "y[i] > 0.0f ? dy[i] : 0.0f", NULL, NULL);
+}
 static void emit_tanh_grad(Kernel *k) { emit_unary_grad(k, "y", "dy[i] * (1.0f - y[i] * y[i])", NULL, NULL); }
 static void emit_sigmoid_grad(Kernel *k) { emit_unary_grad(k, "y", "dy[i] * y[i] * (1.0f - y[i])", NULL, NULL); }
 
@@ -269,7 +278,7 @@ static void emit_channel_sum_grad(Kernel *k, const char *term, const char *dx) {
 /* Softmax: dx = y * (dy - sum over channels of dy * y). */
 static void emit_softmax_grad(Kernel *k) {
     emit_channel_sum_grad(k, "(double)dy[o + (size_t)c * S] * y[o + (size_t)c * S]",
-                          "y[o + (size_t)c * S] * (dy[o + (size_t)c * S] - (float)acc)");
+                          "y[o + (size_t)c * S] * (dy[o + (size_t)c * S] - (netc_real)acc)");
 }
 
 /* The gradients of the activations that act_grad computes, from dy and the
@@ -313,7 +322,7 @@ static void emit_act_grad(Kernel *k) {
 /* Log-softmax: dx = dy - exp(y) * (the sum over channels of dy). */
 static void emit_log_softmax_grad(Kernel *k) {
     emit_channel_sum_grad(k, "dy[o + (size_t)c * S]",
-                          "dy[o + (size_t)c * S] - netrt_expf(y[o + (size_t)c * S]) * (float)acc");
+                          "dy[o + (size_t)c * S] - netrt_expf(y[o + (size_t)c * S]) * (netc_real)acc");
 }
 
 /* The activations act_grad differentiates: from the input. */

@@ -252,7 +252,7 @@ static void row_epilogue_of(Kernel *k, const BlockedConv *c, int depth, const ch
     /* one vector of V channels at a time, through its own restrict pointer: clang 14 does not vectorize
      * the one loop over the row's OW * V floats once the row's address comes from a work item */
     kout(k, "%*sfor (int j = 0; j < OW; j++) { /* the fused %s */\n"
-            "%*s    float *restrict q = %s + (size_t)j * V;\n"
+            "%*s    netc_real *restrict q = %s + (size_t)j * V;\n"
             "%*s    for (int i = 0; i < V; i++) q[i] = %s;\n"
             "%*s}\n",
          4 * depth, "", op_name(op), 4 * depth, "", yr, 4 * depth, "", body, 4 * depth, "");
@@ -295,13 +295,13 @@ void blocked_conv_consts(Kernel *k, int depth, const BlockedConv *c, const ConvT
     if (items) kout(k, "%*s * %s */\n", ind, "", items);
     kout(k, "%*senum { V = %d, RB = %d, OB = (K + V - 1) / V }; /* OB output blocks */\n", ind, "", c->v, rb);
     klines(k, depth, t->extra);
-    kout(k, "%*stypedef float vec __attribute__((vector_size(V * sizeof(float))));\n", ind, "");
+    kout(k, "%*stypedef netc_real vec __attribute__((vector_size(V * sizeof(netc_real))));\n", ind, "");
     if (act_in_registers(a->act))
         kout(k, "%*stypedef int ivec __attribute__((vector_size(V * sizeof(int))));\n", ind, "");
     if (a->act == EPILOGUE_LEAKY_RELU) {
         char buf[64];
         kout(k, "%*sconst double AKD = %s;\n", ind, "", double_literal(buf, sizeof buf, a->act_k));
-        kout(k, "%*sconst float AK = (float)AKD; /* the fused leaky_relu's slope */\n", ind, "");
+        kout(k, "%*sconst netc_real AK = (netc_real)AKD; /* the fused leaky_relu's slope */\n", ind, "");
     }
 }
 
@@ -358,11 +358,11 @@ static void border_cases(Kernel *k, int d, const BlockedConv *c, const ConvParts
 
 void blocked_conv_row(Kernel *k, int R, const BlockedConv *c, const ConvParts *p, const char *yrow) {
     int t = p->tiled ? 1 : 0; /* the tile's partial sums deepen the stores */
-    kout(k, "%*sfloat *restrict yr = %s;\n", 4 * R, "", yrow);
-    if (c->residual) klines(k, R, "const float *restrict rr = res + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
+    kout(k, "%*snetc_real *restrict yr = %s;\n", 4 * R, "", yrow);
+    if (c->residual) klines(k, R, "const netc_real *restrict rr = res + (((size_t)n * OB + ob) * OH + oh) * OW * V;\n");
     if (p->pair) {
-        klines(k, R, "float *restrict yr2 = yr + (size_t)OH * OW * V; /* block ob + 1 */\n");
-        if (c->residual) klines(k, R, "const float *restrict rr2 = rr + (size_t)OH * OW * V;\n");
+        klines(k, R, "netc_real *restrict yr2 = yr + (size_t)OH * OW * V; /* block ob + 1 */\n");
+        if (c->residual) klines(k, R, "const netc_real *restrict rr2 = rr + (size_t)OH * OW * V;\n");
     }
     klines(k, R, "int ow = 0;\n"
                  "for (; ow + RB <= OW; ow += RB) {\n");
@@ -542,10 +542,10 @@ void conv_text(ConvText *t, const BlockedConv *c, const char *xa, int64_t span, 
                  "%s {\n"
                  "    const vec wv = *(const vec *)(wt + (size_t)c * V), wv2 = *(const vec *)(wt2 + (size_t)c * V);\n"
                  "    const int iw = iw0 + RLO * SW;\n"
-                 "    const float *restrict xp = %s;\n"
+                 "    const netc_real *restrict xp = %s;\n"
                  "#pragma GCC unroll 16\n"
                  "    for (int r = RLO; r < RHI; r++) {\n"
-                 "        const float xr = xp[(r - RLO) * XS];\n"
+                 "        const netc_real xr = xp[(r - RLO) * XS];\n"
                  "        acc[r] += wv * xr;\n"
                  "        acc2[r] += wv2 * xr;\n"
                  "    }\n"
@@ -558,7 +558,7 @@ void conv_text(ConvText *t, const BlockedConv *c, const char *xa, int64_t span, 
                  "    for (int r = 0; r < RB; r++) {\n"
                  "        const int iw = iw0 + r * SW;\n"
                  "        if (iw >= 0 && iw < W) {\n"
-                 "            const float xr = *(%s);\n"
+                 "            const netc_real xr = *(%s);\n"
                  "            acc[r] += wv * xr;\n"
                  "            acc2[r] += wv2 * xr;\n"
                  "        }\n"
@@ -566,9 +566,9 @@ void conv_text(ConvText *t, const BlockedConv *c, const char *xa, int64_t span, 
                  "}\n",
                  cloop, xa);
         snprintf(t->single, sizeof t->single,
-                 "const float *restrict wt = wk + (size_t)(kh * KW + kw) * C * V, *restrict wt2 = wt + (size_t)KH * KW * C * V;\n"
+                 "const netc_real *restrict wt = wk + (size_t)(kh * KW + kw) * C * V, *restrict wt2 = wt + (size_t)KH * KW * C * V;\n"
                  "%s {\n"
-                 "    const float xr = *(%s);\n"
+                 "    const netc_real xr = *(%s);\n"
                  "    acc += *(const vec *)(wt + (size_t)c * V) * xr;\n"
                  "    acc2 += *(const vec *)(wt2 + (size_t)c * V) * xr;\n"
                  "}\n",
@@ -578,7 +578,7 @@ void conv_text(ConvText *t, const BlockedConv *c, const char *xa, int64_t span, 
                  "%s {\n"
                  "    const vec wv = *(const vec *)(wt + (size_t)c * V);\n"
                  "    const int iw = iw0 + RLO * SW;\n"
-                 "    const float *restrict xp = %s;\n"
+                 "    const netc_real *restrict xp = %s;\n"
                  "#pragma GCC unroll 16\n"
                  "    for (int r = RLO; r < RHI; r++) acc[r] += wv * xp[(r - RLO) * XS];\n"
                  "}\n",
@@ -594,14 +594,14 @@ void conv_text(ConvText *t, const BlockedConv *c, const char *xa, int64_t span, 
                  "}\n",
                  cloop, xa);
         snprintf(t->single, sizeof t->single,
-                 "const float *restrict wt = wk + (size_t)(kh * KW + kw) * %s * V;\n"
+                 "const netc_real *restrict wt = wk + (size_t)(kh * KW + kw) * %s * V;\n"
                  "%s acc += *(const vec *)(wt + (size_t)c * V) * *(%s);\n",
                  cs, cloop, xa);
     }
-    snprintf(t->block, sizeof t->block, "const float *restrict wk = w + (size_t)ob * KH * KW * %s * V;\n%s", cs,
+    snprintf(t->block, sizeof t->block, "const netc_real *restrict wk = w + (size_t)ob * KH * KW * %s * V;\n%s", cs,
              grouped ? "const int c0 = ob * V / OCG * CG; /* the block's first input channel */\n" : "");
-    snprintf(t->tap, sizeof t->tap, "const float *restrict wt = wk + (size_t)(kh * KW + kw) * %s * V;\n%s", cs,
-             pair ? "const float *restrict wt2 = wt + (size_t)KH * KW * C * V; /* block ob + 1 */\n" : "");
+    snprintf(t->tap, sizeof t->tap, "const netc_real *restrict wt = wk + (size_t)(kh * KW + kw) * %s * V;\n%s", cs,
+             pair ? "const netc_real *restrict wt2 = wt + (size_t)KH * KW * C * V; /* block ob + 1 */\n" : "");
     t->row[0] = '\0';
     t->p = (ConvParts){t->block, t->row, t->tap, t->inside, t->border, t->single, ct > 0, pair};
     t->what = "output channels";
@@ -637,10 +637,10 @@ static void emit_conv_blocked(Kernel *k) {
 void dwconv_text(ConvText *t, const char *plane, const char *row) {
     t->extra[0] = '\0';
     snprintf(t->block, sizeof t->block,
-             "const float *restrict wk = w + (size_t)ob * KH * KW * V;\n"
-             "const float *restrict xc = %s;\n",
+             "const netc_real *restrict wk = w + (size_t)ob * KH * KW * V;\n"
+             "const netc_real *restrict xc = %s;\n",
              plane);
-    snprintf(t->row, sizeof t->row, "const float *restrict xr = xc + (size_t)%s * W * V;\n", row);
+    snprintf(t->row, sizeof t->row, "const netc_real *restrict xr = xc + (size_t)%s * W * V;\n", row);
     snprintf(t->tap, sizeof t->tap, "const vec wv = *(const vec *)(wk + (size_t)(kh * KW + kw) * V);\n");
     snprintf(t->inside, sizeof t->inside,
              "#pragma GCC unroll 16\n"
@@ -731,8 +731,8 @@ static void emit_from_blocked(Kernel *k) {
     kout(k, "    enum { CB = (C + V - 1) / V };\n"
             "    for (int n = 0; n < N; n++)\n"
             "        for (int c = 0; c < C; c++) {\n"
-            "            const float *restrict xc = x + ((size_t)n * CB + c / V) * S * V + c %% V;\n"
-            "            float *restrict yc = y + ((size_t)n * C + c) * S;\n"
+            "            const netc_real *restrict xc = x + ((size_t)n * CB + c / V) * S * V + c %% V;\n"
+            "            netc_real *restrict yc = y + ((size_t)n * C + c) * S;\n"
             "            for (int i = 0; i < S; i++) yc[i] = xc[(size_t)i * V];\n"
             "        }\n");
     kclose(k);
@@ -770,12 +770,12 @@ void emit_conv_grad_input_blocked(Kernel *k) {
             "     * phase held in RB accumulators; work items: the dx rows of each sample and\n"
             "     * channel block, [t0, t1) here */\n"
             "    enum { V = %d, RB = %d, CB = (C + V - 1) / V, KB = (K + V - 1) / V };\n"
-            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    typedef netc_real vec __attribute__((vector_size(V * sizeof(netc_real))));\n"
             "    if (N == 0) return;\n"
             "    for (int64_t t = t0; t < t1; t++) {\n"
             "        const int n = (int)(t / ((int64_t)CB * H)), cb = (int)(t / H %% CB), ih = (int)(t %% H);\n"
-            "        float *restrict dxr = dx + (((size_t)n * CB + cb) * H + ih) * W * V;\n"
-            "        const float *restrict wc = w + (size_t)cb * KH * KW * K * V;\n"
+            "        netc_real *restrict dxr = dx + (((size_t)n * CB + cb) * H + ih) * W * V;\n"
+            "        const netc_real *restrict wc = w + (size_t)cb * KH * KW * K * V;\n"
             "        for (int pw = 0; pw < SW && pw < W; pw++) {\n"
             "            const int JW = (W - pw + SW - 1) / SW; /* the phase's columns iw = pw + SW * j */\n"
             "            for (int j = 0; j < JW; j += RB) {\n"
@@ -792,19 +792,19 @@ void emit_conv_grad_input_blocked(Kernel *k) {
             "                        const int tw = pw + PL - kw * DW;\n"
             "                        if (tw %% SW) continue; /* no dy column reaches this phase */\n"
             "                        const int ow0 = tw / SW + j;\n"
-            "                        const float *restrict wt = wc + ((size_t)(KH - 1 - kh) * KW + (KW - 1 - kw)) * K * V;\n"
-            "                        const float *restrict dyo = dy + (((size_t)n * KB * OH + oh) * OW) * V;\n"
+            "                        const netc_real *restrict wt = wc + ((size_t)(KH - 1 - kh) * KW + (KW - 1 - kw)) * K * V;\n"
+            "                        const netc_real *restrict dyo = dy + (((size_t)n * KB * OH + oh) * OW) * V;\n"
             "                        if (R == RB && ow0 >= 0 && ow0 + RB - 1 < OW) { /* every column inside */\n"
             "                            for (int k = 0; k < K; k++) {\n"
             "                                const vec wv = *(const vec *)(wt + (size_t)k * V);\n"
-            "                                const float *restrict dp = dyo + ((size_t)(k / V) * OH * OW + ow0) * V + k %% V;\n"
+            "                                const netc_real *restrict dp = dyo + ((size_t)(k / V) * OH * OW + ow0) * V + k %% V;\n"
             "#pragma GCC unroll 16\n"
             "                                for (int r = 0; r < RB; r++) acc[r] += wv * dp[(size_t)r * V];\n"
             "                            }\n"
             "                        } else {\n"
             "                            for (int k = 0; k < K; k++) {\n"
             "                                const vec wv = *(const vec *)(wt + (size_t)k * V);\n"
-            "                                const float *restrict dp = dyo + (size_t)(k / V) * OH * OW * V + k %% V;\n"
+            "                                const netc_real *restrict dp = dyo + (size_t)(k / V) * OH * OW * V + k %% V;\n"
             "                                for (int r = 0; r < R; r++) {\n"
             "                                    const int ow = ow0 + r;\n"
             "                                    if (ow >= 0 && ow < OW) acc[r] += wv * dp[(size_t)ow * V];\n"
@@ -830,12 +830,12 @@ static void emit_to_blocked(Kernel *k) {
     kout(k, "    enum { CB = (C + V - 1) / V };\n"
             "    for (int n = 0; n < N; n++)\n"
             "        for (int c = 0; c < CB * V; c++) {\n"
-            "            float *restrict yc = y + ((size_t)n * CB + c / V) * S * V + c %% V;\n"
+            "            netc_real *restrict yc = y + ((size_t)n * CB + c / V) * S * V + c %% V;\n"
             "            if (c >= C) {\n"
             "                for (int i = 0; i < S; i++) yc[(size_t)i * V] = 0.0f;\n"
             "                continue;\n"
             "            }\n"
-            "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
             "            for (int i = 0; i < S; i++) yc[(size_t)i * V] = xc[i];\n"
             "        }\n");
     kclose(k);

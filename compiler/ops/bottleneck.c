@@ -165,7 +165,7 @@ static void stage(Kernel *k, const Bottleneck *b, int i, const char *title, cons
     kout(k, "            { /* %d. %s, %lld -> %lld channels%s%s%s */\n", i + 1, title, (long long)c->x[1],
          (long long)c->y[1], c->residual ? ", plus the residual" : "", c->a->act ? ", then " : "",
          blocked_act_name(c->a->act));
-    kout(k, "                const float *restrict w = w%d, *restrict b = b%d;\n", i + 1, i + 1);
+    kout(k, "                const netc_real *restrict w = w%d, *restrict b = b%d;\n", i + 1, i + 1);
     blocked_conv_consts(k, 4, c, t, NULL);
     blocked_conv_nest(k, 4, c, &t->p, rows);
     klines(k, 3, "}\n");
@@ -199,7 +199,7 @@ static void emit_bottleneck(Kernel *k) {
     kout(k, "    enum { S1 = EB * R1 * EW * EV, S2 = %lld * R2 * %lld * EV }; /* the floats of s1 and s2 */\n",
          (long long)blocks(m->y[1], b.st[0].v), (long long)m->y[3]);
     klines(k, 1, "/* this thread's s1 and s2 */\n"
-                 "float *restrict s1 = netrt_scratch((S1 + S2) * sizeof(float)), *restrict s2 = s1 + S1;\n"
+                 "netc_real *restrict s1 = netrt_scratch((S1 + S2) * sizeof(netc_real)), *restrict s2 = s1 + S1;\n"
                  "for (int64_t t = t0; t < t1;) { /* the rows [lo, hi) of sample n */\n"
                  "    const int n = (int)(t / OH), lo = (int)(t % OH);\n"
                  "    const int hi = t1 - (int64_t)n * OH < OH ? (int)(t1 - (int64_t)n * OH) : OH;\n"
@@ -215,8 +215,8 @@ static void emit_bottleneck(Kernel *k) {
                  "        const int f0 = o0 > lo && p1 > e0 ? p1 : e0;\n"
                  "        if (f0 > e0)\n"
                  "            for (int eb = 0; eb < EB; eb++) {\n"
-                 "                float *to = s1 + (size_t)eb * R1 * EW * EV;\n"
-                 "                const float *from = to + (size_t)(e0 - p0) * EW * EV; /* after to: copy forward */\n"
+                 "                netc_real *to = s1 + (size_t)eb * R1 * EW * EV;\n"
+                 "                const netc_real *from = to + (size_t)(e0 - p0) * EW * EV; /* after to: copy forward */\n"
                  "                for (int i = 0; i < (f0 - e0) * EW * EV; i++) to[i] = from[i];\n"
                  "            }\n"
                  "        p0 = e0, p1 = e1;\n");

@@ -257,16 +257,16 @@ static void emit_conv(Kernel *k) {
     if (k->dyn) kout(k, "    (void)N; /* in the count of items */\n");
     klines(k, 1, "for (int64_t t = t0; t < t1; t++) {\n"
                  "    const int n = (int)(t / ((int64_t)K * OH)), k = (int)(t / OH % K), oh = (int)(t % OH), g = k / KG;\n"
-                 "    float *restrict yr = y + (((size_t)n * K + k) * OH + oh) * OW;\n");
+                 "    netc_real *restrict yr = y + (((size_t)n * K + k) * OH + oh) * OW;\n");
     if (bias)
         klines(k, 2, "for (int ow = 0; ow < OW; ow++) yr[ow] = b[k];\n");
     else
         klines(k, 2, "for (int ow = 0; ow < OW; ow++) yr[ow] = 0.0f;\n");
     klines(k, 2, "for (int c = 0; c < CG; c++) {\n");
     kwindow_taps(k, 3,
-                 "const float *restrict xr = x + (((size_t)n * C + g * CG + c) * H + ih) * W;\n"
-                 "const float *restrict wr = w + (((size_t)k * CG + c) * KH + kh) * KW;\n",
-                 "const float wv = wr[kw];\n"
+                 "const netc_real *restrict xr = x + (((size_t)n * C + g * CG + c) * H + ih) * W;\n"
+                 "const netc_real *restrict wr = w + (((size_t)k * CG + c) * KH + kh) * KW;\n",
+                 "const netc_real wv = wr[kw];\n"
                  "for (int ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow * SW + off];\n");
     kclose_blocks(k, 2, 2);
     kclose(k);
@@ -291,7 +291,7 @@ static void emit_deconv(Kernel *k) {
     conv_enum(k, in_shape(k, 0), out_shape(k, 0), in_shape(k, 1));
     kout(k, "    for (int n = 0; n < N; n++) {\n"
             "        for (int k = 0; k < K; k++) {\n"
-            "            float *restrict yp = y + ((size_t)n * K + k) * OH * OW;\n");
+            "            netc_real *restrict yp = y + ((size_t)n * K + k) * OH * OW;\n");
     if (bias)
         kout(k, "            for (int i = 0; i < OH * OW; i++) yp[i] = b[k];\n");
     else
@@ -299,19 +299,19 @@ static void emit_deconv(Kernel *k) {
     kout(k, "        }\n"
             "        for (int c = 0; c < C; c++) {\n"
             "            const int g = c / CG;\n"
-            "            const float *restrict xp = x + ((size_t)n * C + c) * H * W;\n"
+            "            const netc_real *restrict xp = x + ((size_t)n * C + c) * H * W;\n"
             "            for (int kg = 0; kg < KG; kg++) {\n"
-            "                float *restrict yp = y + ((size_t)n * K + g * KG + kg) * OH * OW;\n"
-            "                const float *restrict wp = w + ((size_t)c * KG + kg) * KH * KW;\n"
+            "                netc_real *restrict yp = y + ((size_t)n * K + g * KG + kg) * OH * OW;\n"
+            "                const netc_real *restrict wp = w + ((size_t)c * KG + kg) * KH * KW;\n"
             "                for (int ih = 0; ih < H; ih++) {\n"
-            "                    const float *restrict xr = xp + (size_t)ih * W;\n"
+            "                    const netc_real *restrict xr = xp + (size_t)ih * W;\n"
             "                    for (int kh = 0; kh < KH; kh++) {\n"
             "                        const int oh = ih * SH - PT + kh * DH;\n"
             "                        if (oh < 0 || oh >= OH) continue;\n"
-            "                        float *restrict yr = yp + (size_t)oh * OW;\n"
+            "                        netc_real *restrict yr = yp + (size_t)oh * OW;\n"
             "                        for (int kw = 0; kw < KW; kw++) {\n");
     klines(k, 7, deconv_cols);
-    kout(k, "                            const float wv = wp[kh * KW + kw];\n"
+    kout(k, "                            const netc_real wv = wp[kh * KW + kw];\n"
             "                            for (int iw = lo; iw < hi; iw++) yr[iw * SW + off] += wv * xr[iw];\n"
             "                        }\n"
             "                    }\n"
@@ -339,14 +339,14 @@ static void emit_conv_grad_input(Kernel *k) {
     kout(k, "    (void)x; /* read for its shape only */\n"
             "    memset(dx, 0, (size_t)N * C * H * W * sizeof *dx);\n");
     kconv_output_rows(k);
-    kout(k, "                    const float *restrict dyr = dy + (((size_t)n * K + k) * OH + oh) * OW;\n"
+    kout(k, "                    const netc_real *restrict dyr = dy + (((size_t)n * K + k) * OH + oh) * OW;\n"
             "                    for (int kw = 0; kw < KW; kw++) {\n");
     kcol_range(k, 6, "kw * DW");
     kout(k, "                        for (int c = 0; c < CG; c++) {\n"
             "                            for (int kh = 0; kh < KH; kh++) {\n");
     kwindow_row(k, 8);
-    kout(k, "                                float *restrict dxr = dx + (((size_t)n * C + g * CG + c) * H + ih) * W;\n"
-            "                                const float wv = w[(((size_t)k * CG + c) * KH + kh) * KW + kw];\n"
+    kout(k, "                                netc_real *restrict dxr = dx + (((size_t)n * C + g * CG + c) * H + ih) * W;\n"
+            "                                const netc_real wv = w[(((size_t)k * CG + c) * KH + kh) * KW + kw];\n"
             "                                for (int ow = lo; ow < hi; ow++) dxr[ow * SW + off] += wv * dyr[ow];\n");
     kclose_blocks(k, 7, 7);
     kclose(k);
@@ -396,7 +396,7 @@ static void emit_conv_grad_weight_blocked(Kernel *k) {
             "     * (accumulators), work items (output block, channel block, kh%s): %lld */\n"
             "    enum { V = %d, RC = %lld, OB = (K + V - 1) / V, CBK = (C + RC - 1) / RC, TW = %lld };\n"
             "    enum { XS = %d, XR = %s }; /* x: column stride, channel stride */\n"
-            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n",
+            "    typedef netc_real vec __attribute__((vector_size(V * sizeof(netc_real))));\n",
          k->target->name, v, (long long)rc, tw > 1 ? ", kw" : "", (long long)(ob * cb * w->d[2] * tw), v,
          (long long)rc, (long long)tw, kcol_stride(xv), xv->cblock ? "1" : "H * W");
     kout(k, "    for (int64_t t = t0; t < t1; t++) {\n"
@@ -407,11 +407,11 @@ static void emit_conv_grad_weight_blocked(Kernel *k) {
             "        for (int kw = 0; kw < KW; kw++)\n"
             "            for (int r = 0; r < RC; r++) part[kw][r] = (vec){0};\n"
             "        for (int n = 0; n < N; n++) {\n"
-            "            const float *restrict dyn = dy + ((size_t)n * OB + ob) * OH * OW * V;\n");
+            "            const netc_real *restrict dyn = dy + ((size_t)n * OB + ob) * OH * OW * V;\n");
     if (xv->cblock)
-        kout(k, "            const float *restrict xn = x + ((size_t)n * ((C + V - 1) / V) + c0 / V) * H * W * V + c0 %% V;\n");
+        kout(k, "            const netc_real *restrict xn = x + ((size_t)n * ((C + V - 1) / V) + c0 / V) * H * W * V + c0 %% V;\n");
     else
-        kout(k, "            const float *restrict xn = x + ((size_t)n * C + c0) * H * W;\n");
+        kout(k, "            const netc_real *restrict xn = x + ((size_t)n * C + c0) * H * W;\n");
     if (taps_in_regs) {
         /* Few input channels (the first conv's): the KW taps of the row in
          * registers too, RC * KW accumulators, so a load of dy serves KW * RC
@@ -425,8 +425,8 @@ static void emit_conv_grad_weight_blocked(Kernel *k) {
              (long long)(rc * w->d[3]));
         kout(k, "            for (int oh = 0; oh < OH; oh++) {\n");
         kwindow_row(k, 4);
-        kout(k, "                const float *restrict dyr = dyn + (size_t)oh * OW * V;\n"
-                "                const float *restrict xr = xn + (size_t)ih * W * XS;\n"
+        kout(k, "                const netc_real *restrict dyr = dyn + (size_t)oh * OW * V;\n"
+                "                const netc_real *restrict xr = xn + (size_t)ih * W * XS;\n"
                 "                for (int ow = 0; ow < OW; ow++) {\n"
                 "                    const vec d = *(const vec *)(dyr + (size_t)ow * V);\n"
                 "                    const int iw0 = ow * SW - PL;\n"
@@ -454,11 +454,11 @@ static void emit_conv_grad_weight_blocked(Kernel *k) {
     kcol_range(k, 4, "kw * DW");
     kout(k, "                for (int oh = 0; oh < OH; oh++) {\n");
     kwindow_row(k, 5);
-    kout(k, "                    const float *restrict dyr = dyn + (size_t)oh * OW * V;\n"
-            "                    const float *restrict xr = xn + (size_t)ih * W * XS;\n"
+    kout(k, "                    const netc_real *restrict dyr = dyn + (size_t)oh * OW * V;\n"
+            "                    const netc_real *restrict xr = xn + (size_t)ih * W * XS;\n"
             "                    for (int ow = lo; ow < hi; ow++) {\n"
             "                        const vec d = *(const vec *)(dyr + (size_t)ow * V);\n"
-            "                        const float *restrict xp = xr + (size_t)(ow * SW + off) * XS;\n"
+            "                        const netc_real *restrict xp = xr + (size_t)(ow * SW + off) * XS;\n"
             "#pragma GCC unroll 16\n"
             "                        for (int r = 0; r < RC; r++) acc[r] += d * xp[(size_t)r * XR];\n"
             "                    }\n"
@@ -498,14 +498,14 @@ static void emit_conv_grad_weight(Kernel *k) {
             "                        for (int n = 0; n < N; n++) {\n"
             "                            for (int oh = 0; oh < OH; oh++) {\n");
     kwindow_row(k, 8);
-    kout(k, "                                const float *restrict dyr = dy + (((size_t)n * K + k) * OH + oh) * OW;\n"
-            "                                const float *restrict xr = x + (((size_t)n * C + g * CG + c) * H + ih) * W;\n"
+    kout(k, "                                const netc_real *restrict dyr = dy + (((size_t)n * K + k) * OH + oh) * OW;\n"
+            "                                const netc_real *restrict xr = x + (((size_t)n * C + g * CG + c) * H + ih) * W;\n"
             "                                for (int ow = lo; ow < hi; ow++) acc[ow] += (double)dyr[ow] * xr[ow * SW + off];\n"
             "                            }\n"
             "                        }\n"
             "                        double s = 0.0;\n"
             "                        for (int ow = lo; ow < hi; ow++) s += acc[ow];\n"
-            "                        dw[(((size_t)k * CG + c) * KH + kh) * KW + kw] = (float)s;\n"
+            "                        dw[(((size_t)k * CG + c) * KH + kh) * KW + kw] = (netc_real)s;\n"
             "                    }\n"
             "                }\n"
             "            }\n"
@@ -523,25 +523,25 @@ static void emit_bias_grad(Kernel *k) {
     KENUM(k, {"N", dy->d[0]}, {"K", dy->d[1]}, {"S", shape_spatial(dy)});
     if (dyv->cblock) /* a block's V channels side by side, each summed in the plain kernel's order */
         kout(k, "    enum { V = %d, KB = (K + V - 1) / V };\n"
-                "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+                "    typedef netc_real vec __attribute__((vector_size(V * sizeof(netc_real))));\n"
                 "    typedef double dvec __attribute__((vector_size(V * sizeof(double))));\n"
                 "    for (int kb = 0; kb < KB; kb++) {\n"
                 "        dvec s = {0};\n"
                 "        for (int n = 0; n < N; n++) {\n"
-                "            const float *restrict dyk = dy + ((size_t)n * KB + kb) * S * V;\n"
+                "            const netc_real *restrict dyk = dy + ((size_t)n * KB + kb) * S * V;\n"
                 "            for (int i = 0; i < S; i++) s += __builtin_convertvector(*(const vec *)(dyk + (size_t)i * V), dvec);\n"
                 "        }\n"
-                "        for (int v = 0; v < V && kb * V + v < K; v++) db[kb * V + v] = (float)s[v];\n"
+                "        for (int v = 0; v < V && kb * V + v < K; v++) db[kb * V + v] = (netc_real)s[v];\n"
                 "    }\n",
              dyv->cblock);
     else
         kout(k, "    for (int k = 0; k < K; k++) {\n"
                 "        double s = 0.0;\n"
                 "        for (int n = 0; n < N; n++) {\n"
-                "            const float *restrict dyk = dy + ((size_t)n * K + k) * S;\n"
+                "            const netc_real *restrict dyk = dy + ((size_t)n * K + k) * S;\n"
                 "            for (int i = 0; i < S; i++) s += dyk[i];\n"
                 "        }\n"
-                "        db[k] = (float)s;\n"
+                "        db[k] = (netc_real)s;\n"
                 "    }\n");
     kclose(k);
 }
@@ -557,19 +557,19 @@ static void emit_deconv_grad_input(Kernel *k) {
             "    for (int n = 0; n < N; n++) {\n"
             "        for (int c = 0; c < C; c++) {\n"
             "            const int g = c / CG;\n"
-            "            const float *restrict wc = w + (size_t)c * KG * KH * KW;\n"
+            "            const netc_real *restrict wc = w + (size_t)c * KG * KH * KW;\n"
             "            for (int ih = 0; ih < H; ih++) {\n"
-            "                float *restrict dxr = dx + (((size_t)n * C + c) * H + ih) * W;\n"
+            "                netc_real *restrict dxr = dx + (((size_t)n * C + c) * H + ih) * W;\n"
             "                for (int iw = 0; iw < W; iw++) dxr[iw] = 0.0f;\n"
             "                for (int kg = 0; kg < KG; kg++) {\n"
-            "                    const float *restrict dyp = dy + ((size_t)n * K + g * KG + kg) * OH * OW;\n"
+            "                    const netc_real *restrict dyp = dy + ((size_t)n * K + g * KG + kg) * OH * OW;\n"
             "                    for (int kh = 0; kh < KH; kh++) {\n"
             "                        const int oh = ih * SH - PT + kh * DH;\n"
             "                        if (oh < 0 || oh >= OH) continue;\n"
-            "                        const float *restrict dyr = dyp + (size_t)oh * OW;\n"
+            "                        const netc_real *restrict dyr = dyp + (size_t)oh * OW;\n"
             "                        for (int kw = 0; kw < KW; kw++) {\n");
     klines(k, 7, deconv_cols);
-    kout(k, "                            const float wv = wc[(kg * KH + kh) * KW + kw];\n"
+    kout(k, "                            const netc_real wv = wc[(kg * KH + kh) * KW + kw];\n"
             "                            for (int iw = lo; iw < hi; iw++) dxr[iw] += wv * dyr[iw * SW + off];\n"
             "                        }\n"
             "                    }\n"
@@ -596,18 +596,18 @@ static void emit_deconv_grad_weight(Kernel *k) {
     klines(k, 5, deconv_cols);
     kout(k, "                    double acc[W] = {0};\n"
             "                    for (int n = 0; n < N; n++) {\n"
-            "                        const float *restrict xp = x + ((size_t)n * C + c) * H * W;\n"
-            "                        const float *restrict dyp = dy + ((size_t)n * K + g * KG + kg) * OH * OW;\n"
+            "                        const netc_real *restrict xp = x + ((size_t)n * C + c) * H * W;\n"
+            "                        const netc_real *restrict dyp = dy + ((size_t)n * K + g * KG + kg) * OH * OW;\n"
             "                        for (int ih = 0; ih < H; ih++) {\n"
             "                            const int oh = ih * SH - PT + kh * DH;\n"
             "                            if (oh < 0 || oh >= OH) continue;\n"
-            "                            const float *restrict xr = xp + (size_t)ih * W, *restrict dyr = dyp + (size_t)oh * OW;\n"
+            "                            const netc_real *restrict xr = xp + (size_t)ih * W, *restrict dyr = dyp + (size_t)oh * OW;\n"
             "                            for (int iw = lo; iw < hi; iw++) acc[iw] += (double)xr[iw] * dyr[iw * SW + off];\n"
             "                        }\n"
             "                    }\n"
             "                    double s = 0.0;\n"
             "                    for (int iw = lo; iw < hi; iw++) s += acc[iw];\n"
-            "                    dw[(((size_t)c * KG + kg) * KH + kh) * KW + kw] = (float)s;\n"
+            "                    dw[(((size_t)c * KG + kg) * KH + kh) * KW + kw] = (netc_real)s;\n"
             "                }\n"
             "            }\n"
             "        }\n"

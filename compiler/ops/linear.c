@@ -99,7 +99,7 @@ static void linear_block(Kernel *k, int depth, const char *nb, const char *kb, b
              "}\n"
              "for (int i = 0; i < %s; i++)\n"
              "    for (int j = 0; j < %s; j++) {\n"
-             "        float s = 0.0f;\n"
+             "        netc_real s = 0.0f;\n"
              "        for (int l = 0; l < V; l++) s += acc[i][j][l];\n"
              "        for (int d = DV; d < D; d++) s += x[(size_t)(n + i) * D + d] * w[(size_t)(k + j) * D + d];\n"
              "        y[(size_t)(n + i) * K + k + j] = %s;\n"
@@ -133,8 +133,8 @@ static void emit_linear_vec(Kernel *k) {
             "     * of KB output features, then the %lld features after them, items [t0, t1) here. */\n"
             "    enum { V = %d, NB = %d, KB = %d, DV = D / V * V }; /* DV: the input features in whole vectors */\n"
             "    enum { KW = K / KB }; /* whole blocks of output features */\n"
-            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
-            "    typedef float uvec __attribute__((vector_size(V * sizeof(float)), aligned(sizeof(float)))); /* unaligned */\n",
+            "    typedef netc_real vec __attribute__((vector_size(V * sizeof(netc_real))));\n"
+            "    typedef netc_real uvec __attribute__((vector_size(V * sizeof(netc_real)), aligned(sizeof(netc_real)))); /* unaligned */\n",
          k->target->name, v, nb, kb, k->target->regs, (long long)kw, (long long)(ks % kb), v, nb, kb);
     /* The blocks that occur: the samples' tail only if the batch may not be
      * whole blocks, the features' tail only if KB does not divide K. */
@@ -180,8 +180,8 @@ static void emit_linear(Kernel *k) {
     if (k->dyn) kout(k, "    (void)N; /* in the count of items */\n");
     kout(k, "    for (int64_t t = t0; t < t1; t++) {\n"
             "        const int n = (int)(t / K), k = (int)(t %% K);\n"
-            "        const float *restrict xn = x + (size_t)n * D, *restrict wk = w + (size_t)k * D;\n"
-            "        float s = 0.0f;\n"
+            "        const netc_real *restrict xn = x + (size_t)n * D, *restrict wk = w + (size_t)k * D;\n"
+            "        netc_real s = 0.0f;\n"
             "        for (int d = 0; d < D; d++) s += xn[d] * wk[d];\n");
     if (bias)
         kout(k, "        y[t] = s + b[k];\n");
@@ -199,11 +199,11 @@ static void emit_linear_grad_input(Kernel *k) {
     kopen(k, (const char *const[]){"dy", "w"}, (const char *const[]){"dx"});
     KENUM(k, {"N", dy->d[0]}, {"K", dy->d[1]}, {"D", w->d[1]});
     kout(k, "    for (int n = 0; n < N; n++) {\n"
-            "        float *restrict dxn = dx + (size_t)n * D;\n"
+            "        netc_real *restrict dxn = dx + (size_t)n * D;\n"
             "        for (int d = 0; d < D; d++) dxn[d] = 0.0f;\n"
             "        for (int k = 0; k < K; k++) {\n"
-            "            const float a = dy[(size_t)n * K + k];\n"
-            "            const float *restrict wk = w + (size_t)k * D;\n"
+            "            const netc_real a = dy[(size_t)n * K + k];\n"
+            "            const netc_real *restrict wk = w + (size_t)k * D;\n"
             "            for (int d = 0; d < D; d++) dxn[d] += a * wk[d];\n"
             "        }\n"
             "    }\n");
@@ -222,10 +222,10 @@ static void emit_linear_grad_weight(Kernel *k) {
             "            double acc[BLOCK] = {0};\n"
             "            for (int n = 0; n < N; n++) {\n"
             "                const double a = dy[(size_t)n * K + k];\n"
-            "                const float *restrict xn = x + (size_t)n * D + d0;\n"
+            "                const netc_real *restrict xn = x + (size_t)n * D + d0;\n"
             "                for (int j = 0; j < len; j++) acc[j] += a * xn[j];\n"
             "            }\n"
-            "            for (int j = 0; j < len; j++) dw[(size_t)k * D + d0 + j] = (float)acc[j];\n"
+            "            for (int j = 0; j < len; j++) dw[(size_t)k * D + d0 + j] = (netc_real)acc[j];\n"
             "        }\n"
             "    }\n");
     kclose(k);

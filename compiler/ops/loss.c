@@ -145,7 +145,7 @@ static void put_class_weights(Kernel *k, const char **wc, const char **wk, const
         if (wsum) *wsum = "(double)K";
         return;
     }
-    kout(k, "    static const float W[K] = {");
+    kout(k, "    static const netc_real W[K] = {");
     double sum = 0;
     char buf[64];
     for (int i = 0; i < a->nweight; i++) {
@@ -168,7 +168,7 @@ static void put_xent_shape(Kernel *k) {
     int64_t S = 1;
     for (int i = 2; i < z->rank; i++) S *= z->d[i];
     KENUM(k, {"N", z->d[0]}, {"K", z->d[1]}, {"S", S});
-    kout(k, "    const float IGNORE = %" PRId64 ".0f; /* ignore_index */\n", k->n->a.loss.ignore_index);
+    kout(k, "    const netc_real IGNORE = %" PRId64 ".0f; /* ignore_index */\n", k->n->a.loss.ignore_index);
 }
 
 /* F.cross_entropy(logits, labels, weight, ignore_index, label_smoothing =
@@ -186,10 +186,10 @@ static void emit_xent_loss(Kernel *k) {
             "    double nll = 0.0, smooth = 0.0, count = 0.0;\n"
             "    for (int n = 0; n < N; n++)\n"
             "        for (int s = 0; s < S; s++) {\n"
-            "            const float *restrict z = logits + (size_t)n * K * S + s; /* class k at z[k * S] */\n"
-            "            const float lf = labels[(size_t)n * S + s];\n"
+            "            const netc_real *restrict z = logits + (size_t)n * K * S + s; /* class k at z[k * S] */\n"
+            "            const netc_real lf = labels[(size_t)n * S + s];\n"
             "            if (lf == IGNORE) continue;\n"
-            "            if (!(lf >= 0.0f && lf < (float)K)) {\n"
+            "            if (!(lf >= 0.0f && lf < (netc_real)K)) {\n"
             "                loss[0] = NAN;\n"
             "                return;\n"
             "            }\n"
@@ -204,7 +204,7 @@ static void emit_xent_loss(Kernel *k) {
             "            if (eps > 0.0)\n"
             "                for (int k = 0; k < K; k++) smooth += %s * (lse - z[k * S]);\n"
             "        }\n"
-            "    loss[0] = (float)(((1.0 - eps) * nll + eps / K * smooth) / count);\n",
+            "    loss[0] = (netc_real)(((1.0 - eps) * nll + eps / K * smooth) / count);\n",
          wc, wc, wk);
     kclose(k);
 }
@@ -221,16 +221,16 @@ static void emit_xent_grad(Kernel *k) {
     kout(k, "    const double eps = hp.label_smoothing;\n"
             "    double count = 0.0;\n"
             "    for (size_t i = 0; i < (size_t)N * S; i++) {\n"
-            "        const float lf = labels[i];\n"
-            "        if (lf != IGNORE && lf >= 0.0f && lf < (float)K) count += %s;\n"
+            "        const netc_real lf = labels[i];\n"
+            "        if (lf != IGNORE && lf >= 0.0f && lf < (netc_real)K) count += %s;\n"
             "    }\n"
             "    const double inv = 1.0 / count;\n"
             "    for (int n = 0; n < N; n++)\n"
             "        for (int s = 0; s < S; s++) {\n"
-            "            const float *restrict z = logits + (size_t)n * K * S + s; /* class k at z[k * S] */\n"
-            "            float *restrict dz = dlogits + (size_t)n * K * S + s;\n"
-            "            const float lf = labels[(size_t)n * S + s];\n"
-            "            if (lf == IGNORE || !(lf >= 0.0f && lf < (float)K)) {\n"
+            "            const netc_real *restrict z = logits + (size_t)n * K * S + s; /* class k at z[k * S] */\n"
+            "            netc_real *restrict dz = dlogits + (size_t)n * K * S + s;\n"
+            "            const netc_real lf = labels[(size_t)n * S + s];\n"
+            "            if (lf == IGNORE || !(lf >= 0.0f && lf < (netc_real)K)) {\n"
             "                for (int k = 0; k < K; k++) dz[k * S] = 0.0f;\n"
             "                continue;\n"
             "            }\n"
@@ -242,7 +242,7 @@ static void emit_xent_grad(Kernel *k) {
             "            const double hard = (1.0 - eps) * %s, soft = eps / K;\n"
             "            for (int k = 0; k < K; k++) {\n"
             "                const double p = exp(z[k * S] - m) / se;\n"
-            "                dz[k * S] = (float)((hard * (p - (k == c ? 1.0 : 0.0)) + soft * (%s * p - %s)) * inv);\n"
+            "                dz[k * S] = (netc_real)((hard * (p - (k == c ? 1.0 : 0.0)) + soft * (%s * p - %s)) * inv);\n"
             "            }\n"
             "        }\n",
          k->n->a.loss.nweight ? "(double)W[(int)lf]" : "1.0", wc, wsum, wk);
@@ -275,7 +275,7 @@ static void emit_elementwise_loss(Kernel *k) {
         kout(k, "    const double inv = 1.0 / ((double)N * PER);\n"
                 "    for (size_t i = 0; i < (size_t)N * PER; i++) {\n"
                 "        const double z = out[i], t = targets[i];\n"
-                "        dout[i] = (float)((%s) * inv);\n"
+                "        dout[i] = (netc_real)((%s) * inv);\n"
                 "    }\n",
              elementwise_losses[i].dterm);
     else
@@ -284,7 +284,7 @@ static void emit_elementwise_loss(Kernel *k) {
                 "        const double z = out[i], t = targets[i];\n"
                 "        total += %s;\n"
                 "    }\n"
-                "    loss[0] = (float)(total / ((double)N * PER));\n",
+                "    loss[0] = (netc_real)(total / ((double)N * PER));\n",
              elementwise_losses[i].term);
     kclose(k);
 }
@@ -304,16 +304,16 @@ static void emit_optim_update(Kernel *k) {
     const Value *p = k->n->in[0];
     const char *loop = kopen_elementwise(k, (const char *const[]){"p", "grad", "m", "v"}, NULL,
                                          op_rules(OP_OPTIM_UPDATE)->written_inputs, p);
-    kout(k, "    const float lr = hp.lr * lr_group, scale = hp.grad_scale; /* lr_group: --lr-for */\n");
+    kout(k, "    const netc_real lr = hp.lr * lr_group, scale = hp.grad_scale; /* lr_group: --lr-for */\n");
     if (p->shape.rank <= 1)
-        kout(k, "    const float wd = hp.no_bias_decay ? 0.0f : hp.weight_decay; /* a 1-d parameter */\n");
+        kout(k, "    const netc_real wd = hp.no_bias_decay ? 0.0f : hp.weight_decay; /* a 1-d parameter */\n");
     else
-        kout(k, "    const float wd = hp.weight_decay;\n");
+        kout(k, "    const netc_real wd = hp.weight_decay;\n");
     kout(k, "    if (hp.optimizer == NETRT_SGD) {\n"
-            "        const float mu = hp.momentum, keep = hp.first_step ? 1.0f : 1.0f - hp.dampening;\n"
+            "        const netc_real mu = hp.momentum, keep = hp.first_step ? 1.0f : 1.0f - hp.dampening;\n"
             "        if (hp.nesterov)\n"
             "            %s {\n"
-            "                const float g = scale * grad[i] + wd * p[i];\n"
+            "                const netc_real g = scale * grad[i] + wd * p[i];\n"
             "                m[i] = mu * m[i] + keep * g;\n"
             "                p[i] -= lr * (g + mu * m[i]);\n"
             "            }\n"
@@ -324,17 +324,17 @@ static void emit_optim_update(Kernel *k) {
             "            }\n"
             "        return;\n"
             "    }\n"
-            "    const float b1 = hp.beta1, b2 = hp.beta2, eps = hp.eps, c2 = hp.bias2_sqrt;\n"
-            "    const float step = lr / hp.bias1;\n"
-            "    const float l2 = hp.optimizer == NETRT_ADAMW ? 0.0f : wd; /* Adam: decay in the gradient */\n"
-            "    const float shrink = hp.optimizer == NETRT_ADAMW ? 1.0f - lr * wd : 1.0f; /* AdamW: of p */\n"
+            "    const netc_real b1 = hp.beta1, b2 = hp.beta2, eps = hp.eps, c2 = hp.bias2_sqrt;\n"
+            "    const netc_real step = lr / hp.bias1;\n"
+            "    const netc_real l2 = hp.optimizer == NETRT_ADAMW ? 0.0f : wd; /* Adam: decay in the gradient */\n"
+            "    const netc_real shrink = hp.optimizer == NETRT_ADAMW ? 1.0f - lr * wd : 1.0f; /* AdamW: of p */\n"
             "    %s {\n"
-            "        const float g = scale * grad[i] + l2 * p[i];\n"
+            "        const netc_real g = scale * grad[i] + l2 * p[i];\n"
             "        m[i] = b1 * m[i] + (1.0f - b1) * g;\n"
             "        v[i] = b2 * v[i] + (1.0f - b2) * g * g;\n"
-            "        p[i] = p[i] * shrink - step * m[i] / (sqrtf(v[i]) / c2 + eps);\n"
+            "        p[i] = p[i] * shrink - step * m[i] / (%s(v[i]) / c2 + eps);\n"
             "    }\n",
-         loop, loop, loop);
+         loop, loop, loop, kmath(k, "sqrt"));
     kclose(k);
 }
 

@@ -244,20 +244,20 @@ static void emit_batchnorm_blocked(Kernel *k) {
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)}, {"V", xv->cblock});
     kdouble(k, "EPS", k->n->a.bn.eps);
     kout(k, "    enum { CB = (C + V - 1) / V }; /* x and y are NCHW%dc */\n"
-            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    typedef netc_real vec __attribute__((vector_size(V * sizeof(netc_real))));\n"
             "    for (int cb = 0; cb < CB; cb++) {\n"
             "        /* y = (x - mean) / sqrt(var + eps) * gamma + beta */\n"
             "        vec m = {0}, s = {0}, t = {0};\n"
             "        for (int v = 0; v < V && cb * V + v < C; v++) {\n"
             "            const int c = cb * V + v;\n"
             "            m[v] = mean[c];\n"
-            "            s[v] = (float)(1.0 / sqrt((double)var[c] + EPS)) * gamma[c];\n"
+            "            s[v] = (netc_real)(1.0 / sqrt((double)var[c] + EPS)) * gamma[c];\n"
             "            t[v] = beta[c];\n"
             "        }\n"
             "        for (int n = 0; n < N; n++) {\n",
          xv->cblock);
-    if (!(k->inplace & 1)) kout(k, "            const float *restrict xc = x + ((size_t)n * CB + cb) * S * V;\n");
-    kout(k, "            float *restrict yc = y + ((size_t)n * CB + cb) * S * V;\n"
+    if (!(k->inplace & 1)) kout(k, "            const netc_real *restrict xc = x + ((size_t)n * CB + cb) * S * V;\n");
+    kout(k, "            netc_real *restrict yc = y + ((size_t)n * CB + cb) * S * V;\n"
             "            for (int i = 0; i < S; i++) *(vec *)(yc + (size_t)i * V) = (*(const vec *)(%s + (size_t)i * V) - m) * s + t;\n"
             "        }\n"
             "    }\n",
@@ -276,12 +276,12 @@ static void emit_batchnorm(Kernel *k) {
     kdouble(k, "EPS", k->n->a.bn.eps);
     kout(k, "    for (int c = 0; c < C; c++) {\n"
             "        /* y = (x - mean) / sqrt(var + eps) * gamma + beta */\n"
-            "        const float m = mean[c];\n"
-            "        const float s = (float)(1.0 / sqrt((double)var[c] + EPS)) * gamma[c];\n"
-            "        const float t = beta[c];\n"
+            "        const netc_real m = mean[c];\n"
+            "        const netc_real s = (netc_real)(1.0 / sqrt((double)var[c] + EPS)) * gamma[c];\n"
+            "        const netc_real t = beta[c];\n"
             "        for (int n = 0; n < N; n++) {\n");
-    if (!(k->inplace & 1)) kout(k, "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n");
-    kout(k, "            float *restrict yc = y + ((size_t)n * C + c) * S;\n"
+    if (!(k->inplace & 1)) kout(k, "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n");
+    kout(k, "            netc_real *restrict yc = y + ((size_t)n * C + c) * S;\n"
             "            for (int i = 0; i < S; i++) yc[i] = (%s[i] - m) * s + t;\n"
             "        }\n"
             "    }\n",
@@ -302,14 +302,14 @@ static void emit_batchnorm_eval_grad(Kernel *k) {
     kdouble(k, "EPS", k->n->a.bn.eps);
     kout(k, "    enum { CB = (C + V - 1) / V }; /* V > 1: dy and dx are NCHW[V]c */\n"
             "    for (int cb = 0; cb < CB; cb++) {\n"
-            "        float s[V];\n"
+            "        netc_real s[V];\n"
             "        for (int v = 0; v < V; v++) {\n"
             "            const int c = cb * V + v;\n"
-            "            s[v] = c < C ? (float)(1.0 / sqrt((double)var[c] + EPS)) * gamma[c] : 0.0f;\n"
+            "            s[v] = c < C ? (netc_real)(1.0 / sqrt((double)var[c] + EPS)) * gamma[c] : 0.0f;\n"
             "        }\n"
             "        for (int n = 0; n < N; n++) {\n"
-            "            const float *restrict g = dy + ((size_t)n * CB + cb) * S * V;\n"
-            "            float *restrict d = dx + ((size_t)n * CB + cb) * S * V;\n"
+            "            const netc_real *restrict g = dy + ((size_t)n * CB + cb) * S * V;\n"
+            "            netc_real *restrict d = dx + ((size_t)n * CB + cb) * S * V;\n"
             "            for (int i = 0; i < S; i++)\n"
             "                for (int v = 0; v < V; v++) d[(size_t)i * V + v] = g[(size_t)i * V + v] * s[v];\n"
             "        }\n"
@@ -327,7 +327,7 @@ static const char norm_stats[] =
     "const double mean = sum / S;\n"
     "double q = 0.0;\n"
     "for (int i = 0; i < S; i++) q += (xs[i] - mean) * (xs[i] - mean);\n"
-    "const float m = (float)mean, is = (float)(1.0 / sqrt(q / S + EPS));\n";
+    "const netc_real m = (netc_real)mean, is = (netc_real)(1.0 / sqrt(q / S + EPS));\n";
 
 /* Mean and biased variance of each of the N * G runs of S values, in double;
  * y = (x - mean) / sqrt(var + eps), then times weight plus bias: per element
@@ -341,13 +341,13 @@ static void emit_norm(Kernel *k, int64_t groups, bool per_channel) {
     kdouble(k, "EPS", n->a.norm.eps);
     kout(k, "    for (int n = 0; n < N; n++) {\n"
             "        for (int g = 0; g < G; g++) {\n"
-            "            const float *restrict xs = x + ((size_t)n * G + g) * S;\n"
-            "            float *restrict ys = y + ((size_t)n * G + g) * S;\n");
+            "            const netc_real *restrict xs = x + ((size_t)n * G + g) * S;\n"
+            "            netc_real *restrict ys = y + ((size_t)n * G + g) * S;\n");
     klines(k, 3, norm_stats);
     if (!affine)
         kout(k, "            for (int i = 0; i < S; i++) ys[i] = (xs[i] - m) * is;\n");
     else if (per_channel)
-        kout(k, "            const float s = is * w[g], t = b[g];\n"
+        kout(k, "            const netc_real s = is * w[g], t = b[g];\n"
                 "            for (int i = 0; i < S; i++) ys[i] = (xs[i] - m) * s + t;\n");
     else
         kout(k, "            for (int i = 0; i < S; i++) ys[i] = (xs[i] - m) * is * w[i] + b[i];\n");
@@ -373,9 +373,9 @@ static void emit_norm_grad(Kernel *k, int64_t groups, bool per_channel) {
     kdouble(k, "EPS", k->n->a.norm.eps);
     kout(k, "    for (int n = 0; n < N; n++) {\n"
             "        for (int g = 0; g < G; g++) {\n"
-            "            const float *restrict xs = x + ((size_t)n * G + g) * S;\n"
-            "            const float *restrict dys = dy + ((size_t)n * G + g) * S;\n"
-            "            float *restrict dxs = dx + ((size_t)n * G + g) * S;\n");
+            "            const netc_real *restrict xs = x + ((size_t)n * G + g) * S;\n"
+            "            const netc_real *restrict dys = dy + ((size_t)n * G + g) * S;\n"
+            "            netc_real *restrict dxs = dx + ((size_t)n * G + g) * S;\n");
     klines(k, 3, norm_stats);
     kout(k, "            double sg = 0.0, sgx = 0.0; /* sums of g and g * xhat */\n"
             "            for (int i = 0; i < S; i++) {\n"
@@ -386,7 +386,7 @@ static void emit_norm_grad(Kernel *k, int64_t groups, bool per_channel) {
             "            const double a = sg / S, b = sgx / S;\n"
             "            for (int i = 0; i < S; i++) {\n"
             "                const double xhat = (xs[i] - m) * is;\n"
-            "                dxs[i] = (float)(is * ((double)dys[i]%s - a - xhat * b));\n"
+            "                dxs[i] = (netc_real)(is * ((double)dys[i]%s - a - xhat * b));\n"
             "            }\n"
             "        }\n"
             "    }\n",
@@ -407,9 +407,9 @@ static void emit_layernorm_grad_affine(Kernel *k) {
     KENUM(k, {"N", x->d[0]}, {"NB", x->d[0]}, {"S", shape_numel(x) / x->d[0]});
     kdouble(k, "EPS", k->n->a.norm.eps);
     kout(k, "    (void)w; /* read for its shape only */\n"
-            "    float mean_of[NB], is_of[NB]; /* each sample's mean and 1 / std */\n"
+            "    netc_real mean_of[NB], is_of[NB]; /* each sample's mean and 1 / std */\n"
             "    for (int n = 0; n < N; n++) {\n"
-            "        const float *restrict xs = x + (size_t)n * S;\n");
+            "        const netc_real *restrict xs = x + (size_t)n * S;\n");
     klines(k, 2, norm_stats);
     kout(k, "        mean_of[n] = m;\n"
             "        is_of[n] = is;\n"
@@ -421,8 +421,8 @@ static void emit_layernorm_grad_affine(Kernel *k) {
             "            sw += d * ((x[(size_t)n * S + i] - mean_of[n]) * is_of[n]);\n"
             "            sb += d;\n"
             "        }\n"
-            "        dw[i] = (float)sw;\n"
-            "        db[i] = (float)sb;\n"
+            "        dw[i] = (netc_real)sw;\n"
+            "        db[i] = (netc_real)sb;\n"
             "    }\n");
     kclose(k);
 }
@@ -439,16 +439,16 @@ static void emit_instancenorm_grad_affine(Kernel *k) {
             "    for (int c = 0; c < C; c++) {\n"
             "        double sw = 0.0, sb = 0.0;\n"
             "        for (int n = 0; n < N; n++) {\n"
-            "            const float *restrict xs = x + ((size_t)n * C + c) * S;\n"
-            "            const float *restrict dys = dy + ((size_t)n * C + c) * S;\n");
+            "            const netc_real *restrict xs = x + ((size_t)n * C + c) * S;\n"
+            "            const netc_real *restrict dys = dy + ((size_t)n * C + c) * S;\n");
     klines(k, 3, norm_stats);
     kout(k, "            for (int i = 0; i < S; i++) {\n"
             "                sw += (double)dys[i] * ((xs[i] - m) * is);\n"
             "                sb += dys[i];\n"
             "            }\n"
             "        }\n"
-            "        dw[c] = (float)sw;\n"
-            "        db[c] = (float)sb;\n"
+            "        dw[c] = (netc_real)sw;\n"
+            "        db[c] = (netc_real)sb;\n"
             "    }\n");
     kclose(k);
 }
@@ -467,15 +467,15 @@ static void emit_lrn(Kernel *k) {
             "        for (int c = 0; c < C; c++) {\n"
             "            const int c0 = c - SIZE / 2 > 0 ? c - SIZE / 2 : 0;\n"
             "            const int c1 = c + (SIZE - 1) / 2 < C - 1 ? c + (SIZE - 1) / 2 : C - 1;\n"
-            "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
-            "            float *restrict yc = y + ((size_t)n * C + c) * S;\n"
+            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            netc_real *restrict yc = y + ((size_t)n * C + c) * S;\n"
             "            for (int i = 0; i < S; i++) {\n"
             "                double q = 0.0;\n"
             "                for (int j = c0; j <= c1; j++) {\n"
             "                    const double v = x[((size_t)n * C + j) * S + i];\n"
             "                    q += v * v;\n"
             "                }\n"
-            "                yc[i] = (float)(xc[i] / pow(KK + ALPHA * q / SIZE, BETA));\n"
+            "                yc[i] = (netc_real)(xc[i] / pow(KK + ALPHA * q / SIZE, BETA));\n"
             "            }\n"
             "        }\n"
             "    }\n");
@@ -498,8 +498,8 @@ static void emit_lrn_grad(Kernel *k) {
     kdouble(k, "KK", n->a.lrn.k);
     kout(k, "    double d[C], t[C]; /* one position's d_c and dy_c x_c d_c^(-beta - 1) */\n"
             "    for (int n = 0; n < N; n++) {\n"
-            "        const float *restrict xn = x + (size_t)n * C * S, *restrict dyn = dy + (size_t)n * C * S;\n"
-            "        float *restrict dxn = dx + (size_t)n * C * S;\n"
+            "        const netc_real *restrict xn = x + (size_t)n * C * S, *restrict dyn = dy + (size_t)n * C * S;\n"
+            "        netc_real *restrict dxn = dx + (size_t)n * C * S;\n"
             "        for (int i = 0; i < S; i++) {\n"
             "            for (int c = 0; c < C; c++) {\n"
             "                const int c0 = c - SIZE / 2 > 0 ? c - SIZE / 2 : 0;\n"
@@ -517,7 +517,7 @@ static void emit_lrn_grad(Kernel *k) {
             "                const int c1 = c + SIZE / 2 < C - 1 ? c + SIZE / 2 : C - 1;\n"
             "                double u = 0.0;\n"
             "                for (int j = c0; j <= c1; j++) u += t[j];\n"
-            "                dxn[(size_t)c * S + i] = (float)(dyn[(size_t)c * S + i] * pow(d[c], -BETA) -\n"
+            "                dxn[(size_t)c * S + i] = (netc_real)(dyn[(size_t)c * S + i] * pow(d[c], -BETA) -\n"
             "                                                 2.0 * ALPHA * BETA / SIZE * xn[(size_t)c * S + i] * u);\n"
             "            }\n"
             "        }\n"
@@ -544,11 +544,11 @@ static void emit_bn_fold(Kernel *k) {
     kdouble(k, "EPS", n->a.bn.eps);
     kout(k, "    for (int k = 0; k < K; k++) {\n"
             "        const double s = gamma[k] / sqrt((double)var[k] + EPS);\n"
-            "        for (int i = 0; i < P; i++) wf[(size_t)k * P + i] = (float)(w[(size_t)k * P + i] * s);\n");
+            "        for (int i = 0; i < P; i++) wf[(size_t)k * P + i] = (netc_real)(w[(size_t)k * P + i] * s);\n");
     if (bias)
-        kout(k, "        bf[k] = (float)(((double)b[k] - mean[k]) * s + beta[k]);\n");
+        kout(k, "        bf[k] = (netc_real)(((double)b[k] - mean[k]) * s + beta[k]);\n");
     else
-        kout(k, "        bf[k] = (float)(-(double)mean[k] * s + beta[k]);\n");
+        kout(k, "        bf[k] = (netc_real)(-(double)mean[k] * s + beta[k]);\n");
     kout(k, "    }\n");
     kclose(k);
 }
@@ -560,7 +560,7 @@ static void emit_bn_fold(Kernel *k) {
 static void bn_phase_consts(Kernel *k, const Value *xv, bool sums) {
     const Shape *x = &xv->shape;
     kout(k, "    enum { C = %lld, S = %lld, V = %d, CB = (C + V - 1) / V };\n"
-            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n",
+            "    typedef netc_real vec __attribute__((vector_size(V * sizeof(netc_real))));\n",
          (long long)x->d[1], (long long)shape_spatial(x), xv->cblock);
     if (sums) kout(k, "    typedef double dvec __attribute__((vector_size(V * sizeof(double))));\n");
 }
@@ -585,13 +585,13 @@ static void emit_batchnorm_train_blocked(Kernel *k) {
     kout(k, "/* %s's partial sums, V per (sample, channel block), and its mean, scale\n"
             " * and shift per channel (the padded ones 0) */\n"
             "static double %s_part[%lld], %s_mean[%lld];\n"
-            "static float %s_coef[3][%lld];\n\n",
+            "static netc_real %s_coef[3][%lld];\n\n",
          fn, fn, (long long)(x->d[0] * cb * v), fn, (long long)(cb * v), fn, (long long)(cb * v));
     const char *none[] = {NULL, NULL, NULL, NULL, NULL};
     kphase_open(k, "sum", (const char *const[]){"x", NULL, NULL, NULL, NULL, NULL}, none, wr);
     bn_phase_consts(k, xv, true);
     kout(k, "    for (int64_t t = t0; t < t1; t++) { /* sample t / CB, block t %% CB */\n"
-            "        const float *restrict xc = x + (size_t)t * S * V;\n"
+            "        const netc_real *restrict xc = x + (size_t)t * S * V;\n"
             "        dvec s = {0};\n"
             "        for (int i = 0; i < S; i++) s += __builtin_convertvector(*(const vec *)(xc + (size_t)i * V), dvec);\n"
             "        memcpy(%s_part + (size_t)t * V, &s, sizeof s);\n"
@@ -601,7 +601,7 @@ static void emit_batchnorm_train_blocked(Kernel *k) {
     kphase_open(k, "squares", (const char *const[]){"x", NULL, NULL, NULL, NULL, NULL}, none, wr);
     bn_phase_consts(k, xv, true);
     kout(k, "    for (int64_t t = t0; t < t1; t++) {\n"
-            "        const float *restrict xc = x + (size_t)t * S * V;\n"
+            "        const netc_real *restrict xc = x + (size_t)t * S * V;\n"
             "        dvec m, q = {0};\n"
             "        memcpy(&m, %s_mean + (size_t)(t %% CB) * V, sizeof m);\n"
             "        for (int i = 0; i < S; i++) {\n"
@@ -623,8 +623,8 @@ static void emit_batchnorm_train_blocked(Kernel *k) {
             "        memcpy(&mf, %s_coef[0] + cb * V, sizeof mf);\n"
             "        memcpy(&sc, %s_coef[1] + cb * V, sizeof sc);\n"
             "        memcpy(&bt, %s_coef[2] + cb * V, sizeof bt);\n"
-            "        const float *restrict xc = x + (size_t)t * S * V;\n"
-            "        float *restrict yc = y + (size_t)t * S * V;\n"
+            "        const netc_real *restrict xc = x + (size_t)t * S * V;\n"
+            "        netc_real *restrict yc = y + (size_t)t * S * V;\n"
             "        /* y = (x - mean) * invstd * gamma + beta%s */\n"
             "        for (int i = 0; i < S; i++) {\n"
             "            %svec a = (*(const vec *)(xc + (size_t)i * V) - mf) * sc + bt;\n"
@@ -665,12 +665,12 @@ static void emit_batchnorm_train_blocked(Kernel *k) {
             "        const double m = %s_mean[c];\n"
             "        const double var = q / cnt; /* biased: normalizes the batch */\n"
             "        const double is = 1.0 / sqrt(var + EPS);\n"
-            "        mean[c] = (float)m;\n"
-            "        invstd[c] = (float)is;\n"
-            "        %s_coef[0][c] = (float)m, %s_coef[1][c] = (float)(is * gamma[c]), %s_coef[2][c] = beta[c];\n"
+            "        mean[c] = (netc_real)m;\n"
+            "        invstd[c] = (netc_real)is;\n"
+            "        %s_coef[0][c] = (netc_real)m, %s_coef[1][c] = (netc_real)(is * gamma[c]), %s_coef[2][c] = beta[c];\n"
             "        const double unbiased = cnt > 1.0 ? var * cnt / (cnt - 1.0) : var;\n"
-            "        running_mean[c] = (float)((1.0 - MOMENTUM) * running_mean[c] + MOMENTUM * m);\n"
-            "        running_var[c] = (float)((1.0 - MOMENTUM) * running_var[c] + MOMENTUM * unbiased);\n"
+            "        running_mean[c] = (netc_real)((1.0 - MOMENTUM) * running_mean[c] + MOMENTUM * m);\n"
+            "        running_var[c] = (netc_real)((1.0 - MOMENTUM) * running_var[c] + MOMENTUM * unbiased);\n"
             "    }\n",
          fn, fn, fn, fn, fn, fn, fn, fn);
     kphase_run(k, "apply", "(int64_t)N * CB");
@@ -694,7 +694,7 @@ static void emit_batchnorm_grad_blocked(Kernel *k) {
     kout(k, "/* %s's partial sums of dy and dy * xhat, V each per (sample, channel block),\n"
             " * and its coefficients A, B, D per channel */\n"
             "static double %s_part[%lld];\n"
-            "static float %s_coef[3][%lld];\n\n",
+            "static netc_real %s_coef[3][%lld];\n\n",
          fn, fn, (long long)(x->d[0] * cb * v * 2), fn, (long long)(cb * v));
     const char *none[] = {NULL, NULL, NULL};
     kphase_open(k, "sums", (const char *const[]){"dy", "x", NULL, "mean", "invstd", relu ? "y" : NULL}, none, 0);
@@ -704,8 +704,8 @@ static void emit_batchnorm_grad_blocked(Kernel *k) {
             "        const int cb = (int)(t %% CB);\n"
             "        vec mf = {0}, is = {0};\n"
             "        for (int v = 0; v < V && cb * V + v < C; v++) mf[v] = mean[cb * V + v], is[v] = invstd[cb * V + v];\n"
-            "        const float *restrict dyc = dy + (size_t)t * S * V;\n"
-            "        const float *restrict xc = x + (size_t)t * S * V;\n"
+            "        const netc_real *restrict dyc = dy + (size_t)t * S * V;\n"
+            "        const netc_real *restrict xc = x + (size_t)t * S * V;\n"
             "%s"
             "        dvec sdy = {0}, sdyx = {0}; /* sum(dy), sum(dy * xhat) */\n"
             "        for (int i = 0; i < S; i++) {\n"
@@ -716,7 +716,7 @@ static void emit_batchnorm_grad_blocked(Kernel *k) {
             "        memcpy(%s_part + (size_t)t * 2 * V, &sdy, sizeof sdy);\n"
             "        memcpy(%s_part + (size_t)t * 2 * V + V, &sdyx, sizeof sdyx);\n"
             "    }\n",
-         relu ? "        const float *restrict yr = y + (size_t)t * S * V; /* the relu's output */\n" : "", dy_at, fn, fn);
+         relu ? "        const netc_real *restrict yr = y + (size_t)t * S * V; /* the relu's output */\n" : "", dy_at, fn, fn);
     kclose(k);
     kphase_open(k, "dx", (const char *const[]){"dy", "x", NULL, "mean", NULL, relu ? "y" : NULL},
                 (const char *const[]){"dx", NULL, NULL}, 0);
@@ -729,15 +729,15 @@ static void emit_batchnorm_grad_blocked(Kernel *k) {
             "        memcpy(&B, %s_coef[1] + cb * V, sizeof B);\n"
             "        memcpy(&D, %s_coef[2] + cb * V, sizeof D);\n"
             "        for (int v = 0; v < V && cb * V + v < C; v++) mf[v] = mean[cb * V + v];\n"
-            "        const float *restrict dyc = dy + (size_t)t * S * V;\n"
-            "        const float *restrict xc = x + (size_t)t * S * V;\n"
-            "        float *restrict dxc = dx + (size_t)t * S * V;\n"
+            "        const netc_real *restrict dyc = dy + (size_t)t * S * V;\n"
+            "        const netc_real *restrict xc = x + (size_t)t * S * V;\n"
+            "        netc_real *restrict dxc = dx + (size_t)t * S * V;\n"
             "%s"
             "        /* dx = A * dy + B * (x - mean) + D */\n"
             "        for (int i = 0; i < S; i++)\n"
             "            *(vec *)(dxc + (size_t)i * V) = A * %s + B * (*(const vec *)(xc + (size_t)i * V) - mf) + D;\n"
             "    }\n",
-         fn, fn, fn, relu ? "        const float *restrict yr = y + (size_t)t * S * V; /* the relu's output */\n" : "", dy_at);
+         fn, fn, fn, relu ? "        const netc_real *restrict yr = y + (size_t)t * S * V; /* the relu's output */\n" : "", dy_at);
     kclose(k);
 
     const char *in[] = {"dy", "x", "gamma", "mean", "invstd", "y"}, *out[] = {"dx", "dgamma", "dbeta"};
@@ -759,11 +759,11 @@ static void emit_batchnorm_grad_blocked(Kernel *k) {
             "            sdy += p[0];\n"
             "            sdyx += p[V];\n"
             "        }\n"
-            "        dgamma[c] = (float)sdyx;\n"
-            "        dbeta[c] = (float)sdy;\n"
-            "        const float is = invstd[c];\n"
+            "        dgamma[c] = (netc_real)sdyx;\n"
+            "        dbeta[c] = (netc_real)sdy;\n"
+            "        const netc_real is = invstd[c];\n"
             "        const double k = gamma[c] * (double)is / cnt;\n"
-            "        %s_coef[0][c] = (float)(k * cnt), %s_coef[1][c] = (float)(-k * sdyx * is), %s_coef[2][c] = (float)(-k * sdy);\n"
+            "        %s_coef[0][c] = (netc_real)(k * cnt), %s_coef[1][c] = (netc_real)(-k * sdyx * is), %s_coef[2][c] = (netc_real)(-k * sdy);\n"
             "    }\n",
          fn, fn, fn, fn, fn, fn, fn);
     kphase_run(k, "dx", "(int64_t)N * CB");
@@ -789,13 +789,13 @@ static void emit_batchnorm_train(Kernel *k) {
             "    for (int c = 0; c < C; c++) {\n"
             "        double s = 0.0;\n"
             "        for (int n = 0; n < N; n++) {\n"
-            "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
             "            for (int i = 0; i < S; i++) s += xc[i];\n"
             "        }\n"
             "        const double m = s / cnt;\n"
             "        double q = 0.0;\n"
             "        for (int n = 0; n < N; n++) {\n"
-            "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
             "            for (int i = 0; i < S; i++) {\n"
             "                const double d = xc[i] - m;\n"
             "                q += d * d;\n"
@@ -803,18 +803,18 @@ static void emit_batchnorm_train(Kernel *k) {
             "        }\n"
             "        const double var = q / cnt; /* biased: normalizes the batch */\n"
             "        const double is = 1.0 / sqrt(var + EPS);\n"
-            "        mean[c] = (float)m;\n"
-            "        invstd[c] = (float)is;\n"
+            "        mean[c] = (netc_real)m;\n"
+            "        invstd[c] = (netc_real)is;\n"
             "        /* y = (x - mean) * invstd * gamma + beta */\n"
-            "        const float mf = (float)m, sc = (float)(is * gamma[c]), bt = beta[c];\n"
+            "        const netc_real mf = (netc_real)m, sc = (netc_real)(is * gamma[c]), bt = beta[c];\n"
             "        for (int n = 0; n < N; n++) {\n"
-            "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
-            "            float *restrict yc = y + ((size_t)n * C + c) * S;\n"
+            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            netc_real *restrict yc = y + ((size_t)n * C + c) * S;\n"
             "            for (int i = 0; i < S; i++) yc[i] = (xc[i] - mf) * sc + bt;\n"
             "        }\n"
             "        const double unbiased = cnt > 1.0 ? var * cnt / (cnt - 1.0) : var;\n"
-            "        running_mean[c] = (float)((1.0 - MOMENTUM) * running_mean[c] + MOMENTUM * m);\n"
-            "        running_var[c] = (float)((1.0 - MOMENTUM) * running_var[c] + MOMENTUM * unbiased);\n"
+            "        running_mean[c] = (netc_real)((1.0 - MOMENTUM) * running_mean[c] + MOMENTUM * m);\n"
+            "        running_var[c] = (netc_real)((1.0 - MOMENTUM) * running_var[c] + MOMENTUM * unbiased);\n"
             "    }\n");
     kclose(k);
 }
@@ -833,25 +833,25 @@ static void emit_batchnorm_grad(Kernel *k) {
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
     kout(k, "    const double cnt = (double)N * S; /* values per channel */\n"
             "    for (int c = 0; c < C; c++) {\n"
-            "        const float mf = mean[c], is = invstd[c];\n"
+            "        const netc_real mf = mean[c], is = invstd[c];\n"
             "        double sdy = 0.0, sdyx = 0.0; /* sum(dy), sum(dy * xhat) */\n"
             "        for (int n = 0; n < N; n++) {\n"
-            "            const float *restrict dyc = dy + ((size_t)n * C + c) * S;\n"
-            "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            const netc_real *restrict dyc = dy + ((size_t)n * C + c) * S;\n"
+            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
             "            for (int i = 0; i < S; i++) {\n"
             "                sdy += dyc[i];\n"
             "                sdyx += (double)dyc[i] * ((xc[i] - mf) * is);\n"
             "            }\n"
             "        }\n"
-            "        dgamma[c] = (float)sdyx;\n"
-            "        dbeta[c] = (float)sdy;\n"
+            "        dgamma[c] = (netc_real)sdyx;\n"
+            "        dbeta[c] = (netc_real)sdy;\n"
             "        /* dx = A * dy + B * (x - mean) + D */\n"
             "        const double k = gamma[c] * (double)is / cnt;\n"
-            "        const float A = (float)(k * cnt), B = (float)(-k * sdyx * is), D = (float)(-k * sdy);\n"
+            "        const netc_real A = (netc_real)(k * cnt), B = (netc_real)(-k * sdyx * is), D = (netc_real)(-k * sdy);\n"
             "        for (int n = 0; n < N; n++) {\n"
-            "            const float *restrict dyc = dy + ((size_t)n * C + c) * S;\n"
-            "            const float *restrict xc = x + ((size_t)n * C + c) * S;\n"
-            "            float *restrict dxc = dx + ((size_t)n * C + c) * S;\n"
+            "            const netc_real *restrict dyc = dy + ((size_t)n * C + c) * S;\n"
+            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            netc_real *restrict dxc = dx + ((size_t)n * C + c) * S;\n"
             "            for (int i = 0; i < S; i++) dxc[i] = A * dyc[i] + B * (xc[i] - mf) + D;\n"
             "        }\n"
             "    }\n");

@@ -206,9 +206,9 @@ static void pool_rows(Kernel *k, const char *init) {
     kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
     pool_enum(k, in_shape(k, 0), out_shape(k, 0), true);
     kout(k, "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const float *restrict xp = x + (size_t)nc * H * W;\n"
+            "        const netc_real *restrict xp = x + (size_t)nc * H * W;\n"
             "        for (int oh = 0; oh < OH; oh++) {\n"
-            "            float *restrict yr = y + ((size_t)nc * OH + oh) * OW;\n"
+            "            netc_real *restrict yr = y + ((size_t)nc * OH + oh) * OW;\n"
             "            for (int ow = 0; ow < OW; ow++) yr[ow] = %s;\n",
          init);
 }
@@ -224,15 +224,15 @@ static void emit_maxpool_blocked(Kernel *k) {
     pool_enum(k, in_shape(k, 0), y, true);
     if (k->dyn) kout(k, "    (void)N; /* in the count of items */\n");
     kout(k, "    enum { V = %d, CB = (C + V - 1) / V };\n"
-            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    typedef netc_real vec __attribute__((vector_size(V * sizeof(netc_real))));\n"
             "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n"
             "    /* work items: the N * CB * OH output rows of V channels, items [t0, t1) here */\n"
             "    for (int64_t t = t0; t < t1; t++) {\n"
             "        const int64_t nc = t / OH;\n"
             "        const int oh = (int)(t %% OH);\n"
-            "        const float *restrict xp = x + (size_t)nc * H * W * V;\n"
+            "        const netc_real *restrict xp = x + (size_t)nc * H * W * V;\n"
             "        {\n"
-            "            float *restrict yr = y + ((size_t)nc * OH + oh) * OW * V;\n"
+            "            netc_real *restrict yr = y + ((size_t)nc * OH + oh) * OW * V;\n"
             "            for (int ow = 0; ow < OW; ow++) {\n"
             "                vec m = (vec){0} - INFINITY;\n"
             "                for (int kh = 0; kh < KH; kh++) {\n"
@@ -261,9 +261,9 @@ static void emit_maxpool(Kernel *k) {
         return;
     }
     pool_rows(k, "-INFINITY");
-    kwindow_taps(k, 3, "const float *restrict xr = xp + (size_t)ih * W;\n",
+    kwindow_taps(k, 3, "const netc_real *restrict xr = xp + (size_t)ih * W;\n",
                  "for (int ow = lo; ow < hi; ow++) {\n"
-                 "    const float v = xr[ow * SW + off], m = yr[ow];\n"
+                 "    const netc_real v = xr[ow * SW + off], m = yr[ow];\n"
                  "    yr[ow] = (v > m || isnan(v)) ? v : m;\n"
                  "}\n");
     kout(k, "        }\n"
@@ -279,11 +279,11 @@ static void emit_avgpool_blocked(Kernel *k) {
     kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
     pool_enum(k, in_shape(k, 0), out_shape(k, 0), true);
     kout(k, "    enum { V = %d, CB = (C + V - 1) / V };\n"
-            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    typedef netc_real vec __attribute__((vector_size(V * sizeof(netc_real))));\n"
             "    for (int nc = 0; nc < N * CB; nc++) {\n"
-            "        const float *restrict xp = x + (size_t)nc * H * W * V;\n"
+            "        const netc_real *restrict xp = x + (size_t)nc * H * W * V;\n"
             "        for (int oh = 0; oh < OH; oh++) {\n"
-            "            float *restrict yr = y + ((size_t)nc * OH + oh) * OW * V;\n"
+            "            netc_real *restrict yr = y + ((size_t)nc * OH + oh) * OW * V;\n"
             "            const int hs = oh * SH - PT;\n"
             "            const int he = hs + KH < H + PB ? hs + KH : H + PB;\n"
             "%s"
@@ -303,10 +303,10 @@ static void emit_avgpool_blocked(Kernel *k) {
          k->n->in[0]->cblock,
          count_pad ? "" : "            const int rows = (he < H ? he : H) - (hs > 0 ? hs : 0);\n");
     if (count_pad)
-        kout(k, "                *(vec *)(yr + (size_t)ow * V) = s / (float)((he - hs) * (we - ws));\n");
+        kout(k, "                *(vec *)(yr + (size_t)ow * V) = s / (netc_real)((he - hs) * (we - ws));\n");
     else
         kout(k, "                const int cols = (we < W ? we : W) - (ws > 0 ? ws : 0);\n"
-                "                *(vec *)(yr + (size_t)ow * V) = rows > 0 && cols > 0 ? s / (float)(rows * cols) : (vec){0};\n");
+                "                *(vec *)(yr + (size_t)ow * V) = rows > 0 && cols > 0 ? s / (netc_real)(rows * cols) : (vec){0};\n");
     kout(k, "            }\n"
             "        }\n"
             "    }\n");
@@ -322,7 +322,7 @@ static void emit_avgpool(Kernel *k) {
         return;
     }
     pool_rows(k, "0.0f");
-    kwindow_taps(k, 3, "const float *restrict xr = xp + (size_t)ih * W;\n",
+    kwindow_taps(k, 3, "const netc_real *restrict xr = xp + (size_t)ih * W;\n",
                  "for (int ow = lo; ow < hi; ow++) yr[ow] += xr[ow * SW + off];\n");
     kout(k, "            const int hs = oh * SH - PT;\n"
             "            const int he = hs + KH < H + PB ? hs + KH : H + PB;\n");
@@ -330,7 +330,7 @@ static void emit_avgpool(Kernel *k) {
         kout(k, "            for (int ow = 0; ow < OW; ow++) {\n"
                 "                const int ws = ow * SW - PL;\n"
                 "                const int we = ws + KW < W + PR ? ws + KW : W + PR;\n"
-                "                yr[ow] /= (float)((he - hs) * (we - ws));\n"
+                "                yr[ow] /= (netc_real)((he - hs) * (we - ws));\n"
                 "            }\n");
     } else {
         kout(k, "            const int rows = (he < H ? he : H) - (hs > 0 ? hs : 0);\n"
@@ -338,7 +338,7 @@ static void emit_avgpool(Kernel *k) {
                 "                const int ws = ow * SW - PL;\n"
                 "                const int we = ws + KW < W + PR ? ws + KW : W + PR;\n"
                 "                const int cols = (we < W ? we : W) - (ws > 0 ? ws : 0);\n"
-                "                yr[ow] = rows > 0 && cols > 0 ? yr[ow] / (float)(rows * cols) : 0.0f;\n"
+                "                yr[ow] = rows > 0 && cols > 0 ? yr[ow] / (netc_real)(rows * cols) : 0.0f;\n"
                 "            }\n");
     }
     kout(k, "        }\n"
@@ -354,7 +354,7 @@ static void emit_global_pool(Kernel *k, const char *body) {
     kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
     kout(k, "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const float *restrict xp = x + (size_t)nc * S;\n"
+            "        const netc_real *restrict xp = x + (size_t)nc * S;\n"
             "%s"
             "    }\n",
          body);
@@ -370,14 +370,14 @@ static void emit_global_avgpool_blocked(Kernel *k) {
     kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)}, {"V", xv->cblock});
     kout(k, "    enum { CB = (C + V - 1) / V }; /* x is NCHW%dc, y plain */\n"
-            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    typedef netc_real vec __attribute__((vector_size(V * sizeof(netc_real))));\n"
             "    typedef double dvec __attribute__((vector_size(V * sizeof(double))));\n"
             "    for (int n = 0; n < N; n++)\n"
             "        for (int cb = 0; cb < CB; cb++) {\n"
-            "            const float *restrict xp = x + ((size_t)n * CB + cb) * S * V;\n"
+            "            const netc_real *restrict xp = x + ((size_t)n * CB + cb) * S * V;\n"
             "            dvec s = {0};\n"
             "            for (int i = 0; i < S; i++) s += __builtin_convertvector(*(const vec *)(xp + (size_t)i * V), dvec);\n"
-            "            for (int v = 0; v < V && cb * V + v < C; v++) y[(size_t)n * C + cb * V + v] = (float)(s[v] / S);\n"
+            "            for (int v = 0; v < V && cb * V + v < C; v++) y[(size_t)n * C + cb * V + v] = (netc_real)(s[v] / S);\n"
             "        }\n",
          xv->cblock);
     kclose(k);
@@ -391,14 +391,14 @@ static void emit_global_avgpool(Kernel *k) {
     }
     emit_global_pool(k, "        double s = 0.0;\n"
                         "        for (int i = 0; i < S; i++) s += xp[i];\n"
-                        "        y[nc] = (float)(s / S);\n");
+                        "        y[nc] = (netc_real)(s / S);\n");
 }
 
 /* The maximum over H x W; NaN propagates. */
 static void emit_global_maxpool(Kernel *k) {
-    emit_global_pool(k, "        float m = xp[0];\n"
+    emit_global_pool(k, "        netc_real m = xp[0];\n"
                         "        for (int i = 1; i < S; i++) {\n"
-                        "            const float v = xp[i];\n"
+                        "            const netc_real v = xp[i];\n"
                         "            m = (v > m || isnan(v)) ? v : m;\n"
                         "        }\n"
                         "        y[nc] = m;\n");
@@ -418,7 +418,7 @@ static void emit_adaptive_avgpool(Kernel *k) {
     kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"H", x->d[2]}, {"W", x->d[3]}, {"OH", y->d[2]}, {"OW", y->d[3]});
     kout(k, "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const float *restrict xp = x + (size_t)nc * H * W;\n"
+            "        const netc_real *restrict xp = x + (size_t)nc * H * W;\n"
             "        for (int oh = 0; oh < OH; oh++) {\n"
             "            %s\n"
             "            for (int ow = 0; ow < OW; ow++) {\n"
@@ -426,7 +426,7 @@ static void emit_adaptive_avgpool(Kernel *k) {
             "                double s = 0.0;\n"
             "                for (int ih = h0; ih < h1; ih++)\n"
             "                    for (int iw = w0; iw < w1; iw++) s += xp[(size_t)ih * W + iw];\n"
-            "                y[((size_t)nc * OH + oh) * OW + ow] = (float)(s / ((h1 - h0) * (w1 - w0)));\n"
+            "                y[((size_t)nc * OH + oh) * OW + ow] = (netc_real)(s / ((h1 - h0) * (w1 - w0)));\n"
             "            }\n"
             "        }\n"
             "    }\n",
@@ -440,16 +440,16 @@ static void emit_maxpool_idx(Kernel *k) {
     kopen(k, (const char *const[]){"x"}, (const char *const[]){"y", "idx"});
     pool_enum(k, in_shape(k, 0), out_shape(k, 0), true);
     kout(k, "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const float *restrict xp = x + (size_t)nc * H * W;\n"
+            "        const netc_real *restrict xp = x + (size_t)nc * H * W;\n"
             "        for (int oh = 0; oh < OH; oh++) {\n");
     kwindow_rows(k, 3);
     kout(k, "            for (int ow = 0; ow < OW; ow++) {\n");
     kwindow_cols(k, 4);
-    kout(k, "                float m = -INFINITY;\n"
+    kout(k, "                netc_real m = -INFINITY;\n"
             "                int at = h0 * W + w0;\n"
             "                for (int ih = h0; ih < h1; ih++)\n"
             "                    for (int iw = w0; iw < w1; iw++) {\n"
-            "                        const float v = xp[ih * W + iw];\n"
+            "                        const netc_real v = xp[ih * W + iw];\n"
             "                        if (v > m || isnan(v)) {\n"
             "                            m = v;\n"
             "                            at = ih * W + iw;\n"
@@ -457,7 +457,7 @@ static void emit_maxpool_idx(Kernel *k) {
             "                    }\n"
             "                const size_t o = ((size_t)nc * OH + oh) * OW + ow;\n"
             "                y[o] = m;\n"
-            "                idx[o] = (float)at;\n"
+            "                idx[o] = (netc_real)at;\n"
             "            }\n"
             "        }\n"
             "    }\n");
@@ -473,11 +473,11 @@ static void emit_unpool(Kernel *k) {
     kout(k, "    (void)like; /* read for its shape only */\n"
             "    memset(y, 0, (size_t)N * C * OH * OW * sizeof *y);\n"
             "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const float *restrict xp = x + (size_t)nc * S, *restrict ip = idx + (size_t)nc * S;\n"
-            "        float *restrict yp = y + (size_t)nc * OH * OW;\n"
+            "        const netc_real *restrict xp = x + (size_t)nc * S, *restrict ip = idx + (size_t)nc * S;\n"
+            "        netc_real *restrict yp = y + (size_t)nc * OH * OW;\n"
             "        for (int i = 0; i < S; i++) {\n"
-            "            const float f = ip[i];\n"
-            "            if (f >= 0.0f && f < (float)OH * OW) yp[(int)f] = xp[i];\n"
+            "            const netc_real f = ip[i];\n"
+            "            if (f >= 0.0f && f < (netc_real)OH * OW) yp[(int)f] = xp[i];\n"
             "        }\n"
             "    }\n");
     kclose(k);
@@ -493,13 +493,13 @@ static void emit_maxpool_grad_blocked(Kernel *k) {
     kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
     pool_enum(k, in_shape(k, 1), in_shape(k, 0), false);
     kout(k, "    enum { V = %d, CB = (C + V - 1) / V };\n"
-            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    typedef netc_real vec __attribute__((vector_size(V * sizeof(netc_real))));\n"
             "    typedef int ivec __attribute__((vector_size(V * sizeof(int))));\n"
             "    memset(dx, 0, (size_t)N * CB * H * W * V * sizeof *dx);\n"
             "    for (int nb = 0; nb < N * CB; nb++) {\n"
-            "        const float *restrict xp = x + (size_t)nb * H * W * V;\n"
-            "        const float *restrict dyp = dy + (size_t)nb * OH * OW * V;\n"
-            "        float *restrict dxp = dx + (size_t)nb * H * W * V;\n"
+            "        const netc_real *restrict xp = x + (size_t)nb * H * W * V;\n"
+            "        const netc_real *restrict dyp = dy + (size_t)nb * OH * OW * V;\n"
+            "        netc_real *restrict dxp = dx + (size_t)nb * H * W * V;\n"
             "        for (int oh = 0; oh < OH; oh++) {\n",
          xv->cblock);
     kwindow_rows(k, 3);
@@ -514,7 +514,7 @@ static void emit_maxpool_grad_blocked(Kernel *k) {
             "                        m = (vec)(((ivec)v & take) | ((ivec)m & ~take));\n"
             "                        best = (((ivec){0} + (ih * W + iw)) & take) | (best & ~take);\n"
             "                    }\n"
-            "                const float *restrict g = dyp + (size_t)(oh * OW + ow) * V;\n"
+            "                const netc_real *restrict g = dyp + (size_t)(oh * OW + ow) * V;\n"
             "                for (int v = 0; v < V; v++) dxp[(size_t)best[v] * V + v] += g[v];\n"
             "            }\n"
             "        }\n"
@@ -534,18 +534,18 @@ static void emit_maxpool_grad(Kernel *k) {
     pool_enum(k, in_shape(k, 1), in_shape(k, 0), false);
     kout(k, "    memset(dx, 0, (size_t)N * C * H * W * sizeof *dx);\n"
             "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const float *restrict xp = x + (size_t)nc * H * W;\n"
-            "        const float *restrict dyp = dy + (size_t)nc * OH * OW;\n"
-            "        float *restrict dxp = dx + (size_t)nc * H * W;\n"
+            "        const netc_real *restrict xp = x + (size_t)nc * H * W;\n"
+            "        const netc_real *restrict dyp = dy + (size_t)nc * OH * OW;\n"
+            "        netc_real *restrict dxp = dx + (size_t)nc * H * W;\n"
             "        for (int oh = 0; oh < OH; oh++) {\n");
     kwindow_rows(k, 3);
     kout(k, "            for (int ow = 0; ow < OW; ow++) {\n");
     kwindow_cols(k, 4);
     kout(k, "                int best = h0 * W + w0;\n"
-            "                float m = -INFINITY;\n"
+            "                netc_real m = -INFINITY;\n"
             "                for (int ih = h0; ih < h1; ih++)\n"
             "                    for (int iw = w0; iw < w1; iw++) {\n"
-            "                        const float v = xp[ih * W + iw];\n"
+            "                        const netc_real v = xp[ih * W + iw];\n"
             "                        if (v > m || isnan(v)) {\n"
             "                            m = v;\n"
             "                            best = ih * W + iw;\n"
@@ -564,7 +564,7 @@ static void emit_maxpool_grad(Kernel *k) {
 static void emit_avgpool_grad(Kernel *k) {
     bool count_pad = k->n->a.pool.count_pad, blocked = k->n->in[1]->cblock != 0;
     /* a plane of x and dy: one channel's (float), or one block's V (vec) */
-    const char *t = blocked ? "vec" : "float", *planes = blocked ? "N * CB" : "N * C", *v = blocked ? " * V" : "";
+    const char *t = blocked ? "vec" : "netc_real", *planes = blocked ? "N * CB" : "N * C", *v = blocked ? " * V" : "";
     const char *g = blocked ? "*(const vec *)(dyp + (size_t)(oh * OW + ow) * V)" : "dyp[oh * OW + ow]";
     const char *upd = blocked ? "*(vec *)(dxp + (size_t)(ih * W + iw) * V) += g" : "dxp[ih * W + iw] += g";
     kopen(k, (const char *const[]){"dy", "x"}, (const char *const[]){"dx"});
@@ -572,12 +572,12 @@ static void emit_avgpool_grad(Kernel *k) {
     kout(k, "    (void)x; /* read for its shape only */\n");
     if (blocked)
         kout(k, "    enum { V = %d, CB = (C + V - 1) / V }; /* dy and dx are NCHW%dc */\n"
-                "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n",
+                "    typedef netc_real vec __attribute__((vector_size(V * sizeof(netc_real))));\n",
              k->n->in[1]->cblock, k->n->in[1]->cblock);
     kout(k, "    memset(dx, 0, (size_t)%s * H * W%s * sizeof *dx);\n"
             "    for (int p = 0; p < %s; p++) {\n"
-            "        const float *restrict dyp = dy + (size_t)p * OH * OW%s;\n"
-            "        float *restrict dxp = dx + (size_t)p * H * W%s;\n"
+            "        const netc_real *restrict dyp = dy + (size_t)p * OH * OW%s;\n"
+            "        netc_real *restrict dxp = dx + (size_t)p * H * W%s;\n"
             "        for (int oh = 0; oh < OH; oh++) {\n",
          planes, v, planes, v, v);
     kwindow_rows(k, 3);
@@ -588,9 +588,9 @@ static void emit_avgpool_grad(Kernel *k) {
     kout(k, "                if (h1 <= h0 || w1 <= w0) continue;\n");
     if (count_pad)
         kout(k, "                const int we = ws + KW < W + PR ? ws + KW : W + PR;\n"
-                "                const %s g = %s / (float)((he - hs) * (we - ws));\n", t, g);
+                "                const %s g = %s / (netc_real)((he - hs) * (we - ws));\n", t, g);
     else
-        kout(k, "                const %s g = %s / (float)((h1 - h0) * (w1 - w0));\n", t, g);
+        kout(k, "                const %s g = %s / (netc_real)((h1 - h0) * (w1 - w0));\n", t, g);
     kout(k, "                for (int ih = h0; ih < h1; ih++)\n"
             "                    for (int iw = w0; iw < w1; iw++) %s;\n"
             "            }\n"
@@ -611,8 +611,8 @@ static void emit_global_avgpool_grad(Kernel *k) {
                 "    enum { V = %d, CB = (C + V - 1) / V };\n"
                 "    for (int n = 0; n < N; n++)\n"
                 "        for (int c = 0; c < CB * V; c++) {\n"
-                "            const float g = c < C ? dy[(size_t)n * C + c] / (float)S : 0.0f;\n"
-                "            float *restrict dxp = dx + ((size_t)n * CB + c / V) * S * V + c %% V;\n"
+                "            const netc_real g = c < C ? dy[(size_t)n * C + c] / (netc_real)S : 0.0f;\n"
+                "            netc_real *restrict dxp = dx + ((size_t)n * CB + c / V) * S * V + c %% V;\n"
                 "            for (int i = 0; i < S; i++) dxp[(size_t)i * V] = g;\n"
                 "        }\n",
              xv->cblock);
@@ -621,8 +621,8 @@ static void emit_global_avgpool_grad(Kernel *k) {
     }
     kout(k, "    (void)x; /* read for its shape only */\n"
             "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const float g = dy[nc] / (float)S;\n"
-            "        float *restrict dxp = dx + (size_t)nc * S;\n"
+            "        const netc_real g = dy[nc] / (netc_real)S;\n"
+            "        netc_real *restrict dxp = dx + (size_t)nc * S;\n"
             "        for (int i = 0; i < S; i++) dxp[i] = g;\n"
             "    }\n");
     kclose(k);
@@ -637,12 +637,12 @@ static void emit_adaptive_avgpool_grad(Kernel *k) {
     kout(k, "    (void)x; /* read for its shape only */\n"
             "    memset(dx, 0, (size_t)N * C * H * W * sizeof *dx);\n"
             "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        float *restrict dxp = dx + (size_t)nc * H * W;\n"
+            "        netc_real *restrict dxp = dx + (size_t)nc * H * W;\n"
             "        for (int oh = 0; oh < OH; oh++) {\n"
             "            %s\n"
             "            for (int ow = 0; ow < OW; ow++) {\n"
             "                %s\n"
-            "                const float g = dy[((size_t)nc * OH + oh) * OW + ow] / (float)((h1 - h0) * (w1 - w0));\n"
+            "                const netc_real g = dy[((size_t)nc * OH + oh) * OW + ow] / (netc_real)((h1 - h0) * (w1 - w0));\n"
             "                for (int ih = h0; ih < h1; ih++)\n"
             "                    for (int iw = w0; iw < w1; iw++) dxp[(size_t)ih * W + iw] += g;\n"
             "            }\n"
@@ -660,8 +660,8 @@ static void emit_global_maxpool_grad(Kernel *k) {
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
     kout(k, "    memset(dx, 0, (size_t)N * C * S * sizeof *dx);\n"
             "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const float *restrict xp = x + (size_t)nc * S;\n"
-            "        float m = xp[0];\n"
+            "        const netc_real *restrict xp = x + (size_t)nc * S;\n"
+            "        netc_real m = xp[0];\n"
             "        int best = 0;\n"
             "        for (int i = 1; i < S; i++)\n"
             "            if (xp[i] > m || isnan(xp[i])) {\n"
@@ -684,11 +684,11 @@ static void emit_maxpool_idx_grad(Kernel *k) {
     kout(k, "    (void)x; /* read for its shape only */\n"
             "    memset(dx, 0, (size_t)N * C * S * sizeof *dx);\n"
             "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const float *restrict dyp = dy + (size_t)nc * OS, *restrict ip = idx + (size_t)nc * OS;\n"
-            "        float *restrict dxp = dx + (size_t)nc * S;\n"
+            "        const netc_real *restrict dyp = dy + (size_t)nc * OS, *restrict ip = idx + (size_t)nc * OS;\n"
+            "        netc_real *restrict dxp = dx + (size_t)nc * S;\n"
             "        for (int i = 0; i < OS; i++) {\n"
-            "            const float f = ip[i];\n"
-            "            if (f >= 0.0f && f < (float)S) dxp[(int)f] += dyp[i];\n"
+            "            const netc_real f = ip[i];\n"
+            "            if (f >= 0.0f && f < (netc_real)S) dxp[(int)f] += dyp[i];\n"
             "        }\n"
             "    }\n");
     kclose(k);
@@ -702,11 +702,11 @@ static void emit_unpool_grad(Kernel *k) {
     kopen(k, (const char *const[]){"dy", "idx"}, (const char *const[]){"dx"});
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)}, {"OS", shape_spatial(dy)});
     kout(k, "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const float *restrict dyp = dy + (size_t)nc * OS, *restrict ip = idx + (size_t)nc * S;\n"
-            "        float *restrict dxp = dx + (size_t)nc * S;\n"
+            "        const netc_real *restrict dyp = dy + (size_t)nc * OS, *restrict ip = idx + (size_t)nc * S;\n"
+            "        netc_real *restrict dxp = dx + (size_t)nc * S;\n"
             "        for (int i = 0; i < S; i++) {\n"
-            "            const float f = ip[i];\n"
-            "            dxp[i] = f >= 0.0f && f < (float)OS ? dyp[(int)f] : 0.0f;\n"
+            "            const netc_real f = ip[i];\n"
+            "            dxp[i] = f >= 0.0f && f < (netc_real)OS ? dyp[(int)f] : 0.0f;\n"
             "        }\n"
             "    }\n");
     kclose(k);

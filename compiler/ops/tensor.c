@@ -451,7 +451,7 @@ static void emit_binary_gated(Kernel *k, char op) {
     kopen(k, (const char *const[]){"a", "b"}, (const char *const[]){"y"});
     KENUM(k, {"N", y->d[0]}, {"C", y->d[1]}, {"S", shape_spatial(y)}, {"V", n->out[0]->cblock});
     kout(k, "    enum { CB = (C + V - 1) / V }; /* channel blocks */\n"
-            "    typedef float vec __attribute__((vector_size(V * sizeof(float))));\n"
+            "    typedef netc_real vec __attribute__((vector_size(V * sizeof(netc_real))));\n"
             "    /* %s is NCHW%dc; %s has one value per sample and channel, %s */\n",
          small_a ? "b" : "a", n->out[0]->cblock, small_a ? "a" : "b",
          gate->cblock ? "blocked alike" : "plain");
@@ -464,11 +464,11 @@ static void emit_binary_gated(Kernel *k, char op) {
                 "            for (int v = 0; v < V && cb * V + v < C; v++) g[v] = %s[(size_t)n * C + cb * V + v];\n",
              small_a ? "a" : "b");
     if (strcmp(full, "y") == 0)
-        kout(k, "            float *restrict yc = y + ((size_t)n * CB + cb) * S * V;\n"
-                "            const float *f = yc; /* in place */\n");
+        kout(k, "            netc_real *restrict yc = y + ((size_t)n * CB + cb) * S * V;\n"
+                "            const netc_real *f = yc; /* in place */\n");
     else
-        kout(k, "            const float *restrict f = %s + ((size_t)n * CB + cb) * S * V;\n"
-                "            float *restrict yc = y + ((size_t)n * CB + cb) * S * V;\n", full);
+        kout(k, "            const netc_real *restrict f = %s + ((size_t)n * CB + cb) * S * V;\n"
+                "            netc_real *restrict yc = y + ((size_t)n * CB + cb) * S * V;\n", full);
     kout(k, "            for (int i = 0; i < S; i++) *(vec *)(yc + (size_t)i * V) = %s;\n"
             "        }\n"
             "    }\n",
@@ -504,10 +504,10 @@ static void emit_binary(Kernel *k, char op) {
          kind == B_SAMPLE_CHANNEL ? "sample and channel" : kind == B_CHANNEL ? "channel" : "tensor");
     kout(k, "    for (int n = 0; n < N; n++) {\n"
             "        for (int c = 0; c < C; c++) {\n"
-            "            const float v = %s[%s];\n", small, index);
+            "            const netc_real v = %s[%s];\n", small, index);
     if (!k->inplace)
-        kout(k, "            const float *restrict f = %s + ((size_t)n * C + c) * S;\n", full);
-    kout(k, "            float *restrict yc = y + ((size_t)n * C + c) * S;\n");
+        kout(k, "            const netc_real *restrict f = %s + ((size_t)n * C + c) * S;\n", full);
+    kout(k, "            netc_real *restrict yc = y + ((size_t)n * C + c) * S;\n");
     const char *f = k->inplace ? "yc" : "f"; /* in place: the full operand is y */
     if (small_a)
         kout(k, "            for (int i = 0; i < S; i++) yc[i] = v %c %s[i];\n", op, f);
@@ -535,7 +535,7 @@ static void emit_concat(Kernel *k) {
          * input's */
         KENUM(k, {"N", y->d[0]}, {"S", shape_spatial(y)}, {"V", v});
         kout(k, "    for (int n = 0; n < N; n++) {\n"
-                "        float *restrict yn = y + (size_t)n * %lld * S * V; /* %lld blocks of V channels */\n",
+                "        netc_real *restrict yn = y + (size_t)n * %lld * S * V; /* %lld blocks of V channels */\n",
              (long long)((y->d[1] + v - 1) / v), (long long)((y->d[1] + v - 1) / v));
         for (int i = 0; i < n->nin; i++) {
             long long cb = (n->in[i]->shape.d[1] + v - 1) / v;
@@ -549,7 +549,7 @@ static void emit_concat(Kernel *k) {
     }
     KENUM(k, {"N", y->d[0]}, {"C", y->d[1]}, {"S", shape_spatial(y)});
     kout(k, "    for (int n = 0; n < N; n++) {\n"
-            "        float *restrict yn = y + (size_t)n * C * S;\n");
+            "        netc_real *restrict yn = y + (size_t)n * C * S;\n");
     for (int i = 0; i < n->nin; i++)
         kout(k, "        memcpy(yn, %s + (size_t)n * %lld * S, (size_t)%lld * S * sizeof *yn);\n"
                 "        yn += (size_t)%lld * S;\n",
@@ -634,11 +634,11 @@ static const char nearest_col[] = "const int wf = (int)floorf((float)ow * (float
 static const char bilinear_row[] = "double sh = (oh + 0.5) * SCALE_H - 0.5;\n"
                                    "if (sh < 0) sh = 0;\n"
                                    "const int h0 = (int)sh, h1 = h0 < H - 1 ? h0 + 1 : h0;\n"
-                                   "const float lh = (float)(sh - h0);\n";
+                                   "const netc_real lh = (netc_real)(sh - h0);\n";
 static const char bilinear_col[] = "double sw = (ow + 0.5) * SCALE_W - 0.5;\n"
                                    "if (sw < 0) sw = 0;\n"
                                    "const int w0 = (int)sw, w1 = w0 < W - 1 ? w0 + 1 : w0;\n"
-                                   "const float lw = (float)(sw - w0);\n";
+                                   "const netc_real lw = (netc_real)(sw - w0);\n";
 
 /* The constants of upsample and its gradient: x [N, C, H, W], y (or dy)
  * [N, C, OH, OW] and the scales (input / output size). */
@@ -655,18 +655,18 @@ static void emit_upsample(Kernel *k) {
     kopen(k, (const char *const[]){"x"}, (const char *const[]){"y"});
     upsample_enum(k, in_shape(k, 0), out_shape(k, 0));
     kout(k, "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const float *restrict xp = x + (size_t)nc * H * W;\n"
+            "        const netc_real *restrict xp = x + (size_t)nc * H * W;\n"
             "        for (int oh = 0; oh < OH; oh++) {\n");
     if (a->mode == UPSAMPLE_NEAREST) {
         klines(k, 3, nearest_row);
-        kout(k, "            float *restrict yr = y + ((size_t)nc * OH + oh) * OW;\n"
+        kout(k, "            netc_real *restrict yr = y + ((size_t)nc * OH + oh) * OW;\n"
                 "            for (int ow = 0; ow < OW; ow++) {\n");
         klines(k, 4, nearest_col);
         kout(k, "                yr[ow] = xp[(size_t)ih * W + iw];\n");
     } else {
         klines(k, 3, bilinear_row);
-        kout(k, "            const float *restrict r0 = xp + (size_t)h0 * W, *restrict r1 = xp + (size_t)h1 * W;\n"
-                "            float *restrict yr = y + ((size_t)nc * OH + oh) * OW;\n"
+        kout(k, "            const netc_real *restrict r0 = xp + (size_t)h0 * W, *restrict r1 = xp + (size_t)h1 * W;\n"
+                "            netc_real *restrict yr = y + ((size_t)nc * OH + oh) * OW;\n"
                 "            for (int ow = 0; ow < OW; ow++) {\n");
         klines(k, 4, bilinear_col);
         kout(k, "                yr[ow] = (1.0f - lh) * ((1.0f - lw) * r0[w0] + lw * r0[w1]) +\n"
@@ -689,20 +689,20 @@ static void emit_upsample_grad(Kernel *k) {
     kout(k, "    (void)x; /* read for its shape only */\n"
             "    memset(dx, 0, (size_t)N * C * H * W * sizeof *dx);\n"
             "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        float *restrict dxp = dx + (size_t)nc * H * W;\n"
+            "        netc_real *restrict dxp = dx + (size_t)nc * H * W;\n"
             "        for (int oh = 0; oh < OH; oh++) {\n");
     if (a->mode == UPSAMPLE_NEAREST) {
         klines(k, 3, nearest_row);
-        kout(k, "            const float *restrict dyr = dy + ((size_t)nc * OH + oh) * OW;\n"
+        kout(k, "            const netc_real *restrict dyr = dy + ((size_t)nc * OH + oh) * OW;\n"
                 "            for (int ow = 0; ow < OW; ow++) {\n");
         klines(k, 4, nearest_col);
         kout(k, "                dxp[(size_t)ih * W + iw] += dyr[ow];\n");
     } else {
         klines(k, 3, bilinear_row);
-        kout(k, "            const float *restrict dyr = dy + ((size_t)nc * OH + oh) * OW;\n"
+        kout(k, "            const netc_real *restrict dyr = dy + ((size_t)nc * OH + oh) * OW;\n"
                 "            for (int ow = 0; ow < OW; ow++) {\n");
         klines(k, 4, bilinear_col);
-        kout(k, "                const float g0 = (1.0f - lh) * dyr[ow], g1 = lh * dyr[ow]; /* rows h0 and h1's shares */\n"
+        kout(k, "                const netc_real g0 = (1.0f - lh) * dyr[ow], g1 = lh * dyr[ow]; /* rows h0 and h1's shares */\n"
                 "                dxp[(size_t)h0 * W + w0] += (1.0f - lw) * g0;\n"
                 "                dxp[(size_t)h0 * W + w1] += lw * g0;\n"
                 "                dxp[(size_t)h1 * W + w0] += (1.0f - lw) * g1;\n"
@@ -739,10 +739,10 @@ static void emit_reduce_like(Kernel *k) {
     KENUM(k, {"N", dy->d[0]}, {"C", dy->d[1]}, {"S", shape_spatial(dy)});
     kout(k, "    (void)like; /* read for its shape only */\n"
             "    for (int nc = 0; nc < N * C; nc++) {\n"
-            "        const float *restrict dyp = dy + (size_t)nc * S;\n"
+            "        const netc_real *restrict dyp = dy + (size_t)nc * S;\n"
             "        double s = 0.0;\n"
             "        for (int i = 0; i < S; i++) s += dyp[i];\n"
-            "        dx[nc] = (float)s;\n"
+            "        dx[nc] = (netc_real)s;\n"
             "    }\n");
     kclose(k);
 }

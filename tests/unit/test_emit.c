@@ -797,7 +797,7 @@ START_TEST(identifiers) {
     /* parameters are offsets in the param block: they need no identifiers */
     ck_assert_ptr_nonnull(strstr(c, "static const netrt_tensor my_net_2_params[2]"));
     ck_assert_ptr_nonnull(strstr(c, "/* test.net:3: mul \"m\"  [1, 3], [1, 3] -> [1, 3] */"));
-    ck_assert_ptr_nonnull(strstr(c, "static void n0_mul_m(const float *restrict a, const float *restrict b, float *restrict y)"));
+    ck_assert_ptr_nonnull(strstr(c, "static void n0_mul_m(const netc_real *restrict a, const netc_real *restrict b, netc_real *restrict y)"));
     ck_assert_ptr_nonnull(strstr(c, "int main(int argc, char **argv) { return netrt_main(argc, argv, &my_net_2_model); }"));
     ck_assert_ptr_nonnull(strstr(h, "#define MY_NET_2_BATCH 1\n"));
     ck_assert_ptr_nonnull(strstr(h, "#define MY_NET_2_INT_SIZE 3 "));
@@ -1651,9 +1651,9 @@ START_TEST(small_net) {
     ck_assert_ptr_nonnull(strstr(text, "static netrt_tensor small_train_logits = {\"logits\", 2, {3, 4}, NULL};"));
     ck_assert_ptr_nonnull(strstr(text, "    .ninputs = 1,\n"));
     ck_assert_ptr_nonnull(strstr(text, "    .hp = &hp,\n"));
-    ck_assert_ptr_nonnull(strstr(text, "static void n0_conv_conv(const float *restrict x,"));
-    ck_assert_ptr_nonnull(strstr(text, "float *restrict running_mean, float *restrict running_var, float *restrict y,"));
-    ck_assert_ptr_nonnull(strstr(text, "(float *restrict p, const float *restrict grad, float *restrict m, float *restrict v)\n"));
+    ck_assert_ptr_nonnull(strstr(text, "static void n0_conv_conv(const netc_real *restrict x,"));
+    ck_assert_ptr_nonnull(strstr(text, "netc_real *restrict running_mean, netc_real *restrict running_var, netc_real *restrict y,"));
+    ck_assert_ptr_nonnull(strstr(text, "(netc_real *restrict p, const netc_real *restrict grad, netc_real *restrict m, netc_real *restrict v)\n"));
     ck_assert_ptr_nonnull(strstr(h, "void small_infer(const float *x, float *logits, float *conv_weight_velocity);"));
     ck_assert_ptr_nonnull(strstr(h, "extern const netrt_train_model small_train;"));
     /* run, grad and update call their phases' nodes */

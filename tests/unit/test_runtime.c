@@ -1075,6 +1075,14 @@ START_TEST(check_finite_messages) {
                      "numerics: Inf in the updated 'w' of sgd_update \"w\" (m.net:4), sample 1, element 0");
     netrt_numerics_reset();
     ck_assert_ptr_null(netrt_numerics_error());
+
+    /* The same over doubles (netc gradcheck's double build): a value beyond
+     * float's range is finite there. */
+    double d[4] = {1, 1e300, 3, -INFINITY};
+    ck_assert_int_eq(netrt_check_finite_f64(d, 3, 0, "the output", "conv", "c", "m.net:1"), 0);
+    ck_assert_int_eq(netrt_check_finite_f64(d, 4, 2, "the output", "conv", "c", "m.net:1"), -1);
+    ck_assert_str_eq(netrt_numerics_error(), "numerics: -Inf in the output of conv \"c\" (m.net:1), sample 1, element 1");
+    netrt_numerics_reset();
 }
 END_TEST
 

@@ -937,6 +937,19 @@ START_TEST(gradcheck_passes_and_fails) {
     rc = run(netrt_gradcheck_main, &model, "--help", NULL);
     ck_assert_int_eq(rc, 0);
     ck_assert_ptr_nonnull(strstr(out_text, "--directions K"));
+
+    /* A program whose tables point at doubles (netc gradcheck's build) runs
+     * only under the gradient check: the trainer refuses it untouched. */
+    netrt_model dbl_infer = infer;
+    dbl_infer.real_bytes = 8;
+    netrt_train_model dbl = model;
+    dbl.infer = &dbl_infer;
+    reset_counters();
+    rc = run(netrt_train_main, &dbl, "--help", NULL);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err_text, "this program was compiled in double precision, which only the gradient check runs"),
+                  "%s", err_text);
+    ck_assert_int_eq(grads, 0);
 }
 END_TEST
 
