@@ -124,6 +124,8 @@ static const char *const c_reserved[] = {
     "stdout", "stderr", "fprintf", "argc", "argv", "state_block", "nb_active", "NMAX", "hp", "check_numerics", "train_seed", "train_step", "train_no_dropout", "lr_group",
     /* the instances (struct <prefix>): their fields, the program's instance and its functions */
     "self", "ctx", "own_params", "loaded", "embedded_params", "program",
+    /* the double build's copy loop in run (put_copy) */
+    "netc_i",
 };
 
 /* The identifiers the emitted file has taken: a hash set (open addressing,
@@ -1389,7 +1391,7 @@ static void put_infer_decl(Emitter *m, FILE *f, const char **args) {
  * float) and the buffers (a double build converts them one by one). */
 static void put_copy(Emitter *m, const char *dst, const char *src, int64_t n) {
     if (m->o->f64)
-        fprintf(m->c, "    for (size_t i = 0; i < %" PRId64 "; i++) (%s)[i] = (%s)[i];\n", n, dst, src);
+        fprintf(m->c, "    for (size_t netc_i = 0; netc_i < %" PRId64 "; netc_i++) (%s)[netc_i] = (%s)[netc_i];\n", n, dst, src);
     else
         fprintf(m->c, "    memcpy(%s, %s, (size_t)%" PRId64 " * sizeof(float));\n", dst, src, n);
 }
