@@ -1592,6 +1592,22 @@ static bool emit_pad(Imp *im, const OpEntry *op) {
     return def_tensor(im, 0, 3, dims, t);
 }
 
+/* Output 0 of the node: lrn(x, size, alpha, beta, k), the one statement both
+ * ONNX's LRN and PyTorch's exported chain (lrn_emit) become. */
+static bool def_lrn(Imp *im, const Value *x, int64_t size, double alpha, double beta, double k) {
+    Buf b = {0};
+    buf_printf(&b, "lrn(%s, %lld, alpha = ", x->var, (long long)size);
+    buf_float(&b, alpha);
+    buf_printf(&b, ", beta = ");
+    buf_float(&b, beta);
+    buf_printf(&b, ", k = ");
+    buf_float(&b, k);
+    buf_printf(&b, ")");
+    bool ok = def_tensor(im, 0, 3, x->dims, b.s);
+    free(b.s);
+    return ok;
+}
+
 static bool emit_lrn(Imp *im, const OpEntry *op) {
     (void)op;
     Value *x = in_tensor(im, 0);
@@ -1605,17 +1621,7 @@ static bool emit_lrn(Imp *im, const OpEntry *op) {
     if (size % 2 == 0) return node_err(im, "an even size %lld: ONNX's window and netc's (PyTorch's) differ by one channel", (long long)size);
     if (!(bias > 0)) return node_err(im, "bias %g must be positive", bias);
     if (!no_extra_outputs(im, 1)) return false;
-    Buf b = {0};
-    buf_printf(&b, "lrn(%s, %lld, alpha = ", x->var, (long long)size);
-    buf_float(&b, alpha);
-    buf_printf(&b, ", beta = ");
-    buf_float(&b, beta);
-    buf_printf(&b, ", k = ");
-    buf_float(&b, bias);
-    buf_printf(&b, ")");
-    bool ok = def_tensor(im, 0, 3, x->dims, b.s);
-    free(b.s);
-    return ok;
+    return def_lrn(im, x, size, alpha, beta, bias);
 }
 
 static bool emit_constant(Imp *im, const OpEntry *op) {
@@ -2299,17 +2305,7 @@ static bool lrn_emit(Imp *im, const LrnChain *ch) {
     if (stage != 4) return node_err(im, "%s the chain does not end in (k + alpha * mean)^beta", pfx);
     if (size > 65536) return node_err(im, "%s size %lld", pfx, (long long)size);
     if (!(k > 0)) return node_err(im, "%s k %g must be positive", pfx, k);
-    Buf b = {0};
-    buf_printf(&b, "lrn(%s, %lld, alpha = ", x->var, (long long)size);
-    buf_float(&b, alpha);
-    buf_printf(&b, ", beta = ");
-    buf_float(&b, beta);
-    buf_printf(&b, ", k = ");
-    buf_float(&b, k);
-    buf_printf(&b, ")");
-    bool ok = def_tensor(im, 0, 3, x->dims, b.s);
-    free(b.s);
-    return ok;
+    return def_lrn(im, x, size, alpha, beta, k);
 }
 
 /* ---- the graph -------------------------------------------------------------------- */
