@@ -35,6 +35,9 @@ int main(int argc, char **argv) {
     if (images.dtype != NETRT_U8 || netrt_numel(images.rank, images.shape) / PIXELS < count || count < 1 ||
         labels.shape[0] < count)
         return fail("COUNT must be between 1 and the number of images");
+    if (labels.dtype != NETRT_U8 || labels.rank != 1) return fail("LABELS must be an IDX file of uint8 labels");
+    for (long i = 0; i < count; i++)
+        if (((const unsigned char *)labels.data)[i] >= CLASSES) return fail("a label is not a class of LeNet-5 (0-9)");
 
     /* an instance of the network, and its weights */
     struct lenet5 *net;
@@ -43,6 +46,7 @@ int main(int argc, char **argv) {
 
     /* batch by batch: our own input and output buffers; the last batch is padded with zeros */
     float *logits = malloc(sizeof(float) * (size_t)(count + LENET5_BATCH) * CLASSES);
+    if (!logits) return fail("out of memory");
     static float batch[LENET5_IMAGE_SIZE];
     long correct = 0;
     for (long first = 0; first < count; first += LENET5_BATCH) {
