@@ -63,7 +63,14 @@ static float *read_f32(const char *path, int64_t want) {
         fprintf(stderr, "test_instances: %s: not %lld float32 values\n", path, (long long)want);
         exit(2);
     }
-    return a.data; /* owned by the array: freed at exit */
+    float *v = malloc(sizeof *v * (size_t)want);
+    if (!v) {
+        fprintf(stderr, "test_instances: out of memory\n");
+        exit(2);
+    }
+    memcpy(v, a.data, sizeof *v * (size_t)want);
+    netrt_array_free(&a);
+    return v; /* the caller's, to free */
 }
 
 /* A safetensors file in memory with one F32 tensor `name` of the given shape. */
@@ -98,7 +105,7 @@ int main(int argc, char **argv) {
     int64_t per = LENET5_IMAGE_SIZE / LENET5_BATCH;
     float *images = malloc(sizeof(float) * (size_t)(per * samples));
     netrt_array_to_f32(&idx, per, 0, samples, images);
-    const float *want1 = read_f32(argv[4], (int64_t)samples * 10), *want2 = read_f32(argv[5], (int64_t)samples * 10);
+    float *want1 = read_f32(argv[4], (int64_t)samples * 10), *want2 = read_f32(argv[5], (int64_t)samples * 10);
 
     /* an instance runs only once it has weights */
     struct lenet5 *a = NULL, *b = NULL;
@@ -161,6 +168,8 @@ int main(int argc, char **argv) {
     lenet5_free(NULL);
     netrt_array_free(&idx);
     free(images);
+    free(want1);
+    free(want2);
     if (failures) return 1;
     printf("test_instances: 2 instances x %d rounds x %d batches, concurrently: bit-identical to the program\n", rounds,
            batches);
