@@ -516,6 +516,16 @@ START_TEST(test_caret_tabs) {
 }
 END_TEST
 
+/* Every string of want[0..n) occurs in msg, in that order. */
+static void assert_in_order(const char *msg, const char *const *want, size_t n) {
+    const char *at = msg;
+    for (size_t i = 0; i < n; i++) {
+        const char *hit = strstr(at, want[i]);
+        ck_assert_msg(hit != NULL, "missing (in order) %s in:\n%s", want[i], msg);
+        at = hit + 1;
+    }
+}
+
 /* Several errors, each with its line and column, in one run. */
 START_TEST(test_several_errors) {
     const char *msg = parse_err("net m {\n"                          /* 1 */
@@ -543,12 +553,7 @@ START_TEST(test_several_errors) {
         "t.net:12:1: error: more than one net in a file\n",
         "t.net:1:1: note: the first net is here\n",
     };
-    const char *at = msg;
-    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
-        const char *hit = strstr(at, want[i]);
-        ck_assert_msg(hit != NULL, "missing (in order) %s in:\n%s", want[i], msg);
-        at = hit + 1;
-    }
+    assert_in_order(msg, want, sizeof want / sizeof *want);
     ck_assert_int_eq(diag_error_count(), 10);
     /* the unterminated string is underlined to the end of its line */
     ck_assert_msg(strstr(msg, "    z = \"abc;\n        ^~~~~\n"), "%s", msg);
@@ -588,12 +593,7 @@ START_TEST(test_missing_semicolon) {
         "t.net:6:5: error: unexpected identifier after 'inti'",
         "t.net:7:15: error: expected ';'\n",
     };
-    const char *at = msg;
-    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
-        const char *hit = strstr(at, want[i]);
-        ck_assert_msg(hit != NULL, "missing (in order) %s in:\n%s", want[i], msg);
-        at = hit + 1;
-    }
+    assert_in_order(msg, want, sizeof want / sizeof *want);
     ck_assert_int_eq(diag_error_count(), 6);
     /* not after a statement that cannot end there; a stray token on its line is pointed at */
     msg = parse_err("net m { x = (1 + 2; }");
