@@ -288,10 +288,7 @@ def conform_train(name, args, m, net, work, weights, res, fail):
     f32 = train_grads(name, m, x, y, torch.float32)
     res["train.f32"] = grad_error(f32, ref)[0]
     prog = os.path.join(work, "trainer")
-    build = [args.netc, "build", "--train", net, "-o", prog, "-O2", "--batch", str(TRAIN_BATCH)]
-    if args.target:
-        build += ["--target", args.target]
-    rc, out, tb = run(build, args.timeout)
+    rc, out, tb = run(build_cmd(args, net, prog, "--train", "-O2", "--batch", str(TRAIN_BATCH)), args.timeout)
     res["train.build"] = tb
     if rc != 0:
         return fail(f"training: netc build --train failed (status {rc}):\n{tail(out)}")
@@ -355,10 +352,7 @@ def conform_onnx(name, args, m, x, xpath, work, params, ref, res, fail):
         missing = sorted(set(want.splitlines()) - set(out.splitlines()))[:3]
         return fail(f"onnx: the imported parameters are not the state_dict's: netc has {extra}, lacks {missing}")
     prog = os.path.join(work, "prog-onnx")
-    build = [args.netc, "build", net, "-o", prog, "-O2", "--batch", "1"]
-    if args.target:
-        build += ["--target", args.target]
-    rc, out, tb = run(build, args.timeout)
+    rc, out, tb = run(build_cmd(args, net, prog, "-O2", "--batch", "1"), args.timeout)
     res["onnx.build"] = tb
     if rc != 0:
         return fail(f"onnx: netc build failed (status {rc}):\n{tail(out)}")
@@ -385,6 +379,12 @@ def conform_onnx(name, args, m, x, xpath, work, params, ref, res, fail):
     if len(errs) > 1 or name in ONNX_OUTPUTS:
         res["notes"].append("onnx: " + ", ".join(f"{k} {e:.2e}" for k, e in errs.items())
                             + (" (the heads, before yolo_decode and nms)" if name in ONNX_OUTPUTS else ""))
+
+
+def build_cmd(args, net, prog, *opts):
+    """netc build's command line for net -> prog with opts, at --target if given."""
+    cmd = [args.netc, "build", net, "-o", prog, *opts]
+    return cmd + ["--target", args.target] if args.target else cmd
 
 
 def run(cmd, timeout):
@@ -455,9 +455,7 @@ def conform(name, args, opts):
     for opt in opts:
         prog = os.path.join(work, f"prog-{opt}")
         ypaths = {k: os.path.join(work, f"output-{k}-{opt}.npy") for k in ref}
-        build = [args.netc, "build", net, "-o", prog, f"-{opt}", "--batch", "1"]
-        if args.target:
-            build += ["--target", args.target]
+        build = build_cmd(args, net, prog, f"-{opt}", "--batch", "1")
         rc, out, tb = run(build, args.timeout)
         res[f"{opt}.build"] = tb
         if rc != 0:
