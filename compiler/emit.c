@@ -105,8 +105,8 @@ static void emit_batched(const Graph *g, bool *batched) {
  * returns the C expression of its work items if the rule split its work
  * into items (kopen_parallel), else NULL. */
 static const char *emit_node_function(FILE *f, Graph *g, const Node *n, const char *fname, const bool *batched,
-                                      unsigned inplace, bool f64) {
-    Kernel k = {f, n, fname, g->target, batched, false, inplace, "", f64};
+                                      unsigned inplace, bool f64, bool mpi) {
+    Kernel k = {f, n, fname, g->target, batched, false, inplace, "", f64, mpi};
     /* A node loops over the batch when it reads or writes a batched value first. */
     k.dyn = batched && ((n->nin > 0 && batched[n->in[0]->id]) || (n->nout > 0 && batched[n->out[0]->id]));
     op_rules(n->op)->emit(&k);
@@ -745,12 +745,12 @@ static void emit_nodes(Emitter *m) {
         size_t len = 0;
         FILE *f = open_memstream(&text[i], &len);
         if (!f) {
-            m->items[i] = emit_node_function(c, g, n, m->fname[i], m->batched, plan_inplace(m->plan, n), m->o->f64);
+            m->items[i] = emit_node_function(c, g, n, m->fname[i], m->batched, plan_inplace(m->plan, n), m->o->f64, m->o->mpi);
             fputc('\n', c);
             emit_part(m, i);
             continue;
         }
-        m->items[i] = emit_node_function(f, g, n, "kernel_", m->batched, plan_inplace(m->plan, n), m->o->f64);
+        m->items[i] = emit_node_function(f, g, n, "kernel_", m->batched, plan_inplace(m->plan, n), m->o->f64, m->o->mpi);
         fclose(f);
         int same = -1;
         for (int j = 0; j < i && same < 0; j++)
@@ -870,14 +870,32 @@ static int param_index(const Emitter *m, const Value *p) {
     return k;
 }
 
+/* An --mpi program's grad(): after node n, the parameters whose gradients
+ * n finished (netrt_dist_grad_ready starts summing them over the ranks). */
+static void emit_grad_ready(Emitter *m, const Node *n) {
+    for (int i = 0, k = 0; i < m->g->nvalues; i++) {
+        const Value *v = m->g->values[i];
+        if (v->kind != V_PARAM) continue;
+        const Value *grad = train_grad(m->g, v);
+        if (grad && grad->def == n) {
+            fprintf(m->c, "    netrt_dist_grad_ready(%d); /* the gradient of '", k);
+            put_comment_text(m->c, v->name);
+            fputs("' is done: to its bucket */\n", m->c);
+        }
+        k++;
+    }
+}
+
 static void emit_calls(Emitter *m, bool init, Phase phase) {
     Graph *g = m->g;
+    bool ready = m->o->mpi && m->t && !init && phase == PHASE_GRAD;
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
         if (n->dead || op_has(n->op, F_INIT) != init) continue;
         if (!init && m->t && n->phase != phase) continue;
         if (plan_is_view(m->plan, n)) {
             fprintf(m->c, "    /* n%d %s: a view of %s, nothing to run */\n", n->id, op_name(n->op), ref(m, n->in[0]));
+            if (ready) emit_grad_ready(m, n);
             continue;
         }
         if (n->op == OP_OPTIM_UPDATE) /* transfer learning: the parameter's group's rate */
@@ -895,6 +913,7 @@ static void emit_calls(Emitter *m, bool init, Phase phase) {
         }
         emit_check(m, n);
         if (m->tap && m->tap[i] >= 0) fprintf(m->c, "    if (tap_on) netrt_tap(%d, %s);\n", m->tap[i], ref(m, n->out[0]));
+        if (ready) emit_grad_ready(m, n);
     }
 }
 
@@ -1733,7 +1752,8 @@ bool emit_c(Graph *g, const EmitOptions *o, FILE *c, FILE *h) {
               "NETRT_BASELINE_ISA int main(int argc, char **argv);\n"
               "int main(int argc, char **argv) { return ",
               c);
-        fprintf(c, mains[o->main], m.prefix);
+        fprintf(c, o->mpi && o->main == EMIT_MAIN_TRAIN ? "netrt_mpi_train_main(argc, argv, &%s_train)" : mains[o->main],
+                m.prefix);
         fputs("; }\n", c);
     }
     if (h) emit_header(&m, args);

@@ -30,7 +30,7 @@
 typedef enum {
     EMIT_MAIN_NONE,
     EMIT_MAIN_INFER,     /* netrt_main(&<net>_model): an inference program */
-    EMIT_MAIN_TRAIN,     /* netrt_train_main(&<net>_train): a training program */
+    EMIT_MAIN_TRAIN,     /* netrt_train_main(&<net>_train): a training program (--mpi: netrt_mpi_train_main) */
     EMIT_MAIN_GRADCHECK, /* netrt_gradcheck_main(&<net>_train): the gradient check */
 } EmitMain;
 
@@ -41,6 +41,11 @@ typedef struct EmitOptions {
     EmitMain main;               /* append a main() */
     bool no_plan;                /* a region of the arena per value, no sharing (netc --no-plan) */
     bool f64;                    /* double precision (netc gradcheck; kernel.h): a training graph, generic target */
+    /* data-parallel training (netc build --train --mpi, docs/distributed.md):
+     * grad() reports each finished gradient (netrt_dist_grad_ready), the
+     * batchnorm kernels pass their sums to netrt_dist_sync_sums, and main
+     * is netrt_mpi_train_main */
+    bool mpi;
 } EmitOptions;
 
 /* Returns false after reporting an error (an embedded weights file that lacks

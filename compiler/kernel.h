@@ -34,6 +34,7 @@ typedef struct Kernel {
                           * for ops with OpRules.inplace_ok): the kernel reads it through the output */
     char items[64];      /* set by kopen_parallel: the C expression of its work items, else "" */
     bool f64;            /* netc_real is double (netc gradcheck's build), else float */
+    bool mpi;            /* an --mpi training program: batchnorm calls netrt_dist_sync_sums */
 } Kernel;
 
 /* `typedef float netc_real;`, or for a double build the typedef and what

@@ -81,6 +81,8 @@ static const CommandHelp command_help[] = {
      "  --embed W            weights (safetensors) compiled in as constants\n"
      "  --train              a training program\n"
      "  --freeze P[,P]       with --train: parameters matching a pattern get no gradient and no update\n"
+     "  --mpi                with --train: data-parallel training over MPI, run with mpirun or srun\n"
+     "                       (docs/distributed.md); linked against Open MPI (pkg-config ompi-c)\n"
      "  --target T           generic, avx2, avx512 or native (default: the best this CPU has)\n"
      "  --cc CC              the C compiler (default $CC, else clang); $NETC_CFLAGS adds flags\n"
      "  --passes P1,P2       the pass pipeline (netc dump --list-passes)\n"
@@ -94,6 +96,8 @@ static const CommandHelp command_help[] = {
      "  --main               with a main(): the same command line as netc build's program\n"
      "  --double             with --train: in double precision, generic target (what netc gradcheck\n"
      "                       compiles; --main: the gradient check's main)\n"
+     "  --mpi                with --train: the data-parallel program's C (build it with mpicc, and\n"
+     "                       link libnetrt_mpi before libnetrt)\n"
      "  --batch N, --embed W, --train, --freeze P, --target T, --passes P1,P2, --no-plan, --no-verify\n"
      "                       as for netc build\n"},
     {"gradcheck",
@@ -162,6 +166,7 @@ typedef struct Options {
     bool f64;       /* emit --train --double, and gradcheck unless --float: a double-precision build */
     bool f32_check; /* gradcheck --float */
     bool target_given;
+    bool mpi;       /* build/emit --train --mpi: data-parallel training over MPI */
     char **rest; /* after "--": passed to the program gradcheck runs */
     int nrest;
     /* transfer learning: --freeze patterns as given (each may hold several, comma-separated) */
@@ -238,6 +243,7 @@ static int parse_options(int argc, char **argv, Options *o) {
         else if (strcmp(a, "--main") == 0) o->with_main = true;
         else if (strcmp(a, "--list-passes") == 0) o->list_passes = true;
         else if (strcmp(a, "--train") == 0) o->train = true;
+        else if (strcmp(a, "--mpi") == 0) o->mpi = true;
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) o->help = true;
         else if (strcmp(a, "--no-plan") == 0) o->no_plan = true;
         else if (strcmp(a, "--init") == 0) o->show_init = true;
@@ -276,6 +282,8 @@ static int parse_options(int argc, char **argv, Options *o) {
                         "file-scope variables, so it cannot have independent instances (leave out --train)\n");
         return 1;
     }
+    if (o->mpi && (!o->train || o->f64 || (strcmp(o->cmd, "build") != 0 && strcmp(o->cmd, "emit") != 0)))
+        return bad_usage("%s is for training programs (netc build --train --mpi, or emit --train --mpi)", "--mpi");
     if (o->nfreeze && !o->train) return bad_usage("%s is for training builds (build --train, dump --train, gradcheck)", "--freeze");
     if (!o->target) o->target = target_host();
     if (!o->passes) o->passes = o->train ? train_pipeline : default_pipeline;
@@ -367,7 +375,7 @@ static bool write_c(Graph *g, const Options *o, const char *c_path, const char *
     if (!ok) diag_plain_error("cannot write '%s': %s", c ? h_path : c_path, strerror(errno));
     if (ok) {
         EmitOptions eo = {.header_name = base_name(h_path), .embed = o->embed ? &st : NULL, .embed_path = o->embed,
-                          .main = main_kind, .no_plan = o->no_plan, .f64 = o->f64};
+                          .main = main_kind, .no_plan = o->no_plan, .f64 = o->f64, .mpi = o->mpi};
         ok = emit_c(g, &eo, c, h);
     }
     if (c && fclose(c) != 0) ok = false;
@@ -405,7 +413,7 @@ static int run_command(char *const argv[]) {
  * /proc/self/exe, so that an installed tree can move); else the source and
  * build trees netc was built in. */
 typedef struct {
-    char include[PATH_MAX + 32], lib[PATH_MAX + 32];
+    char include[PATH_MAX + 32], lib[PATH_MAX + 32], mpi_lib[PATH_MAX + 32];
 } RuntimePaths;
 
 static const RuntimePaths *runtime_paths(void) {
@@ -415,6 +423,9 @@ static const RuntimePaths *runtime_paths(void) {
     done = true;
     snprintf(p.include, sizeof p.include, "%s", NETC_RUNTIME_INCLUDE);
     snprintf(p.lib, sizeof p.lib, "%s", NETC_RUNTIME_LIB);
+#ifdef NETC_RUNTIME_MPI_LIB
+    snprintf(p.mpi_lib, sizeof p.mpi_lib, "%s", NETC_RUNTIME_MPI_LIB);
+#endif
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
@@ -429,6 +440,9 @@ static const RuntimePaths *runtime_paths(void) {
             if (access(hdr, R_OK) == 0 && access(lib, R_OK) == 0) {
                 if (!realpath(inc, p.include)) snprintf(p.include, sizeof p.include, "%s", inc);
                 if (!realpath(lib, p.lib)) snprintf(p.lib, sizeof p.lib, "%s", lib);
+                char mpi[PATH_MAX + 32];
+                snprintf(mpi, sizeof mpi, "%s/../lib/libnetrt_mpi.a", exe);
+                if (access(mpi, R_OK) != 0 || !realpath(mpi, p.mpi_lib)) p.mpi_lib[0] = 0;
             }
         }
     }
@@ -443,6 +457,40 @@ static const char *runtime_include(void) {
 static const char *runtime_lib(void) {
     const char *l = getenv("NETC_RUNTIME_LIB");
     return l ? l : runtime_paths()->lib;
+}
+
+/* libnetrt_mpi.a (--mpi): $NETC_RUNTIME_MPI_LIB, else as runtime_lib; "" if
+ * this netc was built without it. */
+static const char *runtime_mpi_lib(void) {
+    const char *l = getenv("NETC_RUNTIME_MPI_LIB");
+    return l ? l : runtime_paths()->mpi_lib;
+}
+
+/* --mpi: MPI's compile and link flags, from pkg-config (package ompi-c,
+ * Debian's Open MPI; $NETC_MPI_PKG names another, such as mpich), as one
+ * malloc'd string; NULL after reporting why not. */
+static char *mpi_flags(void) {
+    const char *pkg = getenv("NETC_MPI_PKG") ? getenv("NETC_MPI_PKG") : "ompi-c";
+    if (!runtime_mpi_lib()[0]) {
+        diag_plain_error("--mpi: this netc was built without MPI (configure it with Open MPI installed: "
+                         "apt-get install libopenmpi-dev)");
+        return NULL;
+    }
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "pkg-config --cflags --libs '%s' 2>/dev/null", pkg);
+    FILE *p = popen(cmd, "r");
+    char *flags = calloc(1, 4096);
+    size_t n = p && flags ? fread(flags, 1, 4095, p) : 0;
+    int status = p ? pclose(p) : -1;
+    if (status != 0 || n == 0) {
+        diag_plain_error("--mpi: pkg-config knows no MPI package '%s' (Debian: apt-get install libopenmpi-dev "
+                         "openmpi-bin; or set $NETC_MPI_PKG)",
+                         pkg);
+        free(flags);
+        return NULL;
+    }
+    flags[strcspn(flags, "\n")] = 0;
+    return flags;
 }
 
 /* Moves a finished file into place (rename, or copy across file systems). */
@@ -481,6 +529,11 @@ static int build_program(const Options *o, Graph *g, EmitMain kind, const char *
     snprintf(exe, sizeof exe, "%s/prog", dir);
     snprintf(inc, sizeof inc, "-I%s", runtime_include());
     int status = 1;
+    char *mpi = NULL;
+    if (o->mpi && !(mpi = mpi_flags())) {
+        rmdir(dir);
+        return 1;
+    }
     if (write_c(g, o, c_path, h_path, kind)) {
         const char *cc = o->cc ? o->cc : getenv("CC") ? getenv("CC") : "clang";
         /* $NETC_CFLAGS adds flags, split at spaces (a sanitizer build of
@@ -488,12 +541,21 @@ static int build_program(const Options *o, Graph *g, EmitMain kind, const char *
         char *extra = strdup(getenv("NETC_CFLAGS") ? getenv("NETC_CFLAGS") : "");
         char march[64]; /* the target's instructions; before $NETC_CFLAGS, which may override it */
         snprintf(march, sizeof march, "-march=%s", g->target->march);
-        char *argv[64] = {(char *)cc, "-std=c11", (char *)o->opt, march, inc};
+        char *argv[96] = {(char *)cc, "-std=c11", (char *)o->opt, march, inc};
         int argc = 5;
         if (g->target->cflag) argv[argc++] = (char *)g->target->cflag;
         for (char *save = NULL, *f = strtok_r(extra, " ", &save); f && argc < 50; f = strtok_r(NULL, " ", &save))
             argv[argc++] = f;
-        const char *tail[] = {c_path, runtime_lib(), "-ljansson", "-lpng", "-ljpeg", "-lz", "-lpthread", "-lm", "-o", exe, NULL};
+        argv[argc++] = c_path;
+        if (mpi) { /* libnetrt_mpi, then libnetrt, then MPI's own */
+            argv[argc++] = (char *)runtime_mpi_lib();
+            argv[argc++] = (char *)runtime_lib();
+            for (char *save = NULL, *f = strtok_r(mpi, " ", &save); f && argc < 80; f = strtok_r(NULL, " ", &save))
+                argv[argc++] = f;
+        } else {
+            argv[argc++] = (char *)runtime_lib();
+        }
+        const char *tail[] = {"-ljansson", "-lpng", "-ljpeg", "-lz", "-lpthread", "-lm", "-o", exe, NULL};
         for (int i = 0; tail[i]; i++) argv[argc++] = (char *)tail[i];
         argv[argc] = NULL;
         int rc = run_command(argv);
@@ -503,6 +565,7 @@ static int build_program(const Options *o, Graph *g, EmitMain kind, const char *
         else if (move_file(exe, out))
             status = 0;
     }
+    free(mpi);
     unlink(c_path);
     unlink(h_path);
     unlink(exe);

@@ -509,6 +509,47 @@ static inline float netrt_dropout_mask(uint64_t key, uint64_t i, uint32_t drop_b
  * status. */
 int netrt_train_main(int argc, char **argv, const netrt_train_model *m);
 
+/* ---- data-parallel training (dist.c; netc build --train --mpi) -------------
+ *
+ * What the trainer needs of the processes (ranks) that train one model
+ * together, as operations on buffers.  libnetrt itself never calls MPI: the
+ * MPI layer (mpi.c, in libnetrt_mpi, which an --mpi program links) fills
+ * one of these, and docs/distributed.md describes the training it drives.
+ * Collectives are called by every rank in the same order. */
+typedef struct netrt_comm {
+    int rank, size;
+    void *ctx; /* the layer's own state */
+    /* Starts summing n floats in place over every rank (non-blocking: the
+     * buffer is the layer's until wait_all). */
+    void (*sum_start)(struct netrt_comm *c, float *buf, int64_t n);
+    void (*progress)(struct netrt_comm *c); /* lets the started sums advance */
+    void (*wait_all)(struct netrt_comm *c); /* finishes every started sum */
+    void (*sum_f64)(struct netrt_comm *c, double *buf, int n); /* sums in place, blocking */
+    void (*bcast)(struct netrt_comm *c, void *buf, int64_t bytes); /* rank 0's bytes to every rank */
+    /* every rank's n values, rank r's at all[r * n] */
+    void (*gather_u64)(struct netrt_comm *c, const uint64_t *mine, int n, uint64_t *all);
+    void (*abort)(struct netrt_comm *c, int status); /* ends every rank's process; does not return */
+} netrt_comm;
+
+/* netrt_train_main over the ranks of comm (the MPI layer's main calls it;
+ * comm NULL is netrt_train_main).  Adds the options --sync-batchnorm,
+ * --verify-replicas K and --bucket-mb M. */
+int netrt_train_main_comm(int argc, char **argv, const netrt_train_model *m, netrt_comm *comm);
+/* The main of an --mpi training program (libnetrt_mpi, mpi.c): MPI_Init,
+ * netrt_train_main_comm over MPI_COMM_WORLD, MPI_Finalize. */
+int netrt_mpi_train_main(int argc, char **argv, const netrt_train_model *m);
+
+/* Called by the grad() of an --mpi program right after the kernel that
+ * finishes parameter k's gradient: packs it into the gradient buckets and
+ * starts summing a bucket once full.  Nothing unless a data-parallel
+ * trainer of more than one rank runs. */
+void netrt_dist_grad_ready(int k);
+/* Called by an --mpi program's batchnorm kernels with their per-channel
+ * sums (n of them) and, for the first, the count of values per channel:
+ * under --sync-batchnorm, replaces both by their totals over every rank
+ * (SyncBatchNorm's statistics); else nothing. */
+void netrt_dist_sync_sums(double *sums, int n, double *count);
+
 /* --output-bias frequencies (initialization, issue 12; output_bias.c): sets
  * m->output_bias to the log of the class frequencies, counts[k] labels of
  * class k (a class with none counts as half a label), prints them in one

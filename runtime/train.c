@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "augment.h"
+#include "dist.h"
 #include "holdout.h"
 #include "netrt_debug.h"
 
@@ -34,6 +35,7 @@ enum {
     O_OUTPUT_BIAS, /* initialization */
     O_PARTIAL, O_LR_FOR, O_CLASSES, O_PER_CLASS, /* transfer learning (transfer.c) */
     O_AUGMENT, O_VAL_SPLIT, O_EARLY_STOP, /* data: augmentation, validation, early stopping */
+    O_SYNC_BN, O_VERIFY_REPLICAS, O_BUCKET_MB, /* data-parallel training (--mpi programs) */
     O_HELP, O_COUNT
 };
 
@@ -87,6 +89,9 @@ static const netrt_opt train_opts[O_COUNT] = {
     [O_AUGMENT] = {"--augment", true},
     [O_VAL_SPLIT] = {"--val-split", true},
     [O_EARLY_STOP] = {"--early-stop", true},
+    [O_SYNC_BN] = {"--sync-batchnorm", false},
+    [O_VERIFY_REPLICAS] = {"--verify-replicas", true},
+    [O_BUCKET_MB] = {"--bucket-mb", true},
 };
 
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
@@ -181,6 +186,20 @@ typedef struct {
     double val_split;
     int64_t *train_ids, *val_ids, ntrain, nval;
     netrt_early_stop early;
+    /* data-parallel training (dist.h; comm NULL: one process, no --mpi).
+     * Every rank reads the same data and takes its shard of each epoch's
+     * order: `shard` (nshard samples; the order itself for one rank). */
+    netrt_comm *comm;
+    int rank, ranks;
+    netrt_dist *dist; /* NULL for one rank */
+    bool sync_bn;
+    int64_t verify_every; /* --verify-replicas K (0: never) */
+    double bucket_mb;
+    bool bucket_given;
+    int64_t *shard, nshard;
+    /* an error every rank meets alike (a bad option, diverged replicas):
+     * rank 0 reports it and every rank ends normally, without MPI_Abort */
+    bool collective;
 } trainer;
 
 /* The debugging views' parts of the trainer, defined at the end of the file. */
@@ -385,7 +404,9 @@ static void usage(const trainer *t, FILE *out) {
             "          [--confusion] [--checkpoint FILE] [--resume FILE]\n"
             "          [--monitor DIR [--monitor-every K]] [--overfit N] [--random-inputs]\n"
             "          [--show-inputs DIR K] [--worst DIR K] [--init-calibrate K]\n          [--output-bias frequencies]\n"
-            "          [--partial] [--lr-for PATTERN=LR] [--classes LO-HI] [--per-class N]\n\n"
+            "          [--partial] [--lr-for PATTERN=LR] [--classes LO-HI] [--per-class N]\n"
+            "          [--augment SPEC] [--val-split F] [--early-stop P]\n"
+            "          [--sync-batchnorm] [--verify-replicas K] [--bucket-mb M]\n\n"
             "Trains the network '%s' (compiled from %s, batch %d) with its loss (%s)\n"
             "and an optimizer of torch.optim's (SGD with momentum by default), then tests it.\n\n"
             "  --data DIR             IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
@@ -468,12 +489,38 @@ static void usage(const trainer *t, FILE *out) {
             "                         permutation seeded by --seed) for validation after each epoch\n"
             "  --early-stop P         stop after P epochs without a lower validation loss (needs\n"
             "                         --val-split) and keep the best epoch's parameters\n"
+            "  --sync-batchnorm       (--mpi programs) batchnorm statistics over every rank's samples\n"
+            "                         (SyncBatchNorm) rather than each rank's own (the default, as\n"
+            "                         DistributedDataParallel)\n"
+            "  --verify-replicas K    (--mpi programs) every K steps, check that every rank holds the\n"
+            "                         same parameters and optimizer state\n"
+            "  --bucket-mb M          (--mpi programs) the gradients are summed over the ranks in\n"
+            "                         buckets of M megabytes, each started as soon as its gradients\n"
+            "                         are done (default 25)\n"
             "  --help                 this message\n\n",
             t->prog, in->name ? in->name : "?", in->source ? in->source : "?", in->batch, loss_name(t->loss));
     for (int i = 0; i < in->ninputs; i++)
         fprintf(out, "input  %s: %s per sample\n", in->inputs[i].name,
                 netrt_shape_str(in->inputs[i].rank - 1, in->inputs[i].shape + 1, sh, sizeof sh));
     if (t->classes) fprintf(out, "classes: %lld\n", (long long)t->classes);
+}
+
+/* The data-parallel options are an --mpi program's; with more than one rank,
+ * the options that look at one process's batches (the debugging views, one
+ * batch's gradients) are refused rather than run on rank 0's shard. */
+static int check_dist_opts(trainer *t) {
+    if (!t->comm && (t->sync_bn || t->verify_every || t->bucket_given))
+        return netrt_errorf(t->err, sizeof t->err,
+                            "--sync-batchnorm, --verify-replicas and --bucket-mb are for a program built with "
+                            "netc build --train --mpi");
+    if (t->ranks < 2) return 0;
+    const char *flag = t->grads_out ? "--grads-out" : t->monitor_dir ? "--monitor" : t->overfit ? "--overfit"
+                       : t->random_inputs ? "--random-inputs" : t->show_dir ? "--show-inputs"
+                       : t->worst_dir ? "--worst" : t->calibrate_k ? "--init-calibrate" : NULL;
+    if (flag)
+        return netrt_errorf(t->err, sizeof t->err, "%s works on one process: run it without mpirun (or with -np 1)",
+                            flag);
+    return 0;
 }
 
 static int parse_args(trainer *t, int argc, char **argv) {
@@ -585,6 +632,13 @@ static int parse_args(trainer *t, int argc, char **argv) {
                 rc = netrt_errorf(t->err, sizeof t->err, "--val-split must be between 0 and 1 (exclusive), got %s", val);
             break;
         case O_EARLY_STOP: rc = netrt_opt_int(flag, val, 1, &t->early.patience, t->err, sizeof t->err); break;
+        case O_SYNC_BN: t->sync_bn = true; break;
+        case O_VERIFY_REPLICAS: rc = netrt_opt_int(flag, val, 1, &t->verify_every, t->err, sizeof t->err); break;
+        case O_BUCKET_MB:
+            rc = netrt_opt_double(flag, val, 0, &t->bucket_mb, t->err, sizeof t->err);
+            if (rc == 0 && !(t->bucket_mb > 0)) rc = netrt_errorf(t->err, sizeof t->err, "--bucket-mb must be positive");
+            t->bucket_given = true;
+            break;
         }
         if (rc < 0) return -1;
     }
@@ -646,6 +700,7 @@ static int parse_args(trainer *t, int argc, char **argv) {
     if (t->grads_out && (t->checkpoint || t->resume))
         return netrt_errorf(t->err, sizeof t->err, "--grads-out cannot be combined with --checkpoint or --resume");
     if (check_debug_opts(t) < 0) return -1;
+    if (check_dist_opts(t) < 0) return -1;
     if (t->grads_out && t->save)
         return netrt_errorf(t->err, sizeof t->err,
                             "--grads-out cannot be combined with --save (it writes the "
@@ -845,8 +900,8 @@ static void load_batch(trainer *t, const dataset *d, const int64_t *idx, int64_t
  * batch, the background thread gathers the next into the staging buffers
  * (without a thread, each batch is gathered when it is needed). */
 static void prefetch_post(trainer *t, int64_t first) {
-    int64_t S = t->ntrain, N = t->in->batch;
-    t->job = (batch_job){&t->train, t->order, first, S - first < N ? S - first : N, t->per, t->lper, t->stage_x, t->stage_y,
+    int64_t S = t->nshard, N = t->in->batch;
+    t->job = (batch_job){&t->train, t->shard, first, S - first < N ? S - first : N, t->per, t->lper, t->stage_x, t->stage_y,
                          NULL, 0, 0, 0, 0, NULL};
     if (t->augment.on) { /* the input is [N, C, H, W] (checked in train) */
         const netrt_tensor *x = &t->in->inputs[0];
@@ -869,9 +924,9 @@ static void prefetch_take(trainer *t, int64_t first) {
         gather(j);
     memcpy(t->in->inputs[0].data, j->x, (size_t)(j->nb * t->per) * sizeof(float));
     memcpy(t->m->labels->data, j->y, (size_t)(j->nb * t->lper) * sizeof(float));
-    commit_batch(t, &t->train, t->order, first, j->nb, true);
+    commit_batch(t, &t->train, t->shard, first, j->nb, true);
     if (t->show_dir) show_inputs_add(t, j->nb); /* the batch as the net sees it */
-    if (first + j->nb < t->ntrain) prefetch_post(t, first + j->nb);
+    if (first + j->nb < t->nshard) prefetch_post(t, first + j->nb);
 }
 
 /* After a call into the model: the --check-numerics failure, if any. */
@@ -1014,9 +1069,16 @@ static void print_test(const trainer *t, const netrt_metrics *mt, const char *se
 static void print_header(const trainer *t) {
     const netrt_model *in = t->in;
     char sh[160];
-    printf("training %s (%s): %lld parameters, batch %d; %lld training images %s",
-           in->name ? in->name : "?", in->source ? in->source : "?", (long long)param_count(t),
-           in->batch, (long long)t->ntrain,
+    printf("training %s (%s): %lld parameters, batch %d", in->name ? in->name : "?", in->source ? in->source : "?",
+           (long long)param_count(t), in->batch);
+    if (t->ranks > 1) /* data-parallel */
+        printf(" on each of %d ranks (%lld in all)%s, gradients (%.3g MB a step) summed in buckets of %g MB",
+               t->ranks, (long long)in->batch * t->ranks,
+               !netrt_dist_has_batchnorm(t->dist) ? "" : t->sync_bn ? ", batchnorm statistics over every rank"
+                                                                   : ", batchnorm statistics per rank",
+               (double)netrt_dist_grad_floats(t->dist) * sizeof(float) / (1024.0 * 1024.0),
+               t->bucket_given ? t->bucket_mb : 25.0);
+    printf("; %lld training images %s", (long long)t->ntrain,
            netrt_shape_str(in->inputs[0].rank - 1, in->inputs[0].shape + 1, sh, sizeof sh));
     if (t->has_test) printf(", %lld test images", (long long)t->test.count);
     printf("; %lld epoch%s, loss %s", (long long)t->epochs, t->epochs == 1 ? "" : "s", loss_name(t->loss));
@@ -1102,10 +1164,27 @@ static void set_step(trainer *t, int64_t step, double lr) {
     }
 }
 
+/* A test switch (tests/dist/faults.sh): the rank NETRT_TEST_DIVERGE_RANK
+ * names nudges its first trained parameter after step 3, which
+ * --verify-replicas must report. */
+static void test_diverge(trainer *t) {
+    const char *v = getenv("NETRT_TEST_DIVERGE_RANK");
+    if (!v || atoi(v) != t->rank) return;
+    for (int i = 0; i < t->in->nparams; i++)
+        if (t->m->grads[i].data) {
+            t->in->params[i].data[0] += 1e-3f;
+            return;
+        }
+}
+
 static int train(trainer *t) {
     const netrt_train_model *m = t->m;
     const netrt_model *in = t->in;
-    int64_t S = t->ntrain, N = in->batch;
+    /* Rank r of P trains on positions r, r + P, r + 2P, ... of each epoch's
+     * order, padded to a multiple of P from its start (DistributedSampler),
+     * so that P ranks at batch N see the batches of one process at batch
+     * P * N, and every rank takes as many steps. */
+    int64_t S = t->ntrain, N = in->batch, P = t->ranks, Sr = (S + P - 1) / P;
     netrt_hparams *hp = m->hp;
     hp->optimizer = t->optimizer;
     hp->momentum = (float)t->momentum;
@@ -1118,8 +1197,11 @@ static int train(trainer *t) {
     hp->eps = (float)t->eps;
     t->stage_x = malloc((size_t)(N * t->per) * sizeof(float));
     t->stage_y = malloc((size_t)(N * t->lper) * sizeof(float));
-    if (!(t->order = malloc((size_t)S * sizeof *t->order)) || !t->stage_x || !t->stage_y)
+    if (!(t->order = malloc((size_t)S * sizeof *t->order)) || !t->stage_x || !t->stage_y ||
+        (P > 1 && !(t->shard = malloc((size_t)Sr * sizeof *t->shard))))
         return netrt_errorf(t->err, sizeof t->err, "out of memory");
+    if (P == 1) t->shard = t->order; /* the whole order (not freed twice: see netrt_train_main_comm) */
+    t->nshard = Sr;
     if (t->augment.on) {
         if (t->in->inputs[0].rank != 4)
             return netrt_errorf(t->err, sizeof t->err, "--augment needs images [C, H, W] as the net's input, not %d-d samples",
@@ -1130,9 +1212,9 @@ static int train(trainer *t) {
     t->bg = netrt_bg_new(); /* NULL: the batches are gathered in turn */
     netrt_rng shuffle_rng;
     netrt_rng_seed(&shuffle_rng, t->seed + 1); /* a stream apart from the initialization's */
-    bool show = !t->quiet && isatty(fileno(stderr));
+    bool show = !t->quiet && isatty(fileno(stderr)) && t->rank == 0;
     double beat = heartbeat_interval();
-    t->total_steps = t->epochs * ((S + N - 1) / N);
+    t->total_steps = t->epochs * ((Sr + N - 1) / N);
     print_header(t);
     int64_t step = 0; /* optimizer steps so far: the warm-up's position */
     if (t->resume) {
@@ -1156,28 +1238,32 @@ static int train(trainer *t) {
                 t->order[s] = t->order[j];
                 t->order[j] = tmp;
             }
+        if (P > 1)
+            for (int64_t i = 0; i < Sr; i++) t->shard[i] = t->order[(t->rank + i * P) % S];
         char label[64], extra[64];
         netrt_progress bar;
         snprintf(label, sizeof label, "epoch %lld/%lld", (long long)e, (long long)t->epochs);
-        if (show) netrt_progress_start(&bar, label, S);
+        if (show) netrt_progress_start(&bar, label, Sr);
         double loss_sum = 0, lr = t->lr, lr_first = lr_at(t, e - 1, step);
         double last_line = start; /* the last line printed: the previous epoch's, or a heartbeat */
-        int64_t batches = (S + N - 1) / N;
+        int64_t batches = (Sr + N - 1) / N;
         int64_t batch = 0;
         netrt_metrics train_m;
         if (netrt_metrics_init(&train_m, m, false) < 0) return netrt_errorf(t->err, sizeof t->err, "out of memory");
         prefetch_post(t, 0);
-        for (int64_t s0 = 0; s0 < S; s0 += N) {
-            int64_t nb = S - s0 < N ? S - s0 : N;
+        for (int64_t s0 = 0; s0 < Sr; s0 += N) {
+            int64_t nb = Sr - s0 < N ? Sr - s0 : N;
             batch++;
             lr = lr_at(t, e - 1, step++);
             prefetch_take(t, s0);
             bool watched = t->mon && netrt_monitor_begin(t->mon, step, e, nb);
+            if (t->dist) netrt_dist_begin_step(t->dist);
             m->grad();
             if (numerics_failed(t) < 0) {
                 if (show) fputc('\n', stderr);
                 return -1;
             }
+            if (t->dist) netrt_dist_end_step(t->dist); /* every rank: the mean gradient */
             if (watched) netrt_monitor_after_grad(t->mon);
             float loss = m->loss->data[0];
             if (!isfinite(loss)) {
@@ -1195,6 +1281,13 @@ static int train(trainer *t) {
                 return -1;
             }
             if (watched) netrt_monitor_after_update(t->mon, stdout);
+            if (t->dist && step == 3) test_diverge(t);
+            if (t->dist && t->verify_every && step % t->verify_every == 0 &&
+                netrt_dist_verify(t->dist, step, t->err, sizeof t->err) < 0) {
+                if (show) fputc('\n', stderr);
+                t->collective = true;
+                return -1;
+            }
             loss_sum += (double)loss * (double)nb;
             netrt_metrics_add(&train_m, m->train_logits->data, m->labels->data, nb, false);
             if (show) {
@@ -1203,7 +1296,7 @@ static int train(trainer *t) {
                     k += snprintf(extra + k, sizeof extra - (size_t)k, " acc %.1f%%", netrt_metrics_accuracy(&train_m));
                 snprintf(extra + k, sizeof extra - (size_t)k, " lr %.3g", lr);
                 netrt_progress_update(&bar, s0 + nb, extra);
-            } else if (s0 + nb < S) {
+            } else if (s0 + nb < Sr) {
                 double now = netrt_now();
                 if (now - last_line >= beat) { /* no bar to watch: a sign of life in a long epoch */
                     double r = (double)(s0 + nb) / (now - start);
@@ -1215,10 +1308,17 @@ static int train(trainer *t) {
                 }
             }
         }
+        if (t->dist) { /* the epoch's loss and accuracy over every rank's shard */
+            double sums[5] = {loss_sum, train_m.loss_num, train_m.loss_den, (double)train_m.correct,
+                              (double)train_m.counted};
+            netrt_dist_sum(t->dist, sums, 5);
+            loss_sum = sums[0], train_m.loss_num = sums[1], train_m.loss_den = sums[2];
+            train_m.correct = (int64_t)sums[3], train_m.counted = (int64_t)sums[4];
+        }
         double secs = netrt_now() - start;
         if (show) netrt_progress_finish(&bar, extra);
-        double rate = secs > 0 ? (double)S / secs : 0.0;
-        printf("epoch %lld/%lld: train loss %.4f", (long long)e, (long long)t->epochs, loss_sum / (double)S);
+        double rate = secs > 0 ? (double)(Sr * P) / secs : 0.0;
+        printf("epoch %lld/%lld: train loss %.4f", (long long)e, (long long)t->epochs, loss_sum / (double)(Sr * P));
         if (netrt_metrics_has_accuracy(&train_m)) printf(", train accuracy %.2f%%", netrt_metrics_accuracy(&train_m));
         netrt_metrics_free(&train_m);
         printf(", %.*f images/s", rate < 10 ? 2 : rate < 100 ? 1 : 0, rate);
@@ -1228,7 +1328,7 @@ static int train(trainer *t) {
             snprintf(b, sizeof b, "%.6g", lr);
             printf(strcmp(a, b) ? ", lr %s to %s" : ", lr %s", a, b);
         }
-        if (t->val_ids) { /* data: the validation set, and early stopping */
+        if (t->val_ids && t->rank == 0) { /* data: the validation set, and early stopping (rank 0 evaluates) */
             netrt_metrics vm = {0};
             int vrc = eval_pass(t, &vm, false, &t->train, t->val_ids, t->nval);
             if (vrc == 0) {
@@ -1243,7 +1343,7 @@ static int train(trainer *t) {
                 return vrc < 0 ? -1 : netrt_errorf(t->err, sizeof t->err, "out of memory");
             }
         }
-        if (t->has_test) {
+        if (t->has_test && t->rank == 0) {
             bool last = e == t->epochs;
             netrt_metrics_free(&tm);
             if (test_pass(t, &tm, last && t->confusion) < 0) {
@@ -1255,7 +1355,7 @@ static int train(trainer *t) {
         }
         printf("\n");
         fflush(stdout);
-        if (t->checkpoint) {
+        if (t->checkpoint && t->rank == 0) {
             netrt_train_state st = {.epoch = e, .step = step, .grad_calls = m->step ? *m->step : 0,
                                     .seed = t->seed, .shuffle = shuffle_rng, .optimizer = t->optimizer,
                                     .epochs = t->epochs};
@@ -1266,6 +1366,7 @@ static int train(trainer *t) {
                 return -1;
             }
         }
+        if (t->dist) early_stopped = netrt_dist_bcast_int(t->dist, early_stopped); /* rank 0's decision */
         if (early_stopped)
             printf("early stop: the validation loss has not improved for %lld epoch%s\n", (long long)t->early.patience,
                    t->early.patience == 1 ? "" : "s");
@@ -1293,7 +1394,7 @@ static int train(trainer *t) {
             printf("\n");
         }
     }
-    if (t->resumed.epoch >= t->epochs && t->has_test) {
+    if (t->resumed.epoch >= t->epochs && t->has_test && t->rank == 0) {
         if (test_pass(t, &tm, t->confusion) < 0) {
             netrt_metrics_free(&tm);
             return -1;
@@ -1301,10 +1402,10 @@ static int train(trainer *t) {
         print_test(t, &tm, "");
         printf("\n");
     }
-    if (t->confusion && t->has_test) netrt_metrics_print_confusion(&tm, stdout, t->lper > 1);
+    if (t->confusion && t->has_test && t->rank == 0) netrt_metrics_print_confusion(&tm, stdout, t->lper > 1);
     netrt_metrics_free(&tm);
     if (debug_after_training(t) < 0) return -1;
-    if (t->save) {
+    if (t->save && t->rank == 0) {
         if (netrt_st_write(t->save, in->params, in->nparams, t->err, sizeof t->err) < 0) return -1;
         printf("saved %d parameter tensors to %s\n", in->nparams, t->save);
     }
@@ -1339,8 +1440,24 @@ static int output_bias(trainer *t) {
     return rc;
 }
 
+/* Data-parallel training: the ranks start from rank 0's parameters (and
+ * optimizer state), whatever each initialized, loaded or resumed; dropout
+ * draws other masks on every rank (rank 0 those of one process). */
+static int dist_start(trainer *t) {
+    if (t->ranks < 2) return 0;
+    if (!(t->dist = netrt_dist_new(t->comm, t->m, t->bucket_given ? t->bucket_mb : 25.0, t->sync_bn, t->err,
+                                   sizeof t->err)))
+        return -1;
+    netrt_dist_bcast_params(t->dist);
+    if (t->m->seed && t->rank > 0) *t->m->seed = netrt_mix64(t->seed + (uint64_t)t->rank * 0x9e3779b97f4a7c15ULL);
+    if (t->in->prepare) t->in->prepare();
+    return numerics_failed(t);
+}
+
 static int run_trainer(trainer *t, int argc, char **argv) {
+    t->collective = true; /* the same on every rank */
     if (check_model(t) < 0 || parse_args(t, argc, argv) < 0) return -1;
+    t->collective = false;
     if (t->help) {
         usage(t, stdout);
         return 0;
@@ -1348,24 +1465,36 @@ static int run_trainer(trainer *t, int argc, char **argv) {
     if (read_data(t) < 0) return -1;
     if (t->confusion && !t->has_test && !t->grads_out)
         return netrt_errorf(t->err, sizeof t->err, "--confusion needs a test set (--data, or --test-images and --test-labels)");
-    if ((t->save && check_writable(t, t->save) < 0) || (t->checkpoint && check_writable(t, t->checkpoint) < 0) ||
-        (t->grads_out && check_writable(t, t->grads_out) < 0))
+    if (t->rank == 0 && /* only rank 0 writes */
+        ((t->save && check_writable(t, t->save) < 0) || (t->checkpoint && check_writable(t, t->checkpoint) < 0) ||
+         (t->grads_out && check_writable(t, t->grads_out) < 0)))
         return -1;
     if (netrt_set_check_numerics(t->in, t->check_numerics, t->err, sizeof t->err) < 0) return -1;
     if (t->m->reset_state) t->m->reset_state();
     if (init_params(t) < 0) return -1;
     if (t->output_bias && output_bias(t) < 0) return -1;
+    if (dist_start(t) < 0) return -1;
     if (t->grads_out) return write_grads(t);
     if (debug_before_training(t) < 0) return -1;
     return train(t);
 }
 
 int netrt_train_main(int argc, char **argv, const netrt_train_model *m) {
+    return netrt_train_main_comm(argc, argv, m, NULL);
+}
+
+int netrt_train_main_comm(int argc, char **argv, const netrt_train_model *m, netrt_comm *comm) {
     trainer t = {
         .m = m, .in = m->infer, .epochs = 1, .lr = 0.01, .momentum = 0.9, .beta1 = 0.9, .beta2 = 0.999,
         .eps = 1e-8, .seed = 1, .shuffle = true, .class_hi = -1,
+        .comm = comm, .rank = comm ? comm->rank : 0, .ranks = comm ? comm->size : 1,
     };
     t.prog = netrt_prog_name(argc, argv, m->infer->name);
+    /* one voice: only rank 0 prints (errors go to stderr from any rank) */
+    if (t.rank > 0 && !freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "%s: rank %d: error: cannot silence stdout\n", t.prog, t.rank);
+        return 1;
+    }
     /* first: the emitted code may use instructions this CPU lacks */
     if (!netrt_cpu_ok(m->infer->cpu, t.prog)) return 1;
     if (m->infer->real_bytes && m->infer->real_bytes != (int)sizeof(float)) {
@@ -1382,8 +1511,17 @@ int netrt_train_main(int argc, char **argv, const netrt_train_model *m) {
     int rc = run_trainer(&t, argc, argv);
     if (rc < 0) {
         fflush(stdout);
-        fprintf(stderr, "%s: error: %s\n", t.prog, t.err);
+        if (t.ranks < 2) {
+            fprintf(stderr, "%s: error: %s\n", t.prog, t.err);
+        } else if (t.collective) { /* every rank ends alike: one message */
+            if (t.rank == 0) fprintf(stderr, "%s: error: %s\n", t.prog, t.err);
+        } else { /* this rank alone: the others may be waiting for it in a collective */
+            fprintf(stderr, "%s: rank %d of %d: error: %s\n", t.prog, t.rank, t.ranks, t.err);
+            comm->abort(comm, 1);
+        }
     }
+    netrt_dist_free(t.dist);
+    if (t.shard != t.order) free(t.shard);
     netrt_bg_free(t.bg); /* first: it may be gathering from the data */
     dataset_free(&t.train);
     dataset_free(&t.test);

@@ -585,8 +585,10 @@ static void emit_batchnorm_train_blocked(Kernel *k) {
     kout(k, "/* %s's partial sums, V per (sample, channel block), and its mean, scale\n"
             " * and shift per channel (the padded ones 0) */\n"
             "static double %s_part[%lld], %s_mean[%lld];\n"
-            "static netc_real %s_coef[3][%lld];\n\n",
+            "static netc_real %s_coef[3][%lld];\n",
          fn, fn, (long long)(x->d[0] * cb * v), fn, (long long)(cb * v), fn, (long long)(cb * v));
+    if (k->mpi) kout(k, "static double %s_chansq[%lld]; /* per channel, for --sync-batchnorm */\n", fn, (long long)(cb * v));
+    kout(k, "\n");
     const char *none[] = {NULL, NULL, NULL, NULL, NULL};
     kphase_open(k, "sum", (const char *const[]){"x", NULL, NULL, NULL, NULL, NULL}, none, wr);
     bn_phase_consts(k, xv, true);
@@ -644,25 +646,48 @@ static void emit_batchnorm_train_blocked(Kernel *k) {
     kdouble(k, "EPS", k->n->a.bn.eps);
     kdouble(k, "MOMENTUM", k->n->a.bn.momentum);
     kout(k, "    enum { V = %d, CB = (C + V - 1) / V }; /* x and y are NCHW%dc */\n"
-            "    const double cnt = (double)N * S; /* values per channel */\n",
-         v, v);
+            "    %sdouble cnt = (double)N * S; /* values per channel */\n",
+         v, v, k->mpi ? "" : "const ");
     kphase_args(k, in, out);
     kphase_run(k, "sum", "(int64_t)N * CB");
-    kout(k, "    for (int c = 0; c < CB * V; c++) {\n"
-            "        double s = 0.0;\n"
-            "        for (int n = 0; n < N; n++) s += %s_part[((size_t)n * CB + c / V) * V + c %% V];\n"
-            "        %s_mean[c] = s / cnt;\n"
-            "    }\n",
-         fn, fn);
+    if (k->mpi) /* the sums, then the mean of every rank's values (--sync-batchnorm) or of this rank's */
+        kout(k, "    for (int c = 0; c < CB * V; c++) {\n"
+                "        double s = 0.0;\n"
+                "        for (int n = 0; n < N; n++) s += %s_part[((size_t)n * CB + c / V) * V + c %% V];\n"
+                "        %s_mean[c] = s;\n"
+                "    }\n"
+                "    netrt_dist_sync_sums(%s_mean, CB * V, &cnt); /* --sync-batchnorm: over every rank */\n"
+                "    for (int c = 0; c < CB * V; c++) %s_mean[c] = %s_mean[c] / cnt;\n",
+             fn, fn, fn, fn, fn);
+    else
+        kout(k, "    for (int c = 0; c < CB * V; c++) {\n"
+                "        double s = 0.0;\n"
+                "        for (int n = 0; n < N; n++) s += %s_part[((size_t)n * CB + c / V) * V + c %% V];\n"
+                "        %s_mean[c] = s / cnt;\n"
+                "    }\n",
+             fn, fn);
     kphase_run(k, "squares", "(int64_t)N * CB");
+    if (k->mpi)
+        kout(k, "    for (int c = 0; c < CB * V; c++) {\n"
+                "        double q = 0.0;\n"
+                "        for (int n = 0; n < N; n++) q += %s_part[((size_t)n * CB + c / V) * V + c %% V];\n"
+                "        %s_chansq[c] = q;\n"
+                "    }\n"
+                "    netrt_dist_sync_sums(%s_chansq, CB * V, NULL); /* --sync-batchnorm: over every rank */\n",
+             fn, fn, fn);
     kout(k, "    for (int c = 0; c < CB * V; c++) {\n"
             "        if (c >= C) { /* the padded lanes of y: 0 */\n"
             "            %s_coef[0][c] = %s_coef[1][c] = %s_coef[2][c] = 0.0f;\n"
             "            continue;\n"
-            "        }\n"
-            "        double q = 0.0;\n"
-            "        for (int n = 0; n < N; n++) q += %s_part[((size_t)n * CB + c / V) * V + c %% V];\n"
-            "        const double m = %s_mean[c];\n"
+            "        }\n",
+         fn, fn, fn);
+    if (k->mpi)
+        kout(k, "        const double q = %s_chansq[c];\n", fn);
+    else
+        kout(k, "        double q = 0.0;\n"
+                "        for (int n = 0; n < N; n++) q += %s_part[((size_t)n * CB + c / V) * V + c %% V];\n",
+             fn);
+    kout(k, "        const double m = %s_mean[c];\n"
             "        const double var = q / cnt; /* biased: normalizes the batch */\n"
             "        const double is = 1.0 / sqrt(var + EPS);\n"
             "        mean[c] = (netc_real)m;\n"
@@ -672,7 +697,7 @@ static void emit_batchnorm_train_blocked(Kernel *k) {
             "        running_mean[c] = (netc_real)((1.0 - MOMENTUM) * running_mean[c] + MOMENTUM * m);\n"
             "        running_var[c] = (netc_real)((1.0 - MOMENTUM) * running_var[c] + MOMENTUM * unbiased);\n"
             "    }\n",
-         fn, fn, fn, fn, fn, fn, fn, fn);
+         fn, fn, fn, fn);
     kphase_run(k, "apply", "(int64_t)N * CB");
     kclose(k);
 }
@@ -694,8 +719,12 @@ static void emit_batchnorm_grad_blocked(Kernel *k) {
     kout(k, "/* %s's partial sums of dy and dy * xhat, V each per (sample, channel block),\n"
             " * and its coefficients A, B, D per channel */\n"
             "static double %s_part[%lld];\n"
-            "static netc_real %s_coef[3][%lld];\n\n",
+            "static netc_real %s_coef[3][%lld];\n",
          fn, fn, (long long)(x->d[0] * cb * v * 2), fn, (long long)(cb * v));
+    if (k->mpi)
+        kout(k, "static double %s_chansums[2][%lld]; /* per channel: sum(dy), sum(dy * xhat), for --sync-batchnorm */\n",
+             fn, (long long)(cb * v));
+    kout(k, "\n");
     const char *none[] = {NULL, NULL, NULL};
     kphase_open(k, "sums", (const char *const[]){"dy", "x", NULL, "mean", "invstd", relu ? "y" : NULL}, none, 0);
     bn_phase_consts(k, xv, true);
@@ -744,29 +773,137 @@ static void emit_batchnorm_grad_blocked(Kernel *k) {
     kopen(k, in, out);
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
     kout(k, "    enum { V = %d, CB = (C + V - 1) / V }; /* dy, x and dx are NCHW%dc */\n"
-            "    const double cnt = (double)N * S; /* values per channel */\n",
-         v, v);
+            "    %sdouble cnt = (double)N * S; /* values per channel */\n",
+         v, v, k->mpi ? "" : "const ");
     kphase_args(k, in, out);
     kphase_run(k, "sums", "(int64_t)N * CB");
+    if (k->mpi) /* the weight's and bias's gradients of this rank's samples (averaged
+                 * with the others' later); dx from the sums of every rank's under
+                 * --sync-batchnorm */
+        kout(k, "    for (int c = 0; c < CB * V; c++) {\n"
+                "        double sdy = 0.0, sdyx = 0.0;\n"
+                "        for (int n = 0; n < N; n++) {\n"
+                "            const double *p = %s_part + ((size_t)n * CB + c / V) * 2 * V + c %% V;\n"
+                "            sdy += p[0];\n"
+                "            sdyx += p[V];\n"
+                "        }\n"
+                "        if (c < C) dgamma[c] = (netc_real)sdyx, dbeta[c] = (netc_real)sdy;\n"
+                "        %s_chansums[0][c] = sdy, %s_chansums[1][c] = sdyx;\n"
+                "    }\n"
+                "    netrt_dist_sync_sums(%s_chansums[0], 2 * CB * V, &cnt); /* --sync-batchnorm: over every rank */\n",
+             fn, fn, fn, fn);
     kout(k, "    for (int c = 0; c < CB * V; c++) {\n"
             "        if (c >= C) { /* the padded lanes of dx: 0 */\n"
             "            %s_coef[0][c] = %s_coef[1][c] = %s_coef[2][c] = 0.0f;\n"
             "            continue;\n"
-            "        }\n"
-            "        double sdy = 0.0, sdyx = 0.0;\n"
-            "        for (int n = 0; n < N; n++) {\n"
-            "            const double *p = %s_part + ((size_t)n * CB + c / V) * 2 * V + c %% V;\n"
-            "            sdy += p[0];\n"
-            "            sdyx += p[V];\n"
-            "        }\n"
-            "        dgamma[c] = (netc_real)sdyx;\n"
-            "        dbeta[c] = (netc_real)sdy;\n"
-            "        const netc_real is = invstd[c];\n"
+            "        }\n",
+         fn, fn, fn);
+    if (k->mpi)
+        kout(k, "        const double sdy = %s_chansums[0][c], sdyx = %s_chansums[1][c];\n", fn, fn);
+    else
+        kout(k, "        double sdy = 0.0, sdyx = 0.0;\n"
+                "        for (int n = 0; n < N; n++) {\n"
+                "            const double *p = %s_part + ((size_t)n * CB + c / V) * 2 * V + c %% V;\n"
+                "            sdy += p[0];\n"
+                "            sdyx += p[V];\n"
+                "        }\n"
+                "        dgamma[c] = (netc_real)sdyx;\n"
+                "        dbeta[c] = (netc_real)sdy;\n",
+             fn);
+    kout(k, "        const netc_real is = invstd[c];\n"
             "        const double k = gamma[c] * (double)is / cnt;\n"
             "        %s_coef[0][c] = (netc_real)(k * cnt), %s_coef[1][c] = (netc_real)(-k * sdyx * is), %s_coef[2][c] = (netc_real)(-k * sdy);\n"
             "    }\n",
-         fn, fn, fn, fn, fn, fn, fn);
+         fn, fn, fn);
     kphase_run(k, "dx", "(int64_t)N * CB");
+    kclose(k);
+}
+
+/* An --mpi program's plain batchnorm_train (after the constants): the
+ * arithmetic of emit_batchnorm_train in three passes over the channels,
+ * with the sums of each summed over every rank under --sync-batchnorm
+ * between them (netrt_dist_sync_sums). */
+static void emit_batchnorm_train_mpi(Kernel *k) {
+    kout(k, "    double cnt = (double)N * S; /* values per channel */\n"
+            "    double sums[C], squares[C];\n"
+            "    for (int c = 0; c < C; c++) {\n"
+            "        double s = 0.0;\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            for (int i = 0; i < S; i++) s += xc[i];\n"
+            "        }\n"
+            "        sums[c] = s;\n"
+            "    }\n"
+            "    netrt_dist_sync_sums(sums, C, &cnt); /* --sync-batchnorm: over every rank */\n"
+            "    for (int c = 0; c < C; c++) {\n"
+            "        const double m = sums[c] / cnt;\n"
+            "        double q = 0.0;\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            for (int i = 0; i < S; i++) {\n"
+            "                const double d = xc[i] - m;\n"
+            "                q += d * d;\n"
+            "            }\n"
+            "        }\n"
+            "        squares[c] = q;\n"
+            "    }\n"
+            "    netrt_dist_sync_sums(squares, C, NULL); /* --sync-batchnorm: over every rank */\n"
+            "    for (int c = 0; c < C; c++) {\n"
+            "        const double m = sums[c] / cnt;\n"
+            "        const double var = squares[c] / cnt; /* biased: normalizes the batch */\n"
+            "        const double is = 1.0 / sqrt(var + EPS);\n"
+            "        mean[c] = (netc_real)m;\n"
+            "        invstd[c] = (netc_real)is;\n"
+            "        /* y = (x - mean) * invstd * gamma + beta */\n"
+            "        const netc_real mf = (netc_real)m, sc = (netc_real)(is * gamma[c]), bt = beta[c];\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            netc_real *restrict yc = y + ((size_t)n * C + c) * S;\n"
+            "            for (int i = 0; i < S; i++) yc[i] = (xc[i] - mf) * sc + bt;\n"
+            "        }\n"
+            "        const double unbiased = cnt > 1.0 ? var * cnt / (cnt - 1.0) : var;\n"
+            "        running_mean[c] = (netc_real)((1.0 - MOMENTUM) * running_mean[c] + MOMENTUM * m);\n"
+            "        running_var[c] = (netc_real)((1.0 - MOMENTUM) * running_var[c] + MOMENTUM * unbiased);\n"
+            "    }\n");
+    kclose(k);
+}
+
+/* An --mpi program's plain batchnorm_grad (after the constants): the weight's
+ * and bias's gradients of this rank's samples (the trainer averages them
+ * over the ranks), dx from the sums of every rank's under --sync-batchnorm
+ * (SyncBatchNorm's backward). */
+static void emit_batchnorm_grad_mpi(Kernel *k) {
+    kout(k, "    double cnt = (double)N * S; /* values per channel */\n"
+            "    double sums[2][C]; /* per channel: sum(dy), sum(dy * xhat) */\n"
+            "    for (int c = 0; c < C; c++) {\n"
+            "        const netc_real mf = mean[c], is = invstd[c];\n"
+            "        double sdy = 0.0, sdyx = 0.0;\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const netc_real *restrict dyc = dy + ((size_t)n * C + c) * S;\n"
+            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            for (int i = 0; i < S; i++) {\n"
+            "                sdy += dyc[i];\n"
+            "                sdyx += (double)dyc[i] * ((xc[i] - mf) * is);\n"
+            "            }\n"
+            "        }\n"
+            "        dgamma[c] = (netc_real)sdyx;\n"
+            "        dbeta[c] = (netc_real)sdy;\n"
+            "        sums[0][c] = sdy, sums[1][c] = sdyx;\n"
+            "    }\n"
+            "    netrt_dist_sync_sums(sums[0], 2 * C, &cnt); /* --sync-batchnorm: over every rank */\n"
+            "    for (int c = 0; c < C; c++) {\n"
+            "        const netc_real mf = mean[c], is = invstd[c];\n"
+            "        const double sdy = sums[0][c], sdyx = sums[1][c];\n"
+            "        /* dx = A * dy + B * (x - mean) + D */\n"
+            "        const double k = gamma[c] * (double)is / cnt;\n"
+            "        const netc_real A = (netc_real)(k * cnt), B = (netc_real)(-k * sdyx * is), D = (netc_real)(-k * sdy);\n"
+            "        for (int n = 0; n < N; n++) {\n"
+            "            const netc_real *restrict dyc = dy + ((size_t)n * C + c) * S;\n"
+            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
+            "            netc_real *restrict dxc = dx + ((size_t)n * C + c) * S;\n"
+            "            for (int i = 0; i < S; i++) dxc[i] = A * dyc[i] + B * (xc[i] - mf) + D;\n"
+            "        }\n"
+            "    }\n");
     kclose(k);
 }
 
@@ -785,6 +922,10 @@ static void emit_batchnorm_train(Kernel *k) {
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
     kdouble(k, "EPS", k->n->a.bn.eps);
     kdouble(k, "MOMENTUM", k->n->a.bn.momentum);
+    if (k->mpi) {
+        emit_batchnorm_train_mpi(k);
+        return;
+    }
     kout(k, "    const double cnt = (double)N * S; /* values per channel */\n"
             "    for (int c = 0; c < C; c++) {\n"
             "        double s = 0.0;\n"
@@ -831,6 +972,10 @@ static void emit_batchnorm_grad(Kernel *k) {
     kopen(k, (const char *const[]){"dy", "x", "gamma", "mean", "invstd"},
           (const char *const[]){"dx", "dgamma", "dbeta"});
     KENUM(k, {"N", x->d[0]}, {"C", x->d[1]}, {"S", shape_spatial(x)});
+    if (k->mpi) {
+        emit_batchnorm_grad_mpi(k);
+        return;
+    }
     kout(k, "    const double cnt = (double)N * S; /* values per channel */\n"
             "    for (int c = 0; c < C; c++) {\n"
             "        const netc_real mf = mean[c], is = invstd[c];\n"
