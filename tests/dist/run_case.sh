@@ -14,9 +14,8 @@ netc=$1 stcmp=$2 mpirun=$3 dir=$4 work=$5
 rm -rf "$work" && mkdir -p "$work"
 conf() { sed -n "s/^$1 //p" "$dir/config"; }
 B=$(conf batch) ranks=$(conf ranks) mode=$(conf mode)
-# Open MPI refuses root unless told (CI runs as root); --oversubscribe: more
-# ranks than cores is fine for a test.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# --oversubscribe: more ranks than cores is fine for a test
+. "$(dirname "$0")/env.sh"
 "$netc" build --train --mpi --batch "$B" "$dir/model.net" -o "$work/trainer"
 set -- --train-images "$dir/train_images.npy" --train-labels "$dir/train_labels.npy" \
     --load "$dir/weights.safetensors" --lr "$(conf lr)" --momentum "$(conf momentum)" \
