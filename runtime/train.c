@@ -1322,6 +1322,9 @@ static int train(trainer *t) {
         if (netrt_metrics_has_accuracy(&train_m)) printf(", train accuracy %.2f%%", netrt_metrics_accuracy(&train_m));
         netrt_metrics_free(&train_m);
         printf(", %.*f images/s", rate < 10 ? 2 : rate < 100 ? 1 : 0, rate);
+        if (t->dist) /* a step's gradient sums (--bucket-mb tunes them) */
+            printf(" on %d ranks (%d bucket%s a step)", t->ranks, netrt_dist_buckets(t->dist),
+                   netrt_dist_buckets(t->dist) == 1 ? "" : "s");
         if (t->sched != SCHED_NONE || t->warmup) { /* the rate of the epoch's first and last steps */
             char a[32], b[32];
             snprintf(a, sizeof a, "%.6g", lr_first);
