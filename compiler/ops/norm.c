@@ -819,6 +819,25 @@ static void emit_batchnorm_grad_blocked(Kernel *k) {
     kclose(k);
 }
 
+/* The end of a plain batchnorm_train's last loop over the channels, given
+ * m (the mean) and var (the biased variance) of channel c: the saved
+ * statistics, y, and the running averages. */
+static const char bn_plain_apply[] =
+    "        const double is = 1.0 / sqrt(var + EPS);\n"
+    "        mean[c] = (netc_real)m;\n"
+    "        invstd[c] = (netc_real)is;\n"
+    "        /* y = (x - mean) * invstd * gamma + beta */\n"
+    "        const netc_real mf = (netc_real)m, sc = (netc_real)(is * gamma[c]), bt = beta[c];\n"
+    "        for (int n = 0; n < N; n++) {\n"
+    "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
+    "            netc_real *restrict yc = y + ((size_t)n * C + c) * S;\n"
+    "            for (int i = 0; i < S; i++) yc[i] = (xc[i] - mf) * sc + bt;\n"
+    "        }\n"
+    "        const double unbiased = cnt > 1.0 ? var * cnt / (cnt - 1.0) : var;\n"
+    "        running_mean[c] = (netc_real)((1.0 - MOMENTUM) * running_mean[c] + MOMENTUM * m);\n"
+    "        running_var[c] = (netc_real)((1.0 - MOMENTUM) * running_var[c] + MOMENTUM * unbiased);\n"
+    "    }\n";
+
 /* An --mpi program's plain batchnorm_train (after the constants): the
  * arithmetic of emit_batchnorm_train in three passes over the channels,
  * with the sums of each summed over every rank under --sync-batchnorm
@@ -851,20 +870,7 @@ static void emit_batchnorm_train_mpi(Kernel *k) {
             "    for (int c = 0; c < C; c++) {\n"
             "        const double m = sums[c] / cnt;\n"
             "        const double var = squares[c] / cnt; /* biased: normalizes the batch */\n"
-            "        const double is = 1.0 / sqrt(var + EPS);\n"
-            "        mean[c] = (netc_real)m;\n"
-            "        invstd[c] = (netc_real)is;\n"
-            "        /* y = (x - mean) * invstd * gamma + beta */\n"
-            "        const netc_real mf = (netc_real)m, sc = (netc_real)(is * gamma[c]), bt = beta[c];\n"
-            "        for (int n = 0; n < N; n++) {\n"
-            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
-            "            netc_real *restrict yc = y + ((size_t)n * C + c) * S;\n"
-            "            for (int i = 0; i < S; i++) yc[i] = (xc[i] - mf) * sc + bt;\n"
-            "        }\n"
-            "        const double unbiased = cnt > 1.0 ? var * cnt / (cnt - 1.0) : var;\n"
-            "        running_mean[c] = (netc_real)((1.0 - MOMENTUM) * running_mean[c] + MOMENTUM * m);\n"
-            "        running_var[c] = (netc_real)((1.0 - MOMENTUM) * running_var[c] + MOMENTUM * unbiased);\n"
-            "    }\n");
+            "%s", bn_plain_apply);
     kclose(k);
 }
 
@@ -943,20 +949,7 @@ static void emit_batchnorm_train(Kernel *k) {
             "            }\n"
             "        }\n"
             "        const double var = q / cnt; /* biased: normalizes the batch */\n"
-            "        const double is = 1.0 / sqrt(var + EPS);\n"
-            "        mean[c] = (netc_real)m;\n"
-            "        invstd[c] = (netc_real)is;\n"
-            "        /* y = (x - mean) * invstd * gamma + beta */\n"
-            "        const netc_real mf = (netc_real)m, sc = (netc_real)(is * gamma[c]), bt = beta[c];\n"
-            "        for (int n = 0; n < N; n++) {\n"
-            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
-            "            netc_real *restrict yc = y + ((size_t)n * C + c) * S;\n"
-            "            for (int i = 0; i < S; i++) yc[i] = (xc[i] - mf) * sc + bt;\n"
-            "        }\n"
-            "        const double unbiased = cnt > 1.0 ? var * cnt / (cnt - 1.0) : var;\n"
-            "        running_mean[c] = (netc_real)((1.0 - MOMENTUM) * running_mean[c] + MOMENTUM * m);\n"
-            "        running_var[c] = (netc_real)((1.0 - MOMENTUM) * running_var[c] + MOMENTUM * unbiased);\n"
-            "    }\n");
+            "%s", bn_plain_apply);
     kclose(k);
 }
 
