@@ -38,6 +38,7 @@ static const char usage[] =
     "          or, with --lib, a static library and its header: -o libNAME.a writes NAME.h beside it\n"
     "          or, with --train, a training program (docs/training.md); --freeze PATTERN[,PATTERN]\n"
     "          (repeatable) trains no parameter whose name matches (as the net's freeze statement)\n"
+    "          and --mpi makes it train over MPI on many processes (docs/distributed.md)\n"
     "  gradcheck  check the emitted gradients against finite differences, in double precision\n"
     "          [--batch N] [--float] [-- program options]\n"
     "  emit    write the C and its header        -o model.c [--batch N] [--embed w.safetensors] [--main]\n"

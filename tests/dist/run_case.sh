@@ -3,6 +3,7 @@
 #   1. the --mpi trainer at the case's per-rank batch B under mpirun -np 2,
 #      --verify-replicas 1 (every step: the ranks hold the same parameters),
 #      against PyTorch's parameters after the case's steps (1e-4 of scale);
+#      and with tiny gradient buckets (--bucket-mb), the same bytes;
 #   2. plain and sync cases: against netc's own one-process trainer at batch
 #      2B, which must give the same parameters within 1e-5 of scale (the
 #      sums are taken in another order);
@@ -26,6 +27,12 @@ if [ "$mode" = sync ]; then sync=--sync-batchnorm; fi
     --save "$work/ranks.safetensors" | tee "$work/ranks.log"
 grep -q "on each of $ranks ranks" "$work/ranks.log"
 "$stcmp" "$work/ranks.safetensors" "$dir/expected_params.safetensors" 1e-4
+# buckets of 100 bytes: many sums a step, started while the backward pass
+# goes on; each element is summed alike, so the same bytes
+"$mpirun" -np "$ranks" --oversubscribe "$work/trainer" "$@" $sync --bucket-mb 0.0001 \
+    --save "$work/buckets.safetensors" >"$work/buckets.log"
+grep -q "on $ranks ranks ([1-9][0-9]* buckets a step)" "$work/buckets.log"
+cmp "$work/ranks.safetensors" "$work/buckets.safetensors"
 if [ "$mode" != ddp ]; then
     "$netc" build --train --batch $((B * ranks)) "$dir/model.net" -o "$work/single"
     "$work/single" "$@" --save "$work/single.safetensors" >/dev/null
