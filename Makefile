@@ -73,6 +73,13 @@ fuzz: fuzz-build
 fuzz-merge: fuzz-build
 	@sh tests/fuzz/run.sh $(BUILD)-fuzz merge $(FUZZ_HARNESSES)
 
+# Data-parallel training (docs/distributed.md): LeNet-5 on Fashion-MNIST, one
+# process against 2 ranks over MPI, 5 epochs, seeds 1-3 (tools/bench_dist.sh).
+# Measure on a quiet machine.
+.PHONY: bench-dist
+bench-dist: build
+	sh tools/bench_dist.sh $(BUILD)/netc
+
 # Every zoo model torchvision has, at full size, built with netc at -O0 and
 # -O2 against torchvision (random weights, fixed seed; tools/conformance.py),
 # each program run at 1 and 2 threads (the same bytes); one training step's

@@ -28,6 +28,7 @@ struct netrt_dist {
     int64_t fill, start; /* floats packed so far; where the open bucket starts */
     int64_t cap;        /* floats per bucket */
     int buckets;        /* started this step */
+    double waited;      /* seconds in wait_all so far: the communication the backward pass did not hide */
     bool active;        /* between begin_step and end_step */
     bool sync_bn;
     float *buffers;     /* the running statistics, packed for their broadcast */
@@ -148,7 +149,9 @@ void netrt_dist_end_step(netrt_dist *d) {
     for (int k = 0; k < d->np; k++)
         if (d->m->grads[k].data && d->off[k] < 0) pack(d, k);
     start_bucket(d);
+    double t0 = netrt_now();
     d->c->wait_all(d->c);
+    d->waited += netrt_now() - t0;
     d->active = false;
     const float scale = 1.0f / (float)d->c->size;
     for (int k = 0; k < d->np; k++) {
@@ -216,4 +219,5 @@ int netrt_dist_bcast_int(netrt_dist *d, int v) {
 
 int64_t netrt_dist_grad_floats(const netrt_dist *d) { return d->total; }
 int netrt_dist_buckets(const netrt_dist *d) { return d->buckets; }
+double netrt_dist_waited(const netrt_dist *d) { return d->waited; }
 bool netrt_dist_has_batchnorm(const netrt_dist *d) { return d->nbuffers > 0; }

@@ -43,6 +43,9 @@ int netrt_dist_bcast_int(netrt_dist *d, int v);
  * receives about twice that many in a ring allreduce) and the buckets. */
 int64_t netrt_dist_grad_floats(const netrt_dist *d);
 int netrt_dist_buckets(const netrt_dist *d);
+/* Seconds spent so far waiting for the gradient sums after the backward
+ * pass: the communication it did not hide. */
+double netrt_dist_waited(const netrt_dist *d);
 /* Whether the model has running statistics (batchnorm's). */
 bool netrt_dist_has_batchnorm(const netrt_dist *d);
 

@@ -1228,7 +1228,7 @@ static int train(trainer *t) {
     int64_t last_epoch = t->resumed.epoch;
     for (int64_t e = t->resumed.epoch + 1; e <= t->epochs && !early_stopped; e++) {
         last_epoch = e;
-        double start = netrt_now();
+        double start = netrt_now(), waited0 = t->dist ? netrt_dist_waited(t->dist) : 0.0;
         t->epoch = e;
         for (int64_t s = 0; s < S; s++) t->order[s] = t->train_ids ? t->train_ids[s] : s;
         if (t->shuffle)
@@ -1322,9 +1322,10 @@ static int train(trainer *t) {
         if (netrt_metrics_has_accuracy(&train_m)) printf(", train accuracy %.2f%%", netrt_metrics_accuracy(&train_m));
         netrt_metrics_free(&train_m);
         printf(", %.*f images/s", rate < 10 ? 2 : rate < 100 ? 1 : 0, rate);
-        if (t->dist) /* a step's gradient sums (--bucket-mb tunes them) */
-            printf(" on %d ranks (%d bucket%s a step)", t->ranks, netrt_dist_buckets(t->dist),
-                   netrt_dist_buckets(t->dist) == 1 ? "" : "s");
+        if (t->dist) /* a step's gradient sums (--bucket-mb tunes them), and the time they were not hidden */
+            printf(" on %d ranks (%d bucket%s a step, %.1f%% of the time waiting for them)", t->ranks,
+                   netrt_dist_buckets(t->dist), netrt_dist_buckets(t->dist) == 1 ? "" : "s",
+                   secs > 0 ? 100.0 * (netrt_dist_waited(t->dist) - waited0) / secs : 0.0);
         if (t->sched != SCHED_NONE || t->warmup) { /* the rate of the epoch's first and last steps */
             char a[32], b[32];
             snprintf(a, sizeof a, "%.6g", lr_first);

@@ -31,7 +31,7 @@ grep -q "on each of $ranks ranks" "$work/ranks.log"
 # goes on; each element is summed alike, so the same bytes
 "$mpirun" -np "$ranks" --oversubscribe "$work/trainer" "$@" $sync --bucket-mb 0.0001 \
     --save "$work/buckets.safetensors" >"$work/buckets.log"
-grep -q "on $ranks ranks ([1-9][0-9]* buckets a step)" "$work/buckets.log"
+grep -q "on $ranks ranks ([1-9][0-9]* buckets a step, " "$work/buckets.log"
 cmp "$work/ranks.safetensors" "$work/buckets.safetensors"
 if [ "$mode" != ddp ]; then
     "$netc" build --train --batch $((B * ranks)) "$dir/model.net" -o "$work/single"
