@@ -792,6 +792,7 @@ int main(int argc, char **argv) {
     }
     if (argc >= 2 && strcmp(argv[1], "--print-runtime") == 0) { /* where build looks (the install test) */
         printf("include %s\nlib %s\n", runtime_include(), runtime_lib());
+        if (runtime_mpi_lib()[0]) printf("mpi_lib %s\n", runtime_mpi_lib()); /* build --mpi */
         return 0;
     }
     if (argc >= 2 && strcmp(argv[1], "--version") == 0) {

@@ -10,7 +10,8 @@ LIMIT=60
 here=$(cd "$(dirname "$0")" && pwd)
 dir=$here/plain_conv
 rm -rf "$work" && mkdir -p "$work"
-. "$here/env.sh"
+dist=$here
+. "$dist/env.sh"
 "$netc" build --train --mpi --batch 4 "$dir/model.net" -o "$work/trainer"
 ln -s trainer "$work/trainer_rank1" # rank 1's own name, for pkill
 common="--train-labels $dir/train_labels.npy --load $dir/weights.safetensors --quiet --test-limit 0 --threads 1"

@@ -9,7 +9,8 @@ netc=$1 mpirun=$2 work=$3
 here=$(cd "$(dirname "$0")" && pwd)
 dir=$here/bn_residual_ddp
 rm -rf "$work" && mkdir -p "$work"
-. "$here/env.sh"
+dist=$here
+. "$dist/env.sh"
 "$netc" build --train --mpi --batch 3 "$dir/model.net" -o "$work/trainer"
 run() { "$mpirun" --oversubscribe -np 2 "$work/trainer" --train-images "$dir/train_images.npy" \
     --train-labels "$dir/train_labels.npy" --load "$dir/weights.safetensors" --quiet --test-limit 0 --threads 1 \

@@ -16,7 +16,8 @@ rm -rf "$work" && mkdir -p "$work"
 conf() { sed -n "s/^$1 //p" "$dir/config"; }
 B=$(conf batch) ranks=$(conf ranks) mode=$(conf mode)
 # --oversubscribe: more ranks than cores is fine for a test
-. "$(dirname "$0")/env.sh"
+dist=$(cd "$(dirname "$0")" && pwd)
+. "$dist/env.sh"
 "$netc" build --train --mpi --batch "$B" "$dir/model.net" -o "$work/trainer"
 set -- --train-images "$dir/train_images.npy" --train-labels "$dir/train_labels.npy" \
     --load "$dir/weights.safetensors" --lr "$(conf lr)" --momentum "$(conf momentum)" \

@@ -6,7 +6,9 @@
 #      LeNet-5 into a program whose output equals the build tree's program's;
 #   2. the C of `netc emit --main` compiles (by $CC or clang, as netc build) against the runtime through
 #      pkg-config (netrt.pc), and gives the same output;
-#   3. a CMake project finds it with find_package(netrt) and does the same.
+#   3. a CMake project finds it with find_package(netrt) and does the same;
+#   4. the installed netc builds a data-parallel trainer (--mpi: the
+#      installed libnetrt_mpi.a) that trains on 2 ranks under mpirun.
 # usage: install.sh BUILD_DIR SOURCE_DIR NPYCMP
 set -eu
 build=$1 src=$2 npycmp=$3
@@ -17,7 +19,7 @@ extra=${NETC_CFLAGS:-} # a sanitizer build's runtime needs its -fsanitize= in wh
 cmake --install "$build" --prefix "$work/first" >/dev/null
 mv "$work/first" "$work/prefix" # installed trees can move
 p=$work/prefix
-for f in bin/netc lib/libnetrt.a include/netrt/netrt.h include/netrt/netrt_math.h lib/pkgconfig/netrt.pc \
+for f in bin/netc lib/libnetrt.a lib/libnetrt_mpi.a include/netrt/netrt.h include/netrt/netrt_math.h lib/pkgconfig/netrt.pc \
          lib/cmake/netrt/netrtConfig.cmake lib/cmake/netrt/netrtConfigVersion.cmake lib/cmake/netrt/netrtTargets.cmake; do
     [ -f "$p/$f" ] || { echo "install.sh: $f was not installed"; exit 1; }
 done
@@ -53,4 +55,13 @@ cmake -S consumer -B consumer/build -DCMAKE_PREFIX_PATH="$p" -DMODEL_C="$work/mo
 cmake --build consumer/build >/dev/null
 consumer/build/prog --weights w.safetensors --input "image=$data" --limit 4 --output cm.npy >/dev/null
 "$npycmp" cm.npy ref.npy 0
-echo "install.sh: installed, moved, and built LeNet-5 three ways with the same output"
+
+# 4. netc build --train --mpi with the installed libnetrt_mpi.a
+grep -qx "mpi_lib $p/lib/libnetrt_mpi.a" runtime.txt || { echo "install.sh: not the installed MPI layer:"; cat runtime.txt; exit 1; }
+"$p/bin/netc" build --train --mpi lenet5.net -o trainer --batch 4
+dist=$src/tests/dist
+. "$dist/env.sh"
+mpirun --oversubscribe -np 2 ./trainer --limit 16 \
+    --test-limit 0 --threads 1 --quiet > mpi.log
+grep -q "on each of 2 ranks" mpi.log || { echo "install.sh: the --mpi trainer did not train on 2 ranks:"; cat mpi.log; exit 1; }
+echo "install.sh: installed, moved, and built LeNet-5 three ways with the same output, and trained it on 2 ranks"
