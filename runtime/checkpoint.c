@@ -12,7 +12,10 @@
  *     calls: dropout's masks), "seed" (the run's --seed), "shuffle" (the
  *     shuffling generator's state after those epochs: four 64-bit words in
  *     hex), and the run's "epochs" (its total), "schedule" and "warmup" (the
- *     options' text, "" for none), which a resumed run must repeat.
+ *     options' text, "" for none), which a resumed run must repeat; "batch"
+ *     (images a step over every rank) and "ranks" (processes: data-parallel
+ *     training), which a resumed run should repeat (older checkpoints lack
+ *     them).
  * netrt_st_write writes it atomically (a temporary file renamed), so a run
  * stopped while writing leaves the previous checkpoint whole. */
 #include <inttypes.h>
@@ -71,7 +74,9 @@ int netrt_checkpoint_write(const char *path, const netrt_train_model *m, const n
     char *names;
     netrt_tensor *ts = checkpoint_tensors(m, &n, &names);
     if (!ts) return netrt_errorf(err, errlen, "%s: out of memory", path);
-    char epoch[32], step[32], calls[32], seed[32], shuffle[80], epochs[32];
+    char epoch[32], step[32], calls[32], seed[32], shuffle[80], epochs[32], batch[32], ranks[32];
+    snprintf(batch, sizeof batch, "%" PRId64, s->batch);
+    snprintf(ranks, sizeof ranks, "%" PRId64, s->ranks);
     snprintf(epoch, sizeof epoch, "%" PRId64, s->epoch);
     snprintf(step, sizeof step, "%" PRId64, s->step);
     snprintf(calls, sizeof calls, "%" PRIu64, s->grad_calls);
@@ -83,6 +88,7 @@ int netrt_checkpoint_write(const char *path, const netrt_train_model *m, const n
         "netc", FORMAT, "model", m->infer->name ? m->infer->name : "?",
         "optimizer", netrt_optimizer_name(s->optimizer), "epoch", epoch, "step", step, "grad_calls", calls,
         "seed", seed, "shuffle", shuffle, "epochs", epochs, "schedule", s->schedule, "warmup", s->warmup,
+        "batch", batch, "ranks", ranks,
     };
     int rc = netrt_st_write_meta(path, ts, n, meta, (int)(sizeof meta / sizeof *meta / 2), err, errlen);
     free(ts);
@@ -112,7 +118,7 @@ int netrt_checkpoint_read(const char *path, const netrt_train_model *m, netrt_tr
     netrt_tensor *ts = NULL;
     const char *fmt = netrt_st_meta(&f, "netc"), *opt = netrt_st_meta(&f, "optimizer");
     const char *shuffle = netrt_st_meta(&f, "shuffle");
-    uint64_t epoch = 0, step = 0, calls = 0, seed = 0, epochs = 0; /* set by meta_u64 (zeros: gcc cannot tell) */
+    uint64_t epoch = 0, step = 0, calls = 0, seed = 0, epochs = 0, batch = 0, ranks = 0; /* set by meta_u64 (zeros: gcc cannot tell) */
     const char *schedule = netrt_st_meta(&f, "schedule"), *warmup = netrt_st_meta(&f, "warmup");
     if (!fmt || strcmp(fmt, FORMAT) != 0) {
         rc = netrt_errorf(err, errlen, "%s: not a netc checkpoint (its __metadata__ has no \"netc\": \"" FORMAT "\")",
@@ -121,7 +127,10 @@ int netrt_checkpoint_read(const char *path, const netrt_train_model *m, netrt_tr
     }
     if (meta_u64(&f, path, "epoch", &epoch, err, errlen) < 0 || meta_u64(&f, path, "step", &step, err, errlen) < 0 ||
         meta_u64(&f, path, "grad_calls", &calls, err, errlen) < 0 || meta_u64(&f, path, "seed", &seed, err, errlen) < 0 ||
-        meta_u64(&f, path, "epochs", &epochs, err, errlen) < 0) {
+        meta_u64(&f, path, "epochs", &epochs, err, errlen) < 0 ||
+        /* optional: an older checkpoint has neither (0) */
+        (netrt_st_meta(&f, "batch") && meta_u64(&f, path, "batch", &batch, err, errlen) < 0) ||
+        (netrt_st_meta(&f, "ranks") && meta_u64(&f, path, "ranks", &ranks, err, errlen) < 0)) {
         rc = -1;
         goto done;
     }
@@ -153,6 +162,8 @@ int netrt_checkpoint_read(const char *path, const netrt_train_model *m, netrt_tr
                              .shuffle = rng, .optimizer = (netrt_optimizer)k, .epochs = (int64_t)epochs};
     memcpy(s->schedule, schedule, strlen(schedule) + 1);
     memcpy(s->warmup, warmup, strlen(warmup) + 1);
+    s->batch = (int64_t)batch;
+    s->ranks = (int64_t)ranks;
 done:
     free(ts);
     free(names);

@@ -616,6 +616,8 @@ typedef struct netrt_train_state {
     netrt_optimizer optimizer;
     int64_t epochs;        /* the run's --epochs (its total) */
     char schedule[96], warmup[32]; /* the run's --schedule and --warmup ("" for none) */
+    int64_t batch;         /* images a step over every rank (0: not recorded, an older checkpoint) */
+    int64_t ranks;         /* the processes of the run (data-parallel; 0: not recorded) */
 } netrt_train_state;
 /* Writes m's parameters, its optimizer's moments and s (atomically). */
 int netrt_checkpoint_write(const char *path, const netrt_train_model *m, const netrt_train_state *s, char *err,

@@ -970,6 +970,13 @@ static int resume_run(trainer *t) {
                             "%s: the checkpoint is of a run of --epochs %lld, whose --schedule '%s' spans them all; "
                             "resume with --epochs %lld",
                             t->resume, (long long)r->epochs, sched, (long long)r->epochs);
+    int64_t batch = (int64_t)t->in->batch * t->ranks;
+    if (r->batch && r->batch != batch && t->rank == 0) /* the same net goes on, but not the same run */
+        fprintf(stderr,
+                "%s: warning: %s is of a run of %lld images a step (%lld rank%s), this run takes %lld (%d rank%s): "
+                "its epochs have another number of steps, so the result is not the one of an uninterrupted run\n",
+                t->prog, t->resume, (long long)r->batch, (long long)r->ranks, r->ranks == 1 ? "" : "s",
+                (long long)batch, t->ranks, t->ranks == 1 ? "" : "s");
     t->seed = r->seed;
     if (t->m->step) *t->m->step = r->grad_calls;
     return 0;
@@ -1362,7 +1369,7 @@ static int train(trainer *t) {
         if (t->checkpoint && t->rank == 0) {
             netrt_train_state st = {.epoch = e, .step = step, .grad_calls = m->step ? *m->step : 0,
                                     .seed = t->seed, .shuffle = shuffle_rng, .optimizer = t->optimizer,
-                                    .epochs = t->epochs};
+                                    .epochs = t->epochs, .batch = N * P, .ranks = P};
             snprintf(st.schedule, sizeof st.schedule, "%s", t->schedule_text ? t->schedule_text : "");
             snprintf(st.warmup, sizeof st.warmup, "%s", t->warmup_text ? t->warmup_text : "");
             if (netrt_checkpoint_write(t->checkpoint, m, &st, t->err, sizeof t->err) < 0) {

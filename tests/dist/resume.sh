@@ -26,4 +26,10 @@ run --epochs 1 --checkpoint "$work/ck.safetensors" >/dev/null
     --epochs 2 --resume "$work/ck.safetensors" --save "$work/resumed.safetensors" >"$work/resumed.log"
 grep -q "resumed from" "$work/resumed.log"
 cmp "$work/straight.safetensors" "$work/resumed.safetensors"
+# resumed by one process at the per-rank batch: it trains, with a warning
+# that this is not the same run (the checkpoint says 6 images a step)
+"$work/trainer" --train-images "$dir/train_images.npy" --train-labels "$dir/train_labels.npy" --quiet \
+    --test-limit 0 --threads 1 --lr 0.05 --epochs 2 --resume "$work/ck.safetensors" >/dev/null 2>"$work/alone.err"
+grep -q "warning: .* is of a run of 6 images a step (2 ranks), this run takes 3 (1 rank)" "$work/alone.err" ||
+    { cat "$work/alone.err"; echo "resume.sh: no warning for another batch" >&2; exit 1; }
 echo "resume.sh: ok"
