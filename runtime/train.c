@@ -194,7 +194,7 @@ typedef struct {
     netrt_dist *dist; /* NULL for one rank */
     bool sync_bn;
     int64_t verify_every; /* --verify-replicas K (0: never) */
-    double bucket_mb;
+    double bucket_mb;     /* --bucket-mb (default 25, as DDP's bucket_cap_mb) */
     bool bucket_given;
     int64_t *shard, nshard;
     /* an error every rank meets alike (a bad option, diverged replicas):
@@ -1083,8 +1083,7 @@ static void print_header(const trainer *t) {
                t->ranks, (long long)in->batch * t->ranks,
                !netrt_dist_has_batchnorm(t->dist) ? "" : t->sync_bn ? ", batchnorm statistics over every rank"
                                                                    : ", batchnorm statistics per rank",
-               (double)netrt_dist_grad_floats(t->dist) * sizeof(float) / (1024.0 * 1024.0),
-               t->bucket_given ? t->bucket_mb : 25.0);
+               (double)netrt_dist_grad_floats(t->dist) * sizeof(float) / (1024.0 * 1024.0), t->bucket_mb);
     printf("; %lld training images %s", (long long)t->ntrain,
            netrt_shape_str(in->inputs[0].rank - 1, in->inputs[0].shape + 1, sh, sizeof sh));
     if (t->has_test) printf(", %lld test images", (long long)t->test.count);
@@ -1456,8 +1455,7 @@ static int output_bias(trainer *t) {
  * draws other masks on every rank (rank 0 those of one process). */
 static int dist_start(trainer *t) {
     if (t->ranks < 2) return 0;
-    if (!(t->dist = netrt_dist_new(t->comm, t->m, t->bucket_given ? t->bucket_mb : 25.0, t->sync_bn, t->err,
-                                   sizeof t->err)))
+    if (!(t->dist = netrt_dist_new(t->comm, t->m, t->bucket_mb, t->sync_bn, t->err, sizeof t->err)))
         return -1;
     netrt_dist_bcast_params(t->dist);
     if (t->m->seed && t->rank > 0) *t->m->seed = netrt_mix64(t->seed + (uint64_t)t->rank * 0x9e3779b97f4a7c15ULL);
@@ -1498,7 +1496,7 @@ int netrt_train_main_comm(int argc, char **argv, const netrt_train_model *m, net
     trainer t = {
         .m = m, .in = m->infer, .epochs = 1, .lr = 0.01, .momentum = 0.9, .beta1 = 0.9, .beta2 = 0.999,
         .eps = 1e-8, .seed = 1, .shuffle = true, .class_hi = -1,
-        .comm = comm, .rank = comm ? comm->rank : 0, .ranks = comm ? comm->size : 1,
+        .comm = comm, .rank = comm ? comm->rank : 0, .ranks = comm ? comm->size : 1, .bucket_mb = 25,
     };
     t.prog = netrt_prog_name(argc, argv, m->infer->name);
     /* one voice: only rank 0 prints (errors go to stderr from any rank) */
