@@ -871,31 +871,35 @@ static int param_index(const Emitter *m, const Value *p) {
 }
 
 /* An --mpi program's grad(): after node n, the parameters whose gradients
- * n finished (netrt_dist_grad_ready starts summing them over the ranks). */
-static void emit_grad_ready(Emitter *m, const Node *n) {
-    for (int i = 0, k = 0; i < m->g->nvalues; i++) {
-        const Value *v = m->g->values[i];
-        if (v->kind != V_PARAM) continue;
-        const Value *grad = train_grad(m->g, v);
-        if (grad && grad->def == n) {
+ * n finished (netrt_dist_grad_ready starts summing them over the ranks);
+ * params[k] is parameter k, def[k] the node that computes its gradient. */
+static void emit_grad_ready(Emitter *m, const Node *n, Value *const *params, const Node *const *def) {
+    for (int k = 0; k < m->nparams; k++)
+        if (def[k] == n) {
             fprintf(m->c, "    netrt_dist_grad_ready(%d); /* the gradient of '", k);
-            put_comment_text(m->c, v->name);
+            put_comment_text(m->c, params[k]->name);
             fputs("' is done: to its bucket */\n", m->c);
         }
-        k++;
-    }
 }
 
 static void emit_calls(Emitter *m, bool init, Phase phase) {
     Graph *g = m->g;
     bool ready = m->o->mpi && m->t && !init && phase == PHASE_GRAD;
+    Value *params[m->nparams + 1];
+    const Node *def[m->nparams + 1];
+    for (int i = 0, k = 0; ready && i < g->nvalues; i++)
+        if (g->values[i]->kind == V_PARAM) {
+            const Value *grad = train_grad(g, g->values[i]);
+            params[k] = g->values[i];
+            def[k++] = grad ? grad->def : NULL;
+        }
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = g->nodes[i];
         if (n->dead || op_has(n->op, F_INIT) != init) continue;
         if (!init && m->t && n->phase != phase) continue;
         if (plan_is_view(m->plan, n)) {
             fprintf(m->c, "    /* n%d %s: a view of %s, nothing to run */\n", n->id, op_name(n->op), ref(m, n->in[0]));
-            if (ready) emit_grad_ready(m, n);
+            if (ready) emit_grad_ready(m, n, params, def);
             continue;
         }
         if (n->op == OP_OPTIM_UPDATE) /* transfer learning: the parameter's group's rate */
@@ -913,7 +917,7 @@ static void emit_calls(Emitter *m, bool init, Phase phase) {
         }
         emit_check(m, n);
         if (m->tap && m->tap[i] >= 0) fprintf(m->c, "    if (tap_on) netrt_tap(%d, %s);\n", m->tap[i], ref(m, n->out[0]));
-        if (ready) emit_grad_ready(m, n);
+        if (ready) emit_grad_ready(m, n, params, def);
     }
 }
 
