@@ -874,6 +874,31 @@ static void emit_batchnorm_train_mpi(Kernel *k) {
     kclose(k);
 }
 
+/* A plain batchnorm_grad's per-channel parts (channel c, its mf and is):
+ * the sums over the batch with the weight's and bias's gradients, and dx
+ * from sdy and sdyx (the one-process and the --mpi kernels share them). */
+static const char bn_plain_grad_sums[] =
+    "        for (int n = 0; n < N; n++) {\n"
+    "            const netc_real *restrict dyc = dy + ((size_t)n * C + c) * S;\n"
+    "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
+    "            for (int i = 0; i < S; i++) {\n"
+    "                sdy += dyc[i];\n"
+    "                sdyx += (double)dyc[i] * ((xc[i] - mf) * is);\n"
+    "            }\n"
+    "        }\n"
+    "        dgamma[c] = (netc_real)sdyx;\n"
+    "        dbeta[c] = (netc_real)sdy;\n";
+static const char bn_plain_grad_dx[] =
+    "        /* dx = A * dy + B * (x - mean) + D */\n"
+    "        const double k = gamma[c] * (double)is / cnt;\n"
+    "        const netc_real A = (netc_real)(k * cnt), B = (netc_real)(-k * sdyx * is), D = (netc_real)(-k * sdy);\n"
+    "        for (int n = 0; n < N; n++) {\n"
+    "            const netc_real *restrict dyc = dy + ((size_t)n * C + c) * S;\n"
+    "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
+    "            netc_real *restrict dxc = dx + ((size_t)n * C + c) * S;\n"
+    "            for (int i = 0; i < S; i++) dxc[i] = A * dyc[i] + B * (xc[i] - mf) + D;\n"
+    "        }\n";
+
 /* An --mpi program's plain batchnorm_grad (after the constants): the weight's
  * and bias's gradients of this rank's samples (the trainer averages them
  * over the ranks), dx from the sums of every rank's under --sync-batchnorm
@@ -883,33 +908,17 @@ static void emit_batchnorm_grad_mpi(Kernel *k) {
             "    double sums[2][C]; /* per channel: sum(dy), sum(dy * xhat) */\n"
             "    for (int c = 0; c < C; c++) {\n"
             "        const netc_real mf = mean[c], is = invstd[c];\n"
-            "        double sdy = 0.0, sdyx = 0.0;\n"
-            "        for (int n = 0; n < N; n++) {\n"
-            "            const netc_real *restrict dyc = dy + ((size_t)n * C + c) * S;\n"
-            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
-            "            for (int i = 0; i < S; i++) {\n"
-            "                sdy += dyc[i];\n"
-            "                sdyx += (double)dyc[i] * ((xc[i] - mf) * is);\n"
-            "            }\n"
-            "        }\n"
-            "        dgamma[c] = (netc_real)sdyx;\n"
-            "        dbeta[c] = (netc_real)sdy;\n"
+            "        double sdy = 0.0, sdyx = 0.0; /* sum(dy), sum(dy * xhat) */\n"
+            "%s"
             "        sums[0][c] = sdy, sums[1][c] = sdyx;\n"
             "    }\n"
             "    netrt_dist_sync_sums(sums[0], 2 * C, &cnt); /* --sync-batchnorm: over every rank */\n"
             "    for (int c = 0; c < C; c++) {\n"
             "        const netc_real mf = mean[c], is = invstd[c];\n"
             "        const double sdy = sums[0][c], sdyx = sums[1][c];\n"
-            "        /* dx = A * dy + B * (x - mean) + D */\n"
-            "        const double k = gamma[c] * (double)is / cnt;\n"
-            "        const netc_real A = (netc_real)(k * cnt), B = (netc_real)(-k * sdyx * is), D = (netc_real)(-k * sdy);\n"
-            "        for (int n = 0; n < N; n++) {\n"
-            "            const netc_real *restrict dyc = dy + ((size_t)n * C + c) * S;\n"
-            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
-            "            netc_real *restrict dxc = dx + ((size_t)n * C + c) * S;\n"
-            "            for (int i = 0; i < S; i++) dxc[i] = A * dyc[i] + B * (xc[i] - mf) + D;\n"
-            "        }\n"
-            "    }\n");
+            "%s"
+            "    }\n",
+         bn_plain_grad_sums, bn_plain_grad_dx);
     kclose(k);
 }
 
@@ -973,26 +982,9 @@ static void emit_batchnorm_grad(Kernel *k) {
             "    for (int c = 0; c < C; c++) {\n"
             "        const netc_real mf = mean[c], is = invstd[c];\n"
             "        double sdy = 0.0, sdyx = 0.0; /* sum(dy), sum(dy * xhat) */\n"
-            "        for (int n = 0; n < N; n++) {\n"
-            "            const netc_real *restrict dyc = dy + ((size_t)n * C + c) * S;\n"
-            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
-            "            for (int i = 0; i < S; i++) {\n"
-            "                sdy += dyc[i];\n"
-            "                sdyx += (double)dyc[i] * ((xc[i] - mf) * is);\n"
-            "            }\n"
-            "        }\n"
-            "        dgamma[c] = (netc_real)sdyx;\n"
-            "        dbeta[c] = (netc_real)sdy;\n"
-            "        /* dx = A * dy + B * (x - mean) + D */\n"
-            "        const double k = gamma[c] * (double)is / cnt;\n"
-            "        const netc_real A = (netc_real)(k * cnt), B = (netc_real)(-k * sdyx * is), D = (netc_real)(-k * sdy);\n"
-            "        for (int n = 0; n < N; n++) {\n"
-            "            const netc_real *restrict dyc = dy + ((size_t)n * C + c) * S;\n"
-            "            const netc_real *restrict xc = x + ((size_t)n * C + c) * S;\n"
-            "            netc_real *restrict dxc = dx + ((size_t)n * C + c) * S;\n"
-            "            for (int i = 0; i < S; i++) dxc[i] = A * dyc[i] + B * (xc[i] - mf) + D;\n"
-            "        }\n"
-            "    }\n");
+            "%s%s"
+            "    }\n",
+         bn_plain_grad_sums, bn_plain_grad_dx);
     kclose(k);
 }
 
